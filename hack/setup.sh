@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up everything `make test`, `make demo` and `make bench` need on a fresh machine:
+# the Debian packages of the lab servers (as root), the Python venv with pinned tooling,
+# an old-target venv (Python 3.9 + cryptography 36) and ansible-test's offline pip bootstrap.
+# Idempotent: a second run only checks.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv="$here/.venv"
+py=${PYTHON:-python3.11}
+
+need_pkgs=()
+for p in nginx apache2 haproxy openssl; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to apt-get install ${need_pkgs[*]}" >&2; exit 1
+  fi
+  echo "setup: apt-get install ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # policy-rc.d keeps the packages from trying to start services (there is no init system).
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+# The packages start nothing here, but stop anything an install may have left running.
+pkill -x nginx 2>/dev/null || true; pkill -x haproxy 2>/dev/null || true; pkill -x apache2 2>/dev/null || true
+
+stamp="$venv/.installed"
+if [ ! -f "$stamp" ] || [ "$here/requirements-dev.txt" -nt "$stamp" ] || [ "$here/requirements.txt" -nt "$stamp" ]; then
+  echo "setup: python venv in $venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -r "$here/requirements-dev.txt"
+  touch "$stamp"
+fi
+
+# An old target interpreter for the compatibility test (skipped with a reason when absent).
+old="$here/.venv-oldtarget"
+oldpy=""
+for cand in "$HOME"/.pyenv/versions/3.9*/bin/python3.9 /usr/bin/python3.9 "$HOME"/.pyenv/versions/3.8*/bin/python3.8 /usr/bin/python3.8; do
+  # pyenv shims exist for versions that are not active; only take one that really runs.
+  if [ -x "$cand" ] && "$cand" -c 'import ssl, venv' >/dev/null 2>&1; then oldpy=$cand; break; fi
+done
+if [ -n "$oldpy" ] && { [ ! -f "$old/.installed" ] || [ "$here/requirements-oldtarget.txt" -nt "$old/.installed" ]; }; then
+  echo "setup: old-target venv ($oldpy) in $old"
+  "$oldpy" -m venv "$old"
+  "$old/bin/pip" install -q -r "$here/requirements-oldtarget.txt"
+  touch "$old/.installed"
+fi
+
+"$here/hack/ansible-test-pip-bootstrap.sh" "$venv"
+echo "setup: ok"

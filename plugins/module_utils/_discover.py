@@ -1,0 +1,393 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find TLS sites in nginx, Apache and HAProxy configuration (pure parsers).
+
+Each parser takes the main config path and a `FileSource` (how to read and glob files: the
+real filesystem, or the files of an `nginx -T` dump) and returns a list of site dicts:
+{name, server_type, config_file, server_names, listen, cert_file, key_file, chain_file, endpoint}.
+Running the servers' binaries is the module's business, not this file's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import re
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
+
+MAX_INCLUDE_DEPTH = 32
+DEFAULT_CONFIGS = {
+    "nginx": ["/etc/nginx/nginx.conf"],
+    "apache": ["/etc/apache2/apache2.conf", "/etc/httpd/conf/httpd.conf"],
+    "haproxy": ["/etc/haproxy/haproxy.cfg"],
+}
+
+
+class FileSource:
+    """Reads and globs files; `files` (path -> text) replaces the filesystem when given."""
+
+    def __init__(self, files=None):
+        self.files = files
+
+    def read(self, path):
+        if self.files is not None:
+            if path not in self.files:
+                raise CertError("NOT_FOUND", "%s is not in the configuration dump" % path)
+            return self.files[path]
+        try:
+            with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError as exc:
+            code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
+            raise CertError(code, "cannot read %s: %s" % (path, exc.strerror))
+
+    def glob(self, pattern):
+        if self.files is not None:
+            return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern))
+        if os.path.isdir(pattern):
+            return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
+                          if os.path.isfile(os.path.join(pattern, n)))
+        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+
+    def exists(self, path):
+        return path in self.files if self.files is not None else os.path.exists(path)
+
+
+def _absolute(path, base):
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
+def parse_listen(value):
+    """'127.0.0.1:8443', '[::1]:443', '*:443', '443' -> (host to probe, port); None for unix:."""
+    value = value.strip()
+    for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+        if value.startswith(prefix):
+            value = value[len(prefix):]
+    if value.startswith("unix:") or value.startswith("/") or value.startswith("abns@"):
+        return None
+    if value.startswith("["):
+        host, _sep, port = value[1:].partition("]:")
+        host = "::1" if host in ("::", "") else host
+    elif value.isdigit():
+        host, port = "", value
+    else:
+        host, _sep, port = value.rpartition(":")
+    if host in ("", "*", "0.0.0.0", "_default_"):
+        host = "127.0.0.1"
+    if not port.isdigit():
+        return None
+    return host, int(port)
+
+
+def _usable_names(names):
+    return [n for n in names if n and n != "_" and not n.startswith("~") and "*" not in n]
+
+
+def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file):
+    """One site dict; the endpoint is the first listen address with the first usable name as SNI."""
+    endpoint = None
+    for item in listen:
+        parsed = parse_listen(item)
+        if parsed:
+            names = _usable_names(server_names)
+            endpoint = {"host": parsed[0], "port": parsed[1],
+                        "server_name": names[0] if names else default_server_name(parsed[0])}
+            break
+    first = (_usable_names(server_names) or server_names or [os.path.basename(cert_file or "site")])[0]
+    return {
+        "name": "%s-%s" % (server_type, first),
+        "server_type": server_type,
+        "config_file": config_file,
+        "server_names": list(server_names),
+        "listen": list(listen),
+        "cert_file": cert_file,
+        "key_file": key_file,
+        "chain_file": chain_file,
+        "endpoint": endpoint,
+    }
+
+
+# ---------------------------------------------------------------- nginx
+
+def split_nginx_dump(text):
+    """`nginx -T` output -> {path: content} using its '# configuration file X:' markers."""
+    files, current, lines = {}, None, []
+    for line in text.splitlines(True):
+        match = re.match(r"^# configuration file (.+):\s*$", line)
+        if match:
+            if current is not None:
+                files[current] = "".join(lines)
+            current, lines = match.group(1), []
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        files[current] = "".join(lines)
+    return files
+
+
+def _nginx_tokens(text):
+    tokens, i, n = [], 0, len(text)
+    while i < n:
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif char in "{};":
+            tokens.append((char, False))
+            i += 1
+        elif char in "\"'":
+            j, buf = i + 1, []
+            while j < n and text[j] != char:
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            tokens.append(("".join(buf), True))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            tokens.append((text[i:j], True))
+            i = j
+    return tokens
+
+
+def _nginx_block(tokens, pos, path, source, prefix, depth):
+    """Parse directives until '}' or the end; returns ([(name, args, children)], pos)."""
+    directives, words = [], []
+    while pos < len(tokens):
+        value, is_word = tokens[pos]
+        pos += 1
+        if is_word:
+            words.append(value)
+        elif value == ";":
+            if words and words[0] == "include" and len(words) > 1:
+                if depth >= MAX_INCLUDE_DEPTH:
+                    raise CertError("NOT_FOUND", "include nesting deeper than %d at %s" % (depth, path))
+                for included in source.glob(_absolute(words[1], prefix)):
+                    inner = _nginx_tokens(source.read(included))
+                    children, _end = _nginx_block(inner, 0, included, source, prefix, depth + 1)
+                    directives.extend(children)
+            elif words:
+                directives.append((words[0], words[1:], None))
+            words = []
+        elif value == "{":
+            children, pos = _nginx_block(tokens, pos, path, source, prefix, depth)
+            directives.append((words[0] if words else "", words[1:], children))
+            words = []
+        else:  # "}"
+            return directives, pos
+    return directives, pos
+
+
+_NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
+
+
+def _nginx_walk(directives, inherited, config_file, prefix, sites):
+    local = dict(inherited)
+    for name, args, _children in directives:
+        if name in _NGINX_INHERITED and args:  # http-level values are inherited by servers
+            local[name] = args[0]
+    for name, args, children in directives:
+        if children is None:
+            continue
+        if name == "server":
+            _nginx_server(children, local, config_file, prefix, sites)
+        else:
+            _nginx_walk(children, local, config_file, prefix, sites)
+
+
+def _nginx_server(directives, inherited, config_file, prefix, sites):
+    listen, names, values, ssl_on = [], [], dict(inherited), False
+    for name, args, _children in directives:
+        if name == "listen" and args:
+            listen.append(args[0])
+            ssl_on = ssl_on or "ssl" in args[1:]
+        elif name == "server_name":
+            names.extend(args)
+        elif name in _NGINX_INHERITED and args:
+            values[name] = args[0]
+        elif name == "ssl" and args == ["on"]:
+            ssl_on = True
+    if not ssl_on or not values.get("ssl_certificate"):
+        return
+    cert = _absolute(values["ssl_certificate"], prefix)
+    key = _absolute(values["ssl_certificate_key"], prefix) if values.get("ssl_certificate_key") else cert
+    sites.append(make_site("nginx", config_file, names, listen, cert, key, None))
+
+
+def nginx_sites(main, source, prefix=None):
+    """Sites of an nginx configuration whose main file is `main` (relative paths: its directory)."""
+    prefix = prefix or os.path.dirname(main)
+    directives, _pos = _nginx_block(_nginx_tokens(source.read(main)), 0, main, source, prefix, 0)
+    sites = []
+    _nginx_walk(directives, {}, main, prefix, sites)
+    return sites
+
+
+# ---------------------------------------------------------------- Apache
+
+def _apache_lines(text):
+    buf = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        line, buf = (buf + line).strip(), ""
+        if line and not line.startswith("#"):
+            yield line
+
+
+def _apache_args(rest):
+    return [a if a[:1] != '"' else a[1:-1] for a in re.findall(r'"[^"]*"|\S+', rest)]
+
+
+class _ApacheState:
+    def __init__(self, source, server_root, defines):
+        self.source = source
+        self.server_root = server_root
+        self.defines = defines
+        self.listen = []
+        self.globals = {}
+        self.vhosts = []
+
+    def expand(self, value):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: self.defines.get(m.group(1), os.environ.get(m.group(1), m.group(0))),
+                      value)
+
+
+def _apache_file(path, state, vhost, depth):
+    if depth > MAX_INCLUDE_DEPTH:
+        raise CertError("NOT_FOUND", "Include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
+    for line in _apache_lines(state.source.read(path)):
+        if line.startswith("</"):
+            if line[2:].lower().startswith("virtualhost") and vhost is not None:
+                state.vhosts.append(vhost)
+                vhost = None
+            continue
+        if line.startswith("<"):
+            tag, _sep, rest = line[1:].rstrip(">").partition(" ")
+            if tag.lower() == "virtualhost":
+                vhost = {"addresses": _apache_args(state.expand(rest)), "file": path, "names": []}
+            continue
+        word, _sep, rest = line.partition(" ")
+        key, args = word.lower(), _apache_args(state.expand(rest))
+        if not args:
+            continue
+        if key in ("include", "includeoptional"):
+            for included in state.source.glob(_absolute(args[0], state.server_root)):
+                vhost = _apache_file(included, state, vhost, depth + 1)
+        elif key == "define" and len(args) > 1:
+            state.defines[args[0]] = args[1]
+        elif key == "serverroot":
+            state.server_root = args[0]
+        elif key == "listen":
+            state.listen.append(args[0])
+        elif key in ("servername", "serveralias") and vhost is not None:
+            vhost["names"].extend(a.split(":")[0] if key == "servername" else a for a in args)
+        elif key in ("sslengine", "sslcertificatefile", "sslcertificatekeyfile", "sslcertificatechainfile"):
+            (vhost if vhost is not None else state.globals)[key] = args[0]
+    return vhost
+
+
+def apache_sites(main, source, server_root=None, defines=None):
+    """Sites of an Apache configuration tree: VirtualHost blocks with SSLEngine on."""
+    state = _ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
+    _apache_file(main, state, None, 0)
+    sites = []
+    for vhost in state.vhosts:
+        values = dict(state.globals)
+        values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
+        if values.get("sslengine", "").lower() != "on" or not values.get("sslcertificatefile"):
+            continue
+        cert = _absolute(values["sslcertificatefile"], state.server_root)
+        key = _absolute(values["sslcertificatekeyfile"], state.server_root) if values.get("sslcertificatekeyfile") else cert
+        chain = values.get("sslcertificatechainfile")
+        chain = _absolute(chain, state.server_root) if chain else None
+        sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain))
+    return sites
+
+
+# ---------------------------------------------------------------- HAProxy
+
+_HAPROXY_SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "userlist", "peers",
+                     "resolvers", "mailers", "program", "http-errors", "ring", "cache")
+_HAPROXY_EXTRA_SUFFIXES = (".key", ".ocsp", ".issuer", ".sctl")
+
+
+def _haproxy_crt_files(path, source):
+    if source.files is None and os.path.isdir(path):
+        return [p for p in source.glob(path) if not p.endswith(_HAPROXY_EXTRA_SUFFIXES)]
+    return [path]
+
+
+def _haproxy_crt_list(path, base, source):
+    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]."""
+    entries = []
+    for line in _apache_lines(source.read(path)):
+        line = re.sub(r"\[[^\]]*\]", " ", line)
+        parts = line.split()
+        names = [n for n in parts[1:] if not n.startswith("!")]
+        for crt in _haproxy_crt_files(_absolute(parts[0], base), source):
+            entries.append((crt, names))
+    return entries
+
+
+def haproxy_sites(main, source):
+    """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
+    crt_base, key_base = os.path.dirname(main), None
+    binds = []
+    for line in _apache_lines(source.read(main)):
+        words = line.split()
+        if words[0] in _HAPROXY_SECTIONS:
+            continue
+        if words[0] == "crt-base" and len(words) > 1:
+            crt_base = words[1]
+        elif words[0] == "key-base" and len(words) > 1:
+            key_base = words[1]
+        elif words[0] == "bind" and len(words) > 1 and "ssl" in words[2:]:
+            binds.append(words[1:])
+    sites = []
+    for words in binds:
+        listen = words[0].split(",")
+        entries = []
+        for i, word in enumerate(words[:-1]):
+            if word == "crt":
+                for crt in _haproxy_crt_files(_absolute(words[i + 1], crt_base), source):
+                    entries.append((crt, []))
+            elif word == "crt-list":
+                entries.extend(_haproxy_crt_list(_absolute(words[i + 1], crt_base), crt_base, source))
+        for crt, names in entries:
+            key = crt + ".key"
+            if key_base:
+                key = _absolute(os.path.basename(crt) + ".key", key_base)
+            sites.append(make_site("haproxy", main, names, listen, crt, key if source.exists(key) else crt, None))
+    return sites
+
+
+def discover(server_type, config, source=None):
+    """Sites for one server type from its main config file (filesystem unless `source`)."""
+    source = source or FileSource()
+    if server_type == "nginx":
+        return nginx_sites(config, source)
+    if server_type == "apache":
+        return apache_sites(config, source)
+    if server_type == "haproxy":
+        return haproxy_sites(config, source)
+    raise CertError("INVALID_ARGUMENT", "unknown server type %r" % server_type)
+
+
+def default_config(server_type):
+    for candidate in DEFAULT_CONFIGS[server_type]:
+        if os.path.exists(candidate):
+            return candidate
+    return DEFAULT_CONFIGS[server_type][0]

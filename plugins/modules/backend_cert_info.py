@@ -1,0 +1,412 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: backend_cert_info
+short_description: Collect certificate facts from a backend: files on disk, served chains, configured sites
+version_added: 0.1.0
+description:
+  - Reads certificate files (PEM bundles in any order, DER, certificate + key files as HAProxy wants them),
+    probes TLS endpoints and records the chain each one really serves, and discovers the TLS sites that
+    nginx, Apache and HAProxy are configured with, all in one call.
+  - Each distinct certificate is described once in RV(certificates); files, endpoints and sites refer to
+    certificates by SHA-256 fingerprint.
+  - A file or endpoint that cannot be read is an item with an C(error) (C({code, message})); the task
+    only fails for invalid arguments or a missing dependency.
+  - Private key bytes are never returned; a key is reported by its type and whether it belongs to the leaf.
+author:
+  - certops.backend_tls maintainers
+extends_documentation_fragment:
+  - certops.backend_tls.cryptography_dep.INFO
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: The module changes nothing.
+options:
+  paths:
+    description:
+      - Certificate files, directories (walked recursively) and glob patterns (C(**) allowed).
+      - A file may hold many PEM blocks in any order, a DER certificate, or certificates and a private key.
+    type: list
+    elements: path
+    default: []
+  endpoints:
+    description:
+      - TLS endpoints to probe, as C(host:port) strings (C([v6]:port) for IPv6, port 443 when missing) or dicts.
+    type: list
+    elements: raw
+    default: []
+    suboptions:
+      host:
+        description: Host name or IP address.
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 443
+      server_name:
+        description: SNI name to send. Defaults to O(endpoints[].host) when it is a DNS name; none for an IP.
+        type: str
+  discover:
+    description:
+      - Web servers whose configuration is read to find each TLS site's certificate, key and chain files,
+        listen addresses and server names. Each found site is collected and probed.
+      - A string (V(nginx), V(apache), V(haproxy)) uses the usual main configuration file; a dict names the
+        configuration file (and for nginx the binary) explicitly.
+      - nginx is read through C(nginx -T) when the binary works, else by following its includes directly.
+    type: list
+    elements: raw
+    default: []
+    suboptions:
+      type:
+        description: Server type.
+        type: str
+        required: true
+        choices: [nginx, apache, haproxy]
+      config:
+        description:
+          - Main configuration file. Defaults to C(/etc/nginx/nginx.conf), C(/etc/apache2/apache2.conf)
+            (or C(/etc/httpd/conf/httpd.conf)), C(/etc/haproxy/haproxy.cfg).
+        type: path
+      binary:
+        description: The nginx binary used for C(nginx -T). Defaults to C(nginx) on the PATH.
+        type: path
+  sites:
+    description:
+      - Declared sites, with the same keys as the role's C(cert_remediation_sites). Each is collected and
+        checked like a discovered one. Keys the module does not use (V(source), V(owner), ...) are accepted
+        and ignored.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Site name.
+        type: str
+        required: true
+      server_type:
+        description: Web server type.
+        type: str
+        choices: [nginx, apache, haproxy]
+      cert_path:
+        description: Certificate file (leaf first, or a full HAProxy PEM).
+        type: path
+        required: true
+      key_path:
+        description: Private key file. Defaults to O(sites[].cert_path) (combined file).
+        type: path
+      chain_path:
+        description: Separate chain file, if the server uses one.
+        type: path
+      endpoint:
+        description: Where the site is served, C(host:port) or C({host, port, server_name}).
+        type: raw
+      server_names:
+        description: Names the site must serve; the first is the SNI when the endpoint names none.
+        type: list
+        elements: str
+        default: []
+      source:
+        description: Ignored here (used by the role).
+        type: raw
+      owner:
+        description: Ignored here (used by the role).
+        type: raw
+      group:
+        description: Ignored here (used by the role).
+        type: raw
+      test_command:
+        description: Ignored here (used by the role).
+        type: raw
+      reload_command:
+        description: Ignored here (used by the role).
+        type: raw
+  timeout:
+    description:
+      - Seconds allowed per endpoint, name resolution, connect and handshake together. An endpoint never
+        takes longer than this (plus a small margin), whatever the peer does.
+    type: float
+    default: 5
+  concurrency:
+    description: How many endpoints are probed at the same time.
+    type: int
+    default: 16
+  include_pem:
+    description:
+      - Return each certificate's PEM (public data only) and C(chain_pem) lists for files and endpoints.
+      - Turn off to make results from large fleets smaller.
+    type: bool
+    default: true
+  max_file_size:
+    description: Files larger than this many bytes are not read (error C(TOO_LARGE)).
+    type: int
+    default: 1048576
+  query:
+    description:
+      - A JMESPath expression applied to the result. When given, only RV(query_result) and RV(summary) are
+        returned, so a fleet run sends back only what matters.
+    type: str
+notes:
+  - The served chain comes from C(SSLSocket.get_unverified_chain()) on Python 3.13 and later, its private
+    equivalent on 3.10 to 3.12, and C(openssl s_client -showcerts) on older Pythons (leaf only, with a
+    warning, when no openssl binary exists).
+  - Endpoints are probed without verification; judge the chains with M(certops.backend_tls.cert_chain_verify).
+seealso:
+  - module: certops.backend_tls.cert_chain_verify
+"""
+
+EXAMPLES = r"""
+- name: Collect what the backend has on disk, serves, and is configured with
+  certops.backend_tls.backend_cert_info:
+    paths:
+      - /etc/ssl/private/site.pem
+      - /etc/nginx/certs/
+    endpoints:
+      - 127.0.0.1:443
+      - host: 10.0.0.5
+        port: 8443
+        server_name: shop.example.com
+    discover:
+      - nginx
+      - type: haproxy
+        config: /etc/haproxy/haproxy.cfg
+  register: backend
+
+- name: Sites renewed on disk but never reloaded
+  ansible.builtin.debug:
+    msg: "{{ backend.sites | selectattr('served_matches_disk', 'false') | map(attribute='name') }}"
+
+- name: Fleet run returning only the certificates that expire within 30 days
+  certops.backend_tls.backend_cert_info:
+    discover: [nginx, apache, haproxy]
+    include_pem: false
+    query: "certificates[?days_remaining < `30`].{subject: subject, not_after: not_after}"
+  register: expiring
+"""
+
+RETURN = r"""
+certificates:
+  description: Every distinct certificate seen, in files or served, described once.
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    fingerprint_sha256: {description: SHA-256 of the DER, lowercase hex., type: str, returned: always, sample: 3f1a...e2}
+    fingerprint_sha1: {description: SHA-1 of the DER, lowercase hex., type: str, returned: always, sample: 9b2c...01}
+    subject: {description: Subject as an RFC 4514 string., type: str, returned: always, sample: CN=www.example.com}
+    subject_cn: {description: Subject common name, or null., type: str, returned: always, sample: www.example.com}
+    issuer: {description: Issuer as an RFC 4514 string., type: str, returned: always, sample: CN=Example Issuing CA}
+    serial_number: {description: Serial number, lowercase hex., type: str, returned: always, sample: 4f2a9c}
+    not_before: {description: Start of validity, ISO 8601 UTC., type: str, returned: always, sample: "2026-01-01T00:00:00Z"}
+    not_after: {description: End of validity, ISO 8601 UTC., type: str, returned: always, sample: "2027-01-01T00:00:00Z"}
+    days_remaining: {description: Whole days until not_after, negative once expired., type: int, returned: always, sample: 39}
+    expired: {description: Whether not_after is past., type: bool, returned: always, sample: false}
+    not_yet_valid: {description: Whether not_before is in the future., type: bool, returned: always, sample: false}
+    sans: {description: Subject alternative names., type: dict, returned: always, sample: {dns: [www.example.com], ip: []}}
+    public_key: {description: Key type, size and curve., type: dict, returned: always, sample: {type: EC, size: 256, curve: secp256r1}}
+    signature_hash: {description: Hash of the signature, or null (Ed25519)., type: str, returned: always, sample: sha256}
+    is_ca: {description: Basic constraints CA flag., type: bool, returned: always, sample: false}
+    self_signed: {description: Issuer equals subject (and key identifiers agree)., type: bool, returned: always, sample: false}
+    key_usage: {description: Key usage bits that are set., type: list, elements: str, returned: always, sample: [digital_signature]}
+    extended_key_usage: {description: Extended key usages., type: list, elements: str, returned: always, sample: [server_auth]}
+    subject_key_id: {description: Subject key identifier, hex., type: str, returned: always, sample: a1b2c3}
+    authority_key_id: {description: Authority key identifier, hex., type: str, returned: always, sample: d4e5f6}
+    ocsp_urls: {description: OCSP responder URLs., type: list, elements: str, returned: always, sample: ["http://ocsp.example.com"]}
+    ca_issuers_urls: {description: AIA caIssuers URLs., type: list, elements: str, returned: always, sample: ["http://ca.example.com/int.der"]}
+    pem: {description: The certificate as PEM (public data only)., type: str, returned: when O(include_pem), sample: "-----BEGIN CERTIFICATE-----..."}
+files:
+  description: One entry per file read (given in O(paths) or referenced by a site).
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    path: {description: File path., type: str, returned: always, sample: /etc/nginx/certs/site.pem}
+    format: {description: V(pem) or V(der); null when unreadable., type: str, returned: always, sample: pem}
+    chain: {description: Fingerprints of the certificates in file order., type: list, elements: str, returned: always, sample: [3f1a...e2]}
+    leaf: {description: Fingerprint of the leaf (the certificate that issued no other in the file)., type: str, returned: always, sample: 3f1a...e2}
+    chain_pem: {description: The same certificates as PEM texts., type: list, elements: str, returned: when O(include_pem), sample: ["-----BEGIN CERTIFICATE-----..."]}
+    private_key:
+      description: Whether the file holds a private key, its type, and whether it belongs to the leaf (null when unknown).
+      type: dict
+      returned: always
+      sample: {present: true, type: RSA, encrypted: false, matches_leaf: true}
+    error: {description: "C({code, message}) with code NOT_FOUND, PERMISSION_DENIED, NOT_A_CERTIFICATE or TOO_LARGE; null when fine.",
+            type: dict, returned: always, sample: {code: NOT_FOUND, message: no such file}}
+endpoints:
+  description: One entry per probed endpoint (given in O(endpoints) or a site's).
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    host: {description: Host probed., type: str, returned: always, sample: 127.0.0.1}
+    port: {description: Port probed., type: int, returned: always, sample: 443}
+    server_name: {description: SNI sent, or null., type: str, returned: always, sample: www.example.com}
+    ok: {description: Whether the handshake completed., type: bool, returned: always, sample: true}
+    error:
+      description: "C({code, message}) with code DNS_FAILURE, CONNECTION_REFUSED, TIMEOUT, CONNECTION_RESET, NOT_TLS or
+        TLS_HANDSHAKE_FAILED; null when fine."
+      type: dict
+      returned: always
+      sample: {code: TIMEOUT, message: no answer within 5.0s}
+    tls_version: {description: Negotiated protocol., type: str, returned: always, sample: TLSv1.3}
+    cipher: {description: Negotiated cipher., type: str, returned: always, sample: TLS_AES_256_GCM_SHA384}
+    chain: {description: Fingerprints of the certificates as served, leaf first., type: list, elements: str, returned: always, sample: [3f1a...e2]}
+    chain_pem: {description: The served chain as PEM texts., type: list, elements: str, returned: when O(include_pem), sample: ["-----BEGIN CERTIFICATE-----..."]}
+    handshake_ms: {description: Milliseconds from connected to handshake done., type: float, returned: always, sample: 3.2}
+    matches_files: {description: Paths of files whose leaf is the served leaf., type: list, elements: str, returned: always, sample: [/etc/nginx/site.pem]}
+sites:
+  description: Declared (O(sites)) and discovered (O(discover)) sites with their files checked and endpoint probed.
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    name: {description: "Declared name, or C(<server_type>-<first server name>) when discovered.", type: str, returned: always, sample: nginx-www.example.com}
+    server_type: {description: nginx, apache or haproxy., type: str, returned: always, sample: nginx}
+    origin: {description: V(declared) or V(discovered)., type: str, returned: always, sample: discovered}
+    config_file: {description: Configuration file the site was found in; null when declared., type: str, returned: always, sample: /etc/nginx/sites-enabled/www}
+    server_names: {description: Names the site serves., type: list, elements: str, returned: always, sample: [www.example.com]}
+    listen: {description: Listen addresses as configured., type: list, elements: str, returned: always, sample: ["127.0.0.1:443"]}
+    cert_file: {description: Certificate file., type: str, returned: always, sample: /etc/nginx/certs/www.pem}
+    key_file: {description: Key file (the certificate file when combined)., type: str, returned: always, sample: /etc/nginx/certs/www.key}
+    chain_file: {description: Separate chain file, or null., type: str, returned: always, sample: null}
+    endpoint: {description: "C({host, port, server_name}) probed for the site.", type: dict, returned: always, sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}}
+    key_matches_cert: {description: Whether the key file belongs to the certificate's leaf; null when unknown., type: bool, returned: always, sample: true}
+    served_matches_disk:
+      description: Whether the endpoint serves the leaf in O(sites[].cert_path); false is the classic "renewed on disk, never reloaded". Null when unknown.
+      type: bool
+      returned: always
+      sample: false
+    error: {description: The cert file's or the endpoint's error, or null., type: dict, returned: always, sample: null}
+discovery:
+  description: One entry per O(discover) item, with the number of sites found or why it failed.
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  sample: [{server_type: nginx, config_file: /etc/nginx/nginx.conf, sites: 2, error: null}]
+summary:
+  description: Counts over the result.
+  returned: always
+  type: dict
+  sample: {certificates: 4, files: 3, endpoints: 2, sites: 2, expired: 1, earliest_not_after: "2026-01-01T00:00:00Z",
+           errors: 0, sites_not_serving_disk: 1}
+query_result:
+  description: The result of O(query) applied to the full result.
+  returned: when O(query) is given
+  type: raw
+  sample: [{subject: CN=www.example.com, not_after: "2026-12-01T00:00:00Z"}]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._collect import collect
+from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
+    MIN_CRYPTOGRAPHY_INFO,
+    cryptography_problem,
+)
+
+try:
+    import jmespath
+
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+SERVER_TYPES = ("nginx", "apache", "haproxy")
+
+
+def _discover_specs(items):
+    specs = []
+    for item in items:
+        spec = {"type": item} if isinstance(item, str) else item
+        if not isinstance(spec, dict) or spec.get("type") not in SERVER_TYPES:
+            raise CertError("INVALID_ARGUMENT", "discover item %r: expected one of %s or a dict with 'type'"
+                            % (item, ", ".join(SERVER_TYPES)))
+        unknown = set(spec) - {"type", "config", "binary"}
+        if unknown:
+            raise CertError("INVALID_ARGUMENT", "discover item %r: unknown keys %s" % (item, ", ".join(sorted(unknown))))
+        specs.append(spec)
+    return specs
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type="list", elements="path", default=[]),
+            endpoints=dict(type="list", elements="raw", default=[]),
+            discover=dict(type="list", elements="raw", default=[]),
+            sites=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                server_type=dict(type="str", choices=list(SERVER_TYPES)),
+                cert_path=dict(type="path", required=True),
+                key_path=dict(type="path"),
+                chain_path=dict(type="path"),
+                endpoint=dict(type="raw"),
+                server_names=dict(type="list", elements="str", default=[]),
+                source=dict(type="raw"),
+                owner=dict(type="raw"),
+                group=dict(type="raw"),
+                test_command=dict(type="raw"),
+                reload_command=dict(type="raw"),
+            )),
+            timeout=dict(type="float", default=5),
+            concurrency=dict(type="int", default=16),
+            include_pem=dict(type="bool", default=True),
+            max_file_size=dict(type="int", default=1048576),
+            query=dict(type="str"),
+        ),
+        required_one_of=[("paths", "endpoints", "discover", "sites")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
+    if problem:
+        module.fail_json(msg=problem[0], exception=problem[1])
+    if params["query"] and JMESPATH_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    if params["timeout"] <= 0 or params["concurrency"] < 1 or params["max_file_size"] < 1:
+        module.fail_json(msg="timeout, concurrency and max_file_size must be positive",
+                         error={"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
+
+    nginx = module.get_bin_path("nginx")
+
+    def nginx_dump(server_type, config, binary):
+        """`nginx -T` output for the config, or None when nginx cannot produce it."""
+        binary = binary or nginx
+        if server_type != "nginx" or not binary:
+            return None
+        rc, out, _err = module.run_command([binary, "-T", "-q", "-c", config])
+        return out if rc == 0 else None
+
+    try:
+        discover = _discover_specs(params["discover"])
+        result = collect(
+            paths=params["paths"], endpoints=params["endpoints"], discover=discover, sites=params["sites"],
+            timeout=params["timeout"], concurrency=params["concurrency"], include_pem=params["include_pem"],
+            max_file_bytes=params["max_file_size"], run_command=nginx_dump,
+        )
+    except CertError as exc:
+        module.fail_json(msg=exc.message, error=exc.as_dict())
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if params["query"]:
+        try:
+            query_result = jmespath.search(params["query"], result)
+        except jmespath.exceptions.JMESPathError as exc:
+            module.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
+        result = {"query_result": query_result, "summary": result["summary"]}
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
