@@ -179,7 +179,7 @@ class Collector:
         entry = {"host": target["host"], "port": target["port"], "server_name": target["server_name"],
                  "ok": probe["ok"], "error": probe["error"], "tls_version": probe["tls_version"],
                  "cipher": probe["cipher"], "chain": [], "handshake_ms": probe["handshake_ms"],
-                 "matches_files": []}
+                 "elapsed_ms": probe["elapsed_ms"], "matches_files": []}
         for der in probe["chain_der"]:
             try:
                 entry["chain"].append(self.add_der(der))

@@ -160,11 +160,12 @@ def _classify_ssl_error(exc):
 
 
 def probe(host, port, *, server_name, timeout, method=None, context=None):
-    """Probe one endpoint. Returns {ok, error, tls_version, cipher, chain_der, handshake_ms}."""
+    """Probe one endpoint. Returns {ok, error, tls_version, cipher, chain_der, handshake_ms, elapsed_ms}."""
     method = method or chain_method()
-    deadline = time.monotonic() + timeout
+    begun = time.monotonic()
+    deadline = begun + timeout
     result = {"ok": False, "error": None, "tls_version": None, "cipher": None, "chain_der": [],
-              "handshake_ms": None}
+              "handshake_ms": None, "elapsed_ms": None}
     sock = None
     try:
         sock = _connect(host, port, deadline)
@@ -203,6 +204,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
                 sock.close()
             except OSError:
                 pass
+    result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
     return result
 
 

@@ -261,6 +261,7 @@ endpoints:
     chain: {description: Fingerprints of the certificates as served, leaf first., type: list, elements: str, returned: always, sample: [3f1a...e2]}
     chain_pem: {description: The served chain as PEM texts., type: list, elements: str, returned: when O(include_pem), sample: ["-----BEGIN CERTIFICATE-----..."]}
     handshake_ms: {description: Milliseconds from connected to handshake done., type: float, returned: always, sample: 3.2}
+    elapsed_ms: {description: Milliseconds the whole probe took (resolve, connect, handshake), bounded by O(timeout)., type: float, returned: always, sample: 4.1}
     matches_files: {description: Paths of files whose leaf is the served leaf., type: list, elements: str, returned: always, sample: [/etc/nginx/site.pem]}
 sites:
   description: Declared (O(sites)) and discovered (O(discover)) sites with their files checked and endpoint probed.

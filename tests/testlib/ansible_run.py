@@ -1,0 +1,60 @@
+"""Run the collection through real ansible / ansible-playbook processes and read their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COLLECTIONS = ROOT / "build" / "collections"
+
+
+def env(**extra):
+    out = dict(os.environ)
+    out.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "PATH": "%s:%s" % (BIN, out.get("PATH", "/usr/bin:/bin")),
+    })
+    out.update(extra)
+    return out
+
+
+def run_module(module, args, *, interpreter=None, check=False, timeout=300):
+    """One ad-hoc module call on localhost; returns the module's result dict."""
+    cmd = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % (interpreter or sys.executable),
+           "-m", module if "." in module else "certops.backend_tls." + module, "-a", json.dumps(args), "-o"]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+    for line in proc.stdout.splitlines():  # oneline callback: "localhost | SUCCESS => {...}"
+        if line.startswith("localhost | ") and " => {" in line:
+            status, payload = line[len("localhost | "):].split(" => ", 1)
+            result = json.loads(payload)
+            if status.startswith("FAILED"):  # the oneline callback moves 'failed' into the status
+                result["failed"] = True
+            return result
+    raise AssertionError("ansible printed no result (rc=%d):\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr))
+
+
+def run_playbook(playbook, *, extra_vars=None, inventory=None, args=(), timeout=900):
+    """ansible-playbook with extra vars (written to a JSON file); returns the CompletedProcess."""
+    cmd = [str(BIN / "ansible-playbook"), str(playbook)]
+    if inventory:
+        cmd += ["-i", str(inventory)]
+    else:
+        cmd += ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="certops-vars-") as varfile:
+        json.dump(extra_vars or {}, varfile)
+        varfile.flush()
+        cmd += ["-e", "@%s" % varfile.name] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())

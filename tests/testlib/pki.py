@@ -1,0 +1,136 @@
+"""A small PKI for tests, the lab and benchmarks: every certificate is generated here with cryptography."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import pathlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+UTC = datetime.timezone.utc
+_KEY_CACHE: dict = {}
+
+
+def now():
+    return datetime.datetime.now(UTC).replace(microsecond=0)
+
+
+def new_key(kind="ec", size=None, cache_slot=None):
+    """EC P-256 by default (fast); RSA when asked. cache_slot reuses a key across calls (benchmarks)."""
+    if cache_slot is not None and (kind, size, cache_slot) in _KEY_CACHE:
+        return _KEY_CACHE[(kind, size, cache_slot)]
+    if kind == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
+    else:
+        key = ec.generate_private_key({None: ec.SECP256R1(), 256: ec.SECP256R1(), 384: ec.SECP384R1(),
+                                       192: ec.SECP192R1()}[size])
+    if cache_slot is not None:
+        _KEY_CACHE[(kind, size, cache_slot)] = key
+    return key
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+class Issued:
+    def __init__(self, cert, key):
+        self.cert = cert
+        self.key = key
+
+    @property
+    def pem(self):
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def der(self):
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    def key_pem(self, password=None):
+        enc = (serialization.BestAvailableEncryption(password) if password
+               else serialization.NoEncryption())
+        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      enc).decode()
+
+    @property
+    def fingerprint(self):
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
+
+def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_days=-1, key=None,
+          path_length=None, hash_alg=None, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), ski=True, aki=True,
+          aia_issuers=None, serial=None):
+    """A certificate; self-signed when issuer is None. names/ips become SANs (leaf default: [cn])."""
+    key = key or new_key()
+    start = now() + datetime.timedelta(days=start_days)
+    signer_key = issuer.key if issuer else key
+    signer_name = issuer.cert.subject if issuer else _name(cn)
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(cn)).issuer_name(signer_name).public_key(key.public_key())
+               .serial_number(serial or x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days)))
+    builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+                                    critical=True)
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+            critical=True)
+    else:
+        sans = [x509.DNSName(n) for n in (names if names is not None else [cn])]
+        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        if eku:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if ski:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    if aki:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), critical=False)
+    if aia_issuers:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([
+            x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                                   x509.UniformResourceIdentifier(url)) for url in aia_issuers]), critical=False)
+    cert = builder.sign(signer_key, hash_alg or hashes.SHA256())
+    return Issued(cert, key)
+
+
+class CA:
+    """Root + intermediate, issuing leaves: what a real internal CA looks like."""
+
+    def __init__(self, name="Test", key_slot=None):
+        self.root = issue("%s Root CA" % name, ca=True, days=3650, key=new_key(cache_slot=key_slot and key_slot + "r"))
+        self.intermediate = issue("%s Intermediate CA" % name, issuer=self.root, ca=True, path_length=0,
+                                  days=1825, key=new_key(cache_slot=key_slot and key_slot + "i"),
+                                  aia_issuers=["http://pki.example.test/root.der"])
+
+    def leaf(self, cn, **kwargs):
+        kwargs.setdefault("aia_issuers", ["http://pki.example.test/intermediate.der"])
+        return issue(cn, issuer=self.intermediate, **kwargs)
+
+    @property
+    def root_pem(self):
+        return self.root.pem
+
+    def chain_pem(self, leaf):
+        return leaf.pem + self.intermediate.pem
+
+
+def write(path, text, mode=0o644):
+    """Write text (or bytes) to path with a mode; returns the path as a string."""
+    path = pathlib.Path(path)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    path.chmod(mode)
+    return str(path)

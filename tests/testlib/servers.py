@@ -1,0 +1,310 @@
+"""Real nginx, Apache and HAProxy processes on loopback, started by command (no systemd).
+
+Each server gets a directory of its own with its config, pid file and logs; sites are
+{name, port, server_names, cert, key, chain (Apache only)}. Also misbehaving TCP peers for the
+probe tests (silent, resetting). Used by the integration tests, the lab and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                if up:
+                    return
+        except OSError:
+            if not up:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("port %s:%d did not come %s within %ss" % (host, port, "up" if up else "down", timeout))
+
+
+def _run(cmd, **kwargs):
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s%s" % (" ".join(map(str, cmd)), proc.returncode, proc.stdout,
+                                                     proc.stderr))
+    return proc
+
+
+def _kill_pidfile(pidfile):
+    try:
+        pid = int(Path(pidfile).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+class Server:
+    kind = ""
+
+    def __init__(self, workdir, sites, plain_ports=()):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.sites = list(sites)
+        self.plain_ports = list(plain_ports)
+        self.pidfile = self.dir / ("%s.pid" % self.kind)
+
+    @property
+    def ports(self):
+        return [s["port"] for s in self.sites] + self.plain_ports
+
+    def stop(self):
+        _kill_pidfile(self.pidfile)
+        for port in self.ports:
+            wait_port(port, up=False, timeout=10)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Nginx(Server):
+    kind = "nginx"
+
+    @property
+    def conf(self):
+        return self.dir / "nginx.conf"
+
+    def write_config(self):
+        sites_dir = self.dir / "sites"
+        sites_dir.mkdir(exist_ok=True)
+        for old in sites_dir.glob("*.conf"):
+            old.unlink()
+        for site in self.sites:
+            (sites_dir / ("%s.conf" % site["name"])).write_text(
+                "server {\n"
+                "    listen 127.0.0.1:%(port)d ssl;\n"
+                "    server_name %(names)s;\n"
+                "    ssl_certificate %(cert)s;\n"
+                "    ssl_certificate_key %(key)s;\n"
+                "    location / { return 200 \"%(name)s\\n\"; }\n"
+                "}\n" % dict(site, names=" ".join(site["server_names"]) or "_"))
+        plain = "".join("    server { listen 127.0.0.1:%d; return 200 \"plain\\n\"; }\n" % p for p in self.plain_ports)
+        temp = "".join("    %s_temp_path %s/tmp/%s;\n" % (t, self.dir, t)
+                       for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        self.conf.write_text(
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + "worker_processes 1;\n"
+            "pid %(d)s/nginx.pid;\n"
+            "error_log %(d)s/error.log;\n"
+            "events { worker_connections 512; }\n"
+            "http {\n"
+            "    access_log off;\n"
+            "%(temp)s"
+            "    include %(d)s/sites/*.conf;\n"
+            "%(plain)s"
+            "}\n" % {"d": self.dir, "temp": temp, "plain": plain})
+
+    @property
+    def test_command(self):
+        return ["nginx", "-t", "-q", "-c", str(self.conf)]
+
+    @property
+    def reload_command(self):
+        return ["nginx", "-s", "reload", "-c", str(self.conf)]
+
+    def start(self):
+        self.write_config()
+        _run(["nginx", "-c", str(self.conf), "-e", str(self.dir / "error.log")])
+        for port in self.ports:
+            wait_port(port)
+
+
+class Apache(Server):
+    kind = "apache"
+
+    @property
+    def conf(self):
+        return self.dir / "apache2.conf"
+
+    def write_config(self):
+        sites_dir = self.dir / "sites"
+        sites_dir.mkdir(exist_ok=True)
+        for old in sites_dir.glob("*.conf"):
+            old.unlink()
+        for site in self.sites:
+            names = site["server_names"] or ["localhost"]
+            lines = ["Listen 127.0.0.1:%d" % site["port"],
+                     "<VirtualHost 127.0.0.1:%d>" % site["port"],
+                     "    ServerName %s" % names[0]]
+            if names[1:]:
+                lines.append("    ServerAlias %s" % " ".join(names[1:]))
+            lines += ["    SSLEngine on",
+                      "    SSLCertificateFile %s" % site["cert"],
+                      "    SSLCertificateKeyFile %s" % site["key"]]
+            if site.get("chain"):
+                lines.append("    SSLCertificateChainFile %s" % site["chain"])
+            lines.append("</VirtualHost>")
+            (sites_dir / ("%s.conf" % site["name"])).write_text("\n".join(lines) + "\n")
+        user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
+        modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
+                          for m in ("mpm_event", "authz_core", "ssl", "socache_shmcb"))
+        self.conf.write_text(
+            "ServerRoot %(d)s\n"
+            "ServerName localhost\n"
+            "PidFile %(d)s/apache.pid\n"
+            "ErrorLog %(d)s/error.log\n"
+            "LogLevel warn\n"
+            "DefaultRuntimeDir %(d)s\n"
+            "Mutex file:%(d)s default\n"
+            "%(user)s%(modules)s"
+            "SSLSessionCache shmcb:%(d)s/ssl_scache(512000)\n"
+            "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n"
+            "%(plain)s"
+            "IncludeOptional sites/*.conf\n" % {
+                "d": self.dir, "user": user, "modules": modules,
+                "plain": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
+
+    @property
+    def test_command(self):
+        return ["apache2", "-t", "-f", str(self.conf)]
+
+    @property
+    def reload_command(self):
+        return ["apache2", "-k", "graceful", "-f", str(self.conf)]
+
+    def start(self):
+        self.write_config()
+        _run(["apache2", "-k", "start", "-f", str(self.conf)])
+        for port in self.ports:
+            wait_port(port)
+
+
+class HAProxy(Server):
+    """A TLS-terminating HAProxy: `bind ... ssl crt <file>` per site (or `crt-list` when crt_list=True)."""
+
+    kind = "haproxy"
+
+    def __init__(self, workdir, sites, plain_ports=(), crt_list=False):
+        super().__init__(workdir, sites, plain_ports)
+        self.crt_list = crt_list
+
+    @property
+    def conf(self):
+        return self.dir / "haproxy.cfg"
+
+    def write_config(self):
+        lines = ["global", "    stats socket %s/admin.sock mode 600 level admin" % self.dir,
+                 "    crt-base %s" % self.dir, "",
+                 "defaults", "    mode http", "    timeout connect 2s", "    timeout client 5s",
+                 "    timeout server 5s", ""]
+        for site in self.sites:
+            if self.crt_list:
+                listfile = self.dir / ("%s.crtlist" % site["name"])
+                listfile.write_text("%s %s\n" % (site["cert"], " ".join(site["server_names"])))
+                bind = "crt-list %s" % listfile
+            else:
+                bind = "crt %s" % site["cert"]
+            lines += ["frontend fe_%s" % site["name"].replace("-", "_"),
+                      "    bind 127.0.0.1:%d ssl %s" % (site["port"], bind),
+                      "    http-request return status 200 content-type text/plain string %s" % site["name"], ""]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    @property
+    def test_command(self):
+        return ["haproxy", "-c", "-q", "-f", str(self.conf)]
+
+    @property
+    def reload_command(self):
+        return ["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile), "-sf",
+                self.pidfile.read_text().strip()]
+
+    def start(self):
+        self.write_config()
+        _run(["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile)])
+        for port in self.ports:
+            wait_port(port)
+
+    def stop(self):
+        try:
+            pids = self.pidfile.read_text().split()
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(int(pid), 15)
+            except (ProcessLookupError, ValueError):
+                pass
+        for port in self.ports:
+            wait_port(port, up=False, timeout=10)
+
+
+class Misbehaving:
+    """TCP peers that break the TLS client in the ways real backends do: never speak, or reset."""
+
+    def __init__(self, behaviour):
+        assert behaviour in ("silent", "reset")
+        self.behaviour = behaviour
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            if self.behaviour == "reset":
+                conn.recv(64)  # wait for the ClientHello, then RST instead of an answer
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                self.held.append(conn)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def have(binary):
+    return shutil.which(binary) is not None or os.path.exists("/usr/sbin/%s" % binary)
