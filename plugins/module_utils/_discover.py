@@ -196,7 +196,7 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites):
     for name, args, _children in directives:
         if name in _NGINX_INHERITED and args:  # http-level values are inherited by servers
             local[name] = args[0]
-    for name, args, children in directives:
+    for name, _args, children in directives:
         if children is None:
             continue
         if name == "server":
@@ -310,7 +310,8 @@ def apache_sites(main, source, server_root=None, defines=None):
         if values.get("sslengine", "").lower() != "on" or not values.get("sslcertificatefile"):
             continue
         cert = _absolute(values["sslcertificatefile"], state.server_root)
-        key = _absolute(values["sslcertificatekeyfile"], state.server_root) if values.get("sslcertificatekeyfile") else cert
+        key = values.get("sslcertificatekeyfile")
+        key = _absolute(key, state.server_root) if key else cert
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
         sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain))
@@ -333,9 +334,8 @@ def _haproxy_crt_files(path, source):
 def _haproxy_crt_list(path, base, source):
     """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]."""
     entries = []
-    for line in _apache_lines(source.read(path)):
-        line = re.sub(r"\[[^\]]*\]", " ", line)
-        parts = line.split()
+    for raw in _apache_lines(source.read(path)):
+        parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
         names = [n for n in parts[1:] if not n.startswith("!")]
         for crt in _haproxy_crt_files(_absolute(parts[0], base), source):
             entries.append((crt, names))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: backend_cert_info
-short_description: Collect certificate facts from a backend: files on disk, served chains, configured sites
+short_description: Collect certificate facts from a backend (files on disk, served chains, configured sites)
 version_added: 0.1.0
 description:
   - Reads certificate files (PEM bundles in any order, DER, certificate + key files as HAProxy wants them),
@@ -36,13 +36,11 @@ options:
       - A file may hold many PEM blocks in any order, a DER certificate, or certificates and a private key.
     type: list
     elements: path
-    default: []
   endpoints:
     description:
       - TLS endpoints to probe, as C(host:port) strings (C([v6]:port) for IPv6, port 443 when missing) or dicts.
     type: list
     elements: raw
-    default: []
     suboptions:
       host:
         description: Host name or IP address.
@@ -64,7 +62,6 @@ options:
       - nginx is read through C(nginx -T) when the binary works, else by following its includes directly.
     type: list
     elements: raw
-    default: []
     suboptions:
       type:
         description: Server type.
@@ -86,7 +83,6 @@ options:
         and ignored.
     type: list
     elements: dict
-    default: []
     suboptions:
       name:
         description: Site name.
@@ -343,10 +339,10 @@ def _discover_specs(items):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            paths=dict(type="list", elements="path", default=[]),
-            endpoints=dict(type="list", elements="raw", default=[]),
-            discover=dict(type="list", elements="raw", default=[]),
-            sites=dict(type="list", elements="dict", default=[], options=dict(
+            paths=dict(type="list", elements="path"),
+            endpoints=dict(type="list", elements="raw"),
+            discover=dict(type="list", elements="raw"),
+            sites=dict(type="list", elements="dict", options=dict(
                 name=dict(type="str", required=True),
                 server_type=dict(type="str", choices=list(SERVER_TYPES)),
                 cert_path=dict(type="path", required=True),
@@ -390,9 +386,10 @@ def main():
         return out if rc == 0 else None
 
     try:
-        discover = _discover_specs(params["discover"])
+        discover = _discover_specs(params["discover"] or [])
         result = collect(
-            paths=params["paths"], endpoints=params["endpoints"], discover=discover, sites=params["sites"],
+            paths=params["paths"] or [], endpoints=params["endpoints"] or [], discover=discover,
+            sites=params["sites"] or [],
             timeout=params["timeout"], concurrency=params["concurrency"], include_pem=params["include_pem"],
             max_file_bytes=params["max_file_size"], run_command=nginx_dump,
         )

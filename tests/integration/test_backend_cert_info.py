@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from testlib import pki
 from testlib.ansible_run import run_module, run_playbook
 from testlib.servers import Apache, HAProxy, Misbehaving, Nginx, free_port

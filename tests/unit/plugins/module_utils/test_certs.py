@@ -8,9 +8,9 @@ import tempfile
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from testlib import pki
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect
+from testlib import pki
 
 CA = pki.CA("Unit")
 LEAF = CA.leaf("www.example.test", names=["www.example.test", "example.test"], ips=["127.0.0.1"])
@@ -29,7 +29,8 @@ def _files():
         "der": (LEAF.der, dict(chain=[LEAF], leaf=LEAF, format="der")),
         "combined_match": (LEAF.pem + INT.pem + LEAF.key_pem(),
                            dict(chain=[LEAF, INT], leaf=LEAF, key=("EC", True))),
-        "key_first_match": (RSA_LEAF.key_pem() + RSA_LEAF.pem, dict(chain=[RSA_LEAF], leaf=RSA_LEAF, key=("RSA", True))),
+        "key_first_match": (RSA_LEAF.key_pem() + RSA_LEAF.pem,
+                            dict(chain=[RSA_LEAF], leaf=RSA_LEAF, key=("RSA", True))),
         "combined_mismatch": (LEAF.pem + OTHER.key_pem(), dict(chain=[LEAF], leaf=LEAF, key=("EC", False))),
         "key_only": (LEAF.key_pem(), dict(chain=[], leaf=None, key=("EC", None))),
         "encrypted_key": (LEAF.pem + LEAF.key_pem(password=b"secret"),

@@ -1,0 +1,102 @@
+"""backend_cert_info's main(): argument handling, errors, query and check mode, run in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from testlib import pki
+
+from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def patch_exits(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+def run(args, expect=ExitJson):
+    with patch_module_args(args), pytest.raises(expect) as info:
+        backend_cert_info.main()
+    return info.value.args[0]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    ca = pki.CA("Module")
+    leaf = ca.leaf("mod.test")
+    path = tmp_path_factory.mktemp("m") / "site.pem"
+    pki.write(path, ca.chain_pem(leaf) + leaf.key_pem(), mode=0o600)
+    return {"path": str(path), "leaf": leaf, "ca": ca}
+
+
+def test_collects_a_combined_file_without_key_bytes(bundle):
+    result = run({"paths": [bundle["path"]]})
+    assert result["changed"] is False
+    (entry,) = result["files"]
+    assert entry["chain"] == [bundle["leaf"].fingerprint, bundle["ca"].intermediate.fingerprint]
+    assert entry["private_key"] == {"present": True, "type": "EC", "encrypted": False, "matches_leaf": True}
+    text = json.dumps(result)
+    assert "PRIVATE KEY" not in text
+    key_body = bundle["leaf"].key_pem().splitlines()[1]
+    assert key_body not in text
+    assert result["summary"]["certificates"] == 2 and result["summary"]["errors"] == 0
+
+
+def test_check_mode_returns_the_same(bundle):
+    normal = run({"paths": [bundle["path"]], "include_pem": False})
+    checked = run({"paths": [bundle["path"]], "include_pem": False, "_ansible_check_mode": True})
+    assert checked["files"] == normal["files"] and checked["changed"] is False
+
+
+def test_query_returns_only_query_result_and_summary(bundle):
+    result = run({"paths": [bundle["path"]], "query": "certificates[?is_ca].subject_cn"})
+    assert result["query_result"] == ["Module Intermediate CA"]
+    assert set(result) == {"changed", "query_result", "summary"}
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({}, "one of the following is required"),
+    ({"endpoints": [{"port": 443}]}, "needs a host"),
+    ({"endpoints": ["a:99999"]}, "between 1 and 65535"),
+    ({"discover": [{"type": "nginx", "confg": "/x"}]}, "unknown keys confg"),
+    ({"discover": [7]}, "expected one of nginx, apache, haproxy"),
+    ({"sites": [{"name": "x"}]}, "cert_path"),
+    ({"paths": ["/x"], "concurrency": 0}, "must be positive"),
+    ({"paths": ["/x"], "query": "certificates[?"}, "invalid query"),
+])
+def test_bad_arguments(args, needle):
+    result = run(args, expect=FailJson)
+    assert needle in result["msg"]
+
+
+def test_bad_items_do_not_fail_the_task(tmp_path):
+    (tmp_path / "junk.pem").write_bytes(b"\x00\x01junk")
+    result = run({"paths": [str(tmp_path / "junk.pem"), str(tmp_path / "missing.pem")],
+                  "endpoints": ["127.0.0.1:1"], "timeout": 1})
+    assert [f["error"]["code"] for f in result["files"]] == ["NOT_A_CERTIFICATE", "NOT_FOUND"]
+    assert result["endpoints"][0]["error"]["code"] == "CONNECTION_REFUSED"
+    assert result["summary"]["errors"] == 3
+
+
+def test_discovery_failure_is_reported_not_raised(tmp_path):
+    result = run({"discover": [{"type": "apache", "config": str(tmp_path / "none.conf")}]})
+    assert result["discovery"][0]["error"]["code"] == "NOT_FOUND" and result["sites"] == []
