@@ -12,10 +12,12 @@ class ModuleDocFragment:
 requirements:
   - cryptography >= 3.3 on the host the module runs on
   - jmespath, only when O(query) is used
+options: {}
 """
 
     VERIFY = r"""
 requirements:
   - cryptography >= 42.0 on the host the module runs on (the controller by default)
   - jmespath, only when O(query) is used
+options: {}
 """

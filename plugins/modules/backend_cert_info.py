@@ -19,7 +19,7 @@ description:
     only fails for invalid arguments or a missing dependency.
   - Private key bytes are never returned; a key is reported by its type and whether it belongs to the leaf.
 author:
-  - certops.backend_tls maintainers
+  - certops maintainers (@certops)
 extends_documentation_fragment:
   - certops.backend_tls.cryptography_dep.INFO
 attributes:
@@ -190,112 +190,330 @@ EXAMPLES = r"""
 
 RETURN = r"""
 certificates:
-  description: Every distinct certificate seen, in files or served, described once.
+  description: "Every distinct certificate seen, in files or served, described once."
   returned: unless O(query) is given
   type: list
   elements: dict
   contains:
-    fingerprint_sha256: {description: SHA-256 of the DER, lowercase hex., type: str, returned: always, sample: 3f1a...e2}
-    fingerprint_sha1: {description: SHA-1 of the DER, lowercase hex., type: str, returned: always, sample: 9b2c...01}
-    subject: {description: Subject as an RFC 4514 string., type: str, returned: always, sample: CN=www.example.com}
-    subject_cn: {description: Subject common name, or null., type: str, returned: always, sample: www.example.com}
-    issuer: {description: Issuer as an RFC 4514 string., type: str, returned: always, sample: CN=Example Issuing CA}
-    serial_number: {description: Serial number, lowercase hex., type: str, returned: always, sample: 4f2a9c}
-    not_before: {description: Start of validity, ISO 8601 UTC., type: str, returned: always, sample: "2026-01-01T00:00:00Z"}
-    not_after: {description: End of validity, ISO 8601 UTC., type: str, returned: always, sample: "2027-01-01T00:00:00Z"}
-    days_remaining: {description: Whole days until not_after, negative once expired., type: int, returned: always, sample: 39}
-    expired: {description: Whether not_after is past., type: bool, returned: always, sample: false}
-    not_yet_valid: {description: Whether not_before is in the future., type: bool, returned: always, sample: false}
-    sans: {description: Subject alternative names., type: dict, returned: always, sample: {dns: [www.example.com], ip: []}}
-    public_key: {description: Key type, size and curve., type: dict, returned: always, sample: {type: EC, size: 256, curve: secp256r1}}
-    signature_hash: {description: Hash of the signature, or null (Ed25519)., type: str, returned: always, sample: sha256}
-    is_ca: {description: Basic constraints CA flag., type: bool, returned: always, sample: false}
-    self_signed: {description: Issuer equals subject (and key identifiers agree)., type: bool, returned: always, sample: false}
-    key_usage: {description: Key usage bits that are set., type: list, elements: str, returned: always, sample: [digital_signature]}
-    extended_key_usage: {description: Extended key usages., type: list, elements: str, returned: always, sample: [server_auth]}
-    subject_key_id: {description: Subject key identifier, hex., type: str, returned: always, sample: a1b2c3}
-    authority_key_id: {description: Authority key identifier, hex., type: str, returned: always, sample: d4e5f6}
-    ocsp_urls: {description: OCSP responder URLs., type: list, elements: str, returned: always, sample: ["http://ocsp.example.com"]}
-    ca_issuers_urls: {description: AIA caIssuers URLs., type: list, elements: str, returned: always, sample: ["http://ca.example.com/int.der"]}
-    pem: {description: The certificate as PEM (public data only)., type: str, returned: when O(include_pem), sample: "-----BEGIN CERTIFICATE-----..."}
-files:
-  description: One entry per file read (given in O(paths) or referenced by a site).
-  returned: unless O(query) is given
-  type: list
-  elements: dict
-  contains:
-    path: {description: File path., type: str, returned: always, sample: /etc/nginx/certs/site.pem}
-    format: {description: V(pem) or V(der); null when unreadable., type: str, returned: always, sample: pem}
-    chain: {description: Fingerprints of the certificates in file order., type: list, elements: str, returned: always, sample: [3f1a...e2]}
-    leaf: {description: Fingerprint of the leaf (the certificate that issued no other in the file)., type: str, returned: always, sample: 3f1a...e2}
-    chain_pem: {description: The same certificates as PEM texts., type: list, elements: str, returned: when O(include_pem), sample: ["-----BEGIN CERTIFICATE-----..."]}
-    private_key:
-      description: Whether the file holds a private key, its type, and whether it belongs to the leaf (null when unknown).
-      type: dict
+    fingerprint_sha256:
+      description: "SHA-256 of the DER encoding, lowercase hex without colons."
       returned: always
-      sample: {present: true, type: RSA, encrypted: false, matches_leaf: true}
-    error: {description: "C({code, message}) with code NOT_FOUND, PERMISSION_DENIED, NOT_A_CERTIFICATE or TOO_LARGE; null when fine.",
-            type: dict, returned: always, sample: {code: NOT_FOUND, message: no such file}}
-endpoints:
-  description: One entry per probed endpoint (given in O(endpoints) or a site's).
-  returned: unless O(query) is given
-  type: list
-  elements: dict
-  contains:
-    host: {description: Host probed., type: str, returned: always, sample: 127.0.0.1}
-    port: {description: Port probed., type: int, returned: always, sample: 443}
-    server_name: {description: SNI sent, or null., type: str, returned: always, sample: www.example.com}
-    ok: {description: Whether the handshake completed., type: bool, returned: always, sample: true}
-    error:
-      description: "C({code, message}) with code DNS_FAILURE, CONNECTION_REFUSED, TIMEOUT, CONNECTION_RESET, NOT_TLS or
-        TLS_HANDSHAKE_FAILED; null when fine."
-      type: dict
+      type: str
+      sample: "3f1a0c...e2"
+    fingerprint_sha1:
+      description: "SHA-1 of the DER encoding, lowercase hex without colons."
       returned: always
-      sample: {code: TIMEOUT, message: no answer within 5.0s}
-    tls_version: {description: Negotiated protocol., type: str, returned: always, sample: TLSv1.3}
-    cipher: {description: Negotiated cipher., type: str, returned: always, sample: TLS_AES_256_GCM_SHA384}
-    chain: {description: Fingerprints of the certificates as served, leaf first., type: list, elements: str, returned: always, sample: [3f1a...e2]}
-    chain_pem: {description: The served chain as PEM texts., type: list, elements: str, returned: when O(include_pem), sample: ["-----BEGIN CERTIFICATE-----..."]}
-    handshake_ms: {description: Milliseconds from connected to handshake done., type: float, returned: always, sample: 3.2}
-    elapsed_ms: {description: Milliseconds the whole probe took (resolve, connect, handshake), bounded by O(timeout)., type: float, returned: always, sample: 4.1}
-    matches_files: {description: Paths of files whose leaf is the served leaf., type: list, elements: str, returned: always, sample: [/etc/nginx/site.pem]}
-sites:
-  description: Declared (O(sites)) and discovered (O(discover)) sites with their files checked and endpoint probed.
-  returned: unless O(query) is given
-  type: list
-  elements: dict
-  contains:
-    name: {description: "Declared name, or C(<server_type>-<first server name>) when discovered.", type: str, returned: always, sample: nginx-www.example.com}
-    server_type: {description: nginx, apache or haproxy., type: str, returned: always, sample: nginx}
-    origin: {description: V(declared) or V(discovered)., type: str, returned: always, sample: discovered}
-    config_file: {description: Configuration file the site was found in; null when declared., type: str, returned: always, sample: /etc/nginx/sites-enabled/www}
-    server_names: {description: Names the site serves., type: list, elements: str, returned: always, sample: [www.example.com]}
-    listen: {description: Listen addresses as configured., type: list, elements: str, returned: always, sample: ["127.0.0.1:443"]}
-    cert_file: {description: Certificate file., type: str, returned: always, sample: /etc/nginx/certs/www.pem}
-    key_file: {description: Key file (the certificate file when combined)., type: str, returned: always, sample: /etc/nginx/certs/www.key}
-    chain_file: {description: Separate chain file, or null., type: str, returned: always, sample: null}
-    endpoint: {description: "C({host, port, server_name}) probed for the site.", type: dict, returned: always, sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}}
-    key_matches_cert: {description: Whether the key file belongs to the certificate's leaf; null when unknown., type: bool, returned: always, sample: true}
-    served_matches_disk:
-      description: Whether the endpoint serves the leaf in O(sites[].cert_path); false is the classic "renewed on disk, never reloaded". Null when unknown.
+      type: str
+      sample: "9b2c4d...01"
+    subject:
+      description: "Subject as an RFC 4514 string."
+      returned: always
+      type: str
+      sample: "CN=www.example.com"
+    subject_cn:
+      description: "Subject common name; null when there is none."
+      returned: always
+      type: str
+      sample: www.example.com
+    issuer:
+      description: "Issuer as an RFC 4514 string."
+      returned: always
+      type: str
+      sample: "CN=Example Issuing CA"
+    serial_number:
+      description: "Serial number in lowercase hex."
+      returned: always
+      type: str
+      sample: "4f2a9c"
+    not_before:
+      description: "Start of validity (ISO 8601 UTC)."
+      returned: always
+      type: str
+      sample: "2026-01-01T00:00:00Z"
+    not_after:
+      description: "End of validity (ISO 8601 UTC)."
+      returned: always
+      type: str
+      sample: "2027-01-01T00:00:00Z"
+    days_remaining:
+      description: "Whole days until not_after; negative once expired."
+      returned: always
+      type: int
+      sample: 39
+    expired:
+      description: "Whether not_after is in the past."
+      returned: always
       type: bool
-      returned: always
       sample: false
-    error: {description: The cert file's or the endpoint's error, or null., type: dict, returned: always, sample: null}
+    not_yet_valid:
+      description: "Whether not_before is in the future."
+      returned: always
+      type: bool
+      sample: false
+    sans:
+      description: "Subject alternative names by type (dns and ip)."
+      returned: always
+      type: dict
+      sample: {dns: [www.example.com], ip: []}
+    public_key:
+      description: "Public key type (RSA, EC, Ed25519, Ed448, DSA) with its size in bits and curve name."
+      returned: always
+      type: dict
+      sample: {type: EC, size: 256, curve: secp256r1}
+    signature_hash:
+      description: "Hash algorithm of the signature; null for Ed25519 and Ed448."
+      returned: always
+      type: str
+      sample: sha256
+    is_ca:
+      description: "The basic constraints CA flag."
+      returned: always
+      type: bool
+      sample: false
+    self_signed:
+      description: "Whether issuer equals subject with matching key identifiers."
+      returned: always
+      type: bool
+      sample: false
+    key_usage:
+      description: "Key usage bits that are set."
+      returned: always
+      type: list
+      elements: str
+      sample: [digital_signature]
+    extended_key_usage:
+      description: "Extended key usages (server_auth, client_auth, or dotted OIDs)."
+      returned: always
+      type: list
+      elements: str
+      sample: [server_auth]
+    subject_key_id:
+      description: "Subject key identifier in hex; null when absent."
+      returned: always
+      type: str
+      sample: a1b2c3
+    authority_key_id:
+      description: "Authority key identifier in hex; null when absent."
+      returned: always
+      type: str
+      sample: d4e5f6
+    ocsp_urls:
+      description: "OCSP responder URLs from the AIA extension."
+      returned: always
+      type: list
+      elements: str
+      sample: ["http://ocsp.example.com"]
+    ca_issuers_urls:
+      description: "caIssuers URLs from the AIA extension."
+      returned: always
+      type: list
+      elements: str
+      sample: ["http://ca.example.com/int.der"]
+    pem:
+      description: "The certificate as PEM (public data only)."
+      returned: when O(include_pem) is true
+      type: str
+      sample: "-----BEGIN CERTIFICATE-----..."
+files:
+  description: "One entry per file read (given in O(paths) or referenced by a site)."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: "File path."
+      returned: always
+      type: str
+      sample: /etc/nginx/certs/site.pem
+    format:
+      description: "V(pem) or V(der); null when the file could not be read."
+      returned: always
+      type: str
+      sample: pem
+    chain:
+      description: "Fingerprints of the certificates in file order."
+      returned: always
+      type: list
+      elements: str
+      sample: [3f1a0c]
+    leaf:
+      description: "Fingerprint of the leaf, the certificate that issued no other in the file."
+      returned: always
+      type: str
+      sample: 3f1a0c
+    chain_pem:
+      description: "The same certificates as PEM texts."
+      returned: when O(include_pem) is true
+      type: list
+      elements: str
+      sample: ["-----BEGIN CERTIFICATE-----..."]
+    private_key:
+      description:
+        - Whether the file holds a private key, its type, whether it is encrypted, and whether it belongs to the
+          leaf (null when unknown). Never the key itself.
+      returned: always
+      type: dict
+      sample: {present: true, type: RSA, encrypted: false, matches_leaf: true}
+    error:
+      description: "Null, or code (NOT_FOUND, PERMISSION_DENIED, NOT_A_CERTIFICATE, TOO_LARGE) and message."
+      returned: always
+      type: dict
+      sample: {code: NOT_FOUND, message: no such file}
+endpoints:
+  description: "One entry per probed endpoint (given in O(endpoints) or a site's)."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: "Host probed."
+      returned: always
+      type: str
+      sample: 127.0.0.1
+    port:
+      description: "Port probed."
+      returned: always
+      type: int
+      sample: 443
+    server_name:
+      description: "SNI sent; null for none."
+      returned: always
+      type: str
+      sample: www.example.com
+    ok:
+      description: "Whether the TLS handshake completed."
+      returned: always
+      type: bool
+      sample: true
+    error:
+      description: "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, TIMEOUT, CONNECTION_RESET, NOT_TLS, TLS_HANDSHAKE_FAILED) and message."
+      returned: always
+      type: dict
+      sample: {code: TIMEOUT, message: no answer within 5.0s}
+    tls_version:
+      description: "Negotiated protocol version."
+      returned: always
+      type: str
+      sample: TLSv1.3
+    cipher:
+      description: "Negotiated cipher suite."
+      returned: always
+      type: str
+      sample: TLS_AES_256_GCM_SHA384
+    chain:
+      description: "Fingerprints of the certificates as served, leaf first."
+      returned: always
+      type: list
+      elements: str
+      sample: [3f1a0c]
+    chain_pem:
+      description: "The served chain as PEM texts, ready for cert_chain_verify."
+      returned: when O(include_pem) is true
+      type: list
+      elements: str
+      sample: ["-----BEGIN CERTIFICATE-----..."]
+    handshake_ms:
+      description: "Milliseconds from connected to handshake done."
+      returned: always
+      type: float
+      sample: 3.2
+    elapsed_ms:
+      description: "Milliseconds the whole probe took (resolve, connect and handshake); bounded by O(timeout)."
+      returned: always
+      type: float
+      sample: 4.1
+    matches_files:
+      description: "Paths of the files whose leaf is the served leaf."
+      returned: always
+      type: list
+      elements: str
+      sample: [/etc/nginx/site.pem]
+sites:
+  description: "Declared (O(sites)) and discovered (O(discover)) sites, with their files checked and endpoint probed."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: "The declared name, or <server_type>-<first server name> when discovered."
+      returned: always
+      type: str
+      sample: nginx-www.example.com
+    server_type:
+      description: "Web server type (nginx, apache or haproxy)."
+      returned: always
+      type: str
+      sample: nginx
+    origin:
+      description: "V(declared) or V(discovered)."
+      returned: always
+      type: str
+      sample: discovered
+    config_file:
+      description: "Configuration file the site was found in; null when declared."
+      returned: always
+      type: str
+      sample: /etc/nginx/sites-enabled/www
+    server_names:
+      description: "Names the site serves."
+      returned: always
+      type: list
+      elements: str
+      sample: [www.example.com]
+    listen:
+      description: "Listen addresses as configured."
+      returned: always
+      type: list
+      elements: str
+      sample: ["127.0.0.1:443"]
+    cert_file:
+      description: "Certificate file."
+      returned: always
+      type: str
+      sample: /etc/nginx/certs/www.pem
+    key_file:
+      description: "Key file; the certificate file when they are combined."
+      returned: always
+      type: str
+      sample: /etc/nginx/certs/www.key
+    chain_file:
+      description: "Separate chain file; null when there is none."
+      returned: always
+      type: str
+      sample: null
+    endpoint:
+      description: "The host, port and server_name probed for the site."
+      returned: always
+      type: dict
+      sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}
+    key_matches_cert:
+      description: "Whether the key file belongs to the certificate's leaf; null when unknown."
+      returned: always
+      type: bool
+      sample: true
+    served_matches_disk:
+      description: "Whether the endpoint serves the leaf in cert_file. False is the classic renewed on disk but never reloaded. Null when unknown."
+      returned: always
+      type: bool
+      sample: false
+    error:
+      description: "The certificate file's or the endpoint's error; null when fine."
+      returned: always
+      type: dict
+      sample: null
 discovery:
-  description: One entry per O(discover) item, with the number of sites found or why it failed.
+  description: "One entry per O(discover) item: the config file, the number of sites found, or why it failed."
   returned: unless O(query) is given
   type: list
   elements: dict
   sample: [{server_type: nginx, config_file: /etc/nginx/nginx.conf, sites: 2, error: null}]
 summary:
-  description: Counts over the result.
+  description: "Counts over the result."
   returned: always
   type: dict
-  sample: {certificates: 4, files: 3, endpoints: 2, sites: 2, expired: 1, earliest_not_after: "2026-01-01T00:00:00Z",
-           errors: 0, sites_not_serving_disk: 1}
+  sample: {certificates: 4, files: 3, endpoints: 2, sites: 2, expired: 1, earliest_not_after: "2026-01-01T00:00:00Z", errors: 0, sites_not_serving_disk: 1}
 query_result:
-  description: The result of O(query) applied to the full result.
+  description: "The result of O(query) applied to the full result."
   returned: when O(query) is given
   type: raw
   sample: [{subject: CN=www.example.com, not_after: "2026-12-01T00:00:00Z"}]

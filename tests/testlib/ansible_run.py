@@ -35,7 +35,7 @@ def run_module(module, args, *, interpreter=None, check=False, timeout=300):
            "-m", module if "." in module else "certops.backend_tls." + module, "-a", json.dumps(args), "-o"]
     if check:
         cmd.append("--check")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(), check=False)
     for line in proc.stdout.splitlines():  # oneline callback: "localhost | SUCCESS => {...}"
         if line.startswith("localhost | ") and " => {" in line:
             status, payload = line[len("localhost | "):].split(" => ", 1)
@@ -57,4 +57,4 @@ def run_playbook(playbook, *, extra_vars=None, inventory=None, args=(), timeout=
         json.dump(extra_vars or {}, varfile)
         varfile.flush()
         cmd += ["-e", "@%s" % varfile.name] + list(args)
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env())
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(), check=False)

@@ -40,7 +40,7 @@ def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):
 
 
 def _run(cmd, **kwargs):
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
     if proc.returncode != 0:
         raise RuntimeError("%s failed (%d): %s%s" % (" ".join(map(str, cmd)), proc.returncode, proc.stdout,
                                                      proc.stderr))
@@ -56,7 +56,7 @@ def _kill_pidfile(pidfile):
         os.kill(pid, 15)
     except ProcessLookupError:
         return
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -7,9 +7,9 @@ import json
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from testlib import pki
 
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
+from testlib import pki
 
 
 class ExitJson(Exception):

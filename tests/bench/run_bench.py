@@ -1,0 +1,182 @@
+"""`make bench`: speed and memory of backend_cert_info, measured in one run on this machine.
+
+Every figure is a median of wall-clock runs of real `ansible-playbook` processes (local connection),
+reported beside the playbook floor (a one-task ping playbook) measured in the same run, so ratios
+hold even on a noisy shared machine. Writes the tables to stdout and, with --write, into
+docs/performance.md between the BENCH markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from testlib import pki  # noqa: E402
+from testlib.ansible_run import COLLECTIONS, ROOT, env  # noqa: E402
+from testlib.servers import Nginx, free_port  # noqa: E402
+
+PLAYBOOK_HEAD = """---
+- name: Bench
+  hosts: localhost
+  gather_facts: false
+  tasks:
+"""
+
+
+def playbook(workdir, name, tasks):
+    path = Path(workdir) / ("%s.yml" % name)
+    path.write_text(PLAYBOOK_HEAD + tasks)
+    return path
+
+
+def timed(path, runs):
+    """Median seconds of `runs` ansible-playbook runs (one warm-up first)."""
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
+    times = []
+    for attempt in range(runs + 1):
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+        elapsed = time.monotonic() - start
+        if proc.returncode != 0:
+            raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
+        if attempt:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def make_files(directory, count, ca, slot="bench"):
+    directory.mkdir(parents=True, exist_ok=True)
+    key = pki.new_key(cache_slot=slot)
+    for index in range(count):
+        leaf = ca.leaf("host%05d.bench.test" % index, key=key)
+        (directory / ("host%05d.pem" % index)).write_text(leaf.pem + ca.intermediate.pem)
+    return sorted(str(p) for p in directory.iterdir())
+
+
+def peak_memory(directory):
+    """Peak RSS (MB) of a process that collects every file in directory and serialises the result."""
+    code = (
+        "import json, resource, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from ansible_collections.certops.backend_tls.plugins.module_utils._collect import collect\n"
+        "result = collect(paths=[%r])\n"
+        "text = json.dumps(result)\n"
+        "print(json.dumps({'certs': result['summary']['certificates'], 'bytes': len(text),\n"
+        "                  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))\n"
+    ) % (str(COLLECTIONS), str(directory))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per case (median)")
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--endpoints", type=int, default=200)
+    parser.add_argument("--memory-certs", type=int, default=10000)
+    parser.add_argument("--loop-sample", type=int, default=0,
+                        help="time the per-item loops over this many items and scale up (0: all items)")
+    parser.add_argument("--only", choices=["files", "endpoints", "memory"], action="append")
+    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
+    args = parser.parse_args()
+    only = set(args.only or ["files", "endpoints", "memory"])
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
+    ca = pki.CA("Bench", key_slot="bench-ca")
+    floor = timed(playbook(work, "floor", "    - name: Ping\n      ansible.builtin.ping:\n"), args.runs)
+    rows.append(("playbook floor (one ping task)", floor, None))
+    sample = args.loop_sample
+
+    if "files" in only:
+        files = make_files(work / "files", args.files, ca)
+        one = playbook(work, "files_one", "    - name: All files in one task\n"
+                       "      certops.backend_tls.backend_cert_info:\n        paths: [%s]\n" % (work / "files"))
+        rows.append(("%d files, one task" % args.files, timed(one, args.runs), floor))
+        looped = files[:sample] if sample else files
+        (work / "files.json").write_text(json.dumps(looped))
+        loop = playbook(work, "files_loop", "    - name: One call per file\n"
+                        "      certops.backend_tls.backend_cert_info:\n        paths: ['{{ item }}']\n"
+                        "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (work / "files.json"))
+        seconds = timed(loop, 1)
+        scaled = floor + (seconds - floor) * len(files) / len(looped)
+        rows.append(("%d files, one call per file in a loop%s" % (
+            args.files, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+        start = time.monotonic()
+        for path in looped:
+            subprocess.run(["openssl", "x509", "-in", path, "-noout", "-subject", "-enddate", "-fingerprint",
+                            "-sha256"], capture_output=True, check=True)
+        per = (time.monotonic() - start) / len(looped)
+        rows.append(("%d files, `openssl x509` once per file (shell loop)" % args.files, per * len(files), None))
+
+    if "endpoints" in only:
+        sites, certdir = [], work / "endpoint-certs"
+        certdir.mkdir()
+        key = pki.new_key(cache_slot="bench-ep")
+        keyfile = pki.write(certdir / "shared.key", pki.Issued(None, key).key_pem(), mode=0o600)
+        for index in range(args.endpoints):
+            leaf = ca.leaf("ep%03d.bench.test" % index, key=key)
+            cert = pki.write(certdir / ("ep%03d.crt" % index), ca.chain_pem(leaf))
+            sites.append({"name": "ep%03d" % index, "port": free_port(), "server_names": ["ep%03d.bench.test" % index],
+                          "cert": cert, "key": keyfile})
+        endpoints = ["127.0.0.1:%d" % s["port"] for s in sites]
+        (work / "endpoints.json").write_text(json.dumps(endpoints))
+        with Nginx(work / "nginx", sites):
+            one = playbook(work, "ep_one", "    - name: All endpoints in one task\n"
+                           "      certops.backend_tls.backend_cert_info:\n"
+                           "        endpoints: \"{{ lookup('file', '%s') | from_json }}\"\n"
+                           % (work / "endpoints.json"))
+            rows.append(("%d TLS endpoints, one task" % args.endpoints, timed(one, args.runs), floor))
+            looped = endpoints[:sample] if sample else endpoints
+            (work / "endpoints_loop.json").write_text(json.dumps(looped))
+            loop = playbook(work, "ep_loop", "    - name: One call per endpoint\n"
+                            "      certops.backend_tls.backend_cert_info:\n        endpoints: ['{{ item }}']\n"
+                            "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (work / "endpoints_loop.json"))
+            seconds = timed(loop, 1)
+            scaled = floor + (seconds - floor) * len(endpoints) / len(looped)
+            rows.append(("%d TLS endpoints, one call per endpoint in a loop%s" % (
+                args.endpoints, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+
+    memory = None
+    if "memory" in only:
+        make_files(work / "memory", args.memory_certs // 2, ca, slot="bench-mem")  # leaf + intermediate each
+        extra = make_files(work / "memory2", args.memory_certs // 2, pki.CA("Bench2", key_slot="bench-ca2"),
+                           slot="bench-mem")
+        del extra
+        memory = peak_memory(work)
+
+    lines = ["| case | seconds | beyond the floor | x floor |", "|---|---:|---:|---:|"]
+    for label, seconds, base in rows:
+        beyond = "%.2f" % (seconds - base) if base else ""
+        ratio = "%.1f" % (seconds / base) if base else ""
+        lines.append("| %s | %.2f | %s | %s |" % (label, seconds, beyond, ratio))
+    if memory:
+        lines.append("")
+        lines.append("Peak memory collecting %d distinct certificates (module side, result serialised): "
+                     "%.0f MB RSS; result %.1f MB of JSON." % (memory["certs"], memory["rss_mb"],
+                                                               memory["bytes"] / 1e6))
+    table = "\n".join(lines)
+    print(table)
+    subprocess.run(["rm", "-rf", str(work)], check=False)
+    if args.write:
+        doc = ROOT / "docs" / "performance.md"
+        text = doc.read_text()
+        stamp = "<!-- BENCH:backend_cert_info -->"
+        block = "%s\n%s\n\n_Measured %s with `make bench` (%d runs, median) on %d cores._\n%s" % (
+            stamp, table, time.strftime("%Y-%m-%d"), args.runs, os.cpu_count(), stamp)
+        text = re.sub(re.escape(stamp) + ".*?" + re.escape(stamp), lambda _m: block, text, flags=re.DOTALL)
+        doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
