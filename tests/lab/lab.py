@@ -1,0 +1,259 @@
+"""The lab: real servers on loopback showing LoadBalancerBackendCertificateError, started by command.
+
+    python tests/lab/lab.py up [--dir DIR]      # CA, backends with faults, a verifying HAProxy LB
+    python tests/lab/lab.py status [--dir DIR]  # the load balancer's view of each backend
+    python tests/lab/lab.py down [--dir DIR]
+
+An internal CA (root + intermediate) issues everything. The load balancer is HAProxy with
+`ssl verify required ca-file <root> sni ... verifyhost ...` and health checks; four backends,
+each its own inventory host, each with a different fault:
+
+| backend | server | fault |
+|---|---|---|
+| shop | nginx | certificate expired |
+| api | Apache | leaf served without its intermediate |
+| edge | HAProxy | certificate for a name the load balancer does not ask for |
+| blog | nginx | renewed on disk, never reloaded (serves the expired one) |
+
+The CA also issues the renewed material into `<dir>/source/<site>/{cert,key,chain}.pem`, and
+`<dir>/inventory.yml` describes the backends for the playbooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from testlib import pki  # noqa: E402
+from testlib.servers import Apache, HAProxy, Nginx, free_port, wait_port  # noqa: E402
+
+ROOT = HERE.parents[1]
+DEFAULT_DIR = ROOT / "build" / "lab"
+DOMAIN = "lab.test"
+
+BACKENDS = [
+    {"name": "shop", "server_type": "nginx", "fault": "certificate expired"},
+    {"name": "api", "server_type": "apache", "fault": "leaf served without its intermediate"},
+    {"name": "edge", "server_type": "haproxy", "fault": "certificate for another name"},
+    {"name": "blog", "server_type": "nginx", "fault": "renewed on disk, never reloaded"},
+]
+
+
+def _server(backend, workdir, site):
+    if backend["server_type"] == "nginx":
+        return Nginx(workdir, [site])
+    if backend["server_type"] == "apache":
+        return Apache(workdir, [site])
+    return HAProxy(workdir, [site])
+
+
+def _files_for(server_type, leaf, chain_certs):
+    """{relative name: (text, mode)} in the layout each server wants."""
+    chain = "".join(c.pem for c in chain_certs)
+    if server_type == "haproxy":
+        return {"site.pem": (leaf.pem + chain + leaf.key_pem(), 0o600)}
+    if server_type == "apache":
+        out = {"site.crt": (leaf.pem, 0o644), "site.key": (leaf.key_pem(), 0o600)}
+        if chain:
+            out["chain.crt"] = (chain, 0o644)
+        return out
+    return {"site.crt": (leaf.pem + chain, 0o644), "site.key": (leaf.key_pem(), 0o600)}
+
+
+def _site_paths(server_type, certs):
+    if server_type == "haproxy":
+        return {"cert": str(certs / "site.pem"), "key": str(certs / "site.pem"), "chain": None}
+    return {"cert": str(certs / "site.crt"), "key": str(certs / "site.key"), "chain": None}
+
+
+def up(directory):
+    directory = Path(directory).resolve()
+    if (directory / "state.json").exists():
+        down(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = pki.CA("Lab")
+    (directory / "ca").mkdir(exist_ok=True)
+    pki.write(directory / "ca" / "root.pem", ca.root.pem)
+    pki.write(directory / "ca" / "intermediate.pem", ca.intermediate.pem)
+    state = {"dir": str(directory), "ca_file": str(directory / "ca" / "root.pem"), "backends": []}
+    for backend in BACKENDS:
+        name, server_type = backend["name"], backend["server_type"]
+        fqdn = "%s.%s" % (name, DOMAIN)
+        workdir = directory / name
+        certs = workdir / "certs"
+        certs.mkdir(parents=True, exist_ok=True)
+        good_chain = [ca.intermediate]
+        if name in ("shop", "blog"):
+            served = ca.leaf(fqdn, days=30, start_days=-60)  # expired 30 days ago
+            chain = good_chain
+        elif name == "api":
+            served, chain = ca.leaf(fqdn), []  # the intermediate is missing
+        else:
+            served, chain = ca.leaf("%s-old.%s" % (name, DOMAIN)), good_chain  # wrong name
+        for rel, (text, mode) in _files_for(server_type, served, chain).items():
+            pki.write(certs / rel, text, mode)
+        renewed = ca.leaf(fqdn, days=90)
+        source = directory / "source" / name
+        source.mkdir(parents=True, exist_ok=True)
+        pki.write(source / "cert.pem", renewed.pem)
+        pki.write(source / "chain.pem", ca.intermediate.pem)
+        pki.write(source / "key.pem", renewed.key_pem(), 0o600)
+        port = free_port()
+        site = dict({"name": name, "port": port, "server_names": [fqdn]}, **_site_paths(server_type, certs))
+        server = _server(backend, workdir / "server", site)
+        server.start()
+        if name == "blog":
+            # Renewed on disk after the server loaded the old one: never reloaded.
+            for rel, (text, mode) in _files_for(server_type, renewed, good_chain).items():
+                pki.write(certs / rel, text, mode)
+        paths = _site_paths(server_type, certs)
+        state["backends"].append(dict(backend, fqdn=fqdn, port=port, conf=str(server.conf),
+                                      pidfile=str(server.pidfile), cert_path=paths["cert"], key_path=paths["key"],
+                                      chain_path=paths["chain"], test_command=server.test_command,
+                                      reload_command=server.reload_command if server_type != "haproxy" else None,
+                                      source=str(source)))
+    state["lb"] = _start_lb(directory, state)
+    (directory / "state.json").write_text(json.dumps(state, indent=2))
+    _write_inventory(directory, state)
+    return state
+
+
+def _start_lb(directory, state):
+    lb = directory / "lb"
+    lb.mkdir(exist_ok=True)
+    port = free_port()
+    lines = ["global", "    stats socket %s/lb.sock mode 600 level admin" % lb, "",
+             "defaults", "    mode http", "    timeout connect 2s", "    timeout client 5s", "    timeout server 5s",
+             "", "frontend lb", "    bind 127.0.0.1:%d" % port]
+    for backend in state["backends"]:
+        lines.append("    use_backend be_%s if { hdr(host) -i %s }" % (backend["name"], backend["fqdn"]))
+    for backend in state["backends"]:
+        fqdn = backend["fqdn"]
+        lines += ["", "backend be_%s" % backend["name"], "    option httpchk GET /",
+                  "    server %s 127.0.0.1:%d ssl verify required ca-file %s sni str(%s) verifyhost %s "
+                  "check check-ssl check-sni %s inter 500ms fall 1 rise 1" % (
+                      backend["name"], backend["port"], state["ca_file"], fqdn, fqdn, fqdn)]
+    (lb / "haproxy.cfg").write_text("\n".join(lines) + "\n")
+    os.system("haproxy -f %s -D -p %s" % (lb / "haproxy.cfg", lb / "haproxy.pid"))
+    wait_port(port)
+    return {"port": port, "socket": str(lb / "lb.sock"), "conf": str(lb / "haproxy.cfg"),
+            "pidfile": str(lb / "haproxy.pid")}
+
+
+def _write_inventory(directory, state):
+    """One host per backend, local connection, explicit interpreter (no pyenv shim surprises)."""
+    hosts = {}
+    for b in state["backends"]:
+        site = {"name": b["name"], "server_type": b["server_type"], "cert_path": b["cert_path"],
+                "key_path": b["key_path"], "endpoint": {"host": "127.0.0.1", "port": b["port"],
+                                                       "server_name": b["fqdn"]},
+                "server_names": [b["fqdn"]], "test_command": " ".join(b["test_command"])}
+        if b["chain_path"]:
+            site["chain_path"] = b["chain_path"]
+        if b["reload_command"]:
+            site["reload_command"] = " ".join(b["reload_command"])
+        else:  # HAProxy: a new process takes over from the old one (-sf)
+            site["reload_command"] = "haproxy -f %s -D -p %s -sf $(cat %s)" % (b["conf"], b["pidfile"], b["pidfile"])
+        hosts["backend-" + b["name"]] = {"cert_remediation_sites": [site]}
+    inventory = {"backends": {"hosts": hosts, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "cert_remediation_ca_path": state["ca_file"],
+        "cert_remediation_source_dir": str(directory / "source"),
+        "cert_remediation_backup_dir": str(directory / "backups"),
+        "cert_remediation_reload": "command"}}}
+    (directory / "inventory.yml").write_text(json.dumps(inventory, indent=2) + "\n")
+
+
+def load(directory):
+    return json.loads((Path(directory) / "state.json").read_text())
+
+
+def lb_view(directory):
+    """[{backend, status, check}] from the load balancer's stats socket."""
+    state = load(directory)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(state["lb"]["socket"])
+        sock.sendall(b"show stat\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
+    out = []
+    for row in rows:
+        if row["svname"] in ("FRONTEND", "BACKEND"):
+            continue
+        out.append({"backend": row["svname"], "status": row["status"],
+                    "check": ("%s: %s" % (row.get("check_status") or "", row.get("last_chk") or row.get("check_desc") or "")).strip(": ")})
+    return out
+
+
+def wait_view(directory, want, timeout=15.0):
+    """Poll until every backend's status starts with want ('UP'/'DOWN'); returns the view."""
+    deadline = time.monotonic() + timeout
+    view = lb_view(directory)
+    while time.monotonic() < deadline and not all(v["status"].startswith(want) for v in view):
+        time.sleep(0.25)
+        view = lb_view(directory)
+    return view
+
+
+def print_view(view):
+    width = max(len(v["backend"]) for v in view)
+    for v in view:
+        print("  %-*s  %-5s  %s" % (width, v["backend"], v["status"], v["check"]))
+
+
+def down(directory):
+    directory = Path(directory)
+    try:
+        state = load(directory)
+    except OSError:
+        return
+    pidfiles = [b["pidfile"] for b in state["backends"]] + [state["lb"]["pidfile"]]
+    for pidfile in pidfiles:
+        try:
+            pids = Path(pidfile).read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                os.kill(int(pid), 15)
+            except (ProcessLookupError, ValueError):
+                pass
+    for b in state["backends"]:
+        wait_port(b["port"], up=False, timeout=10)
+    (directory / "state.json").unlink()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["up", "status", "down"])
+    parser.add_argument("--dir", default=str(DEFAULT_DIR))
+    parser.add_argument("--wait", choices=["UP", "DOWN"], help="with status: wait until every backend is so")
+    args = parser.parse_args()
+    if args.action == "up":
+        state = up(args.dir)
+        print("lab up in %s: %d backends behind the load balancer on 127.0.0.1:%d" % (
+            args.dir, len(state["backends"]), state["lb"]["port"]))
+    elif args.action == "status":
+        print_view(wait_view(args.dir, args.wait) if args.wait else lb_view(args.dir))
+    else:
+        down(args.dir)
+        print("lab down")
+
+
+if __name__ == "__main__":
+    main()
