@@ -107,10 +107,20 @@ def spki_der(public_key):
 
 
 def _ext(cert, cls):
+    """An extension's value, or None when absent or unparsable (extensions_problem() says why)."""
     try:
         return cert.extensions.get_extension_for_class(cls).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError, TypeError):
         return None
+
+
+def extensions_problem(cert):
+    """None, or why the certificate's extensions cannot be parsed (malformed or duplicated)."""
+    try:
+        cert.extensions  # noqa: B018 - parsing is the check
+    except (x509.DuplicateExtension, ValueError, TypeError) as exc:
+        return str(exc)
+    return None
 
 
 def _name_cn(name):

@@ -1,0 +1,545 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Judge a served chain the way a load balancer does, and say exactly why it fails.
+
+The verdict on the path comes from `cryptography.x509.verification` (RFC 5280 / WebPKI path
+building and validation): nothing here validates a path by hand. Around it, a diagnosis names
+the problem (finding codes in DESIGN.md), the certificate it concerns and what to do. A few
+strict RFC 5280 rules that the verifier does not enforce are added where measuring them on the
+x509-limbo conformance suite showed they make verdicts more correct (tests/unit/limbo).
+
+Needs cryptography >= 42 (checked by _deps before this is used).
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import hashlib
+import ipaddress
+import os
+import re
+import ssl
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.x509 import verification
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+except ImportError:  # reported by _deps.cryptography_problem()
+    pass
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+_WEAK_HASHES = ("md5", "sha1")
+_RELATIVE = re.compile(r"^([+-])(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+
+# Strict rules beyond the verifier, each measured on x509-limbo (see tests/unit/limbo/README.md).
+STRICT_RULES = ("serial_positive", "ca_has_ski", "issued_has_aki", "anchor_aki_consistent", "rsa_modulus_bytes",
+                "cn_spelling")
+
+
+def parse_time(value, *, now=None):
+    """'+30d', '-2h', ISO 8601 ('2026-01-01', '...T12:00:00Z', offsets) -> aware UTC datetime."""
+    now = now or _certs.utcnow()
+    if value in (None, "", "now"):
+        return now
+    text = str(value).strip()
+    match = _RELATIVE.match(text)
+    if match:
+        seconds = int(match.group(2)) * _UNITS[match.group(3)]
+        return now + datetime.timedelta(seconds=seconds if match.group(1) == "+" else -seconds)
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CertError("INVALID_ARGUMENT", "at: %r is neither ISO 8601 nor relative like '+30d'" % value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.astimezone(datetime.timezone.utc)
+
+
+def split_pem_certificates(text, *, what):
+    """PEM text (one or many blocks) -> [(der, Certificate)]; CertError PARSE_ERROR when none/bad."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    blocks = _PEM_CERT.findall(text or "")
+    if not blocks:
+        raise CertError("PARSE_ERROR", "%s holds no PEM certificate" % what)
+    out = []
+    for index, block in enumerate(blocks, start=1):
+        try:
+            cert = x509.load_pem_x509_certificate(block.encode("ascii"))
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
+        out.append((cert.public_bytes(_der()), cert))
+    return out
+
+
+def _der():
+    from cryptography.hazmat.primitives.serialization import Encoding
+    return Encoding.DER
+
+
+def load_pem_list(items, *, what):
+    """A PEM text or a list of PEM texts -> [(der, Certificate)] in order."""
+    if isinstance(items, (list, tuple)):
+        out = []
+        for index, item in enumerate(items, start=1):
+            out.extend(split_pem_certificates(item, what="%s[%d]" % (what, index)))
+        return out
+    return split_pem_certificates(items, what=what)
+
+
+def read_text(path, *, what):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("ascii", "replace")
+    except OSError as exc:
+        code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
+        raise CertError(code, "%s %s: %s" % (what, path, exc.strerror))
+
+
+def load_anchors(*, ca_path=None, ca_content=None):
+    """Trust anchors from a file, a directory (every PEM file in it), PEM content, or the system store."""
+    texts = []
+    if ca_content:
+        texts.append(("ca_content", ca_content))
+    if ca_path:
+        if os.path.isdir(ca_path):
+            for path in sorted(glob.glob(os.path.join(ca_path, "*"))):
+                if os.path.isfile(path):
+                    texts.append((path, read_text(path, what="CA file")))
+        else:
+            texts.append((ca_path, read_text(ca_path, what="ca_path")))
+    if not texts:
+        paths = ssl.get_default_verify_paths()
+        for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt",
+                          "/etc/pki/tls/certs/ca-bundle.crt"):
+            if candidate and os.path.isfile(candidate):
+                texts.append((candidate, read_text(candidate, what="system CA bundle")))
+                break
+    anchors, seen = [], set()
+    for origin, text in texts:
+        for block in _PEM_CERT.findall(text):
+            try:
+                cert = x509.load_pem_x509_certificate(block.encode("ascii"))
+            except ValueError:
+                continue  # a directory may hold other PEM files; skip what is not a certificate
+            fingerprint = hashlib.sha256(cert.public_bytes(_der())).digest()
+            if fingerprint not in seen:
+                seen.add(fingerprint)
+                anchors.append(cert)
+    if not anchors:
+        raise CertError("INVALID_ARGUMENT", "no trust anchors found in %s" % (
+            ", ".join(o for o, _t in texts) or "the system store"))
+    return anchors
+
+
+_ext = _certs._ext
+
+
+def _ext_checked(cert, cls):
+    """(value, None), (None, None) when absent, or (None, why) when present but malformed."""
+    try:
+        return cert.extensions.get_extension_for_class(cls).value, None
+    except x509.ExtensionNotFound:
+        return None, None
+    except (x509.DuplicateExtension, ValueError, TypeError) as exc:
+        return None, str(exc)
+
+
+def _fp(der):
+    return hashlib.sha256(der).hexdigest()
+
+
+def _subject(cert):
+    try:
+        return cert.subject.rfc4514_string()
+    except ValueError:
+        return "<unparsable subject>"
+
+
+def _validity(cert):
+    try:
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    except AttributeError:
+        utc = datetime.timezone.utc
+        return cert.not_valid_before.replace(tzinfo=utc), cert.not_valid_after.replace(tzinfo=utc)
+
+
+def _is_ca(cert):
+    basic = _ext(cert, x509.BasicConstraints)
+    return bool(basic and basic.ca)
+
+
+def _self_issued(cert):
+    return cert.subject == cert.issuer
+
+
+def _issued_by(child, parent):
+    if child.issuer != parent.subject:
+        return False
+    try:
+        child.verify_directly_issued_by(parent)
+        return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
+def _sans(cert):
+    san = _ext(cert, x509.SubjectAlternativeName)
+    if san is None:
+        return [], []
+    return san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
+
+
+def name_matches(name, dns_sans, ip_sans):
+    """RFC 6125 matching: IPs against IP SANs; DNS names case-insensitively, '*' as a whole left-most label."""
+    try:
+        address = ipaddress.ip_address(name)
+        return any(address == ip for ip in ip_sans)
+    except ValueError:
+        pass
+    wanted = name.lower().rstrip(".")
+    for pattern in dns_sans:
+        pattern = pattern.lower().rstrip(".")
+        if pattern == wanted:
+            return True
+        if pattern.startswith("*.") and "." in wanted:
+            head, tail = wanted.split(".", 1)
+            if head and tail == pattern[2:] and "*" not in tail:
+                return True
+    return False
+
+
+def _subject_for(name):
+    try:
+        return verification.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return verification.DNSName(name)
+
+
+class Verifier:
+    """Trust store, policy and per-name verifiers built once, used for any number of chains."""
+
+    def __init__(self, anchors, *, at=None, min_days_remaining=0, min_rsa_bits=2048, strict=STRICT_RULES,
+                 max_chain_depth=None):
+        # Whole seconds, as X.509 times and the verifier have them (notAfter is inclusive).
+        self.at = (at or _certs.utcnow()).replace(microsecond=0)
+        self.anchors = list(anchors)
+        self.anchor_ders = {a.public_bytes(_der()) for a in self.anchors}
+        self.min_days_remaining = min_days_remaining
+        self.min_rsa_bits = min_rsa_bits
+        self.strict = set(strict)
+        builder = verification.PolicyBuilder().store(verification.Store(self.anchors))
+        builder = builder.time(self.at.astimezone(datetime.timezone.utc).replace(tzinfo=None))
+        if max_chain_depth is not None:
+            builder = builder.max_chain_depth(max_chain_depth)
+        self._builder = builder
+        self._verifiers = {}
+
+    def _server_verifier(self, name):
+        if name not in self._verifiers:
+            self._verifiers[name] = self._builder.build_server_verifier(_subject_for(name))
+        return self._verifiers[name]
+
+    # ------------------------------------------------------------ one chain
+    def verify(self, chain, *, server_names=(), intermediates=(), key_spki=None, key_problem=None):
+        """chain: [(der, Certificate)] as served, leaf first. Returns the single-form result dict."""
+        findings = []
+
+        def add(code, severity, message, cert=None, der=None):
+            findings.append({"code": code, "severity": severity, "message": message,
+                             "subject": _subject(cert) if cert is not None else None,
+                             "fingerprint_sha256": _fp(der) if der is not None else None})
+
+        served = list(chain)
+        leaf_index = _certs.pick_leaf(served) if served else None
+        leaf_der, leaf = served[leaf_index] if served else (None, None)
+        if leaf is None:
+            add("PARSE_ERROR", ERROR, "no certificate to verify")
+            return self._result(findings, [], None, None)
+        if leaf_index != 0:
+            add("WRONG_ORDER", ERROR, "the leaf is certificate %d of the served chain; servers must send it first "
+                "(the load balancer takes the first certificate as the server's)" % (leaf_index + 1), leaf, leaf_der)
+        self._check_served(served, leaf_der, add)
+        for der, cert in served + list(intermediates):
+            problem = _certs.extensions_problem(cert)
+            if problem:
+                add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert, der)
+
+        dns_sans, ip_sans = _sans(leaf)
+        names = [str(n) for n in server_names if n]
+        if not dns_sans and not ip_sans:
+            add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no name",
+                leaf, leaf_der)
+        for name in names:
+            if (dns_sans or ip_sans) and not name_matches(name, dns_sans, ip_sans):
+                add("HOSTNAME_MISMATCH", ERROR, "%s is not covered by the leaf's names (DNS: %s; IP: %s)" % (
+                    name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf, leaf_der)
+        if _self_issued(leaf) and _issued_by(leaf, leaf) and leaf_der not in self.anchor_ders:
+            add("SELF_SIGNED", ERROR, "the leaf is self-signed; issue it from a CA the load balancer trusts",
+                leaf, leaf_der)
+        if key_problem:
+            add("KEY_MISMATCH", ERROR, key_problem, leaf, leaf_der)
+        elif key_spki is not None and _certs.spki_der(leaf.public_key()) != key_spki:
+            add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf, leaf_der)
+        eku = _ext(leaf, x509.ExtendedKeyUsage)
+        if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku and \
+                x509.ObjectIdentifier("2.5.29.37.0") not in eku:
+            add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf, leaf_der)
+
+        # The verdict: cryptography's path building and validation.
+        untrusted = [c for i, (_d, c) in enumerate(served) if i != leaf_index]
+        untrusted += [c for _d, c in intermediates]
+        verifier_error, verified = None, None
+        subjects = names or ([str(ip) for ip in ip_sans[:1]] if not dns_sans else [dns_sans[0].replace("*", "x", 1)])
+        for name in subjects or ["invalid.invalid"]:
+            try:
+                path = self._server_verifier(name).verify(leaf, untrusted)
+                verified = verified or path
+            except verification.VerificationError as exc:
+                verifier_error = verifier_error or str(exc)
+            except ValueError as exc:  # e.g. a name the verifier cannot represent
+                verifier_error = verifier_error or str(exc)
+
+        walk, end = self._walk(leaf, served, intermediates)
+        if verified is None:
+            self._explain_walk(walk, end, add)
+        path = verified or (walk if end == "anchored" else [])
+        self._check_path(path, leaf, add)
+        self._check_strict(path or walk, leaf, add)
+        if verified is not None:
+            self._check_unneeded(served, path, leaf_index, add)
+        days = self._days_remaining(path)
+        if days is not None and days < self.min_days_remaining and not any(
+                f["code"] == "EXPIRED" for f in findings):
+            add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
+                leaf, leaf_der)
+        if verifier_error and not any(f["severity"] == ERROR for f in findings):
+            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s" % verifier_error, leaf, leaf_der)
+        return self._result(findings, path, leaf, days)
+
+    # ------------------------------------------------------------ diagnosis helpers
+    def _check_served(self, served, leaf_der, add):
+        seen = {}
+        for index, (der, cert) in enumerate(served):
+            if der in seen:
+                add("DUPLICATE_CERT", WARNING, "certificate %d repeats certificate %d; send it once" % (
+                    index + 1, seen[der] + 1), cert, der)
+                continue
+            seen[der] = index
+            if der != leaf_der and _self_issued(cert) and _issued_by(cert, cert):
+                add("ROOT_INCLUDED", INFO, "the served chain includes a root; clients use their own, so it can be "
+                    "left out", cert, der)
+
+    def _walk(self, leaf, served, intermediates):
+        """Follow issuers from the leaf through the served and extra certificates to an anchor.
+
+        Diagnosis only: it explains a failure the verifier reported; it decides nothing.
+        Returns (certificates from leaf, end) with end 'anchored', 'untrusted_root' or 'missing'.
+        """
+        pool = [c for _d, c in served] + [c for _d, c in intermediates]
+        walk, seen = [leaf], {leaf.public_bytes(_der())}
+        current = leaf
+        while len(walk) < 16:
+            anchor = next((a for a in self.anchors if _issued_by(current, a)), None)
+            if anchor is not None or current.public_bytes(_der()) in self.anchor_ders:
+                if anchor is not None and anchor.public_bytes(_der()) not in seen:
+                    walk.append(anchor)
+                return walk, "anchored"
+            if _self_issued(current) and _issued_by(current, current):
+                return walk, "untrusted_root"
+            parent = next((c for c in pool if c.public_bytes(_der()) not in seen and _issued_by(current, c)), None)
+            if parent is None:
+                return walk, "missing"
+            walk.append(parent)
+            seen.add(parent.public_bytes(_der()))
+            current = parent
+        return walk, "missing"
+
+    def _explain_walk(self, walk, end, add):
+        last = walk[-1]
+        der = last.public_bytes(_der())
+        if end == "untrusted_root":
+            add("UNTRUSTED_ROOT", ERROR, "the chain ends in %s, which the load balancer does not trust; add it to "
+                "the load balancer's CA file or issue from a trusted CA" % _subject(last), last, der)
+        elif end == "missing":
+            aki = _ext(last, x509.AuthorityKeyIdentifier)
+            aia = _ext(last, x509.AuthorityInformationAccess)
+            urls = [d.access_location.value for d in aia or []
+                    if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
+                    and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+            detail = "issuer %s" % last.issuer.rfc4514_string()
+            if aki is not None and aki.key_identifier:
+                detail += " (key id %s)" % aki.key_identifier.hex()
+            if urls:
+                detail += ", available at %s" % ", ".join(urls)
+            add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: %s; serve it after the leaf" % detail, last, der)
+
+    def _check_path(self, path, leaf, add):
+        for index, cert in enumerate(path):
+            der = cert.public_bytes(_der())
+            role = "leaf" if index == 0 else ("trust anchor" if der in self.anchor_ders else "intermediate")
+            not_before, not_after = _validity(cert)
+            if self.at > not_after:
+                add("EXPIRED", ERROR, "the %s expired on %s; renew it" % (role, _certs.iso(not_after)), cert, der)
+            elif self.at < not_before:
+                add("NOT_YET_VALID", ERROR, "the %s is valid only from %s" % (role, _certs.iso(not_before)), cert, der)
+            weak = self._weak_key(cert)
+            if weak:
+                add("WEAK_KEY", ERROR, "the %s has %s" % (role, weak), cert, der)
+            if der not in self.anchor_ders:
+                try:
+                    algorithm = cert.signature_hash_algorithm
+                except UnsupportedAlgorithm:
+                    algorithm = None
+                if algorithm is not None and algorithm.name in _WEAK_HASHES:
+                    add("WEAK_SIGNATURE", ERROR, "the %s is signed with %s; reissue with SHA-256 or better" % (
+                        role, algorithm.name.upper()), cert, der)
+        if not path:
+            for cert in [leaf]:
+                not_before, not_after = _validity(cert)
+                der = cert.public_bytes(_der())
+                if self.at > not_after:
+                    add("EXPIRED", ERROR, "the leaf expired on %s; renew it" % _certs.iso(not_after), cert, der)
+                elif self.at < not_before:
+                    add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), cert, der)
+
+    def _weak_key(self, cert):
+        try:
+            key = cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return "a public key that cannot be read"
+        if isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < self.min_rsa_bits:
+                return "a %d-bit RSA key (minimum %d)" % (key.key_size, self.min_rsa_bits)
+            if "rsa_modulus_bytes" in self.strict and key.key_size % 8:
+                return "a %d-bit RSA modulus, not a whole number of bytes" % key.key_size
+        elif isinstance(key, dsa.DSAPublicKey):
+            return "a DSA key, which TLS clients no longer accept"
+        elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < 224:
+            return "a %d-bit elliptic curve (%s)" % (key.curve.key_size, key.curve.name)
+        return None
+
+    def _check_strict(self, path, leaf, add):
+        """RFC 5280 rules the verifier leaves out (each measured on x509-limbo)."""
+        for index, cert in enumerate(path):
+            der = cert.public_bytes(_der())
+            anchor = der in self.anchor_ders
+            if "serial_positive" in self.strict and not anchor and cert.serial_number <= 0:
+                add("INVALID_CHAIN", ERROR, "serial number is not positive (RFC 5280 4.1.2.2)", cert, der)
+            ski = _ext(cert, x509.SubjectKeyIdentifier)
+            if "ca_has_ski" in self.strict and index > 0 and _is_ca(cert) and ski is None:
+                add("INVALID_CHAIN", ERROR, "CA certificate without subjectKeyIdentifier (RFC 5280 4.2.1.2)",
+                    cert, der)
+            aki, aki_problem = _ext_checked(cert, x509.AuthorityKeyIdentifier)
+            if "issued_has_aki" in self.strict and index > 0 and not anchor and aki is None and not aki_problem:
+                add("INVALID_CHAIN", ERROR, "intermediate without authorityKeyIdentifier (RFC 5280 4.2.1.1)",
+                    cert, der)
+            if "anchor_aki_consistent" in self.strict and anchor and _self_issued(cert):
+                if aki_problem:
+                    add("INVALID_CHAIN", ERROR, "trust anchor's authorityKeyIdentifier is malformed: %s" % aki_problem,
+                        cert, der)
+                elif aki is None:
+                    pass
+                elif aki.authority_cert_issuer or aki.authority_cert_serial_number is not None:
+                    add("INVALID_CHAIN", ERROR, "trust anchor's authorityKeyIdentifier names an issuer or serial",
+                        cert, der)
+                elif ski is not None and aki.key_identifier not in (None, ski.digest):
+                    add("INVALID_CHAIN", ERROR, "self-signed trust anchor's authority and subject key ids differ",
+                        cert, der)
+
+        if "cn_spelling" in self.strict and path:
+            self._check_cn_spelling(path[0], add)
+
+    def _check_cn_spelling(self, leaf, add):
+        """A CN that names one of the SANs must be that SAN byte for byte (CA/B BR 7.1.4.3)."""
+        try:
+            cns = [a.value for a in leaf.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
+        except ValueError:
+            return
+        dns, ips = _sans(leaf)
+        for cn in cns:
+            if not isinstance(cn, str) or cn in dns or cn in [str(i) for i in ips]:
+                continue
+            same = any(cn.lower() == d.lower() for d in dns)
+            try:
+                same = same or any(ipaddress.ip_address(cn) == i for i in ips)
+            except ValueError:
+                pass
+            if same:
+                add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn,
+                    leaf, leaf.public_bytes(_der()))
+
+    def _check_unneeded(self, served, path, leaf_index, add):
+        on_path = {c.public_bytes(_der()) for c in path}
+        order = [d for d, _c in served if d in on_path]
+        expected = [c.public_bytes(_der()) for c in path if c.public_bytes(_der()) in set(order)]
+        reported = set()
+        for index, (der, cert) in enumerate(served):
+            if der not in on_path and der not in reported and not (_self_issued(cert) and _issued_by(cert, cert)):
+                reported.add(der)
+                add("UNNEEDED_CERT", WARNING, "certificate %d is not on the path to the trust anchor; remove it" % (
+                    index + 1), cert, der)
+        if leaf_index == 0 and order != [d for d in expected if d in order]:
+            add("WRONG_ORDER", WARNING, "the intermediates are not in path order (each certificate should be "
+                "followed by its issuer); most clients cope, some do not", path[0], path[0].public_bytes(_der()))
+
+    def _days_remaining(self, path):
+        if not path:
+            return None
+        earliest = min(_validity(c)[1] for c in path)
+        return int((earliest - self.at).total_seconds() // 86400)
+
+    def _result(self, findings, path, leaf, days):
+        leaf_info = None
+        if leaf is not None:
+            dns, ips = _sans(leaf)
+            not_after = _validity(leaf)[1]
+            leaf_info = {"subject": _subject(leaf), "sans": {"dns": dns, "ip": [str(i) for i in ips]},
+                         "not_after": _certs.iso(not_after),
+                         "days_remaining": int((not_after - self.at).total_seconds() // 86400)}
+        return {
+            "valid": not any(f["severity"] == ERROR for f in findings),
+            "findings": findings,
+            "verified_chain": [{"subject": _subject(c), "fingerprint_sha256": _fp(c.public_bytes(_der())),
+                                "not_after": _certs.iso(_validity(c)[1])} for c in path],
+            "leaf": leaf_info,
+            "days_remaining": days,
+        }
+
+
+def key_spki(*, key_path=None, key_content=None):
+    """(public key DER, problem) of a private key given by path or content; never returns key bytes."""
+    if key_path:
+        try:
+            with open(key_path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            return None, "cannot read the key file: %s" % exc.strerror
+    elif key_content:
+        data = key_content.encode() if isinstance(key_content, str) else key_content
+    else:
+        return None, None
+    try:
+        material = _certs.parse_material(data)
+    except CertError:
+        return None, "the key is not a readable private key"
+    key = material["key"]
+    if key is None:
+        return None, "no private key found"
+    if key["encrypted"]:
+        return None, "the private key is encrypted; cannot check that it belongs to the leaf"
+    if key["_spki"] is None:
+        return None, "the key is not a readable private key"
+    return key["_spki"], None
+
+

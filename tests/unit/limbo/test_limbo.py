@@ -1,0 +1,32 @@
+"""x509-limbo conformance: the collection's verification agrees with the suite more than the raw verifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from . import harness
+
+ALLOWLIST = yaml.safe_load(Path(__file__).with_name("allowlist.yml").read_text())
+
+
+def test_agreement_beats_the_raw_verifier_and_every_disagreement_is_explained():
+    total = len(harness.cases())
+    ours = harness.disagreements(harness.ours)
+    raw = harness.disagreements(harness.raw)
+    allowed = {case for group in ALLOWLIST.values() for case in group["cases"]}
+    print("x509-limbo agreement: ours %d/%d, raw cryptography verifier %d/%d" % (
+        total - len(ours), total, total - len(raw), total))
+    assert total == 752
+    assert len(ours) < len(raw)
+    assert sorted(set(ours) - allowed) == [], "new disagreements (not in allowlist.yml)"
+    assert sorted(allowed - set(ours)) == [], "listed cases that now agree: remove them from allowlist.yml"
+
+
+def test_strict_rules_each_earn_their_place():
+    """Every strict rule fixes at least one case and breaks none (measured against no strict rules)."""
+    baseline = harness.disagreements(lambda case: harness.ours(case, strict=()))
+    for rule in harness._verify.STRICT_RULES:
+        with_rule = harness.disagreements(lambda case, rule=rule: harness.ours(case, strict=(rule,)))
+        assert set(with_rule) < set(baseline), rule
