@@ -106,6 +106,14 @@ def spki_der(public_key):
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def leaf_spki(cert):
+    """The certificate's public key DER, or None when its key type cannot be read."""
+    try:
+        return spki_der(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
 def _ext(cert, cls):
     """An extension's value, or None when absent or unparsable (extensions_problem() says why)."""
     try:

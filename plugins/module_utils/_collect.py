@@ -105,7 +105,7 @@ class Collector:
         self.max_file_bytes = max_file_bytes
         self.now = now or _certs.utcnow()
         self.certificates = {}  # fingerprint -> facts (public)
-        self._objects = {}  # fingerprint -> cryptography Certificate (internal)
+        self._leaf_spki = {}  # leaf fingerprint -> its public key DER (to pair keys with leaves)
         self.files = {}  # path -> file entry (public)
         self._file_leaf = {}  # path -> leaf fingerprint
         self._file_key = {}  # path -> public key DER of the file's private key
@@ -113,13 +113,17 @@ class Collector:
 
     # -- certificates
     def add_der(self, der):
+        """Describe a certificate once; returns (fingerprint, Certificate or None when already known).
+
+        Certificate objects are not kept: at 10,000 certificates they would be most of the memory.
+        """
         fingerprint = hashlib.sha256(der).hexdigest()
-        if fingerprint not in self.certificates:
-            cert = _certs.load_certificate(der)
-            self.certificates[fingerprint] = _certs.certificate_facts(
-                der, now=self.now, include_pem=self.include_pem, cert=cert)
-            self._objects[fingerprint] = cert
-        return fingerprint
+        if fingerprint in self.certificates:
+            return fingerprint, None
+        cert = _certs.load_certificate(der)
+        self.certificates[fingerprint] = _certs.certificate_facts(
+            der, now=self.now, include_pem=self.include_pem, cert=cert)
+        return fingerprint, cert
 
     # -- files
     def add_file(self, path):
@@ -138,15 +142,21 @@ class Collector:
             return entry
         entry["format"] = material["format"]
         problems = list(material["problems"])
+        parsed = []
         for index, der in enumerate(material["ders"], start=1):
             try:
-                entry["chain"].append(self.add_der(der))
+                fingerprint, cert = self.add_der(der)
             except CertError as exc:
                 problems.append("certificate %d: %s" % (index, exc.message))
+                continue
+            entry["chain"].append(fingerprint)
+            parsed.append((der, cert or _certs.load_certificate(der)))
         if entry["chain"]:
-            leaf_index = _certs.pick_leaf([(None, self._objects[fp]) for fp in entry["chain"]])
+            leaf_index = _certs.pick_leaf(parsed)
             entry["leaf"] = entry["chain"][leaf_index]
             self._file_leaf[path] = entry["leaf"]
+            if entry["leaf"] not in self._leaf_spki:
+                self._leaf_spki[entry["leaf"]] = _certs.leaf_spki(parsed[leaf_index][1])
             if self.include_pem:
                 entry["chain_pem"] = [self.certificates[fp]["pem"] for fp in entry["chain"]]
         key = material["key"]
@@ -163,10 +173,7 @@ class Collector:
         return entry
 
     def key_matches(self, fingerprint, spki):
-        try:
-            return _certs.spki_der(self._objects[fingerprint].public_key()) == spki
-        except ValueError:
-            return False
+        return self._leaf_spki.get(fingerprint) == spki
 
     def leaf_of(self, path):
         return self._file_leaf.get(path)
@@ -182,7 +189,7 @@ class Collector:
                  "elapsed_ms": probe["elapsed_ms"], "matches_files": []}
         for der in probe["chain_der"]:
             try:
-                entry["chain"].append(self.add_der(der))
+                entry["chain"].append(self.add_der(der)[0])
             except CertError as exc:
                 entry["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "served %s" % exc.message}
         if self.include_pem:

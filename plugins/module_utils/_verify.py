@@ -126,7 +126,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
                 texts.append((candidate, read_text(candidate, what="system CA bundle")))
                 break
     anchors, seen = [], set()
-    for origin, text in texts:
+    for _origin, text in texts:
         for block in _PEM_CERT.findall(text):
             try:
                 cert = x509.load_pem_x509_certificate(block.encode("ascii"))
@@ -208,8 +208,8 @@ def name_matches(name, dns_sans, ip_sans):
     except ValueError:
         pass
     wanted = name.lower().rstrip(".")
-    for pattern in dns_sans:
-        pattern = pattern.lower().rstrip(".")
+    for san in dns_sans:
+        pattern = san.lower().rstrip(".")
         if pattern == wanted:
             return True
         if pattern.startswith("*.") and "." in wanted:

@@ -195,8 +195,9 @@ def lb_view(directory):
     for row in rows:
         if row["svname"] in ("FRONTEND", "BACKEND"):
             continue
+        reason = row.get("last_chk") or row.get("check_desc") or ""
         out.append({"backend": row["svname"], "status": row["status"],
-                    "check": ("%s: %s" % (row.get("check_status") or "", row.get("last_chk") or row.get("check_desc") or "")).strip(": ")})
+                    "check": ("%s: %s" % (row.get("check_status") or "", reason)).strip(": ")})
     return out
 
 

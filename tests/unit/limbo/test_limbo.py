@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
 
-from . import harness
+sys.path.insert(0, str(Path(__file__).parent))
+import harness
 
 ALLOWLIST = yaml.safe_load(Path(__file__).with_name("allowlist.yml").read_text())
 
