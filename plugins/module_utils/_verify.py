@@ -29,7 +29,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
     from cryptography.x509 import verification
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.cryptography_problem()
@@ -184,10 +184,30 @@ def _self_issued(cert):
 
 
 def _issued_by(child, parent):
+    """Whether parent's key signed child (diagnosis only: the verdict is the verifier's).
+
+    verify_directly_issued_by() refuses legacy algorithms such as SHA-1; those signatures are
+    checked directly so that a SHA-1 chain is reported as WEAK_SIGNATURE, not as incomplete.
+    """
     if child.issuer != parent.subject:
         return False
     try:
         child.verify_directly_issued_by(parent)
+        return True
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        pass
+    try:
+        key, algorithm = parent.public_key(), child.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+        else:
+            return False
         return True
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
@@ -368,6 +388,8 @@ class Verifier:
     def _explain_walk(self, walk, end, add):
         last = walk[-1]
         der = last.public_bytes(_der())
+        if end == "untrusted_root" and len(walk) == 1:
+            return  # the leaf itself is the untrusted root: SELF_SIGNED says it
         if end == "untrusted_root":
             add("UNTRUSTED_ROOT", ERROR, "the chain ends in %s, which the load balancer does not trust; add it to "
                 "the load balancer's CA file or issue from a trusted CA" % _subject(last), last, der)
@@ -481,7 +503,10 @@ class Verifier:
 
     def _check_unneeded(self, served, path, leaf_index, add):
         on_path = {c.public_bytes(_der()) for c in path}
-        order = [d for d, _c in served if d in on_path]
+        order = []
+        for der, _cert in served:
+            if der in on_path and der not in order:
+                order.append(der)
         expected = [c.public_bytes(_der()) for c in path if c.public_bytes(_der()) in set(order)]
         reported = set()
         for index, (der, cert) in enumerate(served):
@@ -543,3 +568,59 @@ def key_spki(*, key_path=None, key_content=None):
     return key["_spki"], None
 
 
+
+
+def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining=0, min_rsa_bits=2048):
+    """The shared part of a call: trust anchors, validation time and policy, built once."""
+    if min_rsa_bits < 512 or min_days_remaining < 0:
+        raise CertError("INVALID_ARGUMENT", "min_rsa_bits must be >= 512 and min_days_remaining >= 0")
+    return Verifier(load_anchors(ca_path=ca_path, ca_content=ca_content), at=parse_time(at),
+                    min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits)
+
+
+def _names(value):
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def verify_item(verifier, item):
+    """One chain ({chain|path, server_names, intermediates, key_path|key_content}) -> single-form result.
+
+    A chain that cannot be read or parsed is a result with valid=false, a PARSE_ERROR finding and an
+    `error`; it never raises.
+    """
+    try:
+        if item.get("path"):
+            chain = split_pem_certificates(read_text(item["path"], what="chain file"), what=item["path"])
+        elif item.get("chain"):
+            chain = load_pem_list(item["chain"], what="chain")
+        else:
+            raise CertError("PARSE_ERROR", "the item has neither 'chain' nor 'path'")
+        extra = load_pem_list(item["intermediates"], what="intermediates") if item.get("intermediates") else []
+        spki, key_problem = key_spki(key_path=item.get("key_path"), key_content=item.get("key_content"))
+        return verifier.verify(chain, server_names=_names(item.get("server_names")), intermediates=extra,
+                               key_spki=spki, key_problem=key_problem)
+    except CertError as exc:
+        return {"valid": False, "error": exc.as_dict(),
+                "findings": [{"code": "PARSE_ERROR", "severity": ERROR, "message": exc.message, "subject": None,
+                              "fingerprint_sha256": None}],
+                "verified_chain": [], "leaf": None, "days_remaining": None}
+
+
+def verify_single(item, **policy):
+    return verify_item(build_verifier(**policy), item)
+
+
+def verify_batch(items, **policy):
+    verifier = build_verifier(**policy)
+    results, codes = [], {}
+    for index, item in enumerate(items):
+        result = verify_item(verifier, item)
+        result["name"] = item.get("name") or "item%d" % index
+        results.append(result)
+        for finding in result["findings"]:
+            codes[finding["code"]] = codes.get(finding["code"], 0) + 1
+    valid = sum(1 for r in results if r["valid"])
+    return {"valid": valid == len(results), "results": results,
+            "summary": {"items": len(results), "valid": valid, "invalid": len(results) - valid, "codes": codes}}

@@ -134,3 +134,25 @@ def write(path, text, mode=0o644):
         path.write_text(text)
     path.chmod(mode)
     return str(path)
+
+
+def issue_sha1(cn, *, issuer, workdir):
+    """A leaf signed with SHA-1 by issuer. cryptography >= 48 refuses to sign with SHA-1, so the
+    openssl CLI signs it (the test still generates every byte itself)."""
+    import subprocess
+
+    workdir = pathlib.Path(workdir)
+    key = new_key()
+    write(workdir / "issuer.key", issuer.key_pem(), 0o600)
+    write(workdir / "issuer.crt", issuer.pem)
+    write(workdir / "leaf.key", Issued(None, key).key_pem(), 0o600)
+    (workdir / "ext.cnf").write_text("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n"
+                                     "authorityKeyIdentifier=keyid\nbasicConstraints=critical,CA:FALSE\n" % cn)
+    subprocess.run(["openssl", "req", "-new", "-key", str(workdir / "leaf.key"), "-subj", "/CN=%s" % cn,
+                    "-out", str(workdir / "leaf.csr")], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(workdir / "leaf.csr"), "-CA", str(workdir / "issuer.crt"),
+                    "-CAkey", str(workdir / "issuer.key"), "-sha1", "-days", "30", "-set_serial", "4242",
+                    "-extfile", str(workdir / "ext.cnf"), "-out", str(workdir / "leaf.crt")],
+                   check=True, capture_output=True)
+    cert = x509.load_pem_x509_certificate((workdir / "leaf.crt").read_bytes())
+    return Issued(cert, key)

@@ -5,38 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
 from testlib import pki
+from testlib.module_runner import run_main
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patch_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-
-
-def run(args, expect=ExitJson):
-    with patch_module_args(args), pytest.raises(expect) as info:
-        backend_cert_info.main()
-    return info.value.args[0]
+def run(args, expect="exit"):
+    return run_main(backend_cert_info.main, args, expect)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +46,7 @@ def test_check_mode_returns_the_same(bundle):
 def test_query_returns_only_query_result_and_summary(bundle):
     result = run({"paths": [bundle["path"]], "query": "certificates[?is_ca].subject_cn"})
     assert result["query_result"] == ["Module Intermediate CA"]
-    assert set(result) == {"changed", "query_result", "summary"}
+    assert set(result) - {"invocation"} == {"changed", "query_result", "summary"}
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -84,7 +60,7 @@ def test_query_returns_only_query_result_and_summary(bundle):
     ({"paths": ["/x"], "query": "certificates[?"}, "invalid query"),
 ])
 def test_bad_arguments(args, needle):
-    result = run(args, expect=FailJson)
+    result = run(args, expect="fail")
     assert needle in result["msg"]
 
 

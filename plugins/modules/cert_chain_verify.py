@@ -1,0 +1,278 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cert_chain_verify
+short_description: Judge a certificate chain the way the load balancer does, and say exactly why it fails
+version_added: 0.1.0
+description:
+  - Validates a chain (leaf first, as a backend serves it) against the trust anchors and the names the load
+    balancer uses, with C(cryptography.x509.verification) (RFC 5280 and WebPKI path building and validation).
+  - Around that verdict, reports each problem as a finding with a code, the certificate it concerns and what to do,
+    for example a missing intermediate named by subject, key identifier and AIA URL.
+  - The batch form (O(items)) verifies any number of chains with one trust store and policy, in one call.
+  - Accepts what M(certops.backend_tls.backend_cert_info) returns, so a backend's served chain
+    (C(endpoints[].chain_pem)) can be verified on the controller.
+  - Never changes anything; never fails the task for one bad chain unless O(fail_on_invalid) is set.
+author:
+  - certops maintainers (@certops)
+extends_documentation_fragment:
+  - certops.backend_tls.cryptography_dep.VERIFY
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: The module changes nothing.
+options:
+  chain:
+    description:
+      - The chain as served, leaf first, as PEM text (many blocks) or a list of PEM texts.
+      - Mutually exclusive with O(path) and O(items).
+    type: raw
+  path:
+    description: A PEM bundle file holding the chain, leaf first.
+    type: path
+  items:
+    description:
+      - Batch form. Each item is a dict with V(name), V(chain) or V(path), and optionally V(server_names),
+        V(key_path), V(key_content) and V(intermediates). All items share the trust anchors and policy options.
+      - Returns RV(results), one single-form result per item (with its V(name)), and RV(valid) (all items valid).
+      - V(key_content) of every item is treated as a secret (never logged or returned).
+    type: list
+    elements: dict
+  ca_path:
+    description:
+      - The trust anchors the load balancer uses, a PEM file or a directory of PEM files.
+      - Defaults to the system trust store of the host the module runs on.
+    type: path
+  ca_content:
+    description: The trust anchors as PEM text.
+    type: str
+  intermediates:
+    description: Extra untrusted intermediate certificates (PEM texts) that may complete the chain.
+    type: list
+    elements: str
+  server_names:
+    description: DNS names or IP addresses the load balancer asks for; every one must match the leaf.
+    type: list
+    elements: str
+  key_path:
+    description: A private key file; checks that it belongs to the leaf. The key is never returned.
+    type: path
+  key_content:
+    description: A private key as PEM text; checks that it belongs to the leaf.
+    type: str
+  at:
+    description:
+      - Validation time, ISO 8601 (V(2026-12-01), V(2026-12-01T10:00:00Z)) or relative to now (V(+30d), V(-2h), V(+1w)).
+      - Defaults to now.
+    type: str
+  min_days_remaining:
+    description: Report V(EXPIRES_SOON) (a warning) when fewer days than this remain along the verified chain.
+    type: int
+    default: 0
+  min_rsa_bits:
+    description: RSA keys shorter than this are V(WEAK_KEY).
+    type: int
+    default: 2048
+  fail_on_invalid:
+    description: Fail the task when a chain is not valid (after returning every result).
+    type: bool
+    default: false
+notes:
+  - "Finding codes: V(EXPIRED), V(NOT_YET_VALID), V(EXPIRES_SOON) (warning), V(HOSTNAME_MISMATCH), V(INCOMPLETE_CHAIN),
+    V(UNTRUSTED_ROOT), V(WRONG_ORDER) (error when the leaf is not first, warning for intermediates out of path order),
+    V(DUPLICATE_CERT) (warning), V(UNNEEDED_CERT) (warning), V(ROOT_INCLUDED) (info), V(SELF_SIGNED), V(KEY_MISMATCH),
+    V(WEAK_KEY), V(WEAK_SIGNATURE), V(NOT_SERVER_AUTH), V(NO_SAN), V(PARSE_ERROR), V(INVALID_CHAIN) (anything else,
+    with the verifier's message or the RFC 5280 rule broken)."
+  - A chain is valid when it has no finding of severity V(error).
+  - Validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules measured on the
+    x509-limbo conformance suite (see the collection's tests/unit/limbo/README.md).
+  - Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost)).
+seealso:
+  - module: certops.backend_tls.backend_cert_info
+"""
+
+EXAMPLES = r"""
+- name: Verify what a backend serves, as the load balancer sees it
+  certops.backend_tls.cert_chain_verify:
+    chain: "{{ backend.endpoints[0].chain_pem }}"
+    ca_path: /etc/haproxy/backend-ca.pem
+    server_names: [shop.example.com]
+    min_days_remaining: 30
+  delegate_to: localhost
+  register: verdict
+
+- name: Verify every endpoint a host serves in one call
+  certops.backend_tls.cert_chain_verify:
+    items: "{{ backend | certops.backend_tls.json_query(query) }}"
+    ca_path: /etc/haproxy/backend-ca.pem
+    at: +7d
+  delegate_to: localhost
+  register: verdicts
+  vars:
+    query: "endpoints[?ok].{name: join(':', [host, to_string(port)]), chain: chain_pem, server_names: [server_name]}"
+
+- name: Check renewed material before pushing it
+  certops.backend_tls.cert_chain_verify:
+    path: files/shop/fullchain.pem
+    key_path: files/shop/key.pem
+    ca_path: files/lb-ca.pem
+    server_names: [shop.example.com, www.shop.example.com]
+    min_days_remaining: 30
+    fail_on_invalid: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+valid:
+  description: Whether the chain (single form) or every item (batch form) has no finding of severity error.
+  returned: always
+  type: bool
+  sample: false
+findings:
+  description: The problems found, most important first as they were found.
+  returned: single form
+  type: list
+  elements: dict
+  contains:
+    code:
+      description: The finding code (see notes).
+      returned: always
+      type: str
+      sample: INCOMPLETE_CHAIN
+    severity:
+      description: V(error), V(warning) or V(info).
+      returned: always
+      type: str
+      sample: error
+    message:
+      description: What is wrong and what to do.
+      returned: always
+      type: str
+      sample: "missing intermediate: issuer CN=Example Issuing CA (key id 1a2b), available at http://ca.example.com/int.der"
+    subject:
+      description: Subject of the certificate the finding concerns, or null.
+      returned: always
+      type: str
+      sample: CN=shop.example.com
+    fingerprint_sha256:
+      description: SHA-256 fingerprint of that certificate (lowercase hex), or null.
+      returned: always
+      type: str
+      sample: 3f1a0c
+verified_chain:
+  description:
+    - The path from the leaf to a trust anchor, as validated; when validation failed for another reason (name, dates)
+      but a path to an anchor exists, that path. Empty when no path was found.
+  returned: single form
+  type: list
+  elements: dict
+  sample: [{subject: CN=shop.example.com, fingerprint_sha256: 3f1a0c, not_after: "2027-01-01T00:00:00Z"}]
+leaf:
+  description: The leaf's subject, SANs, end of validity and whole days remaining at O(at).
+  returned: single form
+  type: dict
+  sample: {subject: CN=shop.example.com, sans: {dns: [shop.example.com], ip: []}, not_after: "2027-01-01T00:00:00Z",
+           days_remaining: 40}
+days_remaining:
+  description: Whole days until the earliest end of validity along the path, at O(at); null when there is no path.
+  returned: single form
+  type: int
+  sample: 40
+results:
+  description: One single-form result per item, each with the item's V(name) (batch form).
+  returned: batch form
+  type: list
+  elements: dict
+  sample: [{name: shop, valid: true, findings: [], verified_chain: [], leaf: {}, days_remaining: 40}]
+summary:
+  description: Counts over the batch, and how often each finding code occurred.
+  returned: batch form
+  type: dict
+  sample: {items: 3, valid: 2, invalid: 1, codes: {INCOMPLETE_CHAIN: 1}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
+    MIN_CRYPTOGRAPHY_VERIFY,
+    cryptography_problem,
+)
+from ansible_collections.certops.backend_tls.plugins.module_utils._verify import verify_batch, verify_single
+
+ITEM_KEYS = ("name", "chain", "path", "server_names", "key_path", "key_content", "intermediates")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            chain=dict(type="raw"),
+            path=dict(type="path"),
+            items=dict(type="list", elements="dict"),
+            ca_path=dict(type="path"),
+            ca_content=dict(type="str"),
+            intermediates=dict(type="list", elements="str"),
+            server_names=dict(type="list", elements="str"),
+            key_path=dict(type="path"),
+            key_content=dict(type="str", no_log=True),
+            at=dict(type="str"),
+            min_days_remaining=dict(type="int", default=0),
+            min_rsa_bits=dict(type="int", default=2048),
+            fail_on_invalid=dict(type="bool", default=False),
+        ),
+        required_one_of=[("chain", "path", "items")],
+        mutually_exclusive=[("chain", "path", "items"), ("ca_path", "ca_content"), ("key_path", "key_content"),
+                            ("items", "server_names"), ("items", "key_path"), ("items", "key_content")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    problem = cryptography_problem(
+        minimum=MIN_CRYPTOGRAPHY_VERIFY,
+        hint="Run cert_chain_verify where a newer cryptography is installed, e.g. on the controller with "
+             "delegate_to: localhost")
+    if problem:
+        module.fail_json(msg=problem[0], exception=problem[1])
+    # Item keys are checked here rather than by a suboption spec: at thousands of items the generic
+    # validation costs more than the verification itself.
+    for index, item in enumerate(params["items"] or []):
+        unknown = set(item) - set(ITEM_KEYS)
+        if unknown:
+            module.fail_json(msg="items[%d]: unknown keys %s (allowed: %s)" % (
+                index, ", ".join(sorted(unknown)), ", ".join(ITEM_KEYS)))
+        if item.get("key_content"):
+            module.no_log_values.add(item["key_content"])
+    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits")}
+    try:
+        if params["items"] is not None:
+            result = verify_batch(params["items"], **policy)
+        else:
+            result = verify_single({k: params[k] for k in ("chain", "path", "intermediates", "server_names",
+                                                            "key_path", "key_content")}, **policy)
+    except CertError as exc:
+        module.fail_json(msg=exc.message, error=exc.as_dict())
+    if params["fail_on_invalid"] and not result["valid"]:
+        module.fail_json(msg="chain not valid: %s" % _first_errors(result), **result)
+    module.exit_json(changed=False, **result)
+
+
+def _first_errors(result):
+    items = result.get("results") or [result]
+    out = []
+    for item in items:
+        for finding in item["findings"]:
+            if finding["severity"] == "error":
+                out.append("%s%s: %s" % ("%s: " % item["name"] if "name" in item else "", finding["code"],
+                                          finding["message"]))
+    return "; ".join(out[:5]) + (" (and %d more)" % (len(out) - 5) if len(out) > 5 else "")
+
+
+if __name__ == "__main__":
+    main()
