@@ -17,4 +17,4 @@ if COLLECTIONS not in sys.path:
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)  # tests/testlib: PKI and server helpers shared by tests, lab and benchmarks
+    sys.path.insert(0, TESTS)  # tests/testlib and tests/lab: shared by tests, the lab and benchmarks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from testlib import pki
-from testlib.ansible_run import run_module, run_playbook
+from testlib.ansible_run import recap, run_module, run_playbook
 from testlib.servers import Apache, HAProxy, Misbehaving, Nginx, free_port
 
 TARGET = __import__("pathlib").Path(__file__).parent / "targets" / "backend_cert_info"
@@ -72,7 +72,8 @@ def test_discovery_and_served_chains(lab):
         "haproxy_conf": str(lab["haproxy"].conf), "expected_sites": lab["expected"],
         "stale_site": "nginx-stale.test"})
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert "failed=0" in proc.stdout and "ok=6" in proc.stdout
+    assert recap(proc.stdout)["localhost"] == {"ok": 6, "changed": 0, "unreachable": 0, "failed": 0, "skipped": 0,
+                                               "rescued": 0, "ignored": 0}
 
 
 def test_haproxy_crt_list_names(lab, tmp_path):

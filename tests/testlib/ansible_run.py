@@ -58,3 +58,13 @@ def run_playbook(playbook, *, extra_vars=None, inventory=None, args=(), timeout=
         varfile.flush()
         cmd += ["-e", "@%s" % varfile.name] + list(args)
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env(), check=False)
+
+
+def recap(stdout):
+    """PLAY RECAP -> {host: {ok, changed, unreachable, failed, skipped, rescued, ignored}}."""
+    import re
+
+    out = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.MULTILINE):
+        out[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return out
