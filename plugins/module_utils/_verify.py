@@ -254,7 +254,7 @@ class Verifier:
         # Whole seconds, as X.509 times and the verifier have them (notAfter is inclusive).
         self.at = (at or _certs.utcnow()).replace(microsecond=0)
         self.anchors = list(anchors)
-        self.anchor_ders = {a.public_bytes(_der()) for a in self.anchors}
+        self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
         self.min_days_remaining = min_days_remaining
         self.min_rsa_bits = min_rsa_bits
         self.strict = set(strict)
@@ -264,6 +264,7 @@ class Verifier:
             builder = builder.max_chain_depth(max_chain_depth)
         self._builder = builder
         self._verifiers = {}
+        self._described = {}
 
     def _server_verifier(self, name):
         if name not in self._verifiers:
@@ -275,46 +276,48 @@ class Verifier:
         """chain: [(der, Certificate)] as served, leaf first. Returns the single-form result dict."""
         findings = []
 
-        def add(code, severity, message, cert=None, der=None):
+        def add(code, severity, message, cert=None):
             findings.append({"code": code, "severity": severity, "message": message,
                              "subject": _subject(cert) if cert is not None else None,
-                             "fingerprint_sha256": _fp(der) if der is not None else None})
+                             "fingerprint_sha256": _fp(cert.public_bytes(_der())) if cert is not None else None})
 
         served = list(chain)
-        leaf_index = _certs.pick_leaf(served) if served else None
+        leaf_index = None
+        if served:  # a first certificate that is no CA is the leaf; otherwise look for it
+            leaf_index = 0 if not _is_ca(served[0][1]) else _certs.pick_leaf(served)
         leaf_der, leaf = served[leaf_index] if served else (None, None)
         if leaf is None:
             add("PARSE_ERROR", ERROR, "no certificate to verify")
             return self._result(findings, [], None, None)
         if leaf_index != 0:
             add("WRONG_ORDER", ERROR, "the leaf is certificate %d of the served chain; servers must send it first "
-                "(the load balancer takes the first certificate as the server's)" % (leaf_index + 1), leaf, leaf_der)
+                "(the load balancer takes the first certificate as the server's)" % (leaf_index + 1), leaf)
         self._check_served(served, leaf_der, add)
-        for der, cert in served + list(intermediates):
+        for _d, cert in served + list(intermediates):
             problem = _certs.extensions_problem(cert)
             if problem:
-                add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert, der)
+                add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert)
 
         dns_sans, ip_sans = _sans(leaf)
         names = [str(n) for n in server_names if n]
         if not dns_sans and not ip_sans:
             add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no name",
-                leaf, leaf_der)
+                leaf)
         for name in names:
             if (dns_sans or ip_sans) and not name_matches(name, dns_sans, ip_sans):
                 add("HOSTNAME_MISMATCH", ERROR, "%s is not covered by the leaf's names (DNS: %s; IP: %s)" % (
-                    name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf, leaf_der)
-        if _self_issued(leaf) and _issued_by(leaf, leaf) and leaf_der not in self.anchor_ders:
+                    name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf)
+        if _self_issued(leaf) and _issued_by(leaf, leaf) and leaf not in self.anchor_set:
             add("SELF_SIGNED", ERROR, "the leaf is self-signed; issue it from a CA the load balancer trusts",
-                leaf, leaf_der)
+                leaf)
         if key_problem:
-            add("KEY_MISMATCH", ERROR, key_problem, leaf, leaf_der)
+            add("KEY_MISMATCH", ERROR, key_problem, leaf)
         elif key_spki is not None and _certs.spki_der(leaf.public_key()) != key_spki:
-            add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf, leaf_der)
+            add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
         eku = _ext(leaf, x509.ExtendedKeyUsage)
         if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku and \
                 x509.ObjectIdentifier("2.5.29.37.0") not in eku:
-            add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf, leaf_der)
+            add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf)
 
         # The verdict: cryptography's path building and validation.
         untrusted = [c for i, (_d, c) in enumerate(served) if i != leaf_index]
@@ -330,10 +333,13 @@ class Verifier:
             except ValueError as exc:  # e.g. a name the verifier cannot represent
                 verifier_error = verifier_error or str(exc)
 
-        walk, end = self._walk(leaf, served, intermediates)
-        if verified is None:
+        walk = []
+        if verified is None:  # the walk only explains failures; valid chains skip it
+            walk, end = self._walk(leaf, served, intermediates)
             self._explain_walk(walk, end, add)
-        path = verified or (walk if end == "anchored" else [])
+            path = walk if end == "anchored" else []
+        else:
+            path = verified
         self._check_path(path, leaf, add)
         self._check_strict(path or walk, leaf, add)
         if verified is not None:
@@ -342,9 +348,9 @@ class Verifier:
         if days is not None and days < self.min_days_remaining and not any(
                 f["code"] == "EXPIRED" for f in findings):
             add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
-                leaf, leaf_der)
+                leaf)
         if verifier_error and not any(f["severity"] == ERROR for f in findings):
-            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s" % verifier_error, leaf, leaf_der)
+            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s" % verifier_error, leaf)
         return self._result(findings, path, leaf, days)
 
     # ------------------------------------------------------------ diagnosis helpers
@@ -353,12 +359,12 @@ class Verifier:
         for index, (der, cert) in enumerate(served):
             if der in seen:
                 add("DUPLICATE_CERT", WARNING, "certificate %d repeats certificate %d; send it once" % (
-                    index + 1, seen[der] + 1), cert, der)
+                    index + 1, seen[der] + 1), cert)
                 continue
             seen[der] = index
             if der != leaf_der and _self_issued(cert) and _issued_by(cert, cert):
                 add("ROOT_INCLUDED", INFO, "the served chain includes a root; clients use their own, so it can be "
-                    "left out", cert, der)
+                    "left out", cert)
 
     def _walk(self, leaf, served, intermediates):
         """Follow issuers from the leaf through the served and extra certificates to an anchor.
@@ -367,32 +373,31 @@ class Verifier:
         Returns (certificates from leaf, end) with end 'anchored', 'untrusted_root' or 'missing'.
         """
         pool = [c for _d, c in served] + [c for _d, c in intermediates]
-        walk, seen = [leaf], {leaf.public_bytes(_der())}
+        walk, seen = [leaf], {leaf}
         current = leaf
         while len(walk) < 16:
             anchor = next((a for a in self.anchors if _issued_by(current, a)), None)
-            if anchor is not None or current.public_bytes(_der()) in self.anchor_ders:
-                if anchor is not None and anchor.public_bytes(_der()) not in seen:
+            if anchor is not None or current in self.anchor_set:
+                if anchor is not None and anchor not in seen:
                     walk.append(anchor)
                 return walk, "anchored"
             if _self_issued(current) and _issued_by(current, current):
                 return walk, "untrusted_root"
-            parent = next((c for c in pool if c.public_bytes(_der()) not in seen and _issued_by(current, c)), None)
+            parent = next((c for c in pool if c not in seen and _issued_by(current, c)), None)
             if parent is None:
                 return walk, "missing"
             walk.append(parent)
-            seen.add(parent.public_bytes(_der()))
+            seen.add(parent)
             current = parent
         return walk, "missing"
 
     def _explain_walk(self, walk, end, add):
         last = walk[-1]
-        der = last.public_bytes(_der())
         if end == "untrusted_root" and len(walk) == 1:
             return  # the leaf itself is the untrusted root: SELF_SIGNED says it
         if end == "untrusted_root":
             add("UNTRUSTED_ROOT", ERROR, "the chain ends in %s, which the load balancer does not trust; add it to "
-                "the load balancer's CA file or issue from a trusted CA" % _subject(last), last, der)
+                "the load balancer's CA file or issue from a trusted CA" % _subject(last), last)
         elif end == "missing":
             aki = _ext(last, x509.AuthorityKeyIdentifier)
             aia = _ext(last, x509.AuthorityInformationAccess)
@@ -404,36 +409,33 @@ class Verifier:
                 detail += " (key id %s)" % aki.key_identifier.hex()
             if urls:
                 detail += ", available at %s" % ", ".join(urls)
-            add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: %s; serve it after the leaf" % detail, last, der)
+            add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: %s; serve it after the leaf" % detail, last)
 
     def _check_path(self, path, leaf, add):
         for index, cert in enumerate(path):
-            der = cert.public_bytes(_der())
-            role = "leaf" if index == 0 else ("trust anchor" if der in self.anchor_ders else "intermediate")
+            role = "leaf" if index == 0 else ("trust anchor" if cert in self.anchor_set else "intermediate")
             not_before, not_after = _validity(cert)
             if self.at > not_after:
-                add("EXPIRED", ERROR, "the %s expired on %s; renew it" % (role, _certs.iso(not_after)), cert, der)
+                add("EXPIRED", ERROR, "the %s expired on %s; renew it" % (role, _certs.iso(not_after)), cert)
             elif self.at < not_before:
-                add("NOT_YET_VALID", ERROR, "the %s is valid only from %s" % (role, _certs.iso(not_before)), cert, der)
+                add("NOT_YET_VALID", ERROR, "the %s is valid only from %s" % (role, _certs.iso(not_before)), cert)
             weak = self._weak_key(cert)
             if weak:
-                add("WEAK_KEY", ERROR, "the %s has %s" % (role, weak), cert, der)
-            if der not in self.anchor_ders:
+                add("WEAK_KEY", ERROR, "the %s has %s" % (role, weak), cert)
+            if cert not in self.anchor_set:
                 try:
                     algorithm = cert.signature_hash_algorithm
                 except UnsupportedAlgorithm:
                     algorithm = None
                 if algorithm is not None and algorithm.name in _WEAK_HASHES:
                     add("WEAK_SIGNATURE", ERROR, "the %s is signed with %s; reissue with SHA-256 or better" % (
-                        role, algorithm.name.upper()), cert, der)
-        if not path:
-            for cert in [leaf]:
-                not_before, not_after = _validity(cert)
-                der = cert.public_bytes(_der())
-                if self.at > not_after:
-                    add("EXPIRED", ERROR, "the leaf expired on %s; renew it" % _certs.iso(not_after), cert, der)
-                elif self.at < not_before:
-                    add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), cert, der)
+                        role, algorithm.name.upper()), cert)
+        if not path:  # no path: the leaf's own dates still matter
+            not_before, not_after = _validity(leaf)
+            if self.at > not_after:
+                add("EXPIRED", ERROR, "the leaf expired on %s; renew it" % _certs.iso(not_after), leaf)
+            elif self.at < not_before:
+                add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), leaf)
 
     def _weak_key(self, cert):
         try:
@@ -454,30 +456,29 @@ class Verifier:
     def _check_strict(self, path, leaf, add):
         """RFC 5280 rules the verifier leaves out (each measured on x509-limbo)."""
         for index, cert in enumerate(path):
-            der = cert.public_bytes(_der())
-            anchor = der in self.anchor_ders
+            anchor = cert in self.anchor_set
             if "serial_positive" in self.strict and not anchor and cert.serial_number <= 0:
-                add("INVALID_CHAIN", ERROR, "serial number is not positive (RFC 5280 4.1.2.2)", cert, der)
+                add("INVALID_CHAIN", ERROR, "serial number is not positive (RFC 5280 4.1.2.2)", cert)
             ski = _ext(cert, x509.SubjectKeyIdentifier)
             if "ca_has_ski" in self.strict and index > 0 and _is_ca(cert) and ski is None:
                 add("INVALID_CHAIN", ERROR, "CA certificate without subjectKeyIdentifier (RFC 5280 4.2.1.2)",
-                    cert, der)
+                    cert)
             aki, aki_problem = _ext_checked(cert, x509.AuthorityKeyIdentifier)
             if "issued_has_aki" in self.strict and index > 0 and not anchor and aki is None and not aki_problem:
                 add("INVALID_CHAIN", ERROR, "intermediate without authorityKeyIdentifier (RFC 5280 4.2.1.1)",
-                    cert, der)
+                    cert)
             if "anchor_aki_consistent" in self.strict and anchor and _self_issued(cert):
                 if aki_problem:
                     add("INVALID_CHAIN", ERROR, "trust anchor's authorityKeyIdentifier is malformed: %s" % aki_problem,
-                        cert, der)
+                        cert)
                 elif aki is None:
                     pass
                 elif aki.authority_cert_issuer or aki.authority_cert_serial_number is not None:
                     add("INVALID_CHAIN", ERROR, "trust anchor's authorityKeyIdentifier names an issuer or serial",
-                        cert, der)
+                        cert)
                 elif ski is not None and aki.key_identifier not in (None, ski.digest):
                     add("INVALID_CHAIN", ERROR, "self-signed trust anchor's authority and subject key ids differ",
-                        cert, der)
+                        cert)
 
         if "cn_spelling" in self.strict and path:
             self._check_cn_spelling(path[0], add)
@@ -498,25 +499,34 @@ class Verifier:
             except ValueError:
                 pass
             if same:
-                add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn,
-                    leaf, leaf.public_bytes(_der()))
+                add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn, leaf)
 
     def _check_unneeded(self, served, path, leaf_index, add):
-        on_path = {c.public_bytes(_der()) for c in path}
+        on_path = set(path)  # Certificate objects compare by DER
         order = []
-        for der, _cert in served:
-            if der in on_path and der not in order:
-                order.append(der)
-        expected = [c.public_bytes(_der()) for c in path if c.public_bytes(_der()) in set(order)]
+        for _der_bytes, cert in served:
+            if cert in on_path and cert not in order:
+                order.append(cert)
+        expected = [c for c in path if c in order]
         reported = set()
-        for index, (der, cert) in enumerate(served):
-            if der not in on_path and der not in reported and not (_self_issued(cert) and _issued_by(cert, cert)):
-                reported.add(der)
+        for index, (_der_bytes, cert) in enumerate(served):
+            if cert not in on_path and cert not in reported and not (_self_issued(cert) and _issued_by(cert, cert)):
+                reported.add(cert)
                 add("UNNEEDED_CERT", WARNING, "certificate %d is not on the path to the trust anchor; remove it" % (
-                    index + 1), cert, der)
-        if leaf_index == 0 and order != [d for d in expected if d in order]:
+                    index + 1), cert)
+        if leaf_index == 0 and order != expected:
             add("WRONG_ORDER", WARNING, "the intermediates are not in path order (each certificate should be "
-                "followed by its issuer); most clients cope, some do not", path[0], path[0].public_bytes(_der()))
+                "followed by its issuer); most clients cope, some do not", path[0])
+
+    def _describe(self, cert):
+        """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
+        described = self._described.get(cert)
+        if described is None:
+            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(cert.public_bytes(_der())),
+                         "not_after": _certs.iso(_validity(cert)[1])}
+            if len(self._described) < 4096:
+                self._described[cert] = described
+        return dict(described)
 
     def _days_remaining(self, path):
         if not path:
@@ -535,8 +545,7 @@ class Verifier:
         return {
             "valid": not any(f["severity"] == ERROR for f in findings),
             "findings": findings,
-            "verified_chain": [{"subject": _subject(c), "fingerprint_sha256": _fp(c.public_bytes(_der())),
-                                "not_after": _certs.iso(_validity(c)[1])} for c in path],
+            "verified_chain": [self._describe(c) for c in path],
             "leaf": leaf_info,
             "days_remaining": days,
         }

@@ -90,10 +90,11 @@ def main():
     parser.add_argument("--memory-certs", type=int, default=10000)
     parser.add_argument("--loop-sample", type=int, default=0,
                         help="time the per-item loops over this many items and scale up (0: all items)")
-    parser.add_argument("--only", choices=["files", "endpoints", "memory"], action="append")
+    parser.add_argument("--chains", type=int, default=1000)
+    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify"], action="append")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    only = set(args.only or ["files", "endpoints", "memory"])
+    only = set(args.only or ["files", "endpoints", "memory", "verify"])
     rows = []
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
@@ -149,6 +150,29 @@ def main():
             scaled = floor + (seconds - floor) * len(endpoints) / len(looped)
             rows.append(("%d TLS endpoints, one call per endpoint in a loop%s" % (
                 args.endpoints, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+
+    if "verify" in only:
+        chains = make_files(work / "chains", args.chains, ca, slot="bench-verify")
+        pki.write(work / "root.pem", ca.root.pem)
+        items = [{"name": Path(p).stem, "path": p, "server_names": ["%s.bench.test" % Path(p).stem]} for p in chains]
+        (work / "items.json").write_text(json.dumps(items))
+        batch = playbook(work, "verify_batch", "    - name: All chains in one batch call\n"
+                         "      certops.backend_tls.cert_chain_verify:\n"
+                         "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
+                         "        ca_path: %s\n" % (work / "items.json", work / "root.pem"))
+        rows.append(("%d chains (by path), one batch call" % args.chains, timed(batch, args.runs), floor))
+        looped = items[:sample] if sample else items
+        (work / "items_loop.json").write_text(json.dumps(looped))
+        loop = playbook(work, "verify_loop", "    - name: One call per chain\n"
+                        "      certops.backend_tls.cert_chain_verify:\n"
+                        "        path: '{{ item.path }}'\n        server_names: '{{ item.server_names }}'\n"
+                        "        ca_path: %s\n"
+                        "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (
+                            work / "root.pem", work / "items_loop.json"))
+        seconds = timed(loop, 1)
+        scaled = floor + (seconds - floor) * len(items) / len(looped)
+        rows.append(("%d chains, one call per chain in a loop%s" % (
+            args.chains, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
 
     memory = None
     if "memory" in only:

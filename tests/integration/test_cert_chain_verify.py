@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testlib.ansible_run import recap, run_playbook
 
 from lab import lab as labctl
+from testlib.ansible_run import recap, run_playbook
 
 TARGET = Path(__file__).parent / "targets" / "cert_chain_verify"
 
