@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side helpers of the cert_remediation role: what to verify, what to do, what to push."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    HAS_CRYPTOGRAPHY = True
+except ImportError:
+    HAS_CRYPTOGRAPHY = False
+
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+ACTIONS = ("none", "reload", "push")
+
+
+def _by(items, key):
+    return {item[key]: item for item in items or []}
+
+
+def _endpoint_of(collected, site):
+    ep = site.get("endpoint") or {}
+    for endpoint in collected.get("endpoints", []):
+        if (endpoint["host"], endpoint["port"], endpoint["server_name"]) == (
+                ep.get("host"), ep.get("port"), ep.get("server_name")):
+            return endpoint
+    return None
+
+
+def _disk_chain(collected, site):
+    files = _by(collected.get("files"), "path")
+    chain = []
+    for key in ("cert_file", "chain_file"):
+        entry = files.get(site.get(key)) if site.get(key) else None
+        if entry:
+            chain.extend(entry.get("chain_pem") or [])
+    return chain
+
+
+def site_verify_items(collected):
+    """backend_cert_info result -> cert_chain_verify items: '<site>|served' and '<site>|disk' per site."""
+    items = []
+    for site in collected.get("sites", []):
+        names = site.get("server_names") or []
+        names = [n for n in names if "*" not in n and not n.startswith("~") and n != "_"][:1] or \
+            ([site["endpoint"]["server_name"]] if site.get("endpoint") and site["endpoint"].get("server_name") else [])
+        endpoint = _endpoint_of(collected, site)
+        if endpoint and endpoint.get("chain_pem"):
+            items.append({"name": "%s|served" % site["name"], "chain": endpoint["chain_pem"], "server_names": names})
+        disk = _disk_chain(collected, site)
+        if disk:
+            items.append({"name": "%s|disk" % site["name"], "chain": disk, "server_names": names})
+    return items
+
+
+def _verdict(result, min_days):
+    if result is None:
+        return {"valid": False, "codes": ["NOT_SERVED"], "days_remaining": None, "fingerprint": None}
+    codes = [f["code"] for f in result["findings"] if f["severity"] == "error"]
+    days = result.get("days_remaining")
+    if result["valid"] and days is not None and days < min_days:
+        codes.append("EXPIRES_SOON")
+    chain = result.get("verified_chain") or []
+    return {"valid": result["valid"], "codes": codes, "days_remaining": days,
+            "fingerprint": chain[0]["fingerprint_sha256"] if chain else None}
+
+
+def remediation_plan(collected, verified, declared=None, min_days=30, force=False):
+    """Decide per site: 'none', 'reload' (the files are good, the server serves something else) or 'push'.
+
+    A site is acted on when what it serves has an error finding, fewer than min_days left, or differs
+    from its files -- or when force is true. Returns one dict per site with the declared site's keys
+    (source, owner, commands...) kept, plus action, reasons, before.
+    """
+    declared = _by(declared or [], "name")
+    results = _by((verified or {}).get("results"), "name")
+    plan = []
+    for site in collected.get("sites", []):
+        served = _verdict(results.get("%s|served" % site["name"]), min_days)
+        disk = _verdict(results.get("%s|disk" % site["name"]), min_days)
+        endpoint = _endpoint_of(collected, site)
+        if endpoint and endpoint.get("chain"):
+            served["fingerprint"] = endpoint["chain"][0]
+        matches = site.get("served_matches_disk")
+        reasons = list(served["codes"])
+        if matches is False:
+            reasons.append("SERVED_DIFFERS_FROM_DISK")
+        if site.get("key_matches_cert") is False:
+            reasons.append("KEY_MISMATCH")
+        if force:
+            reasons.append("FORCED")
+        if not reasons:
+            action = "none"
+        elif not force and matches is False and disk["valid"] and not disk["codes"] and \
+                site.get("key_matches_cert") is not False:
+            action = "reload"  # renewed on disk, never reloaded: nothing to push
+        else:
+            action = "push"
+        entry = dict(declared.get(site["name"], {}))
+        entry.update({
+            "name": site["name"], "server_type": entry.get("server_type") or site.get("server_type"),
+            "cert_path": entry.get("cert_path") or site.get("cert_file"),
+            "key_path": entry.get("key_path") or site.get("key_file"),
+            "chain_path": entry.get("chain_path") or site.get("chain_file"),
+            "endpoint": site.get("endpoint"), "server_names": entry.get("server_names") or site.get("server_names"),
+            "action": action, "reasons": reasons,
+            "before": {"served": served, "disk": disk, "served_matches_disk": matches,
+                       "key_matches_cert": site.get("key_matches_cert"),
+                       "error": site.get("error")},
+        })
+        plan.append(entry)
+    return plan
+
+
+def _load(pem):
+    if not HAS_CRYPTOGRAPHY:
+        raise AnsibleFilterError("assemble_chain needs the cryptography Python library on the controller")
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError as exc:
+        raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc)
+
+
+def assemble_chain(cert_pem, chain_pem=""):
+    """Leaf + intermediates from cert.pem and chain.pem, duplicates removed, in path order, no root.
+
+    Returns the list of PEM texts to push, leaf first.
+    """
+    blocks = _PEM_CERT.findall((cert_pem or "") + "\n" + (chain_pem or ""))
+    if not blocks:
+        raise AnsibleFilterError("assemble_chain: the source holds no certificate")
+    certs, seen = [], set()
+    for block in blocks:
+        cert = _load(block)
+        der = cert.public_bytes(Encoding.DER)
+        if der not in seen:
+            seen.add(der)
+            certs.append((block.strip() + "\n", cert))
+    leaf_pem, leaf = certs[0]
+    ordered, rest, current = [leaf_pem], certs[1:], leaf
+    while rest:
+        parent = next((c for c in rest if c[1].subject == current.issuer), None)
+        if parent is None or parent[1].subject == parent[1].issuer:
+            break  # the root (or an unrelated certificate) is not pushed
+        ordered.append(parent[0])
+        rest.remove(parent)
+        current = parent[1]
+    return ordered
+
+
+def pem_fingerprint(pem):
+    """SHA-256 fingerprint (lowercase hex) of the first certificate in a PEM text."""
+    match = _PEM_CERT.search(pem or "")
+    if not match:
+        raise AnsibleFilterError("pem_fingerprint: no certificate in the text")
+    body = "".join(match.group(0).splitlines()[1:-1])
+    return hashlib.sha256(base64.b64decode(body)).hexdigest()
+
+
+def backup_plan(live, backup_path):
+    """stat results of the live files -> [{path, existed, backup, mode, owner, group}] for push and rollback."""
+    plan = []
+    for index, result in enumerate(live or []):
+        stat = result.get("stat") or {}
+        path = result.get("__cert_remediation_file") or stat.get("path")
+        existed = bool(stat.get("exists"))
+        plan.append({"path": path, "existed": existed,
+                     "backup": "%s/%d-%s" % (backup_path, index, path.rsplit("/", 1)[-1]),
+                     "mode": stat.get("mode") if existed else None,
+                     "owner": stat.get("pw_name") if existed else None,
+                     "group": stat.get("gr_name") if existed else None})
+    return plan
+
+
+_FIX = {
+    "none": "nothing to do",
+    "reload": "reload: the files on disk are already good, the server never loaded them",
+    "push": "push the renewed certificate, chain and key, test, reload, verify",
+}
+
+
+def remediation_report(plan, results=None, mode="diagnose"):
+    """Plan + per-site outcomes -> the role's report: before, action, after, rolled_back per site."""
+    results = results or {}
+    report = []
+    for entry in plan or []:
+        outcome = results.get(entry["name"])
+        problem = ", ".join(entry["reasons"]) or "healthy"
+        if mode == "remediate" and entry["action"] != "none":
+            if outcome is None:
+                status = "not reached"
+            elif outcome.get("error"):
+                status = "FAILED (%s)%s" % (outcome["error"], ", rolled back" if outcome.get("rolled_back") else "")
+            else:
+                status = "done"
+        else:
+            status = "planned" if entry["action"] != "none" else "ok"
+        report.append({
+            "site": entry["name"], "server_type": entry.get("server_type"), "action": entry["action"],
+            "reasons": entry["reasons"], "before": entry.get("before"),
+            "after": (outcome or {}).get("after"), "rolled_back": bool((outcome or {}).get("rolled_back")),
+            "error": (outcome or {}).get("error"), "status": status,
+            "summary": "%s | %s | %s | %s" % (entry["name"], problem, _FIX[entry["action"]], status),
+        })
+    return report
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "site_verify_items": site_verify_items,
+            "remediation_plan": remediation_plan,
+            "assemble_chain": assemble_chain,
+            "pem_fingerprint": pem_fingerprint,
+            "backup_plan": backup_plan,
+            "remediation_report": remediation_report,
+        }
