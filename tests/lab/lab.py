@@ -138,7 +138,8 @@ def _start_lb(directory, state):
         lines.append("    use_backend be_%s if { hdr(host) -i %s }" % (backend["name"], backend["fqdn"]))
     for backend in state["backends"]:
         fqdn = backend["fqdn"]
-        lines += ["", "backend be_%s" % backend["name"], "    option httpchk GET /",
+        lines += ["", "backend be_%s" % backend["name"], "    option httpchk",
+                  "    http-check send meth GET uri / ver HTTP/1.1 hdr Host %s" % fqdn,
                   "    server %s 127.0.0.1:%d ssl verify required ca-file %s sni str(%s) verifyhost %s "
                   "check check-ssl check-sni %s inter 500ms fall 1 rise 1" % (
                       backend["name"], backend["port"], state["ca_file"], fqdn, fqdn, fqdn)]

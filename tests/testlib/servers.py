@@ -176,7 +176,9 @@ class Apache(Server):
             (sites_dir / ("%s.conf" % site["name"])).write_text("\n".join(lines) + "\n")
         user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
         modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
-                          for m in ("mpm_event", "authz_core", "ssl", "socache_shmcb"))
+                          for m in ("mpm_event", "authz_core", "ssl", "socache_shmcb", "dir"))
+        (self.dir / "htdocs").mkdir(exist_ok=True)
+        (self.dir / "htdocs" / "index.html").write_text("ok\n")
         self.conf.write_text(
             "ServerRoot %(d)s\n"
             "ServerName localhost\n"
@@ -188,6 +190,8 @@ class Apache(Server):
             "%(user)s%(modules)s"
             "SSLSessionCache shmcb:%(d)s/ssl_scache(512000)\n"
             "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n"
+            "DocumentRoot %(d)s/htdocs\nDirectoryIndex index.html\n"
+            "<Directory %(d)s/htdocs>\n    Require all granted\n</Directory>\n"
             "%(plain)s"
             "IncludeOptional sites/*.conf\n" % {
                 "d": self.dir, "user": user, "modules": modules,
