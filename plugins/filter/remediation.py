@@ -188,14 +188,17 @@ _FIX = {
 }
 
 
-def remediation_report(plan, results=None, mode="diagnose"):
-    """Plan + per-site outcomes -> the role's report: before, action, after, rolled_back per site."""
+def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
+    """Plan + per-site outcomes -> the role's report: before, action, after, rolled_back per site.
+
+    In check mode nothing was applied, so every action is reported as planned.
+    """
     results = results or {}
     report = []
     for entry in plan or []:
         outcome = results.get(entry["name"])
         problem = ", ".join(entry["reasons"]) or "healthy"
-        if mode == "remediate" and entry["action"] != "none":
+        if mode == "remediate" and entry["action"] != "none" and not check_mode:
             if outcome is None:
                 status = "not reached"
             elif outcome.get("error"):

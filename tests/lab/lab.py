@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -82,8 +83,7 @@ def up(directory):
     directory.mkdir(parents=True, exist_ok=True)
     ca = pki.CA("Lab")
     (directory / "ca").mkdir(exist_ok=True)
-    pki.write(directory / "ca" / "root.pem", ca.root.pem)
-    pki.write(directory / "ca" / "intermediate.pem", ca.intermediate.pem)
+    ca.save(directory / "ca")  # tests issue faulty renewed material from it
     state = {"dir": str(directory), "ca_file": str(directory / "ca" / "root.pem"), "backends": []}
     for backend in BACKENDS:
         name, server_type = backend["name"], backend["server_type"]
@@ -120,7 +120,7 @@ def up(directory):
                                       pidfile=str(server.pidfile), cert_path=paths["cert"], key_path=paths["key"],
                                       chain_path=paths["chain"], test_command=server.test_command,
                                       reload_command=server.reload_command if server_type != "haproxy" else None,
-                                      source=str(source)))
+                                      source=str(source), htdocs=str(getattr(server, "htdocs", "") or "")))
     state["lb"] = _start_lb(directory, state)
     (directory / "state.json").write_text(json.dumps(state, indent=2))
     _write_inventory(directory, state)
@@ -237,6 +237,8 @@ def down(directory):
                 pass
     for b in state["backends"]:
         wait_port(b["port"], up=False, timeout=10)
+        if b.get("htdocs"):
+            shutil.rmtree(b["htdocs"], ignore_errors=True)
     (directory / "state.json").unlink()
 
 

@@ -117,6 +117,25 @@ class CA:
         kwargs.setdefault("aia_issuers", ["http://pki.example.test/intermediate.der"])
         return issue(cn, issuer=self.intermediate, **kwargs)
 
+    def save(self, directory):
+        """root/intermediate certificate and key files (keys 0600) so another process can issue from it."""
+        directory = pathlib.Path(directory)
+        for name, issued in (("root", self.root), ("intermediate", self.intermediate)):
+            write(directory / ("%s.pem" % name), issued.pem)
+            write(directory / ("%s.key" % name), issued.key_pem(), 0o600)
+
+    @classmethod
+    def load(cls, directory):
+        directory = pathlib.Path(directory)
+        ca = cls.__new__(cls)
+        loaded = []
+        for name in ("root", "intermediate"):
+            cert = x509.load_pem_x509_certificate((directory / ("%s.pem" % name)).read_bytes())
+            key = serialization.load_pem_private_key((directory / ("%s.key" % name)).read_bytes(), None)
+            loaded.append(Issued(cert, key))
+        ca.root, ca.intermediate = loaded
+        return ca
+
     @property
     def root_pem(self):
         return self.root.pem

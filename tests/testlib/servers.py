@@ -12,6 +12,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -177,8 +178,12 @@ class Apache(Server):
         user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
         modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m)
                           for m in ("mpm_event", "authz_core", "ssl", "socache_shmcb", "dir"))
-        (self.dir / "htdocs").mkdir(exist_ok=True)
-        (self.dir / "htdocs" / "index.html").write_text("ok\n")
+        # Workers run as www-data: the docroot must be readable by them wherever self.dir is.
+        if not getattr(self, "htdocs", None):
+            self.htdocs = Path(tempfile.mkdtemp(prefix="certops-htdocs-"))
+            self.htdocs.chmod(0o755)
+        (self.htdocs / "index.html").write_text("ok\n")
+        (self.htdocs / "index.html").chmod(0o644)
         self.conf.write_text(
             "ServerRoot %(d)s\n"
             "ServerName localhost\n"
@@ -190,11 +195,11 @@ class Apache(Server):
             "%(user)s%(modules)s"
             "SSLSessionCache shmcb:%(d)s/ssl_scache(512000)\n"
             "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n"
-            "DocumentRoot %(d)s/htdocs\nDirectoryIndex index.html\n"
-            "<Directory %(d)s/htdocs>\n    Require all granted\n</Directory>\n"
+            "DocumentRoot %(htdocs)s\nDirectoryIndex index.html\n"
+            "<Directory %(htdocs)s>\n    Require all granted\n</Directory>\n"
             "%(plain)s"
             "IncludeOptional sites/*.conf\n" % {
-                "d": self.dir, "user": user, "modules": modules,
+                "d": self.dir, "user": user, "modules": modules, "htdocs": self.htdocs,
                 "plain": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
 
     @property
@@ -204,6 +209,11 @@ class Apache(Server):
     @property
     def reload_command(self):
         return ["apache2", "-k", "graceful", "-f", str(self.conf)]
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "htdocs", None):
+            shutil.rmtree(str(self.htdocs), ignore_errors=True)
 
     def start(self):
         self.write_config()

@@ -1,0 +1,199 @@
+"""cert_remediation on the lab: real servers, real reloads, real rollbacks (tests/lab)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _probe, _verify
+from lab import lab as labctl
+from testlib import pki
+from testlib.ansible_run import ROOT, recap, run_playbook
+
+TARGET = Path(__file__).parent / "targets" / "cert_remediation" / "all_hosts.yml"
+REMEDIATE = ROOT / "playbooks" / "remediate.yml"
+HOSTS = ["shop", "api", "edge", "blog"]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    state = labctl.up(tmp_path / "lab")
+    state["reports"] = str(tmp_path / "reports")
+    os.makedirs(state["reports"])
+    yield state
+    labctl.down(tmp_path / "lab")
+
+
+def backend(state, name):
+    return next(b for b in state["backends"] if b["name"] == name)
+
+
+def snapshot(state):
+    """{path: (sha256, mode)} of every live cert, key and chain file."""
+    out = {}
+    for b in state["backends"]:
+        for path in {b["cert_path"], b["key_path"], b["chain_path"]} - {None}:
+            data = Path(path).read_bytes()
+            out[path] = (hashlib.sha256(data).hexdigest(), oct(os.stat(path).st_mode & 0o777))
+    return out
+
+
+def served(state, name):
+    b = backend(state, name)
+    result = _probe.probe("127.0.0.1", b["port"], server_name=b["fqdn"], timeout=5)
+    assert result["ok"], result
+    return hashlib.sha256(result["chain_der"][0]).hexdigest()
+
+
+def inventory(state, tmp_path, **host_vars):
+    """The lab inventory with extra variables per host (backend name -> dict)."""
+    data = json.loads((Path(state["dir"]) / "inventory.yml").read_text())
+    hosts = data["backends"]["hosts"]
+    for name, extra in host_vars.items():
+        site_extra = extra.pop("site", {})
+        hosts["backend-" + name]["cert_remediation_sites"][0].update(site_extra)
+        hosts["backend-" + name].update(extra)
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def run(state, inv, playbook=TARGET, mode="remediate", args=(), **extra):
+    extra_vars = {"cert_remediation_mode": mode, "cert_remediation_report_dir": state["reports"]}
+    extra_vars.update(extra)
+    return run_playbook(playbook, inventory=inv, extra_vars=extra_vars, args=args)
+
+
+def report(state, name):
+    return {s["site"]: s for s in json.loads(
+        (Path(state["reports"]) / ("backend-%s.json" % name)).read_text())["sites"]}[name]
+
+
+def source_fingerprint(state, name):
+    return pki.Issued(pki.x509.load_pem_x509_certificate(
+        (Path(state["dir"]) / "source" / name / "cert.pem").read_bytes()), None).fingerprint
+
+
+def test_check_then_remediate_then_idempotent(lab, tmp_path):
+    inv = inventory(lab, tmp_path)
+    before = snapshot(lab)
+    served_before = {h: served(lab, h) for h in HOSTS}
+
+    checked = run(lab, inv, args=["--check"])
+    assert checked.returncode == 0, checked.stdout[-5000:]
+    assert snapshot(lab) == before, "--check changed a file"
+    assert not Path(lab["dir"], "backups").exists()
+    assert {h: served(lab, h) for h in HOSTS} == served_before
+
+    # -vvv: whatever Ansible prints, no line of any private key may appear.
+    proc = run(lab, inv, args=["-vvv"])
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
+    key_lines = set()
+    for key in Path(lab["dir"]).rglob("*"):
+        if key.is_file():
+            for block in re.findall(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END", key.read_text(errors="ignore"),
+                                    re.DOTALL):
+                key_lines.update(line for line in block.split() if line)
+    assert len(key_lines) > 20
+    output = proc.stdout + proc.stderr
+    leaked = [line for line in key_lines if line in output]
+    assert leaked == [], "private key material in the output"
+
+    ca = _verify.load_anchors(ca_path=lab["ca_file"])
+    for host in HOSTS:
+        b = backend(lab, host)
+        assert report(lab, host)["status"] == "done"
+        # What is served now: the renewed leaf, valid for the load balancer's CA and name.
+        probe = _probe.probe("127.0.0.1", b["port"], server_name=b["fqdn"], timeout=5)
+        chain = [(der, _verify.x509.load_der_x509_certificate(der)) for der in probe["chain_der"]]
+        verdict = _verify.Verifier(ca).verify(chain, server_names=[b["fqdn"]])
+        assert verdict["valid"], verdict["findings"]
+        if host != "blog":  # blog was fixed by a reload of the files it already had
+            assert hashlib.sha256(probe["chain_der"][0]).hexdigest() == source_fingerprint(lab, host)
+        assert oct(os.stat(b["key_path"]).st_mode & 0o777) == "0o600"
+    for backup in Path(lab["dir"], "backups").rglob("*"):
+        mode = os.stat(backup).st_mode & 0o777
+        if backup.is_dir():
+            assert mode == 0o700, backup
+        elif "PRIVATE KEY" in backup.read_text():
+            assert mode == 0o600, backup
+    view = labctl.wait_view(lab["dir"], "UP")
+    assert [v["status"] for v in view] == ["UP"] * 4, view
+
+    again = run(lab, inv)
+    assert again.returncode == 0
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+
+
+def _bad_sources(lab, tmp_path):
+    """Renewed material with one fault per backend, issued by the lab CA."""
+    ca = pki.CA.load(Path(lab["dir"]) / "ca")
+    source = tmp_path / "bad-source"
+    shutil.copytree(Path(lab["dir"]) / "source", source)
+    expired = ca.leaf("shop.lab.test", days=10, start_days=-20)
+    pki.write(source / "shop" / "cert.pem", expired.pem)
+    pki.write(source / "shop" / "key.pem", expired.key_pem(), 0o600)
+    wrong = ca.leaf("not-api.lab.test")
+    pki.write(source / "api" / "cert.pem", wrong.pem)
+    pki.write(source / "api" / "key.pem", wrong.key_pem(), 0o600)
+    pki.write(source / "edge" / "key.pem", ca.leaf("edge.lab.test").key_pem(), 0o600)  # not the cert's key
+    (source / "blog" / "chain.pem").unlink()  # leaf without its intermediate
+    return source
+
+
+def test_preflight_refuses_bad_material_and_touches_nothing(lab, tmp_path):
+    source = _bad_sources(lab, tmp_path)
+    inv = inventory(lab, tmp_path, blog={"cert_remediation_force": True})
+    before, served_before = snapshot(lab), {h: served(lab, h) for h in HOSTS}
+    proc = run(lab, inv, cert_remediation_source_dir=str(source))
+    assert proc.returncode != 0
+    counts = recap(proc.stdout)
+    assert all(counts["backend-" + h]["failed"] == 1 for h in HOSTS), counts
+    for host, code in (("shop", "EXPIRED"), ("api", "HOSTNAME_MISMATCH"), ("edge", "KEY_MISMATCH"),
+                       ("blog", "INCOMPLETE_CHAIN")):
+        message = re.search(r"fatal: \[backend-%s\].*" % host, proc.stdout).group(0)
+        assert "pre-flight refused" in message and code in message, message
+    assert snapshot(lab) == before
+    assert not Path(lab["dir"], "backups").exists()
+    assert {h: served(lab, h) for h in HOSTS} == served_before
+
+
+def test_runtime_failures_roll_back_byte_for_byte(lab, tmp_path):
+    inv = inventory(lab, tmp_path,
+                    shop={"site": {"test_command": "false"}},                    # config test fails
+                    api={"site": {"reload_command": "false"}},                    # reload fails
+                    edge={"site": {"reload_command": "true"}, "cert_remediation_reload_wait": 3})  # never reloads
+    before, served_before = snapshot(lab), {h: served(lab, h) for h in HOSTS}
+    proc = run(lab, inv)
+    counts = recap(proc.stdout)
+    assert [counts["backend-" + h]["failed"] for h in HOSTS] == [1, 1, 1, 0], counts
+    after = snapshot(lab)
+    for host in ("shop", "api", "edge"):
+        b = backend(lab, host)
+        for path in {b["cert_path"], b["key_path"]}:
+            assert after[path] == before[path], "%s not restored byte for byte" % path
+        assert served(lab, host) == served_before[host]
+        entry = report(lab, host)
+        assert entry["rolled_back"] is True and entry["after"]["serving_old"] is True, entry
+        assert entry["status"].startswith("FAILED"), entry
+    assert "still serves %s instead of the new certificate" % served_before["edge"] in report(lab, "edge")["error"]
+    assert report(lab, "blog")["status"] == "done"  # the healthy host is not held back by the others
+
+
+def test_serial_run_stops_at_the_first_failing_host(lab, tmp_path):
+    source = _bad_sources(lab, tmp_path)
+    inv = inventory(lab, tmp_path)
+    before, served_before = snapshot(lab), {h: served(lab, h) for h in HOSTS}
+    proc = run(lab, inv, playbook=REMEDIATE, cert_remediation_source_dir=str(source))
+    assert proc.returncode != 0
+    counts = recap(proc.stdout)
+    assert counts["backend-shop"]["failed"] == 1
+    assert set(counts) == {"backend-shop"}, counts  # the other hosts never ran
+    assert snapshot(lab) == before
+    assert {h: served(lab, h) for h in HOSTS} == served_before
