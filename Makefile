@@ -9,9 +9,21 @@ SANITY := $(CURDIR)/build/sanity/ansible_collections/certops/backend_tls
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test setup link lint sanity unit integration bench doc clean
+.PHONY: test demo lab-up lab-status lab-down setup link lint sanity unit integration bench doc clean
 
-test: setup lint sanity unit integration ## everything CI runs
+test: setup lint doc sanity unit integration ## everything CI runs
+
+demo: setup link ## the lab from DOWN to UP: diagnose, remediate, show the load balancer's view
+	$(BIN)/python tests/lab/demo.py
+
+lab-up: setup link
+	$(BIN)/python tests/lab/lab.py up
+
+lab-status: setup link
+	$(BIN)/python tests/lab/lab.py status
+
+lab-down: setup
+	$(BIN)/python tests/lab/lab.py down
 
 setup:
 	@bash hack/setup.sh
@@ -25,7 +37,10 @@ lint: setup link
 
 doc: setup link
 	@for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
-	  $(BIN)/ansible-doc certops.backend_tls.$$m > /dev/null && echo "ansible-doc: $$m ok"; done
+	  $(BIN)/ansible-doc certops.backend_tls.$$m > /dev/null && echo "ansible-doc: module $$m ok"; done
+	@for f in json_query site_verify_items remediation_plan assemble_chain pem_fingerprint backup_plan remediation_report; do \
+	  $(BIN)/ansible-doc -t filter certops.backend_tls.$$f > /dev/null && echo "ansible-doc: filter $$f ok"; done
+	$(BIN)/ansible-doc -t role certops.backend_tls.cert_remediation > /dev/null && echo "ansible-doc: role cert_remediation ok"
 
 # ansible-test needs the collection at ansible_collections/<ns>/<name>, as real files.
 sanity: setup

@@ -18,6 +18,5 @@ options: {}
     VERIFY = r"""
 requirements:
   - cryptography >= 42.0 on the host the module runs on (the controller by default)
-  - jmespath, only when O(query) is used
 options: {}
 """

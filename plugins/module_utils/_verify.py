@@ -577,8 +577,6 @@ def key_spki(*, key_path=None, key_content=None):
     return key["_spki"], None
 
 
-
-
 def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining=0, min_rsa_bits=2048):
     """The shared part of a call: trust anchors, validation time and policy, built once."""
     if min_rsa_bits < 512 or min_days_remaining < 0:

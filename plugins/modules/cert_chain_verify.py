@@ -94,7 +94,7 @@ notes:
   - A chain is valid when it has no finding of severity V(error).
   - Validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules measured on the
     x509-limbo conformance suite (see the collection's tests/unit/limbo/README.md).
-  - Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost)).
+  - "Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost))."
 seealso:
   - module: certops.backend_tls.backend_cert_info
 """
@@ -254,8 +254,8 @@ def main():
         if params["items"] is not None:
             result = verify_batch(params["items"], **policy)
         else:
-            result = verify_single({k: params[k] for k in ("chain", "path", "intermediates", "server_names",
-                                                            "key_path", "key_content")}, **policy)
+            single = ("chain", "path", "intermediates", "server_names", "key_path", "key_content")
+            result = verify_single({k: params[k] for k in single}, **policy)
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
     if params["fail_on_invalid"] and not result["valid"]:
@@ -269,8 +269,8 @@ def _first_errors(result):
     for item in items:
         for finding in item["findings"]:
             if finding["severity"] == "error":
-                out.append("%s%s: %s" % ("%s: " % item["name"] if "name" in item else "", finding["code"],
-                                          finding["message"]))
+                prefix = "%s: " % item["name"] if "name" in item else ""
+                out.append("%s%s: %s" % (prefix, finding["code"], finding["message"]))
     return "; ".join(out[:5]) + (" (and %d more)" % (len(out) - 5) if len(out) > 5 else "")
 
 

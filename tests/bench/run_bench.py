@@ -82,6 +82,39 @@ def peak_memory(directory):
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+def timed_cmd(cmd, runs):
+    times = []
+    for _attempt in range(runs):
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+        times.append(time.monotonic() - start)
+        if proc.returncode != 0:
+            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), proc.stdout[-3000:]))
+    return statistics.median(times)
+
+
+def bench_role(work, runs, floor):
+    """Diagnose over the whole lab, and one backend remediated end to end (pre-flight to post-verify)."""
+    sys.path.insert(0, str(HERE.parent / "lab"))
+    import lab as labctl
+
+    directory = work / "lab"
+    labctl.up(directory)
+    playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
+    inventory = str(directory / "inventory.yml")
+    try:
+        diagnose = timed_cmd([playbook_bin, "-i", inventory, str(ROOT / "playbooks" / "diagnose.yml")], runs)
+        # forced: every run pushes, tests, reloads and re-verifies although the site is healthy after the first
+        subprocess.run([playbook_bin, "-i", inventory, str(ROOT / "playbooks" / "remediate.yml"), "--limit",
+                        "backend-shop"], capture_output=True, env=env(), check=True)
+        remediate = timed_cmd([playbook_bin, "-i", inventory, str(ROOT / "playbooks" / "remediate.yml"),
+                               "--limit", "backend-shop", "-e", "cert_remediation_force=true"], runs)
+    finally:
+        labctl.down(directory)
+    return [("diagnose, whole lab (4 backends, 4 hosts)", diagnose, floor),
+            ("remediate one backend end to end (pre-flight, backup, push, test, reload, re-verify)", remediate, floor)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="timed runs per case (median)")
@@ -91,10 +124,10 @@ def main():
     parser.add_argument("--loop-sample", type=int, default=0,
                         help="time the per-item loops over this many items and scale up (0: all items)")
     parser.add_argument("--chains", type=int, default=1000)
-    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify"], action="append")
+    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role"], action="append")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    only = set(args.only or ["files", "endpoints", "memory", "verify"])
+    only = set(args.only or ["files", "endpoints", "memory", "verify", "role"])
     rows = []
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
@@ -173,6 +206,9 @@ def main():
         scaled = floor + (seconds - floor) * len(items) / len(looped)
         rows.append(("%d chains, one call per chain in a loop%s" % (
             args.chains, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+
+    if "role" in only:
+        rows.extend(bench_role(work, args.runs, floor))
 
     memory = None
     if "memory" in only:

@@ -176,7 +176,7 @@ def test_runtime_failures_roll_back_byte_for_byte(lab, tmp_path):
     after = snapshot(lab)
     for host in ("shop", "api", "edge"):
         b = backend(lab, host)
-        for path in {b["cert_path"], b["key_path"]}:
+        for path in sorted({b["cert_path"], b["key_path"]}):
             assert after[path] == before[path], "%s not restored byte for byte" % path
         assert served(lab, host) == served_before[host]
         entry = report(lab, host)

@@ -154,10 +154,10 @@ def _write_inventory(directory, state):
     """One host per backend, local connection, explicit interpreter (no pyenv shim surprises)."""
     hosts = {}
     for b in state["backends"]:
+        endpoint = {"host": "127.0.0.1", "port": b["port"], "server_name": b["fqdn"]}
         site = {"name": b["name"], "server_type": b["server_type"], "cert_path": b["cert_path"],
-                "key_path": b["key_path"], "endpoint": {"host": "127.0.0.1", "port": b["port"],
-                                                       "server_name": b["fqdn"]},
-                "server_names": [b["fqdn"]], "test_command": " ".join(b["test_command"])}
+                "key_path": b["key_path"], "endpoint": endpoint, "server_names": [b["fqdn"]],
+                "test_command": " ".join(b["test_command"])}
         if b["chain_path"]:
             site["chain_path"] = b["chain_path"]
         if b["reload_command"]:

@@ -1,0 +1,99 @@
+"""The cert_remediation role's decisions and chain assembly (plugins/filter/remediation.py)."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certops.backend_tls.plugins.filter import remediation
+from testlib import pki
+
+CA = pki.CA("Filter")
+LEAF = CA.leaf("site.f.test")
+DEEP = pki.issue("Filter Deep", issuer=CA.intermediate, ca=True, path_length=0)
+DEEP_LEAF = pki.issue("deep.f.test", issuer=DEEP)
+
+
+def collected(matches=True, key_ok=True):
+    endpoint = {"host": "127.0.0.1", "port": 8443, "server_name": "site.f.test"}
+    return {
+        "sites": [{"name": "site", "server_type": "nginx", "cert_file": "/c.pem", "key_file": "/k.pem",
+                   "chain_file": None, "server_names": ["site.f.test"], "endpoint": endpoint,
+                   "served_matches_disk": matches, "key_matches_cert": key_ok, "error": None}],
+        "endpoints": [dict(endpoint, chain=["servedfp"], chain_pem=["SERVED"])],
+        "files": [{"path": "/c.pem", "chain_pem": ["DISK"]}],
+    }
+
+
+def verdict(valid, codes=(), days=60, fp="fp"):
+    return {"valid": valid, "days_remaining": days, "verified_chain": [{"fingerprint_sha256": fp}],
+            "findings": [{"code": c, "severity": "error"} for c in codes]}
+
+
+@pytest.mark.parametrize("served,disk,matches,key_ok,force,action,reasons", [
+    (verdict(True), verdict(True), True, True, False, "none", []),
+    (verdict(True, days=10), verdict(True, days=10), True, True, False, "push", ["EXPIRES_SOON"]),
+    (verdict(False, ["EXPIRED"]), verdict(False, ["EXPIRED"]), True, True, False, "push", ["EXPIRED"]),
+    (verdict(False, ["EXPIRED"]), verdict(True), False, True, False, "reload", ["EXPIRED", "SERVED_DIFFERS_FROM_DISK"]),
+    (verdict(False, ["EXPIRED"]), verdict(True), False, False, False, "push",
+     ["EXPIRED", "SERVED_DIFFERS_FROM_DISK", "KEY_MISMATCH"]),
+    (verdict(True), verdict(False, ["INCOMPLETE_CHAIN"]), False, True, False, "push", ["SERVED_DIFFERS_FROM_DISK"]),
+    (verdict(True), verdict(True), True, True, True, "push", ["FORCED"]),
+    (None, verdict(True), None, True, False, "push", ["NOT_SERVED"]),
+])
+def test_plan(served, disk, matches, key_ok, force, action, reasons):
+    results = [dict(v, name=n) for n, v in (("site|served", served), ("site|disk", disk)) if v is not None]
+    declared = [{"name": "site", "source": {"cert": "/src/c.pem"}, "owner": "www"}]
+    (entry,) = remediation.remediation_plan(collected(matches, key_ok), {"results": results}, declared,
+                                            min_days=30, force=force)
+    assert (entry["action"], entry["reasons"]) == (action, reasons)
+    assert entry["source"] == {"cert": "/src/c.pem"} and entry["owner"] == "www"  # declared keys kept
+    assert entry["cert_path"] == "/c.pem" and entry["key_path"] == "/k.pem"
+
+
+def test_site_verify_items():
+    items = remediation.site_verify_items(collected())
+    assert items == [{"name": "site|served", "chain": ["SERVED"], "server_names": ["site.f.test"]},
+                     {"name": "site|disk", "chain": ["DISK"], "server_names": ["site.f.test"]}]
+
+
+@pytest.mark.parametrize("cert,chain,expected", [
+    (DEEP_LEAF.pem, DEEP.pem + CA.intermediate.pem, [DEEP_LEAF, DEEP, CA.intermediate]),
+    (DEEP_LEAF.pem, CA.intermediate.pem + DEEP.pem, [DEEP_LEAF, DEEP, CA.intermediate]),  # reordered
+    (DEEP_LEAF.pem + DEEP.pem, DEEP.pem + CA.intermediate.pem + CA.root.pem,
+     [DEEP_LEAF, DEEP, CA.intermediate]),  # duplicate removed, root left out
+    (LEAF.pem, "", [LEAF]),
+    (LEAF.pem, DEEP.pem, [LEAF]),  # an unrelated certificate is not pushed
+])
+def test_assemble_chain(cert, chain, expected):
+    assert remediation.assemble_chain(cert, chain) == [c.pem for c in expected]
+
+
+def test_assemble_chain_rejects_garbage():
+    with pytest.raises(AnsibleFilterError):
+        remediation.assemble_chain("no pem here", "")
+
+
+def test_pem_fingerprint():
+    assert remediation.pem_fingerprint(LEAF.pem + CA.intermediate.pem) == LEAF.fingerprint
+
+
+def test_backup_plan_and_report():
+    live = [{"__cert_remediation_file": "/etc/x/site.crt",
+             "stat": {"exists": True, "path": "/etc/x/site.crt", "mode": "0644", "pw_name": "root", "gr_name": "ssl"}},
+            {"__cert_remediation_file": "/etc/x/chain.crt", "stat": {"exists": False}}]
+    plan = remediation.backup_plan(live, "/b/site/T")
+    assert plan == [
+        {"path": "/etc/x/site.crt", "existed": True, "backup": "/b/site/T/0-site.crt", "mode": "0644",
+         "owner": "root", "group": "ssl"},
+        {"path": "/etc/x/chain.crt", "existed": False, "backup": "/b/site/T/1-chain.crt", "mode": None,
+         "owner": None, "group": None}]
+    entries = [{"name": "a", "action": "push", "reasons": ["EXPIRED"]}, {"name": "b", "action": "none", "reasons": []},
+               {"name": "c", "action": "reload", "reasons": ["SERVED_DIFFERS_FROM_DISK"]}]
+    results = {"a": {"after": {"valid": True}, "rolled_back": False, "error": None},
+               "c": {"after": {"serving_old": True}, "rolled_back": True, "error": "config test failed"}}
+    report = remediation.remediation_report(entries, results, "remediate")
+    assert [r["status"] for r in report] == ["done", "ok", "FAILED (config test failed), rolled back"]
+    assert report[0]["summary"].startswith("a | EXPIRED | push")
+    checked = remediation.remediation_report(entries, {}, "remediate", True)
+    assert [r["status"] for r in checked] == ["planned", "ok", "planned"]
