@@ -22,13 +22,7 @@ author:
   - certops maintainers (@certops)
 extends_documentation_fragment:
   - certops.backend_tls.cryptography_dep.VERIFY
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: The module changes nothing.
+  - certops.backend_tls.attributes.READ_ONLY
 options:
   chain:
     description:

@@ -55,6 +55,18 @@ def timed(path, runs):
     return statistics.median(times)
 
 
+def loop_case(work, name, task, items, sample, floor, label):
+    """A playbook calling the module once per item (task uses {{ item }}); timed over `sample` items and
+    scaled to all of them. Returns a table row."""
+    looped = items[:sample] if sample else items
+    (work / ("%s.json" % name)).write_text(json.dumps(looped))
+    loop = playbook(work, name, task + "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (
+        work / ("%s.json" % name)))
+    seconds = timed(loop, 1)
+    scaled = floor + (seconds - floor) * len(items) / len(looped)
+    return ("%s%s" % (label, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor)
+
+
 def make_files(directory, count, ca, slot="bench"):
     directory.mkdir(parents=True, exist_ok=True)
     key = pki.new_key(cache_slot=slot)
@@ -140,15 +152,10 @@ def main():
         one = playbook(work, "files_one", "    - name: All files in one task\n"
                        "      certops.backend_tls.backend_cert_info:\n        paths: [%s]\n" % (work / "files"))
         rows.append(("%d files, one task" % args.files, timed(one, args.runs), floor))
+        rows.append(loop_case(work, "files_loop", "    - name: One call per file\n"
+                              "      certops.backend_tls.backend_cert_info:\n        paths: ['{{ item }}']\n",
+                              files, sample, floor, "%d files, one call per file in a loop" % args.files))
         looped = files[:sample] if sample else files
-        (work / "files.json").write_text(json.dumps(looped))
-        loop = playbook(work, "files_loop", "    - name: One call per file\n"
-                        "      certops.backend_tls.backend_cert_info:\n        paths: ['{{ item }}']\n"
-                        "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (work / "files.json"))
-        seconds = timed(loop, 1)
-        scaled = floor + (seconds - floor) * len(files) / len(looped)
-        rows.append(("%d files, one call per file in a loop%s" % (
-            args.files, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
         start = time.monotonic()
         for path in looped:
             subprocess.run(["openssl", "x509", "-in", path, "-noout", "-subject", "-enddate", "-fingerprint",
@@ -174,15 +181,10 @@ def main():
                            "        endpoints: \"{{ lookup('file', '%s') | from_json }}\"\n"
                            % (work / "endpoints.json"))
             rows.append(("%d TLS endpoints, one task" % args.endpoints, timed(one, args.runs), floor))
-            looped = endpoints[:sample] if sample else endpoints
-            (work / "endpoints_loop.json").write_text(json.dumps(looped))
-            loop = playbook(work, "ep_loop", "    - name: One call per endpoint\n"
-                            "      certops.backend_tls.backend_cert_info:\n        endpoints: ['{{ item }}']\n"
-                            "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (work / "endpoints_loop.json"))
-            seconds = timed(loop, 1)
-            scaled = floor + (seconds - floor) * len(endpoints) / len(looped)
-            rows.append(("%d TLS endpoints, one call per endpoint in a loop%s" % (
-                args.endpoints, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+            rows.append(loop_case(work, "ep_loop", "    - name: One call per endpoint\n"
+                                  "      certops.backend_tls.backend_cert_info:\n        endpoints: ['{{ item }}']\n",
+                                  endpoints, sample, floor,
+                                  "%d TLS endpoints, one call per endpoint in a loop" % args.endpoints))
 
     if "verify" in only:
         chains = make_files(work / "chains", args.chains, ca, slot="bench-verify")
@@ -194,18 +196,11 @@ def main():
                          "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
                          "        ca_path: %s\n" % (work / "items.json", work / "root.pem"))
         rows.append(("%d chains (by path), one batch call" % args.chains, timed(batch, args.runs), floor))
-        looped = items[:sample] if sample else items
-        (work / "items_loop.json").write_text(json.dumps(looped))
-        loop = playbook(work, "verify_loop", "    - name: One call per chain\n"
-                        "      certops.backend_tls.cert_chain_verify:\n"
-                        "        path: '{{ item.path }}'\n        server_names: '{{ item.server_names }}'\n"
-                        "        ca_path: %s\n"
-                        "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (
-                            work / "root.pem", work / "items_loop.json"))
-        seconds = timed(loop, 1)
-        scaled = floor + (seconds - floor) * len(items) / len(looped)
-        rows.append(("%d chains, one call per chain in a loop%s" % (
-            args.chains, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor))
+        rows.append(loop_case(work, "verify_loop", "    - name: One call per chain\n"
+                              "      certops.backend_tls.cert_chain_verify:\n"
+                              "        path: '{{ item.path }}'\n        server_names: '{{ item.server_names }}'\n"
+                              "        ca_path: %s\n" % (work / "root.pem"),
+                              items, sample, floor, "%d chains, one call per chain in a loop" % args.chains))
 
     if "role" in only:
         rows.extend(bench_role(work, args.runs, floor))

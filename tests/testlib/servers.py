@@ -79,6 +79,14 @@ class Server:
         self.plain_ports = list(plain_ports)
         self.pidfile = self.dir / ("%s.pid" % self.kind)
 
+    def _fresh_sites_dir(self):
+        """<dir>/sites, emptied of the .conf files of an earlier start."""
+        sites_dir = self.dir / "sites"
+        sites_dir.mkdir(exist_ok=True)
+        for old in sites_dir.glob("*.conf"):
+            old.unlink()
+        return sites_dir
+
     @property
     def ports(self):
         return [s["port"] for s in self.sites] + self.plain_ports
@@ -104,10 +112,7 @@ class Nginx(Server):
         return self.dir / "nginx.conf"
 
     def write_config(self):
-        sites_dir = self.dir / "sites"
-        sites_dir.mkdir(exist_ok=True)
-        for old in sites_dir.glob("*.conf"):
-            old.unlink()
+        sites_dir = self._fresh_sites_dir()
         for site in self.sites:
             (sites_dir / ("%s.conf" % site["name"])).write_text(
                 "server {\n"
@@ -157,10 +162,7 @@ class Apache(Server):
         return self.dir / "apache2.conf"
 
     def write_config(self):
-        sites_dir = self.dir / "sites"
-        sites_dir.mkdir(exist_ok=True)
-        for old in sites_dir.glob("*.conf"):
-            old.unlink()
+        sites_dir = self._fresh_sites_dir()
         for site in self.sites:
             names = site["server_names"] or ["localhost"]
             lines = ["Listen 127.0.0.1:%d" % site["port"],
