@@ -226,7 +226,7 @@ def main():
     if args.write:
         doc = ROOT / "docs" / "performance.md"
         text = doc.read_text()
-        stamp = "<!-- BENCH:backend_cert_info -->"
+        stamp = "<!-- BENCH:results -->"
         block = "%s\n%s\n\n_Measured %s with `make bench` (%d runs, median) on %d cores._\n%s" % (
             stamp, table, time.strftime("%Y-%m-%d"), args.runs, os.cpu_count(), stamp)
         text = re.sub(re.escape(stamp) + ".*?" + re.escape(stamp), lambda _m: block, text, flags=re.DOTALL)
