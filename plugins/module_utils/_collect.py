@@ -257,7 +257,6 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
             if names:
                 site.update(_discover.make_site("haproxy", site["config_file"], names, site["listen"],
                                                 site["cert_file"], site["key_file"], None))
-                site["origin"] = "discovered"
     _unique_names(all_sites)
 
     keyed = {}
