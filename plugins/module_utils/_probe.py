@@ -2,7 +2,7 @@
 # This file is private to the certops.backend_tls collection; it is not a public API.
 # Copyright: certops.backend_tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Probe TLS endpoints and capture the chain each one really serves (stdlib only).
+"""Probe TLS endpoints and capture the chain each one really serves (stdlib ssl and sockets).
 
 Every endpoint is bounded by its timeout, whatever the peer does: name resolution runs in a
 daemon thread that is abandoned at the deadline, and every socket operation gets the time that
@@ -12,7 +12,6 @@ is left. Many endpoints are probed concurrently by a fixed pool of threads.
 from __future__ import annotations
 
 import ipaddress
-import re
 import shutil
 import socket
 import ssl
@@ -21,18 +20,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
 _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
                     "PACKET_LENGTH_TOO_LONG", "RECORD_TOO_LARGE", "HTTPS_PROXY_REQUEST")
-
-
-class ProbeError(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def chain_method():
@@ -67,7 +60,7 @@ def default_server_name(host):
 def _left(deadline):
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise ProbeError("TIMEOUT", "timed out")
+        raise CertError("TIMEOUT", "timed out")
     return remaining
 
 
@@ -84,9 +77,9 @@ def _resolve(host, port, deadline):
     worker.start()
     worker.join(_left(deadline))
     if worker.is_alive():
-        raise ProbeError("TIMEOUT", "name resolution of %s timed out" % host)
+        raise CertError("TIMEOUT", "name resolution of %s timed out" % host)
     if "error" in box:
-        raise ProbeError("DNS_FAILURE", "cannot resolve %s: %s" % (host, box["error"]))
+        raise CertError("DNS_FAILURE", "cannot resolve %s: %s" % (host, box["error"]))
     return box["addrs"]
 
 
@@ -100,14 +93,14 @@ def _connect(host, port, deadline):
             return sock
         except ConnectionRefusedError as exc:
             sock.close()
-            last = ProbeError("CONNECTION_REFUSED", "connection refused (%s)" % exc.strerror)
+            last = CertError("CONNECTION_REFUSED", "connection refused (%s)" % exc.strerror)
         except socket.timeout:
             sock.close()
-            raise ProbeError("TIMEOUT", "connect timed out")
+            raise CertError("TIMEOUT", "connect timed out")
         except OSError as exc:
             sock.close()
-            last = ProbeError("CONNECTION_REFUSED", "cannot connect: %s" % (exc.strerror or exc))
-    raise last or ProbeError("DNS_FAILURE", "%s has no address" % host)
+            last = CertError("CONNECTION_REFUSED", "cannot connect: %s" % (exc.strerror or exc))
+    raise last or CertError("DNS_FAILURE", "%s has no address" % host)
 
 
 def _client_context():
@@ -140,23 +133,21 @@ def _chain_via_openssl(host, port, server_name, deadline):
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               timeout=_left(deadline), check=False)
     except subprocess.TimeoutExpired:
-        raise ProbeError("TIMEOUT", "openssl s_client timed out")
-    import base64
-    ders = []
-    for block in _PEM_CERT.findall(proc.stdout.decode("ascii", "replace")):
-        body = "".join(block.splitlines()[1:-1])
-        ders.append(base64.b64decode(body))
-    return ders
+        raise CertError("TIMEOUT", "openssl s_client timed out")
+    try:
+        return _certs.parse_material(proc.stdout)["ders"]
+    except CertError:  # s_client printed no certificate
+        return []
 
 
 def _classify_ssl_error(exc):
     reason = getattr(exc, "reason", None) or ""
     text = str(exc)
     if reason in _NOT_TLS_REASONS or any(r.lower().replace("_", " ") in text.lower() for r in _NOT_TLS_REASONS):
-        return ProbeError("NOT_TLS", "the peer does not speak TLS (%s)" % (reason or text))
+        return CertError("NOT_TLS", "the peer does not speak TLS (%s)" % (reason or text))
     if isinstance(exc, ssl.SSLEOFError) or "EOF" in text:
-        return ProbeError("CONNECTION_RESET", "the peer closed the connection during the handshake")
-    return ProbeError("TLS_HANDSHAKE_FAILED", "TLS handshake failed: %s" % (reason or text))
+        return CertError("CONNECTION_RESET", "the peer closed the connection during the handshake")
+    return CertError("TLS_HANDSHAKE_FAILED", "TLS handshake failed: %s" % (reason or text))
 
 
 def probe(host, port, *, server_name, timeout, method=None, context=None):
@@ -187,7 +178,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
         else:
             result["chain_der"] = _served_chain(tls, method)
         result["ok"] = True
-    except ProbeError as exc:
+    except CertError as exc:
         result["error"] = {"code": exc.code, "message": exc.message}
     except socket.timeout:
         result["error"] = {"code": "TIMEOUT", "message": "no answer within %ss" % timeout}

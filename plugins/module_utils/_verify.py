@@ -30,6 +30,7 @@ try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import verification
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.cryptography_problem()
@@ -40,6 +41,7 @@ _WEAK_HASHES = ("md5", "sha1")
 _RELATIVE = re.compile(r"^([+-])(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+_MAX_PEM_BYTES = 16 * 1024 * 1024  # CA bundles are larger than certificate files
 
 # Strict rules beyond the verifier, each measured on x509-limbo (see tests/unit/limbo/README.md).
 STRICT_RULES = ("serial_positive", "ca_has_ski", "issued_has_aki", "anchor_aki_consistent", "rsa_modulus_bytes",
@@ -78,13 +80,8 @@ def split_pem_certificates(text, *, what):
             cert = x509.load_pem_x509_certificate(block.encode("ascii"))
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
-        out.append((cert.public_bytes(_der()), cert))
+        out.append((cert.public_bytes(Encoding.DER), cert))
     return out
-
-
-def _der():
-    from cryptography.hazmat.primitives.serialization import Encoding
-    return Encoding.DER
 
 
 def load_pem_list(items, *, what):
@@ -98,12 +95,11 @@ def load_pem_list(items, *, what):
 
 
 def read_text(path, *, what):
+    """A PEM file's text; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE naming what it was for."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("ascii", "replace")
-    except OSError as exc:
-        code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
-        raise CertError(code, "%s %s: %s" % (what, path, exc.strerror))
+        return _certs.read_file(path, max_bytes=_MAX_PEM_BYTES).decode("ascii", "replace")
+    except CertError as exc:
+        raise CertError(exc.code, "%s %s: %s" % (what, path, exc.message))
 
 
 def load_anchors(*, ca_path=None, ca_content=None):
@@ -132,7 +128,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
                 cert = x509.load_pem_x509_certificate(block.encode("ascii"))
             except ValueError:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
-            fingerprint = hashlib.sha256(cert.public_bytes(_der())).digest()
+            fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
             if fingerprint not in seen:
                 seen.add(fingerprint)
                 anchors.append(cert)
@@ -166,12 +162,7 @@ def _subject(cert):
         return "<unparsable subject>"
 
 
-def _validity(cert):
-    try:
-        return cert.not_valid_before_utc, cert.not_valid_after_utc
-    except AttributeError:
-        utc = datetime.timezone.utc
-        return cert.not_valid_before.replace(tzinfo=utc), cert.not_valid_after.replace(tzinfo=utc)
+_validity = _certs._validity
 
 
 def _is_ca(cert):
@@ -279,7 +270,7 @@ class Verifier:
         def add(code, severity, message, cert=None):
             findings.append({"code": code, "severity": severity, "message": message,
                              "subject": _subject(cert) if cert is not None else None,
-                             "fingerprint_sha256": _fp(cert.public_bytes(_der())) if cert is not None else None})
+                             "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None})
 
         served = list(chain)
         leaf_index = None
@@ -522,7 +513,7 @@ class Verifier:
         """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
         described = self._described.get(cert)
         if described is None:
-            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(cert.public_bytes(_der())),
+            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)),
                          "not_after": _certs.iso(_validity(cert)[1])}
             if len(self._described) < 4096:
                 self._described[cert] = described
