@@ -24,8 +24,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
 fi
-# The packages start nothing here, but stop anything an install may have left running.
-pkill -x nginx 2>/dev/null || true; pkill -x haproxy 2>/dev/null || true; pkill -x apache2 2>/dev/null || true
+# Nothing is stopped here: the project stops only the processes it started, by their pid files
+# (tests/testlib/servers.py, tests/lab/lab.py). policy-rc.d above keeps the packages from starting any.
 
 stamp="$venv/.installed"
 if [ ! -f "$stamp" ] || [ "$here/requirements-dev.txt" -nt "$stamp" ] || [ "$here/requirements.txt" -nt "$stamp" ]; then

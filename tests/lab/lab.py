@@ -253,7 +253,11 @@ def main():
         print("lab up in %s: %d backends behind the load balancer on 127.0.0.1:%d" % (
             args.dir, len(state["backends"]), state["lb"]["port"]))
     elif args.action == "status":
-        print_view(wait_view(args.dir, args.wait) if args.wait else lb_view(args.dir))
+        try:
+            print_view(wait_view(args.dir, args.wait) if args.wait else lb_view(args.dir))
+        except OSError as exc:  # no state.json, or the load balancer's stats socket does not answer
+            raise SystemExit("lab status: the lab in %s is not running (%s); start it with `make lab-up`" % (
+                args.dir, exc))
     else:
         down(args.dir)
         print("lab down")
