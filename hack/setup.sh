@@ -51,4 +51,8 @@ if [ -n "$oldpy" ] && { [ ! -f "$old/.installed" ] || [ "$here/requirements-oldt
 fi
 
 "$here/hack/ansible-test-pip-bootstrap.sh" "$venv"
+# Optional parts, each its own idempotent script: target-interpreter venvs, the loopback OpenSSH server.
+for part in setup-targets.sh setup-ssh.sh; do
+  if [ -f "$here/hack/$part" ]; then bash "$here/hack/$part"; fi
+done
 echo "setup: ok"
