@@ -7,10 +7,15 @@
 Every endpoint is bounded by its timeout, whatever the peer does: name resolution runs in a
 daemon thread that is abandoned at the deadline, and every socket operation gets the time that
 is left. Many endpoints are probed concurrently by a fixed pool of threads.
+
+Faults are named by what the peer did: ECONNREFUSED is CONNECTION_REFUSED; a reset or abort,
+at connect or during the handshake, is CONNECTION_RESET; no route to the host or its network
+(or no way to open a connection to it from here) is HOST_UNREACHABLE.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import shutil
 import socket
@@ -26,6 +31,10 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
 _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
                     "PACKET_LENGTH_TOO_LONG", "RECORD_TOO_LARGE", "HTTPS_PROXY_REQUEST")
+
+# errno values that mean the peer (or a middlebox) tore the connection down. ENOTCONN: the reset
+# arrived before the socket was wrapped, so the TLS layer finds it no longer connected.
+_RESET_ERRNOS = frozenset((errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN))
 
 
 def chain_method():
@@ -83,23 +92,38 @@ def _resolve(host, port, deadline):
     return box["addrs"]
 
 
+def _connect_error(exc, addr):
+    """The CertError for a failed connect: refused, reset, or the host cannot be reached."""
+    where = "%s port %s" % (addr[0], addr[1])
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ECONNREFUSED:
+        return CertError("CONNECTION_REFUSED", "%s refused the connection (%s)" % (where, reason))
+    if exc.errno in _RESET_ERRNOS:
+        return CertError("CONNECTION_RESET", "%s reset the connection as it was accepted (%s)" % (where, reason))
+    return CertError("HOST_UNREACHABLE", "cannot reach %s (%s)" % (where, reason))
+
+
 def _connect(host, port, deadline):
     last = None
     for family, kind, proto, _name, addr in _resolve(host, port, deadline):
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:  # e.g. no IPv6 on this host
+            last = _connect_error(exc, addr)
+            continue
+        connected = False
         try:
             sock.settimeout(_left(deadline))
             sock.connect(addr)
+            connected = True
             return sock
-        except ConnectionRefusedError as exc:
-            sock.close()
-            last = CertError("CONNECTION_REFUSED", "connection refused (%s)" % exc.strerror)
         except socket.timeout:
-            sock.close()
-            raise CertError("TIMEOUT", "connect timed out")
+            raise CertError("TIMEOUT", "connect to %s port %s timed out" % (addr[0], addr[1]))
         except OSError as exc:
-            sock.close()
-            last = CertError("CONNECTION_REFUSED", "cannot connect: %s" % (exc.strerror or exc))
+            last = _connect_error(exc, addr)
+        finally:
+            if not connected:
+                sock.close()
     raise last or CertError("DNS_FAILURE", "%s has no address" % host)
 
 
@@ -161,6 +185,8 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
     try:
         sock = _connect(host, port, deadline)
         started = time.monotonic()
+        # SSLSocket's timeout bounds the whole handshake, not each read (Python >= 3.5): a peer that
+        # trickles one byte a second cannot stretch it past the deadline.
         sock.settimeout(_left(deadline))
         tls = (context or _client_context()).wrap_socket(
             sock, server_hostname=server_name, do_handshake_on_connect=False)
@@ -185,10 +211,12 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
     except ssl.SSLError as exc:
         err = _classify_ssl_error(exc)
         result["error"] = {"code": err.code, "message": err.message}
-    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
-        result["error"] = {"code": "CONNECTION_RESET", "message": "connection reset by peer (%s)" % exc}
     except OSError as exc:
-        result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
+        if exc.errno in _RESET_ERRNOS:
+            result["error"] = {"code": "CONNECTION_RESET",
+                               "message": "the peer reset the connection during the handshake (%s)" % exc}
+        else:
+            result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
     finally:
         if sock is not None:
             try:
