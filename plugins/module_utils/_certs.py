@@ -19,6 +19,8 @@ import errno
 import hashlib
 import os
 import re
+import stat
+import warnings
 
 try:
     from cryptography import x509
@@ -28,13 +30,20 @@ try:
     from cryptography.x509.oid import NameOID
 except ImportError:  # reported by _deps.cryptography_problem()
     pass
+try:
+    from cryptography.hazmat.primitives.serialization import pkcs7
+except ImportError:  # cryptography < 3.1 (below the floor); PKCS#7 files are then NOT_A_CERTIFICATE
+    pkcs7 = None
+try:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+except ImportError:
+    pkcs12 = None
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
-_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_PEM_MARK = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]+)-----")
 _CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
+_PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY",
                b"ENCRYPTED PRIVATE KEY")
 
@@ -53,6 +62,8 @@ _KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "d
 
 class CertError(Exception):
     """The one exception of the collection's helpers: a machine-readable code and a message."""
+
+    file_format = None  # parse_material sets it when it recognised the data's format (e.g. pkcs12)
 
     def __init__(self, code, message):
         super().__init__("%s: %s" % (code, message))
@@ -214,6 +225,31 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     return facts
 
 
+def pem_blocks(data):
+    """([(label, body)], number of BEGIN lines without their END), in one linear pass.
+
+    A BEGIN followed by another BEGIN before its END counts as unterminated (a truncated block), so a
+    file of BEGIN lines costs what its size costs (a lazy BEGIN...END regex rescans to the end from
+    every BEGIN: quadratic, minutes for 1 MB).
+    """
+    blocks, unterminated, opened = [], 0, None
+    for mark in _PEM_MARK.finditer(data):
+        kind, label = mark.group(1), mark.group(2)
+        if kind == b"BEGIN":
+            unterminated += opened is not None
+            opened = mark
+        elif opened is not None and label == opened.group(2):
+            body = data[opened.end():mark.start()]
+            if body.startswith(b"\r\n"):
+                blocks.append((label, body[2:]))
+            elif body.startswith(b"\n"):
+                blocks.append((label, body[1:]))
+            else:
+                unterminated += 1
+            opened = None
+    return blocks, unterminated + (opened is not None)
+
+
 def _load_private_key(data, der=False):
     loader = serialization.load_der_private_key if der else serialization.load_pem_private_key
     try:
@@ -223,6 +259,13 @@ def _load_private_key(data, der=False):
         if "unsafe_skip_rsa_key_validation" not in str(exc):
             raise
         return loader(data, None)  # cryptography < 39
+
+
+def _key_summary(key):
+    """{present, type, size, encrypted, _spki} of a loaded private key object (no private bytes)."""
+    facts = public_key_facts(key)
+    return {"present": True, "type": facts["type"], "size": facts["size"], "encrypted": False,
+            "_spki": spki_der(key.public_key())}
 
 
 def private_key_summary(block, *, der=False):
@@ -240,31 +283,133 @@ def private_key_summary(block, *, der=False):
     except (ValueError, UnsupportedAlgorithm):
         summary["error"] = {"code": "NOT_A_CERTIFICATE", "message": "unreadable private key"}
         return summary
-    facts = public_key_facts(key)
-    summary["type"], summary["size"] = facts["type"], facts["size"]
-    summary["_spki"] = spki_der(key.public_key())
-    return summary
+    return _key_summary(key)
+
+
+def _material_error(code, message, file_format):
+    """A CertError that also says which format the data was recognised as (file entries report it)."""
+    error = CertError(code, message)
+    error.file_format = file_format
+    return error
+
+
+# DER sniffing: only enough to tell PKCS#7 and PKCS#12 apart from other data, and truncated from whole.
+_OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
+_OID_PKCS7_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
+
+
+def _der_header(data):
+    """(tag, header length, content length) of the DER element at the start of data, or None."""
+    if len(data) < 2:
+        return None
+    first = data[1]
+    if first < 0x80:
+        return data[0], 2, first
+    count = first & 0x7F
+    if not 0 < count <= 4 or len(data) < 2 + count:
+        return None
+    return data[0], 2 + count, int(binascii.hexlify(data[2:2 + count]), 16)
+
+
+def der_container(data):
+    """('pkcs7' | 'pkcs12' | None, complete): what a DER blob looks like from its first bytes.
+
+    PKCS#7: ContentInfo SEQUENCE { OID signedData, ... }. PKCS#12: PFX SEQUENCE { INTEGER 3,
+    ContentInfo { OID data | signedData, ... }, ... }. `complete` is false when the outer length
+    runs past the end of the data (a truncated file).
+    """
+    head = _der_header(data)
+    if head is None or head[0] != 0x30:
+        return None, False
+    complete = head[1] + head[2] == len(data)
+    body = data[head[1]:]
+    if body.startswith(_OID_PKCS7_SIGNED):
+        return "pkcs7", complete
+    if body.startswith(b"\x02\x01\x03"):
+        inner = _der_header(body[3:])
+        if inner is not None and inner[0] == 0x30 and \
+                body[3 + inner[1]:].startswith((_OID_PKCS7_DATA, _OID_PKCS7_SIGNED)):
+            return "pkcs12", complete
+    return None, False
+
+
+def pkcs7_ders(der):
+    """The certificates (DER, in stored order) of a DER PKCS#7 blob; CertError NOT_A_CERTIFICATE."""
+    if pkcs7 is None or not hasattr(pkcs7, "load_der_pkcs7_certificates"):
+        raise _material_error("NOT_A_CERTIFICATE", "reading PKCS#7 needs cryptography >= 3.1", "pkcs7")
+    try:
+        with warnings.catch_warnings():
+            # cryptography >= 45 warns (and reads it as BER) when the certificate SET is not in DER
+            # order, which is what `openssl crl2pkcs7` writes: the file is fine, the warning is noise.
+            warnings.simplefilter("ignore", UserWarning)
+            certs = pkcs7.load_der_pkcs7_certificates(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _material_error("NOT_A_CERTIFICATE", "unreadable PKCS#7 data: %s" % exc, "pkcs7")
+    if not certs:
+        raise _material_error("NOT_A_CERTIFICATE", "the PKCS#7 data holds no certificate", "pkcs7")
+    return [cert.public_bytes(serialization.Encoding.DER) for cert in certs]
+
+
+def pkcs12_material(data):
+    """(certificate DERs, key summary or None) of a PKCS#12 file without a password.
+
+    CertError ENCRYPTED when it needs a password, NOT_A_CERTIFICATE when it is damaged or empty.
+    The key is reduced to its summary at once; its private bytes go no further.
+    """
+    if pkcs12 is None:
+        raise _material_error("NOT_A_CERTIFICATE", "reading PKCS#12 needs cryptography >= 2.5", "pkcs12")
+    if not der_container(data)[1]:
+        raise _material_error("NOT_A_CERTIFICATE", "damaged PKCS#12 data (truncated?)", "pkcs12")
+    loaded = None
+    for password in (None, b""):  # no password, and the empty password some tools write instead
+        try:
+            loaded = pkcs12.load_key_and_certificates(data, password)
+            break
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    if loaded is None:
+        raise _material_error(
+            "ENCRYPTED", "password-protected PKCS#12 (or one this host's cryptography cannot decrypt): "
+            "its certificates and key are not read", "pkcs12")
+    key, cert, extra = loaded
+    certs = ([cert] if cert is not None else []) + list(extra or [])
+    ders = [c.public_bytes(serialization.Encoding.DER) for c in certs]
+    if not ders and key is None:
+        raise _material_error("NOT_A_CERTIFICATE", "the PKCS#12 file holds no certificate or key", "pkcs12")
+    return ders, (_key_summary(key) if key is not None else None)
 
 
 def parse_material(data):
     """Split file content into certificates (DER list, file order) and at most one private key.
 
-    Returns {format, ders, key, problems}; raises CertError(NOT_A_CERTIFICATE) when the data
-    holds neither a certificate nor a private key.
+    Returns {format, ders, key, problems}; format is pem, der, pkcs7 (PEM or DER) or pkcs12.
+    Raises CertError NOT_A_CERTIFICATE when the data holds neither a certificate nor a private
+    key, ENCRYPTED for a password-protected PKCS#12; such errors carry `file_format` when the
+    format was recognised.
     """
     if not data.strip():
         raise CertError("NOT_A_CERTIFICATE", "the file is empty")
     ders, key, problems = [], None, []
     if b"-----BEGIN " in data:
-        blocks = _PEM_BLOCK.findall(data)
-        if len(blocks) < len(_PEM_BEGIN.findall(data)):
+        fmt = "pem"
+        blocks, unterminated = pem_blocks(data)
+        if unterminated:
             problems.append("a PEM block has no END line (truncated file?)")
         for index, (label, body) in enumerate(blocks, start=1):
-            if label in _CERT_LABELS:
+            if label in _CERT_LABELS or label in _PKCS7_LABELS:
                 try:
-                    ders.append(base64.b64decode(b"".join(body.split()), validate=True))
+                    der = base64.b64decode(b"".join(body.split()), validate=True)
                 except (binascii.Error, ValueError):
                     problems.append("PEM block %d is not valid base64" % index)
+                    continue
+                if label in _CERT_LABELS:
+                    ders.append(der)
+                    continue
+                fmt = "pkcs7"
+                try:
+                    ders.extend(pkcs7_ders(der))
+                except CertError as exc:
+                    problems.append("PEM block %d: %s" % (index, exc.message))
             elif label in _KEY_LABELS or label.endswith(b"PRIVATE KEY"):
                 if key is None:
                     pem = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
@@ -273,35 +418,69 @@ def parse_material(data):
                         key["encrypted"] = True
                 else:
                     problems.append("more than one private key; only the first is used")
-        fmt = "pem"
     else:
         fmt = "der"
         try:
             x509.load_der_x509_certificate(data)
             ders.append(data)
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            try:
-                key = private_key_summary(data, der=True)
-                if key.get("error"):
+            container = der_container(data)[0]
+            if container == "pkcs7":
+                fmt, ders = "pkcs7", pkcs7_ders(data)
+            elif container == "pkcs12":
+                fmt = "pkcs12"
+                ders, key = pkcs12_material(data)
+            else:
+                try:
+                    key = private_key_summary(data, der=True)
+                    if key.get("error"):
+                        key = None
+                except (ValueError, TypeError, UnsupportedAlgorithm):
                     key = None
-            except (ValueError, TypeError, UnsupportedAlgorithm):
-                key = None
     if not ders and key is None:
         detail = "; ".join(problems) if problems else "no certificate or private key found"
-        raise CertError("NOT_A_CERTIFICATE", detail)
+        raise _material_error("NOT_A_CERTIFICATE", detail, fmt if fmt == "pkcs7" else None)
     return {"format": fmt, "ders": ders, "key": key, "problems": problems}
 
 
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"))
+
+
+def _not_regular(mode):
+    """None for a regular file, else a CertError naming what the path is (directories aside)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return CertError("NOT_A_CERTIFICATE", "is a directory")
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+    return CertError("NOT_REGULAR_FILE", "%s, not read" % kind)
+
+
 def read_file(path, *, max_bytes=DEFAULT_MAX_FILE_BYTES):
-    """Read a file for parsing; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE."""
+    """Read a file for parsing; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE / NOT_REGULAR_FILE.
+
+    Never blocks: a FIFO, socket or device is named and not read. The path is checked before it is
+    opened (so a FIFO's writer is not disturbed), then opened with O_NONBLOCK and checked again on
+    the open descriptor (so a file swapped for a FIFO in between cannot hang the read either).
+    """
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:
-                raise CertError("TOO_LARGE", "%d bytes is over the limit of %d" % (size, max_bytes))
+        problem = _not_regular(os.stat(path).st_mode)
+        if problem is not None:
+            raise problem
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            problem = _not_regular(info.st_mode)
+            if problem is not None:
+                raise problem
+            if info.st_size > max_bytes:
+                raise CertError("TOO_LARGE", "%d bytes is over the limit of %d" % (info.st_size, max_bytes))
             data = handle.read(max_bytes + 1)
     except CertError:
         raise
+    except ValueError:  # an embedded NUL byte
+        raise CertError("NOT_FOUND", "not a valid path (it contains a NUL byte)")
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             if os.path.islink(path):
@@ -311,6 +490,12 @@ def read_file(path, *, max_bytes=DEFAULT_MAX_FILE_BYTES):
             raise CertError("PERMISSION_DENIED", "permission denied")
         if exc.errno == errno.EISDIR:
             raise CertError("NOT_A_CERTIFICATE", "is a directory")
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket that became one after the check above
+            try:
+                problem = _not_regular(os.stat(path).st_mode)
+            except OSError:
+                problem = None
+            raise problem or CertError("NOT_REGULAR_FILE", "not a regular file (%s), not read" % exc.strerror)
         raise CertError("NOT_FOUND", "cannot read: %s" % exc.strerror)
     if len(data) > max_bytes:
         raise CertError("TOO_LARGE", "over the limit of %d bytes" % max_bytes)

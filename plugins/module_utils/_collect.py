@@ -11,73 +11,281 @@ and sites refer to it by SHA-256 fingerprint. A bad file or endpoint becomes an 
 
 from __future__ import annotations
 
-import glob
+import difflib
+import errno
+import fnmatch
 import hashlib
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
+SERVER_TYPES = ("nginx", "apache", "haproxy")
+ENDPOINT_KEYS = ("host", "port", "server_name")
+DISCOVER_KEYS = ("type", "config", "binary")
 _GLOB_CHARS = ("*", "?", "[")
 
 
-def expand_paths(paths):
-    """Files, directories (walked recursively, sorted) and globs -> unique file paths in order."""
-    seen, out = set(), []
+def _has_magic(text):
+    return any(ch in text for ch in _GLOB_CHARS)
 
-    def add(path):
-        if path not in seen:
-            seen.add(path)
-            out.append(path)
 
-    for entry in paths:
-        if any(ch in entry for ch in _GLOB_CHARS):
-            for match in sorted(glob.glob(entry, recursive=True)):
-                if os.path.isdir(match):
-                    for found in _walk(match):
-                        add(found)
-                else:
-                    add(match)
-        elif os.path.isdir(entry):
-            for found in _walk(entry):
-                add(found)
-        else:
-            add(entry)
+def _dir_error(exc):
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return {"code": "PERMISSION_DENIED", "message": "cannot list the directory: permission denied"}
+    return {"code": "NOT_FOUND", "message": "cannot list the directory: %s" % exc.strerror}
+
+
+def _advance(states, name, pats):
+    """Pattern positions reached after matching one more path component `name` (glob semantics:
+    `**` is any number of components, wildcards match no name starting with '.' unless the
+    pattern component starts with '.')."""
+    hidden = name.startswith(".")
+    reached = set()
+    for index in states:
+        if index == len(pats):
+            continue
+        pat = pats[index]
+        if pat == "**":
+            if not hidden:
+                reached.add(index)
+        elif (not hidden or pat.startswith(".")) and fnmatch.fnmatchcase(name, pat):
+            reached.add(index + 1)
+    return _closure(reached, pats)
+
+
+def _closure(states, pats):
+    out = set(states)
+    for start in sorted(states):
+        end = start
+        while end < len(pats) and pats[end] == "**":
+            end += 1
+            out.add(end)
     return out
 
 
-def _walk(top):
-    for root, dirs, files in os.walk(top):
-        dirs.sort()
-        for name in sorted(files):
-            yield os.path.join(root, name)
+def _walk(top, pats=None, dirs_only=False):
+    """(path, error) for every file under top, in os.walk order (a directory's files, sorted, then its
+    subdirectories), following directory symlinks but entering each directory (st_dev, st_ino) once:
+    real directories first, symlinked ones after, so a file is named by its real path when it has one.
+
+    With `pats` (glob components below top) only matching files, and everything under a matching
+    directory, are yielded; directories that cannot lead to a match are not entered. A directory that
+    cannot be listed is an item with an error (PERMISSION_DENIED, NOT_FOUND).
+    """
+    visited = set()
+    start = None if pats is None else _closure({0}, pats)
+    stack = [(top, None if start is None or len(pats) in start else start)]
+    deferred = []
+    while stack or deferred:
+        if not stack:
+            stack, deferred = list(reversed(deferred)), []
+        path, states = stack.pop()
+        try:
+            info = os.stat(path or ".")
+            if (info.st_dev, info.st_ino) in visited:
+                continue
+            visited.add((info.st_dev, info.st_ino))
+            with os.scandir(path or ".") as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            yield path, _dir_error(exc)
+            continue
+        subdirs = []
+        for entry in entries:
+            child = os.path.join(path, entry.name)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            child_states = None if states is None else _advance(states, entry.name, pats)
+            if is_dir:
+                if child_states is not None and len(pats) in child_states:
+                    child_states = None  # the directory matches: everything under it is wanted
+                elif child_states is not None and not any(i < len(pats) for i in child_states):
+                    continue
+                try:
+                    linked = entry.is_symlink()
+                except OSError:
+                    linked = False
+                (deferred if linked else subdirs).append((child, child_states))
+            elif child_states is None or (not dirs_only and len(pats) in child_states):
+                yield child, None
+        stack.extend(reversed(subdirs))
+
+
+def _glob(pattern):
+    """(path, error) for a glob pattern (`*`, `?`, `[...]`, `**`), sorted; like glob.glob(recursive=True)
+    then each matched directory walked, but never following a directory loop."""
+    comps = pattern.split(os.sep)
+    index = 0
+    while index < len(comps) and not _has_magic(comps[index]):
+        index += 1
+    base = os.sep.join(comps[:index]) or (os.sep if pattern.startswith(os.sep) else "")
+    pats = [c for c in comps[index:] if c]
+    if not os.path.isdir(base or "."):
+        return []
+    return sorted(_walk(base, pats, dirs_only=pattern.endswith(os.sep)), key=lambda item: item[0])
+
+
+def expand_paths(paths):
+    """Files, directories (walked recursively) and globs -> unique [(path, error or None)] in order.
+
+    A missing path is kept (it is reported NOT_FOUND when read); a directory that cannot be listed
+    comes back with its error.
+    """
+    seen, out = set(), []
+    for entry in paths:
+        if "\x00" in entry:
+            raise CertError("INVALID_ARGUMENT", "path %r contains a NUL byte" % entry)
+        if _has_magic(entry):
+            items = _glob(entry)
+        elif os.path.isdir(entry):
+            items = _walk(entry)
+        else:
+            items = [(entry, None)]
+        for path, error in items:
+            if path not in seen:
+                seen.add(path)
+                out.append((path, error))
+    return out
+
+
+def _unknown_keys(what, spec, allowed):
+    unknown = sorted(str(k) for k in set(spec) - set(allowed))
+    if not unknown:
+        return
+    hints = ["%s (not %s)" % (m[0], k) for k in unknown for m in [difflib.get_close_matches(k, allowed, 1)] if m]
+    raise CertError("INVALID_ARGUMENT", "%s: unknown key%s %s (allowed: %s)%s" % (
+        what, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(allowed),
+        "; did you mean %s?" % ", ".join(hints) if hints else ""))
+
+
+def _name_problem(name):
+    """None when name is an IP literal or a DNS-like name (letters incl. IDN, digits, '-', '_', '.')."""
+    try:
+        ipaddress.ip_address(name)
+        return None
+    except ValueError:
+        pass
+    if ":" in name:
+        return "%r is not a valid IPv6 address" % name
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    if len(name) > 253:
+        return "the name is longer than 253 characters"
+    for label in labels:
+        if not label:
+            return "%r has an empty label" % name
+        bad = [ch for ch in label if not (ch.isalnum() or ch in "-_")]
+        if bad:
+            return "%r contains %r, which a host name cannot" % (name, bad[0])
+        if len(label) > 63:
+            return "%r has a label longer than 63 characters" % name
+        if label.startswith("-") or label.endswith("-"):
+            return "%r has a label that starts or ends with '-'" % name
+    if labels[-1].isdigit():
+        return "%r is not a valid IPv4 address" % name
+    return None
+
+
+def _url_hint(text):
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    port = port or {"https": 443, "http": 80}.get(parts.scheme.lower(), 443)
+    return " (here: '%s')" % ("[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port))
+
+
+def _split_endpoint(spec, text):
+    """'host:port', '[v6]:port', 'host' or '[v6]' -> (host, port text or 443)."""
+    if "/" in text:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: give host:port, not a URL%s" % (spec, _url_hint(text)))
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: write an IPv6 endpoint as [address]:port, "
+                            "e.g. [::1]:8443" % spec)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: only an IPv6 address goes in brackets" % spec)
+        return host, (rest[1:] if rest else 443)
+    if text.count(":") > 1:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: an IPv6 address needs brackets; write IPv6 with a "
+                        "port as [::1]:8443, or [::1] for port 443" % spec)
+    if ":" in text:
+        host, _sep, port = text.partition(":")
+        return host, port
+    return text, 443
+
+
+def _port(spec, port):
+    if port is None:
+        return 443
+    if isinstance(port, bool) or not isinstance(port, (int, str)) or \
+            (isinstance(port, str) and not (port.isdigit() and port.isascii())):
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: port %r is not a number" % (spec, port))
+    port = int(port)
+    if not 0 < port < 65536:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r needs a host and a port between 1 and 65535" % (spec,))
+    return port
+
+
+def _host(spec, host, what="host"):
+    if not isinstance(host, str) or not host:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r needs a host and a port between 1 and 65535" % (spec,))
+    problem = _name_problem(host)
+    if problem:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: %s %s" % (spec, what, problem))
+    return host
 
 
 def parse_endpoint(spec):
-    """'host:port', '[v6]:port', 'host' or {host, port, server_name} -> {host, port, server_name}."""
+    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name} -> {host, port, server_name}.
+
+    The host is an IP literal or a DNS-like name; anything else (a URL, an IPv6 address without
+    brackets in a string, an unknown dict key) is CertError INVALID_ARGUMENT saying how to write it.
+    """
     if isinstance(spec, dict):
+        _unknown_keys("endpoint %r" % (spec,), spec, ENDPOINT_KEYS)
         host = spec.get("host")
-        port = spec.get("port", 443) or 443
+        if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        port = spec.get("port")
         server_name = spec.get("server_name")
+        if server_name is not None and server_name != "":
+            if not isinstance(server_name, str):
+                raise CertError("INVALID_ARGUMENT", "endpoint %r: server_name must be a string" % (spec,))
+            _host(spec, server_name, what="server_name")
     elif isinstance(spec, str):
-        text = spec.strip()
-        if text.startswith("["):
-            host, _sep, port = text[1:].partition("]")
-            port = port.lstrip(":") or 443
-        elif text.count(":") == 1:
-            host, _sep, port = text.partition(":")
-        else:
-            host, port = text, 443
+        host, port = _split_endpoint(spec, spec.strip())
+        if port == "":
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: no port after ':'" % spec)
         server_name = None
     else:
         raise CertError("INVALID_ARGUMENT", "endpoint %r is neither 'host:port' nor a dict" % (spec,))
-    try:
-        port = int(port)
-    except (TypeError, ValueError):
-        raise CertError("INVALID_ARGUMENT", "endpoint %r: port %r is not a number" % (spec, port))
-    if not host or not 0 < port < 65536:
-        raise CertError("INVALID_ARGUMENT", "endpoint %r needs a host and a port between 1 and 65535" % (spec,))
+    port = _port(spec, port)
+    host = _host(spec, host)
     return {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
+
+
+def parse_discover(item):
+    """A `discover` item (a server type, or {type, config, binary}) -> {type, config, binary}."""
+    spec = {"type": item} if isinstance(item, str) else item
+    if not isinstance(spec, dict) or spec.get("type") not in SERVER_TYPES:
+        raise CertError("INVALID_ARGUMENT", "discover item %r: expected one of %s or a dict with 'type'"
+                        % (item, ", ".join(SERVER_TYPES)))
+    _unknown_keys("discover item %r" % (item,), spec, DISCOVER_KEYS)
+    for key in ("config", "binary"):
+        if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key].strip()):
+            raise CertError("INVALID_ARGUMENT", "discover item %r: %s must be a path" % (item, key))
+    return {"type": spec["type"], "config": spec.get("config"), "binary": spec.get("binary")}
 
 
 def declared_site(spec):
@@ -126,18 +334,29 @@ class Collector:
         return fingerprint, cert
 
     # -- files
-    def add_file(self, path):
-        if path in self.files:
-            return self.files[path]
+    def _new_entry(self, path, error=None):
         entry = {"path": path, "format": None, "chain": [], "leaf": None,
                  "private_key": {"present": False, "type": None, "encrypted": False, "matches_leaf": None},
-                 "error": None}
+                 "error": error}
         if self.include_pem:
             entry["chain_pem"] = []
         self.files[path] = entry
+        return entry
+
+    def add_error(self, path, error):
+        """A path that could not be looked at (a directory that cannot be listed): an item with its error."""
+        if path not in self.files:
+            self._new_entry(path, error)
+        return self.files[path]
+
+    def add_file(self, path):
+        if path in self.files:
+            return self.files[path]
+        entry = self._new_entry(path)
         try:
             material = _certs.parse_material(_certs.read_file(path, max_bytes=self.max_file_bytes))
         except CertError as exc:
+            entry["format"] = exc.file_format
             entry["error"] = exc.as_dict()
             return entry
         entry["format"] = material["format"]
@@ -239,12 +458,17 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
     """The whole backend_cert_info result (without `changed`), plus 'warnings'."""
     collector = Collector(include_pem=include_pem, max_file_bytes=max_file_bytes, now=now)
     targets = [parse_endpoint(spec) for spec in endpoints]
+    specs = [parse_discover(item) for item in discover]
     all_sites = [dict(declared_site(spec), origin="declared") for spec in sites]
-    found, discovery = _discover_all(discover, run_command)
+    expanded = expand_paths(paths)
+    found, discovery = _discover_all(specs, run_command)
     all_sites.extend(dict(site, origin="discovered") for site in found)
 
-    for path in expand_paths(paths):
-        collector.add_file(path)
+    for path, error in expanded:
+        if error:
+            collector.add_error(path, error)
+        else:
+            collector.add_file(path)
     for site in all_sites:
         for key in ("cert_file", "key_file", "chain_file"):
             if site[key]:

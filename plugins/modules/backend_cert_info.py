@@ -27,12 +27,20 @@ options:
   paths:
     description:
       - Certificate files, directories (walked recursively) and glob patterns (C(**) allowed).
-      - A file may hold many PEM blocks in any order, a DER certificate, or certificates and a private key.
+      - A file may hold many PEM blocks in any order, a DER certificate, certificates and a private key,
+        PKCS#7 certificates (C(.p7b), PEM or DER) or a PKCS#12 file without a password.
+      - Directory symlinks are followed, but no directory is entered twice (symlink loops are harmless), and a
+        file is named by its real path when it has one. A directory that cannot be listed is an item in
+        RV(files) with error C(PERMISSION_DENIED).
+      - FIFOs, sockets and devices are never read (they could block or never end); each is an item with error
+        C(NOT_REGULAR_FILE).
     type: list
     elements: path
   endpoints:
     description:
       - TLS endpoints to probe, as C(host:port) strings (C([v6]:port) for IPv6, port 443 when missing) or dicts.
+      - The host is an IP address or a DNS name. A URL (C(https://host/)), an IPv6 address without brackets in a
+        string (C(::1:8443)) or an unknown dict key fails the task with error code C(INVALID_ARGUMENT).
     type: list
     elements: raw
     suboptions:
@@ -148,6 +156,7 @@ notes:
   - The served chain comes from C(SSLSocket.get_unverified_chain()) on Python 3.13 and later, its private
     equivalent on 3.10 to 3.12, and C(openssl s_client -showcerts) on older Pythons (leaf only, with a
     warning, when no openssl binary exists).
+  - An invalid argument fails the task with RV(error) set; a bad file or endpoint never does.
   - Endpoints are probed without verification; judge the chains with M(certops.backend_tls.cert_chain_verify).
 seealso:
   - module: certops.backend_tls.cert_chain_verify
@@ -320,7 +329,7 @@ files:
       type: str
       sample: /etc/nginx/certs/site.pem
     format:
-      description: "V(pem) or V(der); null when the file could not be read."
+      description: "V(pem), V(der), V(pkcs7) or V(pkcs12); null when the file could not be read."
       returned: always
       type: str
       sample: pem
@@ -349,7 +358,10 @@ files:
       type: dict
       sample: {present: true, type: RSA, encrypted: false, matches_leaf: true}
     error:
-      description: "Null, or code (NOT_FOUND, PERMISSION_DENIED, NOT_A_CERTIFICATE, TOO_LARGE) and message."
+      description:
+        - Null, or code and message. Codes are V(NOT_FOUND), V(PERMISSION_DENIED) (also for a directory that
+          cannot be listed), V(NOT_A_CERTIFICATE), V(TOO_LARGE), V(NOT_REGULAR_FILE) (a FIFO, socket or device,
+          not read) and V(ENCRYPTED) (a password-protected PKCS#12 file).
       returned: always
       type: dict
       sample: {code: NOT_FOUND, message: no such file}
@@ -506,6 +518,11 @@ summary:
   returned: always
   type: dict
   sample: {certificates: 4, files: 3, endpoints: 2, sites: 2, expired: 1, earliest_not_after: "2026-01-01T00:00:00Z", errors: 0, sites_not_serving_disk: 1}
+error:
+  description: "Why the task failed: code V(INVALID_ARGUMENT) and a message that says how to write the argument."
+  returned: on failure for an invalid argument
+  type: dict
+  sample: {code: INVALID_ARGUMENT, message: "endpoint 'https://host:443/': give host:port, not a URL (here: 'host:443')"}
 query_result:
   description: "The result of O(query) applied to the full result."
   returned: when O(query) is given
@@ -518,7 +535,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._collect import collect
+from ansible_collections.certops.backend_tls.plugins.module_utils._collect import SERVER_TYPES, collect
 from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
     MIN_CRYPTOGRAPHY_INFO,
     cryptography_problem,
@@ -530,23 +547,6 @@ try:
     JMESPATH_IMPORT_ERROR = None
 except ImportError:
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
-
-SERVER_TYPES = ("nginx", "apache", "haproxy")
-
-
-def _discover_specs(items):
-    specs = []
-    for item in items:
-        spec = {"type": item} if isinstance(item, str) else item
-        if not isinstance(spec, dict) or spec.get("type") not in SERVER_TYPES:
-            raise CertError("INVALID_ARGUMENT", "discover item %r: expected one of %s or a dict with 'type'"
-                            % (item, ", ".join(SERVER_TYPES)))
-        unknown = set(spec) - {"type", "config", "binary"}
-        if unknown:
-            raise CertError("INVALID_ARGUMENT", "discover item %r: unknown keys %s" % (item, ", ".join(sorted(unknown))))
-        specs.append(spec)
-    return specs
-
 
 def main():
     module = AnsibleModule(
@@ -598,9 +598,8 @@ def main():
         return out if rc == 0 else None
 
     try:
-        discover = _discover_specs(params["discover"] or [])
         result = collect(
-            paths=params["paths"] or [], endpoints=params["endpoints"] or [], discover=discover,
+            paths=params["paths"] or [], endpoints=params["endpoints"] or [], discover=params["discover"] or [],
             sites=params["sites"] or [],
             timeout=params["timeout"], concurrency=params["concurrency"], include_pem=params["include_pem"],
             max_file_bytes=params["max_file_size"], run_command=nginx_dump,

@@ -7,7 +7,8 @@ import subprocess
 import tempfile
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect
 from testlib import pki
@@ -17,6 +18,17 @@ LEAF = CA.leaf("www.example.test", names=["www.example.test", "example.test"], i
 OTHER = CA.leaf("other.example.test")
 RSA_LEAF = CA.leaf("rsa.example.test", key=pki.new_key("rsa", 2048))
 ROOT, INT = CA.root, CA.intermediate
+
+
+def _p7(certs, encoding):
+    return pkcs7.serialize_certificates([c.cert for c in certs], encoding)
+
+
+def _p12(leaf, extra=(), password=None, key=True):
+    encryption = (serialization.BestAvailableEncryption(password) if password
+                  else serialization.NoEncryption())
+    return pkcs12.serialize_key_and_certificates(
+        b"site", leaf.key if key else None, leaf.cert, [c.cert for c in extra] or None, encryption)
 
 
 def _files():
@@ -45,6 +57,21 @@ def _files():
                        dict(error="NOT_A_CERTIFICATE")),
         "garbage_der_in_pem": ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
                                dict(error="NOT_A_CERTIFICATE")),
+        # PKCS#7 (.p7b) and PKCS#12 hold certificates too (issue 7: they were NOT_A_CERTIFICATE).
+        "p7b_pem": (_p7([LEAF, INT], serialization.Encoding.PEM),
+                    dict(chain=[LEAF, INT], leaf=LEAF, format="pkcs7")),
+        "p7b_der": (_p7([INT, LEAF], serialization.Encoding.DER),
+                    dict(chain=[INT, LEAF], leaf=LEAF, format="pkcs7")),
+        "p7b_pem_then_key": (_p7([LEAF], serialization.Encoding.PEM) + LEAF.key_pem().encode(),
+                             dict(chain=[LEAF], leaf=LEAF, format="pkcs7", key=("EC", True))),
+        "p7b_truncated": (_p7([LEAF, INT], serialization.Encoding.DER)[:300],
+                          dict(error="NOT_A_CERTIFICATE", format="pkcs7")),
+        "p12_key_and_chain": (_p12(LEAF, extra=[INT]),
+                              dict(chain=[LEAF, INT], leaf=LEAF, format="pkcs12", key=("EC", True))),
+        "p12_rsa": (_p12(RSA_LEAF), dict(chain=[RSA_LEAF], leaf=RSA_LEAF, format="pkcs12", key=("RSA", True))),
+        "p12_no_key": (_p12(LEAF, extra=[INT], key=False), dict(chain=[LEAF, INT], leaf=LEAF, format="pkcs12")),
+        "p12_password": (_p12(LEAF, extra=[INT], password=b"secret"), dict(error="ENCRYPTED", format="pkcs12")),
+        "p12_truncated": (_p12(LEAF)[:-40], dict(error="NOT_A_CERTIFICATE", format="pkcs12")),
     }
 
 
@@ -65,11 +92,16 @@ def test_file_table(tree, name):
     collector = _collect.Collector()
     entry = collector.add_file(str(tree / name))
     assert (entry["error"] or {}).get("code") == expect.get("error"), entry["error"]
+    if expect.get("format") == "pkcs7" and "chain" in expect:  # a PKCS#7 SET has no order of its own (DER sorts it)
+        assert sorted(entry["chain"]) == sorted(c.fingerprint for c in expect["chain"])
+        expect = dict(expect, chain=sorted(expect["chain"], key=lambda c: entry["chain"].index(c.fingerprint)))
     assert entry["chain"] == [c.fingerprint for c in expect.get("chain", [])]
     assert entry["leaf"] == (expect["leaf"].fingerprint if expect.get("leaf") else None)
     if "chain" in expect:
         assert entry["format"] == expect.get("format", "pem")
         assert entry["chain_pem"] == [c.pem for c in expect["chain"]]
+    elif "format" in expect:
+        assert entry["format"] == expect["format"]
     key = expect.get("key")
     assert entry["private_key"]["present"] is bool(key)
     if key:
@@ -77,6 +109,35 @@ def test_file_table(tree, name):
         assert entry["private_key"]["encrypted"] is expect.get("encrypted", False)
     # No private key bytes, ever.
     assert "PRIVATE KEY" not in repr(entry) and "_spki" not in repr(entry)
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("name,make,expect", [
+    ("chain.p7b", ["crl2pkcs7", "-nocrl", "-certfile", "chain.pem", "-out", "chain.p7b"],
+     dict(format="pkcs7", chain={LEAF, INT}, key=None)),
+    ("chain-der.p7b", ["crl2pkcs7", "-nocrl", "-certfile", "chain.pem", "-outform", "DER", "-out", "chain-der.p7b"],
+     dict(format="pkcs7", chain={LEAF, INT}, key=None)),
+    ("nopass.p12", ["pkcs12", "-export", "-in", "chain.pem", "-inkey", "key.pem", "-passout", "pass:",
+                    "-out", "nopass.p12"], dict(format="pkcs12", chain={LEAF, INT}, key=("EC", True))),
+    ("secret.p12", ["pkcs12", "-export", "-in", "chain.pem", "-inkey", "key.pem", "-passout", "pass:secret",
+                    "-out", "secret.p12"], dict(format="pkcs12", error="ENCRYPTED", key=None)),
+])
+def test_files_made_by_openssl(tmp_path, name, make, expect):
+    """The real tools' output, not only cryptography's: `openssl crl2pkcs7` and `openssl pkcs12 -export`."""
+    pki.write(tmp_path / "chain.pem", LEAF.pem + INT.pem)
+    pki.write(tmp_path / "key.pem", LEAF.key_pem(), mode=0o600)
+    _openssl(*make, cwd=tmp_path)
+    entry = _collect.Collector().add_file(str(tmp_path / name))
+    assert entry["format"] == expect["format"]
+    assert (entry["error"] or {}).get("code") == expect.get("error"), entry["error"]
+    assert set(entry["chain"]) == {c.fingerprint for c in expect.get("chain", ())}
+    assert entry["leaf"] == (LEAF.fingerprint if expect.get("chain") else None)
+    key = entry["private_key"]
+    assert ((key["type"], key["matches_leaf"]) if key["present"] else None) == expect["key"]
+    assert "PRIVATE KEY" not in repr(entry)
 
 
 def test_too_large(tmp_path):
@@ -140,12 +201,17 @@ def test_expand_paths_nested_dirs_and_globs(tmp_path):
              tmp_path / "a" / "b" / "c" / "three.pem"]
     for f in files:
         pki.write(f, LEAF.pem)
-    walked = _collect.expand_paths([str(tmp_path)])
+    def expand(paths):
+        items = _collect.expand_paths(paths)
+        assert all(error is None for _path, error in items)
+        return [path for path, _error in items]
+
+    walked = expand([str(tmp_path)])
     assert sorted(walked) == sorted(str(f) for f in files)
-    assert _collect.expand_paths([str(tmp_path / "**" / "*.pem")]) == sorted(
+    assert expand([str(tmp_path / "**" / "*.pem")]) == sorted(
         str(f) for f in files if f.suffix == ".pem")
     # The same file reached twice is read once; a missing path is kept (and reported NOT_FOUND).
-    assert _collect.expand_paths([str(files[0]), str(tmp_path / "*.pem"), "/nonexistent"]) == [
+    assert expand([str(files[0]), str(tmp_path / "*.pem"), "/nonexistent"]) == [
         str(files[0]), "/nonexistent"]
 
 
@@ -181,14 +247,75 @@ def test_certificate_facts():
     ("127.0.0.1:8443", {"host": "127.0.0.1", "port": 8443, "server_name": None}),
     ("www.example.test", {"host": "www.example.test", "port": 443, "server_name": "www.example.test"}),
     ("[::1]:9443", {"host": "::1", "port": 9443, "server_name": None}),
+    ("[2001:db8::5]", {"host": "2001:db8::5", "port": 443, "server_name": None}),
     ({"host": "10.0.0.1", "server_name": "a.test"}, {"host": "10.0.0.1", "port": 443, "server_name": "a.test"}),
+    ({"host": "::1", "port": 8443}, {"host": "::1", "port": 8443, "server_name": None}),
+    ({"host": "[::1]", "port": "8443"}, {"host": "::1", "port": 8443, "server_name": None}),
+    (" api-2.example.test:8443 ", {"host": "api-2.example.test", "port": 8443, "server_name": "api-2.example.test"}),
+    ("_svc.example.test.", {"host": "_svc.example.test.", "port": 443, "server_name": "_svc.example.test."}),
+    ("bücher.example:443", {"host": "bücher.example", "port": 443, "server_name": "bücher.example"}),
+    ("localhost:1", {"host": "localhost", "port": 1, "server_name": "localhost"}),
 ])
 def test_parse_endpoint(spec, expected):
     assert _collect.parse_endpoint(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["host:notaport", "host:0", {"port": 443}, 42, ":443"])
-def test_parse_endpoint_rejects(spec):
+@pytest.mark.parametrize("spec,needle", [
+    ("host:notaport", "is not a number"),
+    ("host:0", "between 1 and 65535"),
+    ({"port": 443}, "needs a host"),
+    (42, "neither"),
+    (":443", "needs a host"),
+    ("host:", "no port after ':'"),
+    ("host:+443", "is not a number"),
+    ("host:4_43", "is not a number"),
+    # Issue 7: these were accepted and failed later as DNS_FAILURE, or were ambiguous.
+    ("https://host:443/", "give host:port, not a URL (here: 'host:443')"),
+    ("https://www.example.test/", "give host:port, not a URL (here: 'www.example.test:443')"),
+    ("host/path", "give host:port, not a URL"),
+    ("::1:8443", "write IPv6 with a port as [::1]:8443"),
+    ("::1", "write IPv6 with a port as [::1]:8443, or [::1] for port 443"),
+    ("2001:db8::1", "needs brackets"),
+    ("[::1", "as [address]:port"),
+    ("[::1]8443", "as [address]:port"),
+    ("[10.0.0.1]:443", "only an IPv6 address goes in brackets"),
+    ("999.0.0.1:443", "not a valid IPv4 address"),
+    ("a b:443", "contains ' '"),
+    ("-x.test", "starts or ends with '-'"),
+    ("a..b:443", "empty label"),
+    ("x" * 64 + ".test", "longer than 63"),
+    ({"host": "a.test", "servername": "b.test"},
+     "unknown key servername (allowed: host, port, server_name); did you mean server_name (not servername)?"),
+    ({"host": "a.test", "port": True}, "is not a number"),
+    ({"host": "a.test", "port": 0}, "between 1 and 65535"),
+    ({"host": "a.test:443"}, "not a valid IPv6 address"),
+    ({"host": "a.test", "server_name": "bad name"}, "server_name 'bad name' contains ' '"),
+    ({"host": "a.test", "server_name": 7}, "server_name must be a string"),
+])
+def test_parse_endpoint_rejects(spec, needle):
     with pytest.raises(_certs.CertError) as info:
         _collect.parse_endpoint(spec)
     assert info.value.code == "INVALID_ARGUMENT"
+    assert needle in info.value.message
+
+
+@pytest.mark.parametrize("item,expected", [
+    ("nginx", {"type": "nginx", "config": None, "binary": None}),
+    ({"type": "haproxy", "config": "/etc/haproxy/haproxy.cfg"},
+     {"type": "haproxy", "config": "/etc/haproxy/haproxy.cfg", "binary": None}),
+])
+def test_parse_discover(item, expected):
+    assert _collect.parse_discover(item) == expected
+
+
+@pytest.mark.parametrize("item,needle", [
+    ({"type": "nginx", "confg": "/x"}, "unknown key confg (allowed: type, config, binary); did you mean config"),
+    ({"type": "nginx", "config": 5}, "config must be a path"),
+    ({"type": "nginx", "binary": ""}, "binary must be a path"),
+    ("iis", "expected one of nginx, apache, haproxy"),
+    (["nginx"], "expected one of nginx, apache, haproxy"),
+])
+def test_parse_discover_rejects(item, needle):
+    with pytest.raises(_certs.CertError) as info:
+        _collect.parse_discover(item)
+    assert info.value.code == "INVALID_ARGUMENT" and needle in info.value.message

@@ -53,7 +53,7 @@ def test_query_returns_only_query_result_and_summary(bundle):
     ({}, "one of the following is required"),
     ({"endpoints": [{"port": 443}]}, "needs a host"),
     ({"endpoints": ["a:99999"]}, "between 1 and 65535"),
-    ({"discover": [{"type": "nginx", "confg": "/x"}]}, "unknown keys confg"),
+    ({"discover": [{"type": "nginx", "confg": "/x"}]}, "unknown key confg"),
     ({"discover": [7]}, "expected one of nginx, apache, haproxy"),
     ({"sites": [{"name": "x"}]}, "cert_path"),
     ({"paths": ["/x"], "concurrency": 0}, "must be positive"),
@@ -62,6 +62,28 @@ def test_query_returns_only_query_result_and_summary(bundle):
 def test_bad_arguments(args, needle):
     result = run(args, expect="fail")
     assert needle in result["msg"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({"endpoints": ["https://host:443/"]}, "give host:port, not a URL (here: 'host:443')"),
+    ({"endpoints": ["::1:8443"]}, "write IPv6 with a port as [::1]:8443"),
+    ({"endpoints": [{"host": "a.test", "servername": "b.test"}]},
+     "unknown key servername (allowed: host, port, server_name)"),
+    ({"endpoints": [{"host": "a.test", "port": "x"}]}, "port 'x' is not a number"),
+    ({"endpoints": [None]}, "neither 'host:port' nor a dict"),
+    ({"sites": [{"name": "s", "cert_path": "/x", "endpoint": "https://s.test/"}]}, "give host:port, not a URL"),
+    ({"discover": [{"type": "nginx", "confg": "/x"}]},
+     "unknown key confg (allowed: type, config, binary); did you mean config (not confg)?"),
+    ({"discover": [{"type": "nginx", "config": 5}]}, "config must be a path"),
+    ({"paths": ["/etc/ssl/\x00x.pem"]}, "contains a NUL byte"),
+    ({"paths": ["/x"], "timeout": 0}, "must be positive"),
+])
+def test_argument_errors_carry_an_error_code(args, needle):
+    """Every argument error the module itself finds: a failed task with msg and error.code, no traceback."""
+    result = run(args, expect="fail")
+    assert needle in result["msg"]
+    assert result["error"]["code"] == "INVALID_ARGUMENT" and "exception" not in result
+    assert "Traceback" not in result["msg"]
 
 
 def test_bad_items_do_not_fail_the_task(tmp_path):
