@@ -392,7 +392,9 @@ endpoints:
       type: bool
       sample: true
     error:
-      description: "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, TIMEOUT, CONNECTION_RESET, NOT_TLS, TLS_HANDSHAKE_FAILED) and message."
+      description:
+        - "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, HOST_UNREACHABLE, TIMEOUT, CONNECTION_RESET, NOT_TLS, TLS_HANDSHAKE_FAILED) and message."
+        - C(CONNECTION_REFUSED) only for a refused connection; a reset at accept or during the handshake is C(CONNECTION_RESET); C(HOST_UNREACHABLE) means no route to the host or its network, or this host may not connect to it.
       returned: always
       type: dict
       sample: {code: TIMEOUT, message: no answer within 5.0s}
