@@ -49,7 +49,10 @@ sanity: setup
 	# its own git repo: ansible-test lists files with git, and build/ is ignored in ours
 	cd $(SANITY) && git init -q && git add -A && \
 	  git -c user.name=sanity -c user.email=sanity@localhost commit -qm sanity
-	cd $(SANITY) && $(BIN)/ansible-test sanity --requirements --python 3.11 --color no
+	# compile/import run on every pythonX.Y on PATH: .venv-targets/bin links the real 3.8-3.13
+	# (hack/setup-targets.sh); pyenv's shims stay off PATH (they exist for versions that do not run).
+	cd $(SANITY) && PATH=$(CURDIR)/.venv-targets/bin:$(BIN):/usr/local/bin:/usr/bin:/bin \
+	  $(BIN)/ansible-test sanity --requirements --color no
 
 unit: setup link
 	$(BIN)/python -m pytest -q tests/unit

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything `make test`, `make demo` and `make bench` need on a fresh machine:
 # the Debian packages of the lab servers (as root), the Python venv with pinned tooling,
-# an old-target venv (Python 3.9 + cryptography 36) and ansible-test's offline pip bootstrap.
+# the target-Python venvs (hack/setup-targets.sh) and ansible-test's offline pip bootstrap.
 # Idempotent: a second run only checks.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,20 +34,6 @@ if [ ! -f "$stamp" ] || [ "$here/requirements-dev.txt" -nt "$stamp" ] || [ "$her
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q -r "$here/requirements-dev.txt"
   touch "$stamp"
-fi
-
-# An old target interpreter for the compatibility test (skipped with a reason when absent).
-old="$here/.venv-oldtarget"
-oldpy=""
-for cand in "$HOME"/.pyenv/versions/3.9*/bin/python3.9 /usr/bin/python3.9 "$HOME"/.pyenv/versions/3.8*/bin/python3.8 /usr/bin/python3.8; do
-  # pyenv shims exist for versions that are not active; only take one that really runs.
-  if [ -x "$cand" ] && "$cand" -c 'import ssl, venv' >/dev/null 2>&1; then oldpy=$cand; break; fi
-done
-if [ -n "$oldpy" ] && { [ ! -f "$old/.installed" ] || [ "$here/requirements-oldtarget.txt" -nt "$old/.installed" ]; }; then
-  echo "setup: old-target venv ($oldpy) in $old"
-  "$oldpy" -m venv "$old"
-  "$old/bin/pip" install -q -r "$here/requirements-oldtarget.txt"
-  touch "$old/.installed"
 fi
 
 "$here/hack/ansible-test-pip-bootstrap.sh" "$venv"

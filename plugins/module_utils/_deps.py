@@ -10,7 +10,10 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-# Keep these in step with plugins/doc_fragments/cryptography_dep.py.
+# Keep these in step with plugins/doc_fragments/cryptography_dep.py and the pins in
+# requirements-target-info-floor.txt / requirements-target-verify-floor.txt: those venvs, one per target
+# Python (3.8, 3.9, 3.10, 3.12, 3.13), are what tests/integration/test_target_pythons.py runs the modules in.
+# cryptography 3.3.x ships an abi3 wheel that installs and works on all of them, so one floor fits all.
 MIN_CRYPTOGRAPHY_INFO = "3.3"
 MIN_CRYPTOGRAPHY_VERIFY = "42.0"
 
