@@ -393,8 +393,11 @@ endpoints:
       sample: true
     error:
       description:
-        - "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, HOST_UNREACHABLE, TIMEOUT, CONNECTION_RESET, NOT_TLS, TLS_HANDSHAKE_FAILED) and message."
-        - C(CONNECTION_REFUSED) only for a refused connection; a reset at accept or during the handshake is C(CONNECTION_RESET); C(HOST_UNREACHABLE) means no route to the host or its network, or this host may not connect to it.
+        - "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, HOST_UNREACHABLE, TIMEOUT, CONNECTION_RESET, NOT_TLS,
+          TLS_HANDSHAKE_FAILED) and message."
+        - C(CONNECTION_REFUSED) only for a refused connection; a reset at accept or during the handshake is
+          C(CONNECTION_RESET); C(HOST_UNREACHABLE) means no route to the host or its network, or this host may not
+          connect to it.
       returned: always
       type: dict
       sample: {code: TIMEOUT, message: no answer within 5.0s}
@@ -549,6 +552,7 @@ try:
     JMESPATH_IMPORT_ERROR = None
 except ImportError:
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
 
 def main():
     module = AnsibleModule(

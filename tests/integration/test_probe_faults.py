@@ -124,8 +124,8 @@ def _check(fleet, results, where):
                                            or not result["tls_version"].startswith("TLS")):
             wrong.append((endpoint["kind"], endpoint["target"]["port"], "served chain", result))
     assert len(results) == len(fleet)
-    assert not wrong, "%s: %d of %d endpoints wrong:\n%s" % (where, len(wrong), len(fleet),
-                                                              "\n".join(map(repr, wrong)))
+    assert not wrong, "%s: %d of %d endpoints wrong:\n%s" % (
+        where, len(wrong), len(fleet), "\n".join(map(repr, wrong)))
     # The faults really happened where they were meant to: each peer saw its connection, and the
     # trickling servers had started answering when the probe gave up on them.
     for endpoint in fleet:

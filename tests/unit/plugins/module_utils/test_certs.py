@@ -201,6 +201,7 @@ def test_expand_paths_nested_dirs_and_globs(tmp_path):
              tmp_path / "a" / "b" / "c" / "three.pem"]
     for f in files:
         pki.write(f, LEAF.pem)
+
     def expand(paths):
         items = _collect.expand_paths(paths)
         assert all(error is None for _path, error in items)
