@@ -37,9 +37,33 @@ options:
       - Batch form. Each item is a dict with V(name), V(chain) or V(path), and optionally V(server_names),
         V(key_path), V(key_content) and V(intermediates). All items share the trust anchors and policy options.
       - Returns RV(results), one single-form result per item (with its V(name)), and RV(valid) (all items valid).
-      - V(key_content) of every item is treated as a secret (never logged or returned).
+      - V(key_content) of every item is treated as a secret, never logged (to syslog or the journal) or returned.
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: A name for the item, returned with its result. Defaults to V(item<index>).
+        type: str
+      chain:
+        description: The chain as served, leaf first, PEM text or a list of PEM texts, as O(chain).
+        type: raw
+      path:
+        description: A PEM bundle file holding the chain, as O(path).
+        type: path
+      server_names:
+        description: The names the load balancer asks for, as O(server_names).
+        type: list
+        elements: str
+      key_path:
+        description: A private key file that must belong to the leaf, as O(key_path).
+        type: path
+      key_content:
+        description: A private key as PEM text that must belong to the leaf, as O(key_content).
+        type: str
+      intermediates:
+        description: Extra untrusted intermediate certificates for this item, as O(intermediates).
+        type: list
+        elements: str
   ca_path:
     description:
       - The trust anchors the load balancer uses, a PEM file or a directory of PEM files.
@@ -66,6 +90,7 @@ options:
     description:
       - Validation time, ISO 8601 (V(2026-12-01), V(2026-12-01T10:00:00Z)) or relative to now (V(+30d), V(-2h), V(+1w)).
       - Defaults to now.
+      - A value that is neither, or that falls outside the years 1 to 9999, fails the task with V(INVALID_ARGUMENT).
     type: str
   min_days_remaining:
     description: Report V(EXPIRES_SOON) (a warning) when fewer days than this remain along the verified chain.
@@ -86,6 +111,10 @@ notes:
     V(WEAK_KEY), V(WEAK_SIGNATURE), V(NOT_SERVER_AUTH), V(NO_SAN), V(PARSE_ERROR), V(INVALID_CHAIN) (anything else,
     with the verifier's message or the RFC 5280 rule broken)."
   - A chain is valid when it has no finding of severity V(error).
+  - "Invalid arguments fail the task with C(error: {code: INVALID_ARGUMENT, message}). A PEM private key in any
+    option other than O(key_content) or an item's V(key_content) (for example pasted into O(chain)) is such an error;
+    in an item of O(items) it is that item's C(error) (the other items are verified). The key is masked in what the
+    module logs and returns."
   - Validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules measured on the
     x509-limbo conformance suite (see the collection's tests/unit/limbo/README.md).
   - "Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost))."
@@ -193,24 +222,31 @@ summary:
   sample: {items: 3, valid: 2, invalid: 1, codes: {INCOMPLETE_CHAIN: 1}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
     MIN_CRYPTOGRAPHY_VERIFY,
     cryptography_problem,
 )
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule, option_name
 from ansible_collections.certops.backend_tls.plugins.module_utils._verify import verify_batch, verify_single
 
-ITEM_KEYS = ("name", "chain", "path", "server_names", "key_path", "key_content", "intermediates")
+ITEM_OPTIONS = dict(
+    name=dict(type="str"),
+    chain=dict(type="raw"),
+    path=dict(type="path"),
+    server_names=dict(type="list", elements="str"),
+    key_path=dict(type="path"),
+    key_content=dict(type="str", no_log=True),
+    intermediates=dict(type="list", elements="str"),
+)
 
 
 def main():
-    module = AnsibleModule(
+    module = KeySafeModule(
         argument_spec=dict(
             chain=dict(type="raw"),
             path=dict(type="path"),
-            items=dict(type="list", elements="dict"),
+            items=dict(type="list", elements="dict", options=ITEM_OPTIONS),
             ca_path=dict(type="path"),
             ca_content=dict(type="str"),
             intermediates=dict(type="list", elements="str"),
@@ -228,25 +264,30 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    # A key where no key belongs: KeySafeModule masks it in what it logs and returns; say where it was, not what.
+    # In an item it is that item's error (the batch goes on); anywhere else it fails the task.
+    misplaced, in_items = set(), {}
+    for path, _text in module.private_key_strings:
+        if _is_key_content(path):
+            continue
+        if len(path) > 1 and path[0] == "items" and isinstance(path[1], int):
+            in_items.setdefault(path[1], set()).add(option_name(path))
+        else:
+            misplaced.add(option_name(path))
+    if misplaced:
+        error = _misplaced_key(misplaced)
+        module.fail_json(msg=error.message, error=error.as_dict())
+    refused = dict((index, _misplaced_key(names)) for index, names in in_items.items())
     problem = cryptography_problem(
         minimum=MIN_CRYPTOGRAPHY_VERIFY,
         hint="Run cert_chain_verify where a newer cryptography is installed, e.g. on the controller with "
              "delegate_to: localhost")
     if problem:
         module.fail_json(msg=problem[0], exception=problem[1])
-    # Item keys are checked here rather than by a suboption spec: at thousands of items the generic
-    # validation costs more than the verification itself.
-    for index, item in enumerate(params["items"] or []):
-        unknown = set(item) - set(ITEM_KEYS)
-        if unknown:
-            module.fail_json(msg="items[%d]: unknown keys %s (allowed: %s)" % (
-                index, ", ".join(sorted(unknown)), ", ".join(ITEM_KEYS)))
-        if item.get("key_content"):
-            module.no_log_values.add(item["key_content"])
     policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits")}
     try:
         if params["items"] is not None:
-            result = verify_batch(params["items"], **policy)
+            result = verify_batch(params["items"], refused=refused, **policy)
         else:
             single = ("chain", "path", "intermediates", "server_names", "key_path", "key_content")
             result = verify_single({k: params[k] for k in single}, **policy)
@@ -255,6 +296,17 @@ def main():
     if params["fail_on_invalid"] and not result["valid"]:
         module.fail_json(msg="chain not valid: %s" % _first_errors(result), **result)
     module.exit_json(changed=False, **result)
+
+
+def _misplaced_key(options):
+    return CertError("INVALID_ARGUMENT", "%s holds a private key; pass keys only as key_content/key_path" % (
+        ", ".join(sorted(options))))
+
+
+def _is_key_content(path):
+    """Whether key text was found where keys belong: key_content or an item's key_content, as a string."""
+    return path == ("key_content",) or (
+        len(path) == 3 and path[0] == "items" and isinstance(path[1], int) and path[2] == "key_content")
 
 
 def _first_errors(result):

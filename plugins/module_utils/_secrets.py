@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Keep PEM private key text out of what a module logs and returns, whichever option carries it.
+
+Three facts of AnsibleModule (ansible-core 2.17 to 2.19) that a declared ``no_log`` does not cover:
+
+- It logs its invocation to syslog/journald inside its constructor. A list or dict option is logged
+  as its Python repr, where a key's newlines are written ``\\n``: the declared no_log value (with real
+  newlines) no longer matches, so ``items[].key_content`` was logged line by line.
+- A key pasted into an option that is not secret (``chain``, ``intermediates``, ``ca_content``) is
+  logged and returned as it is.
+- ``AnsibleModule(no_log=True)`` cannot stop that: the task's own ``no_log`` (``_ansible_no_log``,
+  which the controller always sends) replaces it before the invocation is logged.
+
+``KeySafeModule`` closes the three: its ``log()`` masks PEM private key blocks in any form, and its
+``exit_json()``/``fail_json()`` add every argument string holding key text to ``no_log_values``
+first (also when argument validation fails inside the constructor). The functions above it are pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule, _load_params
+
+MARKER = "PRIVATE KEY-----"  # in every BEGIN and END line of a PEM private key, whatever its kind
+REDACTED = "********"
+# Matches the block as written and as a repr writes it (newlines as \n); BEGIN without END runs to the end.
+_PEM_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.DOTALL)
+
+
+def private_key_strings(value, *, where=()):
+    """Every string in nested dicts/lists that holds PEM private key text -> [(path, string)].
+
+    path is the tuple of dict keys and list indexes leading to it, e.g. ("items", 2, "chain").
+    """
+    found = []
+    stack = [(where, value)]
+    while stack:
+        path, current = stack.pop()
+        if isinstance(current, str):
+            if MARKER in current:
+                found.append((path, current))
+        elif isinstance(current, dict):
+            stack.extend((path + (key,), item) for key, item in current.items())
+        elif isinstance(current, (list, tuple)):
+            stack.extend((path + (index,), item) for index, item in enumerate(current))
+    return found
+
+
+def option_name(path):
+    """("items", 2, "chain") -> "items[2].chain"."""
+    text = ""
+    for part in path:
+        text += "[%d]" % part if isinstance(part, int) else ("." if text else "") + str(part)
+    return text
+
+
+def redact(text, *, secrets=()):
+    """text with every PEM private key block masked, and each multi-line secret as a repr writes it."""
+    if MARKER in text:
+        text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
+    for secret in secrets:
+        if isinstance(secret, str) and "\n" in secret and MARKER not in secret:  # PEM keys: masked above
+            text = text.replace(repr(secret)[1:-1], REDACTED)
+    return text
+
+
+class KeySafeModule(AnsibleModule):
+    """An AnsibleModule that neither logs nor returns PEM private key text, whichever option holds it.
+
+    `private_key_strings` lists the argument strings that hold key text, as given (before validation),
+    so the module can refuse keys in options that are not meant for them.
+    """
+
+    def __init__(self, *args, **kwargs):
+        # Read first: AnsibleModule validates (and may fail) and logs inside its constructor.
+        self.private_key_strings = private_key_strings(_load_params())
+        super().__init__(*args, **kwargs)
+
+    def log(self, msg, log_args=None):
+        secrets = self.no_log_values
+        if log_args:  # journald stores each logged argument as a field of its own
+            log_args = dict((name, redact(str(value), secrets=secrets)) for name, value in log_args.items())
+        super().log(redact(msg, secrets=secrets), log_args=log_args)
+
+    def _mask_private_keys(self):
+        self.no_log_values.update(text for _path, text in self.private_key_strings)
+        # As validated too: a string option converted to a list is split on commas, and the pieces of
+        # a legacy encrypted PEM (Proc-Type: 4,ENCRYPTED) then differ from the string given.
+        self.no_log_values.update(text for _path, text in private_key_strings(getattr(self, "params", None)))
+
+    def exit_json(self, **kwargs):
+        self._mask_private_keys()
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        self._mask_private_keys()
+        super().fail_json(msg, **kwargs)
