@@ -40,7 +40,6 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 _WEAK_HASHES = ("md5", "sha1")
 _RELATIVE = re.compile(r"^([+-])(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
 _MAX_PEM_BYTES = 16 * 1024 * 1024  # CA bundles are larger than certificate files
 
 # Strict rules beyond the verifier, each measured on x509-limbo (see tests/unit/limbo/README.md).
@@ -54,30 +53,42 @@ def parse_time(value, *, now=None):
     if value in (None, "", "now"):
         return now
     text = str(value).strip()
-    match = _RELATIVE.match(text)
-    if match:
-        seconds = int(match.group(2)) * _UNITS[match.group(3)]
-        return now + datetime.timedelta(seconds=seconds if match.group(1) == "+" else -seconds)
     try:
+        match = _RELATIVE.match(text)
+        if match:
+            seconds = int(match.group(2)) * _UNITS[match.group(3)]
+            return now + datetime.timedelta(seconds=seconds if match.group(1) == "+" else -seconds)
         parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise CertError("INVALID_ARGUMENT", "at: %r is neither ISO 8601 nor relative like '+30d'" % value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        return parsed.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):  # not a date, or one outside datetime's years 1..9999
+        raise CertError("INVALID_ARGUMENT", "at: %r is not a time between the years 1 and 9999 written as ISO 8601 "
+                        "('2026-12-01', '2026-12-01T10:00:00Z') or relative to now ('+30d', '-2h', '+1w'; units s, "
+                        "m, h, d, w)" % (value,))
+
+
+def _certificate_pems(text, *, what):
+    """Each complete PEM CERTIFICATE block in text (str or bytes), as PEM bytes, in one linear pass."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "replace")
+    elif not isinstance(text, bytes):
+        raise CertError("INVALID_ARGUMENT", "%s must be PEM text or a list of PEM texts, not %s" % (
+            what, type(text).__name__))
+    blocks, _unterminated = _certs.pem_blocks(text)
+    return [b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+            for label, body in blocks if label == b"CERTIFICATE"]
 
 
 def split_pem_certificates(text, *, what):
     """PEM text (one or many blocks) -> [(der, Certificate)]; CertError PARSE_ERROR when none/bad."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    blocks = _PEM_CERT.findall(text or "")
+    blocks = _certificate_pems(text or "", what=what)
     if not blocks:
         raise CertError("PARSE_ERROR", "%s holds no PEM certificate" % what)
     out = []
     for index, block in enumerate(blocks, start=1):
         try:
-            cert = x509.load_pem_x509_certificate(block.encode("ascii"))
+            cert = x509.load_pem_x509_certificate(block)
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
         out.append((cert.public_bytes(Encoding.DER), cert))
@@ -122,10 +133,10 @@ def load_anchors(*, ca_path=None, ca_content=None):
                 texts.append((candidate, read_text(candidate, what="system CA bundle")))
                 break
     anchors, seen = [], set()
-    for _origin, text in texts:
-        for block in _PEM_CERT.findall(text):
+    for origin, text in texts:
+        for block in _certificate_pems(text, what=origin):
             try:
-                cert = x509.load_pem_x509_certificate(block.encode("ascii"))
+                cert = x509.load_pem_x509_certificate(block)
             except ValueError:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
             fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
@@ -545,11 +556,10 @@ class Verifier:
 def key_spki(*, key_path=None, key_content=None):
     """(public key DER, problem) of a private key given by path or content; never returns key bytes."""
     if key_path:
-        try:
-            with open(key_path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            return None, "cannot read the key file: %s" % exc.strerror
+        try:  # never blocks on a FIFO or device, never reads more than a key file can be
+            data = _certs.read_file(key_path)
+        except CertError as exc:
+            return None, "cannot read the key file: %s" % exc.message
     elif key_content:
         data = key_content.encode() if isinstance(key_content, str) else key_content
     else:
@@ -600,21 +610,28 @@ def verify_item(verifier, item):
         return verifier.verify(chain, server_names=_names(item.get("server_names")), intermediates=extra,
                                key_spki=spki, key_problem=key_problem)
     except CertError as exc:
-        return {"valid": False, "error": exc.as_dict(),
-                "findings": [{"code": "PARSE_ERROR", "severity": ERROR, "message": exc.message, "subject": None,
-                              "fingerprint_sha256": None}],
-                "verified_chain": [], "leaf": None, "days_remaining": None}
+        return error_result(exc)
+
+
+def error_result(exc):
+    """The single-form result of an item that was not verified: valid=false, its `error` and a PARSE_ERROR finding."""
+    return {"valid": False, "error": exc.as_dict(),
+            "findings": [{"code": "PARSE_ERROR", "severity": ERROR, "message": exc.message, "subject": None,
+                          "fingerprint_sha256": None}],
+            "verified_chain": [], "leaf": None, "days_remaining": None}
 
 
 def verify_single(item, **policy):
     return verify_item(build_verifier(**policy), item)
 
 
-def verify_batch(items, **policy):
+def verify_batch(items, refused=None, **policy):
+    """Every item verified with one verifier; refused maps an item's index to the CertError it gets instead."""
     verifier = build_verifier(**policy)
+    refused = refused or {}
     results, codes = [], {}
     for index, item in enumerate(items):
-        result = verify_item(verifier, item)
+        result = error_result(refused[index]) if index in refused else verify_item(verifier, item)
         result["name"] = item.get("name") or "item%d" % index
         results.append(result)
         for finding in result["findings"]:

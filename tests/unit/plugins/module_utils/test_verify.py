@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -139,6 +141,16 @@ def test_key_match(key, expect):
     assert "PRIVATE KEY" not in repr(result)
 
 
+def test_key_path_that_is_no_file_is_a_mismatch_never_a_hang(tmp_path):
+    # A FIFO would block a plain open()+read() forever; _certs.read_file refuses it without opening it.
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    assert _verify.key_spki(key_path=str(fifo)) == (None, "cannot read the key file: a FIFO, not read")
+    spki, problem = _verify.key_spki(key_path=str(tmp_path / "missing.key"))
+    assert spki is None and problem.startswith("cannot read the key file: ")
+    assert _verify.key_spki(key_path=pki.write(tmp_path / "k.pem", LEAF.key_pem()))[1] is None
+
+
 @pytest.mark.parametrize("text,expected", [
     ("+30d", 30 * 86400), ("-2h", -7200), ("+1w", 604800), ("+90s", 90),
 ])
@@ -184,3 +196,26 @@ def test_trust_anchor_sources(tmp_path):
     with pytest.raises(CertError) as info:
         _verify.load_anchors(ca_path=str(tmp_path / "missing.pem"))
     assert info.value.code == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("text", [
+    "+9999999999d",  # timedelta overflow
+    "-9999999999d",
+    "+2914000d",  # a valid timedelta, but past the year 9999
+    "garbage", "+d", "+3y", "2026-13-40",
+    "9999-12-31T23:59:59-01:00",  # parses, overflows when turned into UTC
+    "0001-01-01T00:00:00+01:00",
+])
+def test_parse_time_refuses_what_is_no_time(text):
+    with pytest.raises(CertError) as info:
+        _verify.parse_time(text)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert repr(text) in info.value.message and "ISO 8601" in info.value.message and "'+30d'" in info.value.message
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("0001-01-01", "0001-01-01T00:00:00+00:00"),
+    ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59+00:00"),
+])
+def test_parse_time_edges_of_datetime(text, expected):
+    assert _verify.parse_time(text).isoformat() == expected
