@@ -17,6 +17,10 @@ each its own inventory host, each with a different fault:
 
 The CA also issues the renewed material into `<dir>/source/<site>/{cert,key,chain}.pem`, and
 `<dir>/inventory.yml` describes the backends for the playbooks.
+
+`up(dir, backends=pool(6))` builds another pool instead: backends that are healthy for the load balancer
+(UP: valid chain, right name) but due for renewal (fewer days left than the role's default min_days),
+server types taking turns nginx, Apache, HAProxy -- what a rolling renewal runs over.
 """
 
 from __future__ import annotations
@@ -48,6 +52,15 @@ BACKENDS = [
     {"name": "blog", "server_type": "nginx", "fault": "renewed on disk, never reloaded"},
 ]
 
+POOL_TYPES = ("nginx", "apache", "haproxy")
+POOL_DAYS_LEFT = 10  # valid (the load balancer marks it UP) but fewer than cert_remediation_min_days (30)
+
+
+def pool(count):
+    """count healthy backends due for renewal, named pool1..poolN, server types taking turns."""
+    return [{"name": "pool%d" % (i + 1), "server_type": POOL_TYPES[i % len(POOL_TYPES)], "fault": "expires soon"}
+            for i in range(count)]
+
 
 def _server(backend, workdir, site):
     if backend["server_type"] == "nginx":
@@ -62,11 +75,7 @@ def _files_for(server_type, leaf, chain_certs):
     chain = "".join(c.pem for c in chain_certs)
     if server_type == "haproxy":
         return {"site.pem": (leaf.pem + chain + leaf.key_pem(), 0o600)}
-    if server_type == "apache":
-        out = {"site.crt": (leaf.pem, 0o644), "site.key": (leaf.key_pem(), 0o600)}
-        if chain:
-            out["chain.crt"] = (chain, 0o644)
-        return out
+    # nginx, and Apache >= 2.4.8: SSLCertificateFile holds leaf + intermediates (no separate chain file)
     return {"site.crt": (leaf.pem + chain, 0o644), "site.key": (leaf.key_pem(), 0o600)}
 
 
@@ -76,7 +85,8 @@ def _site_paths(server_type, certs):
     return {"cert": str(certs / "site.crt"), "key": str(certs / "site.key"), "chain": None}
 
 
-def up(directory):
+def up(directory, backends=None):
+    """Start the lab in directory: BACKENDS (one fault each) unless backends (e.g. pool(6)) says otherwise."""
     directory = Path(directory).resolve()
     if (directory / "state.json").exists():
         down(directory)
@@ -85,14 +95,16 @@ def up(directory):
     (directory / "ca").mkdir(exist_ok=True)
     ca.save(directory / "ca")  # tests issue faulty renewed material from it
     state = {"dir": str(directory), "ca_file": str(directory / "ca" / "root.pem"), "backends": []}
-    for backend in BACKENDS:
+    for backend in BACKENDS if backends is None else backends:
         name, server_type = backend["name"], backend["server_type"]
         fqdn = "%s.%s" % (name, DOMAIN)
         workdir = directory / name
         certs = workdir / "certs"
         certs.mkdir(parents=True, exist_ok=True)
         good_chain = [ca.intermediate]
-        if name in ("shop", "blog"):
+        if backend.get("fault") == "expires soon":
+            served, chain = ca.leaf(fqdn, days=POOL_DAYS_LEFT + 1), good_chain  # started yesterday
+        elif name in ("shop", "blog"):
             served = ca.leaf(fqdn, days=30, start_days=-60)  # expired 30 days ago
             chain = good_chain
         elif name == "api":
@@ -247,9 +259,11 @@ def main():
     parser.add_argument("action", choices=["up", "status", "down"])
     parser.add_argument("--dir", default=str(DEFAULT_DIR))
     parser.add_argument("--wait", choices=["UP", "DOWN"], help="with status: wait until every backend is so")
+    parser.add_argument("--pool", type=int, metavar="N",
+                        help="with up: N healthy backends due for renewal instead of the four faulty ones")
     args = parser.parse_args()
     if args.action == "up":
-        state = up(args.dir)
+        state = up(args.dir, backends=pool(args.pool) if args.pool else None)
         print("lab up in %s: %d backends behind the load balancer on 127.0.0.1:%d" % (
             args.dir, len(state["backends"]), state["lb"]["port"]))
     elif args.action == "status":
