@@ -9,7 +9,7 @@ SANITY := $(CURDIR)/build/sanity/ansible_collections/certops/backend_tls
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo lab-up lab-status lab-down setup link lint sanity unit integration bench doc clean
+.PHONY: test demo lab-up lab-status lab-down setup link lint sanity unit integration fuzz bench doc clean
 
 test: setup lint doc sanity unit integration ## everything CI runs
 
@@ -54,11 +54,14 @@ sanity: setup
 	cd $(SANITY) && PATH=$(CURDIR)/.venv-targets/bin:$(BIN):/usr/local/bin:/usr/bin:/bin \
 	  $(BIN)/ansible-test sanity --requirements --color no
 
-unit: setup link
-	$(BIN)/python -m pytest -q tests/unit
+unit: setup link ## unit tests and the bounded fuzz run (the same inputs every run, under a minute)
+	$(BIN)/python -m pytest -q tests/unit tests/fuzz
 
 integration: setup link
 	$(BIN)/python -m pytest -q tests/integration
+
+fuzz: setup link ## the long fuzz campaign: over 100,000 random inputs, about 20 minutes (docs/reliability.md)
+	CERTOPS_FUZZ=long $(BIN)/python -m pytest -q tests/fuzz --hypothesis-show-statistics
 
 bench: setup link
 	$(BIN)/python tests/bench/run_bench.py

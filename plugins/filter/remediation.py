@@ -106,9 +106,15 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
         else:
             action = "push"
         entry = dict(declared.get(site["name"], {}))
+        cert_path = entry.get("cert_path") or site.get("cert_file")
+        if action != "none" and not cert_path:
+            # Discovered with a path only known at request time (nginx $variable, Apache ${VAR}): there is no
+            # file to write or reload for; a person must look.
+            action = "manual"
+            reasons.append((site.get("error") or {}).get("code") or "NO_CERT_PATH")
         entry.update({
             "name": site["name"], "server_type": entry.get("server_type") or site.get("server_type"),
-            "cert_path": entry.get("cert_path") or site.get("cert_file"),
+            "cert_path": cert_path,
             "key_path": entry.get("key_path") or site.get("key_file"),
             "chain_path": entry.get("chain_path") or site.get("chain_file"),
             "endpoint": site.get("endpoint"), "server_names": entry.get("server_names") or site.get("server_names"),
@@ -185,6 +191,7 @@ _FIX = {
     "none": "nothing to do",
     "reload": "reload: the files on disk are already good, the server never loaded them",
     "push": "push the renewed certificate, chain and key, test, reload, verify",
+    "manual": "fix by hand: the certificate's path is only known at request time, so nothing is pushed",
 }
 
 
@@ -198,7 +205,9 @@ def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
     for entry in plan or []:
         outcome = results.get(entry["name"])
         problem = ", ".join(entry["reasons"]) or "healthy"
-        if mode == "remediate" and entry["action"] != "none" and not check_mode:
+        if entry["action"] == "manual":
+            status = "needs a person"
+        elif mode == "remediate" and entry["action"] != "none" and not check_mode:
             if outcome is None:
                 status = "not reached"
             elif outcome.get("error"):

@@ -159,6 +159,11 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     """The public facts of one DER certificate as a plain dict (DESIGN.md `certificates[]`)."""
     if cert is None:
         cert = load_certificate(der)
+    try:  # cryptography parses names lazily: a malformed one loads, then raises here
+        subject, issuer = cert.subject, cert.issuer
+        subject_text, issuer_text = subject.rfc4514_string(), issuer.rfc4514_string()
+    except ValueError as exc:
+        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: malformed subject or issuer: %s" % exc)
     not_before, not_after = _validity(cert)
     sans = {"dns": [], "ip": []}
     san = _ext(cert, x509.SubjectAlternativeName)
@@ -191,14 +196,13 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
         public_key = public_key_facts(cert.public_key())
     except (ValueError, UnsupportedAlgorithm):
         public_key = {"type": "unsupported", "size": None, "curve": None}
-    subject, issuer = cert.subject, cert.issuer
     remaining = not_after - now
     facts = {
         "fingerprint_sha256": hashlib.sha256(der).hexdigest(),
         "fingerprint_sha1": hashlib.sha1(der).hexdigest(),
-        "subject": subject.rfc4514_string(),
+        "subject": subject_text,
         "subject_cn": _name_cn(subject),
-        "issuer": issuer.rfc4514_string(),
+        "issuer": issuer_text,
         "serial_number": "%x" % cert.serial_number,
         "not_before": iso(not_before),
         "not_after": iso(not_after),

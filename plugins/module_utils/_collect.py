@@ -495,7 +495,7 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
 
     site_entries = []
     for site in all_sites:
-        entry = dict(site, key_matches_cert=None, served_matches_disk=None, error=None)
+        entry = dict(site, key_matches_cert=None, served_matches_disk=None, error=site.get("error"))
         cert_entry = collector.files.get(site["cert_file"])
         leaf = collector.leaf_of(site["cert_file"])
         spki = collector.key_of(site["key_file"])

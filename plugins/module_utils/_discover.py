@@ -6,7 +6,11 @@
 
 Each parser takes the main config path and a `FileSource` (how to read and glob files: the
 real filesystem, or the files of an `nginx -T` dump) and returns a list of site dicts:
-{name, server_type, config_file, server_names, listen, cert_file, key_file, chain_file, endpoint}.
+{name, server_type, config_file, server_names, listen, cert_file, key_file, chain_file, endpoint, error}.
+A certificate path the server only resolves at run time (an nginx `$variable`, an Apache `${VAR}`
+that is not Defined, an HAProxy environment variable) is not a file we can read: the site then has
+cert_file/key_file/chain_file None for that path and error {code: DYNAMIC_PATH, message}.
+Parsers raise only CertError, whatever the input (include cycles, deep nesting, binary junk).
 Running the servers' binaries is the module's business, not this file's.
 """
 
@@ -21,6 +25,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
 
 MAX_INCLUDE_DEPTH = 32
+MAX_INCLUDED_FILES = 10000  # file reads per configuration: bounds include fan-out (a*/ including a*/...)
+MAX_BLOCK_DEPTH = 100  # nested { } in nginx; deeper is not a real configuration
 DEFAULT_CONFIGS = {
     "nginx": ["/etc/nginx/nginx.conf"],
     "apache": ["/etc/apache2/apache2.conf", "/etc/httpd/conf/httpd.conf"],
@@ -33,8 +39,13 @@ class FileSource:
 
     def __init__(self, files=None):
         self.files = files
+        self.reads = 0
 
     def read(self, path):
+        self.reads += 1
+        if self.reads > MAX_INCLUDED_FILES:
+            raise CertError("INVALID_CONFIG", "more than %d configuration files read (include loop?) at %s"
+                            % (MAX_INCLUDED_FILES, path))
         if self.files is not None:
             if path not in self.files:
                 raise CertError("NOT_FOUND", "%s is not in the configuration dump" % path)
@@ -45,14 +56,20 @@ class FileSource:
         except OSError as exc:
             code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
             raise CertError(code, "cannot read %s: %s" % (path, exc.strerror))
+        except ValueError as exc:  # a NUL byte in the path
+            raise CertError("NOT_FOUND", "cannot read %r: %s" % (path, exc))
 
     def glob(self, pattern):
         if self.files is not None:
             return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern))
-        if os.path.isdir(pattern):
-            return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
-                          if os.path.isfile(os.path.join(pattern, n)))
-        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        try:
+            if os.path.isdir(pattern):
+                return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
+                              if os.path.isfile(os.path.join(pattern, n)))
+            return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        except OSError as exc:
+            code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
+            raise CertError(code, "cannot list %s: %s" % (pattern, exc.strerror))
 
     def exists(self, path):
         return path in self.files if self.files is not None else os.path.exists(path)
@@ -60,6 +77,20 @@ class FileSource:
 
 def _absolute(path, base):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
+def _port(text):
+    """'443' -> 443; None unless ASCII digits for 1..65535 ('²'.isdigit() is True, int('²') fails)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    port = int(text)
+    return port if 0 < port < 65536 else None
+
+
+def dynamic_error(server_type, directive, value):
+    return {"code": "DYNAMIC_PATH",
+            "message": "%s %s %s is a dynamic path (resolved by the server at run time), not checked"
+                       % (server_type, directive, value)}
 
 
 def parse_listen(value):
@@ -73,23 +104,27 @@ def parse_listen(value):
     if value.startswith("["):
         host, _sep, port = value[1:].partition("]:")
         host = "::1" if host in ("::", "") else host
-    elif value.isdigit():
+    elif _port(value):
         host, port = "", value
     else:
         host, _sep, port = value.rpartition(":")
     if host in ("", "*", "0.0.0.0", "_default_"):
         host = "127.0.0.1"
-    if not port.isdigit():
+    port = _port(port)
+    if port is None:
         return None
-    return host, int(port)
+    return host, port
 
 
 def _usable_names(names):
     return [n for n in names if n and n != "_" and not n.startswith("~") and "*" not in n]
 
 
-def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file):
-    """One site dict; the endpoint is the first listen address with the first usable name as SNI."""
+def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None):
+    """One site dict; the endpoint is the first listen address with the first usable name as SNI.
+
+    `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise.
+    """
     endpoint = None
     for item in listen:
         parsed = parse_listen(item)
@@ -109,6 +144,7 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
         "key_file": key_file,
         "chain_file": chain_file,
         "endpoint": endpoint,
+        "error": error,
     }
 
 
@@ -160,8 +196,14 @@ def _nginx_tokens(text):
     return tokens
 
 
-def _nginx_block(tokens, pos, path, source, prefix, depth):
-    """Parse directives until '}' or the end; returns ([(name, args, children)], pos)."""
+def _nginx_block(tokens, pos, path, source, prefix, depth, nesting=0, stack=()):
+    """Parse directives until '}' or the end; returns ([(name, args, children)], pos).
+
+    `depth` counts includes, `nesting` braces, `stack` the files being included (a cycle is an error).
+    """
+    if nesting > MAX_BLOCK_DEPTH:
+        raise CertError("INVALID_CONFIG", "blocks nested deeper than %d in %s" % (MAX_BLOCK_DEPTH, path))
+    stack = stack or (path,)
     directives, words = [], []
     while pos < len(tokens):
         value, is_word = tokens[pos]
@@ -171,16 +213,20 @@ def _nginx_block(tokens, pos, path, source, prefix, depth):
         elif value == ";":
             if words and words[0] == "include" and len(words) > 1:
                 if depth >= MAX_INCLUDE_DEPTH:
-                    raise CertError("NOT_FOUND", "include nesting deeper than %d at %s" % (depth, path))
+                    raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (depth, path))
                 for included in source.glob(_absolute(words[1], prefix)):
+                    if included in stack:
+                        raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again"
+                                        % (path, included))
                     inner = _nginx_tokens(source.read(included))
-                    children, _end = _nginx_block(inner, 0, included, source, prefix, depth + 1)
+                    children, _end = _nginx_block(inner, 0, included, source, prefix, depth + 1,
+                                                  nesting, stack + (included,))
                     directives.extend(children)
             elif words:
                 directives.append((words[0], words[1:], None))
             words = []
         elif value == "{":
-            children, pos = _nginx_block(tokens, pos, path, source, prefix, depth)
+            children, pos = _nginx_block(tokens, pos, path, source, prefix, depth, nesting + 1, stack)
             directives.append((words[0] if words else "", words[1:], children))
             words = []
         else:  # "}"
@@ -221,11 +267,18 @@ def _nginx_server(directives, inherited, config_file, prefix, sites):
         return
     cert = _absolute(values["ssl_certificate"], prefix)
     key = _absolute(values["ssl_certificate_key"], prefix) if values.get("ssl_certificate_key") else cert
-    sites.append(make_site("nginx", config_file, names, listen, cert, key, None))
+    error = None
+    # nginx >= 1.15.9 resolves variables in these per handshake (e.g. $ssl_server_name): no file to read.
+    if "$" in key and values.get("ssl_certificate_key"):
+        error, key = dynamic_error("nginx", "ssl_certificate_key", values["ssl_certificate_key"]), None
+    if "$" in cert:
+        error, cert, key = dynamic_error("nginx", "ssl_certificate", values["ssl_certificate"]), None, None
+    sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error))
 
 
 def nginx_sites(main, source, prefix=None):
     """Sites of an nginx configuration whose main file is `main` (relative paths: its directory)."""
+    source.reads = 0
     prefix = prefix or os.path.dirname(main)
     directives, _pos = _nginx_block(_nginx_tokens(source.read(main)), 0, main, source, prefix, 0)
     sites = []
@@ -247,8 +300,19 @@ def _apache_lines(text):
             yield line
 
 
+def _split_word(line):
+    """'Directive<any whitespace>rest' -> (directive, rest)."""
+    parts = line.split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
 def _apache_args(rest):
     return [a if a[:1] != '"' else a[1:-1] for a in re.findall(r'"[^"]*"|\S+', rest)]
+
+
+_APACHE_VAR = re.compile(r"\$\{[^}]+\}")
 
 
 class _ApacheState:
@@ -265,9 +329,10 @@ class _ApacheState:
                       value)
 
 
-def _apache_file(path, state, vhost, depth):
+def _apache_file(path, state, vhost, depth, stack=()):
     if depth > MAX_INCLUDE_DEPTH:
-        raise CertError("NOT_FOUND", "Include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
+        raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
+    stack = stack + (path,)
     for line in _apache_lines(state.source.read(path)):
         if line.startswith("</"):
             if line[2:].lower().startswith("virtualhost") and vhost is not None:
@@ -275,17 +340,19 @@ def _apache_file(path, state, vhost, depth):
                 vhost = None
             continue
         if line.startswith("<"):
-            tag, _sep, rest = line[1:].rstrip(">").partition(" ")
+            tag, rest = _split_word(line[1:].rstrip(">"))
             if tag.lower() == "virtualhost":
                 vhost = {"addresses": _apache_args(state.expand(rest)), "file": path, "names": []}
             continue
-        word, _sep, rest = line.partition(" ")
+        word, rest = _split_word(line)
         key, args = word.lower(), _apache_args(state.expand(rest))
         if not args:
             continue
         if key in ("include", "includeoptional"):
             for included in state.source.glob(_absolute(args[0], state.server_root)):
-                vhost = _apache_file(included, state, vhost, depth + 1)
+                if included in stack:
+                    raise CertError("INVALID_CONFIG", "Include cycle: %s includes %s again" % (path, included))
+                vhost = _apache_file(included, state, vhost, depth + 1, stack)
         elif key == "define" and len(args) > 1:
             state.defines[args[0]] = args[1]
         elif key == "serverroot":
@@ -301,6 +368,7 @@ def _apache_file(path, state, vhost, depth):
 
 def apache_sites(main, source, server_root=None, defines=None):
     """Sites of an Apache configuration tree: VirtualHost blocks with SSLEngine on."""
+    source.reads = 0
     state = _ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
     _apache_file(main, state, None, 0)
     sites = []
@@ -314,7 +382,16 @@ def apache_sites(main, source, server_root=None, defines=None):
         key = _absolute(key, state.server_root) if key else cert
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
-        sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain))
+        error = None
+        # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
+        if chain and _APACHE_VAR.search(chain):
+            error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
+        if _APACHE_VAR.search(key):
+            error, key = dynamic_error("apache", "SSLCertificateKeyFile", key), None
+        if _APACHE_VAR.search(cert):
+            error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
+        sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
+                               error))
     return sites
 
 
@@ -323,6 +400,53 @@ def apache_sites(main, source, server_root=None, defines=None):
 _HAPROXY_SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "userlist", "peers",
                      "resolvers", "mailers", "program", "http-errors", "ring", "cache")
 _HAPROXY_EXTRA_SUFFIXES = (".key", ".ocsp", ".issuer", ".sctl")
+
+
+_HAPROXY_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _haproxy_words(line, env):
+    """One haproxy.cfg line -> [(word, dynamic)], the way HAProxy splits it.
+
+    Quotes and backslashes group and escape; an unquoted '#' starts a comment; "$VAR" / "${VAR}"
+    are expanded inside double quotes only, from `setenv`/`presetenv` seen so far. Any other variable
+    comes from HAProxy's own environment, which is not ours: the word is marked dynamic.
+    """
+    words, buf, dynamic, quote, started = [], [], False, None, False
+    i, n = 0, len(line)
+    while i < n:
+        char = line[i]
+        if quote is None and char in " \t":
+            if started:
+                words.append(("".join(buf), dynamic))
+                buf, dynamic, started = [], False, False
+        elif quote is None and char == "#":
+            break
+        elif char == "\\" and quote != "'" and i + 1 < n:
+            i += 1
+            buf.append(line[i])
+            started = True
+        elif quote is None and char in "\"'":
+            quote, started = char, True
+        elif char == quote:
+            quote = None
+        elif char == "$" and quote == '"' and _HAPROXY_VAR.match(line, i):
+            match = _HAPROXY_VAR.match(line, i)
+            name = match.group(1) or match.group(2)
+            if name in env:
+                buf.append(env[name])
+            else:
+                buf.append(match.group(0))
+                dynamic = True
+            i = match.end()
+            continue
+        else:
+            buf.append(char)
+            started = True
+        i += 1
+    if started:
+        words.append(("".join(buf), dynamic))
+    return words
 
 
 def _haproxy_crt_files(path, source):
@@ -336,41 +460,55 @@ def _haproxy_crt_list(path, base, source):
     entries = []
     for raw in _apache_lines(source.read(path)):
         parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
+        if not parts:
+            continue
         names = [n for n in parts[1:] if not n.startswith("!")]
         for crt in _haproxy_crt_files(_absolute(parts[0], base), source):
-            entries.append((crt, names))
+            entries.append((crt, names, None))
     return entries
 
 
 def haproxy_sites(main, source):
     """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
-    crt_base, key_base = os.path.dirname(main), None
+    source.reads = 0
+    crt_base, key_base, env = os.path.dirname(main), None, {}
     binds = []
-    for line in _apache_lines(source.read(main)):
-        words = line.split()
-        if words[0] in _HAPROXY_SECTIONS:
+    for raw in source.read(main).splitlines():
+        tokens = _haproxy_words(raw.strip(), env)
+        words = [w for w, _dynamic in tokens]
+        if not words or words[0] in _HAPROXY_SECTIONS:
             continue
-        if words[0] == "crt-base" and len(words) > 1:
+        if words[0] in ("setenv", "presetenv") and len(words) > 2 and not tokens[2][1]:
+            if words[0] == "setenv" or words[1] not in env:
+                env[words[1]] = words[2]
+        elif words[0] == "crt-base" and len(words) > 1:
             crt_base = words[1]
         elif words[0] == "key-base" and len(words) > 1:
             key_base = words[1]
         elif words[0] == "bind" and len(words) > 1 and "ssl" in words[2:]:
-            binds.append(words[1:])
+            binds.append(tokens[1:])
     sites = []
-    for words in binds:
-        listen = words[0].split(",")
+    for tokens in binds:
+        listen = tokens[0][0].split(",")
         entries = []
-        for i, word in enumerate(words[:-1]):
-            if word == "crt":
-                for crt in _haproxy_crt_files(_absolute(words[i + 1], crt_base), source):
-                    entries.append((crt, []))
-            elif word == "crt-list":
-                entries.extend(_haproxy_crt_list(_absolute(words[i + 1], crt_base), crt_base, source))
-        for crt, names in entries:
-            key = crt + ".key"
-            if key_base:
-                key = _absolute(os.path.basename(crt) + ".key", key_base)
-            sites.append(make_site("haproxy", main, names, listen, crt, key if source.exists(key) else crt, None))
+        for i, (word, _dynamic) in enumerate(tokens[:-1]):
+            value, dynamic = tokens[i + 1]
+            if word not in ("crt", "crt-list"):
+                continue
+            if dynamic:
+                entries.append((None, [], dynamic_error("haproxy", word, value)))
+            elif word == "crt":
+                entries.extend((crt, [], None) for crt in _haproxy_crt_files(_absolute(value, crt_base), source))
+            else:
+                entries.extend(_haproxy_crt_list(_absolute(value, crt_base), crt_base, source))
+        for crt, names, error in entries:
+            key = None
+            if crt:
+                key = crt + ".key"
+                if key_base:
+                    key = _absolute(os.path.basename(crt) + ".key", key_base)
+                key = key if source.exists(key) else crt
+            sites.append(make_site("haproxy", main, names, listen, crt, key, None, error))
     return sites
 
 

@@ -51,6 +51,23 @@ def test_plan(served, disk, matches, key_ok, force, action, reasons):
     assert entry["cert_path"] == "/c.pem" and entry["key_path"] == "/k.pem"
 
 
+@pytest.mark.parametrize("served,action,reasons,status", [
+    (verdict(False, ["EXPIRED"]), "manual", ["EXPIRED", "DYNAMIC_PATH"], "needs a person"),
+    (verdict(True), "none", [], "ok"),  # a healthy dynamic site is simply healthy
+])
+def test_a_site_whose_path_is_dynamic_is_never_pushed(served, action, reasons, status):
+    site = collected(matches=None, key_ok=None)
+    site["sites"][0].update(cert_file=None, key_file=None,
+                            error={"code": "DYNAMIC_PATH", "message": "ssl_certificate $ssl_server_name.crt"})
+    (entry,) = remediation.remediation_plan(site, {"results": [dict(served, name="site|served")]}, [],
+                                            min_days=30, force=False)
+    assert (entry["action"], entry["reasons"], entry["cert_path"]) == (action, reasons, None)
+    (report,) = remediation.remediation_report([entry], {}, "remediate")
+    assert report["status"] == status and report["action"] == action
+    if action == "manual":
+        assert "fix by hand" in report["summary"]
+
+
 def test_site_verify_items():
     items = remediation.site_verify_items(collected())
     assert items == [{"name": "site|served", "chain": ["SERVED"], "server_names": ["site.f.test"]},

@@ -58,17 +58,111 @@ def test_nginx_sites(tmp_path, via):
         "name": "nginx-shop.test", "server_type": "nginx", "config_file": main,
         "server_names": ["shop.test", "www.shop.test", "~^regex$"], "listen": ["127.0.0.1:8443", "[::]:8443"],
         "cert_file": prefix + "/certs/shop.crt", "key_file": "/etc/ssl/shop.key", "chain_file": None,
-        "endpoint": {"host": "127.0.0.1", "port": 8443, "server_name": "shop.test"}}
+        "endpoint": {"host": "127.0.0.1", "port": 8443, "server_name": "shop.test"}, "error": None}
     assert inherit["name"] == "nginx-inherit.test"
     assert inherit["cert_file"] == "/etc/ssl/default.crt" and inherit["key_file"] == "/etc/ssl/default.key"
     assert inherit["endpoint"] == {"host": "127.0.0.1", "port": 9443, "server_name": "inherit.test"}
 
 
-def test_nginx_include_loop_is_an_error():
-    files = {"/n/nginx.conf": "include /n/nginx.conf;"}
+@pytest.mark.parametrize("files,needle", [
+    ({"/n/nginx.conf": "include /n/nginx.conf;"}, "include cycle"),
+    ({"/n/nginx.conf": "include /n/a.conf;", "/n/a.conf": "http { include /n/*.conf; }"}, "include cycle"),
+    # a cycle through globs: d*/x.conf includes e*/y.conf which includes d*/x.conf
+    ({"/n/nginx.conf": "include /n/d*/x.conf;", **{"/n/d%d/x.conf" % i: "include /n/e*/y.conf;" for i in range(3)},
+      **{"/n/e%d/y.conf" % i: "include /n/d*/x.conf;" for i in range(3)}}, "include cycle"),
+    ({"/n/nginx.conf": "http {" * 5000}, "nested deeper"),
+])
+def test_nginx_include_loops_and_nesting_are_errors(files, needle):
     with pytest.raises(CertError) as info:
         _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(files))
-    assert "nesting" in info.value.message
+    assert info.value.code == "INVALID_CONFIG" and needle in info.value.message
+
+
+def test_include_fan_out_is_bounded():
+    # a DAG, no cycle: 10 levels of 4 files each including all 4 of the next level is 4^10 reads
+    files = {"/n/nginx.conf": "include /n/l0/*.conf;"}
+    for level in range(10):
+        for i in range(4):
+            files["/n/l%d/%d.conf" % (level, i)] = "include /n/l%d/*.conf;" % (level + 1)
+    with pytest.raises(CertError) as info:
+        _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(files))
+    assert "more than %d configuration files" % _discover.MAX_INCLUDED_FILES in info.value.message
+
+
+def test_apache_include_cycle_is_an_error(tmp_path):
+    (tmp_path / "a.conf").write_text("Include b.conf\n")
+    (tmp_path / "b.conf").write_text("Include a.conf\n")
+    with pytest.raises(CertError) as info:
+        _discover.apache_sites(str(tmp_path / "a.conf"), _discover.FileSource())
+    assert info.value.code == "INVALID_CONFIG" and "cycle" in info.value.message
+
+
+NGINX_DYNAMIC = """
+http {
+    server { listen 443 ssl; server_name a.test;
+             ssl_certificate /etc/ssl/$ssl_server_name.crt; ssl_certificate_key /etc/ssl/$ssl_server_name.key; }
+    server { listen 444 ssl; server_name b.test;
+             ssl_certificate /etc/ssl/b.crt; ssl_certificate_key "/etc/ssl/${host}.key"; }
+    server { listen 445 ssl; server_name c.test; ssl_certificate /etc/ssl/c.pem; }
+    server { listen 446 ssl; server_name d.test; ssl_certificate /etc/ssl/$ssl_server_name.pem; }
+}
+"""
+
+
+def test_nginx_variable_paths_are_dynamic_not_files():
+    a, b, c, d = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": NGINX_DYNAMIC}))
+    assert (a["cert_file"], a["key_file"]) == (None, None)
+    assert a["error"]["code"] == "DYNAMIC_PATH"
+    assert "/etc/ssl/$ssl_server_name.crt" in a["error"]["message"] and "not checked" in a["error"]["message"]
+    assert a["endpoint"] == {"host": "127.0.0.1", "port": 443, "server_name": "a.test"}  # still probed
+    assert (b["cert_file"], b["key_file"], b["error"]["code"]) == ("/etc/ssl/b.crt", None, "DYNAMIC_PATH")
+    assert "${host}" in b["error"]["message"]
+    assert (c["cert_file"], c["key_file"], c["error"]) == ("/etc/ssl/c.pem", "/etc/ssl/c.pem", None)
+    # no ssl_certificate_key: the key is in the (dynamic) certificate file; found by the fuzz as a KeyError
+    assert (d["cert_file"], d["key_file"], d["error"]["code"]) == (None, None, "DYNAMIC_PATH")
+
+
+def test_apache_undefined_variable_is_dynamic(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_DEFINED_ANYWHERE", raising=False)
+    (tmp_path / "apache2.conf").write_text(
+        "Define CERTS /etc/ssl\n"
+        "<VirtualHost *:443>\n ServerName a.test\n SSLEngine on\n"
+        " SSLCertificateFile ${NOT_DEFINED_ANYWHERE}/a.crt\n SSLCertificateKeyFile ${CERTS}/a.key\n</VirtualHost>\n"
+        "<VirtualHost *:444>\n\tServerName\tb.test\n\tSSLEngine\ton\n"
+        "\tSSLCertificateFile ${CERTS}/b.crt\n\tSSLCertificateChainFile ${NOT_DEFINED_ANYWHERE}/chain.crt\n"
+        "</VirtualHost>\n")
+    a, b = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
+    assert (a["cert_file"], a["key_file"], a["error"]["code"]) == (None, None, "DYNAMIC_PATH")
+    assert "${NOT_DEFINED_ANYWHERE}/a.crt" in a["error"]["message"]
+    # a Defined variable is resolved; tabs separate directives as well as spaces
+    assert (b["cert_file"], b["key_file"], b["chain_file"]) == ("/etc/ssl/b.crt", "/etc/ssl/b.crt", None)
+    assert b["error"]["code"] == "DYNAMIC_PATH" and "chain.crt" in b["error"]["message"]
+    assert b["server_names"] == ["b.test"]
+
+
+def test_haproxy_variables(tmp_path):
+    (tmp_path / "site.pem").write_text("x")
+    (tmp_path / "$LITERAL.pem").write_text("x")
+    (tmp_path / "haproxy.cfg").write_text(
+        "global\n    setenv CERTS %s\n" % tmp_path
+        + "frontend f\n"
+        '    bind :8443 ssl crt "${CERTS}/site.pem"   # setenv: resolved\n'
+        '    bind :8444 ssl crt "${FROM_HAPROXY_ENV}/site.pem"\n'
+        "    bind :8445 ssl crt '$CERTS/site.pem' crt $LITERAL.pem\n")
+    resolved, dynamic, single, literal = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    assert (resolved["cert_file"], resolved["error"]) == (str(tmp_path / "site.pem"), None)
+    assert (dynamic["cert_file"], dynamic["key_file"], dynamic["error"]["code"]) == (None, None, "DYNAMIC_PATH")
+    assert dynamic["endpoint"]["port"] == 8444
+    # HAProxy expands variables only inside double quotes: elsewhere '$' is part of the file name
+    assert single["cert_file"] == str(tmp_path / "$CERTS/site.pem") and single["error"] is None
+    assert literal["cert_file"] == str(tmp_path / "$LITERAL.pem") and literal["error"] is None
+
+
+def test_haproxy_crt_list_line_without_file(tmp_path):
+    (tmp_path / "list.txt").write_text("[alpn h2]\n   \nok.pem a.test\n")
+    (tmp_path / "haproxy.cfg").write_text("frontend f\n bind :8447 ssl crt-list %s/list.txt\n" % tmp_path)
+    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    assert site["cert_file"] == str(tmp_path / "ok.pem") and site["server_names"] == ["a.test"]
 
 
 APACHE_MAIN = """
@@ -161,13 +255,26 @@ def test_haproxy_sites(tmp_path):
     ("443", ("127.0.0.1", 443)), ("*:443", ("127.0.0.1", 443)), ("0.0.0.0:8443", ("127.0.0.1", 8443)),
     ("[::]:443", ("::1", 443)), ("[::1]:9443", ("::1", 9443)), ("10.1.2.3:443", ("10.1.2.3", 443)),
     ("ipv4@127.0.0.1:443", ("127.0.0.1", 443)), ("unix:/run/x.sock", None), ("_default_:443", ("127.0.0.1", 443)),
-    ("localhost:https", None),
+    ("localhost:https", None), ("*:\u00b2", None), ("\u0663", None), ("*:99999", None), ("*:0", None),
 ])
 def test_parse_listen(value, expected):
     assert _discover.parse_listen(value) == expected
 
 
-def test_missing_config_is_coded():
+@pytest.mark.parametrize("config", ["/nonexistent/haproxy.cfg", "/etc/\x00haproxy.cfg"])
+def test_missing_config_is_coded(config):
     with pytest.raises(CertError) as info:
-        _discover.discover("haproxy", "/nonexistent/haproxy.cfg")
+        _discover.discover("haproxy", config)
     assert info.value.code == "NOT_FOUND"
+
+
+def test_collect_keeps_the_dynamic_path_error(tmp_path):
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _collect
+
+    (tmp_path / "nginx.conf").write_text(
+        "http { server { listen unix:%s/s.sock ssl; server_name a.test;"
+        " ssl_certificate /etc/ssl/$ssl_server_name.crt; } }" % tmp_path)
+    result = _collect.collect(discover=[{"type": "nginx", "config": str(tmp_path / "nginx.conf")}])
+    (site,) = result["sites"]
+    assert result["files"] == []  # the dynamic path is not read as a file
+    assert site["cert_file"] is None and site["error"]["code"] == "DYNAMIC_PATH"

@@ -1,0 +1,54 @@
+"""Minimal reproducers of what the fuzz tests found in files this suite does not own.
+
+Each failed before its fix (a hang, a TypeError or ValueError traceback) and stays as a regression test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fuzz.fuzzlib import time_limit
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _verify
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+
+# 8,000 unterminated BEGIN lines = 224 KB, a fifth of the default max_file_size. A linear scan takes
+# milliseconds; the lazy `.*?-----END` regex rescans to the end from every BEGIN (~20 s here, ~8 min at 1 MB).
+BEGIN_STORM = b"-----BEGIN CERTIFICATE-----\n" * 8000
+HANG_BOUND = 5  # seconds: a hang guard, 1000x what a linear parse needs
+
+
+def test_parse_material_begin_storm_does_not_hang():
+    """Found by the fuzz (quadratic _PEM_BLOCK regex); fixed in _certs.py by linear PEM splitting."""
+    with time_limit(HANG_BOUND), pytest.raises(CertError):
+        _certs.parse_material(BEGIN_STORM)
+
+
+def test_split_pem_certificates_begin_storm_does_not_hang():
+    with time_limit(HANG_BOUND), pytest.raises(CertError):
+        _verify.split_pem_certificates(BEGIN_STORM.decode(), what="chain")
+
+
+@pytest.mark.parametrize("args", [{"chain": 1.0}, {"items": [{"chain": {"a": 1}}]}])
+def test_cert_chain_verify_chain_of_another_type(args):
+    from fuzz.fuzzlib import run_module
+
+    from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
+
+    result, failed = run_module(cert_chain_verify.main, args)
+    assert not failed  # one chain of the wrong type is that chain's error, not a failed task
+    (item,) = result.get("results") or [result]
+    assert item["valid"] is False and item["error"]["code"] == "INVALID_ARGUMENT"
+    assert "must be PEM text or a list of PEM texts" in item["error"]["message"]
+
+
+def test_certificate_with_a_malformed_issuer_is_an_item_error(tmp_path):
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _collect
+    from testlib import pki
+
+    ca = pki.CA("Malformed")
+    der = ca.leaf("bad-name.test").der
+    at = der.index(b"Malformed Intermediate CA")  # the issuer Name comes first in the TBS
+    bad = der[:at] + b"\xff" + der[at + 1:]  # same length: the DER framing stays valid, the UTF8String does not
+    (tmp_path / "bad.der").write_bytes(bad)
+    entry = _collect.Collector().add_file(str(tmp_path / "bad.der"))
+    assert entry["error"]["code"] == "NOT_A_CERTIFICATE"
