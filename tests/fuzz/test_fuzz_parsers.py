@@ -242,9 +242,7 @@ def _check_sites(sites, server_type):
 @settings(max_examples=examples(100, 8000))
 @given(files=nginx_tree())
 def test_nginx_from_files(files):
-    sites = value_or_certerror(_discover.nginx_sites, "/etc/nginx/nginx.conf", _discover.FileSource(files))
-    if sites is not None:
-        _check_sites(sites, "nginx")
+    _check_from_files(_discover.nginx_sites, "/etc/nginx/nginx.conf", files, "nginx")
 
 
 @settings(max_examples=examples(50, 3000))
@@ -260,6 +258,21 @@ def test_nginx_dump(files, junk):
             _check_sites(sites, "nginx")
 
 
+def _check_from_files(parser, conf, files, kind):
+    sites = value_or_certerror(parser, conf, _discover.FileSource(files))
+    if sites is not None:
+        _check_sites(sites, kind)
+
+
+def _check_on_disk(files, kind, conf):
+    """The same trees on the real filesystem (tmp dir): real globs, directories, unreadable names."""
+    with tempfile.TemporaryDirectory(prefix="certops-fuzz-") as root:
+        etc = _write_tree(root, files)
+        sites = value_or_certerror(_discover.discover, kind, os.path.join(etc, conf))
+        if sites is not None:
+            _check_sites(sites, kind)
+
+
 def _write_tree(root, files):
     for path, text in files.items():
         real = os.path.join(root, path.lstrip("/"))
@@ -272,12 +285,7 @@ def _write_tree(root, files):
 @settings(max_examples=examples(30, 1500))
 @given(files=nginx_tree())
 def test_nginx_on_disk(files):
-    """The same trees on the real filesystem (tmp dir): real globs, directories, unreadable names."""
-    with tempfile.TemporaryDirectory(prefix="certops-fuzz-") as root:
-        etc = _write_tree(root, files)
-        sites = value_or_certerror(_discover.discover, "nginx", os.path.join(etc, "nginx/nginx.conf"))
-        if sites is not None:
-            _check_sites(sites, "nginx")
+    _check_on_disk(files, "nginx", "nginx/nginx.conf")
 
 
 # Apache ---------------------------------------------------------------
@@ -335,19 +343,13 @@ def apache_tree(draw):
 @settings(max_examples=examples(100, 8000))
 @given(files=apache_tree())
 def test_apache_from_files(files):
-    sites = value_or_certerror(_discover.apache_sites, "/etc/apache2/apache2.conf", _discover.FileSource(files))
-    if sites is not None:
-        _check_sites(sites, "apache")
+    _check_from_files(_discover.apache_sites, "/etc/apache2/apache2.conf", files, "apache")
 
 
 @settings(max_examples=examples(30, 1500))
 @given(files=apache_tree())
 def test_apache_on_disk(files):
-    with tempfile.TemporaryDirectory(prefix="certops-fuzz-") as root:
-        etc = _write_tree(root, files)
-        sites = value_or_certerror(_discover.discover, "apache", os.path.join(etc, "apache2/apache2.conf"))
-        if sites is not None:
-            _check_sites(sites, "apache")
+    _check_on_disk(files, "apache", "apache2/apache2.conf")
 
 
 # HAProxy ---------------------------------------------------------------
@@ -404,9 +406,7 @@ def haproxy_tree(draw):
 @settings(max_examples=examples(100, 8000))
 @given(files=haproxy_tree())
 def test_haproxy_from_files(files):
-    sites = value_or_certerror(_discover.haproxy_sites, "/etc/haproxy/haproxy.cfg", _discover.FileSource(files))
-    if sites is not None:
-        _check_sites(sites, "haproxy")
+    _check_from_files(_discover.haproxy_sites, "/etc/haproxy/haproxy.cfg", files, "haproxy")
 
 
 @settings(max_examples=examples(60, 3000))
@@ -414,8 +414,4 @@ def test_haproxy_from_files(files):
 @example(files={"/etc/haproxy/haproxy.cfg": "frontend f\n bind :443 ssl crt-list /etc/haproxy/list.txt",
                 "/etc/haproxy/list.txt": "[alpn h2]\n"})
 def test_haproxy_on_disk(files):
-    with tempfile.TemporaryDirectory(prefix="certops-fuzz-") as root:
-        etc = _write_tree(root, files)
-        sites = value_or_certerror(_discover.discover, "haproxy", os.path.join(etc, "haproxy/haproxy.cfg"))
-        if sites is not None:
-            _check_sites(sites, "haproxy")
+    _check_on_disk(files, "haproxy", "haproxy/haproxy.cfg")

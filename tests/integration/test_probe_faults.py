@@ -147,6 +147,8 @@ def test_probe_many_names_every_fault_within_deadline_without_leaking_fds(fleet)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     _check(fleet, out["results"], "probe_many")
+    print("probe_many: %d endpoints, wall %.2f s at timeout %s s, fds %d before / %d after" % (
+        len(targets), out["wall_s"], TIMEOUT, len(out["fds_before"]), len(out["fds_after"])))
     # One call, 50 endpoints, concurrency 50: the whole call is bounded like a single endpoint.
     assert out["wall_s"] <= TIMEOUT + 1.0, out["wall_s"]
     assert out["fds_after"] == out["fds_before"], "fds leaked: %s" % sorted(
