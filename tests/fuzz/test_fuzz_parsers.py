@@ -147,8 +147,8 @@ _PATHS = st.sampled_from([
     "$CERTS/e.pem", "data:$variable", "/etc/ssl/x y.pem", "", ".", "/", "..", "../../etc/passwd", "\\",
     "a\x00b", "dir/", "/etc/ssl/\u00e9.pem",
 ])
-_JUNK = st.one_of(st.text(max_size=12), st.sampled_from(["{", "}", ";", "'", '"', "#", "\\", "\n", "\r", "\t",
-                                                          "\x00", "\ufeff", "x" * 5000, "\\\n"]))
+_JUNK_STRINGS = ["{", "}", ";", "'", '"', "#", "\\", "\n", "\r", "\t", "\x00", "\ufeff", "x" * 5000, "\\\n"]
+_JUNK = st.one_of(st.text(max_size=12), st.sampled_from(_JUNK_STRINGS))
 _ADDR_STRINGS = ["443", "*:443", "127.0.0.1:8443", "[::]:443", "[::1]:\u0663", "unix:/run/s", ":8443", "0.0.0.0:99999",
                  "*:0", "a:b:c", "[", "127.0.0.1:8443,127.0.0.2:8444"]
 _ADDRS = st.one_of(st.sampled_from(_ADDR_STRINGS), _PORTS.map(str))
@@ -216,9 +216,9 @@ def nginx_tree(draw):
     for path in NGINX_FILES[:draw(st.integers(1, len(NGINX_FILES)))]:
         parts = draw(st.lists(st.one_of(NGINX_TEXT, st.just("# comment ; { }"), _JUNK), max_size=6))
         if draw(st.booleans()):  # random blocks rarely make a TLS server: make sure half the files have one
-            parts.insert(draw(st.integers(0, len(parts))), "server { listen %s ssl; server_name %s; "
-                         "ssl_certificate %s; %s }" % (draw(_ADDRS), draw(_NAMES), _quoted(draw, draw(_PATHS)),
-                                                      draw(nginx_directive())))
+            server = "server { listen %s ssl; server_name %s; ssl_certificate %s; %s }" % (
+                draw(_ADDRS), draw(_NAMES), _quoted(draw, draw(_PATHS)), draw(nginx_directive()))
+            parts.insert(draw(st.integers(0, len(parts))), server)
         files[path] = _corrupt(draw(st.sampled_from(["\n", " ", "\r\n", "\t"])).join(parts), draw)
     return files
 
