@@ -132,7 +132,7 @@ def _load(pem):
         raise AnsibleFilterError("assemble_chain needs the cryptography Python library on the controller")
     try:
         return x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc)
 
 

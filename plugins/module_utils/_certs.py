@@ -28,8 +28,12 @@ try:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509.oid import NameOID
+
+    # What loading a certificate raises for bytes that are not one (a bad version number is InvalidVersion,
+    # which is no ValueError).
+    LOAD_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
 except ImportError:  # reported by _deps.cryptography_problem()
-    pass
+    LOAD_ERRORS = (ValueError, TypeError)
 try:
     from cryptography.hazmat.primitives.serialization import pkcs7
 except ImportError:  # cryptography < 3.1 (below the floor); PKCS#7 files are then NOT_A_CERTIFICATE
@@ -151,7 +155,7 @@ def load_certificate(der):
     """A cryptography Certificate from DER bytes; CertError NOT_A_CERTIFICATE if it is not one."""
     try:
         return x509.load_der_x509_certificate(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except LOAD_ERRORS as exc:
         raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
 
 
@@ -347,7 +351,7 @@ def pkcs7_ders(der):
             # order, which is what `openssl crl2pkcs7` writes: the file is fine, the warning is noise.
             warnings.simplefilter("ignore", UserWarning)
             certs = pkcs7.load_der_pkcs7_certificates(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except LOAD_ERRORS as exc:
         raise _material_error("NOT_A_CERTIFICATE", "unreadable PKCS#7 data: %s" % exc, "pkcs7")
     if not certs:
         raise _material_error("NOT_A_CERTIFICATE", "the PKCS#7 data holds no certificate", "pkcs7")
@@ -369,7 +373,7 @@ def pkcs12_material(data):
         try:
             loaded = pkcs12.load_key_and_certificates(data, password)
             break
-        except (ValueError, TypeError, UnsupportedAlgorithm):
+        except LOAD_ERRORS:
             continue
     if loaded is None:
         raise _material_error(
@@ -427,7 +431,7 @@ def parse_material(data):
         try:
             x509.load_der_x509_certificate(data)
             ders.append(data)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
+        except LOAD_ERRORS:
             container = der_container(data)[0]
             if container == "pkcs7":
                 fmt, ders = "pkcs7", pkcs7_ders(data)

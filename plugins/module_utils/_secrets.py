@@ -14,7 +14,8 @@ Three facts of AnsibleModule (ansible-core 2.17 to 2.19) that a declared ``no_lo
 - ``AnsibleModule(no_log=True)`` cannot stop that: the task's own ``no_log`` (``_ansible_no_log``,
   which the controller always sends) replaces it before the invocation is logged.
 
-``KeySafeModule`` closes the three: its ``log()`` masks PEM private key blocks in any form, and its
+``KeySafeModule`` closes the three (and turns an int option ansible-core cannot convert, such as ``inf``, into an
+argument error instead of an OverflowError traceback): its ``log()`` masks PEM private key blocks in any form, and its
 ``exit_json()``/``fail_json()`` add every argument string holding key text to ``no_log_values``
 first (also when argument validation fails inside the constructor). The functions above it are pure.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible.module_utils.common.validation import check_type_int
 
 MARKER = "PRIVATE KEY-----"  # in every BEGIN and END line of a PEM private key, whatever its kind
 REDACTED = "********"
@@ -69,6 +71,16 @@ def redact(text, *, secrets=()):
     return text
 
 
+def _overflows(value):
+    try:
+        check_type_int(value)
+    except OverflowError:
+        return True
+    except (TypeError, ValueError):
+        pass
+    return False
+
+
 class KeySafeModule(AnsibleModule):
     """An AnsibleModule that neither logs nor returns PEM private key text, whichever option holds it.
 
@@ -79,7 +91,17 @@ class KeySafeModule(AnsibleModule):
     def __init__(self, *args, **kwargs):
         # Read first: AnsibleModule validates (and may fail) and logs inside its constructor.
         self.private_key_strings = private_key_strings(_load_params())
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except OverflowError:
+            # ansible-core converts an int option through Decimal: "inf" or 1e400 raise OverflowError out of
+            # its validation instead of an argument error. Everything fail_json needs is set by then.
+            self.no_log_values.update(str(self.params[name]) for name, spec in self.argument_spec.items()
+                                      if spec.get("no_log") and self.params.get(name) not in (None, ""))
+            names = sorted(name for name, spec in self.argument_spec.items()
+                           if spec.get("type") == "int" and _overflows(self.params.get(name)))
+            message = "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
+            self.fail_json(msg=message, error={"code": "INVALID_ARGUMENT", "message": message})
 
     def log(self, msg, log_args=None):
         secrets = self.no_log_values

@@ -89,7 +89,7 @@ def split_pem_certificates(text, *, what):
     for index, block in enumerate(blocks, start=1):
         try:
             cert = x509.load_pem_x509_certificate(block)
-        except (ValueError, UnsupportedAlgorithm) as exc:
+        except _certs.LOAD_ERRORS as exc:
             raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
         out.append((cert.public_bytes(Encoding.DER), cert))
     return out
@@ -137,7 +137,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
         for block in _certificate_pems(text, what=origin):
             try:
                 cert = x509.load_pem_x509_certificate(block)
-            except ValueError:
+            except _certs.LOAD_ERRORS:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
             fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
             if fingerprint not in seen:

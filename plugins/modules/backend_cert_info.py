@@ -537,7 +537,7 @@ query_result:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._collect import SERVER_TYPES, collect
@@ -545,6 +545,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
     MIN_CRYPTOGRAPHY_INFO,
     cryptography_problem,
 )
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
 
 try:
     import jmespath
@@ -555,7 +556,7 @@ except ImportError:
 
 
 def main():
-    module = AnsibleModule(
+    module = KeySafeModule(
         argument_spec=dict(
             paths=dict(type="list", elements="path"),
             endpoints=dict(type="list", elements="raw"),

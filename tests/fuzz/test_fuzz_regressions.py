@@ -52,3 +52,43 @@ def test_certificate_with_a_malformed_issuer_is_an_item_error(tmp_path):
     (tmp_path / "bad.der").write_bytes(bad)
     entry = _collect.Collector().add_file(str(tmp_path / "bad.der"))
     assert entry["error"]["code"] == "NOT_A_CERTIFICATE"
+
+
+def _bad_version(der):
+    """der with its version field (the [0] EXPLICIT INTEGER at the start of the TBS) set to 10."""
+    at = der.index(b"\xa0\x03\x02\x01\x02")  # v3 is encoded as 2
+    return der[:at + 4] + b"\x0a" + der[at + 5:]
+
+
+def test_certificate_with_an_invalid_version_is_an_item_error(tmp_path):
+    """Found by `make fuzz`: cryptography raises InvalidVersion (no ValueError) for version 10."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _collect
+    from testlib import pki
+
+    ca = pki.CA("BadVersion")
+    bad = _bad_version(ca.leaf("bad-version.test").der)
+    (tmp_path / "bad.der").write_bytes(bad)
+    entry = _collect.Collector().add_file(str(tmp_path / "bad.der"))
+    assert entry["error"]["code"] == "NOT_A_CERTIFICATE"
+    pem = _certs.der_to_pem(bad)
+    result = _verify.verify_single({"chain": pem}, ca_content=ca.root.pem)
+    assert result["valid"] is False and result["error"]["code"] == "PARSE_ERROR"
+    with pytest.raises(CertError) as info:
+        _verify.load_anchors(ca_content=pem)  # skipped like any other unreadable block: none left
+    assert info.value.code == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("module,option", [("backend_cert_info", "max_file_size"), ("backend_cert_info", "concurrency"),
+                                           ("cert_chain_verify", "min_rsa_bits")])
+@pytest.mark.parametrize("value", ["INF", "-inf", "Infinity", float("inf")])
+def test_an_infinite_integer_option_is_an_argument_error(module, option, value):
+    """Found by `make fuzz`: ansible-core's int conversion raises OverflowError for "inf"."""
+    import importlib
+
+    from fuzz.fuzzlib import run_module
+
+    main = importlib.import_module("ansible_collections.certops.backend_tls.plugins.modules." + module).main
+    args = {"paths": []} if module == "backend_cert_info" else {"chain": "x"}
+    result, failed = run_module(main, dict(args, **{option: value}))
+    assert failed and result["error"]["code"] == "INVALID_ARGUMENT"
+    assert result["msg"] == "%s: not an integer (infinite or out of range)" % option
