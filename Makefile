@@ -61,7 +61,9 @@ integration: setup link
 	$(BIN)/python -m pytest -q tests/integration
 
 fuzz: setup link ## the long fuzz campaign: over 100,000 random inputs, about 20 minutes (docs/reliability.md)
-	CERTOPS_FUZZ=long $(BIN)/python -m pytest -q tests/fuzz --hypothesis-show-statistics
+	@mkdir -p build
+	CERTOPS_FUZZ=long $(BIN)/python -m pytest -q tests/fuzz --hypothesis-show-statistics 2>&1 | tee build/fuzz.log
+	@awk '/ passing, / {n += $$2; f += $$4} END {printf "fuzz: %d generated inputs passed, %d failed\n", n, f}' build/fuzz.log
 
 bench: setup link
 	$(BIN)/python tests/bench/run_bench.py
