@@ -314,8 +314,13 @@ class Verifier:
                 leaf)
         if key_problem:
             add("KEY_MISMATCH", ERROR, key_problem, leaf)
-        elif key_spki is not None and _certs.spki_der(leaf.public_key()) != key_spki:
-            add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
+        elif key_spki is not None:
+            leaf_key = _certs.leaf_spki(leaf)
+            if leaf_key is None:
+                add("KEY_MISMATCH", ERROR, "the leaf's public key cannot be read, so the private key cannot be "
+                    "paired with it", leaf)
+            elif leaf_key != key_spki:
+                add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
         eku = _ext(leaf, x509.ExtendedKeyUsage)
         if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku and \
                 x509.ObjectIdentifier("2.5.29.37.0") not in eku:

@@ -92,3 +92,21 @@ def test_an_infinite_integer_option_is_an_argument_error(module, option, value):
     result, failed = run_module(main, dict(args, **{option: value}))
     assert failed and result["error"]["code"] == "INVALID_ARGUMENT"
     assert result["msg"] == "%s: not an integer (infinite or out of range)" % option
+
+
+def test_leaf_with_an_unknown_key_type_is_a_key_mismatch_not_a_traceback():
+    """Found by `make fuzz`: a leaf whose key algorithm OID is unknown, checked against a key, raised
+    UnsupportedAlgorithm out of verify_item."""
+    from testlib import pki
+
+    ca = pki.CA("UnknownKeyType")
+    leaf = ca.leaf("unknown-key.test")
+    ec_public_key_oid = b"\x06\x07\x2a\x86\x48\xce\x3d\x02\x01"  # 1.2.840.10045.2.1
+    assert leaf.der.count(ec_public_key_oid) == 1
+    bad = leaf.der.replace(ec_public_key_oid, b"\x06\x07\x29\x86\x48\xce\x3d\x02\x01")  # 1.1.840.10045.2.1
+    result = _verify.verify_single({"chain": _certs.der_to_pem(bad) + ca.intermediate.pem,
+                                    "key_content": leaf.key_pem()}, ca_content=ca.root.pem)
+    assert result["valid"] is False
+    mismatch = [f for f in result["findings"] if f["code"] == "KEY_MISMATCH"]
+    assert [f["message"] for f in mismatch] == [
+        "the leaf's public key cannot be read, so the private key cannot be paired with it"]
