@@ -19,11 +19,13 @@ import datetime
 import glob
 import hashlib
 import ipaddress
+import itertools
 import os
 import re
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _names, _openssl
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 try:
@@ -37,6 +39,17 @@ except ImportError:  # reported by _deps.cryptography_problem()
     pass
 
 ERROR, WARNING, INFO = "error", "warning", "info"
+PROFILES = ("openssl", "webpki")
+# Under the openssl profile these stay what they are whatever OpenSSL says: they are the user's policy, not
+# a rule of the verifier.
+_POLICY_CODES = ("KEY_MISMATCH", "EXPIRES_SOON")
+_OPENSSL_HINTS = {
+    2: "the CA file holds an intermediate but not its root; OpenSSL (so the load balancer) needs the root",
+    20: "the issuer is neither served nor in the load balancer's CA file",
+    66: "the key is below OpenSSL's security level %d (RSA and DH need 2048 bits)" % _openssl.SECURITY_LEVEL,
+    67: "the key is below OpenSSL's security level %d (RSA and DH need 2048 bits)" % _openssl.SECURITY_LEVEL,
+    68: "SHA-1 and weaker signatures are below OpenSSL's security level %d" % _openssl.SECURITY_LEVEL,
+}
 _WEAK_HASHES = ("md5", "sha1")
 _RELATIVE = re.compile(r"^([+-])(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -89,6 +102,7 @@ def split_pem_certificates(text, *, what):
     for index, block in enumerate(blocks, start=1):
         try:
             cert = x509.load_pem_x509_certificate(block)
+            cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()  # parsed lazily: malformed names raise here
         except _certs.LOAD_ERRORS as exc:
             raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
         out.append((cert.public_bytes(Encoding.DER), cert))
@@ -137,6 +151,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
         for block in _certificate_pems(text, what=origin):
             try:
                 cert = x509.load_pem_x509_certificate(block)
+                cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
             except _certs.LOAD_ERRORS:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
             fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
@@ -241,6 +256,14 @@ def name_matches(name, dns_sans, ip_sans):
     return False
 
 
+def _common_names(cert):
+    try:
+        return [a.value for a in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+                if isinstance(a.value, str)]
+    except ValueError:
+        return []
+
+
 def _subject_for(name):
     try:
         return verification.IPAddress(ipaddress.ip_address(name))
@@ -252,9 +275,12 @@ class Verifier:
     """Trust store, policy and per-name verifiers built once, used for any number of chains."""
 
     def __init__(self, anchors, *, at=None, min_days_remaining=0, min_rsa_bits=2048, strict=STRICT_RULES,
-                 max_chain_depth=None):
+                 max_chain_depth=None, openssl=None):
         # Whole seconds, as X.509 times and the verifier have them (notAfter is inclusive).
         self.at = (at or _certs.utcnow()).replace(microsecond=0)
+        # profile openssl: an _openssl.OpenSSLVerifier whose verdict decides (see _apply_openssl)
+        self.openssl = openssl
+        self._tags = itertools.count()
         self.anchors = list(anchors)
         self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
         self.min_days_remaining = min_days_remaining
@@ -301,7 +327,7 @@ class Verifier:
                 add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert)
 
         dns_sans, ip_sans = _sans(leaf)
-        names = [str(n) for n in server_names if n]
+        names = [_names.normalize(n) for n in server_names]
         if not dns_sans and not ip_sans:
             add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no name",
                 leaf)
@@ -332,8 +358,8 @@ class Verifier:
         verifier_error, verified = None, None
         subjects = names or ([str(ip) for ip in ip_sans[:1]] if not dns_sans else [dns_sans[0].replace("*", "x", 1)])
         for name in subjects or ["invalid.invalid"]:
-            try:
-                path = self._server_verifier(name).verify(leaf, untrusted)
+            try:  # a wildcard name is checked above; the verifier gets one name it covers
+                path = self._server_verifier(name.replace("*", "x", 1)).verify(leaf, untrusted)
                 verified = verified or path
             except verification.VerificationError as exc:
                 verifier_error = verifier_error or str(exc)
@@ -358,7 +384,65 @@ class Verifier:
                 leaf)
         if verifier_error and not any(f["severity"] == ERROR for f in findings):
             add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s" % verifier_error, leaf)
+        if self.openssl is not None:
+            findings = self._apply_openssl(findings, served, intermediates, names)
         return self._result(findings, path, leaf, days)
+
+    # ------------------------------------------------------------ profile openssl
+    def _apply_openssl(self, findings, served, intermediates, names):
+        """The findings as the load balancer's OpenSSL sees the chain.
+
+        OpenSSL's verdict decides: an error the strict (WebPKI) rules found but OpenSSL does not give becomes
+        a warning that says so; an OpenSSL error the diagnosis did not find is added with OpenSSL's words.
+        The load balancer takes the first served certificate as the server's, so OpenSSL checks that one.
+        """
+        first = served[0][1]
+        outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
+                                      next(self._tags))
+        rejected = set()
+        for error in outcome["errors"]:
+            rejected.update(_openssl.codes_for(error))
+        if not outcome["ok"]:
+            rejected.add("WRONG_ORDER")  # a leaf served later is the likely reason OpenSSL fails
+        prefix = "accepted by OpenSSL; a WebPKI client would reject: " if outcome["ok"] else \
+            "not a reason OpenSSL gives; a WebPKI client would reject: "
+        out = []
+        for finding in findings:
+            if finding["code"] == "HOSTNAME_MISMATCH":
+                continue  # decided per name below
+            strict_only = finding["severity"] == ERROR and finding["code"] not in _POLICY_CODES and \
+                finding["code"] not in rejected
+            out.append(dict(finding, severity=WARNING, message=prefix + finding["message"]) if strict_only
+                       else finding)
+        kept = set(f["code"] for f in out if f["severity"] == ERROR)
+        for error in outcome["errors"]:
+            codes = _openssl.codes_for(error)
+            if not kept.intersection(codes):
+                hint = _OPENSSL_HINTS.get(error["code"])
+                out.append({"code": codes[0], "severity": ERROR,
+                            "message": "OpenSSL rejects the chain: %s (error %d at depth %d%s)%s" % (
+                                error["message"], error["code"], error["depth"],
+                                ", %s" % error["subject"] if error["subject"] else "", "; " + hint if hint else ""),
+                            "subject": error["subject"] if error["depth"] else _subject(first),
+                            "fingerprint_sha256": _fp(served[0][0]) if error["depth"] == 0 else None})
+                kept.update(codes)
+        dns_sans, ip_sans = _sans(first)
+        common_names = _common_names(first)
+        for name in names:
+            by_openssl = _names.openssl_matches(name, dns_sans, ip_sans, common_names)
+            by_webpki = bool(dns_sans or ip_sans) and name_matches(name, dns_sans, ip_sans)
+            if by_openssl and by_webpki:
+                continue
+            message = "%s is not covered by the leaf's names (DNS: %s; IP: %s%s)" % (
+                name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none",
+                "; CN: %s" % ", ".join(common_names) if common_names and not dns_sans else "")
+            if by_openssl:
+                out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING, "message": prefix + message,
+                            "subject": _subject(first), "fingerprint_sha256": _fp(served[0][0])})
+            else:
+                out.append({"code": "HOSTNAME_MISMATCH", "severity": ERROR, "message": message,
+                            "subject": _subject(first), "fingerprint_sha256": _fp(served[0][0])})
+        return out
 
     # ------------------------------------------------------------ diagnosis helpers
     def _check_served(self, served, leaf_der, add):
@@ -583,15 +667,26 @@ def key_spki(*, key_path=None, key_content=None):
     return key["_spki"], None
 
 
-def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining=0, min_rsa_bits=2048):
-    """The shared part of a call: trust anchors, validation time and policy, built once."""
+def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining=0, min_rsa_bits=2048,
+                   profile="webpki"):
+    """The shared part of a call: trust anchors, validation time, policy and profile, built once.
+
+    With profile openssl the caller must close_verifier() it (it holds a temporary directory).
+    """
     if min_rsa_bits < 512 or min_days_remaining < 0:
         raise CertError("INVALID_ARGUMENT", "min_rsa_bits must be >= 512 and min_days_remaining >= 0")
-    return Verifier(load_anchors(ca_path=ca_path, ca_content=ca_content), at=parse_time(at),
-                    min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits)
+    if profile not in PROFILES:
+        raise CertError("INVALID_ARGUMENT", "profile must be one of %s, not %r" % (", ".join(PROFILES), profile))
+    anchors, at = load_anchors(ca_path=ca_path, ca_content=ca_content), parse_time(at)
+    openssl = None
+    if profile == "openssl":
+        openssl = _openssl.OpenSSLVerifier("".join(_certs.der_to_pem(a.public_bytes(Encoding.DER)) for a in anchors),
+                                           at.replace(microsecond=0))
+    return Verifier(anchors, at=at, min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits,
+                    openssl=openssl)
 
 
-def _names(value):
+def _name_list(value):
     if value is None:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
@@ -612,7 +707,7 @@ def verify_item(verifier, item):
             raise CertError("PARSE_ERROR", "the item has neither 'chain' nor 'path'")
         extra = load_pem_list(item["intermediates"], what="intermediates") if item.get("intermediates") else []
         spki, key_problem = key_spki(key_path=item.get("key_path"), key_content=item.get("key_content"))
-        return verifier.verify(chain, server_names=_names(item.get("server_names")), intermediates=extra,
+        return verifier.verify(chain, server_names=_name_list(item.get("server_names")), intermediates=extra,
                                key_spki=spki, key_problem=key_problem)
     except CertError as exc:
         return error_result(exc)
@@ -627,20 +722,58 @@ def error_result(exc):
 
 
 def verify_single(item, **policy):
-    return verify_item(build_verifier(**policy), item)
+    verifier = build_verifier(**policy)
+    try:
+        return dict(verify_item(verifier, item), **describe_profile(verifier))
+    finally:
+        close_verifier(verifier)
 
 
 def verify_batch(items, refused=None, **policy):
-    """Every item verified with one verifier; refused maps an item's index to the CertError it gets instead."""
+    """Every item verified with one verifier; refused maps an item's index to the CertError it gets instead.
+
+    Under the openssl profile the items run in a few threads: each waits on its own openssl process.
+    """
     verifier = build_verifier(**policy)
     refused = refused or {}
-    results, codes = [], {}
-    for index, item in enumerate(items):
+
+    def one(indexed):
+        index, item = indexed
         result = error_result(refused[index]) if index in refused else verify_item(verifier, item)
         result["name"] = item.get("name") or "item%d" % index
-        results.append(result)
+        return result
+
+    try:
+        if verifier.openssl is not None and len(items) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+                results = list(pool.map(one, enumerate(items)))
+        else:
+            results = [one(indexed) for indexed in enumerate(items)]
+    finally:
+        close_verifier(verifier)
+    codes = {}
+    for result in results:
         for finding in result["findings"]:
             codes[finding["code"]] = codes.get(finding["code"], 0) + 1
     valid = sum(1 for r in results if r["valid"])
-    return {"valid": valid == len(results), "results": results,
-            "summary": {"items": len(results), "valid": valid, "invalid": len(results) - valid, "codes": codes}}
+    return dict({"valid": valid == len(results), "results": results,
+                 "summary": {"items": len(results), "valid": valid, "invalid": len(results) - valid,
+                             "codes": codes}}, **describe_profile(verifier))
+
+
+def describe_profile(verifier):
+    """{profile, verifier}: whose rules gave the verdict, and which implementation."""
+    if verifier.openssl is not None:
+        return {"profile": "openssl", "verifier": verifier.openssl.version}
+    return {"profile": "webpki", "verifier": "cryptography %s" % _cryptography_version()}
+
+
+def close_verifier(verifier):
+    if verifier.openssl is not None:
+        verifier.openssl.close()
+
+
+def _cryptography_version():
+    import cryptography
+
+    return cryptography.__version__

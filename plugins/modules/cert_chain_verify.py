@@ -77,7 +77,14 @@ options:
     type: list
     elements: str
   server_names:
-    description: DNS names or IP addresses the load balancer asks for; every one must match the leaf.
+    description:
+      - DNS names or IP addresses the load balancer asks for; every one must match the leaf.
+      - Written as users write them. An internationalised name is checked as its A-label (V(bücher.example) as
+        V(xn--bcher-kva.example)), case does not matter, a trailing dot is dropped, an IPv6 address may be in
+        brackets. A wildcard name (V(*.example.com), as in an nginx C(server_name)) must be covered by the same
+        wildcard in the leaf.
+      - An empty name, one with spaces, empty labels or a leading dot, or a wildcard anywhere but the whole
+        left-most label is V(INVALID_ARGUMENT) (an item's error in batch form).
     type: list
     elements: str
   key_path:
@@ -104,6 +111,23 @@ options:
     description: Fail the task when a chain is not valid (after returning every result).
     type: bool
     default: false
+  profile:
+    description:
+      - Whose rules decide validity.
+      - V(openssl) is what OpenSSL-based load balancers (HAProxy, nginx C(proxy_ssl_verify), Apache
+        C(SSLProxyVerify)) accept. The chain's verdict is that of the C(openssl verify) command on the host running
+        the module, with the settings those load balancers use (purpose sslserver, security level 2, no partial
+        chains, only the given trust anchors), and names are matched as OpenSSL's C(X509_check_host) does (the CN
+        only when the leaf has no DNS name). What only the strict rules reject becomes a warning that says so
+        (C(accepted by OpenSSL; a WebPKI client would reject) and the reason). Needs the C(openssl) command (OpenSSL >= 1.1.1).
+        Under V(openssl), O(min_rsa_bits) is replaced by OpenSSL's security level 2 (RSA and DH keys of at least
+        2048 bits, no SHA-1 signatures).
+      - V(webpki) is the strict rules of public TLS clients (cryptography's verifier and the strict RFC 5280 rules
+        in the notes); the default, as before this option existed.
+      - The role M(certops.backend_tls.cert_remediation) uses V(openssl) by default.
+    type: str
+    choices: [openssl, webpki]
+    default: webpki
 notes:
   - "Finding codes: V(EXPIRED), V(NOT_YET_VALID), V(EXPIRES_SOON) (warning), V(HOSTNAME_MISMATCH), V(INCOMPLETE_CHAIN),
     V(UNTRUSTED_ROOT), V(WRONG_ORDER) (error when the leaf is not first, warning for intermediates out of path order),
@@ -115,8 +139,10 @@ notes:
     option other than O(key_content) or an item's V(key_content) (for example pasted into O(chain)) is such an error;
     in an item of O(items) it is that item's C(error) (the other items are verified). The key is masked in what the
     module logs and returns."
-  - Validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules measured on the
-    x509-limbo conformance suite (see the collection's tests/unit/limbo/README.md).
+  - Under O(profile=webpki), validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules
+    measured on the x509-limbo conformance suite; under O(profile=openssl) it is OpenSSL's verdict, which agrees with
+    C(openssl verify) on every x509-limbo SERVER case without a depth limit (see the collection's
+    tests/unit/limbo/README.md).
   - "Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost))."
 seealso:
   - module: certops.backend_tls.backend_cert_info
@@ -159,6 +185,16 @@ valid:
   returned: always
   type: bool
   sample: false
+profile:
+  description: The O(profile) whose rules gave the verdict.
+  returned: success
+  type: str
+  sample: openssl
+verifier:
+  description: What gave the verdict, with its version (the controller's OpenSSL may differ from the load balancer's).
+  returned: success
+  type: str
+  sample: OpenSSL 3.0.19 27 Jan 2026 (Library OpenSSL 3.0.19 27 Jan 2026)
 findings:
   description: The problems found, most important first as they were found.
   returned: single form
@@ -257,6 +293,7 @@ def main():
             min_days_remaining=dict(type="int", default=0),
             min_rsa_bits=dict(type="int", default=2048),
             fail_on_invalid=dict(type="bool", default=False),
+            profile=dict(type="str", choices=["openssl", "webpki"], default="webpki"),
         ),
         required_one_of=[("chain", "path", "items")],
         mutually_exclusive=[("chain", "path", "items"), ("ca_path", "ca_content"), ("key_path", "key_content"),
@@ -284,7 +321,7 @@ def main():
              "delegate_to: localhost")
     if problem:
         module.fail_json(msg=problem[0], exception=problem[1])
-    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits")}
+    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits", "profile")}
     try:
         if params["items"] is not None:
             result = verify_batch(params["items"], refused=refused, **policy)

@@ -110,3 +110,17 @@ def test_leaf_with_an_unknown_key_type_is_a_key_mismatch_not_a_traceback():
     mismatch = [f for f in result["findings"] if f["code"] == "KEY_MISMATCH"]
     assert [f["message"] for f in mismatch] == [
         "the leaf's public key cannot be read, so the private key cannot be paired with it"]
+
+
+def test_chain_with_a_malformed_issuer_is_a_parse_error():
+    """Found by `make fuzz`: cert_chain_verify parsed the issuer lazily and raised ValueError mid-verification."""
+    from testlib import pki
+
+    ca = pki.CA("Malformed Chain")
+    der = ca.leaf("bad-name.test").der
+    at = der.index(b"Malformed Chain Intermediate CA")
+    bad = der[:at] + b"\xff" + der[at + 1:]
+    result = _verify.verify_single({"chain": _certs.der_to_pem(bad)}, ca_content=ca.root.pem)
+    assert result["valid"] is False and result["error"]["code"] == "PARSE_ERROR"
+    with pytest.raises(CertError):
+        _verify.load_anchors(ca_content=_certs.der_to_pem(bad))  # skipped: no anchor left

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -75,3 +76,44 @@ def disagreements(verdict):
         if got != case["expected_result"]:
             out[case["id"]] = got
     return out
+
+
+def ours_openssl(case):
+    """SUCCESS/FAILURE from the collection's Verifier under profile openssl (+ the error codes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        verifier = None
+        try:
+            verifier = _verify.build_verifier(ca_content="".join(case["trusted_certs"]), at=case["validation_time"],
+                                              profile="openssl")
+            chain = _verify.load_pem_list(case["peer_certificate"], what="peer")
+            extra = _verify.load_pem_list(case["untrusted_intermediates"], what="intermediates") \
+                if case["untrusted_intermediates"] else []
+            result = verifier.verify(chain, server_names=[case["expected_peer_name"]["value"]], intermediates=extra)
+        except CertError as exc:
+            return "FAILURE", [exc.code]
+        finally:
+            if verifier is not None:
+                _verify.close_verifier(verifier)
+    return ("SUCCESS" if result["valid"] else "FAILURE"), sorted({f["code"] for f in result["findings"]
+                                                                  if f["severity"] == "error"})
+
+
+def openssl_cli(case, workdir):
+    """SUCCESS/FAILURE from the real `openssl verify`, with the settings of an OpenSSL-based load balancer."""
+    def write(name, pems):
+        path = Path(workdir) / name
+        path.write_text("".join(pems))
+        return str(path)
+
+    command = ["openssl", "verify", "-purpose", "sslserver", "-auth_level", "2", "-no-CApath", "-no-CAstore",
+               "-CAfile", write("ca.pem", case["trusted_certs"])]
+    if case["untrusted_intermediates"]:
+        command += ["-untrusted", write("untrusted.pem", case["untrusted_intermediates"])]
+    peer = case["expected_peer_name"]
+    command += ["-verify_ip" if peer["kind"] == "IP" else "-verify_hostname", peer["value"]]
+    if _time(case):
+        command += ["-attime", str(int(_time(case).timestamp()))]
+    proc = subprocess.run(command + [write("leaf.pem", [case["peer_certificate"]])], capture_output=True, text=True,
+                          check=False)
+    return "SUCCESS" if proc.returncode == 0 else "FAILURE"

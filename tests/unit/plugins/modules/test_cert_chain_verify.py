@@ -209,3 +209,16 @@ def test_at_that_is_no_time_is_an_argument_error(at):
     assert result["error"]["code"] == "INVALID_ARGUMENT"
     assert repr(at) in result["msg"] and "ISO 8601" in result["msg"] and "'+30d'" in result["msg"]
     assert "Traceback" not in json.dumps(result) and "exception" not in result
+
+
+@pytest.mark.parametrize("profile,verifier", [("openssl", "OpenSSL "), ("webpki", "cryptography ")])
+def test_the_result_says_whose_rules_decided(profile, verifier):
+    single = run({"chain": _CHAIN, "ca_content": CA.root.pem, "profile": profile})
+    batch = run({"items": [{"chain": _CHAIN}, {"chain": LEAF.pem}], "ca_content": CA.root.pem, "profile": profile})
+    for result in (single, batch):
+        assert result["profile"] == profile and result["verifier"].startswith(verifier)
+    assert single["valid"] is True and [r["valid"] for r in batch["results"]] == [True, False]
+
+
+def test_default_profile_is_webpki():
+    assert run({"chain": _CHAIN, "ca_content": CA.root.pem})["profile"] == "webpki"

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Server names as users write them, and how OpenSSL matches them against a certificate.
+
+`normalize` turns a name the load balancer asks for into the form certificates carry (IDN to
+A-labels, lower case, no trailing dot) and refuses what no load balancer can ask for (empty, spaces,
+a leading dot, empty labels). `openssl_matches` is OpenSSL's X509_check_host (flags 0, as nginx calls
+it and `openssl verify -verify_hostname` does) and X509_check_ip, for the `openssl` profile; its
+table test runs the real `openssl verify` on the same certificates.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+
+_LABEL = re.compile(r"^[a-z0-9_*]([a-z0-9_*-]{0,61}[a-z0-9_*])?$")
+_ALNUM = re.compile(r"^[A-Za-z0-9]$")
+
+
+def normalize(name):
+    """(A-label lower-case name without trailing dot, or the IP address text) -> str; CertError INVALID_ARGUMENT."""
+    if not isinstance(name, str):
+        raise CertError("INVALID_ARGUMENT", "server name %r is not a string" % (name,))
+    text = name.strip()
+    if not text:
+        raise CertError("INVALID_ARGUMENT", "an empty server name checks nothing; give the name the load balancer "
+                        "sends (SNI) and verifies")
+    try:
+        return str(ipaddress.ip_address(text.strip("[]") if text.startswith("[") else text))
+    except ValueError:
+        pass
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]  # the root label: a.test. is a.test
+    if text.startswith("."):
+        raise CertError("INVALID_ARGUMENT", "server name %r starts with a dot; OpenSSL would read it as 'any name "
+                        "under %s', which no load balancer asks for" % (name, text[1:]))
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if any(ord(c) > 127 for c in text) else text
+    except UnicodeError as exc:
+        raise CertError("INVALID_ARGUMENT", "server name %r is not a valid internationalised name: %s" % (name, exc))
+    ascii_name = ascii_name.lower()
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise CertError("INVALID_ARGUMENT", "server name %r is not a DNS name (letters, digits, '-', '_' and one "
+                        "'*' wildcard; labels of 1-63 characters separated by single dots)" % (name,))
+    if "*" in ascii_name and (labels[0] != "*" or "*" in ".".join(labels[1:]) or len(labels) < 3):
+        raise CertError("INVALID_ARGUMENT", "server name %r: a wildcard stands for the whole left-most label of a "
+                        "name with at least three labels, like *.example.com" % (name,))
+    return ascii_name
+
+
+def _lower(text):
+    """ASCII-only lower case, as OpenSSL compares (non-ASCII bytes compare as they are)."""
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def _valid_star(pattern):
+    """Index of the one wildcard OpenSSL accepts in pattern (a certificate's name), else None."""
+    star, dots, at_label_start, hyphen, idna = None, 0, True, False, False
+    for index, char in enumerate(pattern):
+        if char == "*":
+            at_start = at_label_start
+            at_end = index == len(pattern) - 1 or pattern[index + 1] == "."
+            if star is not None or idna or dots or not (at_start or at_end):
+                return None
+            star, at_label_start = index, False
+        elif _ALNUM.match(char):
+            if at_label_start and pattern[index:index + 4].lower() == "xn--":
+                idna = True
+            at_label_start, hyphen = False, False
+        elif char == ".":
+            if hyphen or at_label_start:
+                return None
+            at_label_start, hyphen = True, False
+            dots += 1
+        elif char == "-":
+            if at_label_start:
+                return None
+            hyphen = True
+        else:
+            return None
+    if at_label_start or hyphen or dots < 2:
+        return None
+    return star
+
+
+def _wildcard_match(prefix, suffix, subject):
+    if len(subject) < len(prefix) + len(suffix):
+        return False
+    if _lower(subject[:len(prefix)]) != _lower(prefix):
+        return False
+    middle = subject[len(prefix):len(subject) - len(suffix)]
+    if _lower(subject[len(subject) - len(suffix):]) != _lower(suffix):
+        return False
+    whole_label = not prefix and suffix.startswith(".")
+    if whole_label and not middle:
+        return False
+    if not whole_label and subject[:4].lower() == "xn--":
+        return False  # IDNA labels cannot match partial wildcards
+    if middle == "*":
+        return True
+    return all(_ALNUM.match(c) or c == "-" for c in middle)
+
+
+def _host_equal(pattern, subject):
+    """OpenSSL's equal_wildcard: pattern is the certificate's name, subject the name asked for."""
+    if "\x00" in pattern:
+        return False
+    star = _valid_star(pattern)
+    if star is None:
+        return _lower(pattern) == _lower(subject)
+    return _wildcard_match(pattern[:star], pattern[star + 1:], subject)
+
+
+def openssl_matches(name, dns_sans, ip_sans, common_names):
+    """Whether OpenSSL (X509_check_ip for an address, X509_check_host otherwise) accepts name for the leaf.
+
+    The CN is only consulted when the certificate has no DNS name in its subjectAltName.
+    """
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None:
+        return any(getattr(ip, "packed", None) == address.packed for ip in ip_sans)
+    candidates = dns_sans if dns_sans else [cn for cn in common_names if isinstance(cn, str)]
+    return any(_host_equal(candidate, name) for candidate in candidates)
