@@ -11,6 +11,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
+
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -50,9 +52,7 @@ def site_verify_items(collected):
     """backend_cert_info result -> cert_chain_verify items: '<site>|served' and '<site>|disk' per site."""
     items = []
     for site in collected.get("sites", []):
-        names = site.get("server_names") or []
-        names = [n for n in names if "*" not in n and not n.startswith("~") and n != "_"][:1] or \
-            ([site["endpoint"]["server_name"]] if site.get("endpoint") and site["endpoint"].get("server_name") else [])
+        names = _site_names(site)
         endpoint = _endpoint_of(collected, site)
         if endpoint and endpoint.get("chain_pem"):
             items.append({"name": "%s|served" % site["name"], "chain": endpoint["chain_pem"], "server_names": names})
@@ -62,10 +62,23 @@ def site_verify_items(collected):
     return items
 
 
+def _site_names(site, declared=None):
+    """Every name the load balancer may ask the site for: all of them are checked.
+
+    A site without names is checked for the name its endpoint is probed with (SNI), when that is a name.
+    """
+    names = (declared or {}).get("server_names") or site.get("server_names") or []
+    sni = (site.get("endpoint") or {}).get("server_name")
+    return checkable_names(names) or checkable_names([sni] if sni else [])
+
+
 def _verdict(result, min_days):
     if result is None:
         return {"valid": False, "codes": ["NOT_SERVED"], "days_remaining": None, "fingerprint": None}
-    codes = [f["code"] for f in result["findings"] if f["severity"] == "error"]
+    codes = []
+    for finding in result["findings"]:
+        if finding["severity"] == "error" and finding["code"] not in codes:
+            codes.append(finding["code"])
     days = result.get("days_remaining")
     if result["valid"] and days is not None and days < min_days:
         codes.append("EXPIRES_SOON")
@@ -117,7 +130,7 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
             "cert_path": cert_path,
             "key_path": entry.get("key_path") or site.get("key_file"),
             "chain_path": entry.get("chain_path") or site.get("chain_file"),
-            "endpoint": site.get("endpoint"), "server_names": entry.get("server_names") or site.get("server_names"),
+            "endpoint": site.get("endpoint"), "server_names": _site_names(site, entry),
             "action": action, "reasons": reasons,
             "before": {"served": served, "disk": disk, "served_matches_disk": matches,
                        "key_matches_cert": site.get("key_matches_cert"),

@@ -130,3 +130,28 @@ def openssl_matches(name, dns_sans, ip_sans, common_names):
         return any(getattr(ip, "packed", None) == address.packed for ip in ip_sans)
     candidates = dns_sans if dns_sans else [cn for cn in common_names if isinstance(cn, str)]
     return any(_host_equal(candidate, name) for candidate in candidates)
+
+
+def checkable_names(names):
+    """Every name a load balancer may ask a site for, normalised, in order, without repeats.
+
+    names as server configs write them: nginx's `.example.com` is example.com and *.example.com; regular
+    expressions (`~...`), catch-alls (`_`, empty), variables and trailing wildcards (`www.example.*`) name no
+    certificate name and are left out.
+    """
+    out = []
+    for raw in list(names or []):
+        if not isinstance(raw, str):
+            continue
+        text = raw.strip()
+        candidates = [text[1:], "*" + text] if text.startswith(".") and len(text) > 1 else [text]
+        for candidate in candidates:
+            if not candidate or candidate == "_" or candidate.startswith("~") or "$" in candidate:
+                continue
+            try:
+                name = normalize(candidate)
+            except CertError:
+                continue
+            if name not in out:
+                out.append(name)
+    return out

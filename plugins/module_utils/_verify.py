@@ -23,6 +23,7 @@ import itertools
 import os
 import re
 import ssl
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _names, _openssl
@@ -256,6 +257,55 @@ def name_matches(name, dns_sans, ip_sans):
     return False
 
 
+_OID_NAMES = {
+    "2.5.29.14": "subjectKeyIdentifier", "2.5.29.15": "keyUsage", "2.5.29.17": "subjectAltName",
+    "2.5.29.19": "basicConstraints", "2.5.29.30": "nameConstraints", "2.5.29.31": "cRLDistributionPoints",
+    "2.5.29.32": "certificatePolicies", "2.5.29.35": "authorityKeyIdentifier", "2.5.29.36": "policyConstraints",
+    "2.5.29.37": "extendedKeyUsage", "2.5.29.54": "inhibitAnyPolicy", "1.3.6.1.5.5.7.1.1": "authorityInfoAccess",
+}
+_SYSTEM_ROOTS = []  # [(subject, Certificate)] of this host's trust store, read once per process when needed
+
+
+def _oid_names(text):
+    """Dotted extension OIDs in a message followed by their names: '2.5.29.15' -> '2.5.29.15 (keyUsage)'."""
+    def named(match):
+        oid = match.group(1)
+        return "%s (%s)" % (oid, _OID_NAMES[oid]) if oid in _OID_NAMES else oid
+
+    return re.sub(r"\b(\d+(?:\.\d+){2,})\b", named, text)
+
+
+def _has_extension(cert, oid):
+    try:
+        cert.extensions.get_extension_for_oid(oid)
+        return True
+    except x509.ExtensionNotFound:
+        return False
+    except ValueError:
+        return True  # present but malformed: not "missing"
+
+
+def _system_root_for(cert, key_id):
+    """The self-signed root of this host's system trust store that issued cert (by name and key id), or None."""
+    if not _SYSTEM_ROOTS:
+        try:
+            with warnings.catch_warnings():  # some system roots have a zero serial: cryptography warns
+                warnings.simplefilter("ignore")
+                anchors = load_anchors()
+        except CertError:
+            anchors = []
+        _SYSTEM_ROOTS.extend((a.subject, a) for a in anchors)
+        if not _SYSTEM_ROOTS:
+            _SYSTEM_ROOTS.append((None, None))
+    for subject, root in _SYSTEM_ROOTS:
+        if root is None or subject != cert.issuer:
+            continue
+        ski = _ext(root, x509.SubjectKeyIdentifier)
+        if key_id is None or ski is None or ski.digest == key_id:
+            return root
+    return None
+
+
 def _common_names(cert):
     try:
         return [a.value for a in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
@@ -307,8 +357,10 @@ class Verifier:
         def add(code, severity, message, cert=None):
             findings.append({"code": code, "severity": severity, "message": message,
                              "subject": _subject(cert) if cert is not None else None,
-                             "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None})
+                             "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None,
+                             "role": self._role(cert, leaf)})
 
+        leaf = None
         served = list(chain)
         leaf_index = None
         if served:  # a first certificate that is no CA is the leaf; otherwise look for it
@@ -383,7 +435,9 @@ class Verifier:
             add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
                 leaf)
         if verifier_error and not any(f["severity"] == ERROR for f in findings):
-            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s" % verifier_error, leaf)
+            about, why = self._verifier_error_about(verifier_error, walk or path or [leaf], leaf)
+            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s%s" % (
+                _oid_names(verifier_error), "; " + why if why else ""), about)
         if self.openssl is not None:
             findings = self._apply_openssl(findings, served, intermediates, names)
         return self._result(findings, path, leaf, days)
@@ -424,7 +478,8 @@ class Verifier:
                                 error["message"], error["code"], error["depth"],
                                 ", %s" % error["subject"] if error["subject"] else "", "; " + hint if hint else ""),
                             "subject": error["subject"] if error["depth"] else _subject(first),
-                            "fingerprint_sha256": _fp(served[0][0]) if error["depth"] == 0 else None})
+                            "fingerprint_sha256": _fp(served[0][0]) if error["depth"] == 0 else None,
+                            "role": "issuer" if error["depth"] else "leaf"})
                 kept.update(codes)
         dns_sans, ip_sans = _sans(first)
         common_names = _common_names(first)
@@ -436,15 +491,35 @@ class Verifier:
             message = "%s is not covered by the leaf's names (DNS: %s; IP: %s%s)" % (
                 name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none",
                 "; CN: %s" % ", ".join(common_names) if common_names and not dns_sans else "")
-            if by_openssl:
-                out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING, "message": prefix + message,
-                            "subject": _subject(first), "fingerprint_sha256": _fp(served[0][0])})
-            else:
-                out.append({"code": "HOSTNAME_MISMATCH", "severity": ERROR, "message": message,
-                            "subject": _subject(first), "fingerprint_sha256": _fp(served[0][0])})
+            out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING if by_openssl else ERROR,
+                        "message": prefix + message if by_openssl else message, "subject": _subject(first),
+                        "fingerprint_sha256": _fp(served[0][0]), "role": "leaf"})
         return out
 
     # ------------------------------------------------------------ diagnosis helpers
+    def _role(self, cert, leaf):
+        """Where a finding's certificate stands: leaf, intermediate or trust anchor (None: about no certificate)."""
+        if cert is None:
+            return None
+        if cert is leaf or (leaf is not None and cert == leaf):
+            return "leaf"
+        if cert in self.anchor_set:
+            return "trust anchor"
+        return "root" if _self_issued(cert) and _issued_by(cert, cert) else "intermediate"
+
+    def _verifier_error_about(self, error, chain, leaf):
+        """(certificate, explanation) for the verifier's message: a missing extension is about the CA lacking it."""
+        match = re.search(r"invalid extension: ([0-9.]+): (.*)", error)
+        if not match:
+            return leaf, None
+        oid = x509.ObjectIdentifier(match.group(1))
+        lacking = [cert for cert in chain if not _has_extension(cert, oid)]
+        if "missing" in match.group(2).lower() and lacking:
+            cert = lacking[-1]  # the CA furthest up is what the rule for CAs is about
+            return cert, "the %s %s has no %s extension" % (self._role(cert, leaf), _subject(cert),
+                                                            _OID_NAMES.get(oid.dotted_string, oid.dotted_string))
+        return leaf, None
+
     def _check_served(self, served, leaf_der, add):
         seen = {}
         for index, (der, cert) in enumerate(served):
@@ -495,12 +570,27 @@ class Verifier:
             urls = [d.access_location.value for d in aia or []
                     if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
                     and isinstance(d.access_location, x509.UniformResourceIdentifier)]
-            detail = "issuer %s" % last.issuer.rfc4514_string()
-            if aki is not None and aki.key_identifier:
-                detail += " (key id %s)" % aki.key_identifier.hex()
-            if urls:
-                detail += ", available at %s" % ", ".join(urls)
-            add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: %s; serve it after the leaf" % detail, last)
+            key_id = aki.key_identifier if aki is not None else None
+            detail = "%s%s%s" % (last.issuer.rfc4514_string(), " (key id %s)" % key_id.hex() if key_id else "",
+                                 ", available at %s" % ", ".join(urls) if urls else "")
+            system_root = _system_root_for(last, key_id)
+            if system_root is not None:
+                add("UNTRUSTED_ROOT", ERROR, "the chain ends at the root %s, which this host's system trust store "
+                    "holds but the load balancer's CA file does not; add it to the CA file or issue from a CA it "
+                    "trusts" % detail, last)
+            elif "root" in last.issuer.rfc4514_string().lower():
+                add("UNTRUSTED_ROOT", ERROR, "the chain ends at %s, issued by %s, which the load balancer's CA file "
+                    "does not hold; its name says it is a root: add it to the CA file (or, if it is an intermediate "
+                    "after all, serve it)" % (_subject(last), detail), last)
+            elif len(walk) > 1:
+                add("INCOMPLETE_CHAIN", ERROR, "the chain ends at %s, issued by %s, which is neither served nor in "
+                    "the load balancer's CA file; that cannot be told offline: if it is an intermediate, serve it "
+                    "after %s; if it is the root, add it to the CA file" % (_subject(last), detail, _subject(last)),
+                    last)
+            else:
+                add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: issuer %s is neither served nor in the load "
+                    "balancer's CA file; serve it after the leaf (if it is a root instead, add it to the CA file)"
+                    % detail, last)
 
     def _check_path(self, path, leaf, add):
         for index, cert in enumerate(path):
@@ -717,7 +807,7 @@ def error_result(exc):
     """The single-form result of an item that was not verified: valid=false, its `error` and a PARSE_ERROR finding."""
     return {"valid": False, "error": exc.as_dict(),
             "findings": [{"code": "PARSE_ERROR", "severity": ERROR, "message": exc.message, "subject": None,
-                          "fingerprint_sha256": None}],
+                          "fingerprint_sha256": None, "role": None}],
             "verified_chain": [], "leaf": None, "days_remaining": None}
 
 

@@ -226,6 +226,14 @@ findings:
       returned: always
       type: str
       sample: 3f1a0c
+    role:
+      description:
+        - Where that certificate stands - V(leaf), V(intermediate), V(root) (self-signed, not trusted) or
+          V(trust anchor) (one of the given anchors) - or null when the finding is about no single certificate.
+        - Under O(profile=openssl), a finding taken from OpenSSL's own words has the role V(leaf) or V(issuer).
+      returned: always
+      type: str
+      sample: intermediate
 verified_chain:
   description:
     - The path from the leaf to a trust anchor, as validated; when validation failed for another reason (name, dates)

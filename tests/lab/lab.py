@@ -21,6 +21,11 @@ The CA also issues the renewed material into `<dir>/source/<site>/{cert,key,chai
 `up(dir, backends=pool(6))` builds another pool instead: backends that are healthy for the load balancer
 (UP: valid chain, right name) but due for renewal (fewer days left than the role's default min_days),
 server types taking turns nginx, Apache, HAProxy -- what a rolling renewal runs over.
+
+`up(dir, backends=WITH_PLAIN_CA)` (`up --plain-ca`) adds a healthy backend `plain` whose certificate comes from a
+second CA made the most common way, `openssl req -x509 -newkey rsa:2048 -nodes` (a root without keyUsage): the
+load balancer's ca-file then holds both roots (`state["lb_ca_file"]`, also the inventory's
+cert_remediation_ca_path), HAProxy marks it UP, and only a WebPKI client would reject it.
 """
 
 from __future__ import annotations
@@ -32,9 +37,13 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -52,6 +61,10 @@ BACKENDS = [
     {"name": "blog", "server_type": "nginx", "fault": "renewed on disk, never reloaded"},
 ]
 
+PLAIN_CA_BACKEND = {"name": "plain", "server_type": "nginx", "fault": "none (CA made by a plain openssl req -x509)",
+                    "ca": "plain"}
+WITH_PLAIN_CA = BACKENDS + [PLAIN_CA_BACKEND]
+
 POOL_TYPES = ("nginx", "apache", "haproxy")
 POOL_DAYS_LEFT = 10  # valid (the load balancer marks it UP) but fewer than cert_remediation_min_days (30)
 
@@ -60,6 +73,19 @@ def pool(count):
     """count healthy backends due for renewal, named pool1..poolN, server types taking turns."""
     return [{"name": "pool%d" % (i + 1), "server_type": POOL_TYPES[i % len(POOL_TYPES)], "fault": "expires soon"}
             for i in range(count)]
+
+
+def plain_ca(directory, cn="Plain Lab Root CA"):
+    """A private root made the way most people make one: `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=..`,
+    nothing else but a lifetime (the default 30 days would end before the leaves it issues). No keyUsage."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "root.pem", directory / "root.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
+                    "-days", "3650", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    key.chmod(0o600)
+    return pki.Issued(x509.load_pem_x509_certificate(cert.read_bytes()),
+                      serialization.load_pem_private_key(key.read_bytes(), None))
 
 
 def _server(backend, workdir, site):
@@ -91,18 +117,28 @@ def up(directory, backends=None):
     if (directory / "state.json").exists():
         down(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    backends = BACKENDS if backends is None else backends
     ca = pki.CA("Lab")
     (directory / "ca").mkdir(exist_ok=True)
     ca.save(directory / "ca")  # tests issue faulty renewed material from it
     state = {"dir": str(directory), "ca_file": str(directory / "ca" / "root.pem"), "backends": []}
-    for backend in BACKENDS if backends is None else backends:
+    state["lb_ca_file"] = state["ca_file"]  # what the load balancer trusts
+    plain = None
+    if any(b.get("ca") == "plain" for b in backends):
+        plain = plain_ca(directory / "plain-ca")
+        state["lb_ca_file"] = pki.write(directory / "lb-ca.pem", ca.root.pem + plain.pem)
+    for backend in backends:
         name, server_type = backend["name"], backend["server_type"]
         fqdn = "%s.%s" % (name, DOMAIN)
         workdir = directory / name
         certs = workdir / "certs"
         certs.mkdir(parents=True, exist_ok=True)
         good_chain = [ca.intermediate]
-        if backend.get("fault") == "expires soon":
+        renewed, renewed_chain = ca.leaf(fqdn, days=90), good_chain
+        if backend.get("ca") == "plain":  # healthy, issued straight from the plain root (served without it)
+            served, chain = pki.issue(fqdn, issuer=plain), []
+            renewed, renewed_chain = pki.issue(fqdn, issuer=plain), []
+        elif backend.get("fault") == "expires soon":
             served, chain = ca.leaf(fqdn, days=POOL_DAYS_LEFT + 1), good_chain  # started yesterday
         elif name in ("shop", "blog"):
             served = ca.leaf(fqdn, days=30, start_days=-60)  # expired 30 days ago
@@ -113,11 +149,11 @@ def up(directory, backends=None):
             served, chain = ca.leaf("%s-old.%s" % (name, DOMAIN)), good_chain  # wrong name
         for rel, (text, mode) in _files_for(server_type, served, chain).items():
             pki.write(certs / rel, text, mode)
-        renewed = ca.leaf(fqdn, days=90)
         source = directory / "source" / name
         source.mkdir(parents=True, exist_ok=True)
         pki.write(source / "cert.pem", renewed.pem)
-        pki.write(source / "chain.pem", ca.intermediate.pem)
+        if renewed_chain:
+            pki.write(source / "chain.pem", "".join(c.pem for c in renewed_chain))
         pki.write(source / "key.pem", renewed.key_pem(), 0o600)
         port = free_port()
         site = dict({"name": name, "port": port, "server_names": [fqdn]}, **_site_paths(server_type, certs))
@@ -154,7 +190,7 @@ def _start_lb(directory, state):
                   "    http-check send meth GET uri / ver HTTP/1.1 hdr Host %s" % fqdn,
                   "    server %s 127.0.0.1:%d ssl verify required ca-file %s sni str(%s) verifyhost %s "
                   "check check-ssl check-sni %s inter 500ms fall 1 rise 1" % (
-                      backend["name"], backend["port"], state["ca_file"], fqdn, fqdn, fqdn)]
+                      backend["name"], backend["port"], state["lb_ca_file"], fqdn, fqdn, fqdn)]
     (lb / "haproxy.cfg").write_text("\n".join(lines) + "\n")
     os.system("haproxy -f %s -D -p %s" % (lb / "haproxy.cfg", lb / "haproxy.pid"))
     wait_port(port)
@@ -179,7 +215,7 @@ def _write_inventory(directory, state):
         hosts["backend-" + b["name"]] = {"cert_remediation_sites": [site]}
     inventory = {"backends": {"hosts": hosts, "vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "cert_remediation_ca_path": state["ca_file"],
+        "cert_remediation_ca_path": state["lb_ca_file"],
         "cert_remediation_source_dir": str(directory / "source"),
         "cert_remediation_backup_dir": str(directory / "backups"),
         "cert_remediation_reload": "command"}}}
@@ -215,10 +251,17 @@ def lb_view(directory):
 
 
 def wait_view(directory, want, timeout=15.0):
-    """Poll until every backend's status starts with want ('UP'/'DOWN'); returns the view."""
+    """Poll until every backend's status starts with want ('UP'/'DOWN') after a real check; returns the view.
+
+    HAProxy shows a server it has not checked yet as UP with check INI: that is no answer yet.
+    """
     deadline = time.monotonic() + timeout
+
+    def settled(view):
+        return all(v["status"].startswith(want) and not v["check"].startswith("INI") for v in view)
+
     view = lb_view(directory)
-    while time.monotonic() < deadline and not all(v["status"].startswith(want) for v in view):
+    while time.monotonic() < deadline and not settled(view):
         time.sleep(0.25)
         view = lb_view(directory)
     return view
@@ -261,9 +304,12 @@ def main():
     parser.add_argument("--wait", choices=["UP", "DOWN"], help="with status: wait until every backend is so")
     parser.add_argument("--pool", type=int, metavar="N",
                         help="with up: N healthy backends due for renewal instead of the four faulty ones")
+    parser.add_argument("--plain-ca", action="store_true",
+                        help="with up: also a healthy backend whose CA was made by a plain openssl req -x509")
     args = parser.parse_args()
     if args.action == "up":
-        state = up(args.dir, backends=pool(args.pool) if args.pool else None)
+        backends = pool(args.pool) if args.pool else list(BACKENDS)
+        state = up(args.dir, backends=backends + [PLAIN_CA_BACKEND] if args.plain_ca else backends)
         print("lab up in %s: %d backends behind the load balancer on 127.0.0.1:%d" % (
             args.dir, len(state["backends"]), state["lb"]["port"]))
     elif args.action == "status":

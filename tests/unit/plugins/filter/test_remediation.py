@@ -68,6 +68,25 @@ def test_a_site_whose_path_is_dynamic_is_never_pushed(served, action, reasons, s
         assert "fix by hand" in report["summary"]
 
 
+def test_every_name_of_a_site_is_checked():
+    # server_name a.f.test b.f.test *.w.f.test; while the certificate covers a.f.test only: not healthy.
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+
+    leaf = CA.leaf("a.f.test")
+    site = collected()
+    site["sites"][0]["server_names"] = ["a.f.test", "b.f.test", "*.w.f.test", "~^regex$"]
+    site["endpoints"][0]["chain_pem"] = [leaf.pem, CA.intermediate.pem]
+    site["files"][0]["chain_pem"] = [leaf.pem, CA.intermediate.pem]
+    items = remediation.site_verify_items(site)
+    assert [i["server_names"] for i in items] == [["a.f.test", "b.f.test", "*.w.f.test"]] * 2
+    verified = _verify.verify_batch(items, ca_content=CA.root.pem, profile="openssl")
+    (entry,) = remediation.remediation_plan(site, verified, [], min_days=30, force=False)
+    assert entry["action"] == "push" and entry["reasons"] == ["HOSTNAME_MISMATCH"]
+    assert entry["server_names"] == ["a.f.test", "b.f.test", "*.w.f.test"]
+    messages = [f["message"] for f in verified["results"][0]["findings"] if f["code"] == "HOSTNAME_MISMATCH"]
+    assert [m.split(" ")[0] for m in messages] == ["b.f.test", "*.w.f.test"]
+
+
 def test_site_verify_items():
     items = remediation.site_verify_items(collected())
     assert items == [{"name": "site|served", "chain": ["SERVED"], "server_names": ["site.f.test"]},

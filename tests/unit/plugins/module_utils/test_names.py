@@ -116,3 +116,16 @@ def test_openssl_matches_is_what_openssl_verify_says(sans, cn, ips, name, tmp_pa
     dns, ip_sans = _verify._sans(leaf.cert)
     expected = _openssl_says(leaf, name, tmp_path)
     assert _names.openssl_matches(name, dns, ip_sans, _verify._common_names(leaf.cert)) is expected
+
+
+@pytest.mark.parametrize("written,checked", [
+    (["a.test", "b.test"], ["a.test", "b.test"]),  # every name, not the first
+    (["a.test", "A.TEST.", "b.test"], ["a.test", "b.test"]),
+    (["*.a.test"], ["*.a.test"]),  # a wildcard server_name is checked as a pattern
+    ([".a.test"], ["a.test", "*.a.test"]),  # nginx: the name and every name under it
+    (["_", "", "~^www\\d+\\.a\\.test$", "www.a.*", "$hostname", "a.test"], ["a.test"]),  # nothing to check in those
+    (["bücher.test"], ["xn--bcher-kva.test"]),
+    ([], []),
+])
+def test_checkable_names(written, checked):
+    assert _names.checkable_names(written) == checked

@@ -169,11 +169,11 @@ def _easy_rsa_like(workdir):
                                         "authorityKeyIdentifier=keyid,issuer:always\nextendedKeyUsage=serverAuth\n"
                                         "keyUsage=digitalSignature,keyEncipherment\nsubjectAltName=DNS:easy.p.test\n")
     _run_openssl(workdir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-             "-subj", "/CN=Easy-RSA CA", "-days", "30", "-config", "ca.cnf", "-extensions", "v3_ca")
-    _run_openssl(workdir, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=easy.p.test")
-    _run_openssl(workdir, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "7",
-             "-days", "20", "-extfile", "server.ext", "-out", "server.crt")
+                 "-subj", "/CN=Easy-RSA CA", "-days", "30", "-config", "ca.cnf", "-extensions", "v3_ca")
+    _run_openssl(workdir, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+                 "server.csr", "-subj", "/CN=easy.p.test")
+    _run_openssl(workdir, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial",
+                 "7", "-days", "20", "-extfile", "server.ext", "-out", "server.crt")
     return (workdir / "ca.crt").read_text(), (workdir / "server.crt").read_text()
 
 
@@ -189,8 +189,8 @@ def _scenarios(workdir):
     out["easy-rsa-like"] = ([easy_ca], [], easy_leaf, "easy.p.test", None)
     step_root = pki.issue("Step Root CA", ca=True, path_length=1)
     step_int = pki.issue("Step Intermediate CA", issuer=step_root, ca=True, path_length=0)
-    step_leaf = pki.issue("step.p.test", issuer=step_int, days=2, eku=(x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
-                                                                        x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH))
+    both = (x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+    step_leaf = pki.issue("step.p.test", issuer=step_int, days=2, eku=both)
     out["step-ca-like"] = ([step_root.pem], [step_int.pem], step_leaf.pem, "step.p.test", None)
     old_root = pki.issue("Old Root", ca=True)
     new_root = pki.issue("New Root", ca=True)
