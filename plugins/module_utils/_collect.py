@@ -23,7 +23,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils import _certs,
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
-ENDPOINT_KEYS = ("host", "port", "server_name")
+ENDPOINT_KEYS = ("host", "port", "server_name", "client_cert", "client_key")
+_MASK = "********"
 DISCOVER_KEYS = ("type", "config", "binary")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -246,14 +247,38 @@ def _host(spec, host, what="host"):
     return host
 
 
+def _shown(spec):
+    """spec as error messages may show it: a value holding private key text (at any depth) is masked."""
+    if isinstance(spec, dict):
+        return dict((k, _MASK if "PRIVATE KEY" in repr(v) else v) for k, v in spec.items())
+    return spec
+
+
+def _client_path(spec, value, what):
+    """A client_cert / client_key value -> the path (~ and $VARS expanded), or None when not given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: %s must be a path" % (spec, what))
+    if "-----BEGIN" in value or "\n" in value or "\x00" in value:
+        raise CertError("INVALID_ARGUMENT", "endpoint %r: %s must be the path of a PEM file on the host the module "
+                        "runs on, not the %s itself" % (spec, what, "key" if what == "client_key" else "certificate"))
+    return os.path.expanduser(os.path.expandvars(value))
+
+
 def parse_endpoint(spec):
-    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name} -> {host, port, server_name}.
+    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, client_cert, client_key}
+    -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the cert file)
+    when a client certificate is given.
 
     The host is an IP literal or a DNS-like name; anything else (a URL, an IPv6 address without
-    brackets in a string, an unknown dict key) is CertError INVALID_ARGUMENT saying how to write it.
+    brackets in a string, an unknown dict key, key text instead of a key path) is CertError
+    INVALID_ARGUMENT saying how to write it. Messages never repeat private key text.
     """
+    client = None
     if isinstance(spec, dict):
-        _unknown_keys("endpoint %r" % (spec,), spec, ENDPOINT_KEYS)
+        shown = _shown(spec)
+        _unknown_keys("endpoint %r" % (shown,), spec, ENDPOINT_KEYS)
         host = spec.get("host")
         if isinstance(host, str) and host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
@@ -261,8 +286,15 @@ def parse_endpoint(spec):
         server_name = spec.get("server_name")
         if server_name is not None and server_name != "":
             if not isinstance(server_name, str):
-                raise CertError("INVALID_ARGUMENT", "endpoint %r: server_name must be a string" % (spec,))
-            _host(spec, server_name, what="server_name")
+                raise CertError("INVALID_ARGUMENT", "endpoint %r: server_name must be a string" % (shown,))
+            _host(shown, server_name, what="server_name")
+        cert = _client_path(shown, spec.get("client_cert"), "client_cert")
+        key = _client_path(shown, spec.get("client_key"), "client_key")
+        if key and not cert:
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: client_key needs client_cert (the certificate the "
+                            "key belongs to)" % (shown,))
+        client = {"client_cert": cert, "client_key": key} if cert else None
+        spec = shown
     elif isinstance(spec, str):
         host, port = _split_endpoint(spec, spec.strip())
         if port == "":
@@ -272,7 +304,15 @@ def parse_endpoint(spec):
         raise CertError("INVALID_ARGUMENT", "endpoint %r is neither 'host:port' nor a dict" % (spec,))
     port = _port(spec, port)
     host = _host(spec, host)
-    return {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
+    target = {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
+    target.update(client or {})
+    return target
+
+
+def endpoint_key(target):
+    """What makes two endpoints the same probe: address, SNI and the client certificate presented."""
+    return (target["host"], target["port"], target["server_name"], target.get("client_cert"),
+            target.get("client_key"))
 
 
 def parse_discover(item):
@@ -406,6 +446,8 @@ class Collector:
                  "ok": probe["ok"], "error": probe["error"], "tls_version": probe["tls_version"],
                  "cipher": probe["cipher"], "chain": [], "handshake_ms": probe["handshake_ms"],
                  "elapsed_ms": probe["elapsed_ms"], "matches_files": []}
+        if target.get("client_cert"):
+            entry.update(client_cert=target["client_cert"], client_key=target["client_key"])
         for der in probe["chain_der"]:
             try:
                 entry["chain"].append(self.add_der(der)[0])
@@ -485,7 +527,7 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
 
     keyed = {}
     for target in targets + [s["endpoint"] for s in all_sites if s["endpoint"]]:
-        keyed.setdefault((target["host"], target["port"], target["server_name"]), target)
+        keyed.setdefault(endpoint_key(target), target)
     order = list(keyed)
     probes = _probe.probe_many([keyed[k] for k in order], timeout=timeout, concurrency=concurrency)
     if probes and _probe.chain_method() == "leaf":
@@ -504,7 +546,7 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
         if leaf and spki is not None:
             entry["key_matches_cert"] = collector.key_matches(leaf, spki)
         if site["endpoint"]:
-            served = by_key[(site["endpoint"]["host"], site["endpoint"]["port"], site["endpoint"]["server_name"])]
+            served = by_key[endpoint_key(site["endpoint"])]
             if served["ok"] and served["chain"] and leaf:
                 entry["served_matches_disk"] = served["chain"][0] == leaf
             elif not served["ok"] and entry["error"] is None:

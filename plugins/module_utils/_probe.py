@@ -11,12 +11,33 @@ is left. Many endpoints are probed concurrently by a fixed pool of threads.
 Faults are named by what the peer did: ECONNREFUSED is CONNECTION_REFUSED; a reset or abort,
 at connect or during the handshake, is CONNECTION_RESET; no route to the host or its network
 (or no way to open a connection to it from here) is HOST_UNREACHABLE.
+
+Client certificates (mTLS backends). An endpoint may present a client certificate and key, as the
+load balancer does; they are read and checked before any connection (an unreadable or mismatched
+pair is that endpoint's error, never an exception). Python's ssl does not say whether the server
+asked for a certificate, so every handshake message is watched through the context's message
+callback (``SSLContext._msg_callback``, CPython >= 3.8; a debugging hook, private like the 3.10-3.12
+chain accessor). A CertificateRequest followed by the server's alert is CLIENT_CERT_REQUIRED when no
+certificate was given, CLIENT_CERT_REJECTED when the one given was refused:
+- TLS 1.2: the server sends its chain and the CertificateRequest, then fails the handshake with an
+  alert (handshake failure, bad certificate, unknown ca, ...). The chain it sent is still there
+  after the failure (get_unverified_chain; on older Pythons from the Certificate message seen).
+- TLS 1.3: the handshake completes on the client side; the server judges the client's Certificate
+  afterwards and answers with an alert (certificate required, unknown ca, ...) or with session
+  tickets. So when it asked, the probe waits for that verdict (an alert, a ticket or data) for a few
+  handshake times, never past the endpoint's deadline.
+Some servers do not refuse at the TLS level: nginx with ``ssl_verify_client on`` completes the
+handshake and answers the HTTP request with 400; the probe reports those endpoints ok.
+
+Private key bytes are read once to check the key (only its public half is kept) and otherwise go
+only to OpenSSL, by path; no message names more than the file's path.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+import select
 import shutil
 import socket
 import ssl
@@ -35,6 +56,28 @@ _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", 
 # errno values that mean the peer (or a middlebox) tore the connection down. ENOTCONN: the reset
 # arrived before the socket was wrapped, so the TLS layer finds it no longer connected.
 _RESET_ERRNOS = frozenset((errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.ENOTCONN))
+
+# TLS record content types and handshake message types the probe watches (RFC 8446 / 5246).
+_ALERT, _HANDSHAKE = 21, 22
+_NEW_SESSION_TICKET, _CERTIFICATE, _CERTIFICATE_REQUEST = 4, 11, 13
+# Alerts a server sends when it refuses a client certificate, or the lack of one.
+_CERT_ALERTS = {
+    40: "handshake failure",
+    42: "bad certificate",
+    43: "unsupported certificate",
+    44: "certificate revoked",
+    45: "certificate expired: the client certificate is out of its validity period",
+    46: "certificate unknown",
+    48: "unknown ca: the server does not trust the client certificate's issuer",
+    49: "access denied",
+    116: "certificate required",
+}
+_TLS_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+# TLS 1.3: how long to wait for the server's verdict on the client's Certificate, at least, and in
+# handshake times (it comes one round trip after the handshake); never past the endpoint's deadline.
+_VERDICT_MIN_WAIT = 1.0
+_VERDICT_HANDSHAKES = 3
+_SEEN = "_certops_tls_messages"  # per-connection record, an attribute of the SSLSocket
 
 
 def chain_method():
@@ -127,14 +170,104 @@ def _connect(host, port, deadline):
     raise last or CertError("DNS_FAILURE", "%s has no address" % host)
 
 
-def _client_context():
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+def _record_message(conn, direction, version, content_type, msg_type, data):
+    """SSLContext._msg_callback: note what the server says, per connection. Never raises (an exception
+    here would surface from the handshake)."""
+    try:
+        seen = getattr(conn, _SEEN, None)
+        if seen is None or content_type not in (_ALERT, _HANDSHAKE):
+            return
+        seen["messages"].append((direction, int(content_type), int(msg_type), version))
+        if direction == "read" and content_type == _HANDSHAKE and msg_type == _CERTIFICATE:
+            seen["certificate"] = (version, bytes(data))  # the server's chain: public data
+    except Exception:  # an exception here would surface from the handshake
+        pass
+
+
+class _ProbeContext(ssl.SSLContext):
+    """The probe's client context; `identity` is the client certificate it presents, or None."""
+
+    identity = None
+
+
+def _no_password():
+    raise CertError("ENCRYPTED", "the client key is password-protected")
+
+
+def _prefixed(exc, what):
+    return CertError(exc.code, "%s: %s" % (what, exc.message))
+
+
+def _read_pem(path, what, max_bytes):
+    try:
+        material = _certs.parse_material(_certs.read_file(path, max_bytes=max_bytes))
+    except CertError as exc:
+        raise _prefixed(exc, what)
+    if material["format"] != "pem":
+        raise CertError("NOT_A_CERTIFICATE", "%s: not PEM (%s); give PEM files, as the load balancer's crt"
+                        % (what, material["format"]))
+    return material
+
+
+def load_client_identity(cert_path, key_path=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES):
+    """Check a client certificate (PEM, leaf first, optionally its chain and key) and its key (PEM)
+    before any connection: {cert, key, certificates, subject}. CertError NOT_FOUND, PERMISSION_DENIED,
+    TOO_LARGE, NOT_REGULAR_FILE (the file), NOT_A_CERTIFICATE (no certificate, or no readable key),
+    ENCRYPTED (a password-protected key), KEY_MISMATCH (the key is not the certificate's).
+
+    Messages name the files, never their content; of the key only its public half is looked at.
+    """
+    cert_what = "client_cert %s" % cert_path
+    material = _read_pem(cert_path, cert_what, max_bytes)
+    if not material["ders"]:
+        raise CertError("NOT_A_CERTIFICATE", "%s: holds no certificate" % cert_what)
+    key = material["key"]
+    key_what = cert_what
+    if key_path:
+        key_what = "client_key %s" % key_path
+        key = _read_pem(key_path, key_what, max_bytes)["key"]
+    if key is None:
+        raise CertError("NOT_A_CERTIFICATE", "%s: holds no private key%s" % (
+            key_what, "" if key_path else "; give client_key, or append the key to the certificate file"))
+    if key["encrypted"]:
+        raise CertError("ENCRYPTED", "%s: the private key is password-protected; the probe cannot use it" % key_what)
+    if key.get("error") or key["_spki"] is None:
+        raise CertError("NOT_A_CERTIFICATE", "%s: unreadable private key" % key_what)
+    try:
+        certs = [_certs.load_certificate(der) for der in material["ders"]]
+    except CertError as exc:
+        raise _prefixed(exc, cert_what)
+    if _certs.leaf_spki(certs[0]) != key["_spki"]:
+        others = [i for i, cert in enumerate(certs[1:], start=2) if _certs.leaf_spki(cert) == key["_spki"]]
+        raise CertError("KEY_MISMATCH", "%s does not belong to the client certificate (the first one in %s)%s" % (
+            "the private key in " + key_what if key_path else "the private key in the file", cert_path,
+            "; it belongs to certificate %d there: put the client certificate first" % others[0] if others else ""))
+    return {"cert": cert_path, "key": key_path or cert_path, "certificates": len(certs),
+            "subject": certs[0].subject.rfc4514_string()}
+
+
+def client_context(client_cert=None, client_key=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES):
+    """The probe's client context, presenting a client certificate when one is given (CertError when it
+    cannot be used: see load_client_identity)."""
+    ctx = _ProbeContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # we collect; cert_chain_verify judges
     try:
         ctx.set_ciphers("ALL:@SECLEVEL=0")  # see what weak servers serve too
     except ssl.SSLError:
         pass
+    if hasattr(ctx, "_msg_callback"):
+        ctx._msg_callback = _record_message
+    if client_cert:
+        identity = load_client_identity(client_cert, client_key, max_bytes=max_bytes)
+        try:
+            ctx.load_cert_chain(identity["cert"], identity["key"], password=_no_password)
+        except CertError as exc:
+            raise _prefixed(exc, "client_key %s" % identity["key"])
+        except OSError as exc:  # ssl.SSLError too: the files changed since they were checked
+            raise CertError("NOT_A_CERTIFICATE", "client_cert %s / client_key %s: OpenSSL cannot load them (%s)"
+                            % (identity["cert"], identity["key"], getattr(exc, "reason", None) or exc.strerror))
+        ctx.identity = identity
     return ctx
 
 
@@ -148,11 +281,15 @@ def _served_chain(tls, method):
     return [leaf] if leaf else []
 
 
-def _chain_via_openssl(host, port, server_name, deadline):
+def _chain_via_openssl(host, port, server_name, deadline, identity=None):
     cmd = ["openssl", "s_client", "-connect", "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port),
            "-showcerts"]
     if server_name:
         cmd += ["-servername", server_name]
+    if identity:  # present the same certificate, and its chain (s_client's -cert reads the first one only)
+        cmd += ["-cert", identity["cert"], "-key", identity["key"]]
+        if identity["certificates"] > 1:
+            cmd += ["-cert_chain", identity["cert"]]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               timeout=_left(deadline), check=False)
@@ -162,6 +299,79 @@ def _chain_via_openssl(host, port, server_name, deadline):
         return _certs.parse_material(proc.stdout)["ders"]
     except CertError:  # s_client printed no certificate
         return []
+
+
+def _certificate_message_chain(seen):
+    """The server's chain from its Certificate handshake message (TLS 1.2 or 1.3 framing), [] when none."""
+    version, data = seen.get("certificate") or (None, b"")
+    try:
+        pos = 4  # message type and length
+        if version == 0x0304:
+            pos += 1 + data[pos]  # certificate_request_context
+        end = pos + 3 + int.from_bytes(data[pos:pos + 3], "big")
+        pos += 3
+        ders = []
+        while pos + 3 <= min(end, len(data)):
+            size = int.from_bytes(data[pos:pos + 3], "big")
+            ders.append(bytes(data[pos + 3:pos + 3 + size]))
+            pos += 3 + size
+            if version == 0x0304:
+                pos += 2 + int.from_bytes(data[pos:pos + 2], "big")  # per-certificate extensions
+        return ders if pos == end == len(data) else []
+    except IndexError:
+        return []
+
+
+def _asked(seen):
+    """Whether the server sent a CertificateRequest; None when the messages could not be watched."""
+    if seen is None:
+        return None
+    return any(d == "read" and ct == _HANDSHAKE and mt == _CERTIFICATE_REQUEST for d, ct, mt, _v in seen["messages"])
+
+
+def _client_cert_error(seen, identity):
+    """CLIENT_CERT_REQUIRED / CLIENT_CERT_REJECTED when the server asked for a client certificate and
+    then sent an alert that refuses it (or its absence), else None."""
+    if not _asked(seen):
+        return None
+    alerts = [mt for d, ct, mt, _v in seen["messages"] if d == "read" and ct == _ALERT]
+    answered = any(d == "write" and ct == _HANDSHAKE and mt == _CERTIFICATE for d, ct, mt, _v in seen["messages"])
+    if not alerts or alerts[-1] not in _CERT_ALERTS or not answered:
+        return None
+    alert = _CERT_ALERTS[alerts[-1]]
+    if identity is None:
+        return CertError("CLIENT_CERT_REQUIRED", "the server requires a client certificate: it asked for one and "
+                         "refused the connection without it (alert %s); give the endpoint client_cert and "
+                         "client_key, as the load balancer presents them" % alert.split(":")[0])
+    return CertError("CLIENT_CERT_REJECTED", "the server refused the client certificate %s (%s) (alert %s)"
+                     % (identity["cert"], identity["subject"], alert))
+
+
+def _served_version(seen):
+    versions = [v for d, ct, _mt, v in (seen or {}).get("messages", ()) if d == "read" and ct == _HANDSHAKE]
+    return _TLS_VERSIONS.get(versions[-1]) if versions else None
+
+
+def _await_verdict(tls, seen, deadline, handshake_s):
+    """TLS 1.3, after the server asked for a client certificate: wait for its verdict on the client's
+    Certificate, which comes after the handshake is over for us. A refusal is an alert, raised here
+    (ssl.SSLError); acceptance is a session ticket or data; a closed connection, or nothing within a
+    few handshake times (never past the deadline), is no verdict: the handshake stands."""
+    until = min(deadline, time.monotonic() + max(_VERDICT_MIN_WAIT, _VERDICT_HANDSHAKES * handshake_s))
+    start = len(seen["messages"])
+    tls.setblocking(False)
+    while True:
+        try:
+            tls.recv(1)
+            return  # data, or the connection closed
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            if any(d == "read" and ct == _HANDSHAKE and mt == _NEW_SESSION_TICKET
+                   for d, ct, mt, _v in seen["messages"][start:]):
+                return
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return
+        select.select([tls], [], [], remaining)
 
 
 def _classify_ssl_error(exc):
@@ -174,34 +384,59 @@ def _classify_ssl_error(exc):
     return CertError("TLS_HANDSHAKE_FAILED", "TLS handshake failed: %s" % (reason or text))
 
 
-def probe(host, port, *, server_name, timeout, method=None, context=None):
-    """Probe one endpoint. Returns {ok, error, tls_version, cipher, chain_der, handshake_ms, elapsed_ms}."""
+def _failed(exc):
+    return {"ok": False, "error": exc.as_dict(), "tls_version": None, "cipher": None, "chain_der": [],
+            "handshake_ms": None, "elapsed_ms": 0.0, "client_cert_requested": None}
+
+
+def probe(host, port, *, server_name, timeout, method=None, context=None, client_cert=None, client_key=None):
+    """Probe one endpoint. Returns {ok, error, tls_version, cipher, chain_der, handshake_ms, elapsed_ms,
+    client_cert_requested}.
+
+    context (from client_context) is shared by probe_many; without it one is made here, presenting
+    client_cert/client_key when given (a certificate or key that cannot be used is the result's error).
+    """
     method = method or chain_method()
+    if context is None:
+        try:
+            context = client_context(client_cert, client_key)
+        except CertError as exc:
+            return _failed(exc)
+    identity = getattr(context, "identity", None)
     begun = time.monotonic()
     deadline = begun + timeout
     result = {"ok": False, "error": None, "tls_version": None, "cipher": None, "chain_der": [],
-              "handshake_ms": None, "elapsed_ms": None}
-    sock = None
+              "handshake_ms": None, "elapsed_ms": None, "client_cert_requested": None}
+    sock = tls = seen = None
     try:
         sock = _connect(host, port, deadline)
         started = time.monotonic()
         # SSLSocket's timeout bounds the whole handshake, not each read (Python >= 3.5): a peer that
         # trickles one byte a second cannot stretch it past the deadline.
         sock.settimeout(_left(deadline))
-        tls = (context or _client_context()).wrap_socket(
-            sock, server_hostname=server_name, do_handshake_on_connect=False)
+        tls = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
         sock = tls
+        if getattr(context, "_msg_callback", None) is not None:
+            seen = {"messages": []}
+            setattr(tls, _SEEN, seen)
         tls.do_handshake()
-        result["handshake_ms"] = round((time.monotonic() - started) * 1000.0, 1)
+        handshake_s = time.monotonic() - started
+        result["handshake_ms"] = round(handshake_s * 1000.0, 1)
         result["tls_version"] = tls.version()
         cipher = tls.cipher()
         result["cipher"] = cipher[0] if cipher else None
+        if method in ("public", "private"):
+            result["chain_der"] = _served_chain(tls, method)
+        if result["tls_version"] == "TLSv1.3" and _asked(seen):
+            _await_verdict(tls, seen, deadline, handshake_s)
         if method == "openssl":
-            chain = _chain_via_openssl(host, port, server_name, deadline)
             leaf = tls.getpeercert(binary_form=True)
+            sock = None
+            tls.close()  # before the second connection: a server may serve one connection at a time
+            chain = _chain_via_openssl(host, port, server_name, deadline, identity)
             # Only trust the second connection if it saw the same leaf.
             result["chain_der"] = chain if chain and chain[0] == leaf else ([leaf] if leaf else [])
-        else:
+        elif method == "leaf":
             result["chain_der"] = _served_chain(tls, method)
         result["ok"] = True
     except CertError as exc:
@@ -209,15 +444,21 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
     except socket.timeout:
         result["error"] = {"code": "TIMEOUT", "message": "no answer within %ss" % timeout}
     except ssl.SSLError as exc:
-        err = _classify_ssl_error(exc)
+        err = _client_cert_error(seen, identity) or _classify_ssl_error(exc)
         result["error"] = {"code": err.code, "message": err.message}
     except OSError as exc:
-        if exc.errno in _RESET_ERRNOS:
+        err = _client_cert_error(seen, identity)
+        if err is not None:
+            result["error"] = {"code": err.code, "message": err.message}
+        elif exc.errno in _RESET_ERRNOS:
             result["error"] = {"code": "CONNECTION_RESET",
                                "message": "the peer reset the connection during the handshake (%s)" % exc}
         else:
             result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
     finally:
+        result["client_cert_requested"] = _asked(seen)
+        if result["error"] and result["client_cert_requested"]:
+            _refused_after_asking(result, tls, method, seen, identity)
         if sock is not None:
             try:
                 sock.close()
@@ -227,14 +468,45 @@ def probe(host, port, *, server_name, timeout, method=None, context=None):
     return result
 
 
+def _refused_after_asking(result, tls, method, seen, identity):
+    """A server that asked for a client certificate and then failed the connection: for
+    CLIENT_CERT_REQUIRED / REJECTED, the chain it sent before asking (TLS 1.2: the handshake failed
+    after it; read before the socket is closed) and the version; else say that it had asked."""
+    code = result["error"]["code"]
+    if code.startswith("CLIENT_CERT_"):
+        if not result["chain_der"] and tls is not None and method in ("public", "private"):
+            try:
+                result["chain_der"] = _served_chain(tls, method)
+            except (ValueError, OSError, AttributeError):
+                result["chain_der"] = []
+        result["chain_der"] = result["chain_der"] or _certificate_message_chain(seen)
+        result["tls_version"] = result["tls_version"] or _served_version(seen)
+    elif identity is None and code in ("CONNECTION_RESET", "TLS_HANDSHAKE_FAILED"):
+        result["error"]["message"] += " (after it asked for a client certificate, and none was given)"
+
+
 def probe_many(targets, *, timeout, concurrency):
-    """Probe [{host, port, server_name}] concurrently; results in the same order."""
+    """Probe [{host, port, server_name[, client_cert, client_key]}] concurrently; results in the same order.
+
+    Each distinct client certificate is read and checked once, before any connection; an endpoint
+    whose certificate or key cannot be used gets that error without being connected to.
+    """
     if not targets:
         return []
     method = chain_method()
-    context = _client_context()
+    contexts = {}
+    for target in targets:
+        identity = (target.get("client_cert"), target.get("client_key"))
+        if identity not in contexts:
+            try:
+                contexts[identity] = client_context(*identity)
+            except CertError as exc:
+                contexts[identity] = exc
 
     def one(target):
+        context = contexts[(target.get("client_cert"), target.get("client_key"))]
+        if isinstance(context, CertError):
+            return _failed(context)
         return probe(target["host"], target["port"], server_name=target["server_name"],
                      timeout=timeout, method=method, context=context)
 

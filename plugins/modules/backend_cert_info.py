@@ -41,6 +41,9 @@ options:
       - TLS endpoints to probe, as C(host:port) strings (C([v6]:port) for IPv6, port 443 when missing) or dicts.
       - The host is an IP address or a DNS name. A URL (C(https://host/)), an IPv6 address without brackets in a
         string (C(::1:8443)) or an unknown dict key fails the task with error code C(INVALID_ARGUMENT).
+      - A dict may present a client certificate (O(endpoints[].client_cert), O(endpoints[].client_key)) to a
+        backend that asks for one. The same endpoint may be listed with different client certificates; each is
+        probed.
     type: list
     elements: raw
     suboptions:
@@ -55,6 +58,27 @@ options:
       server_name:
         description: SNI name to send. Defaults to O(endpoints[].host) when it is a DNS name; none for an IP.
         type: str
+      client_cert:
+        description:
+          - Client certificate to present when the server asks for one, as the load balancer does for a backend
+            that requires mutual TLS (HAProxy C(crt) on a C(server) line, nginx C(proxy_ssl_certificate), Apache
+            C(SSLProxyMachineCertificateFile)).
+          - Path of a PEM file on the host the module runs on, holding the client certificate first among its
+            certificates, then optionally its intermediates (they are sent too); it may also hold the private key
+            (one combined file, as HAProxy's C(crt) wants it).
+          - Without it, a server that requires a client certificate is reported with error
+            C(CLIENT_CERT_REQUIRED), together with the chain it served before asking.
+          - A file that cannot be read, holds no certificate, or whose key does not match is that endpoint's
+            error (see RV(endpoints[].error)); no connection is made then.
+        type: path
+      client_key:
+        description:
+          - Path of the PEM private key of O(endpoints[].client_cert), on the host the module runs on. Defaults to
+            the key inside the O(endpoints[].client_cert) file.
+          - A path, never key text. Key text given here fails the task with C(INVALID_ARGUMENT); neither the
+            message nor the module's logs show it. The key must not be password-protected.
+          - The key is read only to check that it belongs to the certificate; its bytes are never returned.
+        type: path
   discover:
     description:
       - Web servers whose configuration is read to find each TLS site's certificate, key and chain files,
@@ -158,6 +182,11 @@ notes:
     warning, when no openssl binary exists).
   - An invalid argument fails the task with RV(error) set; a bad file or endpoint never does.
   - Endpoints are probed without verification; judge the chains with M(certops.backend_tls.cert_chain_verify).
+  - Over TLS 1.3 a server judges the client certificate (or its absence) after the handshake is complete on the
+    client side. When such a server asked for one, the probe waits for its verdict (an alert, or a session ticket)
+    for about one second, or three handshake times if longer, never past O(timeout).
+  - Some servers do not refuse a missing client certificate during the handshake; nginx with
+    C(ssl_verify_client on) completes it and answers the HTTP request with status 400. Such endpoints are C(ok).
 seealso:
   - module: certops.backend_tls.cert_chain_verify
 """
@@ -173,6 +202,9 @@ EXAMPLES = r"""
       - host: 10.0.0.5
         port: 8443
         server_name: shop.example.com
+      - host: 10.0.0.6
+        port: 8443
+        client_cert: /etc/haproxy/certs/lb-client.pem  # certificate, chain and key, as on the server line's crt
     discover:
       - nginx
       - type: haproxy
@@ -394,13 +426,35 @@ endpoints:
     error:
       description:
         - "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, HOST_UNREACHABLE, TIMEOUT, CONNECTION_RESET, NOT_TLS,
-          TLS_HANDSHAKE_FAILED) and message."
+          TLS_HANDSHAKE_FAILED, CLIENT_CERT_REQUIRED, CLIENT_CERT_REJECTED) and message."
         - C(CONNECTION_REFUSED) only for a refused connection; a reset at accept or during the handshake is
           C(CONNECTION_RESET); C(HOST_UNREACHABLE) means no route to the host or its network, or this host may not
           connect to it.
+        - C(CLIENT_CERT_REQUIRED) means the server asked for a client certificate, none was given
+          (O(endpoints[].client_cert)), and it refused the connection (TLS 1.2 during the handshake, TLS 1.3 right
+          after it). C(CLIENT_CERT_REJECTED) means it refused the client certificate given; the message names the
+          server's alert (for example C(unknown ca), the server does not trust the certificate's issuer). Both
+          come with the chain the server sent before it asked, in RV(endpoints[].chain).
+        - When the client certificate or key cannot be used, the endpoint is not connected to and the code is
+          the file's, with a message naming O(endpoints[].client_cert) or O(endpoints[].client_key) (never the
+          key itself) - C(NOT_FOUND), C(PERMISSION_DENIED), C(TOO_LARGE), C(NOT_REGULAR_FILE),
+          C(NOT_A_CERTIFICATE) (not PEM, no certificate, or no readable private key), C(ENCRYPTED) (a
+          password-protected key), C(KEY_MISMATCH) (the key does not belong to the first certificate of the file).
       returned: always
       type: dict
-      sample: {code: TIMEOUT, message: no answer within 5.0s}
+      sample: {code: CLIENT_CERT_REQUIRED, message: "the server requires a client certificate: it asked for one and
+        refused the connection without it (alert handshake failure); give the endpoint client_cert and client_key,
+        as the load balancer presents them"}
+    client_cert:
+      description: "The client certificate file presented, as given in O(endpoints[].client_cert)."
+      returned: when O(endpoints[].client_cert) is given
+      type: str
+      sample: /etc/haproxy/certs/lb-client.pem
+    client_key:
+      description: "The client key file used; null when the key is in the O(endpoints[].client_cert) file."
+      returned: when O(endpoints[].client_cert) is given
+      type: str
+      sample: null
     tls_version:
       description: "Negotiated protocol version."
       returned: always
@@ -412,7 +466,10 @@ endpoints:
       type: str
       sample: TLS_AES_256_GCM_SHA384
     chain:
-      description: "Fingerprints of the certificates as served, leaf first."
+      description:
+        - Fingerprints of the certificates as served, leaf first.
+        - Also filled for C(CLIENT_CERT_REQUIRED) and C(CLIENT_CERT_REJECTED), with the chain the server sent
+          before it asked for the client certificate.
       returned: always
       type: list
       elements: str

@@ -286,7 +286,8 @@ def test_parse_endpoint(spec, expected):
     ("a..b:443", "empty label"),
     ("x" * 64 + ".test", "longer than 63"),
     ({"host": "a.test", "servername": "b.test"},
-     "unknown key servername (allowed: host, port, server_name); did you mean server_name (not servername)?"),
+     "unknown key servername (allowed: host, port, server_name, client_cert, client_key); "
+     "did you mean server_name (not servername)?"),
     ({"host": "a.test", "port": True}, "is not a number"),
     ({"host": "a.test", "port": 0}, "between 1 and 65535"),
     ({"host": "a.test:443"}, "not a valid IPv6 address"),
