@@ -196,6 +196,13 @@ def main():
                          "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
                          "        ca_path: %s\n" % (work / "items.json", work / "root.pem"))
         rows.append(("%d chains (by path), one batch call" % args.chains, timed(batch, args.runs), floor))
+        batch_openssl = playbook(
+            work, "verify_batch_openssl", "    - name: All chains in one batch call, profile openssl\n"
+            "      certops.backend_tls.cert_chain_verify:\n"
+            "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
+            "        ca_path: %s\n        profile: openssl\n" % (work / "items.json", work / "root.pem"))
+        rows.append(("%d chains (by path), one batch call, profile openssl" % args.chains,
+                     timed(batch_openssl, args.runs), floor))
         rows.append(loop_case(work, "verify_loop", "    - name: One call per chain\n"
                               "      certops.backend_tls.cert_chain_verify:\n"
                               "        path: '{{ item.path }}'\n        server_names: '{{ item.server_names }}'\n"
