@@ -28,22 +28,31 @@ def _time(case):
     return None
 
 
-def ours(case, strict=_verify.STRICT_RULES):
-    """SUCCESS/FAILURE from the collection's Verifier (+ the codes it found)."""
+def _verdict(case, make_verifier):
+    """SUCCESS/FAILURE (+ the error codes) of the Verifier make_verifier() builds, on one case."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        verifier = None
         try:
-            anchors = _verify.load_anchors(ca_content="".join(case["trusted_certs"]))
-            verifier = _verify.Verifier(anchors, at=_time(case), strict=strict,
-                                        max_chain_depth=case.get("max_chain_depth"))
+            verifier = make_verifier()
             chain = _verify.load_pem_list(case["peer_certificate"], what="peer")
             extra = _verify.load_pem_list(case["untrusted_intermediates"], what="intermediates") \
                 if case["untrusted_intermediates"] else []
             result = verifier.verify(chain, server_names=[case["expected_peer_name"]["value"]], intermediates=extra)
         except CertError as exc:
             return "FAILURE", [exc.code]
+        finally:
+            if verifier is not None:
+                _verify.close_verifier(verifier)
     return ("SUCCESS" if result["valid"] else "FAILURE"), sorted({f["code"] for f in result["findings"]
                                                                   if f["severity"] == "error"})
+
+
+def ours(case, strict=_verify.STRICT_RULES):
+    """SUCCESS/FAILURE from the collection's Verifier, profile webpki (+ the codes it found)."""
+    return _verdict(case, lambda: _verify.Verifier(
+        _verify.load_anchors(ca_content="".join(case["trusted_certs"])), at=_time(case), strict=strict,
+        max_chain_depth=case.get("max_chain_depth")))
 
 
 def raw(case):
@@ -80,23 +89,8 @@ def disagreements(verdict):
 
 def ours_openssl(case):
     """SUCCESS/FAILURE from the collection's Verifier under profile openssl (+ the error codes)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        verifier = None
-        try:
-            verifier = _verify.build_verifier(ca_content="".join(case["trusted_certs"]), at=case["validation_time"],
-                                              profile="openssl")
-            chain = _verify.load_pem_list(case["peer_certificate"], what="peer")
-            extra = _verify.load_pem_list(case["untrusted_intermediates"], what="intermediates") \
-                if case["untrusted_intermediates"] else []
-            result = verifier.verify(chain, server_names=[case["expected_peer_name"]["value"]], intermediates=extra)
-        except CertError as exc:
-            return "FAILURE", [exc.code]
-        finally:
-            if verifier is not None:
-                _verify.close_verifier(verifier)
-    return ("SUCCESS" if result["valid"] else "FAILURE"), sorted({f["code"] for f in result["findings"]
-                                                                  if f["severity"] == "error"})
+    return _verdict(case, lambda: _verify.build_verifier(ca_content="".join(case["trusted_certs"]),
+                                                         at=case["validation_time"], profile="openssl"))
 
 
 def openssl_cli(case, workdir):
