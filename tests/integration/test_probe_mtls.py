@@ -25,13 +25,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _collect, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 from testlib import pki
-from testlib.ansible_run import COLLECTIONS, run_module
+from testlib.ansible_run import run_module
 from testlib.faultpeers import Hang
 from testlib.mtls import HAProxyServer, Material, NginxServer, OpenSSLServer
 
@@ -257,7 +258,12 @@ def test_a_key_this_user_may_not_read_is_permission_denied(material):
             python = "/usr/bin/python3"
             check = subprocess.run([python, "-c", "import cryptography"], capture_output=True, check=False)
             assert check.returncode == 0, "the system Python needs cryptography for this test (python3-cryptography)"
-            proc = subprocess.run([python, "-c", UNPRIVILEGED, str(COLLECTIONS), cert, key], user="nobody",
+            # nobody may not enter the checkout (a CI clone may sit in a 0700 directory): give it a readable copy
+            # of the module_utils, beside the files.
+            shutil.copytree(str(Path(_probe.__file__).parent),
+                            os.path.join(top, "ansible_collections", "certops", "backend_tls", "plugins",
+                                         "module_utils"))
+            proc = subprocess.run([python, "-c", UNPRIVILEGED, top, cert, key], user="nobody",
                                   capture_output=True, text=True, timeout=30, check=False)
             assert proc.returncode == 0, proc.stderr
             error = json.loads(proc.stdout)
