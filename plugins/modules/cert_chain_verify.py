@@ -139,6 +139,7 @@ notes:
     option other than O(key_content) or an item's V(key_content) (for example pasted into O(chain)) is such an error;
     in an item of O(items) it is that item's C(error) (the other items are verified). The key is masked in what the
     module logs and returns."
+  - "O(profile=openssl) where no C(openssl) command is found fails the task with C(error: {code: MISSING_DEPENDENCY})."
   - Under O(profile=webpki), validity follows the WebPKI rules of C(cryptography) plus a few strict RFC 5280 rules
     measured on the x509-limbo conformance suite; under O(profile=openssl) it is OpenSSL's verdict, which agrees with
     C(openssl verify) on every x509-limbo SERVER case without a depth limit (see the collection's
