@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import (
+    LOAD_ERRORS,
+    certificate_pems,
+    fingerprint,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
 
 try:
@@ -21,7 +24,6 @@ try:
 except ImportError:
     HAS_CRYPTOGRAPHY = False
 
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
 ACTIONS = ("none", "reload", "push")
 
 
@@ -144,8 +146,8 @@ def _load(pem):
     if not HAS_CRYPTOGRAPHY:
         raise AnsibleFilterError("assemble_chain needs the cryptography Python library on the controller")
     try:
-        return x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except (ValueError, x509.InvalidVersion) as exc:
+        return x509.load_pem_x509_certificate(pem)
+    except LOAD_ERRORS as exc:
         raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc)
 
 
@@ -154,7 +156,7 @@ def assemble_chain(cert_pem, chain_pem=""):
 
     Returns the list of PEM texts to push, leaf first.
     """
-    blocks = _PEM_CERT.findall((cert_pem or "") + "\n" + (chain_pem or ""))
+    blocks = certificate_pems((cert_pem or "") + "\n" + (chain_pem or ""))
     if not blocks:
         raise AnsibleFilterError("assemble_chain: the source holds no certificate")
     certs, seen = [], set()
@@ -163,7 +165,7 @@ def assemble_chain(cert_pem, chain_pem=""):
         der = cert.public_bytes(Encoding.DER)
         if der not in seen:
             seen.add(der)
-            certs.append((block.strip() + "\n", cert))
+            certs.append((block.decode("ascii", "replace").strip() + "\n", cert))
     leaf_pem, leaf = certs[0]
     ordered, rest, current = [leaf_pem], certs[1:], leaf
     while rest:
@@ -178,11 +180,14 @@ def assemble_chain(cert_pem, chain_pem=""):
 
 def pem_fingerprint(pem):
     """SHA-256 fingerprint (lowercase hex) of the first certificate in a PEM text."""
-    match = _PEM_CERT.search(pem or "")
-    if not match:
+    blocks = certificate_pems(pem or "")
+    if not blocks:
         raise AnsibleFilterError("pem_fingerprint: no certificate in the text")
-    body = "".join(match.group(0).splitlines()[1:-1])
-    return hashlib.sha256(base64.b64decode(body)).hexdigest()
+    body = b"".join(blocks[0].splitlines()[1:-1])
+    try:
+        return fingerprint(base64.b64decode(body, validate=True))
+    except ValueError as exc:
+        raise AnsibleFilterError("pem_fingerprint: the certificate's base64 is damaged: %s" % exc)
 
 
 def backup_plan(live, backup_path):

@@ -202,7 +202,7 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
         public_key = {"type": "unsupported", "size": None, "curve": None}
     remaining = not_after - now
     facts = {
-        "fingerprint_sha256": hashlib.sha256(der).hexdigest(),
+        "fingerprint_sha256": fingerprint(der),
         "fingerprint_sha1": hashlib.sha1(der).hexdigest(),
         "subject": subject_text,
         "subject_cn": _name_cn(subject),
@@ -231,6 +231,20 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     if include_pem:
         facts["pem"] = der_to_pem(der)
     return facts
+
+
+def fingerprint(der):
+    """The SHA-256 fingerprint of DER bytes, lowercase hex: how every result names a certificate."""
+    return hashlib.sha256(der).hexdigest()
+
+
+def certificate_pems(text):
+    """Each complete PEM CERTIFICATE block of text (str or bytes), as PEM bytes, in order, in one linear pass."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "replace")
+    blocks, _unterminated = pem_blocks(text)
+    return [b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+            for label, body in blocks if label == b"CERTIFICATE"]
 
 
 def pem_blocks(data):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import errno
 import fnmatch
-import hashlib
 import ipaddress
 import os
 from urllib.parse import urlsplit
@@ -365,7 +364,7 @@ class Collector:
 
         Certificate objects are not kept: at 10,000 certificates they would be most of the memory.
         """
-        fingerprint = hashlib.sha256(der).hexdigest()
+        fingerprint = _certs.fingerprint(der)
         if fingerprint in self.certificates:
             return fingerprint, None
         cert = _certs.load_certificate(der)

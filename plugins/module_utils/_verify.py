@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import glob
-import hashlib
 import ipaddress
 import itertools
 import os
@@ -84,14 +83,10 @@ def parse_time(value, *, now=None):
 
 def _certificate_pems(text, *, what):
     """Each complete PEM CERTIFICATE block in text (str or bytes), as PEM bytes, in one linear pass."""
-    if isinstance(text, str):
-        text = text.encode("utf-8", "replace")
-    elif not isinstance(text, bytes):
+    if not isinstance(text, (str, bytes)):
         raise CertError("INVALID_ARGUMENT", "%s must be PEM text or a list of PEM texts, not %s" % (
             what, type(text).__name__))
-    blocks, _unterminated = _certs.pem_blocks(text)
-    return [b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
-            for label, body in blocks if label == b"CERTIFICATE"]
+    return _certs.certificate_pems(text)
 
 
 def split_pem_certificates(text, *, what):
@@ -155,7 +150,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
                 cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
             except _certs.LOAD_ERRORS:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
-            fingerprint = hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+            fingerprint = _fp(cert.public_bytes(Encoding.DER))
             if fingerprint not in seen:
                 seen.add(fingerprint)
                 anchors.append(cert)
@@ -178,8 +173,7 @@ def _ext_checked(cert, cls):
         return None, str(exc)
 
 
-def _fp(der):
-    return hashlib.sha256(der).hexdigest()
+_fp = _certs.fingerprint
 
 
 def _subject(cert):

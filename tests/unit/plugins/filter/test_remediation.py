@@ -112,6 +112,14 @@ def test_assemble_chain_rejects_garbage():
 
 def test_pem_fingerprint():
     assert remediation.pem_fingerprint(LEAF.pem + CA.intermediate.pem) == LEAF.fingerprint
+    assert remediation.pem_fingerprint("-----BEGIN CERTIFICATE-----\n" + LEAF.pem) == LEAF.fingerprint  # cut off
+
+
+@pytest.mark.parametrize("text", ["", "no pem", "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                                  "-----BEGIN CERTIFICATE-----\n" * 5000])
+def test_pem_fingerprint_refuses_what_is_no_certificate(text):
+    with pytest.raises(AnsibleFilterError):
+        remediation.pem_fingerprint(text)
 
 
 def test_backup_plan_and_report():
