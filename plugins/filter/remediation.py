@@ -10,21 +10,21 @@ import base64
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import (
-    LOAD_ERRORS,
+    CertError,
     certificate_pems,
     fingerprint,
+    load_pem_certificate,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
 
 try:
-    from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
     HAS_CRYPTOGRAPHY = True
 except ImportError:
     HAS_CRYPTOGRAPHY = False
 
-ACTIONS = ("none", "reload", "push")
+ACTIONS = ("none", "reload", "push", "manual")
 
 
 def _by(items, key):
@@ -146,9 +146,9 @@ def _load(pem):
     if not HAS_CRYPTOGRAPHY:
         raise AnsibleFilterError("assemble_chain needs the cryptography Python library on the controller")
     try:
-        return x509.load_pem_x509_certificate(pem)
-    except LOAD_ERRORS as exc:
-        raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc)
+        return load_pem_certificate(pem)
+    except CertError as exc:
+        raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc.message)
 
 
 def assemble_chain(cert_pem, chain_pem=""):

@@ -159,15 +159,33 @@ def load_certificate(der):
         raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
 
 
+def name_texts(cert):
+    """(subject, issuer) as RFC 4514 text; CertError NOT_A_CERTIFICATE when either is malformed.
+
+    cryptography parses names lazily: a certificate with a malformed name loads, then raises on first use.
+    """
+    try:
+        return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+    except ValueError as exc:
+        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: malformed subject or issuer: %s" % exc)
+
+
+def load_pem_certificate(pem):
+    """A cryptography Certificate from one PEM block, names checked; CertError NOT_A_CERTIFICATE if it is none."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except LOAD_ERRORS as exc:
+        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
+    name_texts(cert)
+    return cert
+
+
 def certificate_facts(der, *, now, include_pem=True, cert=None):
     """The public facts of one DER certificate as a plain dict (DESIGN.md `certificates[]`)."""
     if cert is None:
         cert = load_certificate(der)
-    try:  # cryptography parses names lazily: a malformed one loads, then raises here
-        subject, issuer = cert.subject, cert.issuer
-        subject_text, issuer_text = subject.rfc4514_string(), issuer.rfc4514_string()
-    except ValueError as exc:
-        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: malformed subject or issuer: %s" % exc)
+    subject_text, issuer_text = name_texts(cert)  # first: it turns a malformed name into NOT_A_CERTIFICATE
+    subject, issuer = cert.subject, cert.issuer
     not_before, not_after = _validity(cert)
     sans = {"dns": [], "ip": []}
     san = _ext(cert, x509.SubjectAlternativeName)

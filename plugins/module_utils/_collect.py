@@ -18,12 +18,11 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _probe, _secrets
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
 ENDPOINT_KEYS = ("host", "port", "server_name", "client_cert", "client_key")
-_MASK = "********"
 DISCOVER_KEYS = ("type", "config", "binary")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -249,7 +248,7 @@ def _host(spec, host, what="host"):
 def _shown(spec):
     """spec as error messages may show it: a value holding private key text (at any depth) is masked."""
     if isinstance(spec, dict):
-        return dict((k, _MASK if "PRIVATE KEY" in repr(v) else v) for k, v in spec.items())
+        return dict((k, _secrets.REDACTED if _secrets.MARKER in repr(v) else v) for k, v in spec.items())
     return spec
 
 

@@ -97,10 +97,9 @@ def split_pem_certificates(text, *, what):
     out = []
     for index, block in enumerate(blocks, start=1):
         try:
-            cert = x509.load_pem_x509_certificate(block)
-            cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()  # parsed lazily: malformed names raise here
-        except _certs.LOAD_ERRORS as exc:
-            raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc))
+            cert = _certs.load_pem_certificate(block)
+        except CertError as exc:
+            raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc.message))
         out.append((cert.public_bytes(Encoding.DER), cert))
     return out
 
@@ -146,9 +145,8 @@ def load_anchors(*, ca_path=None, ca_content=None):
     for origin, text in texts:
         for block in _certificate_pems(text, what=origin):
             try:
-                cert = x509.load_pem_x509_certificate(block)
-                cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-            except _certs.LOAD_ERRORS:
+                cert = _certs.load_pem_certificate(block)
+            except CertError:
                 continue  # a directory may hold other PEM files; skip what is not a certificate
             fingerprint = _fp(cert.public_bytes(Encoding.DER))
             if fingerprint not in seen:
@@ -660,13 +658,9 @@ class Verifier:
 
     def _check_cn_spelling(self, leaf, add):
         """A CN that names one of the SANs must be that SAN byte for byte (CA/B BR 7.1.4.3)."""
-        try:
-            cns = [a.value for a in leaf.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
-        except ValueError:
-            return
         dns, ips = _sans(leaf)
-        for cn in cns:
-            if not isinstance(cn, str) or cn in dns or cn in [str(i) for i in ips]:
+        for cn in _common_names(leaf):
+            if cn in dns or cn in [str(i) for i in ips]:
                 continue
             same = any(cn.lower() == d.lower() for d in dns)
             try:

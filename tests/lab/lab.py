@@ -37,13 +37,9 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -76,16 +72,8 @@ def pool(count):
 
 
 def plain_ca(directory, cn="Plain Lab Root CA"):
-    """A private root made the way most people make one: `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=..`,
-    nothing else but a lifetime (the default 30 days would end before the leaves it issues). No keyUsage."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / "root.pem", directory / "root.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
-                    "-days", "3650", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    key.chmod(0o600)
-    return pki.Issued(x509.load_pem_x509_certificate(cert.read_bytes()),
-                      serialization.load_pem_private_key(key.read_bytes(), None))
+    """A private root made with a plain `openssl req -x509` (no keyUsage); it outlives the leaves it issues."""
+    return pki.openssl_root(cn, directory)
 
 
 def _server(backend, workdir, site):

@@ -155,6 +155,21 @@ def write(path, text, mode=0o644):
     return str(path)
 
 
+def openssl_root(cn, workdir, days=3650):
+    """A private root made the way most people make one: `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=..`
+    and nothing else but a lifetime. OpenSSL 3 gives it basicConstraints, SKI and AKI, but no keyUsage."""
+    import subprocess
+
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert, key = workdir / "root.pem", workdir / "root.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=%s" % cn,
+                    "-days", str(days), "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    key.chmod(0o600)
+    return Issued(x509.load_pem_x509_certificate(cert.read_bytes()),
+                  serialization.load_pem_private_key(key.read_bytes(), None))
+
+
 def issue_sha1(cn, *, issuer, workdir):
     """A leaf signed with SHA-1 by issuer. cryptography >= 48 refuses to sign with SHA-1, so the
     openssl CLI signs it (the test still generates every byte itself)."""

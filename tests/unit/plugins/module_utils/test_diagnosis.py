@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
 from testlib import pki
@@ -83,11 +82,7 @@ def test_a_root_of_the_system_store_is_named_as_such():
 
 
 def test_a_ca_without_key_usage_is_named_not_blamed_on_the_leaf(tmp_path):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "k"),
-                    "-out", str(tmp_path / "c"), "-subj", "/CN=Diagnosis Plain CA", "-days", "30"], check=True,
-                   capture_output=True)
-    root = pki.Issued(x509.load_pem_x509_certificate((tmp_path / "c").read_bytes()),
-                      serialization.load_pem_private_key((tmp_path / "k").read_bytes(), None))
+    root = pki.openssl_root("Diagnosis Plain CA", tmp_path, days=30)
     leaf = pki.issue("plain.d.test", issuer=root)
     result = verify([leaf.pem], root.pem, server_names=["plain.d.test"])
     (finding,) = [f for f in result["findings"] if f["severity"] == "error"]

@@ -10,7 +10,6 @@ import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _openssl, _verify
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
@@ -36,14 +35,8 @@ def warnings(result):
 @pytest.fixture(scope="module")
 def plain_openssl_root(tmp_path_factory):
     """A private CA made the most common way, `openssl req -x509`: no keyUsage at all."""
-    workdir = tmp_path_factory.mktemp("plain-root")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(workdir / "ca.key"),
-                    "-out", str(workdir / "ca.pem"), "-subj", "/CN=Plain Private Root", "-days", "30"],
-                   check=True, capture_output=True)
-    cert = x509.load_pem_x509_certificate((workdir / "ca.pem").read_bytes())
-    key = serialization.load_pem_private_key((workdir / "ca.key").read_bytes(), None)
-    assert not any(isinstance(e.value, x509.KeyUsage) for e in cert.extensions)
-    root = pki.Issued(cert, key)
+    root = pki.openssl_root("Plain Private Root", tmp_path_factory.mktemp("plain-root"), days=30)
+    assert not any(isinstance(e.value, x509.KeyUsage) for e in root.cert.extensions)
     return root, pki.issue("plain.p.test", issuer=root)
 
 
@@ -155,11 +148,6 @@ def _run_openssl(workdir, *args):
     subprocess.run(["openssl"] + [str(a) for a in args], cwd=workdir, check=True, capture_output=True)
 
 
-def _load(workdir, cert, key):
-    return pki.Issued(x509.load_pem_x509_certificate((workdir / cert).read_bytes()),
-                      serialization.load_pem_private_key((workdir / key).read_bytes(), None))
-
-
 def _easy_rsa_like(workdir):
     """easy-rsa's x509-types: CA with keyid+issuer AKI and cRLSign/keyCertSign; server with serverAuth."""
     (workdir / "ca.cnf").write_text("[req]\ndistinguished_name = dn\n[dn]\n[v3_ca]\nbasicConstraints = CA:TRUE\n"
@@ -179,10 +167,7 @@ def _easy_rsa_like(workdir):
 
 def _scenarios(workdir):
     out = {}
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(workdir / "p.key"),
-                    "-out", str(workdir / "p.crt"), "-subj", "/CN=Plain Root", "-days", "30"], check=True,
-                   capture_output=True)
-    plain = _load(workdir, "p.crt", "p.key")
+    plain = pki.openssl_root("Plain Root", workdir / "plain", days=30)
     out["openssl req -x509 root"] = ([plain.pem], [], pki.issue("plain.p.test", issuer=plain).pem, "plain.p.test",
                                      None)
     easy_ca, easy_leaf = _easy_rsa_like(workdir)
