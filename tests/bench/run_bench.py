@@ -39,8 +39,17 @@ def playbook(workdir, name, tasks):
     return path
 
 
+class Timing(float):
+    """Median seconds of several runs, carrying the fastest and the slowest run: the spread."""
+
+    def __new__(cls, times):
+        timing = float.__new__(cls, statistics.median(times))
+        timing.low, timing.high = min(times), max(times)
+        return timing
+
+
 def timed(path, runs):
-    """Median seconds of `runs` ansible-playbook runs (one warm-up first)."""
+    """Median seconds of `runs` ansible-playbook runs (one warm-up first), with their spread."""
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
     times = []
@@ -52,7 +61,7 @@ def timed(path, runs):
             raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
         if attempt:
             times.append(elapsed)
-    return statistics.median(times)
+    return Timing(times)
 
 
 def loop_case(work, name, task, items, sample, floor, label):
@@ -67,10 +76,13 @@ def loop_case(work, name, task, items, sample, floor, label):
     return ("%s%s" % (label, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor)
 
 
-def make_files(directory, count, ca, slot="bench"):
+def make_files(directory, count, ca, slot="bench", distinct_keys=False):
+    """count leaf + intermediate bundles for distinct names; with distinct_keys each leaf has its own key
+    (EC P-256, every tenth RSA 2048), else all share one."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = pki.new_key(cache_slot=slot)
+    shared = pki.new_key(cache_slot=slot)
     for index in range(count):
+        key = (pki.new_key("rsa", 2048) if index % 10 == 0 else pki.new_key()) if distinct_keys else shared
         leaf = ca.leaf("host%05d.bench.test" % index, key=key)
         (directory / ("host%05d.pem" % index)).write_text(leaf.pem + ca.intermediate.pem)
     return sorted(str(p) for p in directory.iterdir())
@@ -102,7 +114,7 @@ def timed_cmd(cmd, runs):
         times.append(time.monotonic() - start)
         if proc.returncode != 0:
             raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), proc.stdout[-3000:]))
-    return statistics.median(times)
+    return Timing(times)
 
 
 def bench_role(work, runs, floor):
@@ -187,7 +199,7 @@ def main():
                                   "%d TLS endpoints, one call per endpoint in a loop" % args.endpoints))
 
     if "verify" in only:
-        chains = make_files(work / "chains", args.chains, ca, slot="bench-verify")
+        chains = make_files(work / "chains", args.chains, ca, slot="bench-verify", distinct_keys=True)
         pki.write(work / "root.pem", ca.root.pem)
         items = [{"name": Path(p).stem, "path": p, "server_names": ["%s.bench.test" % Path(p).stem]} for p in chains]
         (work / "items.json").write_text(json.dumps(items))
@@ -218,11 +230,15 @@ def main():
         make_files(work / "memory", args.memory_certs - 1, ca, slot="bench-mem")
         memory = peak_memory(work / "memory")
 
-    lines = ["| case | seconds | beyond the floor | x floor |", "|---|---:|---:|---:|"]
+    lines = ["| case | seconds (median) | fastest-slowest run | beyond the floor | x floor "
+             "| x floor, fastest-slowest |", "|---|---:|---:|---:|---:|---:|"]
     for label, seconds, base in rows:
+        spread = "%.2f-%.2f" % (seconds.low, seconds.high) if hasattr(seconds, "low") else "one run"
         beyond = "%.2f" % (seconds - base) if base else ""
         ratio = "%.1f" % (seconds / base) if base else ""
-        lines.append("| %s | %.2f | %s | %s |" % (label, seconds, beyond, ratio))
+        ratio_spread = "%.1f-%.1f" % (seconds.low / base, seconds.high / base) if base and hasattr(
+            seconds, "low") else ""
+        lines.append("| %s | %.2f | %s | %s | %s | %s |" % (label, seconds, spread, beyond, ratio, ratio_spread))
     if memory:
         lines.append("")
         lines.append("Peak memory of the module process collecting %d distinct certificates (defaults, PEM "
