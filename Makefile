@@ -37,9 +37,9 @@ lint: setup link
 
 doc: setup link
 	@for m in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
-	  $(BIN)/ansible-doc certops.backend_tls.$$m > /dev/null && echo "ansible-doc: module $$m ok"; done
-	@for f in json_query site_verify_items remediation_plan assemble_chain pem_fingerprint backup_plan remediation_report; do \
-	  $(BIN)/ansible-doc -t filter certops.backend_tls.$$f > /dev/null && echo "ansible-doc: filter $$f ok"; done
+	  $(BIN)/ansible-doc certops.backend_tls.$$m > /dev/null && echo "ansible-doc: module $$m ok" || exit 1; done
+	@for f in json_query $$(ls plugins/filter/*.yml | xargs -n1 basename | sed 's/\.yml$$//'); do \
+	  $(BIN)/ansible-doc -t filter certops.backend_tls.$$f > /dev/null && echo "ansible-doc: filter $$f ok" || exit 1; done
 	$(BIN)/ansible-doc -t role certops.backend_tls.cert_remediation > /dev/null && echo "ansible-doc: role cert_remediation ok"
 
 # ansible-test needs the collection at ansible_collections/<ns>/<name>, as real files.

@@ -6,23 +6,19 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import (
+# Only what the standard library can do at import time: Ansible imports every filter file of the collection in
+# every forked worker (each host, each task), and importing cryptography there costs more than the work.
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     CertError,
     certificate_pems,
+    expires_soon,
     fingerprint,
-    load_pem_certificate,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
-
-try:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    HAS_CRYPTOGRAPHY = True
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
 
 ACTIONS = ("none", "reload", "push", "manual")
 
@@ -50,18 +46,22 @@ def _disk_chain(collected, site):
     return chain
 
 
-def site_verify_items(collected):
-    """backend_cert_info result -> cert_chain_verify items: '<site>|served' and '<site>|disk' per site."""
-    items = []
+def _chains_to_verify(collected):
+    """(site name, view, item) for every chain of a backend_cert_info result that must be verified: the chain
+    each site serves ('served') and the one in its files ('disk'), with every name the site must answer for."""
     for site in collected.get("sites", []):
         names = _site_names(site)
         endpoint = _endpoint_of(collected, site)
         if endpoint and endpoint.get("chain_pem"):
-            items.append({"name": "%s|served" % site["name"], "chain": endpoint["chain_pem"], "server_names": names})
+            yield site["name"], "served", {"chain": endpoint["chain_pem"], "server_names": names}
         disk = _disk_chain(collected, site)
         if disk:
-            items.append({"name": "%s|disk" % site["name"], "chain": disk, "server_names": names})
-    return items
+            yield site["name"], "disk", {"chain": disk, "server_names": names}
+
+
+def site_verify_items(collected):
+    """backend_cert_info result -> cert_chain_verify items: '<site>|served' and '<site>|disk' per site."""
+    return [dict(item, name="%s|%s" % (site, view)) for site, view, item in _chains_to_verify(collected)]
 
 
 def _site_names(site, declared=None):
@@ -82,7 +82,7 @@ def _verdict(result, min_days):
         if finding["severity"] == "error" and finding["code"] not in codes:
             codes.append(finding["code"])
     days = result.get("days_remaining")
-    if result["valid"] and days is not None and days < min_days:
+    if result["valid"] and expires_soon(days, min_days):  # valid but expiring soon: acted on like invalid
         codes.append("EXPIRES_SOON")
     chain = result.get("verified_chain") or []
     return {"valid": result["valid"], "codes": codes, "days_remaining": days,
@@ -94,14 +94,20 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
 
     A site is acted on when what it serves has an error finding, fewer than min_days left, or differs
     from its files -- or when force is true. Returns one dict per site with the declared site's keys
-    (source, owner, commands...) kept, plus action, reasons, before.
+    (source, owner, commands...) kept, plus action, reasons, before. verified is the result of
+    cert_chain_verify over site_verify_items(collected), its results named '<site>|<view>'.
     """
+    verdicts = {tuple(result["name"].rsplit("|", 1)): result for result in (verified or {}).get("results") or []}
+    return _plan(collected, verdicts, declared, min_days, force)
+
+
+def _plan(collected, verdicts, declared, min_days, force):
+    """The one place that decides what each site of one host needs. verdicts: {(site name, view): result}."""
     declared = _by(declared or [], "name")
-    results = _by((verified or {}).get("results"), "name")
     plan = []
     for site in collected.get("sites", []):
-        served = _verdict(results.get("%s|served" % site["name"]), min_days)
-        disk = _verdict(results.get("%s|disk" % site["name"]), min_days)
+        served = _verdict(verdicts.get((site["name"], "served")), min_days)
+        disk = _verdict(verdicts.get((site["name"], "disk")), min_days)
         endpoint = _endpoint_of(collected, site)
         if endpoint and endpoint.get("chain"):
             served["fingerprint"] = endpoint["chain"][0]
@@ -142,13 +148,79 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
     return plan
 
 
+_POLICY = ("ca_path", "min_days", "profile")
+
+
+def _fleet_groups(requests):
+    """Hosts' requests -> one verification group per distinct trust policy (CA, min days, profile), each with
+    its chains and, position for position, the (host, site, view) each chain belongs to."""
+    groups = {}
+    for request in requests or []:
+        try:
+            policy = (request.get("ca_path") or "", int(request.get("min_days") or 0), request.get("profile") or "")
+            host, collected = request["host"], request["collected"]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise AnsibleFilterError("fleet_verify_items: a request is not {host, collected, ca_path, min_days, "
+                                     "profile}: %s" % exc)
+        group = groups.setdefault(policy, {"chains": [], "refs": []})
+        for site, view, item in _chains_to_verify(collected):
+            group["chains"].append(dict(item, name="%s %s (%s)" % (host, site, view)))
+            group["refs"].append((host, site, view))
+    return [(dict(zip(_POLICY, policy)), group) for policy, group in groups.items() if group["chains"]]
+
+
+def fleet_verify_items(requests):
+    """Many hosts' backend_cert_info results -> cert_chain_verify calls: one per trust policy, usually one."""
+    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(requests)]
+
+
+def fleet_plan(requests, verified):
+    """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests), registered
+    from a loop -> {host: {sites: plan, problem}}; problem is why the host must fail, else None."""
+    calls = (verified or {}).get("results") or []
+    groups = _fleet_groups(requests)
+    if len(calls) != len(groups):
+        raise AnsibleFilterError("fleet_plan: %d verification calls for %d groups of chains: the verify result "
+                                 "does not belong to these requests" % (len(calls), len(groups)))
+    verdicts = {}
+    for (_policy, group), call in zip(groups, calls):
+        results = call.get("results") or []
+        if len(results) != len(group["refs"]):
+            raise AnsibleFilterError("fleet_plan: a verification call returned %d results for %d chains%s" % (
+                len(results), len(group["refs"]), ": %s" % call["msg"] if call.get("msg") else ""))
+        for (host, site, view), result in zip(group["refs"], results):
+            verdicts.setdefault(host, {})[(site, view)] = result
+    plans = {}
+    for request in requests or []:
+        host, collected = request["host"], request["collected"]
+        problem = None
+        if not collected.get("sites"):
+            problem = "no TLS site found on %s: declare cert_remediation_sites or check discovery %s" % (
+                host, json.dumps(collected.get("discovery") or []))
+        plans[host] = {"sites": _plan(collected, verdicts.get(host, {}), request.get("sites"),
+                                      int(request.get("min_days") or 0), request.get("force")),
+                       "problem": problem}
+    return plans
+
+
 def _load(pem):
-    if not HAS_CRYPTOGRAPHY:
+    """The certificate of one PEM block; cryptography is imported here, by the filters that parse."""
+    try:
+        from cryptography import x509  # noqa: F401 (only: is it there)
+    except ImportError:
         raise AnsibleFilterError("assemble_chain needs the cryptography Python library on the controller")
+    from ansible_collections.certops.backend_tls.plugins.module_utils._certs import load_pem_certificate
+
     try:
         return load_pem_certificate(pem)
     except CertError as exc:
         raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc.message)
+
+
+def _der_encoding():
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return Encoding.DER
 
 
 def assemble_chain(cert_pem, chain_pem=""):
@@ -162,7 +234,7 @@ def assemble_chain(cert_pem, chain_pem=""):
     certs, seen = [], set()
     for block in blocks:
         cert = _load(block)
-        der = cert.public_bytes(Encoding.DER)
+        der = cert.public_bytes(_der_encoding())
         if der not in seen:
             seen.add(der)
             certs.append((block.decode("ascii", "replace").strip() + "\n", cert))
@@ -249,6 +321,8 @@ class FilterModule:
         return {
             "site_verify_items": site_verify_items,
             "remediation_plan": remediation_plan,
+            "fleet_verify_items": fleet_verify_items,
+            "fleet_plan": fleet_plan,
             "assemble_chain": assemble_chain,
             "pem_fingerprint": pem_fingerprint,
             "backup_plan": backup_plan,

@@ -18,9 +18,16 @@ import datetime
 import errno
 import hashlib
 import os
-import re
 import stat
 import warnings
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import (  # noqa: F401 (the vocabulary)
+    CertError,
+    certificate_pems,
+    expires_soon,
+    fingerprint,
+    pem_blocks,
+)
 
 try:
     from cryptography import x509
@@ -45,7 +52,6 @@ except ImportError:
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
-_PEM_MARK = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]+)-----")
 _CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
 _PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY",
@@ -63,19 +69,6 @@ _EKU_NAMES = {
 _KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
                "key_agreement", "key_cert_sign", "crl_sign")
 
-
-class CertError(Exception):
-    """The one exception of the collection's helpers: a machine-readable code and a message."""
-
-    file_format = None  # parse_material sets it when it recognised the data's format (e.g. pkcs12)
-
-    def __init__(self, code, message):
-        super().__init__("%s: %s" % (code, message))
-        self.code = code
-        self.message = message
-
-    def as_dict(self):
-        return {"code": self.code, "message": self.message}
 
 
 def utcnow():
@@ -249,45 +242,6 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     if include_pem:
         facts["pem"] = der_to_pem(der)
     return facts
-
-
-def fingerprint(der):
-    """The SHA-256 fingerprint of DER bytes, lowercase hex: how every result names a certificate."""
-    return hashlib.sha256(der).hexdigest()
-
-
-def certificate_pems(text):
-    """Each complete PEM CERTIFICATE block of text (str or bytes), as PEM bytes, in order, in one linear pass."""
-    if isinstance(text, str):
-        text = text.encode("utf-8", "replace")
-    blocks, _unterminated = pem_blocks(text)
-    return [b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
-            for label, body in blocks if label == b"CERTIFICATE"]
-
-
-def pem_blocks(data):
-    """([(label, body)], number of BEGIN lines without their END), in one linear pass.
-
-    A BEGIN followed by another BEGIN before its END counts as unterminated (a truncated block), so a
-    file of BEGIN lines costs what its size costs (a lazy BEGIN...END regex rescans to the end from
-    every BEGIN: quadratic, minutes for 1 MB).
-    """
-    blocks, unterminated, opened = [], 0, None
-    for mark in _PEM_MARK.finditer(data):
-        kind, label = mark.group(1), mark.group(2)
-        if kind == b"BEGIN":
-            unterminated += opened is not None
-            opened = mark
-        elif opened is not None and label == opened.group(2):
-            body = data[opened.end():mark.start()]
-            if body.startswith(b"\r\n"):
-                blocks.append((label, body[2:]))
-            elif body.startswith(b"\n"):
-                blocks.append((label, body[1:]))
-            else:
-                unterminated += 1
-            opened = None
-    return blocks, unterminated + (opened is not None)
 
 
 def _load_private_key(data, der=False):

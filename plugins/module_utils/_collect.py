@@ -18,7 +18,7 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _probe, _secrets
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _probe, _secrets
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
@@ -459,21 +459,30 @@ class Collector:
         return entry
 
 
+def _discovery():
+    """The configuration parsers, imported only when a run discovers: a fleet run over declared sites imports
+    this module once per host, and the parsers cost a fifth of the module's own import time."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _discover
+
+    return _discover
+
+
 def _discover_all(specs, run_command):
     """Discovery specs -> (sites, discovery report)."""
     sites, report = [], []
     for spec in specs:
-        server_type, config = spec["type"], spec.get("config") or _discover.default_config(spec["type"])
+        parsers = _discovery()
+        server_type, config = spec["type"], spec.get("config") or parsers.default_config(spec["type"])
         status = {"server_type": server_type, "config_file": config, "sites": 0, "error": None}
         try:
             source = None
             if server_type == "nginx" and run_command is not None:
                 dump = run_command(server_type, config, spec.get("binary"))
                 if dump:
-                    source = _discover.FileSource(_discover.split_nginx_dump(dump))
+                    source = parsers.FileSource(parsers.split_nginx_dump(dump))
                     if config not in source.files:
                         source = None
-            found = _discover.discover(server_type, config, source)
+            found = parsers.discover(server_type, config, source)
             status["sites"] = len(found)
             sites.extend(found)
         except CertError as exc:
@@ -519,7 +528,7 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
             facts = collector.certificates[leaf]
             names = facts["sans"]["dns"] or ([facts["subject_cn"]] if facts["subject_cn"] else [])
             if names:
-                site.update(_discover.make_site("haproxy", site["config_file"], names, site["listen"],
+                site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
                                                 site["cert_file"], site["key_file"], None))
     _unique_names(all_sites)
 

@@ -422,7 +422,7 @@ class Verifier:
         if verified is not None:
             self._check_unneeded(served, path, leaf_index, add)
         days = self._days_remaining(path)
-        if days is not None and days < self.min_days_remaining and not any(
+        if _certs.expires_soon(days, self.min_days_remaining) and not any(
                 f["code"] == "EXPIRED" for f in findings):
             add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
                 leaf)

@@ -76,15 +76,29 @@ def loop_case(work, name, task, items, sample, floor, label):
     return ("%s%s" % (label, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor)
 
 
-def make_files(directory, count, ca, slot="bench", distinct_keys=False):
+def make_files(directory, count, ca, slot="bench", distinct_keys=False, mixed=False):
     """count leaf + intermediate bundles for distinct names; with distinct_keys each leaf has its own key
-    (EC P-256, every tenth RSA 2048), else all share one."""
+    (EC P-256, every tenth RSA 2048), else all share one. mixed (what a real /etc/ssl holds): of every 50
+    files, 5 DER leaves, 5 cert+key files (HAProxy's layout), 5 bundles that carry the root too, and one
+    file that is no certificate; the rest leaf + intermediate PEM bundles."""
     directory.mkdir(parents=True, exist_ok=True)
     shared = pki.new_key(cache_slot=slot)
     for index in range(count):
         key = (pki.new_key("rsa", 2048) if index % 10 == 0 else pki.new_key()) if distinct_keys else shared
-        leaf = ca.leaf("host%05d.bench.test" % index, key=key)
-        (directory / ("host%05d.pem" % index)).write_text(leaf.pem + ca.intermediate.pem)
+        name = "host%05d" % index
+        kind = index % 50 if mixed else -1
+        if kind == 49:
+            (directory / ("%s.pem" % name)).write_text("not a certificate: a note someone left here\n")
+            continue
+        leaf = ca.leaf("%s.bench.test" % name, key=key)
+        if 0 <= kind < 5:
+            (directory / ("%s.der" % name)).write_bytes(leaf.der)
+        elif 5 <= kind < 10:
+            (directory / ("%s.pem" % name)).write_text(leaf.pem + ca.intermediate.pem + leaf.key_pem())
+        elif 10 <= kind < 15:
+            (directory / ("%s.pem" % name)).write_text(leaf.pem + ca.intermediate.pem + ca.root.pem)
+        else:
+            (directory / ("%s.pem" % name)).write_text(leaf.pem + ca.intermediate.pem)
     return sorted(str(p) for p in directory.iterdir())
 
 
@@ -113,7 +127,9 @@ def timed_cmd(cmd, runs):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
         times.append(time.monotonic() - start)
         if proc.returncode != 0:
-            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), proc.stdout[-3000:]))
+            failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), "\n".join(failures[:5])
+                                                                 or proc.stdout[-3000:]))
     return Timing(times)
 
 
@@ -139,6 +155,80 @@ def bench_role(work, runs, floor):
             ("remediate one backend end to end (pre-flight, backup, push, test, reload, re-verify)", remediate, floor)]
 
 
+def make_fleet(work, ca, count):
+    """count backends, one inventory host each, one declared nginx site each on its own port, with distinct keys
+    (EC P-256, every tenth RSA 2048) and names; every tenth site serves (and holds on disk) an expired
+    certificate. Returns (sites, expired names, inventory path)."""
+    certdir = work / "fleet-certs"
+    certdir.mkdir()
+    sites, expired, hosts = [], set(), {}
+    for index in range(count):
+        name = "fleet%03d" % index
+        fqdn = "%s.fleet.test" % name
+        key = pki.new_key("rsa", 2048) if index % 10 == 0 else pki.new_key()
+        leaf = ca.leaf(fqdn, key=key, **({"days": 20, "start_days": -40} if index % 10 == 3 else {}))
+        if index % 10 == 3:
+            expired.add(name)
+        cert = pki.write(certdir / ("%s.crt" % name), ca.chain_pem(leaf))
+        keyfile = pki.write(certdir / ("%s.key" % name), pki.Issued(None, key).key_pem(), mode=0o600)
+        port = free_port()
+        sites.append({"name": name, "port": port, "server_names": [fqdn], "cert": cert, "key": keyfile})
+        hosts["backend-%s" % name] = {"cert_remediation_sites": [{
+            "name": name, "server_type": "nginx", "cert_path": cert, "key_path": keyfile,
+            "endpoint": {"host": "127.0.0.1", "port": port, "server_name": fqdn}, "server_names": [fqdn]}]}
+    (work / "fleet-reports").mkdir()
+    (work / "fleet-source").mkdir()
+    inventory = {"backends": {"hosts": hosts, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "cert_remediation_ca_path": pki.write(work / "fleet-root.pem", ca.root.pem),
+        "cert_remediation_source_dir": str(work / "fleet-source"),
+        "cert_remediation_backup_dir": str(work / "fleet-backups"),
+        "cert_remediation_report_dir": str(work / "fleet-reports"),
+        "cert_remediation_reload": "command"}}}
+    path = work / "fleet-inventory.json"
+    path.write_text(json.dumps(inventory, indent=2))
+    return sites, expired, path
+
+
+def fleet_actions(work):
+    """{host: (action of each site,)} from the role's report of the last run."""
+    report = json.loads((work / "fleet-reports" / "report.json").read_text())
+    return {host: tuple(site["action"] for site in entry["sites"]) for host, entry in report["hosts"].items()}
+
+
+def bench_fleet(work, ca, count, runs, forks):
+    """diagnose and a remediate with nothing to do over `count` inventory hosts, against a ping play over the
+    same hosts with the same forks (the reference for this case)."""
+    sites, expired, inventory = make_fleet(work, ca, count)
+    playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
+    ping = work / "fleet-ping.yml"
+    ping.write_text("---\n- name: Ping every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
+                    "    - name: Ping\n      ansible.builtin.ping:\n")
+    base = [playbook_bin, "-i", str(inventory), "-f", str(forks)]
+    with Nginx(work / "fleet-nginx", sites) as nginx:
+        ping_play = timed_cmd(base + [str(ping)], runs)
+        diagnose = timed_cmd(base + [str(ROOT / "playbooks" / "diagnose.yml")], runs)
+        want = {"backend-%s" % s["name"]: ("push" if s["name"] in expired else "none",) for s in sites}
+        if fleet_actions(work) != want:
+            raise SystemExit("fleet diagnose: wrong verdicts: %s" % sorted(
+                set(fleet_actions(work).items()) ^ set(want.items())))
+        for site in sites:  # renewed in place and reloaded: remediate then has nothing to do
+            if site["name"] in expired:
+                key = pki.new_key()
+                pki.write(site["cert"], ca.chain_pem(ca.leaf(site["server_names"][0], key=key)))
+                pki.write(site["key"], pki.Issued(None, key).key_pem(), mode=0o600)
+        subprocess.run(nginx.reload_command, check=True, capture_output=True)
+        time.sleep(1)
+        remediate = timed_cmd(base + ["-e", "cert_remediation_serial=%d" % count,
+                                      str(ROOT / "playbooks" / "remediate.yml")], runs)
+        if set(fleet_actions(work).values()) != {("none",)}:
+            raise SystemExit("fleet remediate: expected nothing to do, got %s" % fleet_actions(work))
+    label = "%d hosts, forks %d" % (count, forks)
+    return [("fleet reference: ping play over %s" % label, ping_play, None),
+            ("fleet: diagnose over %s (x the ping play)" % label, diagnose, ping_play),
+            ("fleet: remediate with nothing to do over %s (x the ping play)" % label, remediate, ping_play)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="timed runs per case (median)")
@@ -148,10 +238,13 @@ def main():
     parser.add_argument("--loop-sample", type=int, default=0,
                         help="time the per-item loops over this many items and scale up (0: all items)")
     parser.add_argument("--chains", type=int, default=1000)
-    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role"], action="append")
+    parser.add_argument("--fleet-hosts", type=int, default=60)
+    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role", "fleet"],
+                        action="append")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    only = set(args.only or ["files", "endpoints", "memory", "verify", "role"])
+    only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet"])
     rows = []
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
@@ -160,27 +253,29 @@ def main():
     sample = args.loop_sample
 
     if "files" in only:
-        files = make_files(work / "files", args.files, ca)
+        files = make_files(work / "files", args.files, ca, slot="bench-files", distinct_keys=True, mixed=True)
         one = playbook(work, "files_one", "    - name: All files in one task\n"
                        "      certops.backend_tls.backend_cert_info:\n        paths: [%s]\n" % (work / "files"))
-        rows.append(("%d files, one task" % args.files, timed(one, args.runs), floor))
+        rows.append(("%d files (mixed: distinct keys, DER, cert+key, with root, bad), one task" % args.files,
+                     timed(one, args.runs), floor))
         rows.append(loop_case(work, "files_loop", "    - name: One call per file\n"
                               "      certops.backend_tls.backend_cert_info:\n        paths: ['{{ item }}']\n",
                               files, sample, floor, "%d files, one call per file in a loop" % args.files))
         looped = files[:sample] if sample else files
         start = time.monotonic()
         for path in looped:
-            subprocess.run(["openssl", "x509", "-in", path, "-noout", "-subject", "-enddate", "-fingerprint",
-                            "-sha256"], capture_output=True, check=True)
+            subprocess.run(["openssl", "x509", "-in", path, "-inform", "DER" if path.endswith(".der") else "PEM",
+                            "-noout", "-subject", "-enddate", "-fingerprint", "-sha256"],
+                           capture_output=True, check=False)  # the one bad file in 50 fails, as it would
         per = (time.monotonic() - start) / len(looped)
         rows.append(("%d files, `openssl x509` once per file (shell loop)" % args.files, per * len(files), None))
 
     if "endpoints" in only:
         sites, certdir = [], work / "endpoint-certs"
         certdir.mkdir()
-        key = pki.new_key(cache_slot="bench-ep")
-        keyfile = pki.write(certdir / "shared.key", pki.Issued(None, key).key_pem(), mode=0o600)
-        for index in range(args.endpoints):
+        for index in range(args.endpoints):  # distinct keys: EC P-256, every tenth RSA 2048
+            key = pki.new_key("rsa", 2048) if index % 10 == 0 else pki.new_key()
+            keyfile = pki.write(certdir / ("ep%03d.key" % index), pki.Issued(None, key).key_pem(), mode=0o600)
             leaf = ca.leaf("ep%03d.bench.test" % index, key=key)
             cert = pki.write(certdir / ("ep%03d.crt" % index), ca.chain_pem(leaf))
             sites.append({"name": "ep%03d" % index, "port": free_port(), "server_names": ["ep%03d.bench.test" % index],
@@ -223,6 +318,9 @@ def main():
 
     if "role" in only:
         rows.extend(bench_role(work, args.runs, floor))
+
+    if "fleet" in only:
+        rows.extend(bench_fleet(work, ca, args.fleet_hosts, args.runs, args.forks))
 
     memory = None
     if "memory" in only:

@@ -71,8 +71,8 @@ def run(state, inv, playbook=TARGET, mode="remediate", args=(), **extra):
 
 
 def report(state, name):
-    return {s["site"]: s for s in json.loads(
-        (Path(state["reports"]) / ("backend-%s.json" % name)).read_text())["sites"]}[name]
+    hosts = json.loads((Path(state["reports"]) / "report.json").read_text())["hosts"]
+    return {s["site"]: s for s in hosts["backend-%s" % name]["sites"]}[name]
 
 
 def source_fingerprint(state, name):

@@ -216,7 +216,11 @@ def test_rollout_stops_rolls_back_and_keeps_the_pool_up(pool_lab, tmp_path):
     failing_backend = backend(state, failing)
     assert Path(failing_backend["cert_path"]).read_bytes() == before[failing_backend["cert_path"]]
     assert served_chain(state, failing) == served_before[failing]
-    entry = json.loads((reports / ("backend-%s.json" % failing)).read_text())["sites"][0]
+    # One report for the run, rewritten after each batch: it holds both batches that ran, and the failure.
+    hosts = json.loads((reports / "report.json").read_text())["hosts"]
+    assert sorted(hosts) == ["backend-pool%d" % n for n in (1, 2, 3, 4)], sorted(hosts)
+    assert hosts["backend-" + failing]["failed"] and not hosts["backend-pool1"]["failed"], hosts
+    entry = hosts["backend-" + failing]["sites"][0]
     assert entry["rolled_back"] is True and entry["after"]["serving_old"] is True, entry
     # Its batch mate finished its own transaction: renewed, verified, not held back by its neighbour.
     assert counts["backend-pool4"]["failed"] == 0, counts

@@ -116,7 +116,7 @@ def over_ssh(tmp_path):
 
 
 def _report(reports):
-    return {s["site"]: s for s in json.loads((reports / ("%s.json" % HOST)).read_text())["sites"]}[NAME]
+    return {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"][HOST]["sites"]}[NAME]
 
 
 def _wait_backend(directory, name, want, timeout=15.0):

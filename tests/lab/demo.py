@@ -42,13 +42,12 @@ def table(rows, headers):
 
 def report_rows():
     rows = []
-    for path in sorted(REPORTS.glob("*.json")):
-        data = json.loads(path.read_text())
-        for site in data["sites"]:
+    hosts = json.loads((REPORTS / "report.json").read_text())["hosts"]
+    for host in sorted(hosts):
+        for site in hosts[host]["sites"]:
             fix = {"none": "nothing", "reload": "reload only (files already renewed)",
-                   "push": "push renewed cert+chain+key, test, reload"}[site["action"]]
-            rows.append((data["host"], site["server_type"], ", ".join(site["reasons"]) or "healthy", fix,
-                         site["status"]))
+                   "push": "push renewed cert+chain+key, test, reload", "manual": "needs a person"}[site["action"]]
+            rows.append((host, site["server_type"], ", ".join(site["reasons"]) or "healthy", fix, site["status"]))
     return rows
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -141,3 +145,69 @@ def test_backup_plan_and_report():
     assert report[0]["summary"].startswith("a | EXPIRED | push")
     checked = remediation.remediation_report(entries, {}, "remediate", True)
     assert [r["status"] for r in checked] == ["planned", "ok", "planned"]
+
+
+# --- the fleet: every host of a batch verified in one call, each host's plan derived from it ----------------
+
+def request(host, ca_path="/lb/ca.pem", min_days=30, profile="openssl", matches=True, **extra):
+    return dict({"host": host, "collected": collected(matches), "sites": [], "ca_path": ca_path,
+                 "min_days": min_days, "profile": profile, "force": False}, **extra)
+
+
+def test_fleet_verify_items_one_call_per_trust_policy():
+    requests = [request("web1"), request("web2"), request("web3", ca_path="/other/ca.pem"),
+                request("web4", min_days="30")]  # a templated number is the same policy
+    calls = remediation.fleet_verify_items(requests)
+    assert [(c["ca_path"], c["min_days"], c["profile"]) for c in calls] == [
+        ("/lb/ca.pem", 30, "openssl"), ("/other/ca.pem", 30, "openssl")]
+    assert [item["name"] for item in calls[0]["chains"]] == [
+        "web1 site (served)", "web1 site (disk)", "web2 site (served)", "web2 site (disk)",
+        "web4 site (served)", "web4 site (disk)"]
+    assert calls[1]["chains"][0] == {"name": "web3 site (served)", "chain": ["SERVED"], "server_names": ["site.f.test"]}
+
+
+def test_fleet_plan_gives_each_host_its_own_verdicts():
+    requests = [request("web1"), request("web2", matches=False), request("web3", ca_path="/other/ca.pem"),
+                {"host": "empty", "collected": {"sites": [], "discovery": [{"server_type": "nginx"}]},
+                 "ca_path": "/lb/ca.pem", "min_days": 30, "profile": "openssl"}]
+    good, expired, renewed = verdict(True), verdict(False, ["EXPIRED"]), verdict(True, fp="new")
+    # Position for position with fleet_verify_items: web1 served, disk; web2 served, disk | web3 served, disk.
+    verified = {"results": [{"results": [good, good, expired, renewed]}, {"results": [good, verdict(True, days=5)]}]}
+    plans = remediation.fleet_plan(requests, verified)
+    assert sorted(plans) == ["empty", "web1", "web2", "web3"]
+    assert [(e["action"], e["reasons"]) for e in plans["web1"]["sites"]] == [("none", [])]
+    assert [(e["action"], e["reasons"]) for e in plans["web2"]["sites"]] == [
+        ("reload", ["EXPIRED", "SERVED_DIFFERS_FROM_DISK"])]
+    assert plans["web2"]["sites"][0]["before"]["disk"]["fingerprint"] == "new"
+    assert plans["web3"]["sites"][0]["before"]["disk"]["days_remaining"] == 5
+    assert plans["web1"]["problem"] is None
+    assert plans["empty"] == {"sites": [], "problem": 'no TLS site found on empty: declare cert_remediation_sites '
+                                                      'or check discovery [{"server_type": "nginx"}]'}
+
+
+@pytest.mark.parametrize("verified,says", [
+    ({"results": []}, "0 verification calls for 1 groups"),
+    ({"results": [{"results": [verdict(True)]}]}, "returned 1 results for 2 chains"),
+    ({"results": [{"failed": True, "msg": "INVALID_ARGUMENT: no"}]},
+     "returned 0 results for 2 chains: INVALID_ARGUMENT"),
+])
+def test_fleet_plan_refuses_a_verify_result_of_other_requests(verified, says):
+    with pytest.raises(AnsibleFilterError, match=says):
+        remediation.fleet_plan([request("web1")], verified)
+
+
+def test_fleet_verify_items_refuses_what_is_no_request():
+    with pytest.raises(AnsibleFilterError, match="a request is not"):
+        remediation.fleet_verify_items([{"collected": {}}])
+
+
+def test_the_role_filters_import_without_cryptography():
+    # Ansible imports every filter file of the collection in each forked worker (each host, each task): the
+    # role's filters must not pay for cryptography there.
+    code = ("import sys\n"
+            "from ansible_collections.certops.backend_tls.plugins.filter import remediation, json_query\n"
+            "assert remediation.remediation_report([], {}) == []\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cryptography')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.stdout.strip() == "[]", out.stderr
