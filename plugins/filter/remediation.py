@@ -36,25 +36,35 @@ def _endpoint_of(collected, site):
     return None
 
 
-def _disk_chain(collected, site):
+def _pems(entry, pem_by_fingerprint):
+    """An endpoint's or file's chain as PEM texts: its chain_pem when the result has it, else each certificate's
+    PEM found by fingerprint (backend_cert_info returns each certificate's PEM once)."""
+    if "chain_pem" in entry:
+        return list(entry["chain_pem"] or [])
+    return [pem_by_fingerprint[fp] for fp in entry.get("chain") or [] if fp in pem_by_fingerprint]
+
+
+def _disk_chain(collected, site, pem_by_fingerprint):
     files = _by(collected.get("files"), "path")
     chain = []
     for key in ("cert_file", "chain_file"):
         entry = files.get(site.get(key)) if site.get(key) else None
         if entry:
-            chain.extend(entry.get("chain_pem") or [])
+            chain.extend(_pems(entry, pem_by_fingerprint))
     return chain
 
 
 def _chains_to_verify(collected):
     """(site name, view, item) for every chain of a backend_cert_info result that must be verified: the chain
     each site serves ('served') and the one in its files ('disk'), with every name the site must answer for."""
+    pem_by_fingerprint = {c["fingerprint_sha256"]: c["pem"] for c in collected.get("certificates") or [] if "pem" in c}
     for site in collected.get("sites", []):
         names = _site_names(site)
         endpoint = _endpoint_of(collected, site)
-        if endpoint and endpoint.get("chain_pem"):
-            yield site["name"], "served", {"chain": endpoint["chain_pem"], "server_names": names}
-        disk = _disk_chain(collected, site)
+        served = _pems(endpoint, pem_by_fingerprint) if endpoint else []
+        if served:
+            yield site["name"], "served", {"chain": served, "server_names": names}
+        disk = _disk_chain(collected, site, pem_by_fingerprint)
         if disk:
             yield site["name"], "disk", {"chain": disk, "server_names": names}
 

@@ -21,13 +21,9 @@ import os
 import stat
 import warnings
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import (  # noqa: F401 (the vocabulary)
-    CertError,
-    certificate_pems,
-    expires_soon,
-    fingerprint,
-    pem_blocks,
-)
+# The standard-library part of the vocabulary (CertError, PEM splitting, fingerprints, expires_soon) lives in
+# _base, which the role's filters import without cryptography.
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, fingerprint, pem_blocks
 
 try:
     from cryptography import x509
@@ -68,7 +64,6 @@ _EKU_NAMES = {
 }
 _KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
                "key_agreement", "key_cert_sign", "crl_sign")
-
 
 
 def utcnow():
@@ -144,6 +139,18 @@ def _name_cn(name):
     return attrs[0].value if attrs else None
 
 
+def aia_urls(cert):
+    """(OCSP URLs, caIssuers URLs) from the Authority Information Access extension (URIs only)."""
+    ocsp, issuers = [], []
+    for desc in _ext(cert, x509.AuthorityInformationAccess) or []:
+        if isinstance(desc.access_location, x509.UniformResourceIdentifier):
+            if desc.access_method == x509.oid.AuthorityInformationAccessOID.OCSP:
+                ocsp.append(desc.access_location.value)
+            elif desc.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS:
+                issuers.append(desc.access_location.value)
+    return ocsp, issuers
+
+
 def load_certificate(der):
     """A cryptography Certificate from DER bytes; CertError NOT_A_CERTIFICATE if it is not one."""
     try:
@@ -193,15 +200,7 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     eku = _ext(cert, x509.ExtendedKeyUsage)
     ski = _ext(cert, x509.SubjectKeyIdentifier)
     aki = _ext(cert, x509.AuthorityKeyIdentifier)
-    aia = _ext(cert, x509.AuthorityInformationAccess)
-    ocsp, issuers = [], []
-    if aia is not None:
-        for desc in aia:
-            if isinstance(desc.access_location, x509.UniformResourceIdentifier):
-                if desc.access_method == x509.oid.AuthorityInformationAccessOID.OCSP:
-                    ocsp.append(desc.access_location.value)
-                elif desc.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS:
-                    issuers.append(desc.access_location.value)
+    ocsp, issuers = aia_urls(cert)
     try:
         sig_hash = cert.signature_hash_algorithm
         signature_hash = sig_hash.name if sig_hash is not None else None

@@ -346,8 +346,9 @@ def declared_site(spec):
 
 
 class Collector:
-    def __init__(self, *, include_pem=True, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, now=None):
+    def __init__(self, *, include_pem=True, chain_pem=False, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, now=None):
         self.include_pem = include_pem
+        self.chain_pem = chain_pem
         self.max_file_bytes = max_file_bytes
         self.now = now or _certs.utcnow()
         self.certificates = {}  # fingerprint -> facts (public)
@@ -368,7 +369,7 @@ class Collector:
             return fingerprint, None
         cert = _certs.load_certificate(der)
         self.certificates[fingerprint] = _certs.certificate_facts(
-            der, now=self.now, include_pem=self.include_pem, cert=cert)
+            der, now=self.now, include_pem=self.include_pem or self.chain_pem, cert=cert)
         return fingerprint, cert
 
     # -- files
@@ -376,7 +377,7 @@ class Collector:
         entry = {"path": path, "format": None, "chain": [], "leaf": None,
                  "private_key": {"present": False, "type": None, "encrypted": False, "matches_leaf": None},
                  "error": error}
-        if self.include_pem:
+        if self.chain_pem:
             entry["chain_pem"] = []
         self.files[path] = entry
         return entry
@@ -414,7 +415,7 @@ class Collector:
             self._file_leaf[path] = entry["leaf"]
             if entry["leaf"] not in self._leaf_spki:
                 self._leaf_spki[entry["leaf"]] = _certs.leaf_spki(parsed[leaf_index][1])
-            if self.include_pem:
+            if self.chain_pem:
                 entry["chain_pem"] = [self.certificates[fp]["pem"] for fp in entry["chain"]]
         key = material["key"]
         if key is not None:
@@ -451,7 +452,7 @@ class Collector:
                 entry["chain"].append(self.add_der(der)[0])
             except CertError as exc:
                 entry["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "served %s" % exc.message}
-        if self.include_pem:
+        if self.chain_pem:
             entry["chain_pem"] = [self.certificates[fp]["pem"] for fp in entry["chain"]]
         if entry["chain"]:
             served = entry["chain"][0]
@@ -503,9 +504,10 @@ def _unique_names(sites):
 
 
 def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concurrency=16,
-            include_pem=True, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, run_command=None, now=None):
+            include_pem=True, chain_pem=False, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, run_command=None,
+            now=None):
     """The whole backend_cert_info result (without `changed`), plus 'warnings'."""
-    collector = Collector(include_pem=include_pem, max_file_bytes=max_file_bytes, now=now)
+    collector = Collector(include_pem=include_pem, chain_pem=chain_pem, max_file_bytes=max_file_bytes, now=now)
     targets = [parse_endpoint(spec) for spec in endpoints]
     specs = [parse_discover(item) for item in discover]
     all_sites = [dict(declared_site(spec), origin="declared") for spec in sites]
@@ -529,7 +531,7 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
             names = facts["sans"]["dns"] or ([facts["subject_cn"]] if facts["subject_cn"] else [])
             if names:
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
-                                                site["cert_file"], site["key_file"], None))
+                                                   site["cert_file"], site["key_file"], None))
     _unique_names(all_sites)
 
     keyed = {}
@@ -561,6 +563,9 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
         site_entries.append(entry)
 
     certificates = list(collector.certificates.values())
+    if chain_pem and not include_pem:  # the PEM was kept for the chains only
+        for facts in certificates:
+            facts.pop("pem", None)
     files = list(collector.files.values())
     endpoint_entries = [by_key[k] for k in order]
     not_afters = [c["not_after"] for c in certificates]

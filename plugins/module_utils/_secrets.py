@@ -91,8 +91,10 @@ class KeySafeModule(AnsibleModule):
     def __init__(self, *args, **kwargs):
         # Read first: AnsibleModule validates (and may fail) and logs inside its constructor.
         self.private_key_strings = private_key_strings(_load_params())
+        self._validating = True  # a failure now is an argument error (unknown option, wrong type...)
         try:
             super().__init__(*args, **kwargs)
+            self._validating = False
         except OverflowError:
             # ansible-core converts an int option through Decimal: "inf" or 1e400 raise OverflowError out of
             # its validation instead of an argument error. Everything fail_json needs is set by then.
@@ -121,4 +123,7 @@ class KeySafeModule(AnsibleModule):
 
     def fail_json(self, msg, **kwargs):
         self._mask_private_keys()
+        if getattr(self, "_validating", False) and "error" not in kwargs:
+            # AnsibleModule's own argument validation failed: coded like the module's own argument errors.
+            kwargs["error"] = {"code": "INVALID_ARGUMENT", "message": msg}
         super().fail_json(msg, **kwargs)

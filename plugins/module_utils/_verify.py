@@ -25,7 +25,7 @@ import ssl
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _names, _openssl
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _names, _openssl
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 try:
@@ -86,7 +86,7 @@ def _certificate_pems(text, *, what):
     if not isinstance(text, (str, bytes)):
         raise CertError("INVALID_ARGUMENT", "%s must be PEM text or a list of PEM texts, not %s" % (
             what, type(text).__name__))
-    return _certs.certificate_pems(text)
+    return _base.certificate_pems(text)
 
 
 def split_pem_certificates(text, *, what):
@@ -422,7 +422,7 @@ class Verifier:
         if verified is not None:
             self._check_unneeded(served, path, leaf_index, add)
         days = self._days_remaining(path)
-        if _certs.expires_soon(days, self.min_days_remaining) and not any(
+        if _base.expires_soon(days, self.min_days_remaining) and not any(
                 f["code"] == "EXPIRED" for f in findings):
             add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
                 leaf)
@@ -558,10 +558,7 @@ class Verifier:
                 "the load balancer's CA file or issue from a trusted CA" % _subject(last), last)
         elif end == "missing":
             aki = _ext(last, x509.AuthorityKeyIdentifier)
-            aia = _ext(last, x509.AuthorityInformationAccess)
-            urls = [d.access_location.value for d in aia or []
-                    if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
-                    and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+            urls = _certs.aia_urls(last)[1]
             key_id = aki.key_identifier if aki is not None else None
             detail = "%s%s%s" % (last.issuer.rfc4514_string(), " (key id %s)" % key_id.hex() if key_id else "",
                                  ", available at %s" % ", ".join(urls) if urls else "")

@@ -104,9 +104,10 @@ options:
         type: path
   sites:
     description:
-      - Declared sites, with the same keys as the role's C(cert_remediation_sites). Each is collected and
-        checked like a discovered one. Keys the module does not use (V(source), V(owner), ...) are accepted
-        and ignored.
+      - Declared sites. Each is collected and checked like a discovered one.
+      - These are the keys of the role's C(cert_remediation_sites) that describe what a site has and serves; the
+        role passes only these (before 0.2.0 the module also accepted, and ignored, the role's V(source),
+        V(owner), V(group), V(test_command) and V(reload_command)).
     type: list
     elements: dict
     suboptions:
@@ -136,21 +137,6 @@ options:
         type: list
         elements: str
         default: []
-      source:
-        description: Ignored here (used by the role).
-        type: raw
-      owner:
-        description: Ignored here (used by the role).
-        type: raw
-      group:
-        description: Ignored here (used by the role).
-        type: raw
-      test_command:
-        description: Ignored here (used by the role).
-        type: raw
-      reload_command:
-        description: Ignored here (used by the role).
-        type: raw
   timeout:
     description:
       - Seconds allowed per endpoint, name resolution, connect and handshake together. An endpoint never
@@ -163,10 +149,21 @@ options:
     default: 16
   include_pem:
     description:
-      - Return each certificate's PEM (public data only) and C(chain_pem) lists for files and endpoints.
+      - Return each certificate's PEM (public data only) in RV(certificates[].pem), once per distinct certificate.
       - Turn off to make results from large fleets smaller.
     type: bool
     default: true
+  chain_pem:
+    description:
+      - Also return each file's and each endpoint's chain as a list of PEM texts (RV(files[].chain_pem),
+        RV(endpoints[].chain_pem)), ready for M(certops.backend_tls.cert_chain_verify)'s
+        O(certops.backend_tls.cert_chain_verify#module:chain).
+      - Off by default since 0.2.0, so that each certificate's PEM is in a result once; the chains name their
+        certificates by fingerprint. Turn it on for a chain to hand to M(certops.backend_tls.cert_chain_verify)
+        without a lookup.
+    type: bool
+    default: false
+    version_added: 0.2.0
   max_file_size:
     description: Files larger than this many bytes are not read (error C(TOO_LARGE)).
     type: int
@@ -378,7 +375,7 @@ files:
       sample: 3f1a0c
     chain_pem:
       description: "The same certificates as PEM texts."
-      returned: when O(include_pem) is true
+      returned: when O(chain_pem) is true
       type: list
       elements: str
       sample: ["-----BEGIN CERTIFICATE-----..."]
@@ -476,7 +473,7 @@ endpoints:
       sample: [3f1a0c]
     chain_pem:
       description: "The served chain as PEM texts, ready for cert_chain_verify."
-      returned: when O(include_pem) is true
+      returned: when O(chain_pem) is true
       type: list
       elements: str
       sample: ["-----BEGIN CERTIFICATE-----..."]
@@ -626,15 +623,11 @@ def main():
                 chain_path=dict(type="path"),
                 endpoint=dict(type="raw"),
                 server_names=dict(type="list", elements="str", default=[]),
-                source=dict(type="raw"),
-                owner=dict(type="raw"),
-                group=dict(type="raw"),
-                test_command=dict(type="raw"),
-                reload_command=dict(type="raw"),
             )),
             timeout=dict(type="float", default=5),
             concurrency=dict(type="int", default=16),
             include_pem=dict(type="bool", default=True),
+            chain_pem=dict(type="bool", default=False),
             max_file_size=dict(type="int", default=1048576),
             query=dict(type="str"),
         ),
@@ -666,6 +659,7 @@ def main():
             paths=params["paths"] or [], endpoints=params["endpoints"] or [], discover=params["discover"] or [],
             sites=params["sites"] or [],
             timeout=params["timeout"], concurrency=params["concurrency"], include_pem=params["include_pem"],
+            chain_pem=params["chain_pem"],
             max_file_bytes=params["max_file_size"], run_command=nginx_dump,
         )
     except CertError as exc:

@@ -16,7 +16,8 @@ description:
     for example a missing intermediate named by subject, key identifier and AIA URL.
   - The batch form (O(items)) verifies any number of chains with one trust store and policy, in one call.
   - Accepts what M(certops.backend_tls.backend_cert_info) returns, so a backend's served chain
-    (C(endpoints[].chain_pem)) can be verified on the controller.
+    (C(endpoints[].chain_pem), returned when that module's O(certops.backend_tls.backend_cert_info#module:chain_pem)
+    is set) can be verified on the controller.
   - Never changes anything; never fails the task for one bad chain unless O(fail_on_invalid) is set.
 author:
   - certops maintainers (@certops)
@@ -150,6 +151,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Collect what a backend serves, each chain also as PEM texts
+  certops.backend_tls.backend_cert_info:
+    endpoints: ["127.0.0.1:443"]
+    chain_pem: true
+  register: backend
+
 - name: Verify what a backend serves, as the load balancer sees it
   certops.backend_tls.cert_chain_verify:
     chain: "{{ backend.endpoints[0].chain_pem }}"

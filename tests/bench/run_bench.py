@@ -128,8 +128,8 @@ def timed_cmd(cmd, runs):
         times.append(time.monotonic() - start)
         if proc.returncode != 0:
             failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
-            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), "\n".join(failures[:5])
-                                                                 or proc.stdout[-3000:]))
+            shown = "\n".join(failures[:5]) or proc.stdout[-3000:]
+            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), shown))
     return Timing(times)
 
 

@@ -97,7 +97,7 @@ def test_declared_sites_and_endpoint_dedup(lab):
     result = run_module("backend_cert_info", {
         "sites": [{"name": "shop", "server_type": "nginx", "cert_path": str(certs / "shop.crt"),
                    "key_path": str(certs / "api.key"), "endpoint": {"host": "127.0.0.1", "port": port},
-                   "server_names": ["shop.test"], "owner": "root", "source": {"cert": "x"}}],
+                   "server_names": ["shop.test"]}],
         "endpoints": [{"host": "127.0.0.1", "port": port, "server_name": "shop.test"}],
         "include_pem": False})
     (site,) = result["sites"]

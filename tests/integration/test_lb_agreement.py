@@ -49,7 +49,7 @@ def verdicts(servers, profile):
     """{server: cert_chain_verify result} for what each backend serves now, judged with the load balancer's settings."""
     endpoints = [{"host": s["address"].rsplit(":", 1)[0], "port": int(s["address"].rsplit(":", 1)[1]),
                   "server_name": s["sni"]} for s in servers.values()]
-    probed = run_main(backend_cert_info.main, {"endpoints": endpoints, "timeout": 5})["endpoints"]
+    probed = run_main(backend_cert_info.main, {"endpoints": endpoints, "timeout": 5, "chain_pem": True})["endpoints"]
     by_address = {"%s:%d" % (ep["host"], ep["port"]): ep for ep in probed}
     out = {}
     for ca_file in {s["ca_file"] for s in servers.values()}:

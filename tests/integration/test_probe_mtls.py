@@ -316,7 +316,7 @@ def test_module_reports_mtls_backends(servers, material):
     endpoints.append(dict(endpoints[0], client_cert=material.client_pem, client_key=material.stranger_key))
     site_endpoint = dict(_target(servers, "haproxy-1.3", "separate", material))
     result = run_module("backend_cert_info", {
-        "endpoints": endpoints, "timeout": TIMEOUT, "concurrency": len(endpoints),
+        "endpoints": endpoints, "timeout": TIMEOUT, "concurrency": len(endpoints), "chain_pem": True,
         "sites": [{"name": "mtls", "server_type": "haproxy", "cert_path": material.server_combined,
                    "endpoint": site_endpoint}]})
     assert result.get("failed") is not True, result

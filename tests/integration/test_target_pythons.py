@@ -45,6 +45,7 @@ PLAYBOOK = """
         paths: ["{{ chain_file }}", "{{ combined_file }}", "{{ der_file }}", "{{ p7b_file }}", "{{ p12_file }}"]
         endpoints: [{host: 127.0.0.1, port: "{{ port }}", server_name: target.test}]
         discover: [{type: nginx, config: "{{ nginx_conf }}"}]
+        chain_pem: true
       register: info
 
     - name: The served chain again, with no openssl binary on PATH

@@ -97,6 +97,19 @@ def test_site_verify_items():
                      {"name": "site|disk", "chain": ["DISK"], "server_names": ["site.f.test"]}]
 
 
+def test_site_verify_items_from_a_default_result_find_each_pem_by_fingerprint():
+    # backend_cert_info returns each certificate's PEM once (certificates[].pem); chains name them.
+    result = collected()
+    result["endpoints"][0] = {k: v for k, v in result["endpoints"][0].items() if k != "chain_pem"}
+    result["endpoints"][0]["chain"] = ["leaf", "int"]
+    result["files"] = [{"path": "/c.pem", "chain": ["leaf", "int"]}]
+    result["certificates"] = [{"fingerprint_sha256": "leaf", "pem": "LEAF"},
+                              {"fingerprint_sha256": "int", "pem": "INT"}]
+    assert remediation.site_verify_items(result) == [
+        {"name": "site|served", "chain": ["LEAF", "INT"], "server_names": ["site.f.test"]},
+        {"name": "site|disk", "chain": ["LEAF", "INT"], "server_names": ["site.f.test"]}]
+
+
 @pytest.mark.parametrize("cert,chain,expected", [
     (DEEP_LEAF.pem, DEEP.pem + CA.intermediate.pem, [DEEP_LEAF, DEEP, CA.intermediate]),
     (DEEP_LEAF.pem, CA.intermediate.pem + DEEP.pem, [DEEP_LEAF, DEEP, CA.intermediate]),  # reordered

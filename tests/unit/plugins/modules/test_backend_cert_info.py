@@ -37,6 +37,28 @@ def test_collects_a_combined_file_without_key_bytes(bundle):
     assert result["summary"]["certificates"] == 2 and result["summary"]["errors"] == 0
 
 
+@pytest.mark.parametrize("args,chains_as_pem,certificates_carry_pem", [
+    ({}, False, True),  # the default: each certificate's PEM once, chains by fingerprint
+    ({"chain_pem": True}, True, True),
+    ({"chain_pem": True, "include_pem": False}, True, False),
+    ({"include_pem": False}, False, False),
+])
+def test_each_certificate_pem_is_in_a_result_once_unless_asked(bundle, args, chains_as_pem, certificates_carry_pem):
+    # The same two certificates in a file and in a second file: a default result holds each PEM once.
+    copy = bundle["path"] + ".copy.pem"
+    pki.write(copy, bundle["ca"].chain_pem(bundle["leaf"]))
+    result = run(dict({"paths": [bundle["path"], copy]}, **args))
+    text = json.dumps(result)
+    pems = [bundle["leaf"].pem.strip(), bundle["ca"].intermediate.pem.strip()]
+    body = [pem.splitlines()[1] for pem in pems]  # a line of each certificate's base64
+    expected = (1 if certificates_carry_pem else 0) + (2 if chains_as_pem else 0)
+    assert [text.count(line) for line in body] == [expected, expected]
+    assert all(("chain_pem" in f) == chains_as_pem for f in result["files"])
+    assert all(("pem" in c) == certificates_carry_pem for c in result["certificates"])
+    if chains_as_pem:
+        assert result["files"][1]["chain_pem"] == [pem + "\n" for pem in pems]
+
+
 def test_check_mode_returns_the_same(bundle):
     normal = run({"paths": [bundle["path"]], "include_pem": False})
     checked = run({"paths": [bundle["path"]], "include_pem": False, "_ansible_check_mode": True})
@@ -77,6 +99,8 @@ def test_bad_arguments(args, needle):
     ({"discover": [{"type": "nginx", "config": 5}]}, "config must be a path"),
     ({"paths": ["/etc/ssl/\x00x.pem"]}, "contains a NUL byte"),
     ({"paths": ["/x"], "timeout": 0}, "must be positive"),
+    # The role's own keys are not the module's (since 0.2.0): the role passes only what the module uses.
+    ({"sites": [{"name": "s", "cert_path": "/x", "source": {"cert": "c.pem"}}]}, "source"),
 ])
 def test_argument_errors_carry_an_error_code(args, needle):
     """Every argument error the module itself finds: a failed task with msg and error.code, no traceback."""
