@@ -164,6 +164,20 @@ def test_preflight_refuses_bad_material_and_touches_nothing(lab, tmp_path):
     assert {h: served(lab, h) for h in HOSTS} == served_before
 
 
+def test_a_missing_source_file_is_named_and_nothing_is_touched(lab, tmp_path):
+    source = tmp_path / "partial-source"
+    shutil.copytree(Path(lab["dir"]) / "source", source)
+    (source / "shop" / "cert.pem").unlink()
+    before, served_before = snapshot(lab), served(lab, "shop")
+    proc = run(lab, inventory(lab, tmp_path), args=["--limit", "backend-shop"],
+               cert_remediation_source_dir=str(source))
+    assert proc.returncode != 0
+    message = re.search(r"fatal: \[backend-shop\].*", proc.stdout).group(0)
+    # The reason, not Ansible's "One or more items failed" for the loop that read the sources.
+    assert str(source / "shop" / "cert.pem") in message and "One or more items failed" not in message, message
+    assert snapshot(lab) == before and served(lab, "shop") == served_before
+
+
 def test_runtime_failures_roll_back_byte_for_byte(lab, tmp_path):
     inv = inventory(lab, tmp_path,
                     shop={"site": {"test_command": "false"}},                    # config test fails
