@@ -348,8 +348,9 @@ def main():
         doc = ROOT / "docs" / "performance.md"
         text = doc.read_text()
         stamp = "<!-- BENCH:results -->"
-        block = "%s\n%s\n\n_Measured %s with `make bench` (%d runs, median) on %d cores._\n%s" % (
-            stamp, table, time.strftime("%Y-%m-%d"), args.runs, os.cpu_count(), stamp)
+        command = " ".join(["python tests/bench/run_bench.py"] + [a for a in sys.argv[1:] if a != "--write"])
+        block = "%s\n%s\n\n_Measured %s with `%s` (%d runs: median, fastest-slowest) on %d cores._\n%s" % (
+            stamp, table, time.strftime("%Y-%m-%d"), command, args.runs, os.cpu_count(), stamp)
         text = re.sub(re.escape(stamp) + ".*?" + re.escape(stamp), lambda _m: block, text, flags=re.DOTALL)
         doc.write_text(text)
 
