@@ -313,6 +313,13 @@ def _subject_for(name):
         return verification.DNSName(name)
 
 
+class _Findings(list):
+    """One check's findings, in order, as (code, severity, message, certificate)."""
+
+    def add(self, code, severity, message, cert=None):
+        self.append((code, severity, message, cert))
+
+
 class Verifier:
     """Trust store, policy and per-name verifiers built once, used for any number of chains."""
 
@@ -343,96 +350,130 @@ class Verifier:
 
     # ------------------------------------------------------------ one chain
     def verify(self, chain, *, server_names=(), intermediates=(), key_spki=None, key_problem=None):
-        """chain: [(der, Certificate)] as served, leaf first. Returns the single-form result dict."""
-        findings = []
+        """chain: [(der, Certificate)] as served, leaf first. Returns the single-form result dict.
 
-        def add(code, severity, message, cert=None):
-            findings.append({"code": code, "severity": severity, "message": message,
-                             "subject": _subject(cert) if cert is not None else None,
-                             "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None,
-                             "role": self._role(cert, leaf)})
-
-        leaf = None
+        Each check looks at the chain on its own and returns its findings; _reconcile is the one step where
+        findings depend on one another.
+        """
         served = list(chain)
         leaf_index = None
         if served:  # a first certificate that is no CA is the leaf; otherwise look for it
             leaf_index = 0 if not _is_ca(served[0][1]) else _certs.pick_leaf(served)
         leaf_der, leaf = served[leaf_index] if served else (None, None)
         if leaf is None:
-            add("PARSE_ERROR", ERROR, "no certificate to verify")
-            return self._result(findings, [], None, None)
+            return self._result([self._finding(("PARSE_ERROR", ERROR, "no certificate to verify", None), None)],
+                                [], None, None)
+        dns_sans, ip_sans = _sans(leaf)
+        names = [_names.normalize(n) for n in server_names]
+        found = self._check_order(leaf_index, leaf)
+        found += self._check_served(served, leaf_der)
+        found += self._check_extensions(served, intermediates)
+        found += self._check_names(leaf, names, dns_sans, ip_sans)
+        found += self._check_identity(leaf, key_spki, key_problem)
+
+        # The verdict: cryptography's path building and validation.
+        verified, verifier_error = self._validate(leaf, served, leaf_index, intermediates, names, dns_sans, ip_sans)
+        walk = []
+        if verified is None:  # the walk only explains failures; valid chains skip it
+            walk, end = self._walk(leaf, served, intermediates)
+            found += self._explain_walk(walk, end)
+            path = walk if end == "anchored" else []
+        else:
+            path = verified
+        found += self._check_path(path, leaf)
+        found += self._check_strict(path or walk, leaf)
+        if verified is not None:
+            found += self._check_unneeded(served, path, leaf_index)
+        days = self._days_remaining(path)
+        findings = self._reconcile(found, leaf, days, verifier_error, walk or path or [leaf])
+        if self.openssl is not None:
+            findings = self._apply_openssl(findings, served, intermediates, names)
+        return self._result(findings, path, leaf, days)
+
+    # ------------------------------------------------------------ checks: each returns its own findings
+    def _check_order(self, leaf_index, leaf):
+        found = _Findings()
         if leaf_index != 0:
-            add("WRONG_ORDER", ERROR, "the leaf is certificate %d of the served chain; servers must send it first "
-                "(the load balancer takes the first certificate as the server's)" % (leaf_index + 1), leaf)
-        self._check_served(served, leaf_der, add)
+            found.add("WRONG_ORDER", ERROR, "the leaf is certificate %d of the served chain; servers must send it "
+                      "first (the load balancer takes the first certificate as the server's)" % (leaf_index + 1),
+                      leaf)
+        return found
+
+    def _check_extensions(self, served, intermediates):
+        found = _Findings()
         for _d, cert in served + list(intermediates):
             problem = _certs.extensions_problem(cert)
             if problem:
-                add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert)
+                found.add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert)
+        return found
 
-        dns_sans, ip_sans = _sans(leaf)
-        names = [_names.normalize(n) for n in server_names]
+    def _check_names(self, leaf, names, dns_sans, ip_sans):
+        found = _Findings()
         if not dns_sans and not ip_sans:
-            add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no name",
-                leaf)
+            found.add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no "
+                      "name", leaf)
         for name in names:
             if (dns_sans or ip_sans) and not name_matches(name, dns_sans, ip_sans):
-                add("HOSTNAME_MISMATCH", ERROR, "%s is not covered by the leaf's names (DNS: %s; IP: %s)" % (
+                found.add("HOSTNAME_MISMATCH", ERROR, "%s is not covered by the leaf's names (DNS: %s; IP: %s)" % (
                     name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf)
+        return found
+
+    def _check_identity(self, leaf, key_spki, key_problem):
+        """Self-signed leaf, key pairing, extended key usage."""
+        found = _Findings()
         if _self_issued(leaf) and _issued_by(leaf, leaf) and leaf not in self.anchor_set:
-            add("SELF_SIGNED", ERROR, "the leaf is self-signed; issue it from a CA the load balancer trusts",
-                leaf)
+            found.add("SELF_SIGNED", ERROR, "the leaf is self-signed; issue it from a CA the load balancer trusts",
+                      leaf)
         if key_problem:
-            add("KEY_MISMATCH", ERROR, key_problem, leaf)
+            found.add("KEY_MISMATCH", ERROR, key_problem, leaf)
         elif key_spki is not None:
             leaf_key = _certs.leaf_spki(leaf)
             if leaf_key is None:
-                add("KEY_MISMATCH", ERROR, "the leaf's public key cannot be read, so the private key cannot be "
-                    "paired with it", leaf)
+                found.add("KEY_MISMATCH", ERROR, "the leaf's public key cannot be read, so the private key cannot "
+                          "be paired with it", leaf)
             elif leaf_key != key_spki:
-                add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
+                found.add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
         eku = _ext(leaf, x509.ExtendedKeyUsage)
         if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku and \
                 x509.ObjectIdentifier("2.5.29.37.0") not in eku:
-            add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf)
+            found.add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf)
+        return found
 
-        # The verdict: cryptography's path building and validation.
+    def _validate(self, leaf, served, leaf_index, intermediates, names, dns_sans, ip_sans):
+        """(verified path or None, the verifier's first error or None) from cryptography's verifier."""
         untrusted = [c for i, (_d, c) in enumerate(served) if i != leaf_index]
         untrusted += [c for _d, c in intermediates]
         verifier_error, verified = None, None
         subjects = names or ([str(ip) for ip in ip_sans[:1]] if not dns_sans else [dns_sans[0].replace("*", "x", 1)])
         for name in subjects or ["invalid.invalid"]:
-            try:  # a wildcard name is checked above; the verifier gets one name it covers
+            try:  # a wildcard name is checked by _check_names; the verifier gets one name it covers
                 path = self._server_verifier(name.replace("*", "x", 1)).verify(leaf, untrusted)
                 verified = verified or path
             except verification.VerificationError as exc:
                 verifier_error = verifier_error or str(exc)
             except ValueError as exc:  # e.g. a name the verifier cannot represent
                 verifier_error = verifier_error or str(exc)
+        return verified, verifier_error
 
-        walk = []
-        if verified is None:  # the walk only explains failures; valid chains skip it
-            walk, end = self._walk(leaf, served, intermediates)
-            self._explain_walk(walk, end, add)
-            path = walk if end == "anchored" else []
-        else:
-            path = verified
-        self._check_path(path, leaf, add)
-        self._check_strict(path or walk, leaf, add)
-        if verified is not None:
-            self._check_unneeded(served, path, leaf_index, add)
-        days = self._days_remaining(path)
-        if _base.expires_soon(days, self.min_days_remaining) and not any(
-                f["code"] == "EXPIRED" for f in findings):
-            add("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (days, self.min_days_remaining),
-                leaf)
-        if verifier_error and not any(f["severity"] == ERROR for f in findings):
-            about, why = self._verifier_error_about(verifier_error, walk or path or [leaf], leaf)
-            add("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s%s" % (
-                _oid_names(verifier_error), "; " + why if why else ""), about)
-        if self.openssl is not None:
-            findings = self._apply_openssl(findings, served, intermediates, names)
-        return self._result(findings, path, leaf, days)
+    def _reconcile(self, found, leaf, days, verifier_error, chain):
+        """The one step where findings depend on each other: "expires soon" unless already expired; the
+        verifier's own message only when no check explained the failure. Returns the findings as dicts."""
+        found = list(found)
+        if _base.expires_soon(days, self.min_days_remaining) and not any(f[0] == "EXPIRED" for f in found):
+            found.append(("EXPIRES_SOON", WARNING, "%d days left, fewer than the %d required" % (
+                days, self.min_days_remaining), leaf))
+        if verifier_error and not any(f[1] == ERROR for f in found):
+            about, why = self._verifier_error_about(verifier_error, chain, leaf)
+            found.append(("INVALID_CHAIN", ERROR, "the verifier rejected the chain: %s%s" % (
+                _oid_names(verifier_error), "; " + why if why else ""), about))
+        return [self._finding(f, leaf) for f in found]
+
+    def _finding(self, raw, leaf):
+        code, severity, message, cert = raw
+        return {"code": code, "severity": severity, "message": message,
+                "subject": _subject(cert) if cert is not None else None,
+                "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None,
+                "role": self._role(cert, leaf)}
 
     # ------------------------------------------------------------ profile openssl
     def _apply_openssl(self, findings, served, intermediates, names):
@@ -512,7 +553,9 @@ class Verifier:
                                                             _OID_NAMES.get(oid.dotted_string, oid.dotted_string))
         return leaf, None
 
-    def _check_served(self, served, leaf_der, add):
+    def _check_served(self, served, leaf_der):
+        found = _Findings()
+        add = found.add
         seen = {}
         for index, (der, cert) in enumerate(served):
             if der in seen:
@@ -523,6 +566,8 @@ class Verifier:
             if der != leaf_der and _self_issued(cert) and _issued_by(cert, cert):
                 add("ROOT_INCLUDED", INFO, "the served chain includes a root; clients use their own, so it can be "
                     "left out", cert)
+        return found
+
 
     def _walk(self, leaf, served, intermediates):
         """Follow issuers from the leaf through the served and extra certificates to an anchor.
@@ -549,10 +594,12 @@ class Verifier:
             current = parent
         return walk, "missing"
 
-    def _explain_walk(self, walk, end, add):
+    def _explain_walk(self, walk, end):
+        found = _Findings()
+        add = found.add
         last = walk[-1]
         if end == "untrusted_root" and len(walk) == 1:
-            return  # the leaf itself is the untrusted root: SELF_SIGNED says it
+            return found  # the leaf itself is the untrusted root: SELF_SIGNED says it
         if end == "untrusted_root":
             add("UNTRUSTED_ROOT", ERROR, "the chain ends in %s, which the load balancer does not trust; add it to "
                 "the load balancer's CA file or issue from a trusted CA" % _subject(last), last)
@@ -580,8 +627,12 @@ class Verifier:
                 add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: issuer %s is neither served nor in the load "
                     "balancer's CA file; serve it after the leaf (if it is a root instead, add it to the CA file)"
                     % detail, last)
+        return found
 
-    def _check_path(self, path, leaf, add):
+
+    def _check_path(self, path, leaf):
+        found = _Findings()
+        add = found.add
         for index, cert in enumerate(path):
             role = "leaf" if index == 0 else ("trust anchor" if cert in self.anchor_set else "intermediate")
             not_before, not_after = _validity(cert)
@@ -606,6 +657,8 @@ class Verifier:
                 add("EXPIRED", ERROR, "the leaf expired on %s; renew it" % _certs.iso(not_after), leaf)
             elif self.at < not_before:
                 add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), leaf)
+        return found
+
 
     def _weak_key(self, cert):
         try:
@@ -623,8 +676,10 @@ class Verifier:
             return "a %d-bit elliptic curve (%s)" % (key.curve.key_size, key.curve.name)
         return None
 
-    def _check_strict(self, path, leaf, add):
+    def _check_strict(self, path, leaf):
         """RFC 5280 rules the verifier leaves out (each measured on x509-limbo)."""
+        found = _Findings()
+        add = found.add
         for index, cert in enumerate(path):
             anchor = cert in self.anchor_set
             if "serial_positive" in self.strict and not anchor and cert.serial_number <= 0:
@@ -651,10 +706,14 @@ class Verifier:
                         cert)
 
         if "cn_spelling" in self.strict and path:
-            self._check_cn_spelling(path[0], add)
+            found.extend(self._check_cn_spelling(path[0]))
+        return found
 
-    def _check_cn_spelling(self, leaf, add):
+
+    def _check_cn_spelling(self, leaf):
         """A CN that names one of the SANs must be that SAN byte for byte (CA/B BR 7.1.4.3)."""
+        found = _Findings()
+        add = found.add
         dns, ips = _sans(leaf)
         for cn in _common_names(leaf):
             if cn in dns or cn in [str(i) for i in ips]:
@@ -666,8 +725,12 @@ class Verifier:
                 pass
             if same:
                 add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn, leaf)
+        return found
 
-    def _check_unneeded(self, served, path, leaf_index, add):
+
+    def _check_unneeded(self, served, path, leaf_index):
+        found = _Findings()
+        add = found.add
         on_path = set(path)  # Certificate objects compare by DER
         order = []
         for _der_bytes, cert in served:
@@ -683,6 +746,8 @@ class Verifier:
         if leaf_index == 0 and order != expected:
             add("WRONG_ORDER", WARNING, "the intermediates are not in path order (each certificate should be "
                 "followed by its issuer); most clients cope, some do not", path[0])
+        return found
+
 
     def _describe(self, cert):
         """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
