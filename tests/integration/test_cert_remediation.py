@@ -164,6 +164,27 @@ def test_preflight_refuses_bad_material_and_touches_nothing(lab, tmp_path):
     assert {h: served(lab, h) for h in HOSTS} == served_before
 
 
+def test_one_verification_for_the_batch_judges_each_host_by_its_own_settings(lab, tmp_path):
+    # blog alone trusts another CA: in the one controller-side verification of the batch it must be judged by
+    # that CA (its renewed files are then no good either: push, not reload), the others by the lab's.
+    other = pki.write(tmp_path / "other-ca.pem", pki.CA("Other").root.pem)
+    inv = inventory(lab, tmp_path, blog={"cert_remediation_ca_path": str(other)})
+    proc = run(lab, inv, mode="diagnose")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    verify_task = "TASK [certops.backend_tls.cert_remediation : Verify the served and on-disk chains of every host"
+    assert proc.stdout.count(verify_task) == 1
+    # One cert_chain_verify call per distinct CA: two calls, one task, run once for the batch.
+    calls = re.findall(r"\(item=(\d+) chains, CA (\S+)\)", proc.stdout)
+    assert sorted(calls) == sorted([("6", lab["lb_ca_file"]), ("2", str(other))]), calls
+    blog = report(lab, "blog")
+    assert blog["action"] == "push", blog
+    assert {"UNTRUSTED_ROOT", "INCOMPLETE_CHAIN"} & set(blog["before"]["disk"]["codes"]), blog
+    expected = {"shop": "EXPIRED", "api": "INCOMPLETE_CHAIN", "edge": "HOSTNAME_MISMATCH"}
+    for name, code in expected.items():
+        entry = report(lab, name)
+        assert entry["action"] == "push" and code in entry["reasons"], entry
+
+
 def test_a_missing_source_file_is_named_and_nothing_is_touched(lab, tmp_path):
     source = tmp_path / "partial-source"
     shutil.copytree(Path(lab["dir"]) / "source", source)
