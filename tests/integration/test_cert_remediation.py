@@ -185,6 +185,21 @@ def test_one_verification_for_the_batch_judges_each_host_by_its_own_settings(lab
         assert entry["action"] == "push" and code in entry["reasons"], entry
 
 
+def test_a_host_with_no_tls_site_fails_after_the_batch_is_reported(lab, tmp_path):
+    # shop declares nothing and discovers no TLS site (HAProxy's packaged configuration has none, or none is
+    # there): it fails with the reason, after the report; the rest of the batch is judged as usual.
+    inv = inventory(lab, tmp_path, shop={"cert_remediation_sites": [], "cert_remediation_discover": ["haproxy"]})
+    proc = run(lab, inv, mode="diagnose", args=["--limit", "backend-shop,backend-api"])
+    assert proc.returncode != 0
+    counts = recap(proc.stdout)
+    assert counts["backend-shop"]["failed"] == 1 and counts["backend-api"]["failed"] == 0, counts
+    message = re.search(r"fatal: \[backend-shop\].*", proc.stdout).group(0)
+    assert "no TLS site found on backend-shop" in message, message
+    hosts = json.loads((Path(lab["reports"]) / "report.json").read_text())["hosts"]
+    assert hosts["backend-shop"]["sites"] == [] and "no TLS site found" in hosts["backend-shop"]["failed"]
+    assert hosts["backend-api"]["failed"] is None and report(lab, "api")["action"] == "push"
+
+
 def test_a_missing_source_file_is_named_and_nothing_is_touched(lab, tmp_path):
     source = tmp_path / "partial-source"
     shutil.copytree(Path(lab["dir"]) / "source", source)
