@@ -568,7 +568,6 @@ class Verifier:
                     "left out", cert)
         return found
 
-
     def _walk(self, leaf, served, intermediates):
         """Follow issuers from the leaf through the served and extra certificates to an anchor.
 
@@ -629,7 +628,6 @@ class Verifier:
                     % detail, last)
         return found
 
-
     def _check_path(self, path, leaf):
         found = _Findings()
         add = found.add
@@ -658,7 +656,6 @@ class Verifier:
             elif self.at < not_before:
                 add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), leaf)
         return found
-
 
     def _weak_key(self, cert):
         try:
@@ -709,7 +706,6 @@ class Verifier:
             found.extend(self._check_cn_spelling(path[0]))
         return found
 
-
     def _check_cn_spelling(self, leaf):
         """A CN that names one of the SANs must be that SAN byte for byte (CA/B BR 7.1.4.3)."""
         found = _Findings()
@@ -726,7 +722,6 @@ class Verifier:
             if same:
                 add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn, leaf)
         return found
-
 
     def _check_unneeded(self, served, path, leaf_index):
         found = _Findings()
@@ -747,7 +742,6 @@ class Verifier:
             add("WRONG_ORDER", WARNING, "the intermediates are not in path order (each certificate should be "
                 "followed by its issuer); most clients cope, some do not", path[0])
         return found
-
 
     def _describe(self, cert):
         """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
