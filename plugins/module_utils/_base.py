@@ -5,8 +5,9 @@
 """The part of the certificate vocabulary that needs nothing but the standard library: the collection's
 exception, PEM splitting, fingerprints and the "expires soon" rule.
 
-_certs re-exports all of it. It lives apart so that the role's filters, which Ansible imports afresh in
-every forked worker (for every host and task), do not pay for importing cryptography.
+_certs, _verify, _names and the role's filters import it from here. It lives apart from _certs so that the
+filters, which Ansible imports afresh in every forked worker (for every host and task), do not pay for
+importing cryptography.
 """
 
 from __future__ import annotations
