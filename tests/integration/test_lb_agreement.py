@@ -40,8 +40,9 @@ def lb_servers(state):
         opts = dict(zip(words[3:], words[4:]))
         assert {"verify", "ca-file", "check-ssl"} <= set(words) and opts["verify"] == "required", line
         sni = opts.get("check-sni") or opts["sni"].removeprefix("str(").removesuffix(")")  # what the check sends
+        # HAProxy verifies the name it sent as SNI; verifyhost only when it sent none (docs/design/lb-view.md 1.2).
         servers[words[1]] = {"address": words[2], "ca_file": opts["ca-file"], "sni": sni,
-                             "name": opts.get("verifyhost", sni)}
+                             "name": sni or opts.get("verifyhost")}
     return servers
 
 
