@@ -85,11 +85,11 @@ def main():
     lab.print_view(view)
     say("""
 
-        Reports (one JSON per backend: before, action, after, rolled_back): %s
+        Report (every backend: before, action, after, rolled_back): %s
         Ansible output: %s
         Backups of the replaced files: %s
         Run it again: a second remediate changes nothing. Tear the lab down: make lab-down
-    """ % (REPORTS, LOGS, Path(state["dir"]) / "backups"))
+    """ % (REPORTS / "report.json", LOGS, Path(state["dir"]) / "backups"))
     return 0 if all(v["status"].startswith("UP") for v in view) else 1
 
 
