@@ -161,19 +161,28 @@ def _plan(collected, verdicts, declared, min_days, force):
 _POLICY = ("ca_path", "min_days", "profile")
 
 
-def _fleet_groups(requests):
-    """Hosts' requests -> one verification group per distinct trust policy (CA, min days, profile), each with
-    its chains and, position for position, the (host, site, view) each chain belongs to."""
-    groups = {}
+def _requests(requests):
+    """The hosts' requests, checked, with min_days a number (it arrives templated)."""
+    out = []
     for request in requests or []:
         try:
-            policy = (request.get("ca_path") or "", int(request.get("min_days") or 0), request.get("profile") or "")
-            host, collected = request["host"], request["collected"]
+            out.append(dict(request, host=request["host"], collected=dict(request["collected"]),
+                            ca_path=request.get("ca_path") or "", min_days=int(request.get("min_days") or 0),
+                            profile=request.get("profile") or ""))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise AnsibleFilterError("fleet_verify_items: a request is not {host, collected, ca_path, min_days, "
                                      "profile}: %s" % exc)
-        group = groups.setdefault(policy, {"chains": [], "refs": []})
-        for site, view, item in _chains_to_verify(collected):
+    return out
+
+
+def _fleet_groups(requests):
+    """Checked requests -> one verification group per distinct trust policy (CA, min days, profile), each with
+    its chains and, position for position, the (host, site, view) each chain belongs to."""
+    groups = {}
+    for request in requests:
+        host = request["host"]
+        group = groups.setdefault(tuple(request[key] for key in _POLICY), {"chains": [], "refs": []})
+        for site, view, item in _chains_to_verify(request["collected"]):
             group["chains"].append(dict(item, name="%s %s (%s)" % (host, site, view)))
             group["refs"].append((host, site, view))
     return [(dict(zip(_POLICY, policy)), group) for policy, group in groups.items() if group["chains"]]
@@ -181,12 +190,13 @@ def _fleet_groups(requests):
 
 def fleet_verify_items(requests):
     """Many hosts' backend_cert_info results -> cert_chain_verify calls: one per trust policy, usually one."""
-    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(requests)]
+    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(_requests(requests))]
 
 
 def fleet_plan(requests, verified):
     """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests), registered
     from a loop -> {host: {sites: plan, problem}}; problem is why the host must fail, else None."""
+    requests = _requests(requests)
     calls = (verified or {}).get("results") or []
     groups = _fleet_groups(requests)
     if len(calls) != len(groups):
@@ -201,14 +211,14 @@ def fleet_plan(requests, verified):
         for (host, site, view), result in zip(group["refs"], results):
             verdicts.setdefault(host, {})[(site, view)] = result
     plans = {}
-    for request in requests or []:
+    for request in requests:
         host, collected = request["host"], request["collected"]
         problem = None
         if not collected.get("sites"):
             problem = "no TLS site found on %s: declare cert_remediation_sites or check discovery %s" % (
                 host, json.dumps(collected.get("discovery") or []))
-        plans[host] = {"sites": _plan(collected, verdicts.get(host, {}), request.get("sites"),
-                                      int(request.get("min_days") or 0), request.get("force")),
+        plans[host] = {"sites": _plan(collected, verdicts.get(host, {}), request.get("sites"), request["min_days"],
+                                      request.get("force")),
                        "problem": problem}
     return plans
 
@@ -227,12 +237,6 @@ def _load(pem):
         raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc.message)
 
 
-def _der_encoding():
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
-
-
 def assemble_chain(cert_pem, chain_pem=""):
     """Leaf + intermediates from cert.pem and chain.pem, duplicates removed, in path order, no root.
 
@@ -244,9 +248,8 @@ def assemble_chain(cert_pem, chain_pem=""):
     certs, seen = [], set()
     for block in blocks:
         cert = _load(block)
-        der = cert.public_bytes(_der_encoding())
-        if der not in seen:
-            seen.add(der)
+        if cert not in seen:  # Certificate objects hash and compare by their DER
+            seen.add(cert)
             certs.append((block.decode("ascii", "replace").strip() + "\n", cert))
     leaf_pem, leaf = certs[0]
     ordered, rest, current = [leaf_pem], certs[1:], leaf
