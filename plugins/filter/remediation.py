@@ -86,17 +86,21 @@ def _site_names(site, declared=None):
 
 def _verdict(result, min_days):
     if result is None:
-        return {"valid": False, "codes": ["NOT_SERVED"], "days_remaining": None, "fingerprint": None}
-    codes = []
+        return {"valid": False, "codes": ["NOT_SERVED"], "days_remaining": None, "fingerprint": None,
+                "not_after": None, "findings": []}
+    codes, findings = [], []
     for finding in result["findings"]:
         if finding["severity"] == "error" and finding["code"] not in codes:
             codes.append(finding["code"])
+        if finding["severity"] in ("error", "warning"):
+            findings.append({key: finding.get(key) for key in ("code", "severity", "message")})
     days = result.get("days_remaining")
     if result["valid"] and expires_soon(days, min_days):  # valid but expiring soon: acted on like invalid
         codes.append("EXPIRES_SOON")
     chain = result.get("verified_chain") or []
     return {"valid": result["valid"], "codes": codes, "days_remaining": days,
-            "fingerprint": chain[0]["fingerprint_sha256"] if chain else None}
+            "fingerprint": chain[0]["fingerprint_sha256"] if chain else None,
+            "not_after": (result.get("leaf") or {}).get("not_after"), "findings": findings}
 
 
 def remediation_plan(collected, verified, declared=None, min_days=30, force=False):
@@ -323,7 +327,8 @@ def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
             "site": entry["name"], "server_type": entry.get("server_type"), "action": entry["action"],
             "reasons": entry["reasons"], "before": entry.get("before"),
             "after": (outcome or {}).get("after"), "rolled_back": bool((outcome or {}).get("rolled_back")),
-            "error": (outcome or {}).get("error"), "status": status,
+            "error": (outcome or {}).get("error"), "status": status, "fix": _FIX[entry["action"]],
+            "endpoint": entry.get("endpoint"), "server_names": entry.get("server_names") or [],
             "summary": "%s | %s | %s | %s" % (entry["name"], problem, _FIX[entry["action"]], status),
         })
     return report

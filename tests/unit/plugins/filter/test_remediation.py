@@ -160,6 +160,23 @@ def test_backup_plan_and_report():
     assert [r["status"] for r in checked] == ["planned", "ok", "planned"]
 
 
+
+def test_report_carries_what_the_fleet_reports_render():
+    """Schema 2: the leaf's not_after, the findings with their messages, the fix in words, endpoint and names."""
+    served = dict(verdict(False, ["EXPIRED"]), leaf={"not_after": "2026-11-12T15:41:51Z"})
+    served["findings"] = [{"code": "EXPIRED", "severity": "error", "message": "the leaf expired", "extra": 1},
+                          {"code": "WEAK", "severity": "info", "message": "not shown"}]
+    plan = remediation.remediation_plan(collected(), {"results": [dict(served, name="site|served")]})
+    (entry,) = remediation.remediation_report(plan)
+    assert entry["before"]["served"]["not_after"] == "2026-11-12T15:41:51Z"
+    assert entry["before"]["served"]["findings"] == [
+        {"code": "EXPIRED", "severity": "error", "message": "the leaf expired"}]
+    assert entry["before"]["disk"] == {"valid": False, "codes": ["NOT_SERVED"], "days_remaining": None,
+                                       "fingerprint": None, "not_after": None, "findings": []}
+    assert entry["fix"] == "push the renewed certificate, chain and key, test, reload, verify"
+    assert entry["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "site.f.test"}
+    assert entry["server_names"] == ["site.f.test"]
+
 # --- the fleet: every host of a batch verified in one call, each host's plan derived from it ----------------
 
 def request(host, ca_path="/lb/ca.pem", min_days=30, profile="openssl", matches=True, **extra):
