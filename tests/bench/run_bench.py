@@ -240,11 +240,11 @@ def main():
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--fleet-hosts", type=int, default=60)
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role", "fleet"],
+    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role", "fleet", "report"],
                         action="append")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet"])
+    only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet", "report"])
     rows = []
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
@@ -322,6 +322,17 @@ def main():
     if "fleet" in only:
         rows.extend(bench_fleet(work, ca, args.fleet_hosts, args.runs, args.forks))
 
+    report_size = None
+    if "report" in only:  # issue 11: the HTML fleet report of 1,000 backends in headless Chromium
+        from report_bench import bench_report
+
+        measured = bench_report(work / "report", backends=1000, runs=max(args.runs, 3))
+        reference = Timing(measured["reference_seconds"])
+        rows.append(("trivial page, same headless Chromium (reference for the next row)", reference, None))
+        rows.append(("HTML fleet report, 1000 backends: navigation to load event (x the trivial page)",
+                     Timing(measured["render_seconds"]), reference))
+        report_size = measured["size_bytes"]
+
     memory = None
     if "memory" in only:
         # N-1 leaves, each file leaf + the shared intermediate: N distinct certificates.
@@ -341,6 +352,9 @@ def main():
         lines.append("")
         lines.append("Peak memory of the module process collecting %d distinct certificates (defaults, PEM "
                      "included; collect + exit_json): %.0f MB RSS." % (args.memory_certs, memory))
+    if report_size:
+        lines.append("")
+        lines.append("HTML fleet report of 1000 backends: %.2f MB." % (report_size / 1e6))
     table = "\n".join(lines)
     print(table)
     subprocess.run(["rm", "-rf", str(work)], check=False)
