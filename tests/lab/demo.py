@@ -86,10 +86,13 @@ def main():
     say("""
 
         Report (every backend: before, action, after, rolled_back): %s
+        The same as a page to open in a browser: %s
+        ... and as metrics for node_exporter's textfile collector: %s
         Ansible output: %s
         Backups of the replaced files: %s
         Run it again: a second remediate changes nothing. Tear the lab down: make lab-down
-    """ % (REPORTS / "report.json", LOGS, Path(state["dir"]) / "backups"))
+    """ % (REPORTS / "report.json", REPORTS / "report.html", REPORTS / "backend_tls.prom", LOGS,
+           Path(state["dir"]) / "backups"))
     return 0 if all(v["status"].startswith("UP") for v in view) else 1
 
 
