@@ -9,6 +9,7 @@ import base64
 import json
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # Only what the standard library can do at import time: Ansible imports every filter file of the collection in
 # every forked worker (each host, each task), and importing cryptography there costs more than the work.
@@ -170,9 +171,11 @@ def _requests(requests):
     out = []
     for request in requests or []:
         try:
+            # force arrives templated, or as text from an AWX survey ("false"): a real boolean from here on
             out.append(dict(request, host=request["host"], collected=dict(request["collected"]),
                             ca_path=request.get("ca_path") or "", min_days=int(request.get("min_days") or 0),
-                            profile=request.get("profile") or ""))
+                            profile=request.get("profile") or "",
+                            force=boolean(request.get("force") or False, strict=True)))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise AnsibleFilterError("fleet_verify_items: a request is not {host, collected, ca_path, min_days, "
                                      "profile}: %s" % exc)

@@ -241,3 +241,17 @@ def test_the_role_filters_import_without_cryptography():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("force,reasons", [("false", []), ("no", []), (False, []), ("true", ["FORCED"]),
+                                           ("yes", ["FORCED"]), (True, ["FORCED"])])
+def test_fleet_plan_reads_force_as_a_boolean_even_from_text(force, reasons):
+    """An AWX survey has no boolean type: cert_remediation_force arrives as "false", which must not force."""
+    plans = remediation.fleet_plan([request("web1", force=force)],
+                                   {"results": [{"results": [verdict(True), verdict(True)]}]})
+    assert plans["web1"]["sites"][0]["reasons"] == reasons
+
+
+def test_fleet_plan_refuses_a_force_that_is_not_a_boolean():
+    with pytest.raises(AnsibleFilterError, match="fleet_plan|fleet_verify_items"):
+        remediation.fleet_plan([request("web1", force="maybe")], {"results": [{"results": [verdict(True)] * 2}]})
