@@ -30,7 +30,8 @@ fi
 # (tests/testlib/servers.py, tests/lab/lab.py). policy-rc.d above keeps the packages from starting any.
 
 stamp="$venv/.installed"
-if [ ! -f "$stamp" ] || [ "$here/requirements-dev.txt" -nt "$stamp" ] || [ "$here/requirements.txt" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$here/requirements-dev.txt" -nt "$stamp" ] || [ "$here/requirements.txt" -nt "$stamp" ] \
+   || [ "$here/requirements-acme.txt" -nt "$stamp" ]; then
   echo "setup: python venv in $venv"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
