@@ -31,6 +31,18 @@ handshake and answers the HTTP request with 400; the probe reports those endpoin
 
 Private key bytes are read once to check the key (only its public half is kept) and otherwise go
 only to OpenSSL, by path; no message names more than the file's path.
+
+Probing as a load balancer does (lb_backend_info). `server_name` None (or "") sends no SNI, as nginx does
+by default. A target may carry the load balancer's TLS settings, `lb_settings` {min_version, max_version,
+ciphers}: the handshake then offers only what the load balancer offers (its cipher string, or OpenSSL's
+DEFAULT, at OpenSSL's default security level, instead of the probe's "see everything" ALL:@SECLEVEL=0).
+When that handshake fails, a second one without those limits (same SNI, same client certificate, within the
+same deadline) tells whether the backend speaks TLS at all: if it does, the failure
+is NO_COMMON_PROTOCOL (the restricted handshake ended with a protocol_version alert, or the version the
+backend speaks lies outside the load balancer's range) or NO_COMMON_CIPHER (a handshake_failure or
+insufficient_security alert, or no cipher to offer), else TLS_HANDSHAKE_FAILED saying that it completes
+without the load balancer's limits. The chain, version and cipher are then those of the second handshake.
+TLS 1.3 cipher suites cannot be restricted (Python's ssl has no call for them).
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ import ssl
 import subprocess
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
@@ -73,6 +86,14 @@ _CERT_ALERTS = {
     116: "certificate required",
 }
 _TLS_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+# Protocol versions as the load balancer's settings name them (normalised), in order.
+PROTOCOL_ORDER = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_PROTOCOL_ALERT = 70  # protocol_version
+_CIPHER_ALERTS = (40, 71)  # handshake_failure, insufficient_security
+_PROTOCOL_REASONS = ("TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "WRONG_SSL_VERSION",
+                     "NO_PROTOCOLS_AVAILABLE", "VERSION_TOO_LOW", "VERSION_TOO_HIGH", "WRONG_VERSION")
+_CIPHER_REASONS = ("SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INSUFFICIENT_SECURITY", "NO_CIPHERS_AVAILABLE",
+                   "NO_SHARED_CIPHER", "WRONG_CIPHER_RETURNED", "NO_CIPHER_MATCH")
 # TLS 1.3: how long to wait for the server's verdict on the client's Certificate, at least, and in
 # handshake times (it comes one round trip after the handshake); never past the endpoint's deadline.
 _VERDICT_MIN_WAIT = 1.0
@@ -185,9 +206,11 @@ def _record_message(conn, direction, version, content_type, msg_type, data):
 
 
 class _ProbeContext(ssl.SSLContext):
-    """The probe's client context; `identity` is the client certificate it presents, or None."""
+    """The probe's client context; `identity` is the client certificate it presents, or None; `lb_settings` the
+    load balancer's limits it was restricted to (restrict_context), or None."""
 
     identity = None
+    lb_settings = None
 
 
 def _no_password():
@@ -246,16 +269,40 @@ def load_client_identity(cert_path, key_path=None, *, max_bytes=_certs.DEFAULT_M
             "subject": certs[0].subject.rfc4514_string()}
 
 
-def client_context(client_cert=None, client_key=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES):
+def _tls_version(name):
+    """'TLSv1.2' -> ssl.TLSVersion.TLSv1_2 (TLSv1 and TLSv1.1 are deprecated names in Python >= 3.10)."""
+    return getattr(ssl.TLSVersion, name.replace(".", "_")) if name else None
+
+
+def restrict_context(ctx, *, min_version=None, max_version=None, ciphers=None):
+    """Offer only what a load balancer offers: its protocol range and cipher string (None: OpenSSL's DEFAULT, at
+    OpenSSL's default security level). CertError NO_COMMON_CIPHER when OpenSSL can select no cipher from it."""
+    with warnings.catch_warnings():  # ssl.TLSVersion.TLSv1 / TLSv1_1 warn as deprecated: they are what is configured
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = _tls_version(min_version) or ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = _tls_version(max_version) or ssl.TLSVersion.MAXIMUM_SUPPORTED
+    try:
+        ctx.set_ciphers(ciphers or "DEFAULT")
+    except ssl.SSLError:
+        raise CertError("NO_COMMON_CIPHER", "the cipher list %r selects no cipher this host's OpenSSL knows" % ciphers)
+    ctx.lb_settings = {"min_version": min_version, "max_version": max_version, "ciphers": ciphers}
+    return ctx
+
+
+def client_context(client_cert=None, client_key=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES, lb_settings=None):
     """The probe's client context, presenting a client certificate when one is given (CertError when it
-    cannot be used: see load_client_identity)."""
+    cannot be used: see load_client_identity). With `lb_settings` ({min_version, max_version, ciphers}) it offers
+    only what the load balancer offers (restrict_context), else everything (ALL:@SECLEVEL=0)."""
     ctx = _ProbeContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # we collect; cert_chain_verify judges
-    try:
-        ctx.set_ciphers("ALL:@SECLEVEL=0")  # see what weak servers serve too
-    except ssl.SSLError:
-        pass
+    if lb_settings is not None:
+        restrict_context(ctx, **lb_settings)
+    else:
+        try:
+            ctx.set_ciphers("ALL:@SECLEVEL=0")  # see what weak servers serve too
+        except ssl.SSLError:
+            pass
     if hasattr(ctx, "_msg_callback"):
         ctx._msg_callback = _record_message
     if client_cert:
@@ -386,7 +433,13 @@ def _classify_ssl_error(exc):
 
 def _failed(exc):
     return {"ok": False, "error": exc.as_dict(), "tls_version": None, "cipher": None, "chain_der": [],
-            "handshake_ms": None, "elapsed_ms": 0.0, "client_cert_requested": None}
+            "handshake_ms": None, "elapsed_ms": 0.0, "client_cert_requested": None, "alert": None, "reason": None}
+
+
+def _last_alert(seen):
+    """The description of the last alert the server sent, or None."""
+    alerts = [mt for d, ct, mt, _v in (seen or {}).get("messages", ()) if d == "read" and ct == _ALERT]
+    return alerts[-1] if alerts else None
 
 
 def probe(host, port, *, server_name, timeout, method=None, context=None, client_cert=None, client_key=None):
@@ -403,10 +456,11 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
         except CertError as exc:
             return _failed(exc)
     identity = getattr(context, "identity", None)
+    server_name = server_name or None  # "" is no SNI too (ssl refuses an empty server_hostname)
     begun = time.monotonic()
     deadline = begun + timeout
     result = {"ok": False, "error": None, "tls_version": None, "cipher": None, "chain_der": [],
-              "handshake_ms": None, "elapsed_ms": None, "client_cert_requested": None}
+              "handshake_ms": None, "elapsed_ms": None, "client_cert_requested": None, "alert": None, "reason": None}
     sock = tls = seen = None
     try:
         sock = _connect(host, port, deadline)
@@ -444,6 +498,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
     except socket.timeout:
         result["error"] = {"code": "TIMEOUT", "message": "no answer within %ss" % timeout}
     except ssl.SSLError as exc:
+        result["reason"] = getattr(exc, "reason", None)
         err = _client_cert_error(seen, identity) or _classify_ssl_error(exc)
         result["error"] = {"code": err.code, "message": err.message}
     except OSError as exc:
@@ -457,6 +512,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
             result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
     finally:
         result["client_cert_requested"] = _asked(seen)
+        result["alert"] = _last_alert(seen)
         if result["error"] and result["client_cert_requested"]:
             _refused_after_asking(result, tls, method, seen, identity)
         if sock is not None:
@@ -485,30 +541,101 @@ def _refused_after_asking(result, tls, method, seen, identity):
         result["error"]["message"] += " (after it asked for a client certificate, and none was given)"
 
 
+def _settings_key(target):
+    settings = target.get("lb_settings")
+    if settings is None:
+        return None
+    return tuple(settings.get(k) for k in ("min_version", "max_version", "ciphers"))
+
+
+def _range_text(settings):
+    return "%s to %s" % (settings.get("min_version") or "OpenSSL's lowest", settings.get("max_version") or "TLSv1.3")
+
+
+def _outside(version, settings):
+    """Whether a negotiated version lies outside the load balancer's min/max."""
+    if version not in PROTOCOL_ORDER:
+        return False
+    index = PROTOCOL_ORDER.index(version)
+    low, high = settings.get("min_version"), settings.get("max_version")
+    return bool((low in PROTOCOL_ORDER and index < PROTOCOL_ORDER.index(low))
+                or (high in PROTOCOL_ORDER and index > PROTOCOL_ORDER.index(high)))
+
+
+def lb_failure(restricted, unrestricted, settings):
+    """The result of a handshake restricted to the load balancer's settings that failed, given a second one without
+    those limits: NO_COMMON_PROTOCOL / NO_COMMON_CIPHER when the backend speaks TLS but not with those settings,
+    else the restricted failure, saying that the backend completes a handshake without them. Pure."""
+    speaks = unrestricted["ok"] or (unrestricted["error"] or {}).get("code", "").startswith("CLIENT_CERT_")
+    if not speaks:
+        return restricted
+    result = dict(restricted, chain_der=unrestricted["chain_der"], tls_version=unrestricted["tls_version"],
+                  cipher=unrestricted["cipher"])
+    reason, alert = restricted.get("reason") or "", restricted.get("alert")
+    without = "without them the backend negotiates %s with %s" % (unrestricted["tls_version"] or "TLS",
+                                                                  unrestricted["cipher"] or "some cipher")
+    if alert == _PROTOCOL_ALERT or reason in _PROTOCOL_REASONS or _outside(unrestricted["tls_version"], settings):
+        error = {"code": "NO_COMMON_PROTOCOL", "message": "the backend shares no protocol version with the load "
+                 "balancer's settings (%s; %s); %s" % (_range_text(settings), reason or "alert %s" % alert, without)}
+    elif alert in _CIPHER_ALERTS or reason in _CIPHER_REASONS:
+        ciphers = settings.get("ciphers") or "DEFAULT"
+        error = {"code": "NO_COMMON_CIPHER", "message": "the backend shares no cipher with the load balancer's "
+                 "settings (ciphers %s; %s); %s" % (ciphers, reason or "alert %s" % alert, without)}
+    else:
+        error = dict(restricted["error"], message="%s with the load balancer's settings; %s" % (
+            restricted["error"]["message"], without))
+    result["error"] = error
+    return result
+
+
 def probe_many(targets, *, timeout, concurrency):
-    """Probe [{host, port, server_name[, client_cert, client_key]}] concurrently; results in the same order.
+    """Probe [{host, port, server_name[, client_cert, client_key][, lb_settings]}] concurrently; results in the same
+    order.
 
     Each distinct client certificate is read and checked once, before any connection; an endpoint
-    whose certificate or key cannot be used gets that error without being connected to.
+    whose certificate or key cannot be used gets that error without being connected to. A target with
+    `lb_settings` ({min_version, max_version, ciphers}) is probed offering only those; when that fails, a second
+    handshake without them, within the same timeout, names the failure (lb_failure).
     """
     if not targets:
         return []
     method = chain_method()
     contexts = {}
-    for target in targets:
-        identity = (target.get("client_cert"), target.get("client_key"))
-        if identity not in contexts:
-            try:
-                contexts[identity] = client_context(*identity)
-            except CertError as exc:
-                contexts[identity] = exc
 
-    def one(target):
-        context = contexts[(target.get("client_cert"), target.get("client_key"))]
+    def context_for(target, settings_key, settings):
+        key = (target.get("client_cert"), target.get("client_key"), settings_key)
+        if key not in contexts:
+            try:
+                contexts[key] = client_context(key[0], key[1], lb_settings=settings)
+            except CertError as exc:
+                contexts[key] = exc
+        return contexts[key]
+
+    for target in targets:
+        context_for(target, _settings_key(target), target.get("lb_settings"))
+        if target.get("lb_settings") is not None:
+            context_for(target, None, None)
+
+    def run(target, context, budget):
         if isinstance(context, CertError):
             return _failed(context)
         return probe(target["host"], target["port"], server_name=target["server_name"],
-                     timeout=timeout, method=method, context=context)
+                     timeout=budget, method=method, context=context)
+
+    def one(target):
+        settings = target.get("lb_settings")
+        begun = time.monotonic()
+        result = run(target, contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))],
+                     timeout)
+        code = (result["error"] or {}).get("code")
+        left = timeout - (time.monotonic() - begun)
+        if settings is None or code not in ("TLS_HANDSHAKE_FAILED", "CONNECTION_RESET", "NO_COMMON_CIPHER") \
+                or left <= 0.05:
+            return result
+        second = run(target, contexts[(target.get("client_cert"), target.get("client_key"), None)], left)
+        result = lb_failure(result, second, settings)
+        result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
+        return result
 
     workers = max(1, min(concurrency, len(targets)))
     if workers == 1:

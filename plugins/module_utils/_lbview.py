@@ -1,0 +1,1067 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The load balancer's view of its TLS backends: its configuration read (pure parsers), then probed (lb_view).
+
+For HAProxy (`backend`/`listen` `server` and `server-template` lines), nginx (`proxy_pass` to literal
+addresses or `upstream` groups) and Apache (`ProxyPass`, `<Proxy balancer://>` `BalancerMember`) each
+parser returns one dict per backend the load balancer connects to (`backend_item` lists the keys): where it
+is configured, and how the load balancer connects to it and judges it -- TLS or not, whether the chain is
+verified and why (`verify_origin`), the SNI sent, the name checked (`verify_name`, None: no name check),
+trust anchors, client certificate, protocol range and ciphers. A keyword that is absent gets the load
+balancer's own default, as docs/design/lb-view.md records them (section numbers in the comments below).
+
+Files are read through _discover.FileSource (the filesystem, or the files of an `nginx -T` dump); the
+HAProxy words and the Apache arguments are split by _discover's readers (quotes, escapes, comments,
+environment variables, Define). nginx needs directive positions, which _discover's tokens do not carry: its
+tokeniser here follows the same rules and adds the line. A line that cannot be understood is an item with
+`error` {code: INVALID_CONFIG}; an address or name known only at run time is reported as dynamic, never
+guessed. Parsers raise only CertError (an unreadable main file, an include cycle).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import ssl
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+
+LB_TYPES = ("haproxy", "nginx", "apache")
+MAX_TEMPLATE_SERVERS = 4096  # one server-template line expands to at most this many servers
+PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")  # normalised names, as ssl.SSLSocket.version() says them
+
+ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "location", "address", "port", "tls",
+             "verify", "verify_origin", "sni", "check_sni", "verify_name", "name_rule", "check_expiry", "ca_file",
+             "ca_path", "verify_depth", "client_cert", "client_key", "min_version", "max_version", "ciphers",
+             "ciphersuites", "health_check", "error")
+
+
+def backend_item(**fields):
+    """One backend with every key of ITEM_KEYS (None unless given)."""
+    unknown = set(fields) - set(ITEM_KEYS)
+    if unknown:
+        raise ValueError("unknown backend keys %s" % sorted(unknown))
+    item = dict.fromkeys(ITEM_KEYS)
+    item.update(fields)
+    return item
+
+
+def _config_error(message):
+    return {"code": "INVALID_CONFIG", "message": message}
+
+
+def _dynamic(expr):
+    return {"dynamic": expr}
+
+
+def is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _version_range(allowed):
+    """A set of allowed protocol names -> (min, max) over PROTOCOLS; (None, None) when none is allowed."""
+    ordered = [p for p in PROTOCOLS if p in allowed]
+    return (ordered[0], ordered[-1]) if ordered else (None, None)
+
+
+def _split_hostport(text, default_port):
+    """'host:port', '[v6]:port', 'host' -> (host, port or default_port, problem)."""
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            return None, None, "cannot read the address %r" % text
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, _sep, port = text.partition(":")
+    elif text.count(":") > 1:  # IPv6 without brackets (HAProxy): the last colon starts the port
+        host, _sep, port = text.rpartition(":")
+        if not is_ip(host):
+            host, port = text, None
+    else:
+        host, port = text, None
+    if port is None or port == "":
+        return host, default_port, None if default_port else "no port in %r" % text
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        return host, None, "the port of %r is not a port number" % text
+    return host, int(port), None
+
+
+# ---------------------------------------------------------------- HAProxy (lb-view.md section 1)
+
+# Server keywords that take no value (HAProxy 2.6 configuration.txt 5.2); every no-* and force-* too.
+_HA_FLAGS = frozenset((
+    "agent-check", "allow-0rtt", "backup", "check", "check-send-proxy", "check-ssl", "check-via-socks4",
+    "disabled", "enabled", "non-stick", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn",
+    "ssl", "ssl-reuse", "stick", "tfo", "tls-tickets"))
+_HA_VERSIONS = {"SSLv3": None, "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
+_HA_NO_VERSION = {"no-sslv3": None, "no-tlsv10": "TLSv1", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2",
+                  "no-tlsv13": "TLSv1.3"}
+_HA_FORCE_VERSION = {"force-tlsv10": "TLSv1", "force-tlsv11": "TLSv1.1", "force-tlsv12": "TLSv1.2",
+                     "force-tlsv13": "TLSv1.3"}
+_HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6@", "quic4@", "quic6@")
+_SNI_LITERAL = re.compile(r"^str\((.*)\)$")
+
+
+def _ha_apply(settings, words, origin, problems):
+    """Apply server keywords ([(word, dynamic)]) to settings {keyword: (value, origin, dynamic)}, in order: a later
+    keyword wins, no-* undoes (1.4: a server copies the default-server lines above it, then its own)."""
+    i = 0
+    while i < len(words):
+        word = words[i][0]
+        if word in _HA_FLAGS:
+            settings[word] = (True, origin, False)
+            i += 1
+            continue
+        if word.startswith("no-") or word.startswith("force-"):
+            if word in _HA_NO_VERSION:
+                settings.setdefault("_no_versions", set()).add(_HA_NO_VERSION[word])
+            elif word in _HA_FORCE_VERSION:
+                settings["_force"] = (_HA_FORCE_VERSION[word], origin, False)
+            elif word.startswith("no-") and word[3:] in _HA_FLAGS:
+                settings[word[3:]] = (False, origin, False)
+            elif word.startswith("no-"):
+                settings[word[3:]] = (None, origin, False)  # no-verifyhost and the like: back to unset
+            i += 1
+            continue
+        if i + 1 >= len(words):
+            problems.append("%s needs a value" % word)
+            return
+        value, dynamic = words[i + 1]
+        settings[word] = (value, origin, dynamic)
+        i += 2
+
+
+def _ha_value(settings, key):
+    entry = settings.get(key)
+    return (entry[0], entry[1], entry[2]) if entry and entry[0] is not None else (None, None, False)
+
+
+def _ha_protocols(settings, global_settings):
+    """(min, max) from ssl-min-ver / ssl-max-ver / force-* / no-tlsv* of the server (default-server included),
+    then of ssl-default-server-options; (None, None): no limit set, OpenSSL's own (1.1: no server-side floor)."""
+    low = high = None
+    for source in (global_settings, settings):
+        if source.get("_force"):
+            low = high = source["_force"][0]
+        configured_low, configured_high = _ha_value(source, "ssl-min-ver")[0], _ha_value(source, "ssl-max-ver")[0]
+        if configured_low:
+            low = _HA_VERSIONS.get(configured_low, low)
+        if configured_high:
+            high = _HA_VERSIONS.get(configured_high, high)
+    excluded = set(global_settings.get("_no_versions", ())) | set(settings.get("_no_versions", ()))
+    if not excluded:
+        return low, high
+    lo_i = PROTOCOLS.index(low) if low in PROTOCOLS else 0
+    hi_i = PROTOCOLS.index(high) if high in PROTOCOLS else len(PROTOCOLS) - 1
+    return _version_range([p for p in PROTOCOLS[lo_i:hi_i + 1] if p not in excluded])
+
+
+class _HAState:
+    def __init__(self, main):
+        self.main = main
+        self.base = os.path.dirname(main)
+        self.ca_base = None
+        self.crt_base = None
+        self.server_verify = None  # (value, line) of the global ssl-server-verify
+        self.global_settings = {}  # ssl-default-server-options, -ciphers, -ciphersuites
+        self.env = {}
+        self.named_defaults = {}
+        self.current_defaults = []
+
+    def path(self, value, dynamic, base, keyword):
+        if dynamic:
+            return None, {"code": "DYNAMIC_PATH", "message": "%s %s is only known to HAProxy at run time (an "
+                          "environment variable), not checked" % (keyword, value)}
+        if value.startswith("@"):  # @system-ca: the operating system's trust store
+            return value, None
+        return _discover._absolute(value, base or self.base), None
+
+
+def names_ok(count):
+    """A server-template count: N or LOW-HIGH, ASCII digits."""
+    low, sep, high = count.partition("-")
+    return low.isascii() and low.isdigit() and (not sep or (high.isascii() and high.isdigit()))
+
+
+def _ha_server(state, proxy, default_lines, words, line, source):
+    """The items of one `server` or `server-template` line (words without the keyword)."""
+    problems = []
+    settings = {}
+    for ds_words, _ds_line in default_lines:
+        _ha_apply(settings, ds_words, "default-server", problems)
+    if source == "server":
+        if len(words) < 2:
+            return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
+                                 server=words[0][0] if words else None,
+                                 error=_config_error("server line without an address"))]
+        names, (address, address_dynamic), params = [words[0][0]], words[1], words[2:]
+    else:
+        if len(words) < 3:
+            return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
+                                 error=_config_error("server-template needs a prefix, a number and an address"))]
+        prefix, count, (address, address_dynamic), params = words[0][0], words[1][0], words[2], words[3:]
+        if not names_ok(count):
+            return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
+                                 error=_config_error("server-template %s: %r is not a number or a range"
+                                                     % (prefix, count)))]
+        low, _sep, high = count.partition("-")
+        low, high = (int(low), int(high)) if high else (1, int(low))
+        if high - low >= MAX_TEMPLATE_SERVERS:
+            return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
+                                 error=_config_error("server-template %s: %s servers, more than %d"
+                                                     % (prefix, count, MAX_TEMPLATE_SERVERS)))]
+        names = ["%s%d" % (prefix, n) for n in range(low, high + 1)]
+    _ha_apply(settings, params, "server", problems)
+    item = _ha_item(state, proxy, settings, line, source, problems)
+    for prefix_ in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
+        if address.startswith(prefix_):
+            address = address[len(prefix_):]
+    error = item["error"]
+    host = port = None
+    if address_dynamic or "$" in address:
+        error = error or {"code": "DYNAMIC_ADDRESS", "message": "the address %s is only known to HAProxy at run "
+                          "time (an environment variable)" % address}
+    elif address.startswith(_HA_NOT_TCP):
+        error = error or {"code": "UNSUPPORTED_ADDRESS", "message": "%s is not a TCP address" % address}
+    else:
+        host, port, problem = _split_hostport(address, None)
+        if problem or address.rsplit(":", 1)[-1][:1] in ("+", "-"):
+            error = error or {"code": "UNSUPPORTED_ADDRESS", "message": "the port of %s follows the port the "
+                              "client connected to, or is missing: no fixed port to probe" % address}
+            port = None
+    if source == "server-template" and host and not is_ip(host):
+        # server-template with a DNS name (1.4): the addresses come from resolvers at run time, one per slot; the
+        # template is one item, probed at the name.
+        names = ["%s[%s]" % (prefix, count if "-" in count else "1-%s" % count)]
+    return [dict(item, server=name, address=host, port=port, error=error) for name in names]
+
+
+def _ha_item(state, proxy, settings, line, source, problems):
+    tls = bool(_ha_value(settings, "ssl")[0])
+    verify_value, verify_origin, _dyn = _ha_value(settings, "verify")
+    if verify_value is None and state.server_verify:
+        verify_value, verify_origin = state.server_verify, "global"  # 1.1: ssl-server-verify
+    elif verify_value is None:
+        verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
+    verify = tls and verify_value == "required"
+    error = _config_error("; ".join(problems)) if problems else None
+
+    sni_value, _origin, sni_dynamic = _ha_value(settings, "sni")
+    sni = None
+    if sni_value is not None:
+        literal = _SNI_LITERAL.match(sni_value)
+        sni = literal.group(1) if literal and not sni_dynamic and "$" not in literal.group(1) else _dynamic(sni_value)
+        sni = sni or None  # str() is an empty SNI: none is sent
+    check_sni = _ha_value(settings, "check-sni")[0]
+    verifyhost = _ha_value(settings, "verifyhost")[0]
+    # 1.2: the name verified is the SNI sent; without one, verifyhost; without either, none (chain only).
+    verify_name = (sni or verifyhost) if verify else None
+    check_name = (check_sni or verifyhost) if verify else None
+
+    ca_file = client_cert = client_key = None
+    ca_value, _o, ca_dynamic = _ha_value(settings, "ca-file")
+    if ca_value:
+        ca_file, ca_error = state.path(ca_value, ca_dynamic, state.ca_base, "ca-file")
+        error = error or ca_error
+    elif verify:  # 1.1: verify on without ca-file is a fatal configuration error
+        error = error or _config_error("verify required without ca-file: HAProxy refuses this configuration")
+    crt_value, _o, crt_dynamic = _ha_value(settings, "crt")
+    if crt_value:
+        client_cert, crt_error = state.path(crt_value, crt_dynamic, state.crt_base, "crt")
+        error = error or crt_error
+        if client_cert and os.path.exists(client_cert + ".key"):  # 1.1: ssl-load-extra-files (default: all)
+            client_key = client_cert + ".key"
+    min_version, max_version = _ha_protocols(settings, state.global_settings)
+    # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None).
+    ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
+    ciphersuites = _ha_value(settings, "ciphersuites")[0] or _ha_value(state.global_settings, "ciphersuites")[0]
+    check_on = bool(_ha_value(settings, "check")[0])
+    check_ssl = bool(_ha_value(settings, "check-ssl")[0]) or (
+        tls and not _ha_value(settings, "port")[0] and not _ha_value(settings, "addr")[0])
+    return backend_item(
+        lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source, tls=tls,
+        verify=verify, verify_origin=verify_origin if tls else None, sni=sni if tls else None,
+        check_sni=check_sni if tls else None, verify_name=verify_name, name_rule="haproxy" if verify else None,
+        check_expiry=verify, ca_file=ca_file if tls else None, client_cert=client_cert if tls else None,
+        client_key=client_key if tls else None, min_version=min_version if tls else None,
+        max_version=max_version if tls else None, ciphers=ciphers if tls else None,
+        ciphersuites=ciphersuites if tls else None,
+        health_check={"enabled": check_on, "tls": check_on and check_ssl and tls,
+                      "sni": check_sni if check_on and check_ssl and tls else None,
+                      "verify_name": check_name if check_on and check_ssl else None},
+        error=error)
+
+
+_HA_SECTIONS = _discover._HAPROXY_SECTIONS
+
+
+def haproxy_backends(main, source):
+    """Every `server` / `server-template` of every `backend` and `listen` section of an haproxy.cfg."""
+    source.reads = 0
+    state = _HAState(main)
+    section = proxy = None
+    proxy_defaults = []
+    items = []
+    for lineno, raw in enumerate(source.read(main).splitlines(), start=1):
+        tokens = _discover._haproxy_words(raw.strip(), state.env)
+        if not tokens:
+            continue
+        keyword = tokens[0][0]
+        if keyword in _HA_SECTIONS:
+            section = keyword
+            args = [w for w, _d in tokens[1:]]
+            name = args[0] if args and args[0] != "from" else None
+            parent = args[args.index("from") + 1] if "from" in args[:-1] else None
+            inherited = list(state.named_defaults.get(parent, [])) if parent else list(state.current_defaults)
+            if section == "defaults":
+                state.current_defaults = inherited if parent else []
+                if name:
+                    state.named_defaults[name] = state.current_defaults
+            elif section in ("backend", "listen"):
+                proxy, proxy_defaults = name, inherited
+            continue
+        if keyword.startswith("."):  # .if/.elif/.else/.endif, .notice...: every branch is read
+            continue
+        if section == "global":
+            _ha_global(state, tokens)
+        elif keyword == "default-server" and section == "defaults":
+            state.current_defaults.append((tokens[1:], lineno))
+        elif keyword == "default-server" and section in ("backend", "listen"):
+            proxy_defaults = proxy_defaults + [(tokens[1:], lineno)]
+        elif keyword in ("server", "server-template") and section in ("backend", "listen"):
+            items.extend(_ha_server(state, proxy, proxy_defaults, tokens[1:], lineno, keyword))
+    return items
+
+
+def _ha_global(state, tokens):
+    words = [w for w, _d in tokens]
+    keyword = words[0]
+    if keyword in ("setenv", "presetenv") and len(words) > 2 and not tokens[2][1]:
+        if keyword == "setenv" or words[1] not in state.env:
+            state.env[words[1]] = words[2]
+    elif keyword == "ca-base" and len(words) > 1:
+        state.ca_base = words[1]
+    elif keyword == "crt-base" and len(words) > 1:
+        state.crt_base = words[1]
+    elif keyword == "ssl-server-verify" and len(words) > 1:
+        state.server_verify = words[1]
+    elif keyword == "ssl-default-server-options":
+        _ha_apply(state.global_settings, tokens[1:], "global", [])
+    elif keyword == "ssl-default-server-ciphers" and len(words) > 1:
+        state.global_settings["ciphers"] = (words[1], "global", tokens[1][1])
+    elif keyword == "ssl-default-server-ciphersuites" and len(words) > 1:
+        state.global_settings["ciphersuites"] = (words[1], "global", tokens[1][1])
+
+
+# ---------------------------------------------------------------- nginx (lb-view.md section 2)
+
+def _nginx_tokens(text):
+    """[(value, is_word, line)] with _discover._nginx_tokens' rules (quotes, backslash escapes, '#' comments)."""
+    tokens, i, n, line = [], 0, len(text), 1
+    while i < n:
+        char = text[i]
+        if char == "\n":
+            line += 1
+            i += 1
+        elif char.isspace():
+            i += 1
+        elif char == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif char in "{};":
+            tokens.append((char, False, line))
+            i += 1
+        elif char in "\"'":
+            j, buf, start = i + 1, [], line
+            while j < n and text[j] != char:
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                if text[j] == "\n":
+                    line += 1
+                buf.append(text[j])
+                j += 1
+            tokens.append(("".join(buf), True, start))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            tokens.append((text[i:j], True, line))
+            i = j
+    return tokens
+
+
+def _nginx_tree(path, source, prefix, depth=0, stack=()):
+    """An nginx file as [{name, args, file, line, children}], includes read in place (cycles and depth bounded
+    as in _discover)."""
+    if depth > _discover.MAX_INCLUDE_DEPTH:
+        raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (_discover.MAX_INCLUDE_DEPTH, path))
+    stack = stack + (path,)
+    tokens = _nginx_tokens(source.read(path))
+    root = []
+    open_blocks = [root]
+    words = []
+    for value, is_word, line in tokens:
+        if is_word:
+            words.append((value, line))
+            continue
+        current = open_blocks[-1]
+        if value == ";":
+            if words and words[0][0] == "include" and len(words) > 1:
+                for included in source.glob(_discover._absolute(words[1][0], prefix)):
+                    if included in stack:
+                        raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again" % (path, included))
+                    current.extend(_nginx_tree(included, source, prefix, depth + 1, stack))
+            elif words:
+                current.append({"name": words[0][0], "args": [w for w, _l in words[1:]], "file": path,
+                                "line": words[0][1], "children": None})
+            words = []
+        elif value == "{":
+            if len(open_blocks) > _discover.MAX_BLOCK_DEPTH:
+                raise CertError("INVALID_CONFIG", "blocks nested deeper than %d in %s"
+                                % (_discover.MAX_BLOCK_DEPTH, path))
+            block = {"name": words[0][0] if words else "", "args": [w for w, _l in words[1:]], "file": path,
+                     "line": words[0][1] if words else line, "children": []}
+            current.append(block)
+            open_blocks.append(block["children"])
+            words = []
+        elif len(open_blocks) > 1:  # "}"
+            open_blocks.pop()
+    return root
+
+
+_NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_name", "proxy_ssl_server_name",
+                 "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_certificate", "proxy_ssl_certificate_key",
+                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command")
+# 2: the defaults of nginx 1.22 when a level sets nothing.
+_NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
+                 "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
+                 "proxy_ssl_verify_depth": ["1"]}
+_NGX_PROTOCOLS = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
+
+
+def _ngx_level(directives, inherited, level):
+    """Settings of one level (http, server, location): its own proxy_ssl_* override the inherited ones
+    (2: merged http -> server -> location, the lowest level that sets one wins)."""
+    settings = dict(inherited)
+    commands = []
+    for d in directives:
+        if d["children"] is None and d["name"] in _NGX_SETTINGS and d["args"]:
+            if d["name"] == "proxy_ssl_conf_command":
+                commands.append(d["args"])
+            else:
+                settings[d["name"]] = (d["args"], level)
+    if commands:  # inherited only by a level that has none of its own
+        settings["proxy_ssl_conf_command"] = (commands, level)
+    return settings
+
+
+def nginx_backends(main, source, prefix=None):
+    """Every backend of every `proxy_pass` of an nginx configuration (relative paths: the main file's directory)."""
+    source.reads = 0
+    prefix = prefix or os.path.dirname(main)
+    tree = _nginx_tree(main, source, prefix)
+    items = []
+    for block in tree:
+        if block["name"] != "http" or block["children"] is None:
+            continue
+        upstreams = {}
+        _ngx_upstreams(block["children"], upstreams)
+        http = _ngx_level(block["children"], {}, "http")
+        for server in block["children"]:
+            if server["name"] != "server" or server["children"] is None:
+                continue
+            names = [a for d in server["children"] if d["name"] == "server_name" for a in d["args"]]
+            settings = _ngx_level(server["children"], http, "server")
+            _ngx_locations(server["children"], settings, names, None, upstreams, prefix, items)
+    return items
+
+
+def _ngx_upstreams(directives, upstreams):
+    for d in directives:
+        if d["name"] == "upstream" and d["children"] is not None and d["args"]:
+            upstreams[d["args"][0]] = [m for m in d["children"] if m["name"] == "server" and m["args"]]
+
+
+def _ngx_locations(directives, settings, server_names, location, upstreams, prefix, items):
+    for d in directives:
+        if d["children"] is None:
+            if d["name"] == "proxy_pass" and d["args"] and location is not None:
+                items.extend(_ngx_proxy_pass(d, settings, server_names, location, upstreams, prefix))
+            continue
+        if d["name"] == "location":
+            inner = _ngx_level(d["children"], settings, "location")
+            _ngx_locations(d["children"], inner, server_names, " ".join(d["args"]), upstreams, prefix, items)
+        elif d["name"] in ("if", "limit_except"):  # proxy_pass is allowed there; proxy_ssl_* are not
+            _ngx_locations(d["children"], settings, server_names, location, upstreams, prefix, items)
+
+
+def _ngx_setting(settings, name):
+    value, level = settings.get(name) or (_NGX_DEFAULTS.get(name), "default")
+    return value, level
+
+
+def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, prefix):
+    url = directive["args"][0]
+    scheme, sep, rest = url.partition("://")
+    common = {"lb_type": "nginx", "config_file": directive["file"], "line": directive["line"],
+              "location": "%s %s" % (server_names[0] if server_names else "_", location)}
+    if not sep or scheme.lower() not in ("http", "https"):
+        if "$" in url:
+            return [backend_item(source="proxy_pass", error={"code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s is "
+                                                             "only resolved by nginx at run time" % url}, **common)]
+        return []  # grpc_pass, unix: sockets and the like are no TCP/TLS backend
+    hostport = rest.split("/", 1)[0]
+    tls = scheme.lower() == "https"
+    if "$" in hostport:
+        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error={
+            "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
+            "(a variable)" % url}, **common)]
+    host, port, problem = _split_hostport(hostport, 443 if tls else 80)
+    if problem:
+        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
+    tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
+    if host in upstreams and ":" not in hostport.rsplit("]", 1)[-1]:
+        out = []
+        for member in upstreams[host]:
+            address = member["args"][0]
+            if address.startswith("unix:"):
+                continue
+            # 2: an upstream server without a port is port 80, whatever the proxy_pass scheme.
+            m_host, m_port, m_problem = _split_hostport(address, 80)
+            fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
+            if m_problem:
+                fields["error"] = _config_error(m_problem)
+            out.append(backend_item(source="upstream", pool=host, server=address, address=m_host, port=m_port,
+                                    **fields))
+        return out
+    return [backend_item(source="proxy_pass", pool=hostport, server=hostport, address=host, port=port,
+                         **dict(common, **tls_fields))]
+
+
+def _ngx_tls(settings, host, prefix):
+    verify_args, verify_level = _ngx_setting(settings, "proxy_ssl_verify")
+    verify = verify_args[0].lower() == "on"
+    name_args, _level = _ngx_setting(settings, "proxy_ssl_name")
+    name = name_args[0]
+    # 2: proxy_ssl_name defaults to $proxy_host, the proxy_pass host (the upstream's name for a group), port stripped.
+    if name == "$proxy_host":
+        name = host
+    elif "$" in name:
+        name = _dynamic(name)
+    server_name_on = _ngx_setting(settings, "proxy_ssl_server_name")[0][0].lower() == "on"
+    # 2: no SNI unless proxy_ssl_server_name on; then the name, never an IP literal.
+    sni = name if server_name_on and (isinstance(name, dict) or not is_ip(name)) else None
+    protocols = [_NGX_PROTOCOLS[p] for p in _ngx_setting(settings, "proxy_ssl_protocols")[0] if p in _NGX_PROTOCOLS]
+    min_version, max_version = _version_range(set(protocols))
+    ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
+    ciphersuites = None
+    commands = (settings.get("proxy_ssl_conf_command") or ([], None))[0]
+    for args in commands:
+        if len(args) > 1 and args[0].lower() == "ciphersuites":
+            ciphersuites = args[1]
+    ca = settings.get("proxy_ssl_trusted_certificate")
+    cert = settings.get("proxy_ssl_certificate")
+    key = settings.get("proxy_ssl_certificate_key")
+    error = None
+    if verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
+        error = _config_error("proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx refuses this "
+                              "configuration")
+    fields = {"tls": True, "verify": verify, "verify_origin": verify_level, "sni": sni, "verify_name": name if verify
+              else None, "name_rule": "openssl" if verify else None, "check_expiry": verify,
+              "ca_file": _discover._absolute(ca[0][0], prefix) if ca else None,
+              "verify_depth": int(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0])
+              if _ngx_setting(settings, "proxy_ssl_verify_depth")[0][0].isdigit() else None,
+              "client_cert": None, "client_key": None,
+              "min_version": min_version, "max_version": max_version, "ciphers": ciphers, "ciphersuites": ciphersuites,
+              "error": error}
+    for key_name, value in (("client_cert", cert), ("client_key", key)):
+        if value and "$" in value[0][0]:
+            fields["error"] = fields["error"] or {"code": "DYNAMIC_PATH", "message": "%s is only known to nginx at "
+                                                  "run time, not checked" % value[0][0]}
+        elif value:
+            fields[key_name] = _discover._absolute(value[0][0], prefix)
+    if fields["ca_file"] and "$" in fields["ca_file"]:
+        fields["ca_file"] = None
+    return fields
+
+
+# ---------------------------------------------------------------- Apache (lb-view.md section 3)
+
+def _apache_numbered(text):
+    """(line, directive text) with continuation lines joined and comments dropped (as _discover._apache_lines)."""
+    buf, start = "", None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        start = start or number
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        line, buf, first, start = (buf + line).strip(), "", start, None
+        if line and not line.startswith("#"):
+            yield first, line
+
+
+_AP_SSL = ("sslproxyengine", "sslproxyverify", "sslproxyverifydepth", "sslproxycacertificatefile",
+           "sslproxycacertificatepath", "sslproxycheckpeername", "sslproxycheckpeercn", "sslproxycheckpeerexpire",
+           "sslproxymachinecertificatefile", "sslproxyprotocol", "sslproxyciphersuite", "proxypreservehost")
+_AP_TLS_SCHEMES = ("https", "wss", "h2")
+_AP_PLAIN_SCHEMES = ("http", "ws", "h2c")
+
+
+class _ApacheScope:
+    """The main server or one VirtualHost: its settings, ProxyPass lines and <Proxy> sections."""
+
+    def __init__(self, name, file, line):
+        self.name, self.file, self.line = name, file, line
+        self.settings = {}  # lowercased directive -> (args, line, file)
+        self.passes = []  # (path, url, line, file)
+        self.proxies = []  # {url, settings, members: [(url, line, file)]}
+
+
+def apache_backends(main, source, server_root=None, defines=None):
+    """Every backend of every ProxyPass / ProxyPassMatch / BalancerMember of an Apache configuration tree."""
+    source.reads = 0
+    state = _discover._ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
+    main_scope = _ApacheScope(None, main, None)
+    scopes = [main_scope]
+    _ap_file(main, state, {"scope": main_scope, "proxy": None, "location": None, "tags": []}, scopes, 0, ())
+    items = []
+    for scope in scopes:
+        for path, url, line, file in scope.passes:
+            items.extend(_ap_pass(state, main_scope, scope, path, url, line, file))
+    return items
+
+
+def _ap_file(path, state, ctx, scopes, depth, stack):
+    if depth > _discover.MAX_INCLUDE_DEPTH:
+        raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (_discover.MAX_INCLUDE_DEPTH, path))
+    stack = stack + (path,)
+    for line, text in _apache_numbered(state.source.read(path)):
+        if text.startswith("</"):
+            tag = text[2:].rstrip(">").strip().lower()
+            if ctx["tags"]:
+                ctx["tags"].pop()
+            if tag == "virtualhost":
+                ctx["scope"] = scopes[0]
+            elif tag in ("proxy", "proxymatch"):
+                ctx["proxy"] = None
+            elif tag in ("location", "locationmatch"):
+                ctx["location"] = None
+            continue
+        if text.startswith("<"):
+            tag, rest = _discover._split_word(text[1:].rstrip(">"))
+            tag = tag.lower()
+            ctx["tags"].append(tag)
+            args = _discover._apache_args(state.expand(rest))
+            if tag == "virtualhost":
+                ctx["scope"] = _ApacheScope(" ".join(args), path, line)
+                scopes.append(ctx["scope"])
+            elif tag == "proxy" and args:
+                ctx["proxy"] = {"url": args[0], "settings": {}, "members": []}
+                ctx["scope"].proxies.append(ctx["proxy"])
+            elif tag == "proxymatch":
+                ctx["proxy"] = {"url": None, "settings": {}, "members": []}  # a regex: applied to no backend here
+            elif tag in ("location", "locationmatch"):
+                ctx["location"] = args[0] if args else ""
+            continue
+        word, rest = _discover._split_word(text)
+        key, args = word.lower(), _discover._apache_args(state.expand(rest))
+        if not args:
+            continue
+        if key in ("include", "includeoptional"):
+            for included in state.source.glob(_discover._absolute(args[0], state.server_root)):
+                if included in stack:
+                    raise CertError("INVALID_CONFIG", "Include cycle: %s includes %s again" % (path, included))
+                _ap_file(included, state, ctx, scopes, depth + 1, stack)
+        elif key == "define" and len(args) > 1:
+            state.defines[args[0]] = args[1]
+        elif key == "serverroot":
+            state.server_root = args[0]
+        elif key in _AP_SSL:
+            if ctx["proxy"] is not None:
+                ctx["proxy"]["settings"][key] = (args, line, path, "proxy")
+            else:
+                ctx["scope"].settings[key] = (args, line, path, "virtualhost" if ctx["scope"].name else "server")
+        elif key in ("proxypass", "proxypassmatch"):
+            if ctx["location"] is not None and len(args) >= 1 and "://" in args[0]:
+                ctx["scope"].passes.append((ctx["location"], args[0], line, path))
+            elif len(args) >= 2:
+                ctx["scope"].passes.append((args[0], args[1], line, path))
+        elif key == "balancermember":
+            if ctx["proxy"] is not None and "://" in args[0] and not args[0].lower().startswith("balancer://"):
+                ctx["proxy"]["members"].append((args[0], line, path))
+            elif len(args) > 1 and args[0].lower().startswith("balancer://"):
+                proxy = _ap_balancer(ctx["scope"], args[0]) or {"url": args[0], "settings": {}, "members": []}
+                if proxy not in ctx["scope"].proxies:
+                    ctx["scope"].proxies.append(proxy)
+                proxy["members"].append((args[1], line, path))
+
+
+def _ap_balancer(scope, url):
+    name = url.rstrip("/").lower()
+    for proxy in scope.proxies:
+        if proxy["url"] and proxy["url"].rstrip("/").lower() == name:
+            return proxy
+    return None
+
+
+def _ap_sections_for(scopes, url):
+    """<Proxy> sections whose URL is a prefix of the backend's (main server first, then the VirtualHost)."""
+    out = []
+    for scope in scopes:
+        for proxy in scope.proxies:
+            if proxy["url"] and not proxy["url"].lower().startswith("balancer://") and \
+                    url.lower().startswith(proxy["url"].rstrip("*").lower()):
+                out.append(proxy["settings"])
+    return out
+
+
+def _ap_pass(state, main_scope, scope, path, url, line, file):
+    if url == "!":
+        return []
+    scheme = url.partition("://")[0].lower()
+    location = "%s %s" % (scope.name or "main server", path)
+    common = {"lb_type": "apache", "location": location}
+    chain = [main_scope] if scope is main_scope else [main_scope, scope]
+    if scheme == "balancer":
+        name = "/".join(url.split("/", 3)[:3])  # balancer://name
+        balancer = _ap_balancer(scope, name) or _ap_balancer(main_scope, name)
+        if balancer is None:
+            return [backend_item(config_file=file, line=line, source="ProxyPass", pool=url, error=_config_error(
+                "%s is not defined (no <Proxy %s> with BalancerMember)" % (url, url)), **common)]
+        out = []
+        for member, m_line, m_file in balancer["members"]:
+            layers = [s.settings for s in chain] + _ap_sections_for(chain, member) + [balancer["settings"]]
+            item = _ap_item(state, layers, member, m_file, m_line, "BalancerMember", balancer["url"], common)
+            if item:
+                out.append(item)
+        return out
+    layers = [s.settings for s in chain] + _ap_sections_for(chain, url)
+    item = _ap_item(state, layers, url, file, line, "ProxyPass", None, common)
+    return [item] if item else []
+
+
+def _ap_merge(layers):
+    merged = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
+
+
+def _ap_flag(settings, key):
+    """True/False when the directive is set on/off, None when unset (mod_ssl's UNSET)."""
+    entry = settings.get(key)
+    return entry[0][0].lower() == "on" if entry else None
+
+
+def _ap_protocols(args):
+    """SSLProxyProtocol arguments -> set of protocols (3: default `all -SSLv3`)."""
+    allowed = set()
+    for arg in args:
+        sign = arg[0] if arg[:1] in "+-" else ""
+        name = arg[1:] if sign else arg
+        names = set(PROTOCOLS) if name.lower() == "all" else {p for p in PROTOCOLS if p.lower() == name.lower()}
+        if not sign:
+            allowed = set(names)
+        elif sign == "+":
+            allowed |= names
+        else:
+            allowed -= names
+    return allowed
+
+
+def _ap_item(state, layers, url, file, line, source, pool, common):
+    scheme, _sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme not in _AP_TLS_SCHEMES + _AP_PLAIN_SCHEMES:
+        return None
+    hostport = rest.split("/", 1)[0]
+    tls = scheme in _AP_TLS_SCHEMES
+    fields = dict(common, config_file=file, line=line, source=source, pool=pool or url, server=url, tls=tls)
+    if "$" in hostport:
+        return backend_item(error={"code": "DYNAMIC_ADDRESS", "message": "%s: the backend is only known to Apache at "
+                                   "run time" % url}, **fields)
+    host, port, problem = _split_hostport(hostport, 443 if tls else 80)
+    fields.update(address=host, port=port)
+    if problem:
+        return backend_item(error=_config_error(problem), **fields)
+    if not tls:
+        return backend_item(verify=False, **fields)
+    settings = _ap_merge(layers)
+    error = None
+    if _ap_flag(settings, "sslproxyengine") is not True:
+        error = _config_error("SSLProxyEngine is not on here: Apache refuses to proxy to %s (500)" % url)
+    verify_args = (settings.get("sslproxyverify") or (["none"], None, None))[0]  # 3: SSLProxyVerify none
+    verify = verify_args[0].lower() in ("require", "optional")
+    verify_origin = settings["sslproxyverify"][3] if settings.get("sslproxyverify") else "default"
+    name_on, cn_on = _ap_flag(settings, "sslproxycheckpeername"), _ap_flag(settings, "sslproxycheckpeercn")
+    # 3: the name is checked after the handshake whatever SSLProxyVerify says (mod_ssl ssl_io_filter_handshake):
+    # the full match unless CheckPeerName is off or (CheckPeerCN off and CheckPeerName not explicitly on); the
+    # legacy first-CN compare when CheckPeerName is off and CheckPeerCN explicitly on.
+    if name_on is not False and (cn_on is not False or name_on is True):
+        name_rule = "apache"
+    elif cn_on is True:
+        name_rule = "apache_cn"
+    else:
+        name_rule = None
+    # 3: the name is the backend URL's host, or the client's Host with ProxyPreserveHost on.
+    preserve = _ap_flag(settings, "proxypreservehost") is True
+    name = _dynamic("Host header of the request (ProxyPreserveHost on)") if preserve else host
+    sni = name if isinstance(name, dict) or not is_ip(name) else None  # 3: never an IP literal as SNI
+    ca_file = settings.get("sslproxycacertificatefile")
+    ca_path = settings.get("sslproxycacertificatepath")
+    cert = settings.get("sslproxymachinecertificatefile")
+    min_version, max_version = _version_range(_ap_protocols(
+        (settings.get("sslproxyprotocol") or (["all", "-SSLv3"], None, None))[0]))
+    ciphers, ciphersuites = "DEFAULT:!aNULL:!eNULL:!EXP", None  # 3: OpenSSL DEFAULT + :!aNULL:!eNULL:!EXP
+    suite = settings.get("sslproxyciphersuite")
+    if suite:
+        args = suite[0]
+        if len(args) > 1 and args[0].upper() in ("SSL", "TLSV1.3"):
+            if args[0].upper() == "TLSV1.3":
+                ciphersuites = args[1]
+            else:
+                ciphers = args[1]
+        else:
+            ciphers = args[0]
+    depth = (settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0]  # 3: default 1, anchor counted
+
+    def path(entry):
+        if not entry:
+            return None
+        value = entry[0][0]
+        return _discover._absolute(value, state.server_root) if not _discover._APACHE_VAR.search(value) else None
+
+    return backend_item(
+        verify=verify, verify_origin=verify_origin, sni=sni, verify_name=name if name_rule else None,
+        name_rule=name_rule, check_expiry=verify or _ap_flag(settings, "sslproxycheckpeerexpire") is not False,
+        ca_file=path(ca_file), ca_path=path(ca_path), verify_depth=int(depth) if depth.isdigit() else None,
+        client_cert=path(cert), min_version=min_version, max_version=max_version, ciphers=ciphers,
+        ciphersuites=ciphersuites, error=error, **fields)
+
+
+# ---------------------------------------------------------------- entry point
+
+def lb_backends(lb_type, config, source=None):
+    """The backends of one load balancer from its main configuration file (filesystem unless `source`)."""
+    source = source or _discover.FileSource()
+    if lb_type == "haproxy":
+        return haproxy_backends(config, source)
+    if lb_type == "nginx":
+        return nginx_backends(config, source)
+    if lb_type == "apache":
+        return apache_backends(config, source)
+    raise CertError("INVALID_ARGUMENT", "unknown load balancer type %r" % lb_type)
+
+
+def default_config(lb_type):
+    return _discover.default_config(lb_type)
+
+
+def installed(lb_type):
+    """Whether the usual main configuration file of lb_type exists on this host (lb_type: auto)."""
+    return any(os.path.exists(p) for p in _discover.DEFAULT_CONFIGS[lb_type])
+
+
+# ---------------------------------------------------------------- the whole view (what lb_backend_info returns)
+
+def parse_lb_types(lb_types, config):
+    """lb_type (names or 'auto') and config ({type: path}) -> [(type, main config path)]; CertError
+    INVALID_ARGUMENT for an unknown type or config key."""
+    config = dict(config or {})
+    unknown = sorted(str(k) for k in config if k not in LB_TYPES)
+    if unknown:
+        raise CertError("INVALID_ARGUMENT", "config: unknown load balancer type %s (allowed: %s)"
+                        % (", ".join(unknown), ", ".join(LB_TYPES)))
+    for key, value in config.items():
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            raise CertError("INVALID_ARGUMENT", "config.%s must be the path of the main configuration file" % key)
+    wanted = []
+    for name in lb_types or ["auto"]:
+        if name == "auto":
+            wanted.extend(t for t in LB_TYPES if t in config or installed(t))
+        elif name in LB_TYPES:
+            wanted.append(name)
+        else:
+            raise CertError("INVALID_ARGUMENT", "lb_type %r: expected auto, %s" % (name, ", ".join(LB_TYPES)))
+    seen = []
+    for name in wanted:
+        if name not in seen:
+            seen.append(name)
+    return [(name, os.path.expanduser(config.get(name) or default_config(name))) for name in seen]
+
+
+def _read_config(lb_type, path, run_command):
+    source = None
+    if lb_type == "nginx" and run_command is not None:
+        dump = run_command(lb_type, path)
+        if dump:
+            source = _discover.FileSource(_discover.split_nginx_dump(dump))
+            if path not in source.files:
+                source = None
+    return lb_backends(lb_type, path, source)
+
+
+def _anchor_files(path):
+    """The files a CA setting names: the file, or the regular files of a directory (HAProxy: .pem/.crt/.cer;
+    Apache's hashed directory: every file), or the system store for @system-ca."""
+    if path == "@system-ca":
+        defaults = ssl.get_default_verify_paths()
+        return [defaults.cafile or defaults.openssl_cafile]
+    if os.path.isdir(path):
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as exc:
+            raise CertError("PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
+                            "cannot list %s: %s" % (path, exc.strerror))
+        return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))
+                and not n.endswith((".crl", ".r0", ".key"))]
+    return [path]
+
+
+def _anchors(collector, path):
+    """(sha256 fingerprints of every certificate the CA file or directory holds, error or None)."""
+    fingerprints, problems = [], []
+    try:
+        files = _anchor_files(path)
+    except CertError as exc:
+        return None, {"code": exc.code, "message": "CA %s: %s" % (path, exc.message)}
+    for name in files:
+        try:
+            material = _certs.parse_material(_certs.read_file(name))
+            ders = material["ders"]
+        except CertError as exc:
+            if len(files) == 1:
+                return None, {"code": exc.code, "message": "CA file %s: %s" % (name, exc.message)}
+            problems.append(name)
+            continue
+        for der in ders:
+            try:
+                fingerprint = collector.add_der(der)[0]
+            except CertError:
+                continue
+            if fingerprint not in fingerprints:
+                fingerprints.append(fingerprint)
+    if not fingerprints:
+        return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s holds no certificate" % path}
+    return fingerprints, None
+
+
+def _client_fingerprint(collector, path):
+    """The fingerprint of the first certificate of a client certificate file (public data only), or None."""
+    try:
+        ders = _certs.parse_material(_certs.read_file(path))["ders"]
+        return collector.add_der(ders[0])[0] if ders else None
+    except CertError:
+        return None
+
+
+def probe_target(item):
+    """The endpoint to probe for a backend as the load balancer connects to it, or None (no TLS, no address).
+
+    The SNI is the one the load balancer sends; a request-dependent SNI is probed as HAProxy's health checks
+    send it (check-sni) or without SNI. The client certificate and the protocol and cipher settings are the
+    load balancer's (None: its library's defaults)."""
+    if not item["tls"] or not item["address"] or not item["port"]:
+        return None
+    sni = item["sni"]
+    if isinstance(sni, dict):
+        sni = item["check_sni"] if isinstance(item["check_sni"], str) else None
+    target = {"host": item["address"], "port": item["port"], "server_name": sni or None,
+              "lb_settings": {"min_version": item["min_version"], "max_version": item["max_version"],
+                              "ciphers": item["ciphers"]}}
+    if item["client_cert"]:
+        target.update(client_cert=item["client_cert"], client_key=item["client_key"])
+    return target
+
+
+def _target_key(target):
+    settings = target["lb_settings"]
+    return (target["host"], target["port"], target["server_name"], target.get("client_cert"), target.get("client_key"),
+            settings["min_version"], settings["max_version"], settings["ciphers"])
+
+
+def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,
+            now=None):
+    """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)]."""
+    collector = _collect.Collector(include_pem=include_pem, chain_pem=chain_pem, now=now)
+    items, configs = [], []
+    for lb_type, path in specs:
+        status = {"lb_type": lb_type, "config_file": path, "backends": 0, "error": None}
+        try:
+            found = _read_config(lb_type, path, run_command)
+            status["backends"] = len(found)
+            items.extend(found)
+        except CertError as exc:
+            status["error"] = exc.as_dict()
+        configs.append(status)
+
+    anchors = {}
+    for item in items:
+        fingerprints = []
+        for key in ("ca_file", "ca_path"):
+            if item[key]:
+                if item[key] not in anchors:
+                    anchors[item[key]] = _anchors(collector, item[key])
+                found, error = anchors[item[key]]
+                fingerprints.extend(f for f in found or [] if f not in fingerprints)
+                item["error"] = item["error"] or error
+        item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
+        if item["client_cert"]:
+            item["client_cert"] = {"path": item["client_cert"],
+                                   "fingerprint_sha256": _client_fingerprint(collector, item["client_cert"])}
+        item["endpoint"] = None
+
+    if probe:
+        keyed = {}
+        for item in items:
+            target = probe_target(dict(item, client_cert=(item["client_cert"] or {}).get("path")))
+            if target is not None:
+                item["_target"] = _target_key(target)
+                keyed.setdefault(item["_target"], target)
+        order = list(keyed)
+        results = _probe.probe_many([keyed[k] for k in order], timeout=timeout, concurrency=concurrency)
+        if results and _probe.chain_method() == "leaf":
+            collector.warnings.append("no way to read the served chain on this host (Python < 3.10 and no "
+                                      "openssl binary): endpoints report the leaf only")
+        entries = {}
+        for key, result in zip(order, results):
+            entry = collector.endpoint_entry(keyed[key], result)
+            entry.pop("matches_files", None)
+            entry.pop("client_key", None)
+            entries[key] = entry
+        for item in items:
+            if "_target" in item:
+                item["endpoint"] = dict(entries[item.pop("_target")])
+
+    certificates = list(collector.certificates.values())
+    if chain_pem and not include_pem:
+        for facts in certificates:
+            facts.pop("pem", None)
+    endpoints = [i["endpoint"] for i in items if i["endpoint"]]
+    codes = {}
+    for item in items:
+        for error in (item["error"], (item["endpoint"] or {}).get("error")):
+            if error:
+                codes[error["code"]] = codes.get(error["code"], 0) + 1
+    summary = {
+        "backends": len(items),
+        "tls": sum(1 for i in items if i["tls"]),
+        "verified": sum(1 for i in items if i["verify"]),
+        "not_verified": sum(1 for i in items if i["tls"] and not i["verify"]),
+        "probed": len(endpoints),
+        "reachable": sum(1 for e in endpoints if e["ok"]),
+        "errors": sum(1 for i in items if i["error"] or (i["endpoint"] or {}).get("error")),
+        "error_codes": codes,
+    }
+    return {"lb_backends": items, "certificates": certificates, "configs": configs, "summary": summary,
+            "warnings": collector.warnings}

@@ -1,0 +1,440 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lb_backend_info
+short_description: Read the load balancer's view of its TLS backends and probe each one as the load balancer does
+version_added: 0.2.0
+description:
+  - Runs on the load balancer host. Reads the HAProxy, nginx or Apache configuration and returns every backend the
+    load balancer connects to (RV(lb_backends)), in one call for all pools, with how the load balancer connects to it
+    and judges it, whether the chain is verified (and which setting decides), the SNI it sends, the name it checks,
+    its trust anchors (the SHA-256 fingerprint of every certificate in its CA file), its client certificate,
+    protocol range and ciphers.
+  - A keyword absent from the configuration gets the load balancer's own default (HAProxy 2.6, nginx 1.22,
+    Apache 2.4). For example nginx verifies nothing and sends no SNI unless told to, HAProxy verifies unless
+    C(verify none) or C(ssl-server-verify none), and Apache checks the name even with C(SSLProxyVerify none).
+    A pool that does not verify is reported with RV(lb_backends[].verify=false), never left out.
+  - Then probes every TLS backend concurrently from where the load balancer stands, with the SNI it sends (none
+    included), its client certificate, its protocol range and its ciphers. A backend that shares no protocol version
+    or no cipher with those settings, but completes a handshake without them, is reported as such
+    (V(NO_COMMON_PROTOCOL), V(NO_COMMON_CIPHER)), with the chain it serves.
+  - Judge the served chains with M(certops.backend_tls.cert_chain_verify), giving it the backend's
+    RV(lb_backends[].ca_file) as O(certops.backend_tls.cert_chain_verify#module:ca_path) and
+    RV(lb_backends[].verify_name) as its only server name (none when it is null).
+  - A configuration that cannot be read, a line that cannot be understood or a backend that cannot be probed is an
+    item with an C(error) (C({code, message})); the task fails only for invalid arguments or a missing dependency.
+  - Private key bytes are never read into the result; a client certificate is reported by its path and fingerprint.
+author:
+  - certops maintainers (@certops)
+extends_documentation_fragment:
+  - certops.backend_tls.cryptography_dep.INFO
+  - certops.backend_tls.attributes.READ_ONLY
+options:
+  lb_type:
+    description:
+      - The load balancers whose configuration is read, V(haproxy), V(nginx), V(apache), or V(auto).
+      - V(auto) reads each type whose usual main configuration file exists (C(/etc/haproxy/haproxy.cfg),
+        C(/etc/nginx/nginx.conf), C(/etc/apache2/apache2.conf) or C(/etc/httpd/conf/httpd.conf)) or that O(config)
+        names.
+    type: list
+    elements: str
+    choices: [auto, haproxy, nginx, apache]
+    default: [auto]
+  config:
+    description:
+      - "The main configuration file per load balancer type, for example C({haproxy: /etc/haproxy/lb.cfg}); types
+        not named use their usual file."
+      - nginx is read through C(nginx -T) when the C(nginx) binary on the PATH accepts the file, else by following
+        its includes directly; Apache's Include tree and HAProxy's file are read directly.
+    type: dict
+  probe:
+    description: Probe each TLS backend (RV(lb_backends[].endpoint)). Off, only the configuration is read.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds allowed per backend (name resolution, connect and handshakes together, the second handshake that
+        tells V(NO_COMMON_PROTOCOL) and V(NO_COMMON_CIPHER) apart included). A backend never takes longer than this
+        (plus a small margin), whatever it does.
+    type: float
+    default: 5
+  concurrency:
+    description: How many backends are probed at the same time.
+    type: int
+    default: 16
+  include_pem:
+    description:
+      - Return each certificate's PEM (public data only) in C(certificates[].pem), once per distinct certificate.
+    type: bool
+    default: true
+  chain_pem:
+    description:
+      - Also return each backend's served chain as a list of PEM texts (C(lb_backends[].endpoint.chain_pem)), ready
+        for M(certops.backend_tls.cert_chain_verify)'s O(certops.backend_tls.cert_chain_verify#module:chain).
+    type: bool
+    default: false
+  query:
+    description:
+      - A JMESPath expression applied to the result. When given, only RV(query_result) and RV(summary) are
+        returned.
+    type: str
+notes:
+  - "What is reported when a keyword is absent, per load balancer, and the limits of the parsers: see the collection's
+    C(docs/lb-view.md)."
+  - "HAProxy's C(sni) is a sample expression. C(str(name)) is that name; anything else (for example C(req.hdr(host)))
+    is request-dependent and reported as C({dynamic: <expression>}); such a backend is probed with the SNI its health
+    checks send (C(check-sni)), or none."
+  - TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
+    C(proxy_ssl_conf_command Ciphersuites)) are reported but not applied by the probe (Python's ssl module cannot
+    restrict them).
+  - The verify depth (RV(lb_backends[].verify_depth)) is reported as the load balancer counts it; nginx counts
+    intermediates, Apache counts the anchor too (1 means the leaf is signed by a configured CA).
+seealso:
+  - module: certops.backend_tls.cert_chain_verify
+  - module: certops.backend_tls.backend_cert_info
+"""
+
+EXAMPLES = r"""
+- name: The load balancer's view of every backend
+  certops.backend_tls.lb_backend_info:
+    lb_type: [haproxy]
+    chain_pem: true
+  register: lb
+
+- name: Judge each verifying backend as the load balancer does (here all pools share one CA file)
+  certops.backend_tls.cert_chain_verify:
+    items: "{{ lb.lb_backends | certops.backend_tls.json_query(to_items) }}"
+    ca_path: "{{ (lb.lb_backends | selectattr('verify') | first).ca_file }}"
+    profile: openssl
+  vars:
+    to_items: >-
+      [?verify && endpoint.chain].{name: join('/', [pool, server]), chain: endpoint.chain_pem,
+      server_names: verify_name && [verify_name] || `[]`}
+  delegate_to: localhost
+
+- name: Pools that do not verify their backends at all
+  certops.backend_tls.lb_backend_info:
+    lb_type: auto
+    probe: false
+    query: "lb_backends[?tls && !verify].{pool: pool, server: server, where: join(':', [config_file, to_string(line)])}"
+  register: unverified
+
+- name: nginx with its configuration elsewhere
+  certops.backend_tls.lb_backend_info:
+    lb_type: nginx
+    config:
+      nginx: /opt/nginx/conf/nginx.conf
+"""
+
+RETURN = r"""
+lb_backends:
+  description: "One entry per backend the load balancer connects to (a server line, a template slot, an upstream
+    member, a ProxyPass or BalancerMember URL), in configuration order."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    lb_type:
+      description: "V(haproxy), V(nginx) or V(apache)."
+      returned: always
+      type: str
+      sample: haproxy
+    config_file:
+      description: "The file the backend is configured in (for an nginx upstream member, the file of its server line)."
+      returned: always
+      type: str
+      sample: /etc/haproxy/haproxy.cfg
+    line:
+      description: "The line number there."
+      returned: always
+      type: int
+      sample: 42
+    pool:
+      description: "HAProxy backend or listen section, nginx upstream (or the proxy_pass host), Apache balancer URL
+        (or the ProxyPass URL)."
+      returned: always
+      type: str
+      sample: be_app
+    server:
+      description: "Server name (HAProxy), upstream server address (nginx) or backend URL (Apache). A server-template
+        with a DNS name is one entry named C(prefix[low-high])."
+      returned: always
+      type: str
+      sample: app1
+    source:
+      description: "V(server), V(server-template), V(upstream), V(proxy_pass), V(ProxyPass) or V(BalancerMember)."
+      returned: always
+      type: str
+      sample: server
+    location:
+      description: "nginx: the first server_name and the location; Apache: the VirtualHost and the path. Null for
+        HAProxy."
+      returned: always
+      type: str
+      sample: "shop.example.com /api/"
+    address:
+      description: "Host name or IP address connected to; null when only known at run time."
+      returned: always
+      type: str
+      sample: 10.0.0.11
+    port:
+      description: "TCP port; null when not fixed."
+      returned: always
+      type: int
+      sample: 443
+    tls:
+      description: "Whether the load balancer speaks TLS to the backend."
+      returned: always
+      type: bool
+      sample: true
+    verify:
+      description: "Whether the load balancer verifies the backend's chain (effective value, defaults applied)."
+      returned: always
+      type: bool
+      sample: true
+    verify_origin:
+      description: "What decided RV(lb_backends[].verify). HAProxy V(server), V(default-server), V(global)
+        (C(ssl-server-verify)) or V(default); nginx V(location), V(server), V(http) or V(default); Apache V(proxy)
+        (a C(<Proxy>) section), V(virtualhost), V(server) or V(default)."
+      returned: always
+      type: str
+      sample: default-server
+    sni:
+      description: "The SNI the load balancer sends: a name, null for none, or C({dynamic: <expression>}) when it
+        depends on the request."
+      returned: always
+      type: raw
+      sample: app.example.internal
+    check_sni:
+      description: "HAProxy: the SNI its health checks send (C(check-sni)); null otherwise."
+      returned: always
+      type: str
+      sample: app.example.internal
+    verify_name:
+      description: "The name the load balancer checks the certificate against; null when it checks no name;
+        C({dynamic: <expression>}) when it depends on the request."
+      returned: always
+      type: raw
+      sample: app.example.internal
+    name_rule:
+      description: "How the load balancer matches the name: V(haproxy) (DNS SANs and every CN, no IP SANs),
+        V(openssl) (X509_check_host), V(apache) (DNS SANs and every CN, wildcards only as C(*.)), V(apache_cn) (the
+        legacy first-CN compare); null when no name is checked."
+      returned: always
+      type: str
+      sample: haproxy
+    check_expiry:
+      description: "Whether the load balancer refuses a certificate outside its validity period (Apache does even
+        without verification, C(SSLProxyCheckPeerExpire))."
+      returned: always
+      type: bool
+      sample: true
+    ca_file:
+      description: "The load balancer's trust anchors file (or HAProxy directory, or V(@system-ca)); null when none is
+        configured."
+      returned: always
+      type: str
+      sample: /etc/haproxy/ca/internal-ca.pem
+    ca_path:
+      description: "Apache C(SSLProxyCACertificatePath); null otherwise."
+      returned: always
+      type: str
+      sample: null
+    ca_fingerprints:
+      description: "SHA-256 fingerprints of every certificate in RV(lb_backends[].ca_file) and
+        RV(lb_backends[].ca_path): what the load balancer trusts, by content. Null when no CA is configured."
+      returned: always
+      type: list
+      elements: str
+      sample: [5b0f1c9e0a]
+    verify_depth:
+      description: "The configured verify depth, as the load balancer counts it (nginx and Apache default 1); null
+        for HAProxy (OpenSSL's default)."
+      returned: always
+      type: int
+      sample: 1
+    client_cert:
+      description: "The client certificate the load balancer presents: C({path, fingerprint_sha256}) (the first
+        certificate of the file; null when unreadable). Never the key."
+      returned: always
+      type: dict
+      sample: {path: /etc/haproxy/certs/lb-client.pem, fingerprint_sha256: 9c1e0b}
+    client_key:
+      description: "The separate key file of the client certificate (HAProxy C(<crt>.key)); null when the key is in
+        the certificate file or there is none. A path only."
+      returned: always
+      type: str
+      sample: null
+    min_version:
+      description: "Lowest protocol version the load balancer offers (V(TLSv1) .. V(TLSv1.3)); null for the TLS
+        library's default."
+      returned: always
+      type: str
+      sample: TLSv1.2
+    max_version:
+      description: "Highest protocol version the load balancer offers; null for the TLS library's default."
+      returned: always
+      type: str
+      sample: TLSv1.3
+    ciphers:
+      description: "Cipher string for TLS 1.2 and below; null for the TLS library's default (HAProxy without
+        C(ciphers) or C(ssl-default-server-ciphers))."
+      returned: always
+      type: str
+      sample: DEFAULT
+    ciphersuites:
+      description: "TLS 1.3 cipher suites, when configured (reported, not applied by the probe)."
+      returned: always
+      type: str
+      sample: null
+    health_check:
+      description: "HAProxy: whether the server is health-checked, over TLS, with which SNI and which verified name.
+        Null for nginx and Apache (no active checks in their open-source versions)."
+      returned: always
+      type: dict
+      sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal}
+    error:
+      description:
+        - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, or a
+          setting the load balancer refuses), V(DYNAMIC_ADDRESS) (the backend is only known at run time),
+          V(UNSUPPORTED_ADDRESS) (no TCP address or no fixed port), V(DYNAMIC_PATH) (a CA or client certificate path
+          only known at run time), or the CA file's V(NOT_FOUND), V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE),
+          V(TOO_LARGE)."
+      returned: always
+      type: dict
+      sample: null
+    endpoint:
+      description:
+        - "The probe made as the load balancer connects (null when not probed: no TLS, no fixed address, or
+          O(probe=false)). Same keys as M(certops.backend_tls.backend_cert_info)'s C(endpoints[]): C(host), C(port),
+          C(server_name) (the SNI sent, null for none), C(ok), C(error), C(tls_version), C(cipher), C(chain)
+          (fingerprints, leaf first), C(chain_pem) (with O(chain_pem)), C(handshake_ms), C(elapsed_ms),
+          C(client_cert)."
+        - "Error codes are those of backend_cert_info's endpoints, plus V(NO_COMMON_PROTOCOL) (the backend completes
+          a handshake, but with no protocol version the load balancer allows) and V(NO_COMMON_CIPHER) (no cipher
+          the load balancer offers). With those two, C(chain), C(tls_version) and C(cipher) are what the backend
+          serves without the load balancer's limits."
+      returned: always
+      type: dict
+      sample: {host: 10.0.0.11, port: 443, server_name: app.example.internal, ok: false,
+               error: {code: NO_COMMON_PROTOCOL, message: "the backend shares no protocol version with the load
+                       balancer's settings (TLSv1.2 to TLSv1.2; TLSV1_ALERT_PROTOCOL_VERSION); without them the
+                       backend negotiates TLSv1.3 with TLS_AES_256_GCM_SHA384"},
+               tls_version: TLSv1.3, cipher: TLS_AES_256_GCM_SHA384, chain: [3f1a0c, 77d2e1], handshake_ms: null,
+               elapsed_ms: 8.2}
+certificates:
+  description: "Every distinct certificate seen (served, trust anchors, client certificates), described once, with
+    the keys of M(certops.backend_tls.backend_cert_info)'s C(certificates[])."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  sample: [{fingerprint_sha256: 3f1a0c, subject: "CN=app.example.internal", not_after: "2027-01-01T00:00:00Z",
+            days_remaining: 200, expired: false}]
+configs:
+  description: "One entry per load balancer type read: its main file, the number of backends, or why it could not be
+    read."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  sample: [{lb_type: haproxy, config_file: /etc/haproxy/haproxy.cfg, backends: 6, error: null}]
+summary:
+  description: "Counts over the result; C(error_codes) counts each code among the backends' and probes' errors."
+  returned: always
+  type: dict
+  sample: {backends: 6, tls: 6, verified: 5, not_verified: 1, probed: 6, reachable: 4, errors: 3,
+           error_codes: {NO_COMMON_PROTOCOL: 1, NO_COMMON_CIPHER: 1, DYNAMIC_ADDRESS: 1}}
+error:
+  description: "Why the task failed: code V(INVALID_ARGUMENT) and a message."
+  returned: on failure for an invalid argument
+  type: dict
+  sample: {code: INVALID_ARGUMENT, message: "config: unknown load balancer type traefik (allowed: haproxy, nginx,
+    apache)"}
+query_result:
+  description: "The result of O(query) applied to the full result."
+  returned: when O(query) is given
+  type: raw
+  sample: [{pool: be_legacy, server: old1}]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
+    MIN_CRYPTOGRAPHY_INFO,
+    cryptography_problem,
+)
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
+
+try:
+    import jmespath
+
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = KeySafeModule(
+        argument_spec=dict(
+            lb_type=dict(type="list", elements="str", default=["auto"], choices=["auto", "haproxy", "nginx", "apache"]),
+            config=dict(type="dict"),
+            probe=dict(type="bool", default=True),
+            timeout=dict(type="float", default=5),
+            concurrency=dict(type="int", default=16),
+            include_pem=dict(type="bool", default=True),
+            chain_pem=dict(type="bool", default=False),
+            query=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
+    if problem:
+        module.fail_json(msg=problem[0], exception=problem[1])
+    if params["query"] and JMESPATH_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    if params["timeout"] <= 0 or params["concurrency"] < 1:
+        module.fail_json(msg="timeout and concurrency must be positive",
+                         error={"code": "INVALID_ARGUMENT", "message": "timeout and concurrency must be positive"})
+    # Imported after the dependency check: _lbview needs cryptography (through _certs).
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview
+
+    nginx = module.get_bin_path("nginx")
+
+    def nginx_dump(lb_type, config):
+        """`nginx -T` output for the config, or None when nginx cannot produce it."""
+        if lb_type != "nginx" or not nginx:
+            return None
+        rc, out, _err = module.run_command([nginx, "-T", "-q", "-c", config])
+        return out if rc == 0 else None
+
+    try:
+        specs = _lbview.parse_lb_types(params["lb_type"], params["config"])
+        result = _lbview.lb_view(specs, probe=params["probe"], timeout=params["timeout"],
+                                 concurrency=params["concurrency"], include_pem=params["include_pem"],
+                                 chain_pem=params["chain_pem"], run_command=nginx_dump)
+    except CertError as exc:
+        module.fail_json(msg=exc.message, error=exc.as_dict())
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if not specs:
+        module.warn("lb_type auto: no HAProxy, nginx or Apache configuration in the usual places; name the files in "
+                    "config")
+    if params["query"]:
+        try:
+            query_result = jmespath.search(params["query"], result)
+        except jmespath.exceptions.JMESPathError as exc:
+            module.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
+        result = {"query_result": query_result, "summary": result["summary"]}
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
