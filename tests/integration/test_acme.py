@@ -135,7 +135,7 @@ def backend(tmp_path):
                "old_ca": old_ca}
 
 
-def site_entry(b, names=NAMES, **extra):
+def site_entry(b, names=tuple(NAMES), **extra):
     """A plan entry as tasks/remediate.yml hands it to the site's tasks (plugins/filter/remediation.py _plan)."""
     return dict({"name": "shop", "server_type": "nginx", "cert_path": b["cert_path"], "key_path": b["key_path"],
                  "chain_path": None, "server_names": list(names), "action": "push", "reasons": ["EXPIRED"],
@@ -519,8 +519,8 @@ def test_dns01_through_the_hook_orders_a_wildcard_and_removes_the_records(backen
         assert "Attempting to validate w/ HTTP" not in ca.log
         leaf, _chain = leaf_and_chain(b["site_dir"])
         assert sans(leaf) == sorted(["shop.acme.test", "*.shop.acme.test"])
-        assert log.read_text().split("\n")[:2] == ["present shop _acme-challenge.shop.acme.test",
-                                                    "absent shop _acme-challenge.shop.acme.test"]
+        assert log.read_text().split("\n")[:2] == [
+            "present shop _acme-challenge.shop.acme.test", "absent shop _acme-challenge.shop.acme.test"]
         assert challenge_files(b["webroot"]) == []
 
 

@@ -48,11 +48,10 @@ def acme_lab(tmp_path):
                            shell=True, check=True)
             webroot = tmp_path / "webroot"
             webroot.mkdir()
-            yield state, ca, {"cert_remediation_acme_enabled": True, "cert_remediation_acme_directory": ca.directory_url,
-                              "cert_remediation_acme_api_ca_path": str(ca.api_ca_file),
-                              "cert_remediation_acme_terms_agreed": True,
-                              "cert_remediation_acme_webroot": str(webroot),
-                              "cert_remediation_report_dir": str(tmp_path)}
+            yield state, ca, {
+                "cert_remediation_acme_enabled": True, "cert_remediation_acme_directory": ca.directory_url,
+                "cert_remediation_acme_api_ca_path": str(ca.api_ca_file), "cert_remediation_acme_terms_agreed": True,
+                "cert_remediation_acme_webroot": str(webroot), "cert_remediation_report_dir": str(tmp_path)}
     finally:
         labctl.down(tmp_path / "lab")
 

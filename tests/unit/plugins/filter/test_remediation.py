@@ -160,7 +160,6 @@ def test_backup_plan_and_report():
     assert [r["status"] for r in checked] == ["planned", "ok", "planned"]
 
 
-
 def test_report_carries_what_the_fleet_reports_render():
     """Schema 2: the leaf's not_after, the findings with their messages, the fix in words, endpoint and names."""
     served = dict(verdict(False, ["EXPIRED"]), leaf={"not_after": "2026-11-12T15:41:51Z"})
@@ -176,6 +175,7 @@ def test_report_carries_what_the_fleet_reports_render():
     assert entry["fix"] == "push the renewed certificate, chain and key, test, reload, verify"
     assert entry["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "site.f.test"}
     assert entry["server_names"] == ["site.f.test"]
+
 
 # --- the fleet: every host of a batch verified in one call, each host's plan derived from it ----------------
 
@@ -253,5 +253,5 @@ def test_fleet_plan_reads_force_as_a_boolean_even_from_text(force, reasons):
 
 
 def test_fleet_plan_refuses_a_force_that_is_not_a_boolean():
-    with pytest.raises(AnsibleFilterError, match="fleet_plan|fleet_verify_items"):
+    with pytest.raises(AnsibleFilterError, match=r"fleet_plan|fleet_verify_items"):
         remediation.fleet_plan([request("web1", force="maybe")], {"results": [{"results": [verdict(True)] * 2}]})
