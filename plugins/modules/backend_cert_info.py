@@ -589,28 +589,13 @@ query_result:
   sample: [{subject: CN=www.example.com, not_after: "2026-12-01T00:00:00Z"}]
 """
 
-import traceback
-
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._collect import SERVER_TYPES, collect
-from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
-    MIN_CRYPTOGRAPHY_INFO,
-    cryptography_problem,
-)
-from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
-
-try:
-    import jmespath
-
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import InfoModule
 
 
 def main():
-    module = KeySafeModule(
+    module = InfoModule(
         argument_spec=dict(
             paths=dict(type="list", elements="path"),
             endpoints=dict(type="list", elements="raw"),
@@ -635,24 +620,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
-    if problem:
-        module.fail_json(msg=problem[0], exception=problem[1])
-    if params["query"] and JMESPATH_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    module.require_dependencies()
     if params["timeout"] <= 0 or params["concurrency"] < 1 or params["max_file_size"] < 1:
         module.fail_json(msg="timeout, concurrency and max_file_size must be positive",
                          error={"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
-
-    nginx = module.get_bin_path("nginx")
-
-    def nginx_dump(server_type, config, binary):
-        """`nginx -T` output for the config, or None when nginx cannot produce it."""
-        binary = binary or nginx
-        if server_type != "nginx" or not binary:
-            return None
-        rc, out, _err = module.run_command([binary, "-T", "-q", "-c", config])
-        return out if rc == 0 else None
 
     try:
         result = collect(
@@ -660,19 +631,11 @@ def main():
             sites=params["sites"] or [],
             timeout=params["timeout"], concurrency=params["concurrency"], include_pem=params["include_pem"],
             chain_pem=params["chain_pem"],
-            max_file_bytes=params["max_file_size"], run_command=nginx_dump,
+            max_file_bytes=params["max_file_size"], run_command=module.nginx_dump,
         )
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    if params["query"]:
-        try:
-            query_result = jmespath.search(params["query"], result)
-        except jmespath.exceptions.JMESPathError as exc:
-            module.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
-        result = {"query_result": query_result, "summary": result["summary"]}
-    module.exit_json(changed=False, **result)
+    module.exit_info(result)
 
 
 if __name__ == "__main__":

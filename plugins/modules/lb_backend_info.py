@@ -361,27 +361,12 @@ query_result:
   sample: [{pool: be_legacy, server: old1}]
 """
 
-import traceback
-
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
-    MIN_CRYPTOGRAPHY_INFO,
-    cryptography_problem,
-)
-from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
-
-try:
-    import jmespath
-
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import InfoModule
 
 
 def main():
-    module = KeySafeModule(
+    module = InfoModule(
         argument_spec=dict(
             lb_type=dict(type="list", elements="str", default=["auto"], choices=["auto", "haproxy", "nginx", "apache"]),
             config=dict(type="dict"),
@@ -395,45 +380,24 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
-    if problem:
-        module.fail_json(msg=problem[0], exception=problem[1])
-    if params["query"] and JMESPATH_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    module.require_dependencies()
     if params["timeout"] <= 0 or params["concurrency"] < 1:
         module.fail_json(msg="timeout and concurrency must be positive",
                          error={"code": "INVALID_ARGUMENT", "message": "timeout and concurrency must be positive"})
     # Imported after the dependency check: _lbview needs cryptography (through _certs).
     from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview
 
-    nginx = module.get_bin_path("nginx")
-
-    def nginx_dump(lb_type, config):
-        """`nginx -T` output for the config, or None when nginx cannot produce it."""
-        if lb_type != "nginx" or not nginx:
-            return None
-        rc, out, _err = module.run_command([nginx, "-T", "-q", "-c", config])
-        return out if rc == 0 else None
-
     try:
         specs = _lbview.parse_lb_types(params["lb_type"], params["config"])
         result = _lbview.lb_view(specs, probe=params["probe"], timeout=params["timeout"],
                                  concurrency=params["concurrency"], include_pem=params["include_pem"],
-                                 chain_pem=params["chain_pem"], run_command=nginx_dump)
+                                 chain_pem=params["chain_pem"], run_command=module.nginx_dump)
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
-    for warning in result.pop("warnings"):
-        module.warn(warning)
     if not specs:
         module.warn("lb_type auto: no HAProxy, nginx or Apache configuration in the usual places; name the files in "
                     "config")
-    if params["query"]:
-        try:
-            query_result = jmespath.search(params["query"], result)
-        except jmespath.exceptions.JMESPathError as exc:
-            module.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
-        result = {"query_result": query_result, "summary": result["summary"]}
-    module.exit_json(changed=False, **result)
+    module.exit_info(result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the two fact-gathering modules (backend_cert_info, lb_backend_info) do alike around their work: check
+their dependencies, let the config readers run `nginx -T`, and hand the result back, with `query` applied."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
+    MIN_CRYPTOGRAPHY_INFO,
+    cryptography_problem,
+)
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
+
+try:
+    import jmespath
+
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+
+class InfoModule(KeySafeModule):
+    """A KeySafeModule that gathers facts: never changes anything, answers `query` with JMESPath."""
+
+    def require_dependencies(self):
+        """Fail clearly when cryptography (the info modules' floor) or, for a query, jmespath is missing."""
+        problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
+        if problem:
+            self.fail_json(msg=problem[0], exception=problem[1])
+        if self.params.get("query") and JMESPATH_IMPORT_ERROR:
+            self.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+
+    def nginx_dump(self, server_type, config, binary=None):
+        """`nginx -T` output for the config (the readers' view of its includes), or None when nginx cannot give it."""
+        binary = binary or self.get_bin_path("nginx")
+        if server_type != "nginx" or not binary:
+            return None
+        rc, out, _err = self.run_command([binary, "-T", "-q", "-c", config])
+        return out if rc == 0 else None
+
+    def exit_info(self, result):
+        """The result's warnings to Ansible, then the result, or with `query` only {query_result, summary}."""
+        for warning in result.pop("warnings", []):
+            self.warn(warning)
+        if self.params.get("query"):
+            try:
+                query_result = jmespath.search(self.params["query"], result)
+            except jmespath.exceptions.JMESPathError as exc:
+                self.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
+            result = {"query_result": query_result, "summary": result["summary"]}
+        self.exit_json(changed=False, **result)
