@@ -23,11 +23,8 @@ load balancer would. Asserted:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -42,7 +39,7 @@ from testlib import pki
 from testlib.ansible_run import run_module
 from testlib.module_runner import run_main
 from testlib.mtls import HAProxyServer, Material
-from testlib.servers import APACHE_MODULES, Nginx, Server, _run, free_port, have, wait_port
+from testlib.servers import APACHE_MODULES, Nginx, Server, _kill_pidfile, _run, free_port, haproxy_stat, have, wait_port
 
 DOMAIN = "lb.test"
 STRICT_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"  # what the load balancers offer the cipher backend
@@ -157,31 +154,11 @@ class HAProxyLB(Server):
             time.sleep(0.05)
 
     def stop(self):
-        try:
-            pids = self.pidfile.read_text().split()
-        except OSError:
-            pids = []
-        for pid in pids:
-            try:
-                os.kill(int(pid), 15)
-            except (ProcessLookupError, ValueError):
-                pass
+        _kill_pidfile(self.pidfile)
 
     def stat(self):
         """{server: (status, check_status, last_chk)} from `show stat`."""
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.socket))
-            sock.sendall(b"show stat\n")
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
-        return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in rows
-                if r["svname"] not in ("FRONTEND", "BACKEND")}
+        return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in haproxy_stat(self.socket)}
 
 
 class NginxLB(Nginx):
@@ -405,8 +382,9 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def view(world):
     """One module run for the three load balancers, and what each load balancer itself said."""
+    # A generous timeout: on a loaded machine a slow handshake must not turn a refusal into a TIMEOUT.
     result = run_module("lb_backend_info", {
-        "lb_type": ["haproxy", "nginx", "apache"], "chain_pem": True, "timeout": 5,
+        "lb_type": ["haproxy", "nginx", "apache"], "chain_pem": True, "timeout": 15,
         "config": {"haproxy": str(world["haproxy"].conf), "nginx": str(world["nginx"].conf),
                    "apache": str(world["apache"].conf)}})
     assert not result.get("failed"), result

@@ -31,12 +31,9 @@ cert_remediation_ca_path), HAProxy marks it UP, and only a WebPKI client would r
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
@@ -44,7 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from testlib import pki  # noqa: E402
-from testlib.servers import Apache, HAProxy, Nginx, free_port, wait_port  # noqa: E402
+from testlib.servers import Apache, HAProxy, Nginx, free_port, haproxy_stat, wait_port  # noqa: E402
 
 ROOT = HERE.parents[1]
 DEFAULT_DIR = ROOT / "build" / "lab"
@@ -217,21 +214,9 @@ def load(directory):
 def lb_view(directory):
     """[{backend, status, check}] from the load balancer's stats socket."""
     state = load(directory)
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(state["lb"]["socket"])
-        sock.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
+    rows = haproxy_stat(state["lb"]["socket"])
     out = []
     for row in rows:
-        if row["svname"] in ("FRONTEND", "BACKEND"):
-            continue
         reason = row.get("last_chk") or row.get("check_desc") or ""
         out.append({"backend": row["svname"], "status": row["status"],
                     "check": ("%s: %s" % (row.get("check_status") or "", reason)).strip(": ")})

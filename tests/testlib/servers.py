@@ -7,6 +7,8 @@ probe tests (silent, resetting). Used by the integration tests, the lab and the 
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import socket
@@ -67,6 +69,22 @@ def _kill_pidfile(pidfile):
         os.kill(pid, 9)
     except ProcessLookupError:
         pass
+
+
+def haproxy_stat(socket_path):
+    """HAProxy's `show stat` over its stats socket: one dict per server (FRONTEND and BACKEND rows left out)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(socket_path))
+        sock.sendall(b"show stat\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
+    return [row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")]
 
 
 class Server:
