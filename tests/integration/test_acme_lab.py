@@ -39,7 +39,8 @@ def acme_lab(tmp_path):
     state = labctl.up(tmp_path / "lab", backends=SHOP)
     try:
         shutil.rmtree(Path(state["dir"]) / "source" / "shop")  # no renewed material anywhere
-        with pebble_lib.Pebble(tmp_path / "pebble", http_port=free_port(), always_valid=True) as ca:
+        with pebble_lib.Pebble(tmp_path / "pebble", http_port=free_port(), always_valid=True,
+                               blocked=["blocked.lab.test"]) as ca:
             # The load balancer trusts Pebble's issuing root too, from its next (re)start.
             lb = state["lb"]
             with open(state["lb_ca_file"], "a") as anchors:
@@ -97,3 +98,31 @@ def test_an_expired_backend_with_nothing_renewed_is_renewed_from_acme_and_the_lb
     assert again.returncode == 0, again.stdout[-4000:]
     assert len(re.findall(r"POST /order-plz", ca.log)) == 1, "the second run ordered again"
     assert served_leaf(state) == chain
+
+
+@pytest.mark.parametrize("fault", ["wrong directory", "rejected order"])
+def test_a_failed_order_fails_the_host_with_the_reason_and_touches_nothing(acme_lab, tmp_path, fault):
+    """Through the role: the order fails before pre-flight, so the backend serves what it served before, its files
+    are byte for byte what they were, no challenge file is left, and the report names the reason."""
+    state, ca, acme = acme_lab
+    before, served_before = files(state), served_leaf(state)
+    if fault == "wrong directory":
+        acme = dict(acme, cert_remediation_acme_directory=ca.directory_url.replace("/dir", "/no-such-directory"))
+    else:  # a name the CA's policy refuses (Pebble's domainBlocklist): rejectedIdentifier
+        acme = dict(acme, cert_remediation_sites=[dict(
+            _inventory_site(state), server_names=["shop.lab.test", "blocked.lab.test"])])
+    proc = run_playbook(REMEDIATE, inventory=Path(state["dir"]) / "inventory.yml", extra_vars=acme)
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    assert files(state) == before and served_leaf(state) == served_before
+    assert not list(Path(acme["cert_remediation_acme_webroot"]).rglob("*.*")), "a challenge file was left"
+    assert not (Path(state["dir"]) / "source" / "shop" / "cert.pem").exists()
+    report = (tmp_path / "report.json").read_text()
+    failed = __import__("json").loads(report)["hosts"]["backend-shop"]["failed"]
+    want = "is not an ACME directory" if fault == "wrong directory" else "rejectedIdentifier"
+    assert want in failed, failed
+    assert labctl.wait_view(state["dir"], "DOWN")[0]["status"].startswith("DOWN")
+
+
+def _inventory_site(state):
+    inventory = __import__("json").loads((Path(state["dir"]) / "inventory.yml").read_text())
+    return inventory["backends"]["hosts"]["backend-shop"]["cert_remediation_sites"][0]
