@@ -24,6 +24,19 @@ except ImportError:
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
 
 
+def withhold_keys(value):
+    """The result, in place, with every string that holds PEM private key text replaced: a last guard, whatever
+    path such text took into a result (a configuration value, an error message quoting one)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str):
+            if "PRIVATE KEY-----" in item:
+                value[key] = "(withheld: private key text)"
+        elif isinstance(item, (dict, list)):
+            withhold_keys(item)
+    return value
+
+
 class InfoModule(KeySafeModule):
     """A KeySafeModule that gathers facts: never changes anything, answers `query` with JMESPath."""
 
@@ -53,4 +66,4 @@ class InfoModule(KeySafeModule):
             except jmespath.exceptions.JMESPathError as exc:
                 self.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
             result = {"query_result": query_result, "summary": result["summary"]}
-        self.exit_json(changed=False, **result)
+        self.exit_json(changed=False, **withhold_keys(result))

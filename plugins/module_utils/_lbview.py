@@ -578,13 +578,17 @@ def _ngx_tls(settings, host, prefix):
     fields = {"tls": True, "verify": verify, "verify_origin": verify_level, "sni": sni, "verify_name": name if verify
               else None, "name_rule": "openssl" if verify else None, "check_expiry": verify,
               "ca_file": _discover._absolute(ca[0][0], prefix) if ca else None,
-              "verify_depth": int(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0])
-              if _ngx_setting(settings, "proxy_ssl_verify_depth")[0][0].isdigit() else None,
+              "verify_depth": _depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0]),
               "client_cert": None, "client_key": None,
               "min_version": min_version, "max_version": max_version, "ciphers": ciphers, "ciphersuites": ciphersuites,
               "error": error}
     for key_name, value in (("client_cert", cert), ("client_key", key)):
-        if value and "$" in value[0][0]:
+        if value and value[0][0].startswith(("data:", "engine:")):
+            # nginx takes the certificate or key itself (data:) or an engine reference: not a path, and its value
+            # (possibly private key text) is never echoed
+            fields["error"] = fields["error"] or {"code": "INVALID_CONFIG", "message": "%s is given inline or "
+                                                  "through an engine, not as a file: not checked" % key_name}
+        elif value and "$" in value[0][0]:
             fields["error"] = fields["error"] or {"code": "DYNAMIC_PATH", "message": "%s is only known to nginx at "
                                                   "run time, not checked" % value[0][0]}
         elif value:
@@ -763,11 +767,17 @@ def _ap_flag(settings, key):
     return entry[0][0].lower() == "on" if entry else None
 
 
+def _depth(text):
+    """A configured verify depth, or None when it is not a plain (ASCII) number."""
+    text = text or ""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _ap_protocols(args):
     """SSLProxyProtocol arguments -> set of protocols (3: default `all -SSLv3`)."""
     allowed = set()
     for arg in args:
-        sign = arg[0] if arg[:1] in "+-" else ""
+        sign = arg[0] if arg[:1] in ("+", "-") else ""
         name = arg[1:] if sign else arg
         names = set(PROTOCOLS) if name.lower() == "all" else {p for p in PROTOCOLS if p.lower() == name.lower()}
         if not sign:
@@ -844,7 +854,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     return backend_item(
         verify=verify, verify_origin=verify_origin, sni=sni, verify_name=name if name_rule else None,
         name_rule=name_rule, check_expiry=verify or _ap_flag(settings, "sslproxycheckpeerexpire") is not False,
-        ca_file=path(ca_file), ca_path=path(ca_path), verify_depth=int(depth) if depth.isdigit() else None,
+        ca_file=path(ca_file), ca_path=path(ca_path), verify_depth=_depth(depth),
         client_cert=path(cert), min_version=min_version, max_version=max_version, ciphers=ciphers,
         ciphersuites=ciphersuites, error=error, **fields)
 

@@ -333,6 +333,8 @@ def _chain_via_openssl(host, port, server_name, deadline, identity=None):
            "-showcerts"]
     if server_name:
         cmd += ["-servername", server_name]
+    else:  # no SNI, as asked (OpenSSL >= 1.1.1 would otherwise send the host when it is a name)
+        cmd += ["-noservername"]
     if identity:  # present the same certificate, and its chain (s_client's -cert reads the first one only)
         cmd += ["-cert", identity["cert"], "-key", identity["key"]]
         if identity["certificates"] > 1:
@@ -468,7 +470,10 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
         # SSLSocket's timeout bounds the whole handshake, not each read (Python >= 3.5): a peer that
         # trickles one byte a second cannot stretch it past the deadline.
         sock.settimeout(_left(deadline))
-        tls = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
+        try:
+            tls = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
+        except (UnicodeError, ValueError) as exc:  # IDNA refuses it: an empty label, a label over 63 characters
+            raise CertError("INVALID_ARGUMENT", "server name %r cannot be sent as SNI: %s" % (server_name, exc))
         sock = tls
         if getattr(context, "_msg_callback", None) is not None:
             seen = {"messages": []}

@@ -621,7 +621,7 @@ def main():
     )
     params = module.params
     module.require_dependencies()
-    if params["timeout"] <= 0 or params["concurrency"] < 1 or params["max_file_size"] < 1:
+    if not 0 < params["timeout"] <= 86400 or params["concurrency"] < 1 or params["max_file_size"] < 1:
         module.fail_json(msg="timeout, concurrency and max_file_size must be positive",
                          error={"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
 

@@ -89,6 +89,12 @@ notes:
   - "HAProxy's C(sni) is a sample expression. C(str(name)) is that name; anything else (for example C(req.hdr(host)))
     is request-dependent and reported as C({dynamic: <expression>}); such a backend is probed with the SNI its health
     checks send (C(check-sni)), or none."
+  - "Judging a served chain the way the load balancer does is not complete yet (collection issue 10): give
+    M(certops.backend_tls.cert_chain_verify) the backend's own C(ca_file) (group backends by it), its
+    C(verify_name) only when it is a string (a C({dynamic}) name depends on the request), and remember that
+    RV(lb_backends[].verify_depth) and RV(lb_backends[].name_rule) are not applied by it yet (a chain longer than the
+    load balancer's depth, an IP SAN HAProxy would refuse, a CN-only certificate it would accept), nor are Apache's
+    name and expiry checks that stay on with C(SSLProxyVerify none) (RV(lb_backends[].check_expiry))."
   - TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
     C(proxy_ssl_conf_command Ciphersuites)) are reported but not applied by the probe (Python's ssl module cannot
     restrict them).
@@ -266,7 +272,8 @@ lb_backends:
       sample: {path: /etc/haproxy/certs/lb-client.pem, fingerprint_sha256: 9c1e0b}
     client_key:
       description: "The separate key file of the client certificate (HAProxy C(<crt>.key)); null when the key is in
-        the certificate file or there is none. A path only."
+        the certificate file, given inline (nginx C(data:), reported as an C(INVALID_CONFIG) error, never echoed) or
+        there is none. A path only."
       returned: always
       type: str
       sample: null
@@ -381,7 +388,7 @@ def main():
     )
     params = module.params
     module.require_dependencies()
-    if params["timeout"] <= 0 or params["concurrency"] < 1:
+    if not 0 < params["timeout"] <= 86400 or params["concurrency"] < 1:
         module.fail_json(msg="timeout and concurrency must be positive",
                          error={"code": "INVALID_ARGUMENT", "message": "timeout and concurrency must be positive"})
     # Imported after the dependency check: _lbview needs cryptography (through _certs).

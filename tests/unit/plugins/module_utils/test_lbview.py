@@ -417,3 +417,43 @@ def test_arguments():
         with pytest.raises(CertError) as info:
             _lbview.parse_lb_types(types, config)
         assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_an_inline_client_key_is_never_echoed(tmp_path):
+    """nginx takes `data:<PEM>` for a key: not a path, and its text must never reach the result (review finding)."""
+    key = pki.CA("Inline").leaf("inline.test").key_pem()
+    body = "".join(key.strip().splitlines())
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n server {\n  listen 127.0.0.1:19099;\n  location / {\n"
+                    "   proxy_ssl_certificate data:cert;\n   proxy_ssl_certificate_key 'data:%s';\n"
+                    "   proxy_pass https://127.0.0.1:9443;\n  }\n }\n}\n" % body)
+    (item,) = _lbview.lb_backends("nginx", str(conf))
+    assert item["error"]["code"] == "INVALID_CONFIG"
+    assert (item["client_cert"], item["client_key"]) == (None, None)
+    text = repr(item)
+    assert "PRIVATE KEY" not in text and body[40:80] not in text
+
+
+def test_unusual_numbers_and_empty_arguments_are_not_tracebacks():
+    assert [_lbview._depth(text) for text in ("2", "\u00b2", "", None, "-1")] == [2, None, None, None, None]
+    assert isinstance(_lbview._ap_protocols([""]), set)  # an empty argument raised IndexError
+
+
+def test_a_server_name_that_cannot_be_sent_is_a_coded_error():
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        for name in (".example", "a" * 70 + ".test"):
+            result = _probe.probe("127.0.0.1", listener.getsockname()[1], server_name=name, timeout=2)
+            assert result["error"]["code"] == "INVALID_ARGUMENT", result
+
+
+def test_the_info_modules_withhold_any_private_key_text_from_their_results():
+    from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import withhold_keys
+
+    key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
+    result = {"lb_backends": [{"client_key": "/etc/x/data:" + key, "port": 443, "ok": True}], "summary": {"n": 1}}
+    assert withhold_keys(result) == {"lb_backends": [{"client_key": "(withheld: private key text)", "port": 443,
+                                                      "ok": True}], "summary": {"n": 1}}

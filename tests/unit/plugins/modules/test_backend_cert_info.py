@@ -99,6 +99,8 @@ def test_bad_arguments(args, needle):
     ({"discover": [{"type": "nginx", "config": 5}]}, "config must be a path"),
     ({"paths": ["/etc/ssl/\x00x.pem"]}, "contains a NUL byte"),
     ({"paths": ["/x"], "timeout": 0}, "must be positive"),
+    ({"paths": ["/x"], "timeout": "nan"}, "must be positive"),  # NaN passed `<= 0` and crashed the probe
+    ({"paths": ["/x"], "timeout": "inf"}, "must be positive"),
     # The role's own keys are not the module's (since 0.2.0): the role passes only what the module uses.
     ({"sites": [{"name": "s", "cert_path": "/x", "source": {"cert": "c.pem"}}]}, "source"),
 ])
