@@ -873,10 +873,6 @@ def lb_backends(lb_type, config, source=None):
     raise CertError("INVALID_ARGUMENT", "unknown load balancer type %r" % lb_type)
 
 
-def default_config(lb_type):
-    return _discover.default_config(lb_type)
-
-
 def installed(lb_type):
     """Whether the usual main configuration file of lb_type exists on this host (lb_type: auto)."""
     return any(os.path.exists(p) for p in _discover.DEFAULT_CONFIGS[lb_type])
@@ -907,7 +903,7 @@ def parse_lb_types(lb_types, config):
     for name in wanted:
         if name not in seen:
             seen.append(name)
-    return [(name, os.path.expanduser(config.get(name) or default_config(name))) for name in seen]
+    return [(name, os.path.expanduser(config.get(name) or _discover.default_config(name))) for name in seen]
 
 
 def _read_config(lb_type, path, run_command):

@@ -5,6 +5,7 @@ second run orders nothing. Also: check mode orders nothing and touches nothing."
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -117,12 +118,12 @@ def test_a_failed_order_fails_the_host_with_the_reason_and_touches_nothing(acme_
     assert not list(Path(acme["cert_remediation_acme_webroot"]).rglob("*.*")), "a challenge file was left"
     assert not (Path(state["dir"]) / "source" / "shop" / "cert.pem").exists()
     report = (tmp_path / "report.json").read_text()
-    failed = __import__("json").loads(report)["hosts"]["backend-shop"]["failed"]
+    failed = json.loads(report)["hosts"]["backend-shop"]["failed"]
     want = "is not an ACME directory" if fault == "wrong directory" else "rejectedIdentifier"
     assert want in failed, failed
     assert labctl.wait_view(state["dir"], "DOWN")[0]["status"].startswith("DOWN")
 
 
 def _inventory_site(state):
-    inventory = __import__("json").loads((Path(state["dir"]) / "inventory.yml").read_text())
+    inventory = json.loads((Path(state["dir"]) / "inventory.yml").read_text())
     return inventory["backends"]["hosts"]["backend-shop"]["cert_remediation_sites"][0]

@@ -167,14 +167,7 @@ class NginxLB(Nginx):
         self.body = body
 
     def write_config(self):
-        temp = "".join("    %s_temp_path %s/tmp/%s;\n" % (t, self.dir, t)
-                       for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        (self.dir / "tmp").mkdir(exist_ok=True)
-        self.conf.write_text(
-            ("user root;\n" if os.geteuid() == 0 else "")
-            + "worker_processes 1;\npid %(d)s/nginx.pid;\nerror_log %(d)s/error.log;\n"
-            "events { worker_connections 512; }\nhttp {\n    access_log off;\n%(temp)s%(body)s}\n"
-            % {"d": self.dir, "temp": temp, "body": self.body})
+        self.write_main(self.body)
 
 
 class ApacheLB(Server):

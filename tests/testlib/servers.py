@@ -141,6 +141,10 @@ class Nginx(Server):
                 "    location / { return 200 \"%(name)s\\n\"; }\n"
                 "}\n" % dict(site, names=" ".join(site["server_names"]) or "_"))
         plain = "".join("    server { listen 127.0.0.1:%d; return 200 \"plain\\n\"; }\n" % p for p in self.plain_ports)
+        self.write_main("    include %s/sites/*.conf;\n%s" % (self.dir, plain))
+
+    def write_main(self, http_body):
+        """nginx.conf for a process of our own (pid, logs and temp files under self.dir) around http_body."""
         temp = "".join("    %s_temp_path %s/tmp/%s;\n" % (t, self.dir, t)
                        for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (self.dir / "tmp").mkdir(exist_ok=True)
@@ -153,9 +157,8 @@ class Nginx(Server):
             "http {\n"
             "    access_log off;\n"
             "%(temp)s"
-            "    include %(d)s/sites/*.conf;\n"
-            "%(plain)s"
-            "}\n" % {"d": self.dir, "temp": temp, "plain": plain})
+            "%(body)s"
+            "}\n" % {"d": self.dir, "temp": temp, "body": http_body})
 
     @property
     def test_command(self):
