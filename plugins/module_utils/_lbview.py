@@ -996,6 +996,28 @@ def _target_key(target):
             settings["min_version"], settings["max_version"], settings["ciphers"])
 
 
+def verify_options(item):
+    """cert_chain_verify's item options that judge this backend's served chain as its load balancer does: the
+    names it checks, its name rule, its depth in OpenSSL's count, whether it verifies the chain and the leaf's
+    dates. None for a backend reached without TLS.
+
+    HAProxy is judged on what its health checks verify when they run over TLS (its DOWN state and its alert
+    come from them), else on what its traffic verifies. A request-dependent name cannot be checked here: no name.
+    """
+    if not item["tls"]:
+        return None
+    name = item["verify_name"]
+    check = item.get("health_check") or {}
+    if item["lb_type"] == "haproxy" and check.get("enabled") and check.get("tls"):
+        name = check.get("verify_name")
+    depth = item["verify_depth"]
+    if depth is not None and item["lb_type"] == "apache":
+        depth = max(depth - 1, 0)  # Apache counts the anchor (docs/lb-view.md)
+    return {"server_names": [name] if isinstance(name, str) and item["name_rule"] else [],
+            "name_rule": item["name_rule"], "verify_depth": depth, "check_chain": bool(item["verify"]),
+            "check_expiry": bool(item["check_expiry"])}
+
+
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,
             now=None):
     """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)]."""
@@ -1025,6 +1047,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
         if item["client_cert"]:
             item["client_cert"] = {"path": item["client_cert"],
                                    "fingerprint_sha256": _client_fingerprint(collector, item["client_cert"])}
+        item["verify_options"] = verify_options(item)
         item["endpoint"] = None
 
     if probe:

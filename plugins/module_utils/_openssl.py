@@ -10,7 +10,7 @@ distributions: RSA and DH >= 2048 bits, no SHA-1 signatures) and no partial chai
 verify` command runs that same code with the same settings, so its verdict is taken as it is:
 
     openssl verify -purpose sslserver -auth_level 2 -attime T -CAfile anchors -no-CApath [-no-CAstore]
-                   [-untrusted the other certificates] leaf
+                   [-verify_depth N] [-untrusted the other certificates] leaf
 
 run with an argument list (no shell), one process per chain, on PEM files in a private temporary
 directory (0700, removed at the end). Names are matched in Python by `_names.openssl_matches`, which is
@@ -41,7 +41,7 @@ _CODES = {
     18: ("SELF_SIGNED",), 19: ("UNTRUSTED_ROOT",), 27: ("UNTRUSTED_ROOT",), 28: ("UNTRUSTED_ROOT",),
     2: ("UNTRUSTED_ROOT", "INCOMPLETE_CHAIN"), 20: ("INCOMPLETE_CHAIN", "UNTRUSTED_ROOT"),
     21: ("INCOMPLETE_CHAIN", "UNTRUSTED_ROOT"),
-    26: ("NOT_SERVER_AUTH", "INVALID_CHAIN"),
+    26: ("NOT_SERVER_AUTH", "INVALID_CHAIN"), 22: ("CHAIN_TOO_LONG",),
     66: ("WEAK_KEY",), 67: ("WEAK_KEY",), 68: ("WEAK_SIGNATURE",),
 }
 
@@ -82,10 +82,16 @@ class OpenSSLVerifier:
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def verify(self, leaf_der, untrusted_ders, tag):
-        """{ok, errors: [{code, depth, message, subject}]} for the leaf, with untrusted_ders to build the path."""
+    def verify(self, leaf_der, untrusted_ders, tag, depth=None):
+        """{ok, errors: [{code, depth, message, subject}]} for the leaf, with untrusted_ders to build the path.
+
+        depth: at most that many intermediates between the leaf and the anchor (`-verify_depth`), as the load
+        balancer's verify depth allows; None is OpenSSL's default (100).
+        """
         leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)
         command = list(self.command)
+        if depth is not None:
+            command += ["-verify_depth", str(int(depth))]
         files = [leaf]
         _write(leaf, _certs.der_to_pem(leaf_der))
         if untrusted_ders:

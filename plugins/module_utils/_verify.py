@@ -349,12 +349,15 @@ class Verifier:
         return self._verifiers[name]
 
     # ------------------------------------------------------------ one chain
-    def verify(self, chain, *, server_names=(), intermediates=(), key_spki=None, key_problem=None):
+    def verify(self, chain, *, server_names=(), intermediates=(), key_spki=None, key_problem=None, checks=None):
         """chain: [(der, Certificate)] as served, leaf first. Returns the single-form result dict.
 
+        checks: how the load balancer checks, where it differs from a full check (see check_options): its name
+        rule, its verify depth, and whether it verifies the chain (and the leaf's dates) at all.
         Each check looks at the chain on its own and returns its findings; _reconcile is the one step where
         findings depend on one another.
         """
+        checks = checks or DEFAULT_CHECKS
         served = list(chain)
         leaf_index = None
         if served:  # a first certificate that is no CA is the leaf; otherwise look for it
@@ -381,13 +384,25 @@ class Verifier:
         else:
             path = verified
         found += self._check_path(path, leaf)
+        found += self._check_depth(path, checks["verify_depth"])
         found += self._check_strict(path or walk, leaf)
         if verified is not None:
             found += self._check_unneeded(served, path, leaf_index)
-        days = self._days_remaining(path)
-        findings = self._reconcile(found, leaf, days, verifier_error, walk or path or [leaf])
-        if self.openssl is not None:
-            findings = self._apply_openssl(findings, served, intermediates, names)
+        # A load balancer that does not verify the chain only cares (if at all) about the leaf's own dates.
+        days = self._days_remaining(path) if checks["check_chain"] else self._days_remaining([leaf])
+        if not (checks["check_chain"] or checks["check_expiry"]):
+            days_policy = None
+        else:
+            days_policy = days
+        findings = self._reconcile(found, leaf, days_policy, verifier_error, walk or path or [leaf])
+        if not checks["check_chain"]:  # no chain verdict to take from OpenSSL: only names and the leaf count
+            if self.openssl is not None or checks["name_rule"]:
+                findings = self._apply_name_rule(findings, served[0], names, checks["name_rule"])
+            findings = [self._unchecked(f, checks["check_expiry"]) for f in findings]
+        elif self.openssl is not None:
+            findings = self._apply_openssl(findings, served, intermediates, names, checks)
+        elif checks["name_rule"]:
+            findings = self._apply_name_rule(findings, served[0], names, checks["name_rule"])
         return self._result(findings, path, leaf, days)
 
     # ------------------------------------------------------------ checks: each returns its own findings
@@ -476,16 +491,17 @@ class Verifier:
                 "role": self._role(cert, leaf)}
 
     # ------------------------------------------------------------ profile openssl
-    def _apply_openssl(self, findings, served, intermediates, names):
+    def _apply_openssl(self, findings, served, intermediates, names, checks):
         """The findings as the load balancer's OpenSSL sees the chain.
 
         OpenSSL's verdict decides: an error the strict (WebPKI) rules found but OpenSSL does not give becomes
         a warning that says so; an OpenSSL error the diagnosis did not find is added with OpenSSL's words.
         The load balancer takes the first served certificate as the server's, so OpenSSL checks that one.
+        Names are matched by the load balancer's name rule (OpenSSL's X509_check_host unless told otherwise).
         """
         first = served[0][1]
         outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
-                                      next(self._tags))
+                                      next(self._tags), depth=checks["verify_depth"])
         rejected = set()
         for error in outcome["errors"]:
             rejected.update(_openssl.codes_for(error))
@@ -514,20 +530,73 @@ class Verifier:
                             "fingerprint_sha256": _fp(served[0][0]) if error["depth"] == 0 else None,
                             "role": "issuer" if error["depth"] else "leaf"})
                 kept.update(codes)
+        rule = checks["name_rule"]
+        if rule is not None:
+            prefix = "accepted by the load balancer's name rule (%s); a WebPKI client would reject: " % rule
+        return out + self._names_by_rule(served[0], names, rule, prefix)
+
+    def _apply_name_rule(self, findings, served_first, names, rule):
+        """A load balancer's name rule (None: OpenSSL's) decides each name, where OpenSSL's chain verdict does not
+        apply (profile webpki, or a chain that is not verified); a leaf without subjectAltName only matters
+        through the names it fails."""
+        prefix = "accepted by the load balancer's name rule (%s); a WebPKI client would reject: " % rule if rule \
+            else "accepted by OpenSSL; a WebPKI client would reject: "
+        out = []
+        for finding in findings:
+            if finding["code"] == "HOSTNAME_MISMATCH":
+                continue  # decided per name below
+            if finding["code"] == "NO_SAN" and finding["severity"] == ERROR:
+                finding = dict(finding, severity=WARNING, message=prefix + finding["message"])
+            out.append(finding)
+        return out + self._names_by_rule(served_first, names, rule, prefix)
+
+    def _names_by_rule(self, served_first, names, rule, prefix):
+        """HOSTNAME_MISMATCH per name the load balancer's rule refuses (an error), or that only a WebPKI client
+        would refuse (a warning that says so). rule None: OpenSSL's X509_check_host, or X509_check_ip for an
+        address (`openssl verify -verify_hostname/-verify_ip`)."""
+        der, first = served_first
         dns_sans, ip_sans = _sans(first)
         common_names = _common_names(first)
+        out = []
         for name in names:
-            by_openssl = _names.openssl_matches(name, dns_sans, ip_sans, common_names)
+            by_rule = _names.rule_matches(rule, name, dns_sans, ip_sans, common_names) if rule else \
+                _names.openssl_matches(name, dns_sans, ip_sans, common_names)
             by_webpki = bool(dns_sans or ip_sans) and name_matches(name, dns_sans, ip_sans)
-            if by_openssl and by_webpki:
+            if by_rule and by_webpki:
                 continue
             message = "%s is not covered by the leaf's names (DNS: %s; IP: %s%s)" % (
                 name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none",
-                "; CN: %s" % ", ".join(common_names) if common_names and not dns_sans else "")
-            out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING if by_openssl else ERROR,
-                        "message": prefix + message if by_openssl else message, "subject": _subject(first),
-                        "fingerprint_sha256": _fp(served[0][0]), "role": "leaf"})
+                "; CN: %s" % ", ".join(common_names) if common_names and (rule or not dns_sans) else "")
+            out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING if by_rule else ERROR,
+                        "message": prefix + message if by_rule else message, "subject": _subject(first),
+                        "fingerprint_sha256": _fp(der), "role": "leaf"})
         return out
+
+    def _check_depth(self, path, depth):
+        """CHAIN_TOO_LONG: more intermediates between the leaf and its anchor than the load balancer's verify
+        depth allows (OpenSSL's count: neither the leaf nor the anchor counts)."""
+        found = _Findings()
+        if depth is None or len(path) < 2 or path[-1] not in self.anchor_set:
+            return found
+        between = path[1:-1]
+        if len(between) > depth:
+            found.add("CHAIN_TOO_LONG", ERROR, "the path from the leaf to the trust anchor has %d intermediate "
+                      "certificate(s); the load balancer's verify depth allows %d: raise its depth, or issue from a "
+                      "CA closer to the anchor it trusts" % (len(between), depth), between[depth])
+        return found
+
+    @staticmethod
+    def _unchecked(finding, check_expiry):
+        """A finding about something a load balancer that does not verify the chain never looks at: info.
+
+        Still checked without verification: the key pairing (the user's policy), each name given (only pass the
+        names the load balancer still checks, as Apache does) and, with check_expiry, the leaf's own dates."""
+        if finding["severity"] != ERROR or finding["code"] in ("KEY_MISMATCH", "HOSTNAME_MISMATCH"):
+            return finding
+        if check_expiry and finding["code"] in ("EXPIRED", "NOT_YET_VALID") and finding["role"] == "leaf":
+            return finding
+        return dict(finding, severity=INFO, message="not checked by the load balancer (it does not verify the "
+                    "chain): " + finding["message"])
 
     # ------------------------------------------------------------ diagnosis helpers
     def _role(self, cert, leaf):
@@ -826,8 +895,36 @@ def _name_list(value):
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def verify_item(verifier, item):
-    """One chain ({chain|path, server_names, intermediates, key_path|key_content}) -> single-form result.
+DEFAULT_CHECKS = {"name_rule": None, "verify_depth": None, "check_chain": True, "check_expiry": True}
+CHECK_OPTIONS = tuple(DEFAULT_CHECKS)
+
+
+def check_options(item, defaults=None):
+    """How the load balancer checks one chain: the item's check options over defaults (the call's), checked.
+
+    name_rule: how names are matched (None: the profile's own: WebPKI, or OpenSSL's X509_check_host);
+    verify_depth: at most that many intermediates between leaf and anchor (OpenSSL's count; None: no limit);
+    check_chain false: the load balancer does not verify the chain, so only the names given (and with
+    check_expiry, the leaf's dates) decide. CertError INVALID_ARGUMENT for a value out of range.
+    """
+    checks = dict(defaults or DEFAULT_CHECKS)
+    checks.update((key, item[key]) for key in CHECK_OPTIONS if item.get(key) is not None)
+    if checks["name_rule"] is not None and checks["name_rule"] not in _names.NAME_RULES:
+        raise CertError("INVALID_ARGUMENT", "name_rule must be one of %s, not %r" % (
+            ", ".join(_names.NAME_RULES), checks["name_rule"]))
+    depth = checks["verify_depth"]
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 100):
+        raise CertError("INVALID_ARGUMENT", "verify_depth must be a whole number from 0 to 100 (intermediates "
+                        "between the leaf and the anchor), not %r" % (depth,))
+    for key in ("check_chain", "check_expiry"):
+        if not isinstance(checks[key], bool):
+            raise CertError("INVALID_ARGUMENT", "%s must be true or false, not %r" % (key, checks[key]))
+    return checks
+
+
+def verify_item(verifier, item, checks=None):
+    """One chain ({chain|path, server_names, intermediates, key_path|key_content, check options}) -> single-form
+    result; checks: the call's check options, which the item's own override.
 
     A chain that cannot be read or parsed is a result with valid=false, a PARSE_ERROR finding and an
     `error`; it never raises.
@@ -842,7 +939,7 @@ def verify_item(verifier, item):
         extra = load_pem_list(item["intermediates"], what="intermediates") if item.get("intermediates") else []
         spki, key_problem = key_spki(key_path=item.get("key_path"), key_content=item.get("key_content"))
         return verifier.verify(chain, server_names=_name_list(item.get("server_names")), intermediates=extra,
-                               key_spki=spki, key_problem=key_problem)
+                               key_spki=spki, key_problem=key_problem, checks=check_options(item, checks))
     except CertError as exc:
         return error_result(exc)
 
@@ -855,25 +952,28 @@ def error_result(exc):
             "verified_chain": [], "leaf": None, "days_remaining": None}
 
 
-def verify_single(item, **policy):
+def verify_single(item, checks=None, **policy):
+    checks = check_options(checks or {})  # the call's own: a bad value fails the call
     verifier = build_verifier(**policy)
     try:
-        return dict(verify_item(verifier, item), **describe_profile(verifier))
+        return dict(verify_item(verifier, item, checks), **describe_profile(verifier))
     finally:
         close_verifier(verifier)
 
 
-def verify_batch(items, refused=None, **policy):
+def verify_batch(items, refused=None, checks=None, **policy):
     """Every item verified with one verifier; refused maps an item's index to the CertError it gets instead.
+    checks: the call's check options (check_options), which each item's own override.
 
     Under the openssl profile the items run in a few threads: each waits on its own openssl process.
     """
+    checks = check_options(checks or {})
     verifier = build_verifier(**policy)
     refused = refused or {}
 
     def one(indexed):
         index, item = indexed
-        result = error_result(refused[index]) if index in refused else verify_item(verifier, item)
+        result = error_result(refused[index]) if index in refused else verify_item(verifier, item, checks)
         result["name"] = item.get("name") or "item%d" % index
         return result
 

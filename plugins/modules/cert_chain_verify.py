@@ -65,6 +65,22 @@ options:
         description: Extra untrusted intermediate certificates for this item, as O(intermediates).
         type: list
         elements: str
+      name_rule:
+        description:
+          - How this item's load balancer matches names, V(openssl), V(haproxy), V(apache) or V(apache_cn), as
+            O(name_rule) (which it overrides). Null takes O(name_rule), so an C(lb_backends[].verify_options) of
+            M(certops.backend_tls.lb_backend_info) can be merged into the item as it is; another value is the item's
+            V(INVALID_ARGUMENT) error.
+        type: str
+      verify_depth:
+        description: This item's load balancer's verify depth, as O(verify_depth) (which it overrides).
+        type: int
+      check_chain:
+        description: Whether this item's load balancer verifies the chain, as O(check_chain) (which it overrides).
+        type: bool
+      check_expiry:
+        description: As O(check_expiry), for this item (overrides it).
+        type: bool
   ca_path:
     description:
       - The trust anchors the load balancer uses, a PEM file or a directory of PEM files.
@@ -129,12 +145,53 @@ options:
     type: str
     choices: [openssl, webpki]
     default: webpki
+  name_rule:
+    description:
+      - How the load balancer matches a name against the leaf, where it differs from the profile's own rule
+        (WebPKI for V(webpki), OpenSSL's C(X509_check_host) for V(openssl)).
+      - V(openssl) is nginx (C(X509_check_host) for every name: an IP address is compared as text, never with
+        the IP SANs); V(haproxy) is HAProxy's own check (every DNS name and every
+        subject CN, even with DNS names; an IP address compared as text; partial wildcards); V(apache) is
+        mod_ssl's C(SSLProxyCheckPeerName) (DNS names and CN; whole-label wildcards); V(apache_cn) is the legacy
+        C(SSLProxyCheckPeerCN) (the first CN only). M(certops.backend_tls.lb_backend_info) reports each
+        backend's rule (C(lb_backends[].verify_options.name_rule)).
+      - A name the rule accepts but a WebPKI client would not is a V(HOSTNAME_MISMATCH) warning that says so; a
+        leaf without subjectAltName is then only a V(NO_SAN) warning.
+      - Unset, the profile decides.
+    type: str
+    choices: [openssl, haproxy, apache, apache_cn]
+  verify_depth:
+    description:
+      - At most this many intermediate certificates between the leaf and the trust anchor (OpenSSL's count: neither
+        the leaf nor the anchor counts), as the load balancer's verify depth allows; a longer path is
+        V(CHAIN_TOO_LONG). nginx's C(proxy_ssl_verify_depth N) is V(N); Apache's C(SSLProxyVerifyDepth N) counts
+        the anchor and is V(N-1); M(certops.backend_tls.lb_backend_info) gives the value converted
+        (C(lb_backends[].verify_options.verify_depth)).
+      - Unset, no limit (HAProxy sets none: OpenSSL's default of 100).
+    type: int
+  check_chain:
+    description:
+      - Whether the load balancer verifies the chain at all. V(false) is a pool with C(verify none)
+        (HAProxy), C(proxy_ssl_verify off) (nginx) or C(SSLProxyVerify none) (Apache): the chain's findings are
+        reported with severity V(info) (prefixed C(not checked by the load balancer)), so they do not make the
+        chain invalid, except the names given in O(server_names) (pass only the names the load balancer still
+        checks: Apache's, none for HAProxy or nginx), a key that does not match, and with O(check_expiry) the
+        leaf's own dates.
+      - With V(false), RV(days_remaining) is the leaf's.
+    type: bool
+    default: true
+  check_expiry:
+    description:
+      - With O(check_chain=false), whether the leaf's dates still count (Apache's C(SSLProxyCheckPeerExpire),
+        on by default). Ignored when the chain is verified (its dates always count then).
+    type: bool
+    default: true
 notes:
   - "Finding codes: V(EXPIRED), V(NOT_YET_VALID), V(EXPIRES_SOON) (warning), V(HOSTNAME_MISMATCH), V(INCOMPLETE_CHAIN),
     V(UNTRUSTED_ROOT), V(WRONG_ORDER) (error when the leaf is not first, warning for intermediates out of path order),
     V(DUPLICATE_CERT) (warning), V(UNNEEDED_CERT) (warning), V(ROOT_INCLUDED) (info), V(SELF_SIGNED), V(KEY_MISMATCH),
-    V(WEAK_KEY), V(WEAK_SIGNATURE), V(NOT_SERVER_AUTH), V(NO_SAN), V(PARSE_ERROR), V(INVALID_CHAIN) (anything else,
-    with the verifier's message or the RFC 5280 rule broken)."
+    V(WEAK_KEY), V(WEAK_SIGNATURE), V(NOT_SERVER_AUTH), V(NO_SAN), V(PARSE_ERROR), V(CHAIN_TOO_LONG) (longer than
+    O(verify_depth)), V(INVALID_CHAIN) (anything else, with the verifier's message or the RFC 5280 rule broken)."
   - A chain is valid when it has no finding of severity V(error).
   - "Invalid arguments fail the task with C(error: {code: INVALID_ARGUMENT, message}). A PEM private key in any
     option other than O(key_content) or an item's V(key_content) (for example pasted into O(chain)) is such an error;
@@ -279,8 +336,13 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
     MIN_CRYPTOGRAPHY_VERIFY,
     cryptography_problem,
 )
+from ansible_collections.certops.backend_tls.plugins.module_utils._names import NAME_RULES
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule, option_name
-from ansible_collections.certops.backend_tls.plugins.module_utils._verify import verify_batch, verify_single
+from ansible_collections.certops.backend_tls.plugins.module_utils._verify import (
+    CHECK_OPTIONS,
+    verify_batch,
+    verify_single,
+)
 
 ITEM_OPTIONS = dict(
     name=dict(type="str"),
@@ -290,6 +352,10 @@ ITEM_OPTIONS = dict(
     key_path=dict(type="path"),
     key_content=dict(type="str", no_log=True),
     intermediates=dict(type="list", elements="str"),
+    name_rule=dict(type="str"),  # null allowed (verify_options as lb_backend_info returns them); checked per item
+    verify_depth=dict(type="int"),
+    check_chain=dict(type="bool"),
+    check_expiry=dict(type="bool"),
 )
 
 
@@ -310,6 +376,10 @@ def main():
             min_rsa_bits=dict(type="int", default=2048),
             fail_on_invalid=dict(type="bool", default=False),
             profile=dict(type="str", choices=["openssl", "webpki"], default="webpki"),
+            name_rule=dict(type="str", choices=list(NAME_RULES)),
+            verify_depth=dict(type="int"),
+            check_chain=dict(type="bool", default=True),
+            check_expiry=dict(type="bool", default=True),
         ),
         required_one_of=[("chain", "path", "items")],
         mutually_exclusive=[("chain", "path", "items"), ("ca_path", "ca_content"), ("key_path", "key_content"),
@@ -338,12 +408,13 @@ def main():
     if problem:
         module.fail_json(msg=problem[0], exception=problem[1])
     policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits", "profile")}
+    checks = {k: params[k] for k in CHECK_OPTIONS}
     try:
         if params["items"] is not None:
-            result = verify_batch(params["items"], refused=refused, **policy)
+            result = verify_batch(params["items"], refused=refused, checks=checks, **policy)
         else:
             single = ("chain", "path", "intermediates", "server_names", "key_path", "key_content")
-            result = verify_single({k: params[k] for k in single}, **policy)
+            result = verify_single({k: params[k] for k in single}, checks=checks, **policy)
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
     if params["fail_on_invalid"] and not result["valid"]:

@@ -264,6 +264,20 @@ lb_backends:
       returned: always
       type: int
       sample: 1
+    verify_options:
+      description:
+        - "What M(certops.backend_tls.cert_chain_verify) needs, besides the trust anchors, to judge the served chain
+          as this load balancer does: an item's V(server_names) (the name it checks, none when it checks none or
+          the name depends on the request), V(name_rule), V(verify_depth) (converted to OpenSSL's count:
+          Apache's depth minus one), V(check_chain) (false for a pool that does not verify) and V(check_expiry).
+          Merge it into the item: C(dict(verify_options, name=..., chain=endpoint.chain_pem))."
+        - "HAProxy is judged on the name its health checks verify when they run over TLS (its DOWN state and its
+          alert come from them)."
+        - "Null for a backend reached without TLS."
+      returned: always
+      type: dict
+      sample: {server_names: [app.example.internal], name_rule: haproxy, verify_depth: null, check_chain: true,
+               check_expiry: true}
     client_cert:
       description: "The client certificate the load balancer presents: C({path, fingerprint_sha256}) (the first
         certificate of the file; null when unreadable). Never the key."

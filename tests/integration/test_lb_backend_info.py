@@ -34,6 +34,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from ansible_collections.certops.backend_tls.plugins.filter import lb_view
 from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
 from testlib import pki
 from testlib.ansible_run import run_module
@@ -397,53 +398,37 @@ def view(world):
     return {"result": result, "haproxy": stat, "nginx": nginx_status, "apache": apache_status}
 
 
+def _keys(result):
+    """(lb, reference) per backend: HAProxy by server name, nginx and Apache by the location's path."""
+    return [("haproxy", item["server"]) if item["lb_type"] == "haproxy" else
+            (item["lb_type"], item["location"].split()[-1].strip("/")) for item in result["lb_backends"]]
+
+
 def _items(result):
-    """{(lb, reference): item}: HAProxy by server name, nginx and Apache by the location's path."""
-    out = {}
-    for item in result["lb_backends"]:
-        if item["lb_type"] == "haproxy":
-            out[("haproxy", item["server"])] = item
-        else:
-            out[(item["lb_type"], item["location"].split()[-1].strip("/"))] = item
-    return out
+    """{(lb, reference): item}."""
+    return dict(zip(_keys(result), result["lb_backends"]))
 
 
-def _verdicts(items):
-    """{key: (up, findings)}: the collection's verdict under each load balancer's profile. cert_chain_verify runs once
-    per CA file (batch form) on every served chain; HAProxy is judged on the name its health check verifies (its
-    signal), the others on verify_name."""
-    by_ca = {}
-    for key, item in items.items():
-        endpoint = item["endpoint"]
-        name = item["verify_name"]
-        if item["lb_type"] == "haproxy":
-            name = item["health_check"]["verify_name"]
-        assert not isinstance(name, dict), item
-        if endpoint and endpoint["chain_pem"] and (item["verify"] or item["check_expiry"] or item["verify_name"]):
-            by_ca.setdefault(item["ca_file"], []).append(
-                {"name": "%s|%s" % key, "chain": endpoint["chain_pem"], "server_names": [name] if name else []})
+def _verdicts(result):
+    """{key: (up, error codes)}: the collection's verdict under each load balancer's own profile, with nothing decided
+    here: lb_verify_items groups the served chains by trust anchors, each item carrying the backend's verify_options
+    (the name it checks, its name rule and depth, whether it verifies the chain at all), and cert_chain_verify
+    (profile openssl) says valid or not. A backend the probe could not complete a handshake with is down."""
     judged = {}
-    for ca_file, batch in by_ca.items():
-        args = {"items": batch, "profile": "openssl"}
-        if ca_file:
-            args["ca_path"] = ca_file
+    for group in lb_view.lb_verify_items(result):
+        args = {"items": group["items"], "profile": "openssl"}
+        if group["ca_content"]:
+            args["ca_content"] = group["ca_content"]
         out = run_main(cert_chain_verify.main, args)
-        judged.update((tuple(r["name"].split("|", 1)), r) for r in out["results"])
+        judged.update(zip(group["backends"], out["results"]))
     verdicts = {}
-    for key, item in items.items():
+    for index, (key, item) in enumerate(zip(_keys(result), result["lb_backends"])):
         endpoint = item["endpoint"]
         if not endpoint or not endpoint["ok"]:
             verdicts[key] = (False, [(endpoint or {}).get("error", {}).get("code")])
             continue
-        result = judged.get(key)
-        codes = [f["code"] for f in result["findings"] if f["severity"] == "error"] if result else []
-        if item["verify"]:
-            up = bool(result and result["valid"])
-        else:  # no chain verification; Apache still refuses a wrong name or dates (check_expiry, verify_name)
-            wanted = ({"EXPIRED", "NOT_YET_VALID"} if item["check_expiry"] else set()) | (
-                {"HOSTNAME_MISMATCH"} if item["verify_name"] else set())
-            up = not wanted & set(codes)
-        verdicts[key] = (up, codes)
+        verdict = judged[index]
+        verdicts[key] = (verdict["valid"], [f["code"] for f in verdict["findings"] if f["severity"] == "error"])
     return verdicts
 
 
@@ -565,8 +550,7 @@ def test_no_common_protocol_and_no_common_cipher_have_their_own_codes(view):
 
 
 def test_the_collection_judges_each_backend_as_its_load_balancer_does(view):
-    items = _items(view["result"])
-    verdicts = _verdicts(items)
+    verdicts = _verdicts(view["result"])
     lb_says = {("haproxy", k): v[0] == "UP" for k, v in view["haproxy"].items()}
     lb_says.update((("nginx", k), v == 200) for k, v in view["nginx"].items())
     lb_says.update((("apache", k), v == 200) for k, v in view["apache"].items())

@@ -1,0 +1,103 @@
+"""cert_chain_verify's load balancer check options: verify_depth, check_chain/check_expiry and name_rule.
+
+Every chain is generated here; the openssl profile runs the machine's real `openssl verify` (with -verify_depth), so
+the depth rule is checked against OpenSSL's own count.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from testlib import pki
+
+ROOT = pki.issue("Checks Root CA", ca=True, days=3650)
+INT1 = pki.issue("Checks Intermediate 1", issuer=ROOT, ca=True, days=1000)
+INT2 = pki.issue("Checks Intermediate 2", issuer=INT1, ca=True, days=1000)
+DEEP = pki.issue("deep.c.test", issuer=INT2)  # two intermediates to the root
+SHALLOW = pki.issue("shallow.c.test", issuer=INT1)  # one
+DIRECT = pki.issue("direct.c.test", issuer=ROOT)  # none
+OTHER_ROOT = pki.issue("Unknown Root CA", ca=True, days=3650)
+UNKNOWN = pki.issue("unknown.c.test", issuer=OTHER_ROOT)
+EXPIRED_UNKNOWN = pki.issue("old.c.test", issuer=OTHER_ROOT, days=5, start_days=-30)
+# A DNS SAN for one name and a CN for another: HAProxy and Apache match the CN as well, OpenSSL does not.
+SPLIT = pki.issue("cn.c.test", issuer=INT1, names=["san.c.test"])
+
+
+def verify(chain, profile="openssl", **checks):
+    return _verify.verify_single({"chain": chain}, checks=checks, ca_content=ROOT.pem, profile=profile)
+
+
+def codes(result, severity="error"):
+    return sorted({f["code"] for f in result["findings"] if f["severity"] == severity})
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+@pytest.mark.parametrize("leaf, chain, needed", [
+    (DEEP, [INT2, INT1], 2), (SHALLOW, [INT1], 1), (DIRECT, [], 0)])
+def test_verify_depth_counts_intermediates_as_openssl_does(profile, leaf, chain, needed):
+    pem = leaf.pem + "".join(c.pem for c in chain)
+    for depth in range(0, 4):
+        result = verify(pem, profile, verify_depth=depth)
+        if depth >= needed:
+            assert result["valid"], (depth, result["findings"])
+        else:
+            assert codes(result) == ["CHAIN_TOO_LONG"], (depth, result["findings"])
+            finding = next(f for f in result["findings"] if f["code"] == "CHAIN_TOO_LONG")
+            assert "%d intermediate" % needed in finding["message"] and "allows %d" % depth in finding["message"]
+    assert verify(pem, profile)["valid"]  # no depth: no limit
+
+
+def test_without_chain_verification_only_names_key_and_leaf_dates_count():
+    # an unknown CA: what a pool that does not verify accepts
+    result = verify(UNKNOWN.pem, check_chain=False)
+    assert result["valid"], result["findings"]
+    assert codes(result, "info") and all(
+        f["message"].startswith("not checked by the load balancer") for f in result["findings"]
+        if f["severity"] == "info" and f["code"] != "ROOT_INCLUDED")
+    assert not verify(UNKNOWN.pem)["valid"]  # the same chain where it is verified
+    # Apache checks the leaf's dates and its name even without verification
+    assert codes(verify(EXPIRED_UNKNOWN.pem, check_chain=False)) == ["EXPIRED"]
+    assert verify(EXPIRED_UNKNOWN.pem, check_chain=False, check_expiry=False)["valid"]
+    mismatch = _verify.verify_single({"chain": UNKNOWN.pem, "server_names": ["other.c.test"]},
+                                     checks={"check_chain": False}, ca_content=ROOT.pem, profile="openssl")
+    assert codes(mismatch) == ["HOSTNAME_MISMATCH"]
+    # the leaf's days are reported (the only dates that may count)
+    assert verify(UNKNOWN.pem, check_chain=False)["days_remaining"] is not None
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+def test_name_rules_decide_names_as_each_load_balancer_does(profile):
+    chain = SPLIT.pem + INT1.pem
+
+    def named(name, rule):
+        return _verify.verify_single({"chain": chain, "server_names": [name]}, checks={"name_rule": rule},
+                                     ca_content=ROOT.pem, profile=profile)
+
+    for rule in ("haproxy", "apache"):
+        accepted = named("cn.c.test", rule)
+        assert accepted["valid"], (rule, accepted["findings"])
+        warning = next(f for f in accepted["findings"] if f["code"] == "HOSTNAME_MISMATCH")
+        assert warning["severity"] == "warning" and "(%s)" % rule in warning["message"]
+    assert codes(named("cn.c.test", "openssl")) == ["HOSTNAME_MISMATCH"]
+    assert codes(named("cn.c.test", None)) == ["HOSTNAME_MISMATCH"]
+    assert codes(named("nothing.c.test", "haproxy")) == ["HOSTNAME_MISMATCH"]
+    assert named("san.c.test", "apache_cn")["valid"] is False  # the legacy rule reads the first CN only
+    assert named("cn.c.test", "apache_cn")["valid"] is True
+
+
+def test_item_options_override_the_calls_and_bad_values_are_item_errors():
+    items = [{"name": "deep", "chain": DEEP.pem + INT2.pem + INT1.pem},
+             {"name": "deep-allowed", "chain": DEEP.pem + INT2.pem + INT1.pem, "verify_depth": 2},
+             {"name": "negative", "chain": DIRECT.pem, "verify_depth": -1},
+             {"name": "rule", "chain": DIRECT.pem, "name_rule": "traefik"}]
+    result = _verify.verify_batch(items, checks={"verify_depth": 1}, ca_content=ROOT.pem, profile="openssl")
+    by_name = {r["name"]: r for r in result["results"]}
+    assert codes(by_name["deep"]) == ["CHAIN_TOO_LONG"]
+    assert by_name["deep-allowed"]["valid"]
+    for name in ("negative", "rule"):
+        assert by_name[name]["error"]["code"] == "INVALID_ARGUMENT", by_name[name]
+    with pytest.raises(CertError) as raised:
+        _verify.verify_batch(items[:1], checks={"check_chain": "no"}, ca_content=ROOT.pem)
+    assert raised.value.code == "INVALID_ARGUMENT"
