@@ -116,14 +116,46 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
     return _plan(collected, verdicts, declared, min_days, force)
 
 
-def _plan(collected, verdicts, declared, min_days, force):
-    """The one place that decides what each site of one host needs. verdicts: {(site name, view): result}."""
+# What a load balancer's probe can fail with before any certificate is judged: no certificate push fixes these.
+_UNREACHED = ("NO_COMMON_PROTOCOL", "NO_COMMON_CIPHER", "CONNECTION_REFUSED", "TIMEOUT", "DNS_FAILURE",
+              "CONNECTION_RESET", "NOT_TLS", "TLS_HANDSHAKE_FAILED", "CLIENT_CERT_REQUIRED", "CLIENT_CERT_REJECTED",
+              "NOT_PROBED", "NO_ANCHOR_PEM")
+
+
+def _lb_served(site_lb, verdicts, site_name, min_days):
+    """The served verdict as the site's load balancers see it (the worst of them), their codes merged, and one
+    line per backend for the report."""
+    merged, lines = None, []
+    for index, entry in site_lb:
+        if entry["item"] is not None:
+            verdict = _verdict(verdicts.get((site_name, "lb:%d" % index)), min_days)
+        else:  # not reached, or nothing to judge: the probe's own error says why
+            code = (entry["error"] or {}).get("code") or "NOT_PROBED"
+            verdict = dict(_verdict(None, min_days), codes=[code])
+        lines.append({"lb_host": entry["lb_host"], "backend": entry["label"], "matched_by": entry["matched_by"],
+                      "verify": entry["verify"], "valid": verdict["valid"],
+                      "codes": verdict["codes"]})
+        if merged is None or (merged["valid"] and not merged["codes"] and (verdict["codes"] or not verdict["valid"])):
+            merged = dict(verdict, codes=list(verdict["codes"]))
+        else:
+            merged["codes"] += [c for c in verdict["codes"] if c not in merged["codes"]]
+            merged["valid"] = merged["valid"] and verdict["valid"]
+    return merged, lines
+
+
+def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
+    """The one place that decides what each site of one host needs. verdicts: {(site name, view): result};
+    lb_sites: {site name: [(index, load balancer entry)]} when load balancers judge the site."""
     declared = _by(declared or [], "name")
+    lb_sites = lb_sites or {}
     plan = []
     for site in collected.get("sites", []):
         served = _verdict(verdicts.get((site["name"], "served")), min_days)
         disk = _verdict(verdicts.get((site["name"], "disk")), min_days)
         endpoint = _endpoint_of(collected, site)
+        lb_lines = None
+        if lb_sites.get(site["name"]):  # what the alert asks: the load balancers' own verdict
+            served, lb_lines = _lb_served(lb_sites[site["name"]], verdicts, site["name"], min_days)
         if endpoint and endpoint.get("chain"):
             served["fingerprint"] = endpoint["chain"][0]
         matches = site.get("served_matches_disk")
@@ -136,6 +168,8 @@ def _plan(collected, verdicts, declared, min_days, force):
             reasons.append("FORCED")
         if not reasons:
             action = "none"
+        elif not force and all(reason in _UNREACHED for reason in reasons):
+            action = "manual"  # the load balancer cannot reach or negotiate with the backend: not a certificate
         elif not force and matches is False and disk["valid"] and not disk["codes"] and \
                 site.get("key_matches_cert") is not False:
             action = "reload"  # renewed on disk, never reloaded: nothing to push
@@ -153,17 +187,65 @@ def _plan(collected, verdicts, declared, min_days, force):
             "cert_path": cert_path,
             "key_path": entry.get("key_path") or site.get("key_file"),
             "chain_path": entry.get("chain_path") or site.get("chain_file"),
-            "endpoint": site.get("endpoint"), "server_names": _site_names(site, entry),
+            "endpoint": site.get("endpoint"),
+            "server_names": _site_names(site, entry) + [n for n in _lb_names(lb_sites.get(site["name"]))
+                                                        if n not in _site_names(site, entry)],
             "action": action, "reasons": reasons,
             "before": {"served": served, "disk": disk, "served_matches_disk": matches,
                        "key_matches_cert": site.get("key_matches_cert"),
                        "error": site.get("error")},
         })
+        if lb_lines is not None:
+            entry["before"]["lb"] = lb_lines
         plan.append(entry)
     return plan
 
 
-_POLICY = ("ca_path", "min_days", "profile")
+_POLICY = ("ca_path", "ca_content", "min_days", "profile")
+
+
+def _lb_names(site_lb):
+    """The names the site's load balancers check, in order."""
+    names = []
+    for _index, entry in site_lb or []:
+        for name in checkable_names((entry["item"] or {}).get("server_names") or []):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _site_for(entry, sites):
+    """The site of a host that answers for a load balancer backend: the one whose endpoint is the backend's
+    address and port, else the one on its port, else the host's only site."""
+    def endpoint(site):
+        return (site.get("endpoint") or {}).get("host"), (site.get("endpoint") or {}).get("port")
+
+    for candidates in ([s for s in sites if endpoint(s) == (entry["address"], entry["port"])],
+                       [s for s in sites if endpoint(s)[1] == entry["port"]], sites):
+        if len(candidates) == 1:
+            return candidates[0]["name"]
+    return None
+
+
+def _lb_by_site(request, lb):
+    """{site name: [(index, entry)]} for the load balancer backends mapped to this host, and the entries that
+    fit no site of it. index numbers the host's backends (the verification's view 'lb:<index>')."""
+    by_site, unplaced = {}, []
+    sites = request["collected"].get("sites") or []
+    for index, entry in enumerate(e for e in (lb or {}).get("backends") or [] if e["host"] == request["host"]):
+        name = _site_for(entry, sites)
+        if name is None:
+            unplaced.append(entry)
+        else:
+            by_site.setdefault(name, []).append((index, entry))
+    return by_site, unplaced
+
+
+def _lb_anchors(site_lb):
+    """The one set of trust anchors the site's verifying load balancers share (None: none, or they differ)."""
+    anchors = set(entry["ca_content"] for _i, entry in site_lb or []
+                  if entry["item"] is not None and entry["item"].get("check_chain") and entry["ca_content"])
+    return anchors.pop() if len(anchors) == 1 else None
 
 
 def _requests(requests):
@@ -173,7 +255,8 @@ def _requests(requests):
         try:
             # force arrives templated, or as text from an AWX survey ("false"): a real boolean from here on
             out.append(dict(request, host=request["host"], collected=dict(request["collected"]),
-                            ca_path=request.get("ca_path") or "", min_days=int(request.get("min_days") or 0),
+                            ca_path=request.get("ca_path") or "", ca_content="",
+                            min_days=int(request.get("min_days") or 0),
                             profile=request.get("profile") or "",
                             force=boolean(request.get("force") or False, strict=True)))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -182,30 +265,52 @@ def _requests(requests):
     return out
 
 
-def _fleet_groups(requests):
+def _fleet_groups(requests, lb=None):
     """Checked requests -> one verification group per distinct trust policy (CA, min days, profile), each with
-    its chains and, position for position, the (host, site, view) each chain belongs to."""
+    its chains and, position for position, the (host, site, view) each chain belongs to.
+
+    A site a load balancer judges (lb: the role's map of load balancer backends to hosts) is verified with that
+    load balancer's trust anchors and also for the names it checks; the chain each of its load balancers was
+    served is verified as that load balancer does (view 'lb:<index>', profile openssl, its check options)."""
     groups = {}
+
+    def add(policy, item, ref):
+        group = groups.setdefault(policy, {"chains": [], "refs": []})
+        group["chains"].append(item)
+        group["refs"].append(ref)
+
     for request in requests:
         host = request["host"]
-        group = groups.setdefault(tuple(request[key] for key in _POLICY), {"chains": [], "refs": []})
+        own = tuple(request[key] for key in _POLICY)
+        lb_sites = _lb_by_site(request, lb)[0]
         for site, view, item in _chains_to_verify(request["collected"]):
-            group["chains"].append(dict(item, name="%s %s (%s)" % (host, site, view)))
-            group["refs"].append((host, site, view))
+            anchors = _lb_anchors(lb_sites.get(site))
+            policy = ("", anchors, request["min_days"], request["profile"]) if anchors else own
+            names = list(item["server_names"]) + [n for n in _lb_names(lb_sites.get(site))
+                                                  if n not in item["server_names"]]
+            add(policy, dict(item, server_names=names, name="%s %s (%s)" % (host, site, view)), (host, site, view))
+        for site, entries in lb_sites.items():
+            for index, entry in entries:
+                if entry["item"] is not None:
+                    add(("", entry["ca_content"] or "", request["min_days"], "openssl"),
+                        dict(entry["item"], name="%s %s (%s %s)" % (host, site, entry["lb_host"], entry["label"])),
+                        (host, site, "lb:%d" % index))
     return [(dict(zip(_POLICY, policy)), group) for policy, group in groups.items() if group["chains"]]
 
 
-def fleet_verify_items(requests):
-    """Many hosts' backend_cert_info results -> cert_chain_verify calls: one per trust policy, usually one."""
-    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(_requests(requests))]
+def fleet_verify_items(requests, lb=None):
+    """Many hosts' backend_cert_info results -> cert_chain_verify calls: one per trust policy, usually one.
+    lb: the role's map of load balancer backends to hosts (see _lbmap.map_backends), when load balancers judge."""
+    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(_requests(requests), lb)]
 
 
-def fleet_plan(requests, verified):
-    """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests), registered
-    from a loop -> {host: {sites: plan, problem}}; problem is why the host must fail, else None."""
+def fleet_plan(requests, verified, lb=None):
+    """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests, lb), registered
+    from a loop -> {host: {sites: plan, problem, ca_content, lb_unplaced}}; problem is why the host must fail,
+    else None; ca_content the trust anchors of the load balancers that judge the host (None: its own ca_path)."""
     requests = _requests(requests)
     calls = (verified or {}).get("results") or []
-    groups = _fleet_groups(requests)
+    groups = _fleet_groups(requests, lb)
     if len(calls) != len(groups):
         raise AnsibleFilterError("fleet_plan: %d verification calls for %d groups of chains: the verify result "
                                  "does not belong to these requests" % (len(calls), len(groups)))
@@ -224,9 +329,14 @@ def fleet_plan(requests, verified):
         if not collected.get("sites"):
             problem = "no TLS site found on %s: declare cert_remediation_sites or check discovery %s" % (
                 host, json.dumps(collected.get("discovery") or []))
+        lb_sites, unplaced = _lb_by_site(request, lb)
+        anchors = set(_lb_anchors(entries) for entries in lb_sites.values()) - {None}
         plans[host] = {"sites": _plan(collected, verdicts.get(host, {}), request.get("sites"), request["min_days"],
-                                      request.get("force")),
+                                      request.get("force"), lb_sites),
                        "problem": problem}
+        if lb is not None:
+            plans[host].update(ca_content=anchors.pop() if len(anchors) == 1 else None,
+                               lb_unplaced=[entry["label"] for entry in unplaced])
     return plans
 
 

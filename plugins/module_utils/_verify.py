@@ -546,8 +546,9 @@ class Verifier:
             if finding["code"] == "HOSTNAME_MISMATCH":
                 continue  # decided per name below
             if finding["code"] == "NO_SAN" and finding["severity"] == ERROR:
-                finding = dict(finding, severity=WARNING, message=prefix + finding["message"])
-            out.append(finding)
+                out.append(dict(finding, severity=WARNING, message=prefix + finding["message"]))
+            else:
+                out.append(finding)
         return out + self._names_by_rule(served_first, names, rule, prefix)
 
     def _names_by_rule(self, served_first, names, rule, prefix):

@@ -1,0 +1,107 @@
+"""The role judged by the load balancer's own view (issue 10, cert_remediation_lb_hosts) on the lab.
+
+The lab's inventory names its HAProxy load balancer; the role reads it with lb_backend_info, maps each backend to its
+inventory host and judges each site as HAProxy does. Here the declared CA path is deliberately wrong (a CA HAProxy
+does not trust): without the load balancer's own anchors every verdict and the pre-flight would be wrong. The
+collection's verdict must equal HAProxy's own check status for every backend, broken and fixed; a backend no host
+answers for is reported; a load balancer whose configuration cannot be read leaves the declared values in charge.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab import lab as labctl
+from testlib import pki
+from testlib.ansible_run import run_playbook
+
+TARGET = Path(__file__).parent / "targets" / "cert_remediation" / "all_hosts.yml"
+
+
+@pytest.fixture
+def lab(tmp_path):
+    state = labctl.up(tmp_path / "lab")
+    state["reports"] = tmp_path / "reports"
+    state["reports"].mkdir()
+    yield state
+    labctl.down(tmp_path / "lab")
+
+
+def inventory(state, *, drop=(), **overrides):
+    """The lab's inventory with backend hosts dropped and group variables overridden, written beside it."""
+    data = json.loads((Path(state["dir"]) / "inventory.yml").read_text())
+    hosts = data["backends"]["hosts"]
+    for host in drop:
+        del hosts[host]
+    data["backends"]["vars"].update(overrides)
+    path = Path(state["dir"]) / ("inventory-%d.yml" % len(list(Path(state["dir"]).glob("inventory-*.yml"))))
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def run(state, inv, mode="diagnose"):
+    proc = run_playbook(TARGET, inventory=inv, extra_vars={
+        "cert_remediation_mode": mode, "cert_remediation_report_dir": str(state["reports"]),
+        "cert_remediation_report_formats": ["json"]})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return json.loads((state["reports"] / "report.json").read_text())
+
+
+def haproxy_says(state, want):
+    return {row["backend"]: row["status"].startswith("UP") for row in labctl.wait_view(state["dir"], want)}
+
+
+def judged(report):
+    """{backend name: (the collection's verdict, codes, matched by)} from each site's before.lb."""
+    out = {}
+    for entry in report["hosts"].values():
+        for site in entry["sites"]:
+            (line,) = site["before"]["lb"]
+            out[line["backend"].split("/")[1]] = (line["valid"], line["codes"], line["matched_by"])
+    return out
+
+
+def test_the_load_balancer_judges_and_its_anchors_fix_what_the_declared_ca_would_not(lab, tmp_path):
+    wrong = pki.CA("Not The LB's")
+    wrong_ca = pki.write(tmp_path / "wrong-ca.pem", wrong.root.pem)
+    inv = inventory(lab, drop=["backend-edge"], cert_remediation_ca_path=str(wrong_ca))
+
+    before = run(lab, inv)
+    lb_up = haproxy_says(lab, "DOWN")
+    verdicts = judged(before)
+    assert set(verdicts) == {"shop", "api", "blog"}
+    assert {name: v[0] for name, v in verdicts.items()} == {name: lb_up[name] for name in verdicts}
+    assert {name: v[1] for name, v in verdicts.items()} == {
+        "shop": ["EXPIRED"], "api": ["INCOMPLETE_CHAIN"], "blog": ["EXPIRED"]}
+    assert {v[2] for v in verdicts.values()} == {"endpoint"}
+    # nobody in this inventory answers for edge: reported, not guessed
+    assert [(b["lb_host"], b["backend"]) for b in before["unclaimed_backends"]] == [("lb", "be_edge/edge")]
+    assert before["load_balancers"][0]["error"] is None and before["load_balancers"][0]["backends"] == 4
+    actions = {site["site"]: site["action"] for e in before["hosts"].values() for site in e["sites"]}
+    assert actions == {"shop": "push", "api": "push", "blog": "reload"}
+
+    # Pre-flight and re-verification use HAProxy's CA file, not the wrong declared one: the fix goes through.
+    fixed = run(lab, inv, "remediate")
+    statuses = {site["site"]: site["status"] for e in fixed["hosts"].values() for site in e["sites"]}
+    assert statuses == {"shop": "done", "api": "done", "blog": "done"}, fixed
+    lb_up = haproxy_says(lab, "UP")
+    assert {name: lb_up[name] for name in ("shop", "api", "blog")} == {"shop": True, "api": True, "blog": True}
+    after = judged(run(lab, inv))
+    assert {name: v[0] for name, v in after.items()} == {"shop": True, "api": True, "blog": True}
+    assert lb_up["edge"] is False  # the unclaimed backend was left alone
+
+
+def test_a_load_balancer_that_cannot_be_read_leaves_the_declared_values_in_charge(lab):
+    inv = inventory(lab, cert_remediation_lb_config={"haproxy": str(Path(lab["dir"]) / "missing.cfg")})
+    report = run(lab, inv)
+    (balancer,) = report["load_balancers"]
+    assert balancer["backends"] == 0 and balancer["configs"][0]["error"], balancer
+    sites = {site["site"]: site for e in report["hosts"].values() for site in e["sites"]}
+    assert all("lb" not in site["before"] for site in sites.values())
+    # the declared CA (the lab's, right) judges as before: each fault found
+    assert {name: site["reasons"][0] for name, site in sites.items()} == {
+        "shop": "EXPIRED", "api": "INCOMPLETE_CHAIN", "blog": "EXPIRED", "edge": "HOSTNAME_MISMATCH"}
+    assert report["unclaimed_backends"] == []

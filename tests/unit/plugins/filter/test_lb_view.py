@@ -1,0 +1,148 @@
+"""The load balancer's view in the role's decisions: lb_verify_items, lb_backend_map, and fleet_verify_items /
+fleet_plan given that map. Certificates are generated here and every verdict comes from the real verifier (profile
+openssl runs the machine's `openssl verify`); only the lb_backend_info results are written by hand, in the shape the
+module returns (tests/integration/test_lb_backend_info.py checks that shape against real load balancers)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certops.backend_tls.plugins.filter import lb_view, remediation
+from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+from testlib import pki
+
+LB_CA = pki.CA("LB Trusted")
+OTHER_CA = pki.CA("LB Other")  # a CA the load balancer does not trust
+GOOD = LB_CA.leaf("app1.lb.test")
+EXPIRED = LB_CA.leaf("app2.lb.test", days=5, start_days=-30)
+FOREIGN = OTHER_CA.leaf("app3.lb.test")
+
+
+def fp(issued):
+    return issued.fingerprint
+
+
+def backend(server, port, leaf=None, *, pool="be_app", verify=True, name=None, error=None, address="127.0.0.1"):
+    chain = [leaf, LB_CA.intermediate] if leaf is not None and leaf is not FOREIGN else \
+        ([leaf, OTHER_CA.intermediate] if leaf is FOREIGN else [])
+    endpoint = {"ok": bool(chain), "chain": [fp(c) for c in chain],
+                "error": error if not chain else None}
+    return {"lb_type": "haproxy", "pool": pool, "server": server, "address": address, "port": port, "tls": True,
+            "verify": verify, "error": None, "ca_fingerprints": [fp(LB_CA.root)] if verify else None,
+            "verify_options": {"server_names": [name or "%s.lb.test" % server] if verify else [],
+                               "name_rule": "haproxy" if verify else None, "verify_depth": None,
+                               "check_chain": verify, "check_expiry": verify},
+            "endpoint": endpoint}
+
+
+def lb_result(*backends):
+    certs = [GOOD, EXPIRED, FOREIGN, LB_CA.intermediate, OTHER_CA.intermediate, LB_CA.root]
+    return {"lb_backends": list(backends),
+            "certificates": [{"fingerprint_sha256": fp(c), "pem": c.pem} for c in certs]}
+
+
+def judge(groups, key="items"):
+    """Each group verified as the role does: one real cert_chain_verify batch per group."""
+    out = []
+    for group in groups:
+        ca = group.get("ca_content") or None
+        out.append(_verify.verify_batch(group[key], ca_content=ca, profile=group.get("profile") or "openssl",
+                                        min_days_remaining=group.get("min_days") or 0))
+    return out
+
+
+def test_lb_verify_items_judges_each_backend_as_its_load_balancer():
+    result = lb_result(backend("app1", 9001, GOOD), backend("app2", 9002, EXPIRED), backend("app3", 9003, FOREIGN),
+                       backend("app4", 9004, FOREIGN, pool="be_open", verify=False),
+                       backend("app5", 9005, None, error={"code": "NO_COMMON_PROTOCOL", "message": "x"}))
+    groups = lb_view.lb_verify_items(result)
+    assert [len(g["items"]) for g in groups] == [3, 1]  # the verifying pool's anchors; the open pool needs none
+    assert groups[0]["ca_content"] == LB_CA.root.pem and groups[1]["ca_content"] is None
+    assert groups[0]["backends"] == [0, 1, 2] and groups[1]["backends"] == [3]
+    valid = {}
+    for judged in judge(groups):
+        valid.update((r["name"], (r["valid"], sorted({f["code"] for f in r["findings"] if f["severity"] == "error"})))
+                     for r in judged["results"])
+    assert valid == {"be_app/app1": (True, []), "be_app/app2": (False, ["EXPIRED"]),
+                     "be_app/app3": (False, ["UNTRUSTED_ROOT"]) if valid["be_app/app3"][1] == ["UNTRUSTED_ROOT"]
+                     else (False, ["INCOMPLETE_CHAIN"]),
+                     "be_open/app4": (True, [])}  # not verified: an unknown CA is no reason for this pool
+    with pytest.raises(AnsibleFilterError):
+        lb_view.lb_verify_items({"query_result": []})
+
+
+def test_map_rules_in_order_and_nothing_guessed():
+    result = lb_result(*(backend(server, 9000 + n, GOOD, address="10.0.0.%d" % n)
+                         for n, server in enumerate(("app1", "app2", "web-3", "app4", "app5"), start=1)))
+    hosts = [{"host": "h1", "addresses": ["10.0.0.1"]},
+             {"host": "h2", "claims": ["be_app/app2"], "addresses": ["10.0.0.99"]},
+             {"host": "web-3"},
+             {"host": "h4a", "addresses": ["10.0.0.4"]}, {"host": "h4b", "addresses": ["10.0.0.4"]},
+             {"host": "h5", "endpoints": [{"host": "10.0.0.5", "port": 9005}], "addresses": ["10.0.0.77"]}]
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": result}], hosts)
+    assert {(b["label"], b["host"], b["matched_by"]) for b in mapped["backends"]} == {
+        ("be_app/app1", "h1", "address"), ("be_app/app2", "h2", "claim"), ("be_app/web-3", "web-3", "name"),
+        ("be_app/app5", "h5", "endpoint")}
+    assert [(b["label"], b["candidates"]) for b in mapped["ambiguous"]] == [("be_app/app4", ["h4a", "h4b"])]
+    assert mapped["unclaimed"] == []
+    only_claims = lb_view.lb_backend_map([{"lb_host": "lb1", "result": result}], hosts, ["claim"])
+    assert [b["label"] for b in only_claims["backends"]] == ["be_app/app2"]
+    assert len(only_claims["unclaimed"]) == 4
+    with pytest.raises(AnsibleFilterError, match="unknown match rule"):
+        lb_view.lb_backend_map([{"lb_host": "lb1", "result": result}], hosts, ["dns"])
+
+
+def collected(port, served_leaf, names):
+    """What backend_cert_info returns for one site on this host (the host's own probe and files)."""
+    endpoint = {"host": "127.0.0.1", "port": port, "server_name": names[0]}
+    chain = [served_leaf.pem, LB_CA.intermediate.pem] if served_leaf is not FOREIGN else \
+        [served_leaf.pem, OTHER_CA.intermediate.pem]
+    return {"sites": [{"name": "site%d" % port, "server_type": "nginx", "cert_file": "/c.pem", "key_file": "/k.pem",
+                       "chain_file": None, "server_names": names, "endpoint": endpoint, "served_matches_disk": True,
+                       "key_matches_cert": True, "error": None}],
+            "endpoints": [dict(endpoint, chain=[hashlib.sha256(b"x").hexdigest()], chain_pem=chain)],
+            "files": [{"path": "/c.pem", "chain_pem": chain}]}
+
+
+def test_the_load_balancer_judges_the_sites_it_maps():
+    """The LB's verdict is the site's: a site the LB refuses is pushed, a backend the LB cannot negotiate with is
+    manual (no certificate fixes that), an LB-healthy site is left alone; the LB's anchors and names reach
+    pre-flight (the host plan's ca_content, the site's server_names)."""
+    lb = lb_result(backend("app1", 9001, GOOD), backend("app3", 9003, FOREIGN),
+                   backend("app5", 9005, None, error={"code": "NO_COMMON_PROTOCOL", "message": "x"}))
+    hosts = [{"host": h, "endpoints": [{"host": "127.0.0.1", "port": p}]}
+             for h, p in (("h1", 9001), ("h3", 9003), ("h5", 9005))]
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], hosts)
+    requests = [{"host": h, "collected": collected(p, leaf, ["%s.lb.test" % s, "www.%s.lb.test" % s]), "sites": [],
+                 "ca_path": "", "min_days": 0, "profile": "openssl", "force": False}
+                for h, p, leaf, s in (("h1", 9001, GOOD, "app1"), ("h3", 9003, FOREIGN, "app3"),
+                                      ("h5", 9005, GOOD, "app5"))]
+    groups = remediation.fleet_verify_items(requests, mapped)
+    # the sites' own chains are verified with the LB's anchors, for the LB's name too; the LB's view as it checks
+    anchors = {item["name"]: g["ca_content"] for g in groups for item in g["chains"]}
+    assert {name: ca == LB_CA.root.pem for name, ca in anchors.items()} == {
+        "h1 site9001 (served)": True, "h1 site9001 (disk)": True, "h1 site9001 (lb1 be_app/app1)": True,
+        "h3 site9003 (served)": True, "h3 site9003 (disk)": True, "h3 site9003 (lb1 be_app/app3)": True,
+        # the LB never reached h5: nothing of its own to judge with, so h5's declared values (here: none)
+        "h5 site9005 (served)": False, "h5 site9005 (disk)": False}
+    (h3_lb,) = [item for g in groups for item in g["chains"] if item["name"] == "h3 site9003 (lb1 be_app/app3)"]
+    assert h3_lb["name_rule"] == "haproxy" and h3_lb["server_names"] == ["app3.lb.test"]
+    verified = {"results": [dict(judged) for judged in judge(
+        [dict(g, items=g["chains"]) for g in groups])]}
+    plans = remediation.fleet_plan(requests, verified, mapped)
+    actions = {h: (p["sites"][0]["action"], p["sites"][0]["reasons"]) for h, p in plans.items()}
+    assert actions["h1"] == ("none", [])
+    assert actions["h3"][0] == "push" and {"UNTRUSTED_ROOT", "INCOMPLETE_CHAIN"} & set(actions["h3"][1])
+    assert actions["h5"] == ("manual", ["NO_COMMON_PROTOCOL"])
+    assert plans["h1"]["ca_content"] == LB_CA.root.pem and plans["h1"]["lb_unplaced"] == []
+    line = plans["h3"]["sites"][0]["before"]["lb"][0]
+    assert (line["lb_host"], line["backend"], line["matched_by"], line["valid"]) == ("lb1", "be_app/app3", "endpoint",
+                                                                                   False)
+    assert plans["h1"]["sites"][0]["server_names"] == ["app1.lb.test", "www.app1.lb.test"]
+    # without the map, the same requests are judged by the declared values only (no CA: the system store)
+    plain = remediation.fleet_plan(requests, {"results": judge(
+        [dict(g, items=g["chains"]) for g in remediation.fleet_verify_items(requests)])})
+    assert "lb" not in plain["h3"]["sites"][0]["before"] and "ca_content" not in plain["h3"]
