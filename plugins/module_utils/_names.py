@@ -8,7 +8,9 @@
 A-labels, lower case, no trailing dot) and refuses what no load balancer can ask for (empty, spaces,
 a leading dot, empty labels). `openssl_matches` is OpenSSL's X509_check_host (flags 0, as nginx calls
 it and `openssl verify -verify_hostname` does) and X509_check_ip, for the `openssl` profile; its
-table test runs the real `openssl verify` on the same certificates.
+table test runs the real `openssl verify` on the same certificates. `rule_matches` is how each load
+balancer matches the name it verifies (docs/design/lb-view.md 1.3, 2 and 3); its table test runs the
+real HAProxy, nginx and Apache (tests/integration/test_lb_name_rules.py).
 """
 
 from __future__ import annotations
@@ -128,8 +130,91 @@ def openssl_matches(name, dns_sans, ip_sans, common_names):
         address = None
     if address is not None:
         return any(getattr(ip, "packed", None) == address.packed for ip in ip_sans)
-    candidates = dns_sans if dns_sans else [cn for cn in common_names if isinstance(cn, str)]
-    return any(_host_equal(candidate, name) for candidate in candidates)
+    return _check_host(name, dns_sans, common_names)
+
+
+def _check_host(name, dns_sans, common_names):
+    """X509_check_host(flags 0): the DNS SANs, or every CN when the leaf has no DNS SAN; the name is text."""
+    candidates = dns_sans if dns_sans else common_names
+    return any(_host_equal(candidate, name) for candidate in _texts(candidates))
+
+
+def _texts(values):
+    return [value for value in values or [] if isinstance(value, str)]
+
+
+def _nginx_ssl_name(name):
+    """nginx's ngx_http_upstream_ssl_name: the name up to its first ':' (a port) after a leading `[...]`."""
+    start = max(name.find("]"), 0) if name.startswith("[") else 0
+    colon = name.find(":", start)
+    return name if colon < 0 else name[:colon]
+
+
+def _haproxy_hostcheck(pattern, hostname):
+    """HAProxy 2.6 ssl_sock_srv_hostcheck: pattern is the certificate's name, hostname the one verified."""
+    if _lower(pattern) == _lower(hostname):
+        return True
+    label_end = pattern.find(".")
+    label = pattern[:label_end]
+    if label_end < 0 or label.count("*") != 1:
+        return False  # no dot, or not exactly one '*' in the left-most label: exact match only
+    host_label_end = hostname.find(".")
+    if host_label_end < 0 or _lower(pattern[label_end:]) != _lower(hostname[host_label_end:]):
+        return False  # every label but the left-most compared as text
+    if host_label_end < len(label) - 1:
+        return False  # the '*' may match nothing, but the rest of the label must fit
+    star = label.index("*")
+    prefix, suffix = label[:star], label[star + 1:]
+    return (_lower(hostname[:len(prefix)]) == _lower(prefix)
+            and _lower(hostname[host_label_end - len(suffix):host_label_end]) == _lower(suffix))
+
+
+def _apache_match(identifier, name):
+    """mod_ssl's compare of one ID: ASCII case-insensitive; an ID starting `*.` also stands for any name whose
+    text after its first dot equals the ID's after the `*` (one label, any characters, any label count)."""
+    if identifier.startswith("*."):
+        dot = name.find(".")
+        if dot >= 0 and _lower(identifier[1:]) == _lower(name[dot:]):
+            return True
+    return _lower(identifier) == _lower(name)
+
+
+NAME_RULES = ("openssl", "haproxy", "apache", "apache_cn")
+
+
+def rule_matches(rule, name, dns_sans, ip_sans, common_names):
+    """Whether a load balancer using `rule` accepts `name` (a str, as configured: may be an IP literal) for a
+    leaf with these dNSName SANs (list of str), IP SANs (list of ipaddress objects) and subject CNs (list of str).
+
+    As measured on the real servers (tests/integration/test_lb_name_rules.py) and read in their sources:
+    - openssl (nginx 1.22 `proxy_ssl_name`): nginx first cuts the name at its first ':' outside a leading
+      `[...]` (a port; an unbracketed IPv6 literal is cut to nothing and matches nothing), then calls
+      X509_check_host(cert, name, flags 0) for every name, an IP literal included: nginx never calls
+      X509_check_ip, so an IP name is text compared with the DNS SANs (or the CNs when there is no DNS SAN) and
+      IP SANs are never used. For a DNS name this is `openssl_matches`; for an IP literal it is not.
+    - haproxy (HAProxy 2.6 ssl_sock_srv_verifycbk / ssl_sock_srv_hostcheck): every DNS SAN, then every CN
+      (even with DNS SANs); IP SANs never (an IP literal is text); ASCII case-insensitive; one `*` anywhere in
+      the certificate name's left-most label (`w*`, `*w`, `a*b`, `xn--*`), matching within that label, possibly
+      nothing; no minimum label count (`*.com` matches `a.com`); no trailing-dot or IDNA normalisation.
+    - apache (mod_ssl 2.4 modssl_X509_match_name, SSLProxyCheckPeerName on): every DNS SAN, then every CN (even
+      with DNS SANs); IP SANs never; ASCII case-insensitive; a wildcard only as a whole `*.` left-most label, for
+      exactly one label of any characters (`*.com` matches `a.com`); no partial wildcard; no normalisation.
+    - apache_cn (SSLProxyCheckPeerCN on with SSLProxyCheckPeerName off): the FIRST CN only, with the same
+      `*.` wildcard; a leaf without a CN matches nothing.
+    """
+    if rule not in NAME_RULES:
+        raise CertError("INVALID_ARGUMENT", "name rule must be one of %s, not %r" % (", ".join(NAME_RULES), rule))
+    if not isinstance(name, str):
+        raise CertError("INVALID_ARGUMENT", "server name %r is not a string" % (name,))
+    if rule == "openssl":
+        name = _nginx_ssl_name(name)
+        return bool(name) and _check_host(name, dns_sans, common_names)
+    if rule == "haproxy":
+        return any(_haproxy_hostcheck(candidate, name) for candidate in _texts(dns_sans) + _texts(common_names))
+    if rule == "apache":
+        return any(_apache_match(candidate, name) for candidate in _texts(dns_sans) + _texts(common_names))
+    first_cn = (list(common_names or [])[:1] or [None])[0]
+    return isinstance(first_cn, str) and _apache_match(first_cn, name)
 
 
 def checkable_names(names):

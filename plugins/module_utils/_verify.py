@@ -368,6 +368,9 @@ class Verifier:
                                 [], None, None)
         dns_sans, ip_sans = _sans(leaf)
         names = [_names.normalize(n) for n in server_names]
+        # A load balancer's own name rule compares the name as configured (a trailing dot, case, a U-label
+        # included: all three load balancers refuse "a.test." for a SAN "a.test"), so the rule gets it as given.
+        as_given = [n.strip() for n in server_names] if checks["name_rule"] else names
         found = self._check_order(leaf_index, leaf)
         found += self._check_served(served, leaf_der)
         found += self._check_extensions(served, intermediates)
@@ -397,12 +400,12 @@ class Verifier:
         findings = self._reconcile(found, leaf, days_policy, verifier_error, walk or path or [leaf])
         if not checks["check_chain"]:  # no chain verdict to take from OpenSSL: only names and the leaf count
             if self.openssl is not None or checks["name_rule"]:
-                findings = self._apply_name_rule(findings, served[0], names, checks["name_rule"])
+                findings = self._apply_name_rule(findings, served[0], names, as_given, checks["name_rule"])
             findings = [self._unchecked(f, checks["check_expiry"]) for f in findings]
         elif self.openssl is not None:
-            findings = self._apply_openssl(findings, served, intermediates, names, checks)
+            findings = self._apply_openssl(findings, served, intermediates, names, as_given, checks)
         elif checks["name_rule"]:
-            findings = self._apply_name_rule(findings, served[0], names, checks["name_rule"])
+            findings = self._apply_name_rule(findings, served[0], names, as_given, checks["name_rule"])
         return self._result(findings, path, leaf, days)
 
     # ------------------------------------------------------------ checks: each returns its own findings
@@ -491,7 +494,7 @@ class Verifier:
                 "role": self._role(cert, leaf)}
 
     # ------------------------------------------------------------ profile openssl
-    def _apply_openssl(self, findings, served, intermediates, names, checks):
+    def _apply_openssl(self, findings, served, intermediates, names, as_given, checks):
         """The findings as the load balancer's OpenSSL sees the chain.
 
         OpenSSL's verdict decides: an error the strict (WebPKI) rules found but OpenSSL does not give becomes
@@ -533,9 +536,9 @@ class Verifier:
         rule = checks["name_rule"]
         if rule is not None:
             prefix = "accepted by the load balancer's name rule (%s); a WebPKI client would reject: " % rule
-        return out + self._names_by_rule(served[0], names, rule, prefix)
+        return out + self._names_by_rule(served[0], names, as_given, rule, prefix)
 
-    def _apply_name_rule(self, findings, served_first, names, rule):
+    def _apply_name_rule(self, findings, served_first, names, as_given, rule):
         """A load balancer's name rule (None: OpenSSL's) decides each name, where OpenSSL's chain verdict does not
         apply (profile webpki, or a chain that is not verified); a leaf without subjectAltName only matters
         through the names it fails."""
@@ -549,9 +552,9 @@ class Verifier:
                 out.append(dict(finding, severity=WARNING, message=prefix + finding["message"]))
             else:
                 out.append(finding)
-        return out + self._names_by_rule(served_first, names, rule, prefix)
+        return out + self._names_by_rule(served_first, names, as_given, rule, prefix)
 
-    def _names_by_rule(self, served_first, names, rule, prefix):
+    def _names_by_rule(self, served_first, names, as_given, rule, prefix):
         """HOSTNAME_MISMATCH per name the load balancer's rule refuses (an error), or that only a WebPKI client
         would refuse (a warning that says so). rule None: OpenSSL's X509_check_host, or X509_check_ip for an
         address (`openssl verify -verify_hostname/-verify_ip`)."""
@@ -559,14 +562,14 @@ class Verifier:
         dns_sans, ip_sans = _sans(first)
         common_names = _common_names(first)
         out = []
-        for name in names:
-            by_rule = _names.rule_matches(rule, name, dns_sans, ip_sans, common_names) if rule else \
+        for name, given in zip(names, as_given):
+            by_rule = _names.rule_matches(rule, given, dns_sans, ip_sans, common_names) if rule else \
                 _names.openssl_matches(name, dns_sans, ip_sans, common_names)
             by_webpki = bool(dns_sans or ip_sans) and name_matches(name, dns_sans, ip_sans)
             if by_rule and by_webpki:
                 continue
             message = "%s is not covered by the leaf's names (DNS: %s; IP: %s%s)" % (
-                name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none",
+                given, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none",
                 "; CN: %s" % ", ".join(common_names) if common_names and (rule or not dns_sans) else "")
             out.append({"code": "HOSTNAME_MISMATCH", "severity": WARNING if by_rule else ERROR,
                         "message": prefix + message if by_rule else message, "subject": _subject(first),

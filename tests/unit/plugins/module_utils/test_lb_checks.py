@@ -101,3 +101,16 @@ def test_item_options_override_the_calls_and_bad_values_are_item_errors():
     with pytest.raises(CertError) as raised:
         _verify.verify_batch(items[:1], checks={"check_chain": "no"}, ca_content=ROOT.pem)
     assert raised.value.code == "INVALID_ARGUMENT"
+
+
+def test_a_name_rule_compares_the_name_as_configured():
+    """All three load balancers refuse "a.test." for a SAN "a.test" (measured, tests/integration/
+    test_lb_name_rules.py); without a rule, the name is normalised as a client would send it."""
+    chain = SHALLOW.pem + INT1.pem
+    for rule in ("openssl", "haproxy", "apache"):
+        result = _verify.verify_single({"chain": chain, "server_names": ["shallow.c.test."]},
+                                       checks={"name_rule": rule}, ca_content=ROOT.pem, profile="openssl")
+        assert codes(result) == ["HOSTNAME_MISMATCH"], (rule, result["findings"])
+    plain = _verify.verify_single({"chain": chain, "server_names": ["shallow.c.test."]}, ca_content=ROOT.pem,
+                                  profile="openssl")
+    assert plain["valid"], plain["findings"]
