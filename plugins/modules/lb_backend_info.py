@@ -23,9 +23,9 @@ description:
     included), its client certificate, its protocol range and its ciphers. A backend that shares no protocol version
     or no cipher with those settings, but completes a handshake without them, is reported as such
     (V(NO_COMMON_PROTOCOL), V(NO_COMMON_CIPHER)), with the chain it serves.
-  - Judge the served chains with M(certops.backend_tls.cert_chain_verify), giving it the backend's
-    RV(lb_backends[].ca_file) as O(certops.backend_tls.cert_chain_verify#module:ca_path) and
-    RV(lb_backends[].verify_name) as its only server name (none when it is null).
+  - Judge the served chains with M(certops.backend_tls.cert_chain_verify) (profile V(openssl)): the
+    P(certops.backend_tls.lb_verify_items#filter) filter turns this result into its calls, with each load balancer's
+    trust anchors and each backend's RV(lb_backends[].verify_options).
   - A configuration that cannot be read, a line that cannot be understood or a backend that cannot be probed is an
     item with an C(error) (C({code, message})); the task fails only for invalid arguments or a missing dependency.
   - Private key bytes are never read into the result; a client certificate is reported by its path and fingerprint.
@@ -89,20 +89,22 @@ notes:
   - "HAProxy's C(sni) is a sample expression. C(str(name)) is that name; anything else (for example C(req.hdr(host)))
     is request-dependent and reported as C({dynamic: <expression>}); such a backend is probed with the SNI its health
     checks send (C(check-sni)), or none."
-  - "Judging a served chain the way the load balancer does is not complete yet (collection issue 10): give
-    M(certops.backend_tls.cert_chain_verify) the backend's own C(ca_file) (group backends by it), its
-    C(verify_name) only when it is a string (a C({dynamic}) name depends on the request), and remember that
-    RV(lb_backends[].verify_depth) and RV(lb_backends[].name_rule) are not applied by it yet (a chain longer than the
-    load balancer's depth, an IP SAN HAProxy would refuse, a CN-only certificate it would accept), nor are Apache's
-    name and expiry checks that stay on with C(SSLProxyVerify none) (RV(lb_backends[].check_expiry))."
+  - "To judge the served chains as the load balancer does, pass the result to the
+    P(certops.backend_tls.lb_verify_items#filter) filter: one M(certops.backend_tls.cert_chain_verify) call per set
+    of trust anchors, each item carrying the backend's RV(lb_backends[].verify_options) (the name checked, the name
+    rule, the depth, whether the chain is verified at all). With C(profile: openssl) each verdict is the load
+    balancer's. The role M(certops.backend_tls.cert_remediation) does this with C(cert_remediation_lb_hosts)."
   - TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
     C(proxy_ssl_conf_command Ciphersuites)) are reported but not applied by the probe (Python's ssl module cannot
     restrict them).
   - The verify depth (RV(lb_backends[].verify_depth)) is reported as the load balancer counts it; nginx counts
-    intermediates, Apache counts the anchor too (1 means the leaf is signed by a configured CA).
+    intermediates, Apache counts the anchor too (1 means the leaf is signed by a configured CA);
+    RV(lb_backends[].verify_options) gives it in OpenSSL's count, as M(certops.backend_tls.cert_chain_verify) takes it.
 seealso:
   - module: certops.backend_tls.cert_chain_verify
   - module: certops.backend_tls.backend_cert_info
+  - plugin: certops.backend_tls.lb_verify_items
+    plugin_type: filter
 """
 
 EXAMPLES = r"""
@@ -112,16 +114,17 @@ EXAMPLES = r"""
     chain_pem: true
   register: lb
 
-- name: Judge each verifying backend as the load balancer does (here all pools share one CA file)
+- name: Judge every backend as the load balancer does (one call per set of trust anchors)
   certops.backend_tls.cert_chain_verify:
-    items: "{{ lb.lb_backends | certops.backend_tls.json_query(to_items) }}"
-    ca_path: "{{ (lb.lb_backends | selectattr('verify') | first).ca_file }}"
+    items: "{{ group.items }}"
+    ca_content: "{{ group.ca_content | default(omit, true) }}"
     profile: openssl
-  vars:
-    to_items: >-
-      [?verify && endpoint.chain].{name: join('/', [pool, server]), chain: endpoint.chain_pem,
-      server_names: verify_name && [verify_name] || `[]`}
+  loop: "{{ lb | certops.backend_tls.lb_verify_items }}"
+  loop_control:
+    loop_var: group
+    label: "{{ group.items | length }} backends"
   delegate_to: localhost
+  register: judged
 
 - name: Pools that do not verify their backends at all
   certops.backend_tls.lb_backend_info:

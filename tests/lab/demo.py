@@ -47,8 +47,22 @@ def report_rows():
         for site in hosts[host]["sites"]:
             fix = {"none": "nothing", "reload": "reload only (files already renewed)",
                    "push": "push renewed cert+chain+key, test, reload", "manual": "needs a person"}[site["action"]]
-            rows.append((host, site["server_type"], ", ".join(site["reasons"]) or "healthy", fix, site["status"]))
+            judged = ", ".join("%s %s" % (line["lb_host"], line["backend"]) for line in site["before"].get("lb") or [])
+            rows.append((host, site["server_type"], judged or "(declared values)",
+                         ", ".join(site["reasons"]) or "healthy", fix, site["status"]))
     return rows
+
+
+def agreement(view):
+    """How many backends HAProxy and the collection judge alike: (agree, total, disagreements)."""
+    up = {row["backend"]: row["status"].startswith("UP") for row in view}
+    ours = {}
+    for entry in json.loads((REPORTS / "report.json").read_text())["hosts"].values():
+        for site in entry["sites"]:
+            for line in site["before"].get("lb") or []:
+                ours[line["backend"].split("/", 1)[1]] = line["valid"]
+    differ = sorted(name for name in up if ours.get(name) is not up[name])
+    return len(up) - len(differ), len(up), differ
 
 
 def main():
@@ -65,17 +79,21 @@ def main():
     say("\n1. The load balancer's view (HAProxy stats socket):")
     lab.print_view(lab.wait_view(LAB, "DOWN"))
 
-    say("\n2. Diagnose (playbooks/diagnose.yml: collect on each backend, verify as the load balancer does):")
+    say("\n2. Diagnose (playbooks/diagnose.yml: collect on each backend; read the load balancer's own view on")
+    say("   its host with lb_backend_info - its CA file, the name it checks, how it matches - and judge as it does):")
     rc, log = playbook("diagnose.yml", "diagnose")
     if rc != 0:
         say("diagnose failed (rc=%d); see %s" % (rc, log))
         return rc
-    table(report_rows(), ("backend", "server", "problem", "fix", "status"))
+    table(report_rows(), ("backend", "server", "judged by (load balancer)", "problem", "fix", "status"))
+    agree, total, differ = agreement(lab.wait_view(LAB, "DOWN"))
+    say("  HAProxy's own check and the collection's verdict agree on %d of %d backends%s" % (
+        agree, total, "" if not differ else " (differ: %s)" % ", ".join(differ)))
 
     say("\n3. Remediate (playbooks/remediate.yml: one host at a time; pre-flight, back up, write, test,")
     say("   reload, verify what is served, roll back on any failure):")
     rc, log = playbook("remediate.yml", "remediate")
-    table(report_rows(), ("backend", "server", "problem", "fix", "status"))
+    table(report_rows(), ("backend", "server", "judged by (load balancer)", "problem", "fix", "status"))
     if rc != 0:
         say("remediate failed (rc=%d); see %s" % (rc, log))
         return rc
@@ -83,6 +101,13 @@ def main():
     say("\n4. The load balancer's view now:")
     view = lab.wait_view(LAB, "UP")
     lab.print_view(view)
+    rc, log = playbook("diagnose.yml", "diagnose")
+    if rc != 0:
+        say("the diagnose after remediation failed (rc=%d); see %s" % (rc, log))
+        return rc
+    agree, total, differ = agreement(view)
+    say("  A diagnose now: HAProxy's own check and the collection's verdict agree on %d of %d backends%s" % (
+        agree, total, "" if not differ else " (differ: %s)" % ", ".join(differ)))
     say("""
 
         Report (every backend: before, action, after, rolled_back): %s
@@ -93,7 +118,7 @@ def main():
         Run it again: a second remediate changes nothing. Tear the lab down: make lab-down
     """ % (REPORTS / "report.json", REPORTS / "report.html", REPORTS / "backend_tls.prom", LOGS,
            Path(state["dir"]) / "backups"))
-    return 0 if all(v["status"].startswith("UP") for v in view) else 1
+    return 0 if all(v["status"].startswith("UP") for v in view) and not differ else 1
 
 
 if __name__ == "__main__":
