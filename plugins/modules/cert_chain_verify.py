@@ -147,43 +147,50 @@ options:
     default: webpki
   name_rule:
     description:
-      - How the load balancer matches a name against the leaf, where it differs from the profile's own rule
-        (WebPKI for V(webpki), OpenSSL's C(X509_check_host) for V(openssl)).
-      - V(openssl) is nginx (C(X509_check_host) for every name: an IP address is compared as text, never with
-        the IP SANs); V(haproxy) is HAProxy's own check (every DNS name and every
-        subject CN, even with DNS names; an IP address compared as text; partial wildcards); V(apache) is
-        mod_ssl's C(SSLProxyCheckPeerName) (DNS names and CN; whole-label wildcards); V(apache_cn) is the legacy
-        C(SSLProxyCheckPeerCN) (the first CN only). M(certops.backend_tls.lb_backend_info) reports each
-        backend's rule (C(lb_backends[].verify_options.name_rule)).
-      - A name the rule accepts but a WebPKI client would not is a V(HOSTNAME_MISMATCH) warning that says so; a
+      - >-
+        How the load balancer matches a name against the leaf, where it differs from the profile's own rule
+        (WebPKI for V(webpki), OpenSSL's C(X509_check_host) or C(X509_check_ip) for V(openssl)). The name is then
+        compared as given (all three load balancers refuse C(a.test.) for a SAN C(a.test)).
+      - >-
+        V(openssl) is nginx (C(X509_check_host) for every name, so an IP address is compared as text, never with
+        the IP SANs); V(haproxy) is HAProxy's own check (every DNS name and every subject CN, even with DNS names;
+        an IP address compared as text; partial wildcards); V(apache) is mod_ssl's C(SSLProxyCheckPeerName) (DNS
+        names and CN; whole-label wildcards); V(apache_cn) is the legacy C(SSLProxyCheckPeerCN) (the first CN
+        only). M(certops.backend_tls.lb_backend_info) reports each backend's rule
+        (C(lb_backends[].verify_options.name_rule)); the rules were measured on the real servers.
+      - >-
+        A name the rule accepts but a WebPKI client would not is a V(HOSTNAME_MISMATCH) warning that says so; a
         leaf without subjectAltName is then only a V(NO_SAN) warning.
       - Unset, the profile decides.
     type: str
     choices: [openssl, haproxy, apache, apache_cn]
   verify_depth:
     description:
-      - At most this many intermediate certificates between the leaf and the trust anchor (OpenSSL's count: neither
-        the leaf nor the anchor counts), as the load balancer's verify depth allows; a longer path is
+      - >-
+        At most this many intermediate certificates between the leaf and the trust anchor (in OpenSSL's count:
+        neither the leaf nor the anchor counts), as the load balancer's verify depth allows; a longer path is
         V(CHAIN_TOO_LONG). nginx's C(proxy_ssl_verify_depth N) is V(N); Apache's C(SSLProxyVerifyDepth N) counts
         the anchor and is V(N-1); M(certops.backend_tls.lb_backend_info) gives the value converted
         (C(lb_backends[].verify_options.verify_depth)).
-      - Unset, no limit (HAProxy sets none: OpenSSL's default of 100).
+      - Unset, no limit (HAProxy sets none, so OpenSSL's default of 100 applies).
     type: int
   check_chain:
     description:
-      - Whether the load balancer verifies the chain at all. V(false) is a pool with C(verify none)
-        (HAProxy), C(proxy_ssl_verify off) (nginx) or C(SSLProxyVerify none) (Apache): the chain's findings are
-        reported with severity V(info) (prefixed C(not checked by the load balancer)), so they do not make the
-        chain invalid, except the names given in O(server_names) (pass only the names the load balancer still
-        checks: Apache's, none for HAProxy or nginx), a key that does not match, and with O(check_expiry) the
-        leaf's own dates.
+      - >-
+        Whether the load balancer verifies the chain at all. V(false) is a pool with C(verify none) (HAProxy),
+        C(proxy_ssl_verify off) (nginx) or C(SSLProxyVerify none) (Apache): the chain's findings are reported
+        with severity V(info) (prefixed C(not checked by the load balancer)), so they do not make the chain
+        invalid, except the names given in O(server_names) (pass only the names the load balancer still checks:
+        Apache's, none for HAProxy or nginx), a key that does not match, and with O(check_expiry) the leaf's own
+        dates.
       - With V(false), RV(days_remaining) is the leaf's.
     type: bool
     default: true
   check_expiry:
     description:
-      - With O(check_chain=false), whether the leaf's dates still count (Apache's C(SSLProxyCheckPeerExpire),
-        on by default). Ignored when the chain is verified (its dates always count then).
+      - >-
+        With O(check_chain=false), whether the leaf's dates still count (Apache's C(SSLProxyCheckPeerExpire), on
+        by default). Ignored when the chain is verified (its dates always count then).
     type: bool
     default: true
 notes:

@@ -23,7 +23,7 @@ description:
     included), its client certificate, its protocol range and its ciphers. A backend that shares no protocol version
     or no cipher with those settings, but completes a handshake without them, is reported as such
     (V(NO_COMMON_PROTOCOL), V(NO_COMMON_CIPHER)), with the chain it serves.
-  - Judge the served chains with M(certops.backend_tls.cert_chain_verify) (profile V(openssl)): the
+  - Judge the served chains with M(certops.backend_tls.cert_chain_verify) (profile V(openssl)). The
     P(certops.backend_tls.lb_verify_items#filter) filter turns this result into its calls, with each load balancer's
     trust anchors and each backend's RV(lb_backends[].verify_options).
   - A configuration that cannot be read, a line that cannot be understood or a backend that cannot be probed is an

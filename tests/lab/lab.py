@@ -200,16 +200,15 @@ def _write_inventory(directory, state):
         hosts["backend-" + b["name"]] = {"cert_remediation_sites": [site]}
     # The load balancer's own view drives the role (docs/lb-view.md#the-role): its CA file, the name its checks
     # verify, how it matches names. The declared CA path stays as the fallback for a backend it does not judge.
-    inventory = {"load_balancers": {"hosts": {"lb": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}},
-        "backends": {"hosts": hosts, "vars": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
-        "cert_remediation_lb_config": {"haproxy": state["lb"]["conf"]},
-        "cert_remediation_ca_path": state["lb_ca_file"],
-        "cert_remediation_source_dir": str(directory / "source"),
-        "cert_remediation_backup_dir": str(directory / "backups"),
-        "cert_remediation_reload": "command"}}}
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"load_balancers": {"hosts": {"lb": dict(local)}},
+                 "backends": {"hosts": hosts, "vars": dict(
+                     local, cert_remediation_lb_hosts=["lb"], cert_remediation_lb_type=["haproxy"],
+                     cert_remediation_lb_config={"haproxy": state["lb"]["conf"]},
+                     cert_remediation_ca_path=state["lb_ca_file"],
+                     cert_remediation_source_dir=str(directory / "source"),
+                     cert_remediation_backup_dir=str(directory / "backups"),
+                     cert_remediation_reload="command")}}
     (directory / "inventory.yml").write_text(json.dumps(inventory, indent=2) + "\n")
 
 

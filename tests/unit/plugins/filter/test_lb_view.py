@@ -139,8 +139,8 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     assert actions["h5"] == ("manual", ["NO_COMMON_PROTOCOL"])
     assert plans["h1"]["ca_content"] == LB_CA.root.pem and plans["h1"]["lb_unplaced"] == []
     line = plans["h3"]["sites"][0]["before"]["lb"][0]
-    assert (line["lb_host"], line["backend"], line["matched_by"], line["valid"]) == ("lb1", "be_app/app3", "endpoint",
-                                                                                   False)
+    seen = (line["lb_host"], line["backend"], line["matched_by"], line["valid"])
+    assert seen == ("lb1", "be_app/app3", "endpoint", False)
     assert plans["h1"]["sites"][0]["server_names"] == ["app1.lb.test", "www.app1.lb.test"]
     # without the map, the same requests are judged by the declared values only (no CA: the system store)
     plain = remediation.fleet_plan(requests, {"results": judge(
