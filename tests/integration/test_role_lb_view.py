@@ -42,12 +42,12 @@ def inventory(state, *, drop=(), **overrides):
     return path
 
 
-def run(state, inv, mode="diagnose"):
+def run(state, inv, mode="diagnose", ok=True):
     proc = run_playbook(TARGET, inventory=inv, extra_vars={
         "cert_remediation_mode": mode, "cert_remediation_report_dir": str(state["reports"]),
         "cert_remediation_report_formats": ["json"]})
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    return json.loads((state["reports"] / "report.json").read_text())
+    assert (proc.returncode == 0) is ok, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return json.loads((state["reports"] / "report.json").read_text()) if ok else proc.stdout + proc.stderr
 
 
 def haproxy_says(state, want):
@@ -105,3 +105,9 @@ def test_a_load_balancer_that_cannot_be_read_leaves_the_declared_values_in_charg
     assert {name: site["reasons"][0] for name, site in sites.items()} == {
         "shop": "EXPIRED", "api": "INCOMPLETE_CHAIN", "blog": "EXPIRED", "edge": "HOSTNAME_MISMATCH"}
     assert report["unclaimed_backends"] == []
+
+
+def test_a_load_balancer_host_missing_from_the_inventory_stops_the_play_before_anything(lab):
+    output = run(lab, inventory(lab, cert_remediation_lb_hosts=["lb", "lb-typo"]), "remediate", ok=False)
+    assert "pre-check failed; nothing was touched on any host of the play" in output
+    assert "cert_remediation_lb_hosts: lb-typo is not a host of the inventory" in output
