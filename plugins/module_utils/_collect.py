@@ -18,11 +18,13 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _probe, _secrets
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
-ENDPOINT_KEYS = ("host", "port", "server_name", "client_cert", "client_key")
+ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key")
 DISCOVER_KEYS = ("type", "config", "binary")
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -265,9 +267,9 @@ def _client_path(spec, value, what):
 
 
 def parse_endpoint(spec):
-    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, client_cert, client_key}
+    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, sni, client_cert, client_key}
     -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the cert file)
-    when a client certificate is given.
+    when a client certificate is given, and sni: False (server_name None) when no SNI is to be sent.
 
     The host is an IP literal or a DNS-like name; anything else (a URL, an IPv6 address without
     brackets in a string, an unknown dict key, key text instead of a key path) is CertError
@@ -286,6 +288,13 @@ def parse_endpoint(spec):
             if not isinstance(server_name, str):
                 raise CertError("INVALID_ARGUMENT", "endpoint %r: server_name must be a string" % (shown,))
             _host(shown, server_name, what="server_name")
+        try:  # a raw list element: a YAML boolean, or text such as "false" from a template or a survey
+            sni = boolean(spec.get("sni", True) if spec.get("sni") is not None else True, strict=True)
+        except TypeError:
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: sni must be true or false" % (shown,))
+        if not sni and server_name:
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: server_name is the SNI sent; with sni: false there is "
+                            "none (leave server_name out)" % (shown,))
         cert = _client_path(shown, spec.get("client_cert"), "client_cert")
         key = _client_path(shown, spec.get("client_key"), "client_key")
         if key and not cert:
@@ -297,12 +306,15 @@ def parse_endpoint(spec):
         host, port = _split_endpoint(spec, spec.strip())
         if port == "":
             raise CertError("INVALID_ARGUMENT", "endpoint %r: no port after ':'" % spec)
-        server_name = None
+        server_name, sni = None, True
     else:
         raise CertError("INVALID_ARGUMENT", "endpoint %r is neither 'host:port' nor a dict" % (spec,))
     port = _port(spec, port)
     host = _host(spec, host)
-    target = {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
+    if not sni:  # as nginx does by default (proxy_ssl_server_name off): the backend's default certificate
+        target = {"host": host, "port": port, "server_name": None, "sni": False}
+    else:
+        target = {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
     target.update(client or {})
     return target
 
@@ -330,7 +342,7 @@ def declared_site(spec):
     """A role-style site dict -> the site shape that discovery returns."""
     endpoint = parse_endpoint(spec["endpoint"]) if spec.get("endpoint") else None
     names = list(spec.get("server_names") or [])
-    if endpoint and not endpoint["server_name"] and names:
+    if endpoint and not endpoint["server_name"] and names and endpoint.get("sni") is not False:
         endpoint["server_name"] = names[0]
     return {
         "name": spec["name"],

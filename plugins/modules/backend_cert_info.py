@@ -58,6 +58,14 @@ options:
       server_name:
         description: SNI name to send. Defaults to O(endpoints[].host) when it is a DNS name; none for an IP.
         type: str
+      sni:
+        description:
+          - V(false) sends no SNI at all, as nginx does by default (C(proxy_ssl_server_name off)) and HAProxy without
+            C(sni): the backend answers with its default certificate. O(endpoints[].server_name) must then be left
+            out. The endpoint is returned with V(server_name=null).
+          - M(certops.backend_tls.lb_backend_info) reports what each load balancer sends (C(lb_backends[].sni)).
+        type: bool
+        default: true
       client_cert:
         description:
           - Client certificate to present when the server asks for one, as the load balancer does for a backend

@@ -133,3 +133,36 @@ def test_bad_arguments_fail_cleanly(lab):
         result = run_module("backend_cert_info", args)
         assert result.get("failed") is True, result
         assert needle in result["msg"] and "Traceback" not in str(result), result
+
+
+def test_an_endpoint_can_ask_for_no_sni(tmp_path):
+    """sni: false sends none, as nginx's proxy_ssl_server_name off does: the backend answers with its default
+    certificate, which a probe with any name would not show. A declared site keeps it (its served chain is the
+    default one), server_name with sni: false is refused, and "false" as text is read as a boolean."""
+    ca = pki.CA("No SNI")
+    default, named = ca.leaf("default.sni.test"), ca.leaf("named.sni.test")
+    port = free_port()
+    for name, leaf in (("default", default), ("named", named)):
+        pki.write(tmp_path / ("%s.crt" % name), ca.chain_pem(leaf))
+        pki.write(tmp_path / ("%s.key" % name), leaf.key_pem(), mode=0o600)
+    sites = [{"name": "a-default", "port": port, "server_names": ["default.sni.test"],
+              "cert": str(tmp_path / "default.crt"), "key": str(tmp_path / "default.key")},
+             {"name": "b-named", "port": port, "server_names": ["named.sni.test"],
+              "cert": str(tmp_path / "named.crt"), "key": str(tmp_path / "named.key")}]
+    with Nginx(tmp_path / "nginx", sites):
+        result = run_module("backend_cert_info", {"endpoints": [
+            {"host": "localhost", "port": port, "server_name": "named.sni.test"},
+            {"host": "localhost", "port": port, "sni": False},
+            {"host": "localhost", "port": port, "sni": "false"}]})
+        served = [(e["server_name"], e["chain"][0]) for e in result["endpoints"]]
+        assert served == [("named.sni.test", named.fingerprint), (None, default.fingerprint)], served
+        declared = run_module("backend_cert_info", {"sites": [
+            {"name": "named", "server_type": "nginx", "cert_path": str(tmp_path / "named.crt"),
+             "key_path": str(tmp_path / "named.key"), "server_names": ["named.sni.test"],
+             "endpoint": {"host": "localhost", "port": port, "sni": False}}]})
+        (site,) = declared["sites"]
+        assert site["endpoint"]["server_name"] is None and site["served_matches_disk"] is False, site
+        refused = run_module("backend_cert_info", {"endpoints": [
+            {"host": "localhost", "port": port, "sni": False, "server_name": "named.sni.test"}]})
+        assert refused.get("failed") and refused["error"]["code"] == "INVALID_ARGUMENT", refused
+        assert "sni: false" in refused["msg"]
