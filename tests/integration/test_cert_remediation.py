@@ -167,8 +167,11 @@ def test_preflight_refuses_bad_material_and_touches_nothing(lab, tmp_path):
 def test_one_verification_for_the_batch_judges_each_host_by_its_own_settings(lab, tmp_path):
     # blog alone trusts another CA: in the one controller-side verification of the batch it must be judged by
     # that CA (its renewed files are then no good either: push, not reload), the others by the lab's.
+    # Declared values only: the load balancer's own view (the lab's default) would judge blog by HAProxy's CA.
     other = pki.write(tmp_path / "other-ca.pem", pki.CA("Other").root.pem)
-    inv = inventory(lab, tmp_path, blog={"cert_remediation_ca_path": str(other)})
+    declared_only = {"cert_remediation_lb_hosts": []}
+    inv = inventory(lab, tmp_path, blog=dict(declared_only, cert_remediation_ca_path=str(other)),
+                    **{name: dict(declared_only) for name in ("shop", "api", "edge")})
     proc = run(lab, inv, mode="diagnose")
     assert proc.returncode == 0, proc.stdout[-5000:]
     verify_task = "TASK [certops.backend_tls.cert_remediation : Verify the served and on-disk chains of every host"
