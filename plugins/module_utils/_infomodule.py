@@ -56,6 +56,14 @@ class InfoModule(KeySafeModule):
         rc, out, _err = self.run_command([binary, "-T", "-q", "-c", config])
         return out if rc == 0 else None
 
+    def server_version(self, server_type, binary=None):
+        """The installed server's own version text (`nginx -v` prints it on stderr), or None."""
+        binary = binary or self.get_bin_path(server_type)
+        if server_type != "nginx" or not binary:
+            return None
+        rc, out, err = self.run_command([binary, "-v"])
+        return (err or out) if rc == 0 else None
+
     def exit_info(self, result):
         """The result's warnings to Ansible, then the result, or with `query` only {query_result, summary}."""
         for warning in result.pop("warnings", []):

@@ -445,6 +445,22 @@ _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl
 _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
                  "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
                  "proxy_ssl_verify_depth": ["1"]}
+# nginx 1.23.4 (CHANGES: "now TLSv1.3 protocol is enabled by default") added TLSv1.3 to proxy_ssl_protocols' default.
+_NGX_TLS13_DEFAULT_SINCE = (1, 23, 4)
+_NGX_VERSION = re.compile(r"nginx/(\d+)\.(\d+)\.(\d+)")
+
+
+def nginx_version(text):
+    """(major, minor, patch) from `nginx -v` output ('nginx version: nginx/1.22.1'), or None."""
+    match = _NGX_VERSION.search(text or "")
+    return tuple(int(g) for g in match.groups()) if match else None
+
+
+def _ngx_protocols_default(version):
+    """proxy_ssl_protocols when no level sets it, for that nginx version (None: unknown, taken as 1.22's)."""
+    if version is not None and tuple(version) >= _NGX_TLS13_DEFAULT_SINCE:
+        return ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+    return list(_NGX_DEFAULTS["proxy_ssl_protocols"])
 _NGX_PROTOCOLS = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 
 
@@ -464,18 +480,20 @@ def _ngx_level(directives, inherited, level):
     return settings
 
 
-def nginx_backends(main, source, prefix=None):
-    """Every backend of every `proxy_pass` of an nginx configuration (relative paths: the main file's directory)."""
+def nginx_backends(main, source, prefix=None, version=None):
+    """Every backend of every `proxy_pass` of an nginx configuration (relative paths: the main file's directory).
+    version: the nginx that reads it, (major, minor, patch), for the defaults that changed (None: 1.22's)."""
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
     tree = _nginx_tree(main, source, prefix)
     items = []
+    base = {"proxy_ssl_protocols": (_ngx_protocols_default(version), "default")}
     for block in tree:
         if block["name"] != "http" or block["children"] is None:
             continue
         upstreams = {}
         _ngx_upstreams(block["children"], upstreams)
-        http = _ngx_level(block["children"], {}, "http")
+        http = _ngx_level(block["children"], base, "http")
         for server in block["children"]:
             if server["name"] != "server" or server["children"] is None:
                 continue
@@ -861,13 +879,14 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
 
 # ---------------------------------------------------------------- entry point
 
-def lb_backends(lb_type, config, source=None):
-    """The backends of one load balancer from its main configuration file (filesystem unless `source`)."""
+def lb_backends(lb_type, config, source=None, version=None):
+    """The backends of one load balancer from its main configuration file (filesystem unless `source`); version:
+    the nginx version, when known."""
     source = source or _discover.FileSource()
     if lb_type == "haproxy":
         return haproxy_backends(config, source)
     if lb_type == "nginx":
-        return nginx_backends(config, source)
+        return nginx_backends(config, source, version=version)
     if lb_type == "apache":
         return apache_backends(config, source)
     raise CertError("INVALID_ARGUMENT", "unknown load balancer type %r" % lb_type)
@@ -906,7 +925,7 @@ def parse_lb_types(lb_types, config):
     return [(name, os.path.expanduser(config.get(name) or _discover.default_config(name))) for name in seen]
 
 
-def _read_config(lb_type, path, run_command):
+def _read_config(lb_type, path, run_command, version=None):
     source = None
     if lb_type == "nginx" and run_command is not None:
         dump = run_command(lb_type, path)
@@ -914,7 +933,7 @@ def _read_config(lb_type, path, run_command):
             source = _discover.FileSource(_discover.split_nginx_dump(dump))
             if path not in source.files:
                 source = None
-    return lb_backends(lb_type, path, source)
+    return lb_backends(lb_type, path, source, version=version)
 
 
 def _anchor_files(path):
@@ -1019,14 +1038,22 @@ def verify_options(item):
 
 
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,
-            now=None):
-    """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)]."""
+            version_of=None, now=None):
+    """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)];
+    version_of(lb_type): the installed server's version text (`nginx -v`), when it can be asked."""
     collector = _collect.Collector(include_pem=include_pem, chain_pem=chain_pem, now=now)
     items, configs = [], []
     for lb_type, path in specs:
-        status = {"lb_type": lb_type, "config_file": path, "backends": 0, "error": None}
+        status = {"lb_type": lb_type, "config_file": path, "backends": 0, "error": None, "version": None}
+        version = None
+        if lb_type == "nginx":
+            version = nginx_version(version_of(lb_type) if version_of else None)
+            status["version"] = ".".join(str(v) for v in version) if version else None
+            if version is None:
+                collector.warnings.append("the nginx version is unknown (no nginx binary answered -v): its defaults "
+                                          "are taken as nginx 1.22's (proxy_ssl_protocols without TLSv1.3)")
         try:
-            found = _read_config(lb_type, path, run_command)
+            found = _read_config(lb_type, path, run_command, version)
             status["backends"] = len(found)
             items.extend(found)
         except CertError as exc:

@@ -15,9 +15,10 @@ description:
     and judges it, whether the chain is verified (and which setting decides), the SNI it sends, the name it checks,
     its trust anchors (the SHA-256 fingerprint of every certificate in its CA file), its client certificate,
     protocol range and ciphers.
-  - A keyword absent from the configuration gets the load balancer's own default (HAProxy 2.6, nginx 1.22,
-    Apache 2.4). For example nginx verifies nothing and sends no SNI unless told to, HAProxy verifies unless
-    C(verify none) or C(ssl-server-verify none), and Apache checks the name even with C(SSLProxyVerify none).
+  - A keyword absent from the configuration gets the load balancer's own default (HAProxy 2.6, nginx 1.22 or,
+    when the installed nginx reports 1.23.4 or later, that version's, Apache 2.4). For example nginx verifies
+    nothing and sends no SNI unless told to, HAProxy verifies unless C(verify none) or C(ssl-server-verify none),
+    and Apache checks the name even with C(SSLProxyVerify none).
     A pool that does not verify is reported with RV(lb_backends[].verify=false), never left out.
   - Then probes every TLS backend concurrently from where the load balancer stands, with the SNI it sends (none
     included), its client certificate, its protocol range and its ciphers. A backend that shares no protocol version
@@ -361,11 +362,12 @@ certificates:
             days_remaining: 200, expired: false}]
 configs:
   description: "One entry per load balancer type read: its main file, the number of backends, or why it could not be
-    read."
+    read, and for nginx the version of the nginx binary found (C(nginx -v); null when none answered), which decides
+    defaults that changed (since 1.23.4 C(proxy_ssl_protocols) includes TLSv1.3)."
   returned: unless O(query) is given
   type: list
   elements: dict
-  sample: [{lb_type: haproxy, config_file: /etc/haproxy/haproxy.cfg, backends: 6, error: null}]
+  sample: [{lb_type: haproxy, config_file: /etc/haproxy/haproxy.cfg, backends: 6, error: null, version: null}]
 summary:
   description: "Counts over the result; C(error_codes) counts each code among the backends' and probes' errors."
   returned: always
@@ -415,7 +417,8 @@ def main():
         specs = _lbview.parse_lb_types(params["lb_type"], params["config"])
         result = _lbview.lb_view(specs, probe=params["probe"], timeout=params["timeout"],
                                  concurrency=params["concurrency"], include_pem=params["include_pem"],
-                                 chain_pem=params["chain_pem"], run_command=module.nginx_dump)
+                                 chain_pem=params["chain_pem"], run_command=module.nginx_dump,
+                                 version_of=module.server_version)
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
     if not specs:

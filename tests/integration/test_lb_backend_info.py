@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -437,6 +438,10 @@ def test_load_balancers_say_what_was_built(view):
     assert {name: s[0] for name, s in view["haproxy"].items()} == HAPROXY_EXPECTED, view["haproxy"]
     assert view["nginx"] == NGINX_EXPECTED
     assert view["apache"] == APACHE_EXPECTED
+    # the nginx that read the configuration says its version (its protocol default depends on it)
+    here = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=True).stderr
+    versions = {c["lb_type"]: c["version"] for c in view["result"]["configs"]}
+    assert versions["nginx"] and versions["nginx"] in here and versions["haproxy"] is None, versions
 
 
 def test_every_backend_is_found_with_its_trust_anchors(view, world):

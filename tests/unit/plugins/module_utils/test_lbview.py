@@ -457,3 +457,25 @@ def test_the_info_modules_withhold_any_private_key_text_from_their_results():
     result = {"lb_backends": [{"client_key": "/etc/x/data:" + key, "port": 443, "ok": True}], "summary": {"n": 1}}
     assert withhold_keys(result) == {"lb_backends": [{"client_key": "(withheld: private key text)", "port": 443,
                                                       "ok": True}], "summary": {"n": 1}}
+
+
+def test_nginx_protocol_default_follows_the_installed_version(tmp_path, files):
+    """nginx 1.23.4 put TLSv1.3 in proxy_ssl_protocols' default: a TLS 1.3-only backend is reachable from 1.24 and
+    not from 1.22. The version comes from `nginx -v` (the one installed here is read as the module reads it)."""
+    conf = _nginx(tmp_path, files)
+
+    def default_pool(version):
+        items = _lbview.lb_backends("nginx", str(conf), version=version)
+        return next(i for i in items if i["location"].endswith(" /") and i["server"] == "127.0.0.1:8443")
+
+    assert default_pool((1, 22, 1))["max_version"] == "TLSv1.2"
+    assert default_pool(None)["max_version"] == "TLSv1.2"
+    assert default_pool((1, 23, 4))["max_version"] == "TLSv1.3"
+    assert default_pool((1, 26, 2))["max_version"] == "TLSv1.3"
+    named = next(i for i in _lbview.lb_backends("nginx", str(conf), version=(1, 26, 2)) if i["sni"] == "named.test"
+                 and i["verify"])
+    assert named["min_version"] == "TLSv1.2"  # a level that sets proxy_ssl_protocols keeps its own
+    assert _lbview.nginx_version("nginx version: nginx/1.22.1\n") == (1, 22, 1)
+    assert _lbview.nginx_version("openresty/1.25.3.1") is None
+    here = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=True)
+    assert _lbview.nginx_version(here.stderr) is not None, here.stderr
