@@ -18,7 +18,7 @@ def _result(value, name):
 
 
 def lb_verify_items(result):
-    """lb_backend_info result -> [{ca_content, items, backends}]: one cert_chain_verify call per trust anchor set."""
+    """lb_backend_info result -> [{ca_content, chains, backends}]: one cert_chain_verify call per trust anchor set."""
     return _lbmap.verify_groups(_result(result, "lb_verify_items"))
 
 

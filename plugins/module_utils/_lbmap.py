@@ -60,16 +60,17 @@ def verify_item(result, backend, pems=None):
 
 
 def verify_groups(result):
-    """One lb_backend_info result -> [{ca_content, items, backends}]: a cert_chain_verify call per distinct set of
-    trust anchors (ca_content None: no anchors needed or configured), backends the index of each item's backend."""
+    """One lb_backend_info result -> [{ca_content, chains, backends}]: a cert_chain_verify call per distinct set of
+    trust anchors (ca_content None: no anchors needed or configured), chains its items, backends the index of each
+    item's backend."""
     pems = _pem_by_fingerprint(result)
     groups = {}
     for index, backend in enumerate(result.get("lb_backends") or []):
         item, anchors = verify_item(result, backend, pems)
         if item is None:
             continue
-        group = groups.setdefault(anchors, {"ca_content": anchors or None, "items": [], "backends": []})
-        group["items"].append(item)
+        group = groups.setdefault(anchors, {"ca_content": anchors or None, "chains": [], "backends": []})
+        group["chains"].append(item)
         group["backends"].append(index)
     return list(groups.values())
 

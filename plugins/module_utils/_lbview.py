@@ -1038,9 +1038,10 @@ def verify_options(item):
 
 
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,
-            version_of=None, now=None):
+            version_of=None, only=None, now=None):
     """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)];
-    version_of(lb_type): the installed server's version text (`nginx -v`), when it can be asked."""
+    version_of(lb_type): the installed server's version text (`nginx -v`), when it can be asked; only: keep just
+    these backends ('pool/server')."""
     collector = _collect.Collector(include_pem=include_pem, chain_pem=chain_pem, now=now)
     items, configs = [], []
     for lb_type, path in specs:
@@ -1054,6 +1055,8 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                                           "are taken as nginx 1.22's (proxy_ssl_protocols without TLSv1.3)")
         try:
             found = _read_config(lb_type, path, run_command, version)
+            if only is not None:
+                found = [i for i in found if "%s/%s" % (i["pool"], i["server"]) in only]
             status["backends"] = len(found)
             items.extend(found)
         except CertError as exc:

@@ -79,6 +79,13 @@ options:
         for M(certops.backend_tls.cert_chain_verify)'s O(certops.backend_tls.cert_chain_verify#module:chain).
     type: bool
     default: false
+  backends:
+    description:
+      - Only these backends, each as C(pool/server) (as RV(lb_backends[].pool) and RV(lb_backends[].server) name it):
+        the others are neither probed nor returned. For example to look again at the backends just fixed.
+      - A name that matches no backend is not an error; RV(summary.backends) counts what was kept.
+    type: list
+    elements: str
   query:
     description:
       - A JMESPath expression applied to the result. When given, only RV(query_result) and RV(summary) are
@@ -117,13 +124,13 @@ EXAMPLES = r"""
 
 - name: Judge every backend as the load balancer does (one call per set of trust anchors)
   certops.backend_tls.cert_chain_verify:
-    items: "{{ group.items }}"
+    items: "{{ group.chains }}"
     ca_content: "{{ group.ca_content | default(omit, true) }}"
     profile: openssl
   loop: "{{ lb | certops.backend_tls.lb_verify_items }}"
   loop_control:
     loop_var: group
-    label: "{{ group.items | length }} backends"
+    label: "{{ group.chains | length }} backends"
   delegate_to: localhost
   register: judged
 
@@ -401,6 +408,7 @@ def main():
             concurrency=dict(type="int", default=16),
             include_pem=dict(type="bool", default=True),
             chain_pem=dict(type="bool", default=False),
+            backends=dict(type="list", elements="str"),
             query=dict(type="str"),
         ),
         supports_check_mode=True,
@@ -418,7 +426,7 @@ def main():
         result = _lbview.lb_view(specs, probe=params["probe"], timeout=params["timeout"],
                                  concurrency=params["concurrency"], include_pem=params["include_pem"],
                                  chain_pem=params["chain_pem"], run_command=module.nginx_dump,
-                                 version_of=module.server_version)
+                                 version_of=module.server_version, only=params["backends"])
     except CertError as exc:
         module.fail_json(msg=exc.message, error=exc.as_dict())
     if not specs:

@@ -417,7 +417,7 @@ def _verdicts(result):
     (profile openssl) says valid or not. A backend the probe could not complete a handshake with is down."""
     judged = {}
     for group in lb_view.lb_verify_items(result):
-        args = {"items": group["items"], "profile": "openssl"}
+        args = {"items": group["chains"], "profile": "openssl"}
         if group["ca_content"]:
             args["ca_content"] = group["ca_content"]
         out = run_main(cert_chain_verify.main, args)
@@ -579,3 +579,10 @@ def test_probe_only_and_config_only_runs(world):
     assert not missing.get("failed") and missing["configs"][0]["error"]["code"] == "NOT_FOUND", missing
     bad = run_module("lb_backend_info", {"lb_type": "haproxy", "config": {"traefik": "/etc/traefik.toml"}})
     assert bad.get("failed") and bad["error"]["code"] == "INVALID_ARGUMENT", bad
+    # only some backends: the others are neither probed nor returned (a name matching none is no error)
+    first = result["lb_backends"][1]
+    label = "%s/%s" % (first["pool"], first["server"])
+    only = run_module("lb_backend_info", {"lb_type": "haproxy", "config": {"haproxy": str(world["haproxy"].conf)},
+                                          "backends": [label, "no_pool/none"]})
+    assert ["%s/%s" % (i["pool"], i["server"]) for i in only["lb_backends"]] == [label], only["lb_backends"]
+    assert only["summary"]["backends"] == 1 and only["summary"]["probed"] == 1, only["summary"]

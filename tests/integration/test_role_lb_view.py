@@ -111,3 +111,30 @@ def test_a_load_balancer_host_missing_from_the_inventory_stops_the_play_before_a
     output = run(lab, inventory(lab, cert_remediation_lb_hosts=["lb", "lb-typo"]), "remediate", ok=False)
     assert "pre-check failed; nothing was touched on any host of the play" in output
     assert "cert_remediation_lb_hosts: lb-typo is not a host of the inventory" in output
+
+
+def test_after_the_reload_the_load_balancers_own_probe_decides_and_a_refusal_rolls_back(lab):
+    """The last proof is the load balancer's: after the reload each one probes the site again from where it stands,
+    with its own settings. Here the reload also makes HAProxy offer only TLS 1.0-1.1 to shop (its configuration
+    file changes, as a concurrent change would): the backend's own probe still sees the new certificate, the load
+    balancer could not connect, so the site is rolled back byte for byte and the reason is named."""
+    shop = next(b for b in lab["backends"] if b["name"] == "shop")
+    files = {path: Path(path).read_bytes() for path in (shop["cert_path"], shop["key_path"])}
+    conf = lab["lb"]["conf"]
+    data = json.loads((Path(lab["dir"]) / "inventory.yml").read_text())
+    site = data["backends"]["hosts"]["backend-shop"]["cert_remediation_sites"][0]
+    site["reload_command"] += " && sed -i 's/^\\( *server shop .*\\)$/\\1 ssl-max-ver TLSv1.1/' %s" % conf
+    inv = Path(lab["dir"]) / "inventory-shop.yml"
+    inv.write_text(json.dumps(data))
+    proc = run_playbook(TARGET, inventory=inv, args=["--limit", "backend-shop"], extra_vars={
+        "cert_remediation_mode": "remediate", "cert_remediation_report_dir": str(lab["reports"]),
+        "cert_remediation_report_formats": ["json"]})
+    assert proc.returncode != 0, proc.stdout[-12000:]
+    assert "ssl-max-ver TLSv1.1" in Path(conf).read_text()  # the reload did run
+    fatal = next(line for line in proc.stdout.splitlines() if line.startswith("fatal: [backend-shop]:")
+                 and "rolled back" in line)
+    assert "load balancers cannot complete a handshake with be_shop/shop: NO_COMMON_PROTOCOL" in fatal, fatal
+    assert {path: Path(path).read_bytes() for path in files} == files
+    report = json.loads((lab["reports"] / "report.json").read_text())
+    (entry,) = report["hosts"]["backend-shop"]["sites"]
+    assert entry["rolled_back"] is True and entry["status"].startswith("FAILED"), entry

@@ -44,7 +44,7 @@ def lb_result(*backends):
             "certificates": [{"fingerprint_sha256": fp(c), "pem": c.pem} for c in certs]}
 
 
-def judge(groups, key="items"):
+def judge(groups, key="chains"):
     """Each group verified as the role does: one real cert_chain_verify batch per group."""
     out = []
     for group in groups:
@@ -59,7 +59,7 @@ def test_lb_verify_items_judges_each_backend_as_its_load_balancer():
                        backend("app4", 9004, FOREIGN, pool="be_open", verify=False),
                        backend("app5", 9005, None, error={"code": "NO_COMMON_PROTOCOL", "message": "x"}))
     groups = lb_view.lb_verify_items(result)
-    assert [len(g["items"]) for g in groups] == [3, 1]  # the verifying pool's anchors; the open pool needs none
+    assert [len(g["chains"]) for g in groups] == [3, 1]  # the verifying pool's anchors; the open pool needs none
     assert groups[0]["ca_content"] == LB_CA.root.pem and groups[1]["ca_content"] is None
     assert groups[0]["backends"] == [0, 1, 2] and groups[1]["backends"] == [3]
     valid = {}
@@ -131,7 +131,7 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     (h3_lb,) = [item for g in groups for item in g["chains"] if item["name"] == "h3 site9003 (lb1 be_app/app3)"]
     assert h3_lb["name_rule"] == "haproxy" and h3_lb["server_names"] == ["app3.lb.test"]
     verified = {"results": [dict(judged) for judged in judge(
-        [dict(g, items=g["chains"]) for g in groups])]}
+        groups)]}
     plans = remediation.fleet_plan(requests, verified, mapped)
     actions = {h: (p["sites"][0]["action"], p["sites"][0]["reasons"]) for h, p in plans.items()}
     assert actions["h1"] == ("none", [])
@@ -144,5 +144,5 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     assert plans["h1"]["sites"][0]["server_names"] == ["app1.lb.test", "www.app1.lb.test"]
     # without the map, the same requests are judged by the declared values only (no CA: the system store)
     plain = remediation.fleet_plan(requests, {"results": judge(
-        [dict(g, items=g["chains"]) for g in remediation.fleet_verify_items(requests)])})
+        remediation.fleet_verify_items(requests))})
     assert "lb" not in plain["h3"]["sites"][0]["before"] and "ca_content" not in plain["h3"]
