@@ -60,8 +60,9 @@ options:
         type: str
       sni:
         description:
-          - V(false) sends no SNI at all, as nginx does by default (C(proxy_ssl_server_name off)) and HAProxy without
-            C(sni): the backend answers with its default certificate. O(endpoints[].server_name) must then be left
+          - >-
+            V(false) sends no SNI at all, as nginx does by default (C(proxy_ssl_server_name off)) and HAProxy without
+            C(sni), so the backend answers with its default certificate. O(endpoints[].server_name) must then be left
             out. The endpoint is returned with V(server_name=null).
           - M(certops.backend_tls.lb_backend_info) reports what each load balancer sends (C(lb_backends[].sni)).
         type: bool

@@ -83,7 +83,8 @@ def over_ssh(tmp_path):
         known_hosts = tmp_path / "known_hosts"
         known_hosts.write_text(server.known_hosts_line())  # the host key is ours: checked strictly
 
-        lab_inventory = json.loads((Path(state["dir"]) / "inventory.yml").read_text())["backends"]
+        whole = json.loads((Path(state["dir"]) / "inventory.yml").read_text())
+        lab_inventory = whole["backends"]
         group_vars = {k: v for k, v in lab_inventory["vars"].items() if not k.startswith("ansible_")}
         host_vars = dict(lab_inventory["hosts"][HOST], **{
             "ansible_connection": "ssh",
@@ -99,7 +100,9 @@ def over_ssh(tmp_path):
             "ansible_python_interpreter": TARGET_PYTHON,
         })
         inventory = tmp_path / "inventory.json"
-        inventory.write_text(json.dumps({"backends": {"hosts": {HOST: host_vars}, "vars": group_vars}}))
+        # the lab's load balancer stays a local host of the inventory: the role reads its view there
+        inventory.write_text(json.dumps({"backends": {"hosts": {HOST: host_vars}, "vars": group_vars},
+                                         "load_balancers": whole["load_balancers"]}))
         reports = tmp_path / "reports"
         reports.mkdir()
         yield {"state": state, "server": server, "fingerprint": fingerprint, "inventory": inventory,
