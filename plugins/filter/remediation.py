@@ -116,31 +116,52 @@ def remediation_plan(collected, verified, declared=None, min_days=30, force=Fals
     return _plan(collected, verdicts, declared, min_days, force)
 
 
-# What a load balancer's probe can fail with before any certificate is judged: no certificate push fixes these.
-_UNREACHED = ("NO_COMMON_PROTOCOL", "NO_COMMON_CIPHER", "CONNECTION_REFUSED", "TIMEOUT", "DNS_FAILURE",
-              "CONNECTION_RESET", "NOT_TLS", "TLS_HANDSHAKE_FAILED", "CLIENT_CERT_REQUIRED", "CLIENT_CERT_REJECTED",
-              "NOT_PROBED", "NO_ANCHOR_PEM")
+def _merge(verdicts):
+    """The worst of several verdicts on the same site: valid only if all are, every code and finding once, the
+    fewest days left (and that verdict's notAfter)."""
+    merged = dict(verdicts[0], codes=[], findings=[])
+    seen = set()
+    for verdict in verdicts:
+        merged["valid"] = merged["valid"] and verdict["valid"]
+        merged["codes"] += [c for c in verdict["codes"] if c not in merged["codes"]]
+        for finding in verdict["findings"]:
+            key = (finding.get("code"), finding.get("message"))
+            if key not in seen:
+                seen.add(key)
+                merged["findings"].append(finding)
+        if verdict["days_remaining"] is not None and (
+                merged["days_remaining"] is None or verdict["days_remaining"] < merged["days_remaining"]):
+            merged["days_remaining"], merged["not_after"] = verdict["days_remaining"], verdict["not_after"]
+        merged["fingerprint"] = merged["fingerprint"] or verdict["fingerprint"]
+    return merged
 
 
-def _lb_served(site_lb, verdicts, site_name, min_days):
-    """The served verdict as the site's load balancers see it (the worst of them), their codes merged, and one
-    line per backend for the report."""
-    merged, lines = None, []
+def _lb_view_of(site_lb, verdicts, site_name, min_days, view, own):
+    """The site as its load balancers see it, for one view (lb: what they are served, lbdisk: the site's files
+    under their checks): (verdict, lines, codes of the load balancers' own problems).
+
+    A problem on the load balancer's side (it cannot reach or negotiate with the backend, or its configuration or
+    CA file cannot be used: the entry's error, or nothing was judged) is a code no certificate push fixes. When no
+    load balancer judged a chain, the site's own verdict stays, with those codes added."""
+    judged, lines, side = [], [], []
     for index, entry in site_lb:
+        code = (entry["error"] or {}).get("code") if view == "lb" else None
         if entry["item"] is not None:
-            verdict = _verdict(verdicts.get((site_name, "lb:%d" % index)), min_days)
-        else:  # not reached, or nothing to judge: the probe's own error says why
-            code = (entry["error"] or {}).get("code") or "NOT_PROBED"
-            verdict = dict(_verdict(None, min_days), codes=[code])
-        lines.append({"lb_host": entry["lb_host"], "backend": entry["label"], "matched_by": entry["matched_by"],
-                      "verify": entry["verify"], "valid": verdict["valid"],
-                      "codes": verdict["codes"]})
-        if merged is None or (merged["valid"] and not merged["codes"] and (verdict["codes"] or not verdict["valid"])):
-            merged = dict(verdict, codes=list(verdict["codes"]))
+            verdict = _verdict(verdicts.get((site_name, "%s:%d" % (view, index))), min_days)
+            judged.append(verdict)
         else:
-            merged["codes"] += [c for c in verdict["codes"] if c not in merged["codes"]]
-            merged["valid"] = merged["valid"] and verdict["valid"]
-    return merged, lines
+            verdict = dict(_verdict(None, min_days), codes=[])
+            code = (entry["error"] or {}).get("code") or "NOT_PROBED"
+        if code and view == "lb":
+            verdict = dict(verdict, valid=False, codes=[code] + [c for c in verdict["codes"] if c != code])
+            if code not in side:
+                side.append(code)
+        lines.append({"lb_host": entry["lb_host"], "backend": entry["label"], "matched_by": entry["matched_by"],
+                      "verify": entry["verify"], "valid": verdict["valid"], "codes": verdict["codes"]})
+    merged = _merge([own] + judged) if view == "lbdisk" or not judged else _merge(judged)
+    if side:
+        merged = dict(merged, valid=False, codes=side + [c for c in merged["codes"] if c not in side])
+    return merged, lines, side
 
 
 def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
@@ -153,9 +174,10 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
         served = _verdict(verdicts.get((site["name"], "served")), min_days)
         disk = _verdict(verdicts.get((site["name"], "disk")), min_days)
         endpoint = _endpoint_of(collected, site)
-        lb_lines = None
-        if lb_sites.get(site["name"]):  # what the alert asks: the load balancers' own verdict
-            served, lb_lines = _lb_served(lb_sites[site["name"]], verdicts, site["name"], min_days)
+        lb_lines, lb_side, site_lb = None, [], lb_sites.get(site["name"])
+        if site_lb:  # what the alert asks: the load balancers' own verdict, and their checks on the files
+            served, lb_lines, lb_side = _lb_view_of(site_lb, verdicts, site["name"], min_days, "lb", served)
+            disk = _lb_view_of(site_lb, verdicts, site["name"], min_days, "lbdisk", disk)[0]
         if endpoint and endpoint.get("chain"):
             served["fingerprint"] = endpoint["chain"][0]
         matches = site.get("served_matches_disk")
@@ -168,8 +190,8 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             reasons.append("FORCED")
         if not reasons:
             action = "none"
-        elif not force and all(reason in _UNREACHED for reason in reasons):
-            action = "manual"  # the load balancer cannot reach or negotiate with the backend: not a certificate
+        elif not force and lb_side:
+            action = "manual"  # the load balancer cannot reach, negotiate with or judge the backend: no push fixes it
         elif not force and matches is False and disk["valid"] and not disk["codes"] and \
                 site.get("key_matches_cert") is not False:
             action = "reload"  # renewed on disk, never reloaded: nothing to push
@@ -197,6 +219,13 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
         })
         if lb_lines is not None:
             entry["before"]["lb"] = lb_lines
+            entry["lb_side"] = lb_side
+            # what pre-flight and re-verification must also pass: each load balancer's own checks and anchors
+            entry["lb_checks"] = [{"ca_content": lb["ca_content"] or "",
+                                   "options": {k: v for k, v in lb["item"].items() if k not in ("name", "chain")}}
+                                  for _i, lb in site_lb if lb["item"] is not None]
+        if site_lb is not None:
+            entry["ca_content"] = _lb_anchors(site_lb)
         plan.append(entry)
     return plan
 
@@ -216,12 +245,13 @@ def _lb_names(site_lb):
 
 def _site_for(entry, sites):
     """The site of a host that answers for a load balancer backend: the one whose endpoint is the backend's
-    address and port, else the one on its port, else the host's only site."""
+    address and port, else the only one on its port (several sites on one port, told apart by SNI, or none on it:
+    unplaced, reported)."""
     def endpoint(site):
         return (site.get("endpoint") or {}).get("host"), (site.get("endpoint") or {}).get("port")
 
     for candidates in ([s for s in sites if endpoint(s) == (entry["address"], entry["port"])],
-                       [s for s in sites if endpoint(s)[1] == entry["port"]], sites):
+                       [s for s in sites if endpoint(s)[1] == entry["port"]]):
         if len(candidates) == 1:
             return candidates[0]["name"]
     return None
@@ -242,10 +272,16 @@ def _lb_by_site(request, lb):
 
 
 def _lb_anchors(site_lb):
-    """The one set of trust anchors the site's verifying load balancers share (None: none, or they differ)."""
-    anchors = set(entry["ca_content"] for _i, entry in site_lb or []
-                  if entry["item"] is not None and entry["item"].get("check_chain") and entry["ca_content"])
-    return anchors.pop() if len(anchors) == 1 else None
+    """The trust anchors every verifying load balancer of the site shares, as PEM (compared by fingerprint: a CA
+    file that also holds an intermediate still shares its root); None when there is none or they share nothing."""
+    shared = None
+    for _i, entry in site_lb or []:
+        if entry["item"] is not None and entry["item"].get("check_chain") and entry.get("anchors"):
+            shared = dict(entry["anchors"]) if shared is None else {
+                fp: pem for fp, pem in shared.items() if fp in entry["anchors"]}
+    if not shared:
+        return None
+    return "".join(pem if pem.endswith("\n") else pem + "\n" for _fp, pem in sorted(shared.items()))
 
 
 def _requests(requests):
@@ -289,12 +325,17 @@ def _fleet_groups(requests, lb=None):
             names = list(item["server_names"]) + [n for n in _lb_names(lb_sites.get(site))
                                                   if n not in item["server_names"]]
             add(policy, dict(item, server_names=names, name="%s %s (%s)" % (host, site, view)), (host, site, view))
+        disks = {site: item["chain"] for site, view, item in _chains_to_verify(request["collected"]) if view == "disk"}
         for site, entries in lb_sites.items():
             for index, entry in entries:
-                if entry["item"] is not None:
-                    add(("", entry["ca_content"] or "", request["min_days"], "openssl"),
-                        dict(entry["item"], name="%s %s (%s %s)" % (host, site, entry["lb_host"], entry["label"])),
-                        (host, site, "lb:%d" % index))
+                if entry["item"] is None:
+                    continue
+                policy = ("", entry["ca_content"] or "", request["min_days"], "openssl")
+                label = "%s %s (%s %s" % (host, site, entry["lb_host"], entry["label"])
+                add(policy, dict(entry["item"], name=label + ")"), (host, site, "lb:%d" % index))
+                if site in disks:  # the files under this load balancer's checks: reload only if it would accept them
+                    add(policy, dict(entry["item"], chain=disks[site], name=label + ", disk)"),
+                        (host, site, "lbdisk:%d" % index))
     return [(dict(zip(_POLICY, policy)), group) for policy, group in groups.items() if group["chains"]]
 
 
@@ -330,13 +371,12 @@ def fleet_plan(requests, verified, lb=None):
             problem = "no TLS site found on %s: declare cert_remediation_sites or check discovery %s" % (
                 host, json.dumps(collected.get("discovery") or []))
         lb_sites, unplaced = _lb_by_site(request, lb)
-        anchors = set(_lb_anchors(entries) for entries in lb_sites.values()) - {None}
         plans[host] = {"sites": _plan(collected, verdicts.get(host, {}), request.get("sites"), request["min_days"],
                                       request.get("force"), lb_sites),
                        "problem": problem}
         if lb is not None:
-            plans[host].update(ca_content=anchors.pop() if len(anchors) == 1 else None,
-                               lb_unplaced=[entry["label"] for entry in unplaced])
+            plans[host]["lb_unplaced"] = [{"lb_host": e["lb_host"], "backend": e["label"], "address": e["address"],
+                                           "port": e["port"]} for e in unplaced]
     return plans
 
 
@@ -413,6 +453,12 @@ _FIX = {
     "push": "push the renewed certificate, chain and key, test, reload, verify",
     "manual": "fix by hand: the certificate's path is only known at request time, so nothing is pushed",
 }
+_FIX_LB = ("fix by hand: the load balancer cannot reach, negotiate with or judge the backend (protocols, ciphers, "
+           "network, or its own configuration or CA file), which no certificate push fixes")
+
+
+def _fix(entry):
+    return _FIX_LB if entry["action"] == "manual" and entry.get("lb_side") else _FIX[entry["action"]]
 
 
 def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
@@ -440,9 +486,9 @@ def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
             "site": entry["name"], "server_type": entry.get("server_type"), "action": entry["action"],
             "reasons": entry["reasons"], "before": entry.get("before"),
             "after": (outcome or {}).get("after"), "rolled_back": bool((outcome or {}).get("rolled_back")),
-            "error": (outcome or {}).get("error"), "status": status, "fix": _FIX[entry["action"]],
+            "error": (outcome or {}).get("error"), "status": status, "fix": _fix(entry),
             "endpoint": entry.get("endpoint"), "server_names": entry.get("server_names") or [],
-            "summary": "%s | %s | %s | %s" % (entry["name"], problem, _FIX[entry["action"]], status),
+            "summary": "%s | %s | %s | %s" % (entry["name"], problem, _fix(entry), status),
         })
     return report
 

@@ -81,11 +81,20 @@ def _claims(value):
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _port(value):
+    """An endpoint's port as the role reads it (443 when absent; text from a template is a number)."""
+    try:
+        return int(value) if value not in (None, "") else 443
+    except (TypeError, ValueError):
+        return None
+
+
 def _match(backend, host, rule):
     if rule == "claim":
         return any(claim in (label(backend), backend.get("server")) for claim in _claims(host.get("claims")))
     if rule == "endpoint":
-        return any((e.get("host"), e.get("port")) == (backend.get("address"), backend.get("port"))
+        return any(isinstance(e, dict) and (e.get("host"), _port(e.get("port"))) == (backend.get("address"),
+                                                                                      backend.get("port"))
                    for e in host.get("endpoints") or [])
     if rule == "address":
         return backend.get("address") in (host.get("addresses") or [])
@@ -118,6 +127,9 @@ def map_backends(views, hosts, match=MATCH_RULES):
                      "verify": backend.get("verify"), "reached": endpoint.get("ok"),
                      "error": backend.get("error") or endpoint.get("error"),
                      "item": item, "ca_content": anchors if item is not None else None,
+                     # the anchors by fingerprint, to tell which the site's load balancers share
+                     "anchors": {fp: pems[fp] for fp in backend.get("ca_fingerprints") or [] if fp in pems}
+                     if item is not None and item.get("check_chain") else {},
                      "host": None, "matched_by": None}
             for rule in match:
                 found = [h["host"] for h in hosts if _match(backend, h, rule)]

@@ -993,12 +993,16 @@ def _client_fingerprint(collector, path):
 def probe_target(item):
     """The endpoint to probe for a backend as the load balancer connects to it, or None (no TLS, no address).
 
-    The SNI is the one the load balancer sends; a request-dependent SNI is probed as HAProxy's health checks
-    send it (check-sni) or without SNI. The client certificate and the protocol and cipher settings are the
-    load balancer's (None: its library's defaults)."""
+    The SNI is the one the load balancer sends. HAProxy with health checks over TLS is probed as its checks
+    connect (check-sni, or none): its DOWN state and its alert come from them, and verify_options judges it on
+    their name. A request-dependent SNI is probed as the checks send it, or without SNI. The client certificate
+    and the protocol and cipher settings are the load balancer's (None: its library's defaults)."""
     if not item["tls"] or not item["address"] or not item["port"]:
         return None
     sni = item["sni"]
+    check = item.get("health_check") or {}
+    if item["lb_type"] == "haproxy" and check.get("enabled") and check.get("tls"):
+        sni = check.get("sni")
     if isinstance(sni, dict):
         sni = item["check_sni"] if isinstance(item["check_sni"], str) else None
     target = {"host": item["address"], "port": item["port"], "server_name": sni or None,
@@ -1032,6 +1036,8 @@ def verify_options(item):
     depth = item["verify_depth"]
     if depth is not None and item["lb_type"] == "apache":
         depth = max(depth - 1, 0)  # Apache counts the anchor (docs/lb-view.md)
+    if depth is not None:
+        depth = min(depth, 100)  # beyond OpenSSL's own default limit a larger depth changes nothing here
     return {"server_names": [name] if isinstance(name, str) and item["name_rule"] else [],
             "name_rule": item["name_rule"], "verify_depth": depth, "check_chain": bool(item["verify"]),
             "check_expiry": bool(item["check_expiry"])}

@@ -401,7 +401,7 @@ class Verifier:
         if not checks["check_chain"]:  # no chain verdict to take from OpenSSL: only names and the leaf count
             if self.openssl is not None or checks["name_rule"]:
                 findings = self._apply_name_rule(findings, served[0], names, as_given, checks["name_rule"])
-            findings = [self._unchecked(f, checks["check_expiry"]) for f in findings]
+            findings = [self._unchecked(f, checks["check_expiry"], bool(names)) for f in findings]
         elif self.openssl is not None:
             findings = self._apply_openssl(findings, served, intermediates, names, as_given, checks)
         elif checks["name_rule"]:
@@ -590,12 +590,14 @@ class Verifier:
         return found
 
     @staticmethod
-    def _unchecked(finding, check_expiry):
+    def _unchecked(finding, check_expiry, named):
         """A finding about something a load balancer that does not verify the chain never looks at: info.
 
         Still checked without verification: the key pairing (the user's policy), each name given (only pass the
-        names the load balancer still checks, as Apache does) and, with check_expiry, the leaf's own dates."""
-        if finding["severity"] != ERROR or finding["code"] in ("KEY_MISMATCH", "HOSTNAME_MISMATCH"):
+        names the load balancer still checks, as Apache does; under WebPKI rules a leaf without subjectAltName
+        matches none of them) and, with check_expiry, the leaf's own dates."""
+        if finding["severity"] != ERROR or finding["code"] in ("KEY_MISMATCH", "HOSTNAME_MISMATCH") or (
+                named and finding["code"] == "NO_SAN"):
             return finding
         if check_expiry and finding["code"] in ("EXPIRED", "NOT_YET_VALID") and finding["role"] == "leaf":
             return finding

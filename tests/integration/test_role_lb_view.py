@@ -17,6 +17,7 @@ import pytest
 from lab import lab as labctl
 from testlib import pki
 from testlib.ansible_run import run_playbook
+from testlib.servers import free_port
 
 TARGET = Path(__file__).parent / "targets" / "cert_remediation" / "all_hosts.yml"
 
@@ -138,3 +139,20 @@ def test_after_the_reload_the_load_balancers_own_probe_decides_and_a_refusal_rol
     report = json.loads((lab["reports"] / "report.json").read_text())
     (entry,) = report["hosts"]["backend-shop"]["sites"]
     assert entry["rolled_back"] is True and entry["status"].startswith("FAILED"), entry
+
+
+def test_an_unreachable_load_balancer_host_is_reported_and_takes_no_backend_down(lab):
+    """A load balancer host that cannot be reached (here: ssh to a closed port) is a line in the report; every
+    backend host is still judged, by the load balancer that answered."""
+    data = json.loads((Path(lab["dir"]) / "inventory.yml").read_text())
+    data["load_balancers"]["hosts"]["lb-down"] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1",
+                                                  "ansible_port": free_port(), "ansible_user": "nobody"}
+    data["backends"]["vars"]["cert_remediation_lb_hosts"] = ["lb", "lb-down"]
+    inv = Path(lab["dir"]) / "inventory-down.yml"
+    inv.write_text(json.dumps(data))
+    report = run(lab, inv)
+    balancers = {b["host"]: b for b in report["load_balancers"]}
+    assert balancers["lb"]["error"] is None and balancers["lb"]["backends"] == 4
+    assert balancers["lb-down"]["error"], balancers["lb-down"]
+    assert set(report["hosts"]) == {"backend-shop", "backend-api", "backend-edge", "backend-blog"}
+    assert set(judged(report)) == {"shop", "api", "edge", "blog"}

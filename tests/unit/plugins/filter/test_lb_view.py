@@ -125,7 +125,9 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     anchors = {item["name"]: g["ca_content"] for g in groups for item in g["chains"]}
     assert {name: ca == LB_CA.root.pem for name, ca in anchors.items()} == {
         "h1 site9001 (served)": True, "h1 site9001 (disk)": True, "h1 site9001 (lb1 be_app/app1)": True,
+        "h1 site9001 (lb1 be_app/app1, disk)": True,
         "h3 site9003 (served)": True, "h3 site9003 (disk)": True, "h3 site9003 (lb1 be_app/app3)": True,
+        "h3 site9003 (lb1 be_app/app3, disk)": True,
         # the LB never reached h5: nothing of its own to judge with, so h5's declared values (here: none)
         "h5 site9005 (served)": False, "h5 site9005 (disk)": False}
     (h3_lb,) = [item for g in groups for item in g["chains"] if item["name"] == "h3 site9003 (lb1 be_app/app3)"]
@@ -136,8 +138,12 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     actions = {h: (p["sites"][0]["action"], p["sites"][0]["reasons"]) for h, p in plans.items()}
     assert actions["h1"] == ("none", [])
     assert actions["h3"][0] == "push" and {"UNTRUSTED_ROOT", "INCOMPLETE_CHAIN"} & set(actions["h3"][1])
-    assert actions["h5"] == ("manual", ["NO_COMMON_PROTOCOL"])
-    assert plans["h1"]["ca_content"] == LB_CA.root.pem and plans["h1"]["lb_unplaced"] == []
+    # the LB reached nothing: a person, and the site's own verdict is kept beside the LB's reason
+    assert actions["h5"][0] == "manual" and actions["h5"][1][0] == "NO_COMMON_PROTOCOL", actions["h5"]
+    assert plans["h1"]["sites"][0]["ca_content"] == LB_CA.root.pem and plans["h1"]["lb_unplaced"] == []
+    assert plans["h1"]["sites"][0]["lb_checks"] == [{"ca_content": LB_CA.root.pem, "options": {
+        "server_names": ["app1.lb.test"], "name_rule": "haproxy", "verify_depth": None, "check_chain": True,
+        "check_expiry": True}}]
     line = plans["h3"]["sites"][0]["before"]["lb"][0]
     seen = (line["lb_host"], line["backend"], line["matched_by"], line["valid"])
     assert seen == ("lb1", "be_app/app3", "endpoint", False)
@@ -145,4 +151,70 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     # without the map, the same requests are judged by the declared values only (no CA: the system store)
     plain = remediation.fleet_plan(requests, {"results": judge(
         remediation.fleet_verify_items(requests))})
-    assert "lb" not in plain["h3"]["sites"][0]["before"] and "ca_content" not in plain["h3"]
+    assert "lb" not in plain["h3"]["sites"][0]["before"] and "ca_content" not in plain["h3"]["sites"][0]
+
+
+def plan_for(backends, port=9001, leaf=GOOD, names=("app1.lb.test",), disk_leaf=None):
+    """One host with one site on port, judged by one load balancer with these backends: its plan entry."""
+    lb = lb_result(*backends)
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}],
+                                    [{"host": "h", "claims": [b["server"] for b in backends]}])
+    coll = collected(port, leaf, list(names))
+    if disk_leaf is not None:
+        coll["files"][0]["chain_pem"] = disk_leaf
+    requests = [{"host": "h", "collected": coll, "sites": [], "ca_path": "", "min_days": 0, "profile": "openssl",
+                 "force": False}]
+    verified = {"results": judge(remediation.fleet_verify_items(requests, mapped))}
+    return remediation.fleet_plan(requests, verified, mapped)["h"]
+
+
+def test_what_the_load_balancer_cannot_use_is_for_a_person_not_a_push():
+    # it was served a good chain but shares no protocol with the backend: the chain is fine, the link is not
+    no_protocol = backend("app1", 9001, GOOD)
+    no_protocol["endpoint"]["error"] = {"code": "NO_COMMON_PROTOCOL", "message": "x"}
+    no_protocol["endpoint"]["ok"] = False
+    plan = plan_for([no_protocol])
+    (site,) = plan["sites"]
+    assert (site["action"], site["reasons"]) == ("manual", ["NO_COMMON_PROTOCOL"])
+    (entry,) = remediation.remediation_report(plan["sites"])
+    assert "no certificate push fixes" in entry["fix"]
+    # its CA file cannot be read: it judges nothing, and a push would not change that
+    broken_ca = backend("app1", 9001, GOOD)
+    broken_ca["error"] = {"code": "NOT_FOUND", "message": "no CA file"}
+    (site,) = plan_for([broken_ca])["sites"]
+    assert site["action"] == "manual" and site["reasons"][0] == "NOT_FOUND", site
+
+
+def test_a_backend_on_another_port_is_unplaced_not_given_to_the_only_site():
+    plan = plan_for([backend("app1", 8443, GOOD)], port=9001)
+    assert plan["lb_unplaced"] == [{"lb_host": "lb1", "backend": "be_app/app1", "address": "127.0.0.1", "port": 8443}]
+    (site,) = plan["sites"]
+    assert "lb" not in site["before"]
+
+
+def test_files_the_load_balancer_would_refuse_are_pushed_not_reloaded():
+    """Renewed on disk, never reloaded: reload only if the load balancer would take the files. Under nginx's depth
+    of 1 a chain with two intermediates is CHAIN_TOO_LONG, though valid for a client without a depth limit."""
+    first = pki.issue("LB Trusted First", issuer=LB_CA.root, ca=True, days=1000)
+    second = pki.issue("LB Trusted Second", issuer=first, ca=True, days=1000)
+    deep = pki.issue("app1.lb.test", issuer=second)
+    disk = [deep.pem, second.pem, first.pem]
+    depth_one = backend("app1", 9001, EXPIRED)
+    depth_one["verify_options"]["verify_depth"] = 1
+    shallow = backend("app1", 9001, EXPIRED)
+    plans = {}
+    for name, entry in (("depth 1", depth_one), ("no limit", shallow)):
+        plans[name] = plan_for([entry], leaf=EXPIRED, disk_leaf=disk)["sites"][0]
+    assert "CHAIN_TOO_LONG" in plans["depth 1"]["before"]["disk"]["codes"], plans["depth 1"]["before"]["disk"]
+    assert plans["no limit"]["before"]["disk"]["valid"] is True, plans["no limit"]["before"]["disk"]
+
+
+def test_load_balancers_that_share_a_root_share_anchors():
+    with_int = backend("app1", 9001, GOOD)
+    with_int["ca_fingerprints"] = [fp(LB_CA.root), fp(LB_CA.intermediate)]
+    other = dict(backend("app1", 9001, GOOD), pool="be_other")
+    lb = lb_result(with_int, other)
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], [{"host": "h", "claims": ["app1"]}])
+    assert len(mapped["backends"]) == 2
+    entries = [(i, e) for i, e in enumerate(mapped["backends"])]
+    assert remediation._lb_anchors(entries) == LB_CA.root.pem

@@ -114,3 +114,15 @@ def test_a_name_rule_compares_the_name_as_configured():
     plain = _verify.verify_single({"chain": chain, "server_names": ["shallow.c.test."]}, ca_content=ROOT.pem,
                                   profile="openssl")
     assert plain["valid"], plain["findings"]
+
+
+def test_without_chain_verification_a_name_still_needs_a_match_under_webpki():
+    """Names given still count when the chain is not verified: under WebPKI rules a leaf without subjectAltName
+    matches none (NO_SAN stays an error), with no name it is only information."""
+    no_san = pki.issue("nosan.c.test", issuer=OTHER_ROOT, names=[])
+    named = _verify.verify_single({"chain": no_san.pem, "server_names": ["other.c.test"]},
+                                  checks={"check_chain": False}, ca_content=ROOT.pem, profile="webpki")
+    assert not named["valid"] and "NO_SAN" in codes(named), named["findings"]
+    unnamed = _verify.verify_single({"chain": no_san.pem}, checks={"check_chain": False}, ca_content=ROOT.pem,
+                                    profile="webpki")
+    assert unnamed["valid"], unnamed["findings"]
