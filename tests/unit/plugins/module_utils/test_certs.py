@@ -286,7 +286,7 @@ def test_parse_endpoint(spec, expected):
     ("a..b:443", "empty label"),
     ("x" * 64 + ".test", "longer than 63"),
     ({"host": "a.test", "servername": "b.test"},
-     "unknown key servername (allowed: host, port, server_name, client_cert, client_key); "
+     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key); "
      "did you mean server_name (not servername)?"),
     ({"host": "a.test", "port": True}, "is not a number"),
     ({"host": "a.test", "port": 0}, "between 1 and 65535"),
