@@ -48,20 +48,22 @@ class Timing(float):
         return timing
 
 
-def timed(path, runs):
-    """Median seconds of `runs` ansible-playbook runs (one warm-up first), with their spread."""
+def run_once(path):
+    """Seconds of one ansible-playbook run of `path` (local connection); SystemExit when it fails."""
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
-    times = []
-    for attempt in range(runs + 1):
-        start = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
-        elapsed = time.monotonic() - start
-        if proc.returncode != 0:
-            raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
-        if attempt:
-            times.append(elapsed)
-    return Timing(times)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
+    return elapsed
+
+
+def timed(path, runs):
+    """Median seconds of `runs` ansible-playbook runs (one warm-up first), with their spread."""
+    run_once(path)
+    return Timing([run_once(path) for _attempt in range(runs)])
 
 
 def loop_case(work, name, task, items, sample, floor, label):
@@ -240,16 +242,17 @@ def main():
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--fleet-hosts", type=int, default=60)
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role", "fleet", "report"],
-                        action="append")
+    parser.add_argument("--only", choices=["files", "endpoints", "memory", "verify", "role", "fleet", "lb200",
+                                           "report"], action="append")
     parser.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
-    only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet", "report"])
+    only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet", "lb200", "report"])
     rows = []
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
     floor = timed(playbook(work, "floor", "    - name: Ping\n      ansible.builtin.ping:\n"), args.runs)
     rows.append(("playbook floor (one ping task)", floor, None))
+    notes = []
     sample = args.loop_sample
 
     if "files" in only:
@@ -322,6 +325,13 @@ def main():
     if "fleet" in only:
         rows.extend(bench_fleet(work, ca, args.fleet_hosts, args.runs, args.forks))
 
+    if "lb200" in only:  # issue 10: lb_backend_info on one load balancer host, all its backends in one run
+        from lb_bench import bench_lb
+
+        lb_rows, lb_note = bench_lb(work, args.runs, floor, run_once, playbook, Timing)
+        rows.extend(lb_rows)
+        notes.append(lb_note)
+
     report_size = None
     if "report" in only:  # issue 11: the HTML fleet report of 1,000 backends in headless Chromium
         from report_bench import bench_report
@@ -355,6 +365,9 @@ def main():
     if report_size:
         lines.append("")
         lines.append("HTML fleet report of 1000 backends: %.2f MB." % (report_size / 1e6))
+    for note in notes:
+        lines.append("")
+        lines.append(note)
     table = "\n".join(lines)
     print(table)
     subprocess.run(["rm", "-rf", str(work)], check=False)

@@ -41,7 +41,16 @@ from testlib import pki
 from testlib.ansible_run import run_module
 from testlib.module_runner import run_main
 from testlib.mtls import HAProxyServer, Material
-from testlib.servers import APACHE_MODULES, Nginx, Server, _kill_pidfile, _run, free_port, haproxy_stat, have, wait_port
+from testlib.servers import (
+    APACHE_MODULES,
+    HAProxyLB,
+    Nginx,
+    Server,
+    _run,
+    free_port,
+    have,
+    wait_port,
+)
 
 DOMAIN = "lb.test"
 STRICT_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"  # what the load balancers offer the cipher backend
@@ -130,37 +139,6 @@ class Backends(Nginx):
             port, _sep, sni = line.partition("|")
             out.setdefault(int(port), []).append(sni)
         return out
-
-
-class HAProxyLB(Server):
-    kind = "haproxy"
-
-    def __init__(self, workdir, text):
-        super().__init__(workdir, [])
-        self.text = text
-
-    @property
-    def conf(self):
-        return self.dir / "haproxy.cfg"
-
-    @property
-    def socket(self):
-        return self.dir / "lb.sock"
-
-    def start(self):
-        self.conf.write_text(self.text.replace("@SOCKET@", str(self.socket)))
-        _run(["haproxy", "-c", "-q", "-f", str(self.conf)])
-        _run(["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile)])
-        deadline = time.monotonic() + 10
-        while not self.socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self):
-        _kill_pidfile(self.pidfile)
-
-    def stat(self):
-        """{server: (status, check_status, last_chk)} from `show stat`."""
-        return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in haproxy_stat(self.socket)}
 
 
 class NginxLB(Nginx):

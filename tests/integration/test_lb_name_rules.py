@@ -40,7 +40,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview, _names
 from testlib import pki
-from testlib.servers import APACHE_MODULES, Nginx, Server, _kill_pidfile, _run, free_port, haproxy_stat, have, wait_port
+from testlib.servers import (
+    APACHE_MODULES,
+    HAProxyLB,
+    Nginx,
+    Server,
+    _run,
+    free_port,
+    haproxy_stat,
+    have,
+    wait_port,
+)
 
 # leaf kind -> (subject CNs in order, DNS SANs, IP SANs); no SAN at all when both lists are empty.
 LEAVES = {
@@ -182,33 +192,6 @@ class Backends(Nginx):
                 "".join("        listen 127.0.0.1:%d ssl;\n" % p for p in ports), self.files[kind][0],
                 self.files[kind][1], kind)
             for kind, ports in self.kind_ports.items()))
-
-
-class HAProxyLB(Server):
-    kind = "haproxy"
-
-    def __init__(self, workdir, text):
-        super().__init__(workdir, [])
-        self.text = text
-
-    @property
-    def conf(self):
-        return self.dir / "haproxy.cfg"
-
-    @property
-    def socket(self):
-        return self.dir / "lb.sock"
-
-    def start(self):
-        self.conf.write_text(self.text.replace("@SOCKET@", str(self.socket)))
-        _run(["haproxy", "-c", "-q", "-f", str(self.conf)])
-        _run(["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile)])
-        deadline = time.monotonic() + 10
-        while not self.socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self):
-        _kill_pidfile(self.pidfile)
 
 
 class NginxLB(Nginx):

@@ -304,6 +304,38 @@ class HAProxy(Server):
             wait_port(port, up=False, timeout=10)
 
 
+class HAProxyLB(Server):
+    """An HAProxy load balancer of our own from a whole configuration text (@SOCKET@: its admin stats socket)."""
+    kind = "haproxy"
+
+    def __init__(self, workdir, text):
+        super().__init__(workdir, [])
+        self.text = text
+
+    @property
+    def conf(self):
+        return self.dir / "haproxy.cfg"
+
+    @property
+    def socket(self):
+        return self.dir / "lb.sock"
+
+    def start(self):
+        self.conf.write_text(self.text.replace("@SOCKET@", str(self.socket)))
+        _run(["haproxy", "-c", "-q", "-f", str(self.conf)])
+        _run(["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile)])
+        deadline = time.monotonic() + 10
+        while not self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self):
+        _kill_pidfile(self.pidfile)
+
+    def stat(self):
+        """{server: (status, check_status, last_chk)} from `show stat`."""
+        return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in haproxy_stat(self.socket)}
+
+
 class Misbehaving:
     """TCP peers that break the TLS client in the ways real backends do: never speak, or reset."""
 
