@@ -27,8 +27,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -42,14 +40,14 @@ from testlib.ansible_run import run_module
 from testlib.module_runner import run_main
 from testlib.mtls import HAProxyServer, Material
 from testlib.servers import (
-    APACHE_MODULES,
+    ApacheLB,
     HAProxyLB,
     Nginx,
-    Server,
+    NginxLB,
     _run,
     free_port,
     have,
-    wait_port,
+    http_status,
 )
 
 DOMAIN = "lb.test"
@@ -139,43 +137,6 @@ class Backends(Nginx):
             port, _sep, sni = line.partition("|")
             out.setdefault(int(port), []).append(sni)
         return out
-
-
-class NginxLB(Nginx):
-    def __init__(self, workdir, port, body):
-        super().__init__(workdir, [], plain_ports=[port])
-        self.body = body
-
-    def write_config(self):
-        self.write_main(self.body)
-
-
-class ApacheLB(Server):
-    kind = "apache"
-
-    def __init__(self, workdir, ports, body):
-        super().__init__(workdir, [], plain_ports=ports)
-        self.body = body
-
-    @property
-    def conf(self):
-        return self.dir / "apache2.conf"
-
-    def start(self):
-        modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m) for m in (
-            "mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "proxy_balancer",
-            "lbmethod_byrequests", "slotmem_shm"))
-        user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(
-            "ServerRoot %(d)s\nServerName localhost\nPidFile %(d)s/apache.pid\nErrorLog %(d)s/error.log\n"
-            "LogLevel warn ssl:info proxy:info\nDefaultRuntimeDir %(d)s\nMutex file:%(d)s default\n%(user)s%(modules)s"
-            "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n%(listen)s%(body)s" % {
-                "d": self.dir, "user": user, "modules": modules, "body": self.body,
-                "listen": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
-        _run(["apache2", "-t", "-f", str(self.conf)])
-        _run(["apache2", "-k", "start", "-f", str(self.conf)])
-        for port in self.ports:
-            wait_port(port)
 
 
 def _haproxy_config(port, ca_dir, mtls_port, material):
@@ -295,14 +256,6 @@ def _apache_config(lb_port, lb_port2, ports, ca_file):
 """ % dict(ports, ca=ca_file, lb=lb_port, lb2=lb_port2, cipher_list=STRICT_CIPHER)
 
 
-def _http_status(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
@@ -370,9 +323,9 @@ def view(world):
             break
         last = stat
         time.sleep(0.5)
-    nginx_status = {ref: _http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"]["nginx"], ref))
+    nginx_status = {ref: http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"]["nginx"], ref))
                     for ref in NGINX_EXPECTED}
-    apache_status = {ref: _http_status("http://127.0.0.1:%d/%s/" % (
+    apache_status = {ref: http_status("http://127.0.0.1:%d/%s/" % (
         world["lb_ports"]["apache2" if ref.startswith("noverify") else "apache"], ref)) for ref in APACHE_EXPECTED}
     return {"result": result, "haproxy": stat, "nginx": nginx_status, "apache": apache_status}
 

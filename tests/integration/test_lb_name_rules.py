@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
 import pytest
@@ -41,15 +38,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview, _names
 from testlib import pki
 from testlib.servers import (
-    APACHE_MODULES,
+    ApacheLB,
     HAProxyLB,
     Nginx,
-    Server,
+    NginxLB,
     _run,
     free_port,
     haproxy_stat,
     have,
-    wait_port,
+    http_status,
 )
 
 # leaf kind -> (subject CNs in order, DNS SANs, IP SANs); no SAN at all when both lists are empty.
@@ -194,42 +191,6 @@ class Backends(Nginx):
             for kind, ports in self.kind_ports.items()))
 
 
-class NginxLB(Nginx):
-    def __init__(self, workdir, port, body):
-        super().__init__(workdir, [], plain_ports=[port])
-        self.body = body
-
-    def write_config(self):
-        self.write_main(self.body)
-
-
-class ApacheLB(Server):
-    kind = "apache"
-
-    def __init__(self, workdir, ports, body):
-        super().__init__(workdir, [], plain_ports=ports)
-        self.body = body
-
-    @property
-    def conf(self):
-        return self.dir / "apache2.conf"
-
-    def start(self):
-        modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m) for m in (
-            "mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http"))
-        user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(
-            "ServerRoot %(d)s\nServerName localhost\nPidFile %(d)s/apache.pid\nErrorLog %(d)s/error.log\n"
-            "LogLevel warn ssl:info proxy:info\nDefaultRuntimeDir %(d)s\nMutex file:%(d)s default\n%(user)s%(modules)s"
-            "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n%(listen)s%(body)s" % {
-                "d": self.dir, "user": user, "modules": modules, "body": self.body,
-                "listen": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
-        _run(["apache2", "-t", "-f", str(self.conf)])
-        _run(["apache2", "-k", "start", "-f", str(self.conf)])
-        for port in self.ports:
-            wait_port(port)
-
-
 class ConnectProxy:
     """A forward proxy for Apache's backend connections: `CONNECT <host>:<port>` is tunnelled to 127.0.0.1:<port>
     whatever <host> is, so the host names of the cases need no resolver; the hosts asked for are recorded."""
@@ -340,14 +301,6 @@ def _apache_config(lb_ports, ports, ca_file, connect_port):
             "needs no resolver\nProxyRemote * http://127.0.0.1:%d\n%s" % (ca_file, connect_port, "".join(vhosts)))
 
 
-def _http_status(url):
-    try:
-        with urllib.request.urlopen(url, timeout=15) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
@@ -394,10 +347,10 @@ def said(world):
     """{(load balancer, case): (accepted, detail)}: what each load balancer itself decided."""
     out = {}
     for case, _kind, _name, _why in CASES:
-        status = _http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"]["nginx"], case))
+        status = http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"]["nginx"], case))
         out[("nginx", case)] = (status == 200, status)
         for lb in ("apache", "apache_cn"):
-            status = _http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"][lb], case))
+            status = http_status("http://127.0.0.1:%d/%s/" % (world["lb_ports"][lb], case))
             out[(lb, case)] = (status == 200, status)
     deadline, last = time.monotonic() + 20, None
     while True:  # every server checked at least once, and the same answer twice in a row

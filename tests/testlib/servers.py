@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
@@ -85,6 +87,15 @@ def haproxy_stat(socket_path):
             data += chunk
     rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
     return [row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")]
+
+
+def http_status(url, timeout=15):
+    """The HTTP status a load balancer answers a GET with (an error status included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 class Server:
@@ -334,6 +345,47 @@ class HAProxyLB(Server):
     def stat(self):
         """{server: (status, check_status, last_chk)} from `show stat`."""
         return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in haproxy_stat(self.socket)}
+
+
+class NginxLB(Nginx):
+    """An nginx load balancer of our own: the http block's body as given (plain_ports: where it listens)."""
+
+    def __init__(self, workdir, port, body):
+        super().__init__(workdir, [], plain_ports=[port])
+        self.body = body
+
+    def write_config(self):
+        self.write_main(self.body)
+
+
+class ApacheLB(Server):
+    """An Apache load balancer of our own (mod_proxy, mod_ssl, balancers): the configuration body as given."""
+
+    kind = "apache"
+
+    def __init__(self, workdir, ports, body):
+        super().__init__(workdir, [], plain_ports=ports)
+        self.body = body
+
+    @property
+    def conf(self):
+        return self.dir / "apache2.conf"
+
+    def start(self):
+        modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m) for m in (
+            "mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "proxy_balancer",
+            "lbmethod_byrequests", "slotmem_shm"))
+        user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(
+            "ServerRoot %(d)s\nServerName localhost\nPidFile %(d)s/apache.pid\nErrorLog %(d)s/error.log\n"
+            "LogLevel warn ssl:info proxy:info\nDefaultRuntimeDir %(d)s\nMutex file:%(d)s default\n%(user)s%(modules)s"
+            "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n%(listen)s%(body)s" % {
+                "d": self.dir, "user": user, "modules": modules, "body": self.body,
+                "listen": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
+        _run(["apache2", "-t", "-f", str(self.conf)])
+        _run(["apache2", "-k", "start", "-f", str(self.conf)])
+        for port in self.ports:
+            wait_port(port)
 
 
 class Misbehaving:
