@@ -347,8 +347,9 @@ def fleet_verify_items(requests, lb=None):
 
 def fleet_plan(requests, verified, lb=None):
     """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests, lb), registered
-    from a loop -> {host: {sites: plan, problem, ca_content, lb_unplaced}}; problem is why the host must fail,
-    else None; ca_content the trust anchors of the load balancers that judge the host (None: its own ca_path)."""
+    from a loop -> {host: {sites: plan, problem}} (plus lb_unplaced with lb); problem is why the host must fail,
+    else None. With lb, a site its load balancers judge carries their shared anchors (ca_content), their own
+    checks (lb_checks) and what each saw (before.lb)."""
     requests = _requests(requests)
     calls = (verified or {}).get("results") or []
     groups = _fleet_groups(requests, lb)
