@@ -93,8 +93,8 @@ def _match(backend, host, rule):
     if rule == "claim":
         return any(claim in (label(backend), backend.get("server")) for claim in _claims(host.get("claims")))
     if rule == "endpoint":
-        return any(isinstance(e, dict) and (e.get("host"), _port(e.get("port"))) == (backend.get("address"),
-                                                                                      backend.get("port"))
+        wanted = (backend.get("address"), backend.get("port"))
+        return any(isinstance(e, dict) and (e.get("host"), _port(e.get("port"))) == wanted
                    for e in host.get("endpoints") or [])
     if rule == "address":
         return backend.get("address") in (host.get("addresses") or [])

@@ -461,6 +461,8 @@ def _ngx_protocols_default(version):
     if version is not None and tuple(version) >= _NGX_TLS13_DEFAULT_SINCE:
         return ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
     return list(_NGX_DEFAULTS["proxy_ssl_protocols"])
+
+
 _NGX_PROTOCOLS = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 
 

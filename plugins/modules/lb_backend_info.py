@@ -84,7 +84,7 @@ options:
       - >-
         Only these backends, each as C(pool/server) (as RV(lb_backends[].pool) and RV(lb_backends[].server) name it);
         the others are neither probed nor returned. For example to look again at the backends just fixed.
-      - A name that matches no backend is not an error; RV(summary.backends) counts what was kept.
+      - A name that matches no backend is not an error; C(summary.backends) counts what was kept.
     type: list
     elements: str
   query:

@@ -216,5 +216,5 @@ def test_load_balancers_that_share_a_root_share_anchors():
     lb = lb_result(with_int, other)
     mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], [{"host": "h", "claims": ["app1"]}])
     assert len(mapped["backends"]) == 2
-    entries = [(i, e) for i, e in enumerate(mapped["backends"])]
+    entries = list(enumerate(mapped["backends"]))
     assert remediation._lb_anchors(entries) == LB_CA.root.pem
