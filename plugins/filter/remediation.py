@@ -98,9 +98,12 @@ def _verdict(result, min_days):
     days = result.get("days_remaining")
     if result["valid"] and expires_soon(days, min_days):  # valid but expiring soon: acted on like invalid
         codes.append("EXPIRES_SOON")
-    chain = result.get("verified_chain") or []
-    return {"valid": result["valid"], "codes": codes, "days_remaining": days,
-            "fingerprint": chain[0]["fingerprint_sha256"] if chain else None,
+    chain = result.get("verified_chain")
+    if chain is None and result["valid"]:  # compact: a valid result's leaf heads the path it left out
+        fingerprint = (result.get("leaf") or {}).get("fingerprint_sha256")
+    else:
+        fingerprint = chain[0]["fingerprint_sha256"] if chain else None
+    return {"valid": result["valid"], "codes": codes, "days_remaining": days, "fingerprint": fingerprint,
             "not_after": (result.get("leaf") or {}).get("not_after"), "findings": findings}
 
 

@@ -89,29 +89,40 @@ def _certificate_pems(text, *, what):
     return _base.certificate_pems(text)
 
 
-def split_pem_certificates(text, *, what):
-    """PEM text (one or many blocks) -> [(der, Certificate)]; CertError PARSE_ERROR when none/bad."""
+_PARSED_LIMIT = 4096  # certificates a batch keeps parsed (its intermediates and roots, which chains share)
+
+
+def split_pem_certificates(text, *, what, parsed=None):
+    """PEM text (one or many blocks) -> [(der, Certificate)]; CertError PARSE_ERROR when none/bad.
+
+    parsed: a dict shared by the chains of one batch, PEM block -> (der, Certificate), so that an intermediate
+    every chain carries is parsed once (and the checks' cached views of it are built once)."""
     blocks = _certificate_pems(text or "", what=what)
     if not blocks:
         raise CertError("PARSE_ERROR", "%s holds no PEM certificate" % what)
     out = []
     for index, block in enumerate(blocks, start=1):
-        try:
-            cert = _certs.load_pem_certificate(block)
-        except CertError as exc:
-            raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc.message))
-        out.append((cert.public_bytes(Encoding.DER), cert))
+        known = parsed.get(block) if parsed is not None else None
+        if known is None:
+            try:
+                cert = _certs.load_pem_certificate(block)
+            except CertError as exc:
+                raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc.message))
+            known = (cert.public_bytes(Encoding.DER), cert)
+            if parsed is not None and len(parsed) < _PARSED_LIMIT:
+                parsed[block] = known
+        out.append(known)
     return out
 
 
-def load_pem_list(items, *, what):
+def load_pem_list(items, *, what, parsed=None):
     """A PEM text or a list of PEM texts -> [(der, Certificate)] in order."""
     if isinstance(items, (list, tuple)):
         out = []
         for index, item in enumerate(items, start=1):
-            out.extend(split_pem_certificates(item, what="%s[%d]" % (what, index)))
+            out.extend(split_pem_certificates(item, what="%s[%d]" % (what, index), parsed=parsed))
         return out
-    return split_pem_certificates(items, what=what)
+    return split_pem_certificates(items, what=what, parsed=parsed)
 
 
 def read_text(path, *, what):
@@ -838,10 +849,10 @@ class Verifier:
         leaf_info = None
         if leaf is not None:
             dns, ips = _sans(leaf)
-            not_after = _validity(leaf)[1]
-            leaf_info = {"subject": _subject(leaf), "sans": {"dns": dns, "ip": [str(i) for i in ips]},
-                         "not_after": _certs.iso(not_after),
-                         "days_remaining": int((not_after - self.at).total_seconds() // 86400)}
+            described = self._describe(leaf)
+            leaf_info = {"subject": described["subject"], "fingerprint_sha256": described["fingerprint_sha256"],
+                         "sans": {"dns": dns, "ip": [str(i) for i in ips]}, "not_after": described["not_after"],
+                         "days_remaining": int((_validity(leaf)[1] - self.at).total_seconds() // 86400)}
         return {
             "valid": not any(f["severity"] == ERROR for f in findings),
             "findings": findings,
@@ -928,21 +939,24 @@ def check_options(item, defaults=None):
     return checks
 
 
-def verify_item(verifier, item, checks=None):
+def verify_item(verifier, item, checks=None, parsed=None):
     """One chain ({chain|path, server_names, intermediates, key_path|key_content, check options}) -> single-form
-    result; checks: the call's check options, which the item's own override.
+    result; checks: the call's check options, which the item's own override; parsed: the batch's parsed
+    certificates (split_pem_certificates).
 
     A chain that cannot be read or parsed is a result with valid=false, a PARSE_ERROR finding and an
     `error`; it never raises.
     """
     try:
         if item.get("path"):
-            chain = split_pem_certificates(read_text(item["path"], what="chain file"), what=item["path"])
+            chain = split_pem_certificates(read_text(item["path"], what="chain file"), what=item["path"],
+                                           parsed=parsed)
         elif item.get("chain"):
-            chain = load_pem_list(item["chain"], what="chain")
+            chain = load_pem_list(item["chain"], what="chain", parsed=parsed)
         else:
             raise CertError("PARSE_ERROR", "the item has neither 'chain' nor 'path'")
-        extra = load_pem_list(item["intermediates"], what="intermediates") if item.get("intermediates") else []
+        extra = load_pem_list(item["intermediates"], what="intermediates", parsed=parsed) \
+            if item.get("intermediates") else []
         spki, key_problem = key_spki(key_path=item.get("key_path"), key_content=item.get("key_content"))
         return verifier.verify(chain, server_names=_name_list(item.get("server_names")), intermediates=extra,
                                key_spki=spki, key_problem=key_problem, checks=check_options(item, checks))
@@ -958,28 +972,40 @@ def error_result(exc):
             "verified_chain": [], "leaf": None, "days_remaining": None}
 
 
-def verify_single(item, checks=None, **policy):
+def compacted(result):
+    """A valid result without its verified_chain (its leaf keeps the leaf's fingerprint); any other as it is."""
+    if result["valid"]:
+        result.pop("verified_chain", None)
+    return result
+
+
+def verify_single(item, checks=None, compact=False, **policy):
     checks = check_options(checks or {})  # the call's own: a bad value fails the call
     verifier = build_verifier(**policy)
     try:
-        return dict(verify_item(verifier, item, checks), **describe_profile(verifier))
+        result = verify_item(verifier, item, checks)
+        return dict(compacted(result) if compact else result, **describe_profile(verifier))
     finally:
         close_verifier(verifier)
 
 
-def verify_batch(items, refused=None, checks=None, **policy):
+def verify_batch(items, refused=None, checks=None, compact=False, **policy):
     """Every item verified with one verifier; refused maps an item's index to the CertError it gets instead.
-    checks: the call's check options (check_options), which each item's own override.
+    checks: the call's check options (check_options), which each item's own override; compact: valid items
+    without their verified_chain (compacted).
 
     Under the openssl profile the items run in a few threads: each waits on its own openssl process.
     """
     checks = check_options(checks or {})
     verifier = build_verifier(**policy)
     refused = refused or {}
+    parsed = {}  # shared by the items (and their threads: a block parsed twice is only wasted work)
 
     def one(indexed):
         index, item = indexed
-        result = error_result(refused[index]) if index in refused else verify_item(verifier, item, checks)
+        result = error_result(refused[index]) if index in refused else verify_item(verifier, item, checks, parsed)
+        if compact:
+            compacted(result)
         result["name"] = item.get("name") or "item%d" % index
         return result
 

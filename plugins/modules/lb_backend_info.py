@@ -117,10 +117,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The load balancer's view of every backend
+- name: The load balancer's view of every backend (lb_verify_items takes the chains from certificates[].pem)
   certops.backend_tls.lb_backend_info:
     lb_type: [haproxy]
-    chain_pem: true
   register: lb
 
 - name: Judge every backend as the load balancer does (one call per set of trust anchors)

@@ -8,7 +8,8 @@ to `ssl-max-ver TLSv1.2`, and down (a port bound by no listener: refused). One r
 200 `server` lines in four backend sections, with `ssl verify required ca-file ... sni str(...) check-sni ... check`
 coming partly from `default-server` lines (a defaults section, a backend's own) and partly from each server line.
 
-Timed: `ansible-playbook` of one `lb_backend_info` task (lb_type haproxy, that config, chain_pem) whose
+Timed: `ansible-playbook` of one `lb_backend_info` task (lb_type haproxy, that config; as the role reads it: each
+certificate's PEM once, no `chain_pem`, which lb_verify_items does not need) whose
 `failed_when` checks every run's summary (200 backends, the expected probe error codes), alternating with the ping
 playbook of the floor, so that each pair sees the same load on a shared machine. Checked once outside the
 timing, on a full result: every backend found with its pool, port, SNI and trust anchor; the leaf it served is the one
@@ -326,7 +327,6 @@ def bench_lb(work, runs, floor, run_once, playbook, timing, count=200):
             "      certops.backend_tls.lb_backend_info:\n"
             "        lb_type: [haproxy]\n"
             "        config: {haproxy: %(cfg)s}\n"
-            "        chain_pem: true\n"
             "      register: lb\n"
             "      failed_when: 'lb.summary.backends != %(n)d or lb.summary.probed != %(n)d"
             " or lb.summary.error_codes != %(codes)s'\n"

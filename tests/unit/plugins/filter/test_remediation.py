@@ -255,3 +255,28 @@ def test_fleet_plan_reads_force_as_a_boolean_even_from_text(force, reasons):
 def test_fleet_plan_refuses_a_force_that_is_not_a_boolean():
     with pytest.raises(AnsibleFilterError, match=r"fleet_plan|fleet_verify_items"):
         remediation.fleet_plan([request("web1", force="maybe")], {"results": [{"results": [verdict(True)] * 2}]})
+
+
+def test_fleet_plan_from_compact_results_is_the_plan_from_full_ones():
+    """The role verifies compactly (valid chains without their path): each site's plan, the fingerprints it
+    names included, is the one the full results give."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+
+    expired = pki.issue("site.f.test", issuer=CA.intermediate, start_days=-30, days=29)
+    requests = []
+    for host, served, disk in (("web1", LEAF, LEAF), ("web2", expired, LEAF), ("web3", expired, expired)):
+        site = collected(matches=served is disk)
+        site["endpoints"][0].update(chain_pem=[served.pem, CA.intermediate.pem],
+                                    chain=[served.fingerprint, CA.intermediate.fingerprint])
+        site["files"][0]["chain_pem"] = [disk.pem, CA.intermediate.pem]
+        requests.append(request(host, collected=site, ca_path=None, profile="webpki"))
+    plans = {}
+    for compact in (False, True):
+        verified = {"results": [dict(_verify.verify_batch(call["chains"], ca_content=CA.root.pem, compact=compact))
+                                for call in remediation.fleet_verify_items(requests)]}
+        plans[compact] = remediation.fleet_plan(requests, verified)
+    assert plans[True] == plans[False]
+    assert [(e["action"], e["before"]["served"]["fingerprint"], e["before"]["disk"]["fingerprint"])
+            for host in ("web1", "web2", "web3") for e in plans[True][host]["sites"]] == [
+        ("none", LEAF.fingerprint, LEAF.fingerprint), ("reload", expired.fingerprint, LEAF.fingerprint),
+        ("push", expired.fingerprint, expired.fingerprint)]

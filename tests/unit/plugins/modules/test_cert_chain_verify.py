@@ -222,3 +222,44 @@ def test_the_result_says_whose_rules_decided(profile, verifier):
 
 def test_default_profile_is_webpki():
     assert run({"chain": _CHAIN, "ca_content": CA.root.pem})["profile"] == "webpki"
+
+
+def test_compact_leaves_out_the_path_of_valid_chains_only():
+    """compact: a valid item without verified_chain (its leaf names the leaf's fingerprint, which the full result's
+    path starts with); an invalid item keeps its path; a batch is smaller for it; the single form too."""
+    other = CA.leaf("other.mv.test")
+    items = [{"name": "good", "chain": [LEAF.pem, CA.intermediate.pem], "server_names": ["app.mv.test"]},
+             {"name": "good2", "chain": [other.pem, CA.intermediate.pem]},
+             {"name": "wrong-name", "chain": [LEAF.pem, CA.intermediate.pem], "server_names": ["nope.mv.test"]}]
+    full = run({"ca_content": CA.root.pem, "items": items})
+    compact = run({"ca_content": CA.root.pem, "items": items, "compact": True})
+    assert [r["valid"] for r in compact["results"]] == [r["valid"] for r in full["results"]] == [True, True, False]
+    assert [sorted(r) for r in compact["results"][:2]] == [
+        sorted(set(r) - {"verified_chain"}) for r in full["results"][:2]]
+    for whole, short in zip(full["results"][:2], compact["results"][:2]):
+        assert short["leaf"] == whole["leaf"]
+        assert short["leaf"]["fingerprint_sha256"] == whole["verified_chain"][0]["fingerprint_sha256"]
+    assert compact["results"][2] == full["results"][2] and len(full["results"][2]["verified_chain"]) == 3
+    assert compact["summary"] == full["summary"]
+    strip = {"invocation"}
+    assert len(json.dumps({k: v for k, v in compact.items() if k not in strip})) < 0.75 * len(
+        json.dumps({k: v for k, v in full.items() if k not in strip}))
+    single = run({"chain": [LEAF.pem, CA.intermediate.pem], "ca_content": CA.root.pem, "compact": True})
+    assert single["valid"] is True and "verified_chain" not in single
+    assert single["leaf"]["fingerprint_sha256"] == LEAF.fingerprint
+
+
+def test_a_batch_parses_a_shared_intermediate_once(monkeypatch):
+    """The intermediate every chain carries is parsed once per batch, whatever form the chains come in."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+
+    parsed = []
+    real = _certs.load_pem_certificate
+    monkeypatch.setattr(_certs, "load_pem_certificate", lambda block: parsed.append(block) or real(block))
+    leaves = [CA.leaf("n%d.mv.test" % i) for i in range(4)]
+    result = run({"ca_content": CA.root.pem, "items": [
+        {"name": "l%d" % i, "chain": [leaf.pem, CA.intermediate.pem] if i % 2 else leaf.pem + CA.intermediate.pem}
+        for i, leaf in enumerate(leaves)]})
+    assert result["summary"]["valid"] == 4
+    intermediate = CA.intermediate.pem.encode()
+    assert sum(1 for block in parsed if block.strip() == intermediate.strip()) == 1
