@@ -180,6 +180,28 @@ def load_pem_certificate(pem):
     return cert
 
 
+_SHARED = {}  # (kind, value) -> the one object equal values share within this process (see _shared)
+_SHARED_LIMIT = 4096
+
+
+def _shared(value):
+    """One object for equal values that the certificates of one issuer all repeat (its name and key id, key usages,
+    AIA URLs, key facts), so that a result of thousands of certificates holds each once. Certificate facts are
+    read-only once made: nothing mutates these lists and dicts in place."""
+    if isinstance(value, dict):
+        key = ("dict", tuple(sorted(value.items())))
+    elif isinstance(value, list):
+        key = ("list", tuple(value))
+    else:
+        key = ("value", value)
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= _SHARED_LIMIT:
+            return value
+        _SHARED[key] = shared = value
+    return shared
+
+
 def certificate_facts(der, *, now, include_pem=True, cert=None):
     """The public facts of one DER certificate as a plain dict (DESIGN.md `certificates[]`)."""
     if cert is None:
@@ -192,6 +214,8 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     if san is not None:
         sans["dns"] = san.get_values_for_type(x509.DNSName)
         sans["ip"] = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    if not sans["ip"]:
+        sans["ip"] = _shared(sans["ip"])  # most certificates have none
     basic = _ext(cert, x509.BasicConstraints)
     ku = _ext(cert, x509.KeyUsage)
     key_usage = [name for name in _KEY_USAGES if ku is not None and getattr(ku, name)]
@@ -216,7 +240,7 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
         "fingerprint_sha1": hashlib.sha1(der).hexdigest(),
         "subject": subject_text,
         "subject_cn": _name_cn(subject),
-        "issuer": issuer_text,
+        "issuer": _shared(issuer_text),
         "serial_number": "%x" % cert.serial_number,
         "not_before": iso(not_before),
         "not_after": iso(not_after),
@@ -224,19 +248,19 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
         "expired": now > not_after,
         "not_yet_valid": now < not_before,
         "sans": sans,
-        "public_key": public_key,
-        "signature_hash": signature_hash,
+        "public_key": _shared(public_key),
+        "signature_hash": _shared(signature_hash),
         "is_ca": bool(basic is not None and basic.ca),
         "self_signed": subject == issuer and (
             aki is None or ski is None or aki.key_identifier in (None, ski.digest)),
-        "key_usage": key_usage,
-        "extended_key_usage": [_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku]
-        if eku is not None else [],
+        "key_usage": _shared(key_usage),
+        "extended_key_usage": _shared([_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku]
+                                      if eku is not None else []),
         "subject_key_id": binascii.hexlify(ski.digest).decode() if ski is not None else None,
-        "authority_key_id": binascii.hexlify(aki.key_identifier).decode()
+        "authority_key_id": _shared(binascii.hexlify(aki.key_identifier).decode())
         if aki is not None and aki.key_identifier is not None else None,
-        "ocsp_urls": ocsp,
-        "ca_issuers_urls": issuers,
+        "ocsp_urls": _shared(ocsp),
+        "ca_issuers_urls": _shared(issuers),
     }
     if include_pem:
         facts["pem"] = der_to_pem(der)

@@ -306,6 +306,12 @@ def main():
                          "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
                          "        ca_path: %s\n" % (work / "items.json", work / "root.pem"))
         rows.append(("%d chains (by path), one batch call" % args.chains, timed(batch, args.runs), floor))
+        compact = playbook(work, "verify_batch_compact", "    - name: All chains in one batch call, compact\n"
+                           "      certops.backend_tls.cert_chain_verify:\n"
+                           "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
+                           "        ca_path: %s\n        compact: true\n" % (work / "items.json", work / "root.pem"))
+        rows.append(("%d chains (by path), one batch call, compact (as the role verifies)" % args.chains,
+                     timed(compact, args.runs), floor))
         batch_openssl = playbook(
             work, "verify_batch_openssl", "    - name: All chains in one batch call, profile openssl\n"
             "      certops.backend_tls.cert_chain_verify:\n"

@@ -244,6 +244,21 @@ def test_certificate_facts():
     assert rsa["public_key"] == {"type": "RSA", "size": 2048, "curve": None}
 
 
+def test_certificates_of_one_issuer_share_what_they_repeat():
+    """A fleet's certificates hold their issuer's facts once (the memory bench's 10,000 certificates): equal values,
+    one object; what differs per certificate stays its own."""
+    now = pki.now()
+    one, two = (_certs.certificate_facts(CA.leaf(name).der, now=now) for name in ("s1.example.test", "s2.example.test"))
+    for key in ("issuer", "authority_key_id", "public_key", "key_usage", "extended_key_usage", "ocsp_urls",
+                "ca_issuers_urls", "signature_hash"):
+        assert one[key] == two[key] and one[key] is two[key], key
+    assert one["sans"]["ip"] == [] and one["sans"]["ip"] is two["sans"]["ip"]
+    assert one["sans"]["dns"] == ["s1.example.test"] and two["sans"]["dns"] == ["s2.example.test"]
+    assert one["sans"] is not two["sans"] and one["subject_key_id"] != two["subject_key_id"]
+    rsa = _certs.certificate_facts(RSA_LEAF.der, now=now)
+    assert rsa["public_key"] == {"type": "RSA", "size": 2048, "curve": None} != one["public_key"]
+
+
 @pytest.mark.parametrize("spec,expected", [
     ("127.0.0.1:8443", {"host": "127.0.0.1", "port": 8443, "server_name": None}),
     ("www.example.test", {"host": "www.example.test", "port": 443, "server_name": "www.example.test"}),
