@@ -138,19 +138,25 @@ def _left(deadline):
 
 
 def _resolve(host, port, deadline):
+    """getaddrinfo within the deadline: an address needs no lookup (and no thread); a name is looked up in a
+    thread, so that a resolver that does not answer cannot hold the probe past its deadline."""
     box = {}
 
-    def run():
+    def run(flags=0):
         try:
-            box["addrs"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            box["addrs"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, flags)
         except (socket.gaierror, UnicodeError) as exc:
             box["error"] = exc
 
-    worker = threading.Thread(target=run, name="resolve-%s" % host, daemon=True)
-    worker.start()
-    worker.join(_left(deadline))
-    if worker.is_alive():
-        raise CertError("TIMEOUT", "name resolution of %s timed out" % host)
+    if is_ip(host):
+        _left(deadline)
+        run(socket.AI_NUMERICHOST)
+    else:
+        worker = threading.Thread(target=run, name="resolve-%s" % host, daemon=True)
+        worker.start()
+        worker.join(_left(deadline))
+        if worker.is_alive():
+            raise CertError("TIMEOUT", "name resolution of %s timed out" % host)
     if "error" in box:
         raise CertError("DNS_FAILURE", "cannot resolve %s: %s" % (host, box["error"]))
     return box["addrs"]
