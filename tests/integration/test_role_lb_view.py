@@ -156,3 +156,30 @@ def test_an_unreachable_load_balancer_host_is_reported_and_takes_no_backend_down
     assert balancers["lb-down"]["error"], balancers["lb-down"]
     assert set(report["hosts"]) == {"backend-shop", "backend-api", "backend-edge", "backend-blog"}
     assert set(judged(report)) == {"shop", "api", "edge", "blog"}
+
+
+REMEDIATE = Path(__file__).resolve().parents[2] / "playbooks" / "remediate.yml"
+
+
+def test_a_serial_play_reads_every_backend_once_then_only_each_batchs_own(lab):
+    """playbooks/remediate.yml runs one host at a time (serial 1). The first batch reads the load balancer whole; each
+    later batch probes again only its own host's backend (one backend, not all of them, per batch: with 200 backends
+    and serial 1 that was 200 whole reads), and is still judged and fixed by the load balancer's view."""
+    inv = inventory(lab, drop=["backend-edge"])
+    proc = run_playbook(REMEDIATE, inventory=inv, extra_vars={
+        "cert_remediation_report_dir": str(lab["reports"]), "cert_remediation_report_formats": ["json"]})
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
+    reads = [line.split("(item=", 1)[1].rsplit(")", 1)[0] for line in proc.stdout.splitlines()
+             if line.startswith(("ok: [", "changed: [")) and "(item=lb: " in line]
+    assert reads[0] == "lb: every backend", reads
+    assert sorted(reads[1:]) == ["lb: be_api/api", "lb: be_blog/blog"], reads  # the two later batches, each its own
+    report = json.loads((lab["reports"] / "report.json").read_text())
+    statuses = {site["site"]: site["status"] for e in report["hosts"].values() for site in e["sites"]}
+    assert statuses == {"shop": "done", "api": "done", "blog": "done"}, report
+    judged_by = {name: v[2] for name, v in judged(report).items()}
+    assert judged_by == {"shop": "endpoint", "api": "endpoint", "blog": "endpoint"}  # every batch saw the LB's view
+    # the first read's summary and its unclaimed backend stand for the whole play
+    assert report["load_balancers"][0]["backends"] == 4 and report["load_balancers"][0]["error"] is None
+    assert [(b["lb_host"], b["backend"]) for b in report["unclaimed_backends"]] == [("lb", "be_edge/edge")]
+    lb_up = haproxy_says(lab, "UP")
+    assert {name: lb_up[name] for name in ("shop", "api", "blog")} == {"shop": True, "api": True, "blog": True}
