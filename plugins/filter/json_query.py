@@ -46,17 +46,14 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-try:
-    import jmespath
-
-    HAS_JMESPATH = True
-except ImportError:
-    HAS_JMESPATH = False
-
 
 def json_query(data, expr):
-    if not HAS_JMESPATH:
-        raise AnsibleFilterError("the json_query filter needs jmespath: pip install jmespath")
+    # Imported here, not with the file: Ansible imports every filter file of the collection in each forked worker
+    # that uses any of its filters, and most of those never run a query.
+    try:
+        import jmespath
+    except ImportError:
+        raise AnsibleFilterError("the json_query filter needs jmespath: pip install jmespath") from None
     try:
         return jmespath.search(expr, _plain(data))
     except jmespath.exceptions.JMESPathError as exc:

@@ -11,7 +11,6 @@ and sites refer to it by SHA-256 fingerprint. A bad file or endpoint becomes an 
 
 from __future__ import annotations
 
-import difflib
 import errno
 import fnmatch
 import ipaddress
@@ -158,6 +157,8 @@ def _unknown_keys(what, spec, allowed):
     unknown = sorted(str(k) for k in set(spec) - set(allowed))
     if not unknown:
         return
+    import difflib  # only for a mistake: not worth importing on every run
+
     hints = ["%s (not %s)" % (m[0], k) for k in unknown for m in [difflib.get_close_matches(k, allowed, 1)] if m]
     raise CertError("INVALID_ARGUMENT", "%s: unknown key%s %s (allowed: %s)%s" % (
         what, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(allowed),

@@ -16,12 +16,15 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
 
-try:
-    import jmespath
 
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+def _jmespath():
+    """(jmespath, None), or (None, the import's traceback). Imported only for a `query`: every other run of an info
+    module would pay for the import (about 5 ms, once per host)."""
+    try:
+        import jmespath
+    except ImportError:
+        return None, traceback.format_exc()
+    return jmespath, None
 
 
 def withhold_keys(value):
@@ -45,8 +48,10 @@ class InfoModule(KeySafeModule):
         problem = cryptography_problem(minimum=MIN_CRYPTOGRAPHY_INFO)
         if problem:
             self.fail_json(msg=problem[0], exception=problem[1])
-        if self.params.get("query") and JMESPATH_IMPORT_ERROR:
-            self.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+        if self.params.get("query"):
+            self.jmespath, error = _jmespath()
+            if error:
+                self.fail_json(msg=missing_required_lib("jmespath"), exception=error)
 
     def nginx_dump(self, server_type, config, binary=None):
         """`nginx -T` output for the config (the readers' view of its includes), or None when nginx cannot give it."""
@@ -70,8 +75,8 @@ class InfoModule(KeySafeModule):
             self.warn(warning)
         if self.params.get("query"):
             try:
-                query_result = jmespath.search(self.params["query"], result)
-            except jmespath.exceptions.JMESPathError as exc:
+                query_result = self.jmespath.search(self.params["query"], result)
+            except self.jmespath.exceptions.JMESPathError as exc:
                 self.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
             result = {"query_result": query_result, "summary": result["summary"]}
         self.exit_json(changed=False, **withhold_keys(result))

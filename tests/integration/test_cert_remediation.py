@@ -75,6 +75,12 @@ def report(state, name):
     return {s["site"]: s for s in hosts["backend-%s" % name]["sites"]}[name]
 
 
+def task_lines(stdout, name):
+    """The default callback's per-host lines ("ok: [host]", "skipping: [host]", ...) under the role's task `name`."""
+    block = stdout.split("TASK [certops.backend_tls.cert_remediation : %s]" % name, 1)[1].split("\nTASK [", 1)[0]
+    return re.findall(r"^(\w+): \[([^\]]+)\]", block, re.MULTILINE)
+
+
 def source_fingerprint(state, name):
     return pki.Issued(pki.x509.load_pem_x509_certificate(
         (Path(state["dir"]) / "source" / name / "cert.pem").read_bytes()), None).fingerprint
@@ -129,6 +135,8 @@ def test_check_then_remediate_then_idempotent(lab, tmp_path):
     again = run(lab, inv)
     assert again.returncode == 0
     assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+    # remediate with nothing left to do: one skip for the batch, where the first run included the work per host
+    assert task_lines(again.stdout, "Remediate this host's sites") == [("skipping", "backend-shop")]
 
 
 def _bad_sources(lab, tmp_path):
@@ -179,6 +187,10 @@ def test_one_verification_for_the_batch_judges_each_host_by_its_own_settings(lab
     # One cert_chain_verify call per distinct CA: two calls, one task, run once for the batch.
     calls = re.findall(r"\(item=(\d+) chains, CA (\S+)\)", proc.stdout)
     assert sorted(calls) == sorted([("6", lab["lb_ca_file"]), ("2", str(other))]), calls
+    # Nothing to remediate (diagnose) and no host failed: the last two tasks are one skip each, not one per host.
+    assert task_lines(proc.stdout, "Remediate this host's sites") == [("skipping", "backend-shop")]
+    assert task_lines(proc.stdout, "Fail the host with the reason (a serial rollout stops here)") == [
+        ("skipping", "backend-shop")]
     blog = report(lab, "blog")
     assert blog["action"] == "push", blog
     assert {"UNTRUSTED_ROOT", "INCOMPLETE_CHAIN"} & set(blog["before"]["disk"]["codes"]), blog
@@ -198,6 +210,9 @@ def test_a_host_with_no_tls_site_fails_after_the_batch_is_reported(lab, tmp_path
     assert counts["backend-shop"]["failed"] == 1 and counts["backend-api"]["failed"] == 0, counts
     message = re.search(r"fatal: \[backend-shop\].*", proc.stdout).group(0)
     assert "no TLS site found on backend-shop" in message, message
+    # a host failed: the task that fails it runs for each host of the batch
+    assert sorted(task_lines(proc.stdout, "Fail the host with the reason (a serial rollout stops here)")) == [
+        ("fatal", "backend-shop"), ("skipping", "backend-api")]
     hosts = json.loads((Path(lab["reports"]) / "report.json").read_text())["hosts"]
     assert hosts["backend-shop"]["sites"] == [] and "no TLS site found" in hosts["backend-shop"]["failed"]
     assert hosts["backend-api"]["failed"] is None and report(lab, "api")["action"] == "push"
