@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,11 +41,13 @@ def playbook(workdir, name, tasks):
 
 
 class Timing(float):
-    """Median seconds of several runs, carrying the fastest and the slowest run: the spread."""
+    """Median seconds of several runs, carrying the fastest and the slowest run: the spread; and, when measured,
+    the CPU seconds (user + system) of each run's whole process tree."""
 
-    def __new__(cls, times):
+    def __new__(cls, times, cpu=None):
         timing = float.__new__(cls, statistics.median(times))
         timing.low, timing.high = min(times), max(times)
+        timing.cpu = cpu or []
         return timing
 
 
@@ -122,17 +125,27 @@ def peak_memory(directory):
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_cmd(cmd, runs):
-    times = []
+    """`runs` runs of cmd: their wall-clock seconds, and the CPU seconds of each run's process tree (the command and
+    every process it waited for: Ansible's forked workers and the modules they ran). On a shared virtual machine
+    the CPU a run needs moves much less than its wall clock, which also counts the time other guests held the
+    cores."""
+    times, cpu = [], []
     for _attempt in range(runs):
-        start = time.monotonic()
+        start, start_cpu = time.monotonic(), _children_cpu()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
         times.append(time.monotonic() - start)
+        cpu.append(_children_cpu() - start_cpu)
         if proc.returncode != 0:
             failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
             shown = "\n".join(failures[:5]) or proc.stdout[-3000:]
             raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), shown))
-    return Timing(times)
+    return Timing(times, cpu)
 
 
 def bench_role(work, runs, floor):
@@ -229,6 +242,20 @@ def bench_fleet(work, ca, count, runs, forks):
     return [("fleet reference: ping play over %s" % label, ping_play, None),
             ("fleet: diagnose over %s (x the ping play)" % label, diagnose, ping_play),
             ("fleet: remediate with nothing to do over %s (x the ping play)" % label, remediate, ping_play)]
+
+
+def cpu_note(rows):
+    """The fleet rows again in CPU seconds: each run's, as a ratio to the median of the reference's."""
+    (_label, reference, _none), cases = rows[0], rows[1:]
+    base = statistics.median(reference.cpu)
+    parts = []
+    for label, timing, _base in cases:
+        ratios = sorted(cpu / base for cpu in timing.cpu)
+        parts.append("%s %.1f s, %.2f times (%.2f-%.2f)" % (
+            label.split(" over ")[0].replace("fleet: ", ""), statistics.median(timing.cpu), statistics.median(ratios),
+            ratios[0], ratios[-1]))
+    return ("Fleet in CPU seconds (user + system of the whole process tree of each run; the ping play %.1f s, "
+            "%.1f-%.1f): %s." % (base, min(reference.cpu), max(reference.cpu), "; ".join(parts)))
 
 
 def main():
@@ -329,7 +356,9 @@ def main():
         rows.extend(bench_role(work, args.runs, floor))
 
     if "fleet" in only:
-        rows.extend(bench_fleet(work, ca, args.fleet_hosts, args.runs, args.forks))
+        fleet_rows = bench_fleet(work, ca, args.fleet_hosts, args.runs, args.forks)
+        rows.extend(fleet_rows)
+        notes.append(cpu_note(fleet_rows))
 
     if "lb200" in only:  # issue 10: lb_backend_info on one load balancer host, all its backends in one run
         from lb_bench import bench_lb
