@@ -16,6 +16,7 @@ from ansible.errors import AnsibleActionFail, AnsibleFilterError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.certops.backend_tls.plugins.filter.report_formats import report_html, report_prometheus
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
 _FORMATS = ("json", "html", "prometheus")
 _SPEC = {
@@ -31,12 +32,6 @@ _CODES = {errno.ENOENT: "NOT_FOUND", errno.ENOTDIR: "NOT_FOUND", errno.EACCES: "
           errno.EPERM: "PERMISSION_DENIED", errno.EROFS: "PERMISSION_DENIED"}
 
 
-class _Failure(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
 def _mode(value):
     """'0644', 0o644 or 420 -> 0o644; a symbolic mode is not taken (the report's files have one fixed mode)."""
     try:
@@ -44,7 +39,7 @@ def _mode(value):
     except (TypeError, ValueError):
         mode = -1
     if not 0 <= mode <= 0o7777 or isinstance(value, bool):
-        raise _Failure("INVALID_ARGUMENT", "mode must be an octal mode such as '0644', got %r" % (value,))
+        raise CertError("INVALID_ARGUMENT", "mode must be an octal mode such as '0644', got %r" % (value,))
     return mode
 
 
@@ -102,7 +97,7 @@ class ActionModule(ActionBase):
             try:
                 args = self.validate_argument_spec(argument_spec=_SPEC)[1]
             except AnsibleActionFail as exc:  # Ansible's own message, with the collection's code
-                raise _Failure("INVALID_ARGUMENT", str(exc)) from None
+                raise CertError("INVALID_ARGUMENT", str(exc)) from None
             mode = _mode(args["mode"])
             written = []
             for entry in args["files"]:
@@ -110,17 +105,17 @@ class ActionModule(ActionBase):
                 try:
                     data = _render(args["report"], entry["format"], path).encode("utf-8")
                 except (AnsibleFilterError, TypeError, ValueError) as exc:  # not a report it can render
-                    raise _Failure("INVALID_ARGUMENT", "report as %s: %s" % (entry["format"], exc)) from None
+                    raise CertError("INVALID_ARGUMENT", "report as %s: %s" % (entry["format"], exc)) from None
                 changed = not _unchanged(path, data, mode)
                 if changed and not self._task.check_mode:
                     try:
                         _replace(path, data, mode)
                     except OSError as exc:
-                        raise _Failure(_CODES.get(exc.errno, "WRITE_FAILED"), "cannot write %s: %s" % (
+                        raise CertError(_CODES.get(exc.errno, "WRITE_FAILED"), "cannot write %s: %s" % (
                             path, exc.strerror or exc)) from None
                 written.append({"format": entry["format"], "path": path, "changed": changed, "size": len(data)})
-        except _Failure as exc:
-            result.update(failed=True, msg=exc.message, error={"code": exc.code, "message": exc.message})
+        except CertError as exc:
+            result.update(failed=True, msg=exc.message, error=exc.as_dict())
             return result
         result.update(changed=any(entry["changed"] for entry in written), files=written)
         return result
