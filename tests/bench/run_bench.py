@@ -40,14 +40,38 @@ def playbook(workdir, name, tasks):
     return path
 
 
-class Timing(float):
-    """Median seconds of several runs, carrying the fastest and the slowest run: the spread; and, when measured,
-    the CPU seconds (user + system) of each run's whole process tree."""
+class Seconds(float):
+    """The wall-clock seconds of one run, carrying the CPU seconds (user + system) of its whole process tree: the
+    command and every process it waited for (Ansible's forked workers and the modules they ran). On a shared
+    virtual machine the CPU a run needs moves much less than its wall clock, which also counts the time other
+    guests held the cores."""
 
-    def __new__(cls, times, cpu=None):
+    def __new__(cls, wall, cpu):
+        seconds = float.__new__(cls, wall)
+        seconds.cpu = cpu
+        return seconds
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd):
+    """(CompletedProcess, Seconds) of one run of cmd."""
+    start, start_cpu = time.monotonic(), _children_cpu()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
+    return proc, Seconds(time.monotonic() - start, _children_cpu() - start_cpu)
+
+
+class Timing(float):
+    """Median seconds of several runs, carrying the fastest and the slowest run: the spread; and the CPU seconds
+    of each run when they were measured (runs given as Seconds)."""
+
+    def __new__(cls, times):
         timing = float.__new__(cls, statistics.median(times))
         timing.low, timing.high = min(times), max(times)
-        timing.cpu = cpu or []
+        timing.cpu = [t.cpu for t in times if isinstance(t, Seconds)]
         return timing
 
 
@@ -55,9 +79,7 @@ def run_once(path):
     """Seconds of one ansible-playbook run of `path` (local connection); SystemExit when it fails."""
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
-    elapsed = time.monotonic() - start
+    proc, elapsed = _run(cmd)
     if proc.returncode != 0:
         raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
     return elapsed
@@ -125,27 +147,17 @@ def peak_memory(directory):
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed_cmd(cmd, runs):
-    """`runs` runs of cmd: their wall-clock seconds, and the CPU seconds of each run's process tree (the command and
-    every process it waited for: Ansible's forked workers and the modules they ran). On a shared virtual machine
-    the CPU a run needs moves much less than its wall clock, which also counts the time other guests held the
-    cores."""
-    times, cpu = [], []
+    """`runs` runs of cmd (Seconds: wall clock and CPU) as a Timing."""
+    times = []
     for _attempt in range(runs):
-        start, start_cpu = time.monotonic(), _children_cpu()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
-        times.append(time.monotonic() - start)
-        cpu.append(_children_cpu() - start_cpu)
+        proc, elapsed = _run(cmd)
+        times.append(elapsed)
         if proc.returncode != 0:
             failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
             shown = "\n".join(failures[:5]) or proc.stdout[-3000:]
             raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), shown))
-    return Timing(times, cpu)
+    return Timing(times)
 
 
 def bench_role(work, runs, floor):
@@ -385,14 +397,19 @@ def main():
         memory = peak_memory(work / "memory")
 
     lines = ["| case | seconds (median) | fastest-slowest run | beyond the floor | x floor "
-             "| x floor, fastest-slowest |", "|---|---:|---:|---:|---:|---:|"]
+             "| x floor, fastest-slowest | CPU s (median) | x floor, CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, seconds, base in rows:
         spread = "%.2f-%.2f" % (seconds.low, seconds.high) if hasattr(seconds, "low") else "one run"
         beyond = "%.2f" % (seconds - base) if base else ""
         ratio = "%.1f" % (seconds / base) if base else ""
         ratio_spread = "%.1f-%.1f" % (seconds.low / base, seconds.high / base) if base and hasattr(
             seconds, "low") else ""
-        lines.append("| %s | %.2f | %s | %s | %s | %s |" % (label, seconds, spread, beyond, ratio, ratio_spread))
+        cpu = getattr(seconds, "cpu", None)
+        cpu_text = "%.2f" % statistics.median(cpu) if cpu else ""
+        cpu_ratio = "%.2f" % (statistics.median(cpu) / statistics.median(base.cpu)) if cpu and getattr(
+            base, "cpu", None) else ""
+        lines.append("| %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
+            label, seconds, spread, beyond, ratio, ratio_spread, cpu_text, cpu_ratio))
     if memory:
         lines.append("")
         lines.append("Peak memory of the module process collecting %d distinct certificates (defaults, PEM "
