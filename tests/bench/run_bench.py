@@ -404,10 +404,10 @@ def main():
         ratio = "%.1f" % (seconds / base) if base else ""
         ratio_spread = "%.1f-%.1f" % (seconds.low / base, seconds.high / base) if base and hasattr(
             seconds, "low") else ""
-        cpu = getattr(seconds, "cpu", None)
+        cpu = seconds.cpu if isinstance(seconds, Timing) else None
         cpu_text = "%.2f" % statistics.median(cpu) if cpu else ""
-        cpu_ratio = "%.2f" % (statistics.median(cpu) / statistics.median(base.cpu)) if cpu and getattr(
-            base, "cpu", None) else ""
+        cpu_ratio = "%.2f" % (statistics.median(cpu) / statistics.median(base.cpu)) if cpu and isinstance(
+            base, Timing) and base.cpu else ""
         lines.append("| %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
             label, seconds, spread, beyond, ratio, ratio_spread, cpu_text, cpu_ratio))
     if memory:
