@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import tempfile
 
 from ansible.errors import AnsibleActionFail, AnsibleFilterError
 from ansible.plugins.action import ActionBase
+from ansible.plugins.filter.core import to_nice_json
 
 from ansible_collections.certops.backend_tls.plugins.filter.report_formats import report_html, report_prometheus
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
@@ -45,7 +45,7 @@ def _mode(value):
 
 def _render(report, fmt, path):
     if fmt == "json":
-        return json.dumps(report, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+        return to_nice_json(report) + "\n"  # the filter the role used: the same bytes
     if fmt == "html":
         return report_html(report)
     try:  # the series this file holds for hosts outside the report are kept
