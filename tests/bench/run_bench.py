@@ -22,6 +22,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from machine import Machine  # noqa: E402  (tests/bench/machine.py)
+
 from testlib import pki  # noqa: E402
 from testlib.ansible_run import COLLECTIONS, ROOT, env  # noqa: E402
 from testlib.servers import Nginx, free_port  # noqa: E402
@@ -287,6 +289,7 @@ def main():
     args = parser.parse_args()
     only = set(args.only or ["files", "endpoints", "memory", "verify", "role", "fleet", "lb200", "report"])
     rows = []
+    machine = Machine.start()  # before anything of the bench runs: its load average, steal counter, calibration
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
     floor = timed(playbook(work, "floor", "    - name: Ping\n      ansible.builtin.ping:\n"), args.runs)
@@ -420,6 +423,8 @@ def main():
     for note in notes:
         lines.append("")
         lines.append(note)
+    lines.append("")
+    lines.append(machine.describe())
     table = "\n".join(lines)
     print(table)
     subprocess.run(["rm", "-rf", str(work)], check=False)
