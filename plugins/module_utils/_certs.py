@@ -38,10 +38,6 @@ try:
 except ImportError:  # reported by _deps.cryptography_problem()
     LOAD_ERRORS = (ValueError, TypeError)
 try:
-    from cryptography.hazmat.primitives.serialization import pkcs7
-except ImportError:  # cryptography < 3.1 (below the floor); PKCS#7 files are then NOT_A_CERTIFICATE
-    pkcs7 = None
-try:
     from cryptography.hazmat.primitives.serialization import pkcs12
 except ImportError:
     pkcs12 = None
@@ -352,6 +348,12 @@ def der_container(data):
 
 def pkcs7_ders(der):
     """The certificates (DER, in stored order) of a DER PKCS#7 blob; CertError NOT_A_CERTIFICATE."""
+    # Imported here, for the rare PKCS#7 file: it pulls in the email package, about 12 ms of every module run
+    # on a host (python -X importtime on the AnsiballZ payload) that reads no PKCS#7 file.
+    try:
+        from cryptography.hazmat.primitives.serialization import pkcs7
+    except ImportError:  # cryptography < 3.1 (below the floor); PKCS#7 files are then NOT_A_CERTIFICATE
+        pkcs7 = None
     if pkcs7 is None or not hasattr(pkcs7, "load_der_pkcs7_certificates"):
         raise _material_error("NOT_A_CERTIFICATE", "reading PKCS#7 needs cryptography >= 3.1", "pkcs7")
     try:
