@@ -42,13 +42,19 @@ def fingerprint(der):
     return hashlib.sha256(der).hexdigest()
 
 
+# The labels OpenSSL reads a certificate under where a server or a load balancer reads one (PEM_read_bio_X509 takes
+# the legacy "X509 CERTIFICATE" too); "TRUSTED CERTIFICATE" carries trust settings and is read only from CA files.
+CERTIFICATE_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE")
+
+
 def certificate_pems(text):
-    """Each complete PEM CERTIFICATE block of text (str or bytes), as PEM bytes, in order, in one linear pass."""
+    """Each complete PEM certificate block of text (str or bytes), as PEM CERTIFICATE bytes, in order, in one linear
+    pass."""
     if isinstance(text, str):
         text = text.encode("utf-8", "replace")
     blocks, _unterminated = pem_blocks(text)
     return [b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
-            for label, body in blocks if label == b"CERTIFICATE"]
+            for label, body in blocks if label in CERTIFICATE_LABELS]
 
 
 def pem_blocks(data):
@@ -65,7 +71,8 @@ def pem_blocks(data):
             unterminated += opened is not None
             opened = mark
         elif opened is not None and label == opened.group(2):
-            body = data[opened.end():mark.start()]
+            # OpenSSL ignores blanks at the end of the BEGIN line, as at the end of every line
+            body = data[opened.end():mark.start()].lstrip(b" \t")
             if body.startswith(b"\r\n"):
                 blocks.append((label, body[2:]))
             elif body.startswith(b"\n"):

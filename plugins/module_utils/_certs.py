@@ -17,6 +17,7 @@ import binascii
 import datetime
 import errno
 import hashlib
+import ipaddress
 import os
 import stat
 import warnings
@@ -35,8 +36,11 @@ try:
     # What loading a certificate raises for bytes that are not one (a bad version number is InvalidVersion,
     # which is no ValueError).
     LOAD_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+    # What reading a certificate's extensions raises when cryptography cannot parse them: one malformed or duplicated
+    # extension, or a general name of a type it does not support (x400Address, ediPartyName), which OpenSSL reads.
+    EXTENSION_ERRORS = (x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError, TypeError)
 except ImportError:  # reported by _deps.cryptography_problem()
-    LOAD_ERRORS = (ValueError, TypeError)
+    LOAD_ERRORS = EXTENSION_ERRORS = (ValueError, TypeError)
 try:
     from cryptography.hazmat.primitives.serialization import pkcs12
 except ImportError:
@@ -117,7 +121,9 @@ def _ext(cert, cls):
     """An extension's value, or None when absent or unparsable (extensions_problem() says why)."""
     try:
         return cert.extensions.get_extension_for_class(cls).value
-    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError, TypeError):
+    except x509.ExtensionNotFound:
+        return None
+    except EXTENSION_ERRORS:
         return None
 
 
@@ -125,9 +131,81 @@ def extensions_problem(cert):
     """None, or why the certificate's extensions cannot be parsed (malformed or duplicated)."""
     try:
         cert.extensions  # noqa: B018 - parsing is the check
-    except (x509.DuplicateExtension, ValueError, TypeError) as exc:
+    except EXTENSION_ERRORS as exc:
         return str(exc)
     return None
+
+
+def subject_alt_names(cert):
+    """(DNS names, IP addresses as ipaddress objects) of the certificate's subjectAltName, as OpenSSL reads them.
+
+    cryptography parses every extension at once: one it cannot parse (a malformed SCT list, an IP address of five
+    bytes, an x400Address entry) hides the subjectAltName too. OpenSSL still matches names against its well-formed
+    entries, and never falls back to the CN of a certificate that has one; so the names are then read from the DER.
+    """
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
+    except x509.ExtensionNotFound:
+        return [], []
+    except EXTENSION_ERRORS:
+        return _der_subject_alt_names(cert.tbs_certificate_bytes)
+
+
+def _der_element(data, pos, end):
+    """(tag, start, end) of the DER element at data[pos:end], its content being data[start:end]; ValueError when it
+    does not fit."""
+    if pos + 2 > end:
+        raise ValueError("truncated")
+    tag, length, pos = data[pos], data[pos + 1], pos + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or pos + count > end:
+            raise ValueError("bad length")
+        length, pos = int.from_bytes(data[pos:pos + count], "big"), pos + count
+    if pos + length > end:
+        raise ValueError("truncated")
+    return tag, pos, pos + length
+
+
+def _der_children(data, start, end):
+    pos = start
+    while pos < end:
+        tag, child_start, pos = _der_element(data, pos, end)
+        yield tag, child_start, pos
+
+
+_SAN_OID = b"\x55\x1d\x11"  # 2.5.29.17, the content of its DER OBJECT IDENTIFIER
+
+
+def _der_subject_alt_names(tbs):
+    """The DNS names and IP addresses of the first subjectAltName in a TBSCertificate's DER; entries of other
+    types, and IP addresses that are neither 4 nor 16 bytes, are skipped (OpenSSL matches none of them)."""
+    dns, ips = [], []
+    try:
+        _tag, start, end = _der_element(tbs, 0, len(tbs))
+        extensions = [(s, e) for tag, s, e in _der_children(tbs, start, end) if tag == 0xA3]  # [3] EXPLICIT
+        if not extensions:
+            return dns, ips
+        _tag, start, end = _der_element(tbs, extensions[0][0], extensions[0][1])
+        for _tag, ext_start, ext_end in _der_children(tbs, start, end):
+            parts = list(_der_children(tbs, ext_start, ext_end))
+            if not parts or parts[0][0] != 0x06 or tbs[parts[0][1]:parts[0][2]] != _SAN_OID or parts[-1][0] != 0x04:
+                continue
+            _tag, names_start, names_end = _der_element(tbs, parts[-1][1], parts[-1][2])
+            for tag, value_start, value_end in _der_children(tbs, names_start, names_end):
+                value = tbs[value_start:value_end]
+                if tag == 0x82:  # [2] dNSName, IA5String
+                    try:
+                        dns.append(value.decode("ascii"))
+                    except UnicodeDecodeError:
+                        pass
+                elif tag == 0x87 and len(value) in (4, 16):  # [7] iPAddress
+                    ips.append(ipaddress.ip_address(value))
+            break
+    except ValueError:
+        pass  # what was read before the malformed part stands
+    return dns, ips
 
 
 def _name_cn(name):
@@ -205,11 +283,8 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     subject_text, issuer_text = name_texts(cert)  # first: it turns a malformed name into NOT_A_CERTIFICATE
     subject, issuer = cert.subject, cert.issuer
     not_before, not_after = _validity(cert)
-    sans = {"dns": [], "ip": []}
-    san = _ext(cert, x509.SubjectAlternativeName)
-    if san is not None:
-        sans["dns"] = san.get_values_for_type(x509.DNSName)
-        sans["ip"] = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    dns_names, ip_addresses = subject_alt_names(cert)
+    sans = {"dns": dns_names, "ip": [str(ip) for ip in ip_addresses]}
     if not sans["ip"]:
         sans["ip"] = _shared(sans["ip"])  # most certificates have none
     basic = _ext(cert, x509.BasicConstraints)

@@ -47,6 +47,8 @@ def private_key_strings(value, *, where=()):
             if MARKER in current:
                 found.append((path, current))
         elif isinstance(current, dict):
+            # a key pasted where a name goes (config: {<key text>: path}) is a dict key
+            found.extend((path, key) for key in current if isinstance(key, str) and MARKER in key)
             stack.extend((path + (key,), item) for key, item in current.items())
         elif isinstance(current, (list, tuple)):
             stack.extend((path + (index,), item) for index, item in enumerate(current))
@@ -69,6 +71,27 @@ def redact(text, *, secrets=()):
         if isinstance(secret, str) and "\n" in secret and MARKER not in secret:  # PEM keys: masked above
             text = text.replace(repr(secret)[1:-1], REDACTED)
     return text
+
+
+def redact_all(value, *, secrets=()):
+    """value (nested dicts, lists, strings) with redact() applied to every string: what a failure returns."""
+    if isinstance(value, str):
+        return redact(value, secrets=secrets)
+    if isinstance(value, dict):
+        return dict((redact_all(k, secrets=secrets), redact_all(v, secrets=secrets)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [redact_all(item, secrets=secrets) for item in value]
+    return value
+
+
+def _names_hold_key_text(value):
+    """Whether a dict key anywhere in value holds PEM private key text."""
+    if isinstance(value, dict):
+        return any((isinstance(key, str) and MARKER in key) or _names_hold_key_text(item)
+                   for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_names_hold_key_text(item) for item in value)
+    return False
 
 
 def _overflows(value):
@@ -117,13 +140,25 @@ class KeySafeModule(AnsibleModule):
         # a legacy encrypted PEM (Proc-Type: 4,ENCRYPTED) then differ from the string given.
         self.no_log_values.update(text for _path, text in private_key_strings(getattr(self, "params", None)))
 
+    def _invocation(self, kwargs):
+        """kwargs with an `invocation` whose option names hold no key text. AnsibleModule masks no_log values, never
+        dict keys, and a key pasted where a name goes (config: {<key text>: path}) is one."""
+        params = getattr(self, "params", None)
+        if "invocation" not in kwargs and _names_hold_key_text(params):
+            kwargs = dict(kwargs, invocation={"module_args": redact_all(params, secrets=self.no_log_values)})
+        return kwargs
+
     def exit_json(self, **kwargs):
         self._mask_private_keys()
-        super().exit_json(**kwargs)
+        super().exit_json(**self._invocation(kwargs))
 
     def fail_json(self, msg, **kwargs):
         self._mask_private_keys()
         if getattr(self, "_validating", False) and "error" not in kwargs:
             # AnsibleModule's own argument validation failed: coded like the module's own argument errors.
             kwargs["error"] = {"code": "INVALID_ARGUMENT", "message": msg}
-        super().fail_json(msg, **kwargs)
+        # A message may quote an argument with %r, which writes a key's newlines as \n: no_log_values (the text as
+        # given) no longer match it, so the key blocks are masked in every form here.
+        secrets = self.no_log_values
+        super().fail_json(redact(str(msg), secrets=secrets), **self._invocation(
+            dict((name, redact_all(value, secrets=secrets)) for name, value in kwargs.items())))

@@ -178,7 +178,7 @@ def _ext_checked(cert, cls):
         return cert.extensions.get_extension_for_class(cls).value, None
     except x509.ExtensionNotFound:
         return None, None
-    except (x509.DuplicateExtension, ValueError, TypeError) as exc:
+    except _certs.EXTENSION_ERRORS as exc:
         return None, str(exc)
 
 
@@ -234,11 +234,7 @@ def _issued_by(child, parent):
         return False
 
 
-def _sans(cert):
-    san = _ext(cert, x509.SubjectAlternativeName)
-    if san is None:
-        return [], []
-    return san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
+_sans = _certs.subject_alt_names
 
 
 def name_matches(name, dns_sans, ip_sans):
@@ -284,7 +280,7 @@ def _has_extension(cert, oid):
         return True
     except x509.ExtensionNotFound:
         return False
-    except ValueError:
+    except _certs.EXTENSION_ERRORS:
         return True  # present but malformed: not "missing"
 
 
@@ -386,7 +382,7 @@ class Verifier:
         found += self._check_served(served, leaf_der)
         found += self._check_extensions(served, intermediates)
         found += self._check_names(leaf, names, dns_sans, ip_sans)
-        found += self._check_identity(leaf, key_spki, key_problem)
+        found += self._check_identity(leaf, key_spki, key_problem, served[0][1], leaf_index)
 
         # The verdict: cryptography's path building and validation.
         verified, verifier_error = self._validate(leaf, served, leaf_index, intermediates, names, dns_sans, ip_sans)
@@ -447,8 +443,9 @@ class Verifier:
                     name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf)
         return found
 
-    def _check_identity(self, leaf, key_spki, key_problem):
-        """Self-signed leaf, key pairing, extended key usage."""
+    def _check_identity(self, leaf, key_spki, key_problem, first, leaf_index):
+        """Self-signed leaf, key pairing (a server pairs its key with the first certificate of the file), extended key
+        usage."""
         found = _Findings()
         if _self_issued(leaf) and _issued_by(leaf, leaf) and leaf not in self.anchor_set:
             found.add("SELF_SIGNED", ERROR, "the leaf is self-signed; issue it from a CA the load balancer trusts",
@@ -462,9 +459,13 @@ class Verifier:
                           "be paired with it", leaf)
             elif leaf_key != key_spki:
                 found.add("KEY_MISMATCH", ERROR, "the private key does not belong to the leaf certificate", leaf)
+            elif leaf_index != 0 and _certs.leaf_spki(first) != key_spki:
+                found.add("KEY_MISMATCH", ERROR, "the private key belongs to the leaf, certificate %d of the chain, "
+                          "but a server pairs it with the first certificate and refuses to load them; put the leaf "
+                          "first" % (leaf_index + 1), first)
         eku = _ext(leaf, x509.ExtendedKeyUsage)
-        if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku and \
-                x509.ObjectIdentifier("2.5.29.37.0") not in eku:
+        # anyExtendedKeyUsage alone does not do: OpenSSL's TLS server purpose and the WebPKI both want serverAuth
+        if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku:
             found.add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf)
         return found
 

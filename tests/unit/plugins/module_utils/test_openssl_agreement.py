@@ -1,0 +1,164 @@
+"""Chains where the verdict once differed from the real `openssl verify` (a review of 2026-12-03): each case here
+builds the certificates, runs OpenSSL on them, and holds the collection's verdict to OpenSSL's.
+
+- a subjectAltName cryptography cannot parse (an IP address of five bytes, an x400Address entry, or any other
+  extension it refuses) hid the names: the leaf was matched against its CN, which OpenSSL never does when a
+  subjectAltName is present, and an x400Address raised out of the module;
+- PEM that OpenSSL reads: blanks after the BEGIN line, the legacy "X509 CERTIFICATE" label;
+- a file whose leaf comes second, checked with the leaf's key: a server pairs the key with the first certificate;
+- a leaf whose only extended key usage is anyExtendedKeyUsage: OpenSSL's TLS server purpose refuses it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _verify
+from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
+from testlib import pki
+from testlib.module_runner import run_main
+
+CA = pki.CA("Agreement")
+
+
+def _der(tag, body):
+    length = len(body)
+    encoded = bytes([length]) if length < 0x80 else bytes([0x80 | 2]) + length.to_bytes(2, "big")
+    return bytes([tag]) + encoded + body
+
+
+def raw_san(*entries):
+    """A subjectAltName extension from raw GeneralName entries (tag, bytes), as cryptography would not write it."""
+    return x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+                                      _der(0x30, b"".join(_der(tag, value) for tag, value in entries)))
+
+
+def leaf_with(cn, *extensions, eku=(ExtendedKeyUsageOID.SERVER_AUTH,)):
+    """A leaf under CA's intermediate carrying the given extensions as they are."""
+    key = pki.new_key()
+    start = pki.now() - datetime.timedelta(days=1)
+    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
+               .issuer_name(CA.intermediate.cert.subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=90))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False))
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return pki.Issued(builder.sign(CA.intermediate.key, hashes.SHA256()), key)
+
+
+def openssl_accepts(tmp_path, leaf_pem, name=None):
+    """The real `openssl verify`, as a load balancer checks a backend (TLS server purpose, the name when given)."""
+    pki.write(tmp_path / "root.pem", CA.root.pem)
+    pki.write(tmp_path / "inter.pem", CA.intermediate.pem)
+    pki.write(tmp_path / "leaf.pem", leaf_pem)
+    command = ["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "root.pem"),
+               "-untrusted", str(tmp_path / "inter.pem")]
+    if name:
+        command += ["-verify_hostname", name]
+    outcome = subprocess.run(command + [str(tmp_path / "leaf.pem")], capture_output=True, text=True, check=False)
+    return outcome.returncode == 0
+
+
+def verdict(profile, chain, name=None, **item):
+    result = _verify.verify_single(dict(item, chain=chain, server_names=[name] if name else []),
+                                   ca_content=CA.root.pem, profile=profile)
+    return result["valid"], [f["code"] for f in result["findings"] if f["severity"] == "error"]
+
+
+FIVE_BYTE_IP = leaf_with("cn-only.a.test", raw_san((0x82, b"san.a.test"), (0x87, b"\x7f\x00\x00\x01\x00")))
+X400 = leaf_with("cn-only.a.test", raw_san((0x82, b"san.a.test"), (0xA3, _der(0x30, b""))))
+
+
+@pytest.mark.parametrize("leaf", [FIVE_BYTE_IP, X400], ids=["five-byte-ip", "x400address"])
+@pytest.mark.parametrize("name,matches", [("san.a.test", True), ("cn-only.a.test", False)])
+def test_names_of_a_subject_alt_name_cryptography_cannot_parse(tmp_path, leaf, name, matches):
+    assert openssl_accepts(tmp_path, leaf.pem, name) is matches
+    valid, errors = verdict("openssl", leaf.pem + CA.intermediate.pem, name)
+    assert valid is matches
+    assert errors == ([] if matches else ["HOSTNAME_MISMATCH"])  # never matched against the CN
+    # a WebPKI client refuses what it cannot parse, but the names are still read, not taken from the CN
+    valid, errors = verdict("webpki", leaf.pem + CA.intermediate.pem, name)
+    assert valid is False and "PARSE_ERROR" in errors and "NO_SAN" not in errors
+
+
+def test_an_x400address_is_one_item_s_verdict_not_the_batch_s_failure():
+    good = CA.leaf("good.a.test")
+    result = run_main(cert_chain_verify.main, {
+        "items": [{"name": "good", "chain": good.pem + CA.intermediate.pem, "server_names": ["good.a.test"]},
+                  {"name": "x400", "chain": X400.pem + CA.intermediate.pem, "server_names": ["san.a.test"]}],
+        "ca_content": CA.root.pem, "profile": "openssl"})
+    assert [(r["name"], r["valid"]) for r in result["results"]] == [("good", True), ("x400", True)]
+
+
+def test_certificate_facts_read_the_names_of_an_unparsable_subject_alt_name():
+    for leaf in (FIVE_BYTE_IP, X400):
+        facts = _certs.certificate_facts(leaf.der, now=pki.now())
+        assert facts["sans"] == {"dns": ["san.a.test"], "ip": []}
+    dns, ips = _certs._der_subject_alt_names(
+        leaf_with("x", raw_san((0x82, b"a.test"), (0x87, b"\x0a\x00\x00\x01"))).cert.tbs_certificate_bytes)
+    assert dns == ["a.test"] and [str(ip) for ip in ips] == ["10.0.0.1"]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda pem: pem.replace("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE----- \t\n"),
+    lambda pem: pem.replace("CERTIFICATE-----", "X509 CERTIFICATE-----"),
+], ids=["blanks-after-begin", "x509-certificate-label"])
+@pytest.mark.parametrize("where", ["ca_file", "chain"])
+def test_pem_openssl_reads(tmp_path, edit, where):
+    leaf = CA.leaf("pem.a.test")
+    root, inter = CA.root.pem, CA.intermediate.pem
+    if where == "ca_file":
+        root = edit(root)
+    else:
+        inter = edit(inter)
+    pki.write(tmp_path / "root.pem", root)
+    pki.write(tmp_path / "inter.pem", inter)
+    pki.write(tmp_path / "leaf.pem", leaf.pem)
+    assert subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
+                           str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem")],
+                          capture_output=True, check=False).returncode == 0
+    assert len(_base.certificate_pems(root + inter)) == 2
+    for profile in ("openssl", "webpki"):
+        result = _verify.verify_single({"chain": leaf.pem + inter, "server_names": ["pem.a.test"]}, ca_content=root,
+                                       profile=profile)
+        assert result["valid"] is True, result["findings"]
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+def test_a_key_is_paired_with_the_first_certificate_of_the_file(tmp_path, profile):
+    leaf = CA.leaf("order.a.test")
+    # a bundle whose first certificate is a CA: OpenSSL takes that one as the server's, and the leaf's key is not its
+    import ssl
+    bundle = pki.write(tmp_path / "bundle.pem", CA.intermediate.pem + leaf.pem)
+    key = pki.write(tmp_path / "leaf.key", leaf.key_pem(), mode=0o600)
+    with pytest.raises(ssl.SSLError):
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(bundle, key)
+    result = _verify.verify_single({"path": bundle, "key_path": key}, ca_content=CA.root.pem, profile=profile)
+    mismatch = [f for f in result["findings"] if f["code"] == "KEY_MISMATCH"]
+    assert result["valid"] is False and [f["severity"] for f in mismatch] == ["error"]
+    assert "put the leaf first" in mismatch[0]["message"]
+    # in order, the same files are valid
+    in_order = pki.write(tmp_path / "ordered.pem", leaf.pem + CA.intermediate.pem)
+    assert _verify.verify_single({"path": in_order, "key_path": key}, ca_content=CA.root.pem,
+                                 profile=profile)["valid"] is True
+
+
+def test_any_extended_key_usage_alone_is_not_server_auth(tmp_path):
+    leaf = leaf_with("any.a.test", x509.SubjectAlternativeName([x509.DNSName("any.a.test")]),
+                     eku=(x509.ObjectIdentifier("2.5.29.37.0"),))
+    assert openssl_accepts(tmp_path, leaf.pem, "any.a.test") is False
+    for profile in ("openssl", "webpki"):
+        valid, errors = verdict(profile, leaf.pem + CA.intermediate.pem, "any.a.test")
+        assert valid is False and "NOT_SERVER_AUTH" in errors
+    both = leaf_with("both.a.test", x509.SubjectAlternativeName([x509.DNSName("both.a.test")]),
+                     eku=(x509.ObjectIdentifier("2.5.29.37.0"), ExtendedKeyUsageOID.SERVER_AUTH))
+    assert openssl_accepts(tmp_path, both.pem, "both.a.test") is True
+    assert verdict("openssl", both.pem + CA.intermediate.pem, "both.a.test") == (True, [])
