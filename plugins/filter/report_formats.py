@@ -195,6 +195,10 @@ def _backends(report, name):
         for site in entry.get("sites") or []:
             if isinstance(site, dict):
                 backends.append(_backend(host, site))
+    # lost before they reported: no sites to show, but never silently missing
+    for host in sorted(report.get("unreached_hosts") or [], key=str):
+        failed_hosts.append((_text(host), "not reached: unreachable, or failed before it collected (see the run's "
+                                          "output); nothing on it was checked or changed in this run"))
     return backends, failed_hosts
 
 
