@@ -176,6 +176,32 @@ def _der_children(data, start, end):
 
 
 _SAN_OID = b"\x55\x1d\x11"  # 2.5.29.17, the content of its DER OBJECT IDENTIFIER
+_SERVER_AUTH_OID = b"\x2b\x06\x01\x05\x05\x07\x03\x01"  # 1.3.6.1.5.5.7.3.1
+_ANY_EKU_OID = b"\x55\x1d\x25\x00"  # 2.5.29.37.0
+
+
+def trusted_certificate(der):
+    """(certificate DER, trust) of an OpenSSL "TRUSTED CERTIFICATE" block: a certificate followed by its trust
+    settings (X509_CERT_AUX), as in a ca-bundle.trust.crt. trust is what OpenSSL decides for a TLS server
+    certificate: False when serverAuth (or anyExtendedKeyUsage) is rejected, or when a list of trusted uses names
+    neither; True when it names one; None without such lists (the certificate counts as a plain one). ValueError
+    when the DER is no such block."""
+    _tag, _start, end = _der_element(der, 0, len(der))
+    certificate, trust, reject = der[:end], None, []
+    if end < len(der):
+        _tag, start, aux_end = _der_element(der, end, len(der))
+        for tag, list_start, list_end in _der_children(der, start, aux_end):
+            if tag in (0x30, 0xA0):  # trust: SEQUENCE OF OBJECT IDENTIFIER; reject: [0] IMPLICIT the same
+                oids = [der[s:e] for t, s, e in _der_children(der, list_start, list_end) if t == 0x06]
+                if tag == 0x30:
+                    trust = oids
+                else:
+                    reject = oids
+    if _SERVER_AUTH_OID in reject or _ANY_EKU_OID in reject:
+        return certificate, False
+    if trust is not None:
+        return certificate, _SERVER_AUTH_OID in trust or _ANY_EKU_OID in trust
+    return certificate, None
 
 
 def _der_subject_alt_names(tbs):
@@ -496,6 +522,12 @@ def parse_material(data):
                 except (binascii.Error, ValueError):
                     problems.append("PEM block %d is not valid base64" % index)
                     continue
+                if label == b"TRUSTED CERTIFICATE":  # the certificate, without the trust settings that follow it
+                    try:
+                        der = trusted_certificate(der)[0]
+                    except ValueError:
+                        problems.append("PEM block %d is not a trusted certificate" % index)
+                        continue
                 if label in _CERT_LABELS:
                     ders.append(der)
                     continue

@@ -15,6 +15,7 @@ Needs cryptography >= 42 (checked by _deps before this is used).
 
 from __future__ import annotations
 
+import base64
 import datetime
 import glob
 import ipaddress
@@ -154,7 +155,7 @@ def load_anchors(*, ca_path=None, ca_content=None):
                 break
     anchors, seen = [], set()
     for origin, text in texts:
-        for block in _certificate_pems(text, what=origin):
+        for block in _certificate_pems(text, what=origin) + _trusted_pems(text):
             try:
                 cert = _certs.load_pem_certificate(block)
             except CertError:
@@ -167,6 +168,25 @@ def load_anchors(*, ca_path=None, ca_content=None):
         raise CertError("INVALID_ARGUMENT", "no trust anchors found in %s" % (
             ", ".join(o for o, _t in texts) or "the system store"))
     return anchors
+
+
+def _trusted_pems(text):
+    """The certificates of a CA file's OpenSSL "TRUSTED CERTIFICATE" blocks (RHEL's ca-bundle.trust.crt) that OpenSSL
+    trusts for a TLS server, as PEM CERTIFICATE blocks: the trust settings that refuse serverAuth leave one out."""
+    if "TRUSTED CERTIFICATE" not in text:
+        return []
+    blocks, _unterminated = _base.pem_blocks(text.encode("utf-8", "replace") if isinstance(text, str) else text)
+    out = []
+    for label, body in blocks:
+        if label != b"TRUSTED CERTIFICATE":
+            continue
+        try:
+            der, trust = _certs.trusted_certificate(base64.b64decode(b"".join(body.split()), validate=True))
+        except ValueError:  # binascii.Error too
+            continue  # like a block that is no certificate
+        if trust is not False:
+            out.append(_certs.der_to_pem(der).encode("ascii"))
+    return out
 
 
 _ext = _certs._ext

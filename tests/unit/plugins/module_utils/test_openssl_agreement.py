@@ -4,7 +4,8 @@ builds the certificates, runs OpenSSL on them, and holds the collection's verdic
 - a subjectAltName cryptography cannot parse (an IP address of five bytes, an x400Address entry, or any other
   extension it refuses) hid the names: the leaf was matched against its CN, which OpenSSL never does when a
   subjectAltName is present, and an x400Address raised out of the module;
-- PEM that OpenSSL reads: blanks after the BEGIN line, the legacy "X509 CERTIFICATE" label;
+- PEM that OpenSSL reads: blanks after the BEGIN line, the legacy "X509 CERTIFICATE" label, and in a CA file its
+  "TRUSTED CERTIFICATE" blocks with their trust settings (RHEL's ca-bundle.trust.crt);
 - a file whose leaf comes second, checked with the leaf's key: a server pairs the key with the first certificate;
 - a leaf whose only extended key usage is anyExtendedKeyUsage: OpenSSL's TLS server purpose refuses it.
 """
@@ -162,3 +163,42 @@ def test_any_extended_key_usage_alone_is_not_server_auth(tmp_path):
                      eku=(x509.ObjectIdentifier("2.5.29.37.0"), ExtendedKeyUsageOID.SERVER_AUTH))
     assert openssl_accepts(tmp_path, both.pem, "both.a.test") is True
     assert verdict("openssl", both.pem + CA.intermediate.pem, "both.a.test") == (True, [])
+
+
+@pytest.mark.parametrize("settings,trusted", [
+    (["-addtrust", "serverAuth"], True),
+    (["-addtrust", "anyExtendedKeyUsage"], True),
+    ([], True),  # -trustout alone: no lists, a self-signed root counts as a plain one
+    (["-addtrust", "clientAuth"], False),  # a list of trusted uses without serverAuth
+    (["-addtrust", "serverAuth", "-addreject", "serverAuth"], False),
+    (["-addreject", "anyExtendedKeyUsage"], False),
+], ids=["serverAuth", "anyEKU", "no-lists", "clientAuth-only", "rejected", "anyEKU-rejected"])
+def test_trusted_certificate_blocks_in_a_ca_file(tmp_path, settings, trusted):
+    root_path = pki.write(tmp_path / "root.pem", CA.root.pem)
+    ca_file = subprocess.run(["openssl", "x509", "-in", root_path, "-trustout"] + settings, capture_output=True,
+                             text=True, check=True).stdout
+    assert ca_file.startswith("-----BEGIN TRUSTED CERTIFICATE-----")
+    other = pki.CA("Agreement Other").root.pem
+    pki.write(tmp_path / "ca.pem", ca_file + other)
+    leaf = CA.leaf("trust.a.test")
+    pki.write(tmp_path / "inter.pem", CA.intermediate.pem)
+    pki.write(tmp_path / "leaf.pem", leaf.pem)
+    openssl = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "ca.pem"),
+                              "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem")],
+                             capture_output=True, check=False)
+    assert (openssl.returncode == 0) is trusted
+    for profile in ("openssl", "webpki"):
+        result = _verify.verify_single({"chain": leaf.pem + CA.intermediate.pem, "server_names": ["trust.a.test"]},
+                                       ca_path=str(tmp_path / "ca.pem"), profile=profile)
+        assert result["valid"] is trusted, result["findings"]
+        if not trusted:
+            assert "UNTRUSTED_ROOT" in [f["code"] for f in result["findings"] if f["severity"] == "error"]
+
+
+def test_a_trusted_certificate_file_is_described_by_its_certificate(tmp_path):
+    root_path = pki.write(tmp_path / "root.pem", CA.root.pem)
+    trusted = subprocess.run(["openssl", "x509", "-in", root_path, "-trustout", "-addtrust", "serverAuth"],
+                             capture_output=True, check=True).stdout
+    material = _certs.parse_material(trusted)
+    assert material["problems"] == [] and material["ders"] == [CA.root.der]  # the trust settings are not part of it
+    assert _certs.certificate_facts(material["ders"][0], now=pki.now())["fingerprint_sha256"] == CA.root.fingerprint
