@@ -27,6 +27,10 @@ _SPEC = {
     }},
     "mode": {"type": "raw", "default": "0644"},
 }
+# The previous Prometheus file is read whole to keep other hosts' series: one larger is refused (TOO_LARGE).
+MAX_PREVIOUS_BYTES = 64 * 1024 * 1024
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 # The errno of a failed write -> the collection's codes (anything else is WRITE_FAILED).
 _CODES = {errno.ENOENT: "NOT_FOUND", errno.ENOTDIR: "NOT_FOUND", errno.EACCES: "PERMISSION_DENIED",
           errno.EPERM: "PERMISSION_DENIED", errno.EROFS: "PERMISSION_DENIED"}
@@ -43,17 +47,46 @@ def _mode(value):
     return mode
 
 
+def _check_target(path):
+    """CertError NOT_REGULAR_FILE when path exists and is not a regular file (or a link to one): a FIFO would hang
+    the read of the previous series, and replacing a device, socket or directory with a report is never meant."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # absent (or unusable: the write says why)
+        return
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise CertError("NOT_REGULAR_FILE", "%s is %s, not a regular file: give the path of a report file, or "
+                        "remove what is there" % (path, kind))
+
+
+def _previous(path):
+    """The text of the Prometheus file being replaced ('' when there is none), read without blocking and bounded."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        handle = os.fdopen(os.open(path, flags), "rb")
+    except OSError:
+        return ""
+    with handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):  # swapped for something else since _check_target
+            raise CertError("NOT_REGULAR_FILE", "%s is not a regular file: give the path of a report file, or "
+                            "remove what is there" % path)
+        data = handle.read(MAX_PREVIOUS_BYTES + 1) if info.st_size <= MAX_PREVIOUS_BYTES else b""
+    if info.st_size > MAX_PREVIOUS_BYTES or len(data) > MAX_PREVIOUS_BYTES:
+        raise CertError("TOO_LARGE", "%s is over %d bytes, too large to be a previous report (its series are kept "
+                        "by reading it): check the path, or remove the file" % (path, MAX_PREVIOUS_BYTES))
+    # what open(path, "r") read before: universal newlines
+    return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _render(report, fmt, path):
     if fmt == "json":
         return to_nice_json(report) + "\n"  # the filter the role used: the same bytes
     if fmt == "html":
         return report_html(report)
-    try:  # the series this file holds for hosts outside the report are kept
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            previous = handle.read()
-    except OSError:
-        previous = ""
-    return report_prometheus(report, previous)
+    # the series this file holds for hosts outside the report are kept
+    return report_prometheus(report, _previous(path))
 
 
 def _unchanged(path, data, mode):
@@ -102,6 +135,7 @@ class ActionModule(ActionBase):
             written = []
             for entry in args["files"]:
                 path = os.path.abspath(entry["path"])
+                _check_target(path)
                 try:
                     data = _render(args["report"], entry["format"], path).encode("utf-8")
                 except (AnsibleFilterError, TypeError, ValueError) as exc:  # not a report it can render

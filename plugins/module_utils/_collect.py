@@ -233,7 +233,9 @@ def _port(spec, port):
     if isinstance(port, bool) or not isinstance(port, (int, str)) or \
             (isinstance(port, str) and not (port.isdigit() and port.isascii())):
         raise CertError("INVALID_ARGUMENT", "endpoint %r: port %r is not a number" % (spec, port))
-    port = int(port)
+    # int() refuses a string of more than 4300 digits: a port has five, after any leading zeros
+    port = int(port.lstrip("0") or "0") if isinstance(port, str) and len(port.lstrip("0")) <= 5 else \
+        (port if isinstance(port, int) else 0)
     if not 0 < port < 65536:
         raise CertError("INVALID_ARGUMENT", "endpoint %r needs a host and a port between 1 and 65535" % (spec,))
     return port

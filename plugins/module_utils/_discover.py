@@ -21,12 +21,13 @@ import glob
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError, read_file
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
 
 MAX_INCLUDE_DEPTH = 32
 MAX_INCLUDED_FILES = 10000  # file reads per configuration: bounds include fan-out (a*/ including a*/...)
 MAX_BLOCK_DEPTH = 100  # nested { } in nginx; deeper is not a real configuration
+MAX_CONFIG_BYTES = 32 * 1024 * 1024  # one configuration file (main, included, crt-list); larger is refused: TOO_LARGE
 DEFAULT_CONFIGS = {
     "nginx": ["/etc/nginx/nginx.conf"],
     "apache": ["/etc/apache2/apache2.conf", "/etc/httpd/conf/httpd.conf"],
@@ -51,13 +52,12 @@ class FileSource:
                 raise CertError("NOT_FOUND", "%s is not in the configuration dump" % path)
             return self.files[path]
         try:
-            with open(path, "r", encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except OSError as exc:
-            code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
-            raise CertError(code, "cannot read %s: %s" % (path, exc.strerror))
-        except ValueError as exc:  # a NUL byte in the path
-            raise CertError("NOT_FOUND", "cannot read %r: %s" % (path, exc))
+            # Never blocks: a FIFO, socket or device is refused (NOT_REGULAR_FILE) without being read.
+            data = read_file(path, max_bytes=MAX_CONFIG_BYTES)
+        except CertError as exc:
+            raise CertError(*_config_read_error(path, exc))
+        # what open(path, "r", newline=None) read before: universal newlines
+        return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
     def glob(self, pattern):
         if self.files is not None:
@@ -75,15 +75,33 @@ class FileSource:
         return path in self.files if self.files is not None else os.path.exists(path)
 
 
+def _config_read_error(path, exc):
+    """(code, message) for a configuration file that read_file refused, naming the file and what to do."""
+    if exc.code == "NOT_A_CERTIFICATE":  # read_file's code for a directory: for a configuration it is not a file
+        return "NOT_REGULAR_FILE", "cannot read %s: it is a directory; give the configuration file" % path
+    if exc.code == "NOT_REGULAR_FILE":
+        return exc.code, "cannot read %s: %s; give the path of a regular configuration file" % (path, exc.message)
+    if exc.code == "TOO_LARGE":
+        return exc.code, ("cannot read %s: %s (MAX_CONFIG_BYTES); a configuration file this large is not one: "
+                          "check the path" % (path, exc.message))
+    if exc.code == "NOT_FOUND" and "NUL" in exc.message:
+        return exc.code, "cannot read %r: %s" % (path, exc.message)
+    return exc.code, "cannot read %s: %s" % (path, exc.message)
+
+
 def _absolute(path, base):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
 def _port(text):
-    """'443' -> 443; None unless ASCII digits for 1..65535 ('²'.isdigit() is True, int('²') fails)."""
-    if not text or not text.isascii() or not text.isdigit():
+    """'443' -> 443; None unless ASCII digits for 1..65535 ('²'.isdigit() is True, int('²') fails).
+
+    Leading zeros are allowed, as the servers read them; more than five other digits are no port (and
+    int() refuses strings of more than 4300 digits).
+    """
+    if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 5:
         return None
-    port = int(text)
+    port = int(text.lstrip("0") or "0")
     return port if 0 < port < 65536 else None
 
 

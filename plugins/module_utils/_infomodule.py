@@ -6,6 +6,8 @@ their dependencies, let the config readers run `nginx -T`, and hand the result b
 
 from __future__ import annotations
 
+import os
+import subprocess
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -15,6 +17,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
     cryptography_problem,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
+
+NGINX_DUMP_TIMEOUT = 60  # seconds `nginx -T` may take; a configuration that holds it longer is read file by file
 
 
 def _jmespath():
@@ -54,12 +58,21 @@ class InfoModule(KeySafeModule):
                 self.fail_json(msg=missing_required_lib("jmespath"), exception=error)
 
     def nginx_dump(self, server_type, config, binary=None):
-        """`nginx -T` output for the config (the readers' view of its includes), or None when nginx cannot give it."""
+        """`nginx -T` output for the config (the readers' view of its includes), or None when nginx cannot give it.
+
+        Not run on a path that is no regular file (nginx would block reading a FIFO; the reader then says what it is),
+        and bounded by NGINX_DUMP_TIMEOUT (an include of a FIFO blocks nginx too): the readers then read the files
+        themselves. A binary that cannot be run is None too, never the task's failure.
+        """
         binary = binary or self.get_bin_path("nginx")
-        if server_type != "nginx" or not binary:
+        if server_type != "nginx" or not binary or (os.path.exists(config) and not os.path.isfile(config)):
             return None
-        rc, out, _err = self.run_command([binary, "-T", "-q", "-c", config])
-        return out if rc == 0 else None
+        try:
+            done = subprocess.run([binary, "-T", "-q", "-c", config], stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=NGINX_DUMP_TIMEOUT, check=False)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
 
     def server_version(self, server_type, binary=None):
         """The installed server's own version text (`nginx -v` prints it on stderr), or None."""

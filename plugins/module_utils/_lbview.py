@@ -32,6 +32,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import C
 
 LB_TYPES = ("haproxy", "nginx", "apache")
 MAX_TEMPLATE_SERVERS = 4096  # one server-template line expands to at most this many servers
+MAX_COUNT_DIGITS = 9  # a server-template number or verify depth the servers read as an int; longer is none
 PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")  # normalised names, as ssl.SSLSocket.version() says them
 
 ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "location", "address", "port", "tls",
@@ -89,9 +90,10 @@ def _split_hostport(text, default_port):
         host, port = text, None
     if port is None or port == "":
         return host, default_port, None if default_port else "no port in %r" % text
-    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+    number = _discover._port(port)  # None also for a run of digits int() would refuse (over 4300)
+    if number is None:
         return host, None, "the port of %r is not a port number" % text
-    return host, int(port), None
+    return host, number, None
 
 
 # ---------------------------------------------------------------- HAProxy (lb-view.md section 1)
@@ -185,10 +187,19 @@ class _HAState:
         return _discover._absolute(value, base or self.base), None
 
 
+def _count_ok(text):
+    return text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_COUNT_DIGITS
+
+
+def _count(text):
+    """int() of a text _count_ok accepted (leading zeros, however many, are not digits int() has to read)."""
+    return int(text.lstrip("0") or "0")
+
+
 def names_ok(count):
-    """A server-template count: N or LOW-HIGH, ASCII digits."""
+    """A server-template count: N or LOW-HIGH, ASCII digits, each at most MAX_COUNT_DIGITS significant ones."""
     low, sep, high = count.partition("-")
-    return low.isascii() and low.isdigit() and (not sep or (high.isascii() and high.isdigit()))
+    return _count_ok(low) and (not sep or _count_ok(high))
 
 
 def _ha_server(state, proxy, default_lines, words, line, source):
@@ -210,10 +221,11 @@ def _ha_server(state, proxy, default_lines, words, line, source):
         prefix, count, (address, address_dynamic), params = words[0][0], words[1][0], words[2], words[3:]
         if not names_ok(count):
             return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
-                                 error=_config_error("server-template %s: %r is not a number or a range"
-                                                     % (prefix, count)))]
+                                 error=_config_error("server-template %s: %r is not a number or a range of "
+                                                     "numbers of at most %d digits"
+                                                     % (prefix, count, MAX_COUNT_DIGITS)))]
         low, _sep, high = count.partition("-")
-        low, high = (int(low), int(high)) if high else (1, int(low))
+        low, high = (_count(low), _count(high)) if high else (1, _count(low))
         if high - low >= MAX_TEMPLATE_SERVERS:
             return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
                                  error=_config_error("server-template %s: %s servers, more than %d"
@@ -447,7 +459,7 @@ _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], 
                  "proxy_ssl_verify_depth": ["1"]}
 # nginx 1.23.4 (CHANGES: "now TLSv1.3 protocol is enabled by default") added TLSv1.3 to proxy_ssl_protocols' default.
 _NGX_TLS13_DEFAULT_SINCE = (1, 23, 4)
-_NGX_VERSION = re.compile(r"nginx/(\d+)\.(\d+)\.(\d+)")
+_NGX_VERSION = re.compile(r"nginx/([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})")
 
 
 def nginx_version(text):
@@ -788,9 +800,10 @@ def _ap_flag(settings, key):
 
 
 def _depth(text):
-    """A configured verify depth, or None when it is not a plain (ASCII) number."""
+    """A configured verify depth, or None when it is not a plain (ASCII) number the server reads as an int (at
+    most MAX_COUNT_DIGITS significant digits; int() refuses more than 4300)."""
     text = text or ""
-    return int(text) if text.isascii() and text.isdigit() else None
+    return _count(text) if _count_ok(text) else None
 
 
 def _ap_protocols(args):

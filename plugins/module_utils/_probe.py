@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import math
 import select
 import shutil
 import socket
@@ -289,7 +290,7 @@ def restrict_context(ctx, *, min_version=None, max_version=None, ciphers=None):
         ctx.maximum_version = _tls_version(max_version) or ssl.TLSVersion.MAXIMUM_SUPPORTED
     try:
         ctx.set_ciphers(ciphers or "DEFAULT")
-    except ssl.SSLError:
+    except (ssl.SSLError, ValueError):  # ValueError: a NUL byte, which no OpenSSL cipher string holds
         raise CertError("NO_COMMON_CIPHER", "the cipher list %r selects no cipher this host's OpenSSL knows" % ciphers)
     ctx.lb_settings = {"min_version": min_version, "max_version": max_version, "ciphers": ciphers}
     return ctx
@@ -426,7 +427,18 @@ def _await_verdict(tls, seen, deadline, handshake_s):
         remaining = until - time.monotonic()
         if remaining <= 0:
             return
-        select.select([tls], [], [], remaining)
+        _wait_readable(tls, remaining)
+
+
+def _wait_readable(sock, timeout):
+    """Wait until sock is readable or `timeout` seconds have passed. poll() takes any descriptor; select() only
+    those below FD_SETSIZE (1024), which a probe with many connections open exceeds."""
+    if not hasattr(select, "poll"):  # Windows
+        select.select([sock], [], [], timeout)
+        return
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.poll(math.ceil(timeout * 1000))  # milliseconds, rounded up so that a short wait is not a busy loop
 
 
 def _classify_ssl_error(exc):

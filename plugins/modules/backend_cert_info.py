@@ -174,7 +174,10 @@ options:
     default: false
     version_added: 0.2.0
   max_file_size:
-    description: Files larger than this many bytes are not read (error C(TOO_LARGE)).
+    description:
+      - Files larger than this many bytes are not read (error C(TOO_LARGE)).
+      - At most 67108864 (64 MiB); a larger value fails the task. Certificate and key files are a few kilobytes,
+        a large CA bundle well under one megabyte.
     type: int
     default: 1048576
   query:
@@ -602,6 +605,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 from ansible_collections.certops.backend_tls.plugins.module_utils._collect import SERVER_TYPES, collect
 from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import InfoModule
 
+MAX_FILE_SIZE_LIMIT = 64 * 1024 * 1024  # the largest max_file_size: each file read may take this much memory
+
 
 def main():
     module = InfoModule(
@@ -633,6 +638,10 @@ def main():
     if not 0 < params["timeout"] <= 86400 or params["concurrency"] < 1 or params["max_file_size"] < 1:
         module.fail_json(msg="timeout, concurrency and max_file_size must be positive",
                          error={"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
+    if params["max_file_size"] > MAX_FILE_SIZE_LIMIT:
+        module.fail_json(msg="max_file_size must be at most %d (64 MiB), got %d: no certificate or key file is that "
+                             "large" % (MAX_FILE_SIZE_LIMIT, params["max_file_size"]),
+                         error={"code": "INVALID_ARGUMENT", "message": "max_file_size over %d" % MAX_FILE_SIZE_LIMIT})
 
     try:
         result = collect(

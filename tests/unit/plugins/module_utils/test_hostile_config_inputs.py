@@ -1,0 +1,371 @@
+"""Hostile configuration inputs: configuration files that are FIFOs, devices or huge, numbers longer than int()
+reads, limits too large to allocate, a NUL in a cipher string, descriptors past select()'s reach, and a FIFO where
+fleet_report writes its Prometheus file.
+
+Everything that could hang runs through test_hostile_inputs.bounded (a forked child with a deadline): a regression
+fails the test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _collect, _discover, _lbview, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, lb_backend_info
+from testlib import pki
+from testlib.module_runner import run_main
+
+
+def _sibling(name):
+    """A test module next to this one, by path (test directories are no packages under --import-mode=importlib)."""
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location("_hostile_config_" + path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bounded = _sibling("test_hostile_inputs.py").bounded
+
+MAX_CONFIG_BYTES = getattr(_discover, "MAX_CONFIG_BYTES", 32 * 1024 * 1024)
+LONG = "1" * 5000  # int() refuses strings of more than 4300 digits (Python >= 3.11; 3.10.7, 3.9.14, 3.8.14)
+
+
+def _error(fn):
+    """fn()'s result as {"result": ...}, or the CertError it raises as {"error": {code, message}}."""
+    try:
+        return {"result": fn()}
+    except CertError as exc:
+        return {"error": exc.as_dict()}
+
+
+def _discover_one(server_type, config, **spec):
+    """The discovery report entry of backend_cert_info's collect for one configuration."""
+    result = _collect.collect(discover=[dict(spec, type=server_type, config=config)])
+    (status,) = result["discovery"]
+    return status
+
+
+# ---------------------------------------------------------------- 1. a configuration file that is no regular file
+
+@pytest.mark.parametrize("case", ["nginx", "apache", "haproxy", "haproxy-crt-list", "nginx-include", "apache-include",
+                                  "lb-haproxy", "lb-nginx", "lb-apache"])
+def test_a_fifo_configuration_is_named_not_read(tmp_path, case):
+    fifo = str(tmp_path / "fifo.conf")
+    os.mkfifo(fifo)
+    main = str(tmp_path / "main.conf")
+    if case == "haproxy-crt-list":
+        Path(main).write_text("frontend f\n  bind 127.0.0.1:8443 ssl crt-list %s\n" % fifo)
+        call = lambda: _discover.haproxy_sites(main, _discover.FileSource())  # noqa: E731
+    elif case == "nginx-include":
+        Path(main).write_text("http { include %s; }\n" % fifo)
+        call = lambda: _discover.nginx_sites(main, _discover.FileSource())  # noqa: E731
+    elif case == "apache-include":
+        Path(main).write_text("Include %s\n" % fifo)
+        call = lambda: _discover.apache_sites(main, _discover.FileSource())  # noqa: E731
+    elif case.startswith("lb-"):
+        call = lambda: _lbview.lb_backends(case[3:], fifo)  # noqa: E731
+    else:
+        call = lambda: _discover.discover(case, fifo)  # noqa: E731
+    outcome = bounded(lambda: _error(call))
+    if case.endswith("-include"):  # an include lists regular files only: the FIFO is not even named
+        assert outcome == {"result": []}
+        return
+    assert outcome["error"]["code"] == "NOT_REGULAR_FILE", outcome
+    assert fifo in outcome["error"]["message"] and "a FIFO" in outcome["error"]["message"]
+
+
+def test_nginx_dump_is_not_run_on_a_fifo(tmp_path):
+    """`nginx -T -c <FIFO>` blocks in nginx's own read: the module does not run it (here a stand-in that reads its
+    -c argument as nginx does), the parser names the FIFO."""
+    fifo = str(tmp_path / "nginx.conf")
+    os.mkfifo(fifo)
+    fake = tmp_path / "nginx"
+    fake.write_text('#!/bin/sh\nexec cat "$4"\n')
+    fake.chmod(0o755)
+    result = bounded(lambda: run_main(backend_cert_info.main, {
+        "discover": [{"type": "nginx", "config": fifo, "binary": str(fake)}], "timeout": 1}))
+    (status,) = result["discovery"]
+    assert status["error"]["code"] == "NOT_REGULAR_FILE", status
+
+
+def test_lb_view_does_not_dump_a_fifo(tmp_path):
+    """The same through lb_backend_info, with this machine's real nginx (`nginx -T -c <FIFO>` blocks)."""
+    fifo = str(tmp_path / "nginx.conf")
+    os.mkfifo(fifo)
+    result = bounded(lambda: run_main(lb_backend_info.main, {"lb_type": ["nginx"], "config": {"nginx": fifo},
+                                                             "probe": False}))
+    (config,) = result["configs"]
+    assert config["error"]["code"] == "NOT_REGULAR_FILE", config
+
+
+def test_nginx_dump_is_bounded_in_time(tmp_path, monkeypatch):
+    """An nginx that never ends (an include of a FIFO blocks nginx itself): the dump gives up, the files are read."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _infomodule
+
+    monkeypatch.setattr(_infomodule, "NGINX_DUMP_TIMEOUT", 1)
+    config = pki.write(tmp_path / "nginx.conf", "events {}\nhttp {}\n")
+    fake = tmp_path / "nginx"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    started = time.monotonic()
+    result = bounded(lambda: run_main(backend_cert_info.main, {
+        "discover": [{"type": "nginx", "config": config, "binary": str(fake)}], "timeout": 1}))
+    assert time.monotonic() - started < 30
+    (status,) = result["discovery"]
+    assert status.get("error") is None, status
+
+
+@pytest.mark.parametrize("what", ["socket", "/dev/zero", "directory"])
+def test_other_non_regular_configurations(tmp_path, what):
+    path = str(tmp_path / "cfg")
+    server = None
+    if what == "socket":
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(1)
+    elif what == "directory":
+        os.mkdir(path)
+    else:
+        path = what
+    try:
+        status = bounded(lambda: _discover_one("apache", path))
+    finally:
+        if server is not None:
+            server.close()
+    assert status["error"]["code"] == "NOT_REGULAR_FILE", status
+    assert path in status["error"]["message"]
+
+
+# ---------------------------------------------------------------- 2. size
+
+def test_an_oversized_included_configuration_is_too_large(tmp_path):
+    big = tmp_path / "big.conf"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_CONFIG_BYTES + 1)  # sparse: no disk
+    main = tmp_path / "apache2.conf"
+    main.write_text("Include %s\n" % big)
+    status = bounded(lambda: _discover_one("apache", str(main)))
+    assert status["error"]["code"] == "TOO_LARGE", status
+    assert str(big) in status["error"]["message"]
+
+
+def test_a_configuration_at_the_limit_is_read(tmp_path):
+    main = tmp_path / "haproxy.cfg"
+    text = "frontend f\n  bind 127.0.0.1:8443 ssl crt /etc/x.pem\n"
+    main.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) - 1) + "\n")
+    assert os.path.getsize(main) == MAX_CONFIG_BYTES
+    (site,) = _discover.haproxy_sites(str(main), _discover.FileSource())
+    assert site["cert_file"] == "/etc/x.pem"
+
+
+def test_newlines_read_as_before(tmp_path):
+    """Bytes decoded as open(path, 'r') did: universal newlines, invalid UTF-8 replaced."""
+    main = tmp_path / "a.conf"
+    main.write_bytes(b"Listen 443\r\nDefine X \xff\rListen 8443\n")
+    assert _discover.FileSource().read(str(main)) == "Listen 443\nDefine X \ufffd\nListen 8443\n"
+
+
+# ---------------------------------------------------------------- 3. numbers longer than int() reads
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:" + LONG, {"host": "127.0.0.1", "port": LONG},
+                                      "127.0.0.1:" + "0" * 5000 + "443"])
+def test_a_long_endpoint_port_is_an_argument_error(endpoint):
+    if isinstance(endpoint, str) and endpoint.endswith("443"):  # leading zeros are read as the servers read them
+        assert _collect.parse_endpoint(endpoint)["port"] == 443
+        return
+    result = run_main(backend_cert_info.main, {"endpoints": [endpoint], "timeout": 1}, expect="fail")
+    assert result["error"]["code"] == "INVALID_ARGUMENT" and "between 1 and 65535" in result["msg"]
+
+def test_long_ports_are_no_ports():
+    assert _discover._port(LONG) is None
+    assert _discover._port("0" * 5000 + "443") == 443  # leading zeros, as the servers read them
+    assert _discover.parse_listen("127.0.0.1:" + LONG) is None
+    assert _lbview._depth("0" * 5000 + "3") == 3
+    assert _lbview._depth(LONG) is None
+    assert _lbview._split_hostport("10.0.0.1:" + LONG, None)[1:] == (
+        None, "the port of %r is not a port number" % ("10.0.0.1:" + LONG))
+
+
+def test_long_listen_and_bind_ports(tmp_path):
+    nginx = {"/n/nginx.conf": "http { server { listen 127.0.0.1:%s ssl; server_name a.test; "
+                              "ssl_certificate /x.pem; } }\n" % LONG}
+    (site,) = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(nginx))
+    assert site["endpoint"] is None and site["cert_file"] == "/x.pem"
+    haproxy = {"/h.cfg": "frontend f\n  bind 127.0.0.1:%s ssl crt /x.pem\n" % LONG}
+    (site,) = _discover.haproxy_sites("/h.cfg", _discover.FileSource(haproxy))
+    assert site["endpoint"] is None
+
+
+@pytest.mark.parametrize("line,code", [
+    ("server s 10.0.0.1:%s ssl verify none" % LONG, "UNSUPPORTED_ADDRESS"),
+    ("server-template s %s 10.0.0.1:443 ssl verify none" % LONG, "INVALID_CONFIG"),
+    ("server-template s 1-%s 10.0.0.1:443 ssl verify none" % LONG, "INVALID_CONFIG"),
+    ("server-template s %s 10.0.0.1:443 ssl verify none" % ("0" * 5000 + "1"), None),
+], ids=["server-port", "template-count", "template-range", "template-leading-zeros"])
+def test_long_haproxy_numbers_are_items_with_a_code(line, code):
+    source = _discover.FileSource({"/h.cfg": "backend be\n    %s\n" % line})
+    (item,) = _lbview.lb_backends("haproxy", "/h.cfg", source)
+    assert (item["error"] or {}).get("code") == code, item
+
+
+@pytest.mark.parametrize("lb_type,config", [
+    ("nginx", "http { server { listen 80; location / { proxy_pass https://10.0.0.1:443; proxy_ssl_verify_depth %s; "
+              "} } }\n" % LONG),
+    ("apache", "<VirtualHost *:80>\n  SSLProxyEngine on\n  SSLProxyVerifyDepth %s\n"
+               "  ProxyPass / https://10.0.0.1:443/\n</VirtualHost>\n" % LONG),
+], ids=["nginx", "apache"])
+def test_long_verify_depths_are_no_depth(lb_type, config):
+    (item,) = _lbview.lb_backends(lb_type, "/lb.conf", _discover.FileSource({"/lb.conf": config}))
+    assert item["verify_depth"] is None and item["address"] == "10.0.0.1", item
+
+
+# ---------------------------------------------------------------- 4. max_file_size
+
+@pytest.mark.parametrize("size", [10 ** 18, 2 ** 63, 64 * 1024 * 1024 + 1])
+def test_max_file_size_has_an_upper_bound(tmp_path, size):
+    path = pki.write(tmp_path / "small.pem", "hello\n")
+    result = run_main(backend_cert_info.main, {"paths": [path], "max_file_size": size}, expect="fail")
+    assert "max_file_size must be at most 67108864" in result["msg"]
+    assert result["error"]["code"] == "INVALID_ARGUMENT"
+
+
+def test_max_file_size_at_the_bound_is_taken(tmp_path):
+    path = pki.write(tmp_path / "small.pem", "hello\n")
+    result = run_main(backend_cert_info.main, {"paths": [path], "max_file_size": 64 * 1024 * 1024})
+    assert result["files"][0]["error"]["code"] == "NOT_A_CERTIFICATE"
+
+
+# ---------------------------------------------------------------- 5. a NUL in a cipher string
+
+@pytest.mark.parametrize("ciphers", ["DEFAULT\x00junk", "\x00"])
+def test_a_nul_in_a_cipher_string_is_no_common_cipher(ciphers):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(CertError) as info:
+        _probe.restrict_context(ctx, ciphers=ciphers)
+    assert info.value.code == "NO_COMMON_CIPHER"
+
+
+# ---------------------------------------------------------------- 6. descriptors past select()'s FD_SETSIZE
+
+class _Pending:
+    """What _await_verdict sees of a TLS socket with nothing to read yet (recv: SSLWantReadError)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def setblocking(self, flag):
+        self.sock.setblocking(flag)
+
+    def recv(self, size):
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError:
+            raise ssl.SSLWantReadError("read would block") from None
+
+
+@pytest.fixture
+def high_fd_pair():
+    """A socketpair whose first end has a descriptor >= 1024 (select()'s FD_SETSIZE)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1100
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip("RLIMIT_NOFILE hard limit %d: no descriptor >= 1024 to test with" % hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    import fcntl
+
+    low, peer = socket.socketpair()
+    high = fcntl.fcntl(low.fileno(), fcntl.F_DUPFD, 1024)
+    low.close()
+    sock = socket.socket(fileno=high)
+    try:
+        assert sock.fileno() >= 1024
+        yield sock, peer
+    finally:
+        sock.close()
+        peer.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_await_verdict_waits_on_a_high_descriptor_until_the_deadline(high_fd_pair):
+    sock, _peer = high_fd_pair
+    start = time.monotonic()
+    _probe._await_verdict(_Pending(sock), {"messages": []}, start + 0.3, 0.01)
+    assert 0.25 <= time.monotonic() - start < 3
+
+
+def test_await_verdict_on_a_high_descriptor_returns_when_data_comes(high_fd_pair):
+    sock, peer = high_fd_pair
+    timer = threading.Timer(0.2, peer.sendall, (b"x",))
+    timer.start()
+    try:
+        start = time.monotonic()
+        _probe._await_verdict(_Pending(sock), {"messages": []}, start + 10, 5)
+        assert time.monotonic() - start < 5
+    finally:
+        timer.cancel()
+
+
+# ---------------------------------------------------------------- 7. fleet_report's Prometheus file
+
+def _fleet_report(path, fmt="prometheus"):
+    """The fleet_report action's result for one file, run in this process."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.playbook.task import Task
+    from ansible.template import Templar
+
+    from ansible_collections.certops.backend_tls.plugins.action.fleet_report import ActionModule
+
+    task = Task()
+    task.args = {"report": {"schema_version": 1, "hosts": {}}, "files": [{"format": fmt, "path": str(path)}]}
+    task.check_mode = False
+    loader = DataLoader()
+    action = ActionModule(task, mock.MagicMock(), PlayContext(), loader, Templar(loader=loader), None)
+    return action.run(task_vars={})
+
+
+@pytest.mark.parametrize("fmt", ["prometheus", "json"])
+def test_fleet_report_refuses_a_fifo(tmp_path, fmt):
+    fifo = tmp_path / "m.prom"
+    os.mkfifo(fifo)
+    result = bounded(lambda: _fleet_report(fifo, fmt))
+    assert result["failed"] is True and result["error"]["code"] == "NOT_REGULAR_FILE", result
+    assert "a FIFO" in result["msg"] and str(fifo) in result["msg"]
+    assert os.path.exists(fifo) and not os.path.isfile(fifo)  # left as it was
+
+
+def test_fleet_report_refuses_an_oversized_previous_file(tmp_path):
+    from ansible_collections.certops.backend_tls.plugins.action import fleet_report
+
+    path = tmp_path / "m.prom"
+    limit = getattr(fleet_report, "MAX_PREVIOUS_BYTES", 64 * 1024 * 1024)
+    with open(path, "wb") as handle:
+        handle.truncate(limit + 1)  # sparse
+    result = bounded(lambda: _fleet_report(path))
+    assert result.get("failed") is True and result["error"]["code"] == "TOO_LARGE", result
+    assert os.path.getsize(path) == limit + 1
+
+
+def test_fleet_report_still_writes_a_regular_file(tmp_path):
+    path = tmp_path / "m.prom"
+    path.write_text("# previous\r\n")
+    result = _fleet_report(path)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert path.read_text().startswith("#")
