@@ -64,7 +64,9 @@ def find_openssl():
 class OpenSSLVerifier:
     """`openssl verify` with fixed anchors and validation time; verify() may run in several threads at once."""
 
-    def __init__(self, anchors_pem, at, *, security_level=SECURITY_LEVEL, binary=None):
+    def __init__(self, anchors_pem, at, *, security_level=SECURITY_LEVEL, binary=None, unloaded=()):
+        """unloaded: PEM blocks of the CA file that cryptography could not load; those OpenSSL reads are anchors too
+        (a load balancer's OpenSSL trusts them), the others are left out (one would make OpenSSL refuse the file)."""
         self.binary = binary or find_openssl()
         version = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=TIMEOUT,
                                  check=False, stdin=subprocess.DEVNULL)
@@ -72,12 +74,19 @@ class OpenSSLVerifier:
         major = re.match(r"OpenSSL (\d+)\.", self.version)
         self.tmp = tempfile.mkdtemp(prefix="certops-verify-")  # 0700
         self.anchors = os.path.join(self.tmp, "anchors.pem")
-        _write(self.anchors, anchors_pem)
+        _write(self.anchors, anchors_pem + "".join(block for block in unloaded if self._reads(block)))
         seconds = int(at.timestamp())  # at is timezone-aware
         self.command = [self.binary, "verify", "-purpose", "sslserver", "-auth_level", str(security_level),
                         "-attime", str(seconds), "-CAfile", self.anchors, "-no-CApath"]
         if major and int(major.group(1)) >= 3:
             self.command.append("-no-CAstore")  # OpenSSL 3: or the default store would be trusted too
+
+    def _reads(self, pem):
+        try:
+            return subprocess.run([self.binary, "x509", "-noout"], input=pem, capture_output=True, text=True,
+                                  timeout=TIMEOUT, check=False).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
 
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -134,8 +134,12 @@ def read_text(path, *, what):
         raise CertError(exc.code, "%s %s: %s" % (what, path, exc.message))
 
 
-def load_anchors(*, ca_path=None, ca_content=None):
-    """Trust anchors from a file, a directory (every PEM file in it), PEM content, or the system store."""
+def load_anchors(*, ca_path=None, ca_content=None, refused=None):
+    """Trust anchors from a file, a directory (every PEM file in it), PEM content, or the system store.
+
+    refused: a list that gets the PEM blocks cryptography cannot load (a name with a PrintableString holding "&" or
+    "_", which X.680 forbids but real CA certificates carry and OpenSSL reads), for the openssl profile's CA file.
+    """
     texts = []
     if ca_content:
         texts.append(("ca_content", ca_content))
@@ -159,6 +163,8 @@ def load_anchors(*, ca_path=None, ca_content=None):
             try:
                 cert = _certs.load_pem_certificate(block)
             except CertError:
+                if refused is not None and block not in refused:
+                    refused.append(block)
                 continue  # a directory may hold other PEM files; skip what is not a certificate
             fingerprint = _fp(cert.public_bytes(Encoding.DER))
             if fingerprint not in seen:
@@ -918,11 +924,14 @@ def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining
         raise CertError("INVALID_ARGUMENT", "min_rsa_bits must be >= 512 and min_days_remaining >= 0")
     if profile not in PROFILES:
         raise CertError("INVALID_ARGUMENT", "profile must be one of %s, not %r" % (", ".join(PROFILES), profile))
-    anchors, at = load_anchors(ca_path=ca_path, ca_content=ca_content), parse_time(at)
+    refused = []
+    anchors, at = load_anchors(ca_path=ca_path, ca_content=ca_content, refused=refused), parse_time(at)
     openssl = None
     if profile == "openssl":
+        # OpenSSL also gets what cryptography could not load: it may read it, as the load balancer does
         openssl = _openssl.OpenSSLVerifier("".join(_certs.der_to_pem(a.public_bytes(Encoding.DER)) for a in anchors),
-                                           at.replace(microsecond=0))
+                                           at.replace(microsecond=0),
+                                           unloaded=[block.decode("ascii", "replace") for block in refused])
     return Verifier(anchors, at=at, min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits,
                     openssl=openssl)
 

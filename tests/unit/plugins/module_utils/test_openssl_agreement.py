@@ -30,7 +30,8 @@ CA = pki.CA("Agreement")
 
 def _der(tag, body):
     length = len(body)
-    encoded = bytes([length]) if length < 0x80 else bytes([0x80 | 2]) + length.to_bytes(2, "big")
+    size = (length.bit_length() + 7) // 8
+    encoded = bytes([length]) if length < 0x80 else bytes([0x80 | size]) + length.to_bytes(size, "big")
     return bytes([tag]) + encoded + body
 
 
@@ -202,3 +203,66 @@ def test_a_trusted_certificate_file_is_described_by_its_certificate(tmp_path):
     material = _certs.parse_material(trusted)
     assert material["problems"] == [] and material["ders"] == [CA.root.der]  # the trust settings are not part of it
     assert _certs.certificate_facts(material["ders"][0], now=pki.now())["fingerprint_sha256"] == CA.root.fingerprint
+
+
+def _resigned_with_printable_ampersand(cert, key):
+    """cert with its "Corp & IT" UTF8String turned into a PrintableString (X.680 forbids "&" there; real CA
+    certificates carry it and OpenSSL reads them; cryptography refuses them), signed again by key (EC)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    der = cert.public_bytes(_certs.serialization.Encoding.DER)
+    _tag, start, end = _certs._der_element(der, 0, len(der))
+    (_t1, _tbs_content, tbs_end), (_t2, _alg_content, alg_end), _sig = list(_certs._der_children(der, start, end))
+    tbs, alg = der[start:tbs_end], der[tbs_end:alg_end]  # whole elements: the TBS is the first, the algorithm next
+    utf8 = b"\x0c\x09Corp & IT"
+    assert tbs.count(utf8) == 2  # subject and issuer
+    tbs = tbs.replace(utf8, b"\x13\x09Corp & IT")
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _certs.der_to_pem(_der(0x30, tbs + alg + _der(0x03, b"\x00" + signature)))
+
+
+def _root_with_printable_ampersand():
+    """Such a root, an intermediate that names it in UTF8String (OpenSSL compares names canonically), and a leaf."""
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Corp & IT"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Corp Root")])
+    key = pki.new_key()
+    start = pki.now() - datetime.timedelta(days=1)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                          encipher_only=False, decipher_only=False)
+
+    def ca(subject, issuer, public_key, signer):
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                .serial_number(x509.random_serial_number()).not_valid_before(start)
+                .not_valid_after(start + datetime.timedelta(days=900))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(usage, critical=True).sign(signer, hashes.SHA256()))
+
+    root_pem = _resigned_with_printable_ampersand(ca(name, name, key.public_key(), key), key)
+    with pytest.raises(ValueError):
+        x509.load_pem_x509_certificate(root_pem.encode())
+    inter_key = pki.new_key()
+    inter = pki.Issued(ca(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing")]), name,
+                          inter_key.public_key(), key), inter_key)
+    return root_pem, inter, pki.issue("corp.a.test", issuer=inter)
+
+
+def test_an_anchor_cryptography_cannot_load_is_still_openssl_s(tmp_path):
+    root_pem, inter, leaf = _root_with_printable_ampersand()
+    # the CA file: that root, another root, and a block no one can read (it must not make OpenSSL refuse the file)
+    garbage = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+    ca_file = pki.write(tmp_path / "ca.pem", root_pem + pki.CA("Agreement Other").root.pem + garbage)
+    pki.write(tmp_path / "good-ca.pem", root_pem)
+    pki.write(tmp_path / "inter.pem", inter.pem)
+    pki.write(tmp_path / "leaf.pem", leaf.pem)
+    assert subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "good-ca.pem"),
+                           "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem")],
+                          capture_output=True, check=False).returncode == 0
+    item = {"chain": leaf.pem + inter.pem, "server_names": ["corp.a.test"]}
+    result = _verify.verify_single(item, ca_path=ca_file, profile="openssl")
+    assert result["valid"] is True, result["findings"]
+    # the WebPKI profile verifies with cryptography, which cannot read that anchor
+    result = _verify.verify_single(item, ca_path=ca_file, profile="webpki")
+    assert result["valid"] is False and "UNTRUSTED_ROOT" in [f["code"] for f in result["findings"]]
