@@ -437,11 +437,18 @@ def pem_fingerprint(pem):
 
 
 def backup_plan(live, backup_path):
-    """stat results of the live files -> [{path, existed, backup, mode, owner, group}] for push and rollback."""
+    """stat results of the live files -> [{path, existed, backup, mode, owner, group}] for push and rollback.
+
+    The stat must follow symlinks (certbot's live/ -> ../archive/): mode and owner are the target's, which the
+    push writes through the link and the rollback restores; a symlink's own mode (0777) is never a file's.
+    """
     plan = []
     for index, result in enumerate(live or []):
         stat = result.get("stat") or {}
         path = result.get("__cert_remediation_file") or stat.get("path")
+        if stat.get("islnk"):
+            raise AnsibleFilterError("backup_plan: %s is a symlink's own stat (mode %s); stat the live files with "
+                                     "follow: true so the target's mode and owner are kept" % (path, stat.get("mode")))
         existed = bool(stat.get("exists"))
         plan.append({"path": path, "existed": existed,
                      "backup": "%s/%d-%s" % (backup_path, index, path.rsplit("/", 1)[-1]),
