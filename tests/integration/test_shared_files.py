@@ -1,0 +1,110 @@
+"""Sites of one host that share a live certificate and key (one file for several server blocks), real nginx.
+
+Each site is pushed and verified in turn, so a later site's push into the shared file replaced the certificate an
+earlier site had just been verified with: the run reported both sites done while one served the other's certificate,
+and every later run pushed again (a review of 2026-12-03). Now pre-flight refuses, before anything is written, unless
+every site sharing the file is pushed the same certificate and chain; then both are pushed and a second run does
+nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+import pytest
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
+from testlib import pki
+from testlib.ansible_run import recap, run_playbook
+from testlib.servers import Nginx, free_port
+
+PLAY = """---
+- name: Remediate the declared sites
+  hosts: backends
+  gather_facts: false
+  roles:
+    - role: certops.backend_tls.cert_remediation
+"""
+
+
+def served(port, fqdn):
+    result = _probe.probe("127.0.0.1", port, server_name=fqdn, timeout=5)
+    assert result["ok"], result
+    return hashlib.sha256(result["chain_der"][0]).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shared")
+    ca = pki.CA("Shared")
+    hosts, servers, out = {}, [], {"root": root, "ca": ca, "hosts": {}}
+    try:
+        for host, same in (("differ", False), ("same", True)):
+            names = ["a-%s.shared.test" % host, "b-%s.shared.test" % host]
+            old = ca.leaf(names[0], names=names, days=30, start_days=-60)  # expired, for both names
+            base = root / host
+            base.mkdir()
+            cert = pki.write(base / "site.crt", old.pem + ca.intermediate.pem)
+            key = pki.write(base / "site.key", old.key_pem(), 0o600)
+            ports = [free_port(), free_port()]
+            server = Nginx(base / "srv", [{"name": "%s%d" % (host, i), "port": port, "server_names": [name],
+                                           "cert": cert, "key": key}
+                                          for i, (port, name) in enumerate(zip(ports, names))])
+            server.start()
+            servers.append(server)
+            renewed_both = ca.leaf(names[0], names=names, days=90)
+            sites = []
+            for i, (port, name) in enumerate(zip(ports, names)):
+                site = "%s-%s" % ("ab"[i], host)
+                renewed = renewed_both if same else ca.leaf(name, days=90)  # differ: each its own certificate
+                source = root / "source" / site
+                source.mkdir(parents=True)
+                pki.write(source / "cert.pem", renewed.pem)
+                pki.write(source / "chain.pem", ca.intermediate.pem)
+                pki.write(source / "key.pem", renewed.key_pem(), 0o600)
+                sites.append({"name": site, "server_type": "nginx", "cert_path": cert, "key_path": key,
+                              "endpoint": {"host": "127.0.0.1", "port": port, "server_name": name},
+                              "server_names": [name], "test_command": " ".join(server.test_command),
+                              "reload_command": " ".join(server.reload_command)})
+            hosts[host] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                           "cert_remediation_sites": sites}
+            out["hosts"][host] = {"ports": ports, "names": names, "old": old, "renewed": renewed_both,
+                                  "files": {cert: open(cert, "rb").read(), key: open(key, "rb").read()}}
+        inventory = root / "inventory.json"
+        inventory.write_text(json.dumps({"backends": {"hosts": hosts, "vars": {
+            "cert_remediation_ca_path": pki.write(root / "ca.pem", ca.root.pem),
+            "cert_remediation_source_dir": str(root / "source"),
+            "cert_remediation_backup_dir": str(root / "backups"),
+            "cert_remediation_reload": "command", "cert_remediation_reload_wait": 10}}}))
+        playbook = root / "play.yml"
+        playbook.write_text(PLAY)
+        out["first"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
+        out["second"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
+        yield out
+    finally:
+        for server in servers:
+            server.stop()  # by its own pid file
+
+
+def test_sites_sharing_a_file_with_different_certificates_are_refused_before_anything_is_written(world):
+    host = world["hosts"]["differ"]
+    first = world["first"]
+    assert recap(first.stdout)["differ"]["failed"] == 1, first.stdout[-4000:]
+    assert "pre-flight refused the renewed material; nothing was changed on differ" in first.stdout
+    assert "a-differ and b-differ share" in first.stdout and "would be pushed different certificates" in first.stdout
+    for path, data in host["files"].items():
+        assert open(path, "rb").read() == data
+    for port, name in zip(host["ports"], host["names"]):
+        assert served(port, name) == host["old"].fingerprint
+
+
+def test_sites_sharing_a_file_with_the_same_certificate_are_both_pushed_once(world):
+    host = world["hosts"]["same"]
+    counts = recap(world["first"].stdout)
+    assert counts["same"]["failed"] == 0, world["first"].stdout[-4000:]
+    for port, name in zip(host["ports"], host["names"]):
+        assert served(port, name) == host["renewed"].fingerprint
+    again = recap(world["second"].stdout)["same"]
+    assert again["changed"] == 0 and again["failed"] == 0, again
