@@ -1,6 +1,6 @@
 """cert_remediation with symlinked live files and rollbacks that must not change what is served (real nginx).
 
-One play over four hosts, each with an nginx of its own on loopback, declared sites:
+One play over five hosts, each with an nginx of its own on loopback, declared sites:
 
 - ``linked``: certbot's layout (live/fullchain.pem -> ../archive/cert1.pem, live/privkey.pem -> ...); a push
   writes through the links: they stay links, the targets get the new bytes and keep their mode and group;
@@ -8,7 +8,9 @@ One play over four hosts, each with an nginx of its own on loopback, declared si
 - ``unloaded``: nginx serves an expired certificate A, the disk holds B (valid, few days left); the config test
   fails before any reload: the rollback must not reload, so the server still serves A;
 - ``reload_fails``: the reload runs, then reports failure: the rollback must reload, so the server serves the
-  old certificate again (what the rollback's reload is for).
+  old certificate again (what the rollback's reload is for);
+- ``no_rollback``: the config test fails with ``cert_remediation_rollback: false``: the failure says the files written
+  stay and where the backups are (it said "nothing was written").
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ def world(tmp_path_factory):
         unloaded = world.site("unloaded", linked=False, test_command="false")
         world.site("reload_fails", linked=True,
                    reload_command=lambda server: " ".join(server.reload_command) + " && false")
+        world.site("no_rollback", linked=False, test_command="false")
+        world.hosts["no_rollback"]["cert_remediation_rollback"] = False
         # unloaded: nginx keeps serving the expired A it loaded; the disk now holds B, valid for a few days only
         # (fewer than cert_remediation_min_days: a push is due).
         loaded = unloaded["old"]
@@ -148,7 +152,8 @@ def world(tmp_path_factory):
         pki.write(unloaded["cert"], on_disk.pem + world.ca.intermediate.pem)
         pki.write(unloaded["key"], on_disk.key_pem(), 0o600)
         unloaded.update(loaded=loaded, on_disk=on_disk)
-        world.before = {name: snapshot(site["dir"]) for name, site in world.sites.items() if name != "unloaded"}
+        world.before = {name: snapshot(site["dir"]) for name, site in world.sites.items()
+                        if name not in ("unloaded", "no_rollback")}
         world.before["unloaded"] = {p: Path(unloaded[p]).read_bytes() for p in ("cert", "key")}
         world.served_before = {name: served(site["port"], site["fqdn"]) for name, site in world.sites.items()}
         world.proc = world.run()
@@ -219,3 +224,13 @@ def test_rollback_after_a_reload_reloads_again(world):
     assert entry["rolled_back"] and entry["after"]["serving_old"], entry
     assert snapshot(site["dir"]) == world.before["reload_fails"]
     assert served(site["port"], site["fqdn"]) == site["old"].fingerprint
+
+
+def test_without_rollback_the_failure_says_what_was_written_stays(world):
+    site = world.sites["no_rollback"]
+    assert world.recap["no_rollback"]["failed"] == 1, _output(world)
+    # the renewed files were written and stay (cert_remediation_rollback: false); the message must not say otherwise
+    assert Path(site["cert"]).read_text() == site["new"].pem + world.ca.intermediate.pem
+    failure = json.loads((world.root / "reports" / "report.json").read_text())["hosts"]["no_rollback"]["failed"]
+    assert "nothing was written" not in failure and "not rolled back: cert_remediation_rollback is false" in failure
+    assert str(world.root / "backups" / "no_rollback") in failure
