@@ -60,6 +60,8 @@ def json_query(data, expr):
         raise AnsibleFilterError("json_query: invalid expression %r: %s" % (expr, to_native(exc)))
     except TypeError as exc:
         raise AnsibleFilterError("json_query: %s" % to_native(exc))
+    except RecursionError:  # jmespath parses and evaluates recursively: "((((...))))" thousands deep
+        raise AnsibleFilterError("json_query: the expression is nested too deeply to evaluate") from None
 
 
 def _plain(data):

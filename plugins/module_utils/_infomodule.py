@@ -91,5 +91,9 @@ class InfoModule(KeySafeModule):
                 query_result = self.jmespath.search(self.params["query"], result)
             except self.jmespath.exceptions.JMESPathError as exc:
                 self.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
+            except RecursionError:  # jmespath parses and evaluates recursively: "((((...))))" thousands deep
+                message = "the query is nested too deeply to evaluate"
+                self.fail_json(msg="invalid query: %s" % message,
+                               error={"code": "INVALID_ARGUMENT", "message": message})
             result = {"query_result": query_result, "summary": result["summary"]}
         self.exit_json(changed=False, **withhold_keys(result))

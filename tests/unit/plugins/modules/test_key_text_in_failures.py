@@ -1,4 +1,5 @@
-"""A private key pasted into an option the module then refuses never comes back in the failure.
+"""A private key pasted into an option the module then refuses never comes back in the failure; a query too deep
+to evaluate is an argument error like any other bad query.
 
 A message that quotes the value with %r writes the key's newlines as \\n, so Ansible's no_log masking (the text as
 given) did not match it: the key's base64 lines came back in `msg` and `error.message` (a review of 2026-12-03).
@@ -50,3 +51,17 @@ def test_redact_all_masks_key_blocks_as_written_and_as_repr_writes_them():
     masked = json.dumps(_secrets.redact_all(value))
     assert not [line for line in KEY_LINES if line in masked]
     assert _secrets.redact_all({"a": ["b", 1]}) == {"a": ["b", 1]}
+
+
+def test_a_query_nested_too_deeply_is_an_argument_error_not_a_traceback(tmp_path):
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.certops.backend_tls.plugins.filter.json_query import json_query
+
+    deep = "(" * 3000 + "summary" + ")" * 3000
+    for module, args in ((backend_cert_info, {"paths": [str(tmp_path)]}),
+                         (lb_backend_info, {"lb_type": ["haproxy"], "config": {"haproxy": str(tmp_path / "x.cfg")}})):
+        result = run_main(module.main, dict(args, query=deep), expect="fail")
+        assert result["error"]["code"] == "INVALID_ARGUMENT" and "nested too deeply" in result["msg"]
+    with pytest.raises(AnsibleFilterError, match="nested too deeply"):
+        json_query({"summary": 1}, deep)
