@@ -369,3 +369,15 @@ def test_fleet_report_still_writes_a_regular_file(tmp_path):
     result = _fleet_report(path)
     assert result["changed"] is True and not result.get("failed"), result
     assert path.read_text().startswith("#")
+
+
+def test_a_discover_binary_that_cannot_run_is_not_the_task_s_failure(tmp_path):
+    """`nginx -T` through a binary that does not exist: the configuration is read file by file (the task used to
+    fail with "Error executing command", losing every other result)."""
+    config = pki.write(tmp_path / "nginx.conf", "events {}\nhttp {}\n")
+    result = run_main(backend_cert_info.main, {
+        "discover": [{"type": "nginx", "config": config, "binary": str(tmp_path / "no-such-nginx")}],
+        "paths": [config], "timeout": 1})
+    (status,) = result["discovery"]
+    assert status["error"] is None and status["config_file"] == config, status
+    assert [f["path"] for f in result["files"]] == [config]
