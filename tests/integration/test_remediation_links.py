@@ -25,18 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 from testlib import pki
-from testlib.ansible_run import recap, run_playbook
+from testlib.ansible_run import ROLE_PLAY, recap, run_playbook, served_leaf
 from testlib.servers import Nginx, free_port
 
-PLAY = """---
-- name: Remediate the declared sites
-  hosts: backends
-  gather_facts: false
-  roles:
-    - role: certops.backend_tls.cert_remediation
-"""
 FILES = ("live/fullchain.pem", "live/privkey.pem", "archive/cert1.pem", "archive/privkey1.pem")
 
 
@@ -65,10 +57,6 @@ def snapshot(root):
     return out
 
 
-def served(port, fqdn):
-    result = _probe.probe("127.0.0.1", port, server_name=fqdn, timeout=5)
-    assert result["ok"], result
-    return hashlib.sha256(result["chain_der"][0]).hexdigest()
 
 
 class World:
@@ -126,7 +114,7 @@ class World:
             "cert_remediation_reload_wait": 10}}}))
         (self.root / "reports").mkdir()
         playbook = self.root / "play.yml"
-        playbook.write_text(PLAY)
+        playbook.write_text(ROLE_PLAY)
         return run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
 
     def stop(self):
@@ -155,7 +143,7 @@ def world(tmp_path_factory):
         world.before = {name: snapshot(site["dir"]) for name, site in world.sites.items()
                         if name not in ("unloaded", "no_rollback")}
         world.before["unloaded"] = {p: Path(unloaded[p]).read_bytes() for p in ("cert", "key")}
-        world.served_before = {name: served(site["port"], site["fqdn"]) for name, site in world.sites.items()}
+        world.served_before = {name: served_leaf(site["port"], site["fqdn"]) for name, site in world.sites.items()}
         world.proc = world.run()
         world.recap = recap(world.proc.stdout)
         world.report = {s["site"]: s for host in json.loads((world.root / "reports" / "report.json").read_text())[
@@ -183,7 +171,7 @@ def test_push_writes_through_the_links(world):
     assert key.read_text() == site["new"].key_pem()
     assert after["archive/cert1.pem"][2:] == (0o640, world.gid)
     assert after["archive/privkey1.pem"][2:] == (0o600, world.gid)
-    assert served(site["port"], site["fqdn"]) == site["new"].fingerprint
+    assert served_leaf(site["port"], site["fqdn"]) == site["new"].fingerprint
     # The backups are the targets' bytes and modes (regular files, not links), in 0700 directories.
     backups = sorted(p for p in (world.root / "backups" / "linked").rglob("*") if p.is_file() or p.is_symlink())
     assert [p.name for p in backups] == ["0-fullchain.pem", "1-privkey.pem"], backups
@@ -194,16 +182,6 @@ def test_push_writes_through_the_links(world):
         assert stat.S_IMODE(os.lstat(path).st_mode) != 0o777, path
 
 
-def test_failed_config_test_restores_the_targets_and_keeps_the_links(world):
-    site = world.sites["linked_fails"]
-    assert world.recap["linked_fails"]["failed"] == 1, _output(world)
-    entry = world.report["linked_fails"]
-    assert entry["rolled_back"] and entry["after"]["serving_old"], entry
-    # Byte for byte, mode and group, and the links still links to the same targets.
-    assert snapshot(site["dir"]) == world.before["linked_fails"]
-    assert served(site["port"], site["fqdn"]) == site["old"].fingerprint
-
-
 def test_rollback_without_a_reload_does_not_change_what_is_served(world):
     site = world.sites["unloaded"]
     assert world.served_before["unloaded"] == site["loaded"].fingerprint
@@ -212,18 +190,21 @@ def test_rollback_without_a_reload_does_not_change_what_is_served(world):
     assert entry["action"] == "push" and entry["rolled_back"], entry
     # The files are back to B, and nginx, never reloaded in this run, still serves A: what it served before.
     assert {p: Path(site[p]).read_bytes() for p in ("cert", "key")} == world.before["unloaded"]
-    assert served(site["port"], site["fqdn"]) == site["loaded"].fingerprint
+    assert served_leaf(site["port"], site["fqdn"]) == site["loaded"].fingerprint
     assert entry["after"]["serving_old"] is True, entry
     assert "serving what it served before: True" in world.proc.stdout
 
 
-def test_rollback_after_a_reload_reloads_again(world):
-    site = world.sites["reload_fails"]
-    assert world.recap["reload_fails"]["failed"] == 1, _output(world)
-    entry = world.report["reload_fails"]
+@pytest.mark.parametrize("name", ["linked_fails", "reload_fails"])
+def test_a_failed_site_is_restored_byte_for_byte_and_keeps_its_links(world, name):
+    """linked_fails: the config test fails (no reload); reload_fails: the reload ran, so the rollback reloads again."""
+    site = world.sites[name]
+    assert world.recap[name]["failed"] == 1, _output(world)
+    entry = world.report[name]
     assert entry["rolled_back"] and entry["after"]["serving_old"], entry
-    assert snapshot(site["dir"]) == world.before["reload_fails"]
-    assert served(site["port"], site["fqdn"]) == site["old"].fingerprint
+    # Byte for byte, mode and group, and the links still links to the same targets.
+    assert snapshot(site["dir"]) == world.before[name]
+    assert served_leaf(site["port"], site["fqdn"]) == site["old"].fingerprint
 
 
 def test_without_rollback_the_failure_says_what_was_written_stays(world):

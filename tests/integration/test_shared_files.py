@@ -9,30 +9,14 @@ nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 from testlib import pki
-from testlib.ansible_run import recap, run_playbook
+from testlib.ansible_run import ROLE_PLAY, recap, run_playbook, served_leaf
 from testlib.servers import Nginx, free_port
-
-PLAY = """---
-- name: Remediate the declared sites
-  hosts: backends
-  gather_facts: false
-  roles:
-    - role: certops.backend_tls.cert_remediation
-"""
-
-
-def served(port, fqdn):
-    result = _probe.probe("127.0.0.1", port, server_name=fqdn, timeout=5)
-    assert result["ok"], result
-    return hashlib.sha256(result["chain_der"][0]).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +63,7 @@ def world(tmp_path_factory):
             "cert_remediation_backup_dir": str(root / "backups"),
             "cert_remediation_reload": "command", "cert_remediation_reload_wait": 10}}}))
         playbook = root / "play.yml"
-        playbook.write_text(PLAY)
+        playbook.write_text(ROLE_PLAY)
         out["first"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
         out["second"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
         yield out
@@ -97,7 +81,7 @@ def test_sites_sharing_a_file_with_different_certificates_are_refused_before_any
     for path, data in host["files"].items():
         assert open(path, "rb").read() == data
     for port, name in zip(host["ports"], host["names"]):
-        assert served(port, name) == host["old"].fingerprint
+        assert served_leaf(port, name) == host["old"].fingerprint
 
 
 def test_sites_sharing_a_file_with_the_same_certificate_are_both_pushed_once(world):
@@ -105,6 +89,6 @@ def test_sites_sharing_a_file_with_the_same_certificate_are_both_pushed_once(wor
     counts = recap(world["first"].stdout)
     assert counts["same"]["failed"] == 0, world["first"].stdout[-4000:]
     for port, name in zip(host["ports"], host["names"]):
-        assert served(port, name) == host["renewed"].fingerprint
+        assert served_leaf(port, name) == host["renewed"].fingerprint
     again = recap(world["second"].stdout)["same"]
     assert again["changed"] == 0 and again["failed"] == 0, again

@@ -14,6 +14,27 @@ BIN = Path(sys.executable).parent
 COLLECTIONS = ROOT / "build" / "collections"
 
 
+# A play applying the role to the `backends` group, for tests that write their own inventory.
+ROLE_PLAY = """---
+- name: Remediate the declared sites
+  hosts: backends
+  gather_facts: false
+  roles:
+    - role: certops.backend_tls.cert_remediation
+"""
+
+
+def served_leaf(port, server_name):
+    """The SHA-256 fingerprint of the leaf a loopback endpoint serves now (a failed handshake fails the test)."""
+    import hashlib
+
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
+
+    result = _probe.probe("127.0.0.1", port, server_name=server_name, timeout=5)
+    assert result["ok"], result
+    return hashlib.sha256(result["chain_der"][0]).hexdigest()
+
+
 def env(**extra):
     out = dict(os.environ)
     out.update({
