@@ -197,8 +197,8 @@ def _backends(report, name):
                 backends.append(_backend(host, site))
     # lost before they reported: no sites to show, but never silently missing
     for host in sorted(report.get("unreached_hosts") or [], key=str):
-        failed_hosts.append((_text(host), "not reached: unreachable, or failed before it collected (see the run's "
-                                          "output); nothing on it was checked or changed in this run"))
+        failed_hosts.append((_text(host), "lost before it reported: unreachable, or failed outside the role's "
+                                          "rescue; the run's output says where, and what was done on it before"))
     return backends, failed_hosts
 
 

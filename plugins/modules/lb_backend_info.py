@@ -369,8 +369,10 @@ certificates:
             days_remaining: 200, expired: false}]
 configs:
   description: "One entry per load balancer type read: its main file, the number of backends, or why it could not be
-    read, and for nginx the version of the nginx binary found (C(nginx -v); null when none answered), which decides
-    defaults that changed (since 1.23.4 C(proxy_ssl_protocols) includes TLSv1.3)."
+    read (C(error) {code, message}; C(NOT_FOUND), C(PERMISSION_DENIED), C(NOT_REGULAR_FILE) for a FIFO, socket,
+    device or directory, never read, C(TOO_LARGE) for a file over 32 MiB, C(INVALID_CONFIG)), and for nginx the
+    version of the nginx binary found (C(nginx -v); null when none answered), which decides defaults that changed
+    (since 1.23.4 C(proxy_ssl_protocols) includes TLSv1.3)."
   returned: unless O(query) is given
   type: list
   elements: dict

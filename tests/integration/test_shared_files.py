@@ -1,4 +1,5 @@
-"""Sites of one host that share a live certificate and key (one file for several server blocks), real nginx.
+"""Sites of one host that share a live certificate and key (one file for several server blocks, real nginx), or
+only a chain file (Apache vhosts with one SSLCertificateChainFile, real Apache).
 
 Each site is pushed and verified in turn, so a later site's push into the shared file replaced the certificate an
 earlier site had just been verified with: the run reported both sites done while one served the other's certificate,
@@ -16,7 +17,7 @@ import pytest
 
 from testlib import pki
 from testlib.ansible_run import ROLE_PLAY, recap, run_playbook, served_leaf
-from testlib.servers import Nginx, free_port
+from testlib.servers import Apache, Nginx, free_port
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,37 @@ def world(tmp_path_factory):
                            "cert_remediation_sites": sites}
             out["hosts"][host] = {"ports": ports, "names": names, "old": old, "renewed": renewed_both,
                                   "files": {cert: open(cert, "rb").read(), key: open(key, "rb").read()}}
+        # Apache vhosts with their own certificate and key and one shared SSLCertificateChainFile: only the
+        # intermediates are written to the shared file, and they are the same, so both are pushed.
+        names = ["a-chainfile.shared.test", "b-chainfile.shared.test"]
+        base = root / "chainfile"
+        base.mkdir()
+        chain = pki.write(base / "chain.pem", ca.intermediate.pem)
+        olds = [ca.leaf(name, days=30, start_days=-60) for name in names]
+        files = [(pki.write(base / ("%d.crt" % i), old.pem), pki.write(base / ("%d.key" % i), old.key_pem(), 0o600))
+                 for i, old in enumerate(olds)]
+        ports = [free_port(), free_port()]
+        server = Apache(base / "srv", [{"name": "chainfile%d" % i, "port": port, "server_names": [name], "cert": cert,
+                                        "key": key, "chain": chain}
+                                       for i, (port, name, (cert, key)) in enumerate(zip(ports, names, files))])
+        server.start()
+        servers.append(server)
+        sites, renewed = [], []
+        for i, (port, name, (cert, key)) in enumerate(zip(ports, names, files)):
+            site = "%s-chainfile" % "ab"[i]
+            renewed.append(ca.leaf(name, days=90))
+            source = root / "source" / site
+            source.mkdir(parents=True)
+            pki.write(source / "cert.pem", renewed[-1].pem)
+            pki.write(source / "chain.pem", ca.intermediate.pem)
+            pki.write(source / "key.pem", renewed[-1].key_pem(), 0o600)
+            sites.append({"name": site, "server_type": "apache", "cert_path": cert, "key_path": key,
+                          "chain_path": chain, "endpoint": {"host": "127.0.0.1", "port": port, "server_name": name},
+                          "server_names": [name], "test_command": " ".join(server.test_command),
+                          "reload_command": " ".join(server.reload_command)})
+        hosts["chainfile"] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                              "cert_remediation_sites": sites}
+        out["hosts"]["chainfile"] = {"ports": ports, "names": names, "renewed": renewed}
         inventory = root / "inventory.json"
         inventory.write_text(json.dumps({"backends": {"hosts": hosts, "vars": {
             "cert_remediation_ca_path": pki.write(root / "ca.pem", ca.root.pem),
@@ -91,4 +123,14 @@ def test_sites_sharing_a_file_with_the_same_certificate_are_both_pushed_once(wor
     for port, name in zip(host["ports"], host["names"]):
         assert served_leaf(port, name) == host["renewed"].fingerprint
     again = recap(world["second"].stdout)["same"]
+    assert again["changed"] == 0 and again["failed"] == 0, again
+
+
+def test_vhosts_sharing_only_a_chain_file_with_the_same_intermediates_are_pushed(world):
+    host = world["hosts"]["chainfile"]
+    counts = recap(world["first"].stdout)
+    assert counts["chainfile"]["failed"] == 0, world["first"].stdout[-4000:]
+    for port, name, renewed in zip(host["ports"], host["names"], host["renewed"]):
+        assert served_leaf(port, name) == renewed.fingerprint
+    again = recap(world["second"].stdout)["chainfile"]
     assert again["changed"] == 0 and again["failed"] == 0, again

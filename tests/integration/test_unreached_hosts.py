@@ -60,7 +60,7 @@ def test_diagnose_names_the_unreached_host(pool_lab, tmp_path):
     assert report["unreached_hosts"] == [LOST]
     assert sorted(report["hosts"]) == ["backend-pool2", "backend-pool3", "backend-pool4"]
     html = (reports / "report.html").read_text()
-    assert "Failed hosts (1)" in html and LOST in html and "not reached: unreachable" in html
+    assert "Failed hosts (1)" in html and LOST in html and "lost before it reported: unreachable" in html
     # the textfile does not claim a fresh run for it: the stale-run alert keeps firing
     prom = (reports / "backend_tls.prom").read_text()
     assert 'backend_cert_last_run_timestamp_seconds{host="%s"}' % LOST not in prom

@@ -65,19 +65,20 @@ def test_a_fifo_configuration_is_named_not_read(tmp_path, case):
     fifo = str(tmp_path / "fifo.conf")
     os.mkfifo(fifo)
     main = str(tmp_path / "main.conf")
-    if case == "haproxy-crt-list":
-        Path(main).write_text("frontend f\n  bind 127.0.0.1:8443 ssl crt-list %s\n" % fifo)
-        call = lambda: _discover.haproxy_sites(main, _discover.FileSource())  # noqa: E731
-    elif case == "nginx-include":
-        Path(main).write_text("http { include %s; }\n" % fifo)
-        call = lambda: _discover.nginx_sites(main, _discover.FileSource())  # noqa: E731
-    elif case == "apache-include":
-        Path(main).write_text("Include %s\n" % fifo)
-        call = lambda: _discover.apache_sites(main, _discover.FileSource())  # noqa: E731
-    elif case.startswith("lb-"):
-        call = lambda: _lbview.lb_backends(case[3:], fifo)  # noqa: E731
-    else:
-        call = lambda: _discover.discover(case, fifo)  # noqa: E731
+    mains = {"haproxy-crt-list": "frontend f\n  bind 127.0.0.1:8443 ssl crt-list %s\n",
+             "nginx-include": "http { include %s; }\n", "apache-include": "Include %s\n"}
+    if case in mains:
+        Path(main).write_text(mains[case] % fifo)
+    parsers = {"haproxy-crt-list": _discover.haproxy_sites, "nginx-include": _discover.nginx_sites,
+               "apache-include": _discover.apache_sites}
+
+    def call():
+        if case in parsers:
+            return parsers[case](main, _discover.FileSource())
+        if case.startswith("lb-"):
+            return _lbview.lb_backends(case[3:], fifo)
+        return _discover.discover(case, fifo)
+
     outcome = bounded(lambda: _error(call))
     if case.endswith("-include"):  # an include lists regular files only: the FIFO is not even named
         assert outcome == {"result": []}
@@ -188,6 +189,7 @@ def test_a_long_endpoint_port_is_an_argument_error(endpoint):
         return
     result = run_main(backend_cert_info.main, {"endpoints": [endpoint], "timeout": 1}, expect="fail")
     assert result["error"]["code"] == "INVALID_ARGUMENT" and "between 1 and 65535" in result["msg"]
+
 
 def test_long_ports_are_no_ports():
     assert _discover._port(LONG) is None
