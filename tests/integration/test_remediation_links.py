@@ -57,8 +57,6 @@ def snapshot(root):
     return out
 
 
-
-
 class World:
     def __init__(self, root):
         self.root = root
