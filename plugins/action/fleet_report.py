@@ -29,8 +29,8 @@ _SPEC = {
 }
 # The previous Prometheus file is read whole to keep other hosts' series: one larger is refused (TOO_LARGE).
 MAX_PREVIOUS_BYTES = 64 * 1024 * 1024
-_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"))
 # The errno of a failed write -> the collection's codes (anything else is WRITE_FAILED).
 _CODES = {errno.ENOENT: "NOT_FOUND", errno.ENOTDIR: "NOT_FOUND", errno.EACCES: "PERMISSION_DENIED",
           errno.EPERM: "PERMISSION_DENIED", errno.EROFS: "PERMISSION_DENIED"}
@@ -48,13 +48,14 @@ def _mode(value):
 
 
 def _check_target(path):
-    """CertError NOT_REGULAR_FILE when path exists and is not a regular file (or a link to one): a FIFO would hang
-    the read of the previous series, and replacing a device, socket or directory with a report is never meant."""
+    """CertError NOT_REGULAR_FILE when path exists and is a FIFO, socket or device (or a link to one): a FIFO would
+    hang the read of the previous series, and replacing a device or socket with a report is never meant. A directory
+    is left to the rename, which fails (WRITE_FAILED) as it always did."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):  # absent (or unusable: the write says why)
         return
-    if not stat.S_ISREG(mode):
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
         raise CertError("NOT_REGULAR_FILE", "%s is %s, not a regular file: give the path of a report file, or "
                         "remove what is there" % (path, kind))

@@ -46,9 +46,9 @@ options:
         description:
           - The file on the controller. Its directory must exist; it is not created, so that a mistyped path fails
             instead of writing where nobody reads.
-          - A path that exists and is not a regular file (or a link to one) fails the task with C(NOT_REGULAR_FILE);
-            a FIFO would block the read of the previous Prometheus file. A previous Prometheus file over 64 MiB fails
-            it with C(TOO_LARGE).
+          - A path that is a FIFO, socket or device (or a link to one) fails the task with C(NOT_REGULAR_FILE); a
+            FIFO would block the read of the previous Prometheus file. A previous Prometheus file over 64 MiB fails it
+            with C(TOO_LARGE).
         type: path
         required: true
   mode:
