@@ -16,7 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.filter.core import to_nice_json
 
 from ansible_collections.certops.backend_tls.plugins.filter.report_formats import report_html, report_prometheus
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, not_regular, read_file
 
 _FORMATS = ("json", "html", "prometheus")
 _SPEC = {
@@ -29,8 +29,6 @@ _SPEC = {
 }
 # The previous Prometheus file is read whole to keep other hosts' series: one larger is refused (TOO_LARGE).
 MAX_PREVIOUS_BYTES = 64 * 1024 * 1024
-_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                (stat.S_ISBLK, "a block device"))
 # The errno of a failed write -> the collection's codes (anything else is WRITE_FAILED).
 _CODES = {errno.ENOENT: "NOT_FOUND", errno.ENOTDIR: "NOT_FOUND", errno.EACCES: "PERMISSION_DENIED",
           errno.EPERM: "PERMISSION_DENIED", errno.EROFS: "PERMISSION_DENIED"}
@@ -52,31 +50,27 @@ def _check_target(path):
     hang the read of the previous series, and replacing a device or socket with a report is never meant. A directory
     is left to the rename, which fails (WRITE_FAILED) as it always did."""
     try:
-        mode = os.stat(path).st_mode
+        problem = not_regular(os.stat(path).st_mode)
     except (OSError, ValueError):  # absent (or unusable: the write says why)
         return
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
-        raise CertError("NOT_REGULAR_FILE", "%s is %s, not a regular file: give the path of a report file, or "
-                        "remove what is there" % (path, kind))
+    if problem is not None and problem.code == "NOT_REGULAR_FILE":
+        raise _about(path, problem)
+
+
+def _about(path, problem):
+    """read_file's refusal of the report file at path, naming it and what to do."""
+    return CertError(problem.code, "%s: %s; give the path of a report file, or remove what is there"
+                     % (path, problem.message))
 
 
 def _previous(path):
     """The text of the Prometheus file being replaced ('' when there is none), read without blocking and bounded."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        handle = os.fdopen(os.open(path, flags), "rb")
-    except OSError:
-        return ""
-    with handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):  # swapped for something else since _check_target
-            raise CertError("NOT_REGULAR_FILE", "%s is not a regular file: give the path of a report file, or "
-                            "remove what is there" % path)
-        data = handle.read(MAX_PREVIOUS_BYTES + 1) if info.st_size <= MAX_PREVIOUS_BYTES else b""
-    if info.st_size > MAX_PREVIOUS_BYTES or len(data) > MAX_PREVIOUS_BYTES:
-        raise CertError("TOO_LARGE", "%s is over %d bytes, too large to be a previous report (its series are kept "
-                        "by reading it): check the path, or remove the file" % (path, MAX_PREVIOUS_BYTES))
+        data = read_file(path, max_bytes=MAX_PREVIOUS_BYTES)
+    except CertError as exc:
+        if exc.code in ("NOT_REGULAR_FILE", "TOO_LARGE"):  # swapped for something else since _check_target, or huge
+            raise _about(path, exc) from None
+        return ""  # absent or unreadable: there are no series to keep
     # what open(path, "r") read before: universal newlines
     return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 

@@ -3,7 +3,7 @@
 # Copyright: certops.backend_tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The part of the certificate vocabulary that needs nothing but the standard library: the collection's
-exception, PEM splitting, fingerprints and the "expires soon" rule.
+exception, PEM splitting, fingerprints, the "expires soon" rule and the bounded read of a file that never blocks.
 
 _certs, _verify, _names and the role's filters import it from here. It lives apart from _certs so that the
 filters, which Ansible imports afresh in every forked worker (for every host and task), do not pay for
@@ -12,8 +12,11 @@ importing cryptography.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 
 _PEM_MARK = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]+)-----")
 
@@ -81,3 +84,75 @@ def pem_blocks(data):
                 unterminated += 1
             opened = None
     return blocks, unterminated + (opened is not None)
+
+
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024  # read_file's default limit (a certificate file)
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"))
+
+
+def not_regular(mode):
+    """None for a regular file, else a CertError naming what the path is (a directory: NOT_A_CERTIFICATE)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return CertError("NOT_A_CERTIFICATE", "is a directory")
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+    return CertError("NOT_REGULAR_FILE", "%s, not read" % kind)
+
+
+def read_file(path, *, max_bytes=DEFAULT_MAX_FILE_BYTES):
+    """Read a file for parsing; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE / NOT_REGULAR_FILE.
+
+    Never blocks: a FIFO, socket or device is named and not read. The path is checked before it is
+    opened (so a FIFO's writer is not disturbed), then opened with O_NONBLOCK and checked again on
+    the open descriptor (so a file swapped for a FIFO in between cannot hang the read either).
+    """
+    try:
+        problem = not_regular(os.stat(path).st_mode)
+        if problem is not None:
+            raise problem
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            problem = not_regular(info.st_mode)
+            if problem is not None:
+                raise problem
+            if info.st_size > max_bytes:
+                raise CertError("TOO_LARGE", "%d bytes is over the limit of %d" % (info.st_size, max_bytes))
+            data = handle.read(max_bytes + 1)
+    except CertError:
+        raise
+    except ValueError:  # an embedded NUL byte
+        raise CertError("NOT_FOUND", "not a valid path (it contains a NUL byte)")
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            if os.path.islink(path):
+                raise CertError("NOT_FOUND", "dangling symlink to %s" % os.readlink(path))
+            raise CertError("NOT_FOUND", "no such file")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise CertError("PERMISSION_DENIED", "permission denied")
+        if exc.errno == errno.EISDIR:
+            raise CertError("NOT_A_CERTIFICATE", "is a directory")
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket that became one after the check above
+            try:
+                problem = not_regular(os.stat(path).st_mode)
+            except OSError:
+                problem = None
+            raise problem or CertError("NOT_REGULAR_FILE", "not a regular file (%s), not read" % exc.strerror)
+        raise CertError("NOT_FOUND", "cannot read: %s" % exc.strerror)
+    if len(data) > max_bytes:
+        raise CertError("TOO_LARGE", "over the limit of %d bytes" % max_bytes)
+    return data
+
+
+def port_number(text):
+    """'443' -> 443; None unless ASCII digits for 1..65535 ('²'.isdigit() is True, int('²') fails).
+
+    Leading zeros are allowed, as the servers read them; more than five other digits are no port (and
+    int() refuses strings of more than 4300 digits).
+    """
+    if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 5:
+        return None
+    port = int(text.lstrip("0") or "0")
+    return port if 0 < port < 65536 else None

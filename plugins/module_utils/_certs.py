@@ -15,16 +15,19 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import errno
 import hashlib
 import ipaddress
-import os
-import stat
 import warnings
 
 # The standard-library part of the vocabulary (CertError, PEM splitting, fingerprints, expires_soon) lives in
 # _base, which the role's filters import without cryptography.
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, fingerprint, pem_blocks
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import (  # noqa: F401 (two are re-exported: _certs.read_file)
+    DEFAULT_MAX_FILE_BYTES,
+    CertError,
+    fingerprint,
+    pem_blocks,
+    read_file,
+)
 
 try:
     from cryptography import x509
@@ -46,7 +49,6 @@ try:
 except ImportError:
     pkcs12 = None
 
-DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
 _CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
 _PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
@@ -567,65 +569,6 @@ def parse_material(data):
         detail = "; ".join(problems) if problems else "no certificate or private key found"
         raise _material_error("NOT_A_CERTIFICATE", detail, fmt if fmt == "pkcs7" else None)
     return {"format": fmt, "ders": ders, "key": key, "problems": problems}
-
-
-_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                (stat.S_ISBLK, "a block device"))
-
-
-def _not_regular(mode):
-    """None for a regular file, else a CertError naming what the path is (directories aside)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return CertError("NOT_A_CERTIFICATE", "is a directory")
-    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
-    return CertError("NOT_REGULAR_FILE", "%s, not read" % kind)
-
-
-def read_file(path, *, max_bytes=DEFAULT_MAX_FILE_BYTES):
-    """Read a file for parsing; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE / NOT_REGULAR_FILE.
-
-    Never blocks: a FIFO, socket or device is named and not read. The path is checked before it is
-    opened (so a FIFO's writer is not disturbed), then opened with O_NONBLOCK and checked again on
-    the open descriptor (so a file swapped for a FIFO in between cannot hang the read either).
-    """
-    try:
-        problem = _not_regular(os.stat(path).st_mode)
-        if problem is not None:
-            raise problem
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-        with os.fdopen(os.open(path, flags), "rb") as handle:
-            info = os.fstat(handle.fileno())
-            problem = _not_regular(info.st_mode)
-            if problem is not None:
-                raise problem
-            if info.st_size > max_bytes:
-                raise CertError("TOO_LARGE", "%d bytes is over the limit of %d" % (info.st_size, max_bytes))
-            data = handle.read(max_bytes + 1)
-    except CertError:
-        raise
-    except ValueError:  # an embedded NUL byte
-        raise CertError("NOT_FOUND", "not a valid path (it contains a NUL byte)")
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            if os.path.islink(path):
-                raise CertError("NOT_FOUND", "dangling symlink to %s" % os.readlink(path))
-            raise CertError("NOT_FOUND", "no such file")
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise CertError("PERMISSION_DENIED", "permission denied")
-        if exc.errno == errno.EISDIR:
-            raise CertError("NOT_A_CERTIFICATE", "is a directory")
-        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket that became one after the check above
-            try:
-                problem = _not_regular(os.stat(path).st_mode)
-            except OSError:
-                problem = None
-            raise problem or CertError("NOT_REGULAR_FILE", "not a regular file (%s), not read" % exc.strerror)
-        raise CertError("NOT_FOUND", "cannot read: %s" % exc.strerror)
-    if len(data) > max_bytes:
-        raise CertError("TOO_LARGE", "over the limit of %d bytes" % max_bytes)
-    return data
 
 
 def pick_leaf(certs):

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _probe, _secrets
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import port_number
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
@@ -233,10 +234,8 @@ def _port(spec, port):
     if isinstance(port, bool) or not isinstance(port, (int, str)) or \
             (isinstance(port, str) and not (port.isdigit() and port.isascii())):
         raise CertError("INVALID_ARGUMENT", "endpoint %r: port %r is not a number" % (spec, port))
-    # int() refuses a string of more than 4300 digits: a port has five, after any leading zeros
-    port = int(port.lstrip("0") or "0") if isinstance(port, str) and len(port.lstrip("0")) <= 5 else \
-        (port if isinstance(port, int) else 0)
-    if not 0 < port < 65536:
+    port = port_number(port) if isinstance(port, str) else (port if 0 < port < 65536 else None)
+    if port is None:
         raise CertError("INVALID_ARGUMENT", "endpoint %r needs a host and a port between 1 and 65535" % (spec,))
     return port
 

@@ -21,6 +21,7 @@ import glob
 import os
 import re
 
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import port_number
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError, read_file
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
 
@@ -93,18 +94,6 @@ def _absolute(path, base):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
-def _port(text):
-    """'443' -> 443; None unless ASCII digits for 1..65535 ('²'.isdigit() is True, int('²') fails).
-
-    Leading zeros are allowed, as the servers read them; more than five other digits are no port (and
-    int() refuses strings of more than 4300 digits).
-    """
-    if not text or not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 5:
-        return None
-    port = int(text.lstrip("0") or "0")
-    return port if 0 < port < 65536 else None
-
-
 def dynamic_error(server_type, directive, value):
     return {"code": "DYNAMIC_PATH",
             "message": "%s %s %s is a dynamic path (resolved by the server at run time), not checked"
@@ -122,13 +111,13 @@ def parse_listen(value):
     if value.startswith("["):
         host, _sep, port = value[1:].partition("]:")
         host = "::1" if host in ("::", "") else host
-    elif _port(value):
+    elif port_number(value):
         host, port = "", value
     else:
         host, _sep, port = value.rpartition(":")
     if host in ("", "*", "0.0.0.0", "_default_"):
         host = "127.0.0.1"
-    port = _port(port)
+    port = port_number(port)
     if port is None:
         return None
     return host, port

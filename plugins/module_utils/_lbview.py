@@ -28,7 +28,7 @@ import re
 import ssl
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _probe
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 
 LB_TYPES = ("haproxy", "nginx", "apache")
 MAX_TEMPLATE_SERVERS = 4096  # one server-template line expands to at most this many servers
@@ -90,7 +90,7 @@ def _split_hostport(text, default_port):
         host, port = text, None
     if port is None or port == "":
         return host, default_port, None if default_port else "no port in %r" % text
-    number = _discover._port(port)  # None also for a run of digits int() would refuse (over 4300)
+    number = port_number(port)  # None also for a run of digits int() would refuse (over 4300)
     if number is None:
         return host, None, "the port of %r is not a port number" % text
     return host, number, None

@@ -21,7 +21,7 @@ from unittest import mock
 import pytest
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _collect, _discover, _lbview, _probe
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, lb_backend_info
 from testlib import pki
 from testlib.module_runner import run_main
@@ -192,8 +192,8 @@ def test_a_long_endpoint_port_is_an_argument_error(endpoint):
 
 
 def test_long_ports_are_no_ports():
-    assert _discover._port(LONG) is None
-    assert _discover._port("0" * 5000 + "443") == 443  # leading zeros, as the servers read them
+    assert port_number(LONG) is None
+    assert port_number("0" * 5000 + "443") == 443  # leading zeros, as the servers read them
     assert _discover.parse_listen("127.0.0.1:" + LONG) is None
     assert _lbview._depth("0" * 5000 + "3") == 3
     assert _lbview._depth(LONG) is None
