@@ -21,13 +21,7 @@ import warnings
 
 # The standard-library part of the vocabulary (CertError, PEM splitting, fingerprints, expires_soon) lives in
 # _base, which the role's filters import without cryptography.
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import (  # noqa: F401 (two are re-exported: _certs.read_file)
-    DEFAULT_MAX_FILE_BYTES,
-    CertError,
-    fingerprint,
-    pem_blocks,
-    read_file,
-)
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, fingerprint, pem_blocks
 
 try:
     from cryptography import x509

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _probe, _secrets
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _probe, _secrets
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import port_number
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
@@ -360,7 +360,7 @@ def declared_site(spec):
 
 
 class Collector:
-    def __init__(self, *, include_pem=True, chain_pem=False, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, now=None):
+    def __init__(self, *, include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, now=None):
         self.include_pem = include_pem
         self.chain_pem = chain_pem
         self.max_file_bytes = max_file_bytes
@@ -407,7 +407,7 @@ class Collector:
             return self.files[path]
         entry = self._new_entry(path)
         try:
-            material = _certs.parse_material(_certs.read_file(path, max_bytes=self.max_file_bytes))
+            material = _certs.parse_material(_base.read_file(path, max_bytes=self.max_file_bytes))
         except CertError as exc:
             entry["format"] = exc.file_format
             entry["error"] = exc.as_dict()
@@ -518,7 +518,7 @@ def _unique_names(sites):
 
 
 def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concurrency=16,
-            include_pem=True, chain_pem=False, max_file_bytes=_certs.DEFAULT_MAX_FILE_BYTES, run_command=None,
+            include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, run_command=None,
             now=None):
     """The whole backend_cert_info result (without `changed`), plus 'warnings'."""
     collector = Collector(include_pem=include_pem, chain_pem=chain_pem, max_file_bytes=max_file_bytes, now=now)

@@ -21,8 +21,7 @@ import glob
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import port_number
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError, read_file
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number, read_file
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
 
 MAX_INCLUDE_DEPTH = 32

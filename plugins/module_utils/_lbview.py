@@ -27,7 +27,7 @@ import os
 import re
 import ssl
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _discover, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 
 LB_TYPES = ("haproxy", "nginx", "apache")
@@ -977,7 +977,7 @@ def _anchors(collector, path):
         return None, {"code": exc.code, "message": "CA %s: %s" % (path, exc.message)}
     for name in files:
         try:
-            material = _certs.parse_material(_certs.read_file(name))
+            material = _certs.parse_material(_base.read_file(name))
             ders = material["ders"]
         except CertError as exc:
             if len(files) == 1:
@@ -999,7 +999,7 @@ def _anchors(collector, path):
 def _client_fingerprint(collector, path):
     """The fingerprint of the first certificate of a client certificate file (public data only), or None."""
     try:
-        ders = _certs.parse_material(_certs.read_file(path))["ders"]
+        ders = _certs.parse_material(_base.read_file(path))["ders"]
         return collector.add_der(ders[0])[0] if ders else None
     except CertError:
         return None

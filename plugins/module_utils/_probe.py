@@ -60,7 +60,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
@@ -230,7 +230,7 @@ def _prefixed(exc, what):
 
 def _read_pem(path, what, max_bytes):
     try:
-        material = _certs.parse_material(_certs.read_file(path, max_bytes=max_bytes))
+        material = _certs.parse_material(_base.read_file(path, max_bytes=max_bytes))
     except CertError as exc:
         raise _prefixed(exc, what)
     if material["format"] != "pem":
@@ -239,7 +239,7 @@ def _read_pem(path, what, max_bytes):
     return material
 
 
-def load_client_identity(cert_path, key_path=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES):
+def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
     """Check a client certificate (PEM, leaf first, optionally its chain and key) and its key (PEM)
     before any connection: {cert, key, certificates, subject}. CertError NOT_FOUND, PERMISSION_DENIED,
     TOO_LARGE, NOT_REGULAR_FILE (the file), NOT_A_CERTIFICATE (no certificate, or no readable key),
@@ -296,7 +296,7 @@ def restrict_context(ctx, *, min_version=None, max_version=None, ciphers=None):
     return ctx
 
 
-def client_context(client_cert=None, client_key=None, *, max_bytes=_certs.DEFAULT_MAX_FILE_BYTES, lb_settings=None):
+def client_context(client_cert=None, client_key=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES, lb_settings=None):
     """The probe's client context, presenting a client certificate when one is given (CertError when it
     cannot be used: see load_client_identity). With `lb_settings` ({min_version, max_version, ciphers}) it offers
     only what the load balancer offers (restrict_context), else everything (ALL:@SECLEVEL=0)."""

@@ -129,7 +129,7 @@ def load_pem_list(items, *, what, parsed=None):
 def read_text(path, *, what):
     """A PEM file's text; CertError NOT_FOUND / PERMISSION_DENIED / TOO_LARGE naming what it was for."""
     try:
-        return _certs.read_file(path, max_bytes=_MAX_PEM_BYTES).decode("ascii", "replace")
+        return _base.read_file(path, max_bytes=_MAX_PEM_BYTES).decode("ascii", "replace")
     except CertError as exc:
         raise CertError(exc.code, "%s %s: %s" % (what, path, exc.message))
 
@@ -893,7 +893,7 @@ def key_spki(*, key_path=None, key_content=None):
     """(public key DER, problem) of a private key given by path or content; never returns key bytes."""
     if key_path:
         try:  # never blocks on a FIFO or device, never reads more than a key file can be
-            data = _certs.read_file(key_path)
+            data = _base.read_file(key_path)
         except CertError as exc:
             return None, "cannot read the key file: %s" % exc.message
     elif key_content:

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect
 from testlib import pki
 
 CA = pki.CA("Unit")
@@ -157,7 +157,7 @@ def test_not_found_and_dangling_symlink(tmp_path):
 
 def test_directory_given_as_file(tmp_path):
     with pytest.raises(_certs.CertError) as info:
-        _certs.read_file(str(tmp_path))
+        _base.read_file(str(tmp_path))
     assert info.value.code == "NOT_A_CERTIFICATE"
 
 

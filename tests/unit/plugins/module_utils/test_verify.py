@@ -142,7 +142,7 @@ def test_key_match(key, expect):
 
 
 def test_key_path_that_is_no_file_is_a_mismatch_never_a_hang(tmp_path):
-    # A FIFO would block a plain open()+read() forever; _certs.read_file refuses it without opening it.
+    # A FIFO would block a plain open()+read() forever; _base.read_file refuses it without opening it.
     fifo = tmp_path / "key.fifo"
     os.mkfifo(fifo)
     assert _verify.key_spki(key_path=str(fifo)) == (None, "cannot read the key file: a FIFO, not read")
