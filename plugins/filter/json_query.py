@@ -54,6 +54,8 @@ def json_query(data, expr):
         import jmespath
     except ImportError:
         raise AnsibleFilterError("the json_query filter needs jmespath: pip install jmespath") from None
+    if not isinstance(expr, str):
+        raise AnsibleFilterError("json_query: expects a JMESPath expression (a string), not %s" % type(expr).__name__)
     try:
         return jmespath.search(expr, _plain(data))
     except jmespath.exceptions.JMESPathError as exc:

@@ -8,20 +8,25 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _lbmap
+from ansible_collections.certops.backend_tls.plugins.plugin_utils._filter_input import takes
 
 
 def _result(value, name):
     if not isinstance(value, dict) or not isinstance(value.get("lb_backends"), list):
+        got = "a dict without an lb_backends list" if isinstance(value, dict) else "a list" \
+            if isinstance(value, (list, tuple)) else "a string" if isinstance(value, str) else type(value).__name__
         raise AnsibleFilterError("%s: expects an lb_backends result of certops.backend_tls.lb_backend_info (run it "
-                                 "without query), not %s" % (name, type(value).__name__))
+                                 "without query), not %s" % (name, got))
     return value
 
 
+@takes("an lb_backend_info result (a dict with lb_backends)")
 def lb_verify_items(result):
     """lb_backend_info result -> [{ca_content, chains, backends}]: one cert_chain_verify call per trust anchor set."""
     return _lbmap.verify_groups(_result(result, "lb_verify_items"))
 
 
+@takes("a list of {lb_host, result} and a list of {host, addresses, claims, endpoints}")
 def lb_backend_map(views, hosts, match=_lbmap.MATCH_RULES):
     """[{lb_host, result}] + [{host, addresses, claims, endpoints}] -> {backends, unclaimed, ambiguous}."""
     if not isinstance(views, list) or not all(isinstance(v, dict) and "lb_host" in v for v in views):

@@ -20,6 +20,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     fingerprint,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
+from ansible_collections.certops.backend_tls.plugins.plugin_utils._filter_input import takes
 
 ACTIONS = ("none", "reload", "push", "manual")
 
@@ -70,6 +71,7 @@ def _chains_to_verify(collected):
             yield site["name"], "disk", {"chain": disk, "server_names": names}
 
 
+@takes("a backend_cert_info result (a dict with sites, endpoints, files and certificates)")
 def site_verify_items(collected):
     """backend_cert_info result -> cert_chain_verify items: '<site>|served' and '<site>|disk' per site."""
     return [dict(item, name="%s|%s" % (site, view)) for site, view, item in _chains_to_verify(collected)]
@@ -107,6 +109,8 @@ def _verdict(result, min_days):
             "not_after": (result.get("leaf") or {}).get("not_after"), "findings": findings}
 
 
+@takes("a backend_cert_info result, the cert_chain_verify result over its site_verify_items (a dict "
+       "with results) and the declared sites (a list)")
 def remediation_plan(collected, verified, declared=None, min_days=30, force=False):
     """Decide per site: 'none', 'reload' (the files are good, the server serves something else) or 'push'.
 
@@ -287,8 +291,8 @@ def _lb_anchors(site_lb):
     return "".join(pem if pem.endswith("\n") else pem + "\n" for _fp, pem in sorted(shared.items()))
 
 
-def _requests(requests):
-    """The hosts' requests, checked, with min_days a number (it arrives templated)."""
+def _requests(requests, name):
+    """The hosts' requests, checked, with min_days a number (it arrives templated); name: the filter's."""
     out = []
     for request in requests or []:
         try:
@@ -299,8 +303,8 @@ def _requests(requests):
                             profile=request.get("profile") or "",
                             force=boolean(request.get("force") or False, strict=True)))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise AnsibleFilterError("fleet_verify_items: a request is not {host, collected, ca_path, min_days, "
-                                     "profile}: %s" % exc)
+            raise AnsibleFilterError("%s: a request is not {host, collected, ca_path, min_days, profile}: %s"
+                                     % (name, exc))
     return out
 
 
@@ -342,18 +346,23 @@ def _fleet_groups(requests, lb=None):
     return [(dict(zip(_POLICY, policy)), group) for policy, group in groups.items() if group["chains"]]
 
 
+@takes("a list of requests {host, collected, ca_path, min_days, profile} and the role's load balancer "
+       "map (or none)")
 def fleet_verify_items(requests, lb=None):
     """Many hosts' backend_cert_info results -> cert_chain_verify calls: one per trust policy, usually one.
     lb: the role's map of load balancer backends to hosts (see _lbmap.map_backends), when load balancers judge."""
-    return [dict(policy, chains=group["chains"]) for policy, group in _fleet_groups(_requests(requests), lb)]
+    groups = _fleet_groups(_requests(requests, "fleet_verify_items"), lb)
+    return [dict(policy, chains=group["chains"]) for policy, group in groups]
 
 
+@takes("the requests given to fleet_verify_items, the cert_chain_verify calls registered over its "
+       "items (a dict with results) and the same load balancer map (or none)")
 def fleet_plan(requests, verified, lb=None):
     """Many hosts' requests + the cert_chain_verify calls made over fleet_verify_items(requests, lb), registered
     from a loop -> {host: {sites: plan, problem}} (plus lb_unplaced with lb); problem is why the host must fail,
     else None. With lb, a site its load balancers judge carries their shared anchors (ca_content), their own
     checks (lb_checks) and what each saw (before.lb)."""
-    requests = _requests(requests)
+    requests = _requests(requests, "fleet_plan")
     calls = (verified or {}).get("results") or []
     groups = _fleet_groups(requests, lb)
     if len(calls) != len(groups):
@@ -398,6 +407,7 @@ def _load(pem):
         raise AnsibleFilterError("assemble_chain: a certificate cannot be parsed: %s" % exc.message)
 
 
+@takes("PEM text: the certificate, and its chain (strings)")
 def assemble_chain(cert_pem, chain_pem=""):
     """Leaf + intermediates from cert.pem and chain.pem, duplicates removed, in path order, no root.
 
@@ -424,6 +434,7 @@ def assemble_chain(cert_pem, chain_pem=""):
     return ordered
 
 
+@takes("PEM text (a string)")
 def pem_fingerprint(pem):
     """SHA-256 fingerprint (lowercase hex) of the first certificate in a PEM text."""
     blocks = certificate_pems(pem or "")
@@ -436,6 +447,8 @@ def pem_fingerprint(pem):
         raise AnsibleFilterError("pem_fingerprint: the certificate's base64 is damaged: %s" % exc)
 
 
+@takes("the ansible.builtin.stat results of the live files (a list of dicts with stat) and a backup "
+       "directory (a string)")
 def backup_plan(live, backup_path):
     """stat results of the live files -> [{path, existed, backup, mode, owner, group}] for push and rollback.
 
@@ -472,6 +485,8 @@ def _fix(entry):
     return _FIX_LB if entry["action"] == "manual" and entry.get("lb_side") else _FIX[entry["action"]]
 
 
+@takes("the plan of remediation_plan or fleet_plan (a list of sites with name, action and reasons) "
+       "and the outcomes by site name (a dict)")
 def remediation_report(plan, results=None, mode="diagnose", check_mode=False):
     """Plan + per-site outcomes -> the role's report: before, action, after, rolled_back per site.
 

@@ -17,6 +17,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.certops.backend_tls.plugins.plugin_utils._filter_input import takes
+
 # Colour bands by days remaining of the certificate the load balancer gets (stated in the page).
 RED_BELOW = 0
 ORANGE_BELOW = 7
@@ -289,6 +291,7 @@ def _kept(previous, hosts):
     return kept
 
 
+@takes("the cert_remediation fleet report (a dict with hosts) and the previous file's text")
 def report_prometheus(report, previous=""):
     """The fleet report -> node_exporter textfile (Prometheus text exposition format 0.0.4). previous: the text of
     the textfile this filter wrote before (empty: none); its series of hosts not in this report are kept."""
@@ -529,6 +532,7 @@ def _run_label(run):
                                                           else " " + match.group(8),))
 
 
+@takes("the cert_remediation fleet report (a dict with hosts)")
 def report_html(report):
     """The fleet report -> one self-contained HTML page (inline CSS and SVG, no script), most urgent first."""
     backends, failed_hosts = _backends(report, "report_html")
