@@ -34,8 +34,11 @@ TIMEOUT = 30
 FALLBACK_PATHS = ("/usr/bin/openssl", "/usr/local/bin/openssl")  # PATH is minimal under some become methods
 
 # X509_V_ERR_* -> finding codes. 2, 20 and 21 ("unable to get (local) issuer certificate") cannot tell a
-# missing intermediate from an untrusted root: the diagnosis walk decides, so both are listed.
+# missing intermediate from an untrusted root: the diagnosis walk decides, so both are listed. 7 ("certificate
+# signature failure") is a damaged signature, or a certificate of the issuer's name that did not sign it (a served
+# intermediate from before the CA's key changed, a re-keyed root in the CA file): the walk tells which.
 _CODES = {
+    7: ("INVALID_CHAIN", "INCOMPLETE_CHAIN", "UNTRUSTED_ROOT"),
     9: ("NOT_YET_VALID",), 10: ("EXPIRED",), 13: ("PARSE_ERROR",), 14: ("PARSE_ERROR",),
     62: ("HOSTNAME_MISMATCH",), 64: ("HOSTNAME_MISMATCH",),
     18: ("SELF_SIGNED",), 19: ("UNTRUSTED_ROOT",), 27: ("UNTRUSTED_ROOT",), 28: ("UNTRUSTED_ROOT",),

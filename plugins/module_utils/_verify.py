@@ -415,7 +415,7 @@ class Verifier:
         walk = []
         if verified is None:  # the walk only explains failures; valid chains skip it
             walk, end = self._walk(leaf, served, intermediates)
-            found += self._explain_walk(walk, end)
+            found += self._explain_walk(walk, end, [c for _d, c in served] + [c for _d, c in intermediates])
             path = walk if end == "anchored" else []
         else:
             path = verified
@@ -706,7 +706,7 @@ class Verifier:
             current = parent
         return walk, "missing"
 
-    def _explain_walk(self, walk, end):
+    def _explain_walk(self, walk, end, pool=()):
         found = _Findings()
         add = found.add
         last = walk[-1]
@@ -721,6 +721,10 @@ class Verifier:
             key_id = aki.key_identifier if aki is not None else None
             detail = "%s%s%s" % (last.issuer.rfc4514_string(), " (key id %s)" % key_id.hex() if key_id else "",
                                  ", available at %s" % ", ".join(urls) if urls else "")
+            namesake = self._namesake(last, key_id, pool)
+            if namesake is not None:
+                found += namesake
+                return found
             system_root = _system_root_for(last, key_id)
             if system_root is not None:
                 add("UNTRUSTED_ROOT", ERROR, "the chain ends at the root %s, which this host's system trust store "
@@ -739,6 +743,44 @@ class Verifier:
                 add("INCOMPLETE_CHAIN", ERROR, "missing intermediate: issuer %s is neither served nor in the load "
                     "balancer's CA file; serve it after the leaf (if it is a root instead, add it to the CA file)"
                     % detail, last)
+        return found
+
+    def _namesake(self, cert, key_id, pool):
+        """Findings when a certificate with the name of cert's issuer is at hand (served, given or in the CA file) but
+        did not sign cert; None when there is none. Its key id tells a damaged signature (the issuer's own key id:
+        INVALID_CHAIN) from another certificate of that name: an intermediate from before the CA's key changed,
+        or another CA's (the issuer that signed cert is missing: INCOMPLETE_CHAIN, or UNTRUSTED_ROOT when the
+        CA file holds the namesake, as a re-keyed root does). OpenSSL says "certificate signature failure" (error
+        7) when it picks such a certificate, "unable to get local issuer certificate" when the key ids rule it out."""
+        found = _Findings()
+        candidates = [c for c in list(pool) + self.anchors if c.subject == cert.issuer and c != cert]
+        if not candidates:
+            return None
+        for other in candidates:
+            ski = _ext(other, x509.SubjectKeyIdentifier)
+            if key_id is not None and ski is not None and ski.digest == key_id:
+                found.add("INVALID_CHAIN", ERROR, "the signature of %s does not verify with the key of its issuer %s, "
+                          "which has the key id it names (%s): the certificate is damaged or was altered; reissue "
+                          "it" % (_subject(cert), _subject(other), key_id.hex()), cert)
+                return found
+        other = candidates[0]
+        urls = _certs.aia_urls(cert)[1]
+        wanted = "%s%s" % (" (key id %s)" % key_id.hex() if key_id else "",
+                           ", available at %s" % ", ".join(urls) if urls else "")
+        if other in self.anchor_set:
+            code, where, why, fix = "UNTRUSTED_ROOT", "the load balancer's CA file holds", \
+                "the CA's key changed, or another CA uses the name", "add the issuer that signed it%s to the CA file"
+        else:
+            code, where, why, fix = "INCOMPLETE_CHAIN", "the chain carries", \
+                "an intermediate from before the CA's key changed, or another CA's", \
+                "serve the intermediate that signed it%s instead"
+        if key_id is not None and _ext(other, x509.SubjectKeyIdentifier) is not None:  # the key ids differ
+            how = "but another key, so it did not sign it (%s)" % why
+        else:  # without both key ids a damaged signature looks the same
+            how = "but did not sign it: it has another key (%s), or the signature of %s is damaged" % (
+                why, _subject(cert))
+        found.add(code, ERROR, "%s %s, which has the name of the issuer of %s %s: %s" % (
+            where, _subject(other), _subject(cert), how, fix % wanted), cert)
         return found
 
     def _check_path(self, path, leaf):

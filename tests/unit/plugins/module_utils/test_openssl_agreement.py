@@ -266,3 +266,72 @@ def test_an_anchor_cryptography_cannot_load_is_still_openssl_s(tmp_path):
     # the WebPKI profile verifies with cryptography, which cannot read that anchor
     result = _verify.verify_single(item, ca_path=ca_file, profile="webpki")
     assert result["valid"] is False and "UNTRUSTED_ROOT" in [f["code"] for f in result["findings"]]
+
+
+# ---------------------------------------------------------------- a certificate of the issuer's name that did not sign
+
+def openssl_errors(tmp_path, ca_pem, leaf_pem, untrusted_pem=""):
+    """The X509_V_ERR numbers of the real `openssl verify` ([] when it accepts)."""
+    pki.write(tmp_path / "ca.pem", ca_pem)
+    pki.write(tmp_path / "leaf.pem", leaf_pem)
+    command = ["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "ca.pem")]
+    if untrusted_pem:
+        command += ["-untrusted", pki.write(tmp_path / "untrusted.pem", untrusted_pem)]
+    outcome = subprocess.run(command + [str(tmp_path / "leaf.pem")], capture_output=True, text=True, check=False)
+    errors = [int(line.split()[1]) for line in (outcome.stdout + outcome.stderr).splitlines()
+              if line.startswith("error ") and line.split()[1].isdigit()]
+    assert (outcome.returncode == 0) is (not errors), outcome
+    return errors
+
+
+def findings(profile, chain, ca_pem, name):
+    result = _verify.verify_single({"chain": chain, "server_names": [name]}, ca_content=ca_pem, profile=profile)
+    return result["valid"], [(f["code"], f["message"]) for f in result["findings"] if f["severity"] == "error"]
+
+
+@pytest.mark.parametrize("key_ids", [False, True], ids=["without-key-ids", "with-key-ids"])
+def test_a_served_intermediate_of_the_issuer_s_name_but_another_key(tmp_path, key_ids):
+    """The server sends the intermediate from before the CA's key changed. Without key ids OpenSSL picks it and says
+    "certificate signature failure" (error 7), with them it looks past it (error 20): both are the missing issuer,
+    one INCOMPLETE_CHAIN that names the certificate served in its place (it said "neither served nor in the CA file",
+    and under the openssl profile it was a warning beside an INVALID_CHAIN)."""
+    root = pki.issue("Rekey Root CA", ca=True, days=3650)
+    current = pki.issue("Rekey Issuing CA", issuer=root, ca=True, ski=key_ids)
+    previous = pki.issue("Rekey Issuing CA", issuer=root, ca=True, ski=key_ids)
+    leaf = pki.issue("rekey.a.test", issuer=current, aki=key_ids)
+    assert openssl_errors(tmp_path, root.pem, leaf.pem, previous.pem) == ([20] if key_ids else [7])
+    assert openssl_errors(tmp_path, root.pem, leaf.pem, current.pem) == []
+    for profile in ("openssl", "webpki"):
+        valid, errors = findings(profile, leaf.pem + previous.pem, root.pem, "rekey.a.test")
+        assert valid is False and [code for code, _m in errors] == ["INCOMPLETE_CHAIN"], (profile, errors)
+        assert "carries CN=Rekey Issuing CA" in errors[0][1] and "another key" in errors[0][1], errors
+        assert "neither served" not in errors[0][1]
+
+
+def test_a_damaged_signature_is_told_from_another_key(tmp_path):
+    """The issuer is served, with the key id the leaf names, and the leaf's signature does not verify: the
+    certificate is damaged (INVALID_CHAIN), not a missing intermediate."""
+    ca = pki.CA("Damaged")
+    leaf = ca.leaf("damaged.a.test")
+    der = bytearray(leaf.der)
+    der[-1] ^= 0x01  # the last byte of the signature
+    damaged = _certs.der_to_pem(bytes(der))
+    assert openssl_errors(tmp_path, ca.root.pem, damaged, ca.intermediate.pem) == [7]
+    for profile in ("openssl", "webpki"):
+        valid, errors = findings(profile, damaged + ca.intermediate.pem, ca.root.pem, "damaged.a.test")
+        assert valid is False and [code for code, _m in errors] == ["INVALID_CHAIN"], (profile, errors)
+        assert "damaged" in errors[0][1], errors
+
+
+def test_a_ca_file_holding_the_root_from_before_it_was_rekeyed(tmp_path):
+    """The CA file holds a root of the right name but the old key: UNTRUSTED_ROOT that says so."""
+    old_root = pki.issue("Moved Root CA", ca=True, days=3650)
+    new_root = pki.issue("Moved Root CA", ca=True, days=3650)
+    inter = pki.issue("Moved Issuing CA", issuer=new_root, ca=True)
+    leaf = pki.issue("moved.a.test", issuer=inter)
+    assert openssl_errors(tmp_path, old_root.pem, leaf.pem, inter.pem) != []
+    assert openssl_errors(tmp_path, new_root.pem, leaf.pem, inter.pem) == []
+    for profile in ("openssl", "webpki"):
+        valid, errors = findings(profile, leaf.pem + inter.pem, old_root.pem, "moved.a.test")
+        assert valid is False and [code for code, _m in errors] == ["UNTRUSTED_ROOT"], (profile, errors)
+        assert "CA file holds CN=Moved Root CA" in errors[0][1] and "another key" in errors[0][1], errors
