@@ -458,7 +458,13 @@ def backup_plan(live, backup_path):
     plan = []
     for index, result in enumerate(live or []):
         stat = result.get("stat") or {}
-        path = result.get("__cert_remediation_file") or stat.get("path")
+        # stat names no path for a file that does not exist: the path the task was given, or its loop item
+        path = result.get("__cert_remediation_file") or stat.get("path") or \
+            ((result.get("invocation") or {}).get("module_args") or {}).get("path") or \
+            result.get(result.get("ansible_loop_var") or "item")
+        if not isinstance(path, str) or not path:
+            raise AnsibleFilterError("backup_plan: stat result %d names no path: give the results of a looped "
+                                     "ansible.builtin.stat over the live files" % index)
         if stat.get("islnk"):
             raise AnsibleFilterError("backup_plan: %s is a symlink's own stat (mode %s); stat the live files with "
                                      "follow: true so the target's mode and owner are kept" % (path, stat.get("mode")))
