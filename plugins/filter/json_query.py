@@ -32,9 +32,12 @@ options:
 EXAMPLES = r"""
 - name: The served chain of every endpoint that answered, as cert_chain_verify items
   ansible.builtin.set_fact:
-    verify_items: "{{ backend | certops.backend_tls.json_query(q) }}"
+    verify_items: "{{ backend | certops.backend_tls.json_query(endpoints_query) }}"
   vars:
-    q: "endpoints[?ok].{name: join(':', [host, to_string(port)]), chain: chain_pem, server_names: [server_name]}"
+    # an endpoint probed by IP address has no server_name: its item then checks no name ([], not [null])
+    endpoints_query: >-
+      endpoints[?ok].{name: join(':', [host, to_string(port)]), chain: chain_pem,
+                      server_names: server_name && [server_name] || `[]`}
 """
 
 RETURN = r"""

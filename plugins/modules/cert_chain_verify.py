@@ -240,13 +240,16 @@ EXAMPLES = r"""
 
 - name: Verify every endpoint a host serves in one call
   certops.backend_tls.cert_chain_verify:
-    items: "{{ backend | certops.backend_tls.json_query(query) }}"
+    items: "{{ backend | certops.backend_tls.json_query(endpoints_query) }}"
     ca_path: /etc/haproxy/backend-ca.pem
     at: +7d
   delegate_to: localhost
   register: verdicts
   vars:
-    query: "endpoints[?ok].{name: join(':', [host, to_string(port)]), chain: chain_pem, server_names: [server_name]}"
+    # an endpoint probed by IP address has no server_name: its item then checks no name ([], not [null])
+    endpoints_query: >-
+      endpoints[?ok].{name: join(':', [host, to_string(port)]), chain: chain_pem,
+                      server_names: server_name && [server_name] || `[]`}
 
 - name: Check renewed material before pushing it
   certops.backend_tls.cert_chain_verify:
