@@ -463,7 +463,7 @@ def backup_plan(live, backup_path):
             ((result.get("invocation") or {}).get("module_args") or {}).get("path") or \
             result.get(result.get("ansible_loop_var") or "item")
         if not isinstance(path, str) or not path:
-            raise AnsibleFilterError("backup_plan: stat result %d names no path: give the results of a looped "
+            raise AnsibleFilterError("backup_plan: stat result %d names no path; expects the results of a looped "
                                      "ansible.builtin.stat over the live files" % index)
         if stat.get("islnk"):
             raise AnsibleFilterError("backup_plan: %s is a symlink's own stat (mode %s); stat the live files with "
