@@ -169,6 +169,15 @@ def test_preflight_refuses_bad_material_and_touches_nothing(lab, tmp_path):
                        ("blog", "INCOMPLETE_CHAIN")):
         message = re.search(r"fatal: \[backend-%s\].*" % host, proc.stdout).group(0)
         assert "pre-flight refused" in message and code in message, message
+        # the report says each site FAILED, with why (it said "not reached", and the metric's alert never fired)
+        entry = report(lab, host)
+        assert entry["status"].startswith("FAILED (pre-flight refused") and code in entry["error"], entry
+        assert entry["rolled_back"] is False and entry["after"] is None, entry
+    prom = (Path(lab["reports"]) / "backend_tls.prom").read_text()
+    failed = re.findall(r'^backend_cert_remediation_total\{[^}]*host="backend-(\w+)"[^}]*result="failed"[^}]*\} 1$',
+                        prom, re.MULTILINE)
+    assert sorted(failed) == sorted(HOSTS), prom
+    assert not re.search(r'result="not_reached"\} 1$', prom, re.MULTILINE), prom
     assert snapshot(lab) == before
     assert not Path(lab["dir"], "backups").exists()
     assert {h: served(lab, h) for h in HOSTS} == served_before
