@@ -101,10 +101,8 @@ def _verdict(result, min_days):
     if result["valid"] and expires_soon(days, min_days):  # valid but expiring soon: acted on like invalid
         codes.append("EXPIRES_SOON")
     chain = result.get("verified_chain")
-    if chain is None and result["valid"]:  # compact: a valid result's leaf heads the path it left out
-        fingerprint = (result.get("leaf") or {}).get("fingerprint_sha256")
-    else:
-        fingerprint = chain[0]["fingerprint_sha256"] if chain else None
+    # the path's first certificate; else (compact and valid, or no path to an anchor) the leaf the verdict judged
+    fingerprint = chain[0]["fingerprint_sha256"] if chain else (result.get("leaf") or {}).get("fingerprint_sha256")
     return {"valid": result["valid"], "codes": codes, "days_remaining": days, "fingerprint": fingerprint,
             "not_after": (result.get("leaf") or {}).get("not_after"), "findings": findings}
 

@@ -280,3 +280,20 @@ def test_fleet_plan_from_compact_results_is_the_plan_from_full_ones():
             for host in ("web1", "web2", "web3") for e in plans[True][host]["sites"]] == [
         ("none", LEAF.fingerprint, LEAF.fingerprint), ("reload", expired.fingerprint, LEAF.fingerprint),
         ("push", expired.fingerprint, expired.fingerprint)]
+
+
+def test_the_disk_verdict_names_its_leaf_when_there_is_no_path():
+    """The files hold the leaf without its intermediate: no path to an anchor (verified_chain empty), and the
+    report's before.disk.fingerprint was null though the leaf was known (a review of the RETURN docs, 2026-12-03)."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+
+    disk = _verify.verify_single({"chain": LEAF.pem, "server_names": ["site.f.test"]}, ca_content=CA.root.pem)
+    assert disk["valid"] is False and disk["verified_chain"] == [], disk
+    served = _verify.verify_single({"chain": LEAF.pem + CA.intermediate.pem, "server_names": ["site.f.test"]},
+                                   ca_content=CA.root.pem, compact=True)
+    assert served["valid"] is True and "verified_chain" not in served
+    results = [dict(served, name="site|served"), dict(disk, name="site|disk")]
+    (entry,) = remediation.remediation_plan(collected(), {"results": results})
+    assert entry["before"]["disk"]["codes"] == ["INCOMPLETE_CHAIN"]
+    assert entry["before"]["disk"]["fingerprint"] == LEAF.fingerprint
+    assert entry["before"]["served"]["fingerprint"] == "servedfp"  # the endpoint's first certificate, as before
