@@ -381,7 +381,7 @@ files:
       elements: str
       sample: [3f1a0c]
     leaf:
-      description: "Fingerprint of the leaf, the certificate that issued no other in the file."
+      description: "Fingerprint of the leaf, the certificate that issued no other in the file; null when the file holds no certificate."
       returned: always
       type: str
       sample: 3f1a0c
@@ -465,12 +465,12 @@ endpoints:
       type: str
       sample: null
     tls_version:
-      description: "Negotiated protocol version."
+      description: "Negotiated protocol version; null when the handshake did not complete."
       returned: always
       type: str
       sample: TLSv1.3
     cipher:
-      description: "Negotiated cipher suite."
+      description: "Negotiated cipher suite; null when the handshake did not complete."
       returned: always
       type: str
       sample: TLS_AES_256_GCM_SHA384
@@ -490,7 +490,7 @@ endpoints:
       elements: str
       sample: ["-----BEGIN CERTIFICATE-----..."]
     handshake_ms:
-      description: "Milliseconds from connected to handshake done."
+      description: "Milliseconds from connected to handshake done; null when the handshake did not complete."
       returned: always
       type: float
       sample: 3.2
@@ -517,7 +517,7 @@ sites:
       type: str
       sample: nginx-www.example.com
     server_type:
-      description: "Web server type (nginx, apache or haproxy)."
+      description: "Web server type (nginx, apache or haproxy); null for a declared site that names none."
       returned: always
       type: str
       sample: nginx
@@ -544,12 +544,12 @@ sites:
       elements: str
       sample: ["127.0.0.1:443"]
     cert_file:
-      description: "Certificate file."
+      description: "Certificate file; null when its path is only known at request time (C(DYNAMIC_PATH) in RV(sites[].error))."
       returned: always
       type: str
       sample: /etc/nginx/certs/www.pem
     key_file:
-      description: "Key file; the certificate file when they are combined."
+      description: "Key file; the certificate file when they are combined; null as for RV(sites[].cert_file)."
       returned: always
       type: str
       sample: /etc/nginx/certs/www.key
@@ -559,7 +559,10 @@ sites:
       type: str
       sample: null
     endpoint:
-      description: "The host, port and server_name probed for the site."
+      description:
+        - The host, port and server_name probed for the site, and, when the site was declared with them, C(sni)
+          (V(false)), C(client_cert) and C(client_key) (paths).
+        - Null for a declared site without an endpoint.
       returned: always
       type: dict
       sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}
@@ -574,7 +577,9 @@ sites:
       type: bool
       sample: false
     error:
-      description: "The certificate file's or the endpoint's error; null when fine."
+      description: >-
+        The certificate file's or the endpoint's error, or C(DYNAMIC_PATH) for a discovered path only known at request
+        time; null when fine.
       returned: always
       type: dict
       sample: null
@@ -586,7 +591,7 @@ discovery:
   sample: [{server_type: nginx, config_file: /etc/nginx/nginx.conf, sites: 2, error: null}]
 summary:
   description: "Counts over the result."
-  returned: always
+  returned: success
   type: dict
   sample: {certificates: 4, files: 3, endpoints: 2, sites: 2, expired: 1, earliest_not_after: "2026-01-01T00:00:00Z", errors: 0, sites_not_serving_disk: 1}
 error:

@@ -265,7 +265,7 @@ EXAMPLES = r"""
 RETURN = r"""
 valid:
   description: Whether the chain (single form) or every item (batch form) has no finding of severity error.
-  returned: always
+  returned: success
   type: bool
   sample: false
 profile:
@@ -339,12 +339,28 @@ days_remaining:
   returned: single form
   type: int
   sample: 40
+error:
+  description:
+    - Why the chain was not judged (single form; in the batch form each item of RV(results) may have its own), as
+      C({code, message}) - V(NOT_FOUND) or V(PERMISSION_DENIED) for a path, V(INVALID_ARGUMENT) for a name, key or
+      check option the chain cannot be judged with, V(PARSE_ERROR) for what is not a readable certificate. The
+      result is then V(valid=false) with one finding of code V(PARSE_ERROR) carrying the same message, and the
+      task does not fail (unless O(fail_on_invalid) is set).
+    - On a failed task (an argument that is no chain's, such as O(at), or a missing dependency), the code of that
+      failure.
+  returned: when the chain could not be judged, or the task failed
+  type: dict
+  sample: {code: INVALID_ARGUMENT, message: "an empty server name checks nothing; give the name the load balancer sends (SNI) and verifies"}
 results:
   description: One single-form result per item, each with the item's V(name) (batch form).
   returned: batch form
   type: list
   elements: dict
-  sample: [{name: shop, valid: true, findings: [], verified_chain: [], leaf: {}, days_remaining: 40}]
+  sample:
+    - {name: shop, valid: true, findings: [], verified_chain: [{subject: CN=shop.example.com, fingerprint_sha256: 3f1a0c,
+       not_after: "2027-01-01T00:00:00Z"}], leaf: {subject: CN=shop.example.com, fingerprint_sha256: 3f1a0c,
+       sans: {dns: [shop.example.com], ip: []}, not_after: "2027-01-01T00:00:00Z", days_remaining: 40},
+       days_remaining: 40}
 summary:
   description: Counts over the batch, and how often each finding code occurred.
   returned: batch form

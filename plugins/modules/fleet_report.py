@@ -93,18 +93,30 @@ files:
   contains:
     format:
       description: The format written.
+      returned: always
       type: str
       sample: json
     path:
       description: The file's absolute path.
+      returned: always
       type: str
       sample: /srv/reports/report.json
     changed:
       description: Whether the file's content changed (or, in check mode, would change).
+      returned: always
       type: bool
       sample: true
     size:
       description: The size of the content in bytes.
+      returned: always
       type: int
       sample: 48213
+error:
+  description:
+    - Why the task failed, as C({code, message}) - V(INVALID_ARGUMENT), V(NOT_FOUND) (the directory does not exist),
+      V(PERMISSION_DENIED), V(NOT_REGULAR_FILE), V(TOO_LARGE) or V(WRITE_FAILED). The files written before the
+      failing one stay written; the failing one keeps what it held.
+  returned: failure
+  type: dict
+  sample: {code: NOT_FOUND, message: "cannot write /srv/reports/report.json: No such file or directory"}
 """

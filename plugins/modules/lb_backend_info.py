@@ -151,7 +151,9 @@ EXAMPLES = r"""
 RETURN = r"""
 lb_backends:
   description: "One entry per backend the load balancer connects to (a server line, a template slot, an upstream
-    member, a ProxyPass or BalancerMember URL), in configuration order."
+    member, a ProxyPass or BalancerMember URL), in configuration order. An entry whose line could not be understood
+    (C(INVALID_CONFIG) in its C(error)) has null where the line did not say: C(tls), C(verify), C(verify_origin),
+    C(check_expiry)."
   returned: unless O(query) is given
   type: list
   elements: dict
@@ -343,7 +345,8 @@ lb_backends:
     endpoint:
       description:
         - "The probe made as the load balancer connects (null when not probed: no TLS, no fixed address, or
-          O(probe=false)). Same keys as M(certops.backend_tls.backend_cert_info)'s C(endpoints[]): C(host), C(port),
+          O(probe=false)). The keys of M(certops.backend_tls.backend_cert_info)'s C(endpoints[]) except
+          C(matches_files) and C(client_key): C(host), C(port),
           C(server_name) (the SNI sent, null for none), C(ok), C(error), C(tls_version), C(cipher), C(chain)
           (fingerprints, leaf first), C(chain_pem) (with O(chain_pem)), C(handshake_ms), C(elapsed_ms),
           C(client_cert)."
@@ -379,7 +382,7 @@ configs:
   sample: [{lb_type: haproxy, config_file: /etc/haproxy/haproxy.cfg, backends: 6, error: null, version: null}]
 summary:
   description: "Counts over the result; C(error_codes) counts each code among the backends' and probes' errors."
-  returned: always
+  returned: success
   type: dict
   sample: {backends: 6, tls: 6, verified: 5, not_verified: 1, probed: 6, reachable: 4, errors: 3,
            error_codes: {NO_COMMON_PROTOCOL: 1, NO_COMMON_CIPHER: 1, DYNAMIC_ADDRESS: 1}}
