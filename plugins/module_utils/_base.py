@@ -14,11 +14,28 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import ipaddress
 import os
 import re
 import stat
 
 _PEM_MARK = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]+)-----")
+_IPV4_CHARACTERS = frozenset("0123456789.")
+
+
+def ip_address(text):
+    """The IPv4Address or IPv6Address a string spells, else None (a DNS name, or anything else).
+
+    Server names are mostly DNS names, and ipaddress refuses one by raising ValueError, which costs more than the
+    rest of a name check: a string without ':' that is not all digits and dots cannot be an address, and is told
+    apart without asking ipaddress.
+    """
+    if not isinstance(text, str) or (":" not in text and not (text and _IPV4_CHARACTERS.issuperset(text))):
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 class CertError(Exception):

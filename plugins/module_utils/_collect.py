@@ -168,11 +168,8 @@ def _unknown_keys(what, spec, allowed):
 
 def _name_problem(name):
     """None when name is an IP literal or a DNS-like name (letters incl. IDN, digits, '-', '_', '.')."""
-    try:
-        ipaddress.ip_address(name)
+    if _base.ip_address(name) is not None:
         return None
-    except ValueError:
-        pass
     if ":" in name:
         return "%r is not a valid IPv6 address" % name
     labels = (name[:-1] if name.endswith(".") else name).split(".")

@@ -22,7 +22,6 @@ guessed. Parsers raise only CertError (an unreadable main file, an include cycle
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import ssl
@@ -59,14 +58,6 @@ def _dynamic(expr):
     return {"dynamic": expr}
 
 
-def is_ip(text):
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
-
-
 def _version_range(allowed):
     """A set of allowed protocol names -> (min, max) over PROTOCOLS; (None, None) when none is allowed."""
     ordered = [p for p in PROTOCOLS if p in allowed]
@@ -84,7 +75,7 @@ def _split_hostport(text, default_port):
         host, _sep, port = text.partition(":")
     elif text.count(":") > 1:  # IPv6 without brackets (HAProxy): the last colon starts the port
         host, _sep, port = text.rpartition(":")
-        if not is_ip(host):
+        if not _probe.is_ip(host):
             host, port = text, None
     else:
         host, port = text, None
@@ -249,7 +240,7 @@ def _ha_server(state, proxy, default_lines, words, line, source):
             error = error or {"code": "UNSUPPORTED_ADDRESS", "message": "the port of %s follows the port the "
                               "client connected to, or is missing: no fixed port to probe" % address}
             port = None
-    if source == "server-template" and host and not is_ip(host):
+    if source == "server-template" and host and not _probe.is_ip(host):
         # server-template with a DNS name (1.4): the addresses come from resolvers at run time, one per slot; the
         # template is one item, probed at the name.
         names = ["%s[%s]" % (prefix, count if "-" in count else "1-%s" % count)]
@@ -591,7 +582,7 @@ def _ngx_tls(settings, host, prefix):
         name = _dynamic(name)
     server_name_on = _ngx_setting(settings, "proxy_ssl_server_name")[0][0].lower() == "on"
     # 2: no SNI unless proxy_ssl_server_name on; then the name, never an IP literal.
-    sni = name if server_name_on and (isinstance(name, dict) or not is_ip(name)) else None
+    sni = name if server_name_on and (isinstance(name, dict) or not _probe.is_ip(name)) else None
     protocols = [_NGX_PROTOCOLS[p] for p in _ngx_setting(settings, "proxy_ssl_protocols")[0] if p in _NGX_PROTOCOLS]
     min_version, max_version = _version_range(set(protocols))
     ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
@@ -859,7 +850,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     # 3: the name is the backend URL's host, or the client's Host with ProxyPreserveHost on.
     preserve = _ap_flag(settings, "proxypreservehost") is True
     name = _dynamic("Host header of the request (ProxyPreserveHost on)") if preserve else host
-    sni = name if isinstance(name, dict) or not is_ip(name) else None  # 3: never an IP literal as SNI
+    sni = name if isinstance(name, dict) or not _probe.is_ip(name) else None  # 3: never an IP literal as SNI
     ca_file = settings.get("sslproxycacertificatefile")
     ca_path = settings.get("sslproxycacertificatepath")
     cert = settings.get("sslproxymachinecertificatefile")

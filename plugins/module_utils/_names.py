@@ -15,9 +15,9 @@ real HAProxy, nginx and Apache (tests/integration/test_lb_name_rules.py).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
 _LABEL = re.compile(r"^[a-z0-9_*]([a-z0-9_*-]{0,61}[a-z0-9_*])?$")
@@ -32,10 +32,9 @@ def normalize(name):
     if not text:
         raise CertError("INVALID_ARGUMENT", "an empty server name checks nothing; give the name the load balancer "
                         "sends (SNI) and verifies")
-    try:
-        return str(ipaddress.ip_address(text.strip("[]") if text.startswith("[") else text))
-    except ValueError:
-        pass
+    address = _base.ip_address(text.strip("[]") if text.startswith("[") else text)
+    if address is not None:
+        return str(address)
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]  # the root label: a.test. is a.test
     if text.startswith("."):
@@ -124,10 +123,7 @@ def openssl_matches(name, dns_sans, ip_sans, common_names):
 
     The CN is only consulted when the certificate has no DNS name in its subjectAltName.
     """
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
+    address = _base.ip_address(name)
     if address is not None:
         return any(getattr(ip, "packed", None) == address.packed for ip in ip_sans)
     return _check_host(name, dns_sans, common_names)

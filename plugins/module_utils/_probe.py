@@ -48,7 +48,6 @@ TLS 1.3 cipher suites cannot be restricted (Python's ssl has no call for them).
 from __future__ import annotations
 
 import errno
-import ipaddress
 import math
 import select
 import shutil
@@ -119,11 +118,7 @@ def chain_method():
 
 
 def is_ip(host):
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
+    return _base.ip_address(host) is not None
 
 
 def default_server_name(host):

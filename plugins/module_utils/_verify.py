@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import datetime
 import glob
-import ipaddress
 import itertools
 import os
 import re
@@ -265,11 +264,9 @@ _sans = _certs.subject_alt_names
 
 def name_matches(name, dns_sans, ip_sans):
     """RFC 6125 matching: IPs against IP SANs; DNS names case-insensitively, '*' as a whole left-most label."""
-    try:
-        address = ipaddress.ip_address(name)
+    address = _base.ip_address(name)
+    if address is not None:
         return any(address == ip for ip in ip_sans)
-    except ValueError:
-        pass
     wanted = name.lower().rstrip(".")
     for san in dns_sans:
         pattern = san.lower().rstrip(".")
@@ -340,10 +337,8 @@ def _common_names(cert):
 
 
 def _subject_for(name):
-    try:
-        return verification.IPAddress(ipaddress.ip_address(name))
-    except ValueError:
-        return verification.DNSName(name)
+    address = _base.ip_address(name)
+    return verification.DNSName(name) if address is None else verification.IPAddress(address)
 
 
 class _Findings(list):
@@ -870,10 +865,8 @@ class Verifier:
             if cn in dns or cn in [str(i) for i in ips]:
                 continue
             same = any(cn.lower() == d.lower() for d in dns)
-            try:
-                same = same or any(ipaddress.ip_address(cn) == i for i in ips)
-            except ValueError:
-                pass
+            address = _base.ip_address(cn)
+            same = same or (address is not None and address in ips)
             if same:
                 add("INVALID_CHAIN", ERROR, "the subject CN %r names a SAN but is spelled differently" % cn, leaf)
         return found

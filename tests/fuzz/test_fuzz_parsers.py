@@ -17,7 +17,7 @@ from fuzz.fuzzlib import examples, material, time_limit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _verify
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _discover, _verify
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 SITE_KEYS = {"name", "server_type", "config_file", "server_names", "listen", "cert_file", "key_file",
@@ -415,3 +415,31 @@ def test_haproxy_from_files(files):
                 "/etc/haproxy/list.txt": "[alpn h2]\n"})
 def test_haproxy_on_disk(files):
     _check_on_disk(files, "haproxy", "haproxy/haproxy.cfg")
+
+
+# Text that is an address, almost one, or a name: digits, dots, colons, hex letters, a zone, brackets, blanks.
+ADDRESS_LIKE = st.one_of(
+    st.text(alphabet="0123456789.:abcdefABCDEF%[] \t\n/x", max_size=45),
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda address: "%s%%eth0" % address),
+    st.text(max_size=20))
+
+
+@settings(max_examples=examples(2000, 100000))
+@given(text=ADDRESS_LIKE)
+@example(text="1.2.3.4")
+@example(text="01.2.3.4")
+@example(text="::ffff:1.2.3.4")
+@example(text="fe80::1%eth0")
+@example(text="1.2.3.4 ")
+@example(text="\u0661.\u0662.\u0663.\u0664")  # Arabic-Indic digits: str.isdigit() says yes, ipaddress says no
+@example(text="")
+def test_ip_address_agrees_with_ipaddress(text):
+    """_base.ip_address tells names from addresses without asking ipaddress when it cannot be one: the same answer."""
+    import ipaddress
+
+    try:
+        expected = ipaddress.ip_address(text)
+    except ValueError:
+        expected = None
+    assert _base.ip_address(text) == expected

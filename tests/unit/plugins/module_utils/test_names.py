@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 
 import pytest
@@ -104,7 +105,7 @@ def _openssl_says(leaf, name, tmp_path):
 
 def _is_ip(name):
     try:
-        _names.ipaddress.ip_address(name)
+        ipaddress.ip_address(name)
         return True
     except ValueError:
         return False
