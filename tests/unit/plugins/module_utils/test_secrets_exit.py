@@ -1,7 +1,7 @@
 """KeySafeModule's exit: the result is masked whenever there is anything to mask, and not copied when there is not.
 
 AnsibleModule passes every result through remove_values(), which rebuilds it whole, also with no no_log value to look
-for: a sixth of backend_cert_info's own time over 1,000 files (docs/performance.md). KeySafeModule skips that copy
+for: a quarter of the CPU of backend_cert_info's main() over 1,000 files. KeySafeModule skips that copy
 only when nothing is to be masked; these tests watch the real remove_values (wrapped, still doing its work) to show
 which results went through it, and that what a result must not show it does not show.
 """
