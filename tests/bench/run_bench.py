@@ -93,6 +93,33 @@ def timed(path, runs):
     return Timing([run_once(path) for _attempt in range(runs)])
 
 
+def alternating(run_case, run_reference, runs):
+    """The case's Timing over `runs` pairs of runs, the reference's run and the case's in turn (one warm-up each
+    first), carrying the pairs (.pairs: [(reference Seconds, case Seconds)]).
+
+    On a shared machine the load moves within minutes: a floor timed at the start of the bench and a case timed
+    later see different machines. Each pair sees about the same one, so the ratio within a pair is the figure that
+    can reproduce; the table gives its median and its fastest and slowest pair, in wall clock and in CPU seconds."""
+    run_reference()
+    run_case()
+    pairs = [(run_reference(), run_case()) for _pair in range(runs)]
+    timing = Timing([case for _reference, case in pairs])
+    timing.pairs = pairs
+    return timing
+
+
+def pair_ratios(timing):
+    """(wall-clock ratios, CPU ratios) of each pair, case over reference, sorted; ([], []) without pairs."""
+    pairs = getattr(timing, "pairs", None) or []
+    return (sorted(case / reference for reference, case in pairs),
+            sorted(case.cpu / reference.cpu for reference, case in pairs if reference.cpu))
+
+
+def timed_against(path, reference_path, runs):
+    """A one-task case timed in pairs with the floor's ping playbook (see alternating)."""
+    return alternating(lambda: run_once(path), lambda: run_once(reference_path), runs)
+
+
 def loop_case(work, name, task, items, sample, floor, label):
     """A playbook calling the module once per item (task uses {{ item }}); timed over `sample` items and
     scaled to all of them. Returns a table row."""
@@ -149,17 +176,19 @@ def peak_memory(directory):
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+def run_cmd(cmd):
+    """Seconds of one run of cmd; SystemExit naming the failed tasks when it fails."""
+    proc, elapsed = _run(cmd)
+    if proc.returncode != 0:
+        failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+        shown = "\n".join(failures[:5]) or proc.stdout[-3000:]
+        raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), shown))
+    return elapsed
+
+
 def timed_cmd(cmd, runs):
     """`runs` runs of cmd (Seconds: wall clock and CPU) as a Timing."""
-    times = []
-    for _attempt in range(runs):
-        proc, elapsed = _run(cmd)
-        times.append(elapsed)
-        if proc.returncode != 0:
-            failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
-            shown = "\n".join(failures[:5]) or proc.stdout[-3000:]
-            raise SystemExit("bench command failed: %s\n%s" % (" ".join(cmd), shown))
-    return Timing(times)
+    return Timing([run_cmd(cmd) for _attempt in range(runs)])
 
 
 def bench_role(work, runs, floor):
@@ -235,8 +264,9 @@ def bench_fleet(work, ca, count, runs, forks):
                     "    - name: Ping\n      ansible.builtin.ping:\n")
     base = [playbook_bin, "-i", str(inventory), "-f", str(forks)]
     with Nginx(work / "fleet-nginx", sites) as nginx:
-        ping_play = timed_cmd(base + [str(ping)], runs)
-        diagnose = timed_cmd(base + [str(ROOT / "playbooks" / "diagnose.yml")], runs)
+        diagnose = alternating(lambda: run_cmd(base + [str(ROOT / "playbooks" / "diagnose.yml")]),
+                               lambda: run_cmd(base + [str(ping)]), runs)
+        ping_play = Timing([reference for reference, _case in diagnose.pairs])
         want = {"backend-%s" % s["name"]: ("push" if s["name"] in expired else "none",) for s in sites}
         if fleet_actions(work) != want:
             raise SystemExit("fleet diagnose: wrong verdicts: %s" % sorted(
@@ -248,8 +278,9 @@ def bench_fleet(work, ca, count, runs, forks):
                 pki.write(site["key"], pki.Issued(None, key).key_pem(), mode=0o600)
         subprocess.run(nginx.reload_command, check=True, capture_output=True)
         time.sleep(1)
-        remediate = timed_cmd(base + ["-e", "cert_remediation_serial=%d" % count,
-                                      str(ROOT / "playbooks" / "remediate.yml")], runs)
+        remediate = alternating(lambda: run_cmd(base + ["-e", "cert_remediation_serial=%d" % count,
+                                                        str(ROOT / "playbooks" / "remediate.yml")]),
+                                lambda: run_cmd(base + [str(ping)]), runs)
         if set(fleet_actions(work).values()) != {("none",)}:
             raise SystemExit("fleet remediate: expected nothing to do, got %s" % fleet_actions(work))
     label = "%d hosts, forks %d" % (count, forks)
@@ -292,7 +323,8 @@ def main():
     machine = Machine.start()  # before anything of the bench runs: its load average, steal counter, calibration
     work = Path(tempfile.mkdtemp(prefix="certops-bench-"))
     ca = pki.CA("Bench", key_slot="bench-ca")
-    floor = timed(playbook(work, "floor", "    - name: Ping\n      ansible.builtin.ping:\n"), args.runs)
+    floor_playbook = playbook(work, "floor", "    - name: Ping\n      ansible.builtin.ping:\n")
+    floor = timed(floor_playbook, args.runs)
     rows.append(("playbook floor (one ping task)", floor, None))
     notes = []
     sample = args.loop_sample
@@ -302,7 +334,7 @@ def main():
         one = playbook(work, "files_one", "    - name: All files in one task\n"
                        "      certops.backend_tls.backend_cert_info:\n        paths: [%s]\n" % (work / "files"))
         rows.append(("%d files (mixed: distinct keys, DER, cert+key, with root, bad), one task" % args.files,
-                     timed(one, args.runs), floor))
+                     timed_against(one, floor_playbook, args.runs), floor))
         rows.append(loop_case(work, "files_loop", "    - name: One call per file\n"
                               "      certops.backend_tls.backend_cert_info:\n        paths: ['{{ item }}']\n",
                               files, sample, floor, "%d files, one call per file in a loop" % args.files))
@@ -332,7 +364,8 @@ def main():
                            "      certops.backend_tls.backend_cert_info:\n"
                            "        endpoints: \"{{ lookup('file', '%s') | from_json }}\"\n"
                            % (work / "endpoints.json"))
-            rows.append(("%d TLS endpoints, one task" % args.endpoints, timed(one, args.runs), floor))
+            rows.append(("%d TLS endpoints, one task" % args.endpoints,
+                         timed_against(one, floor_playbook, args.runs), floor))
             rows.append(loop_case(work, "ep_loop", "    - name: One call per endpoint\n"
                                   "      certops.backend_tls.backend_cert_info:\n        endpoints: ['{{ item }}']\n",
                                   endpoints, sample, floor,
@@ -347,20 +380,21 @@ def main():
                          "      certops.backend_tls.cert_chain_verify:\n"
                          "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
                          "        ca_path: %s\n" % (work / "items.json", work / "root.pem"))
-        rows.append(("%d chains (by path), one batch call" % args.chains, timed(batch, args.runs), floor))
+        rows.append(("%d chains (by path), one batch call" % args.chains,
+                     timed_against(batch, floor_playbook, args.runs), floor))
         compact = playbook(work, "verify_batch_compact", "    - name: All chains in one batch call, compact\n"
                            "      certops.backend_tls.cert_chain_verify:\n"
                            "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
                            "        ca_path: %s\n        compact: true\n" % (work / "items.json", work / "root.pem"))
         rows.append(("%d chains (by path), one batch call, compact (as the role verifies)" % args.chains,
-                     timed(compact, args.runs), floor))
+                     timed_against(compact, floor_playbook, args.runs), floor))
         batch_openssl = playbook(
             work, "verify_batch_openssl", "    - name: All chains in one batch call, profile openssl\n"
             "      certops.backend_tls.cert_chain_verify:\n"
             "        items: \"{{ lookup('file', '%s') | from_json }}\"\n"
             "        ca_path: %s\n        profile: openssl\n" % (work / "items.json", work / "root.pem"))
         rows.append(("%d chains (by path), one batch call, profile openssl" % args.chains,
-                     timed(batch_openssl, args.runs), floor))
+                     timed_against(batch_openssl, floor_playbook, args.runs), floor))
         rows.append(loop_case(work, "verify_loop", "    - name: One call per chain\n"
                               "      certops.backend_tls.cert_chain_verify:\n"
                               "        path: '{{ item.path }}'\n        server_names: '{{ item.server_names }}'\n"
@@ -400,7 +434,9 @@ def main():
         memory = peak_memory(work / "memory")
 
     lines = ["| case | seconds (median) | fastest-slowest run | beyond the floor | x floor "
-             "| x floor, fastest-slowest | CPU s (median) | x floor, CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| x floor, fastest-slowest | CPU s (median) | x floor, CPU "
+             "| x its reference, per alternating pair | the same, CPU |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, seconds, base in rows:
         spread = "%.2f-%.2f" % (seconds.low, seconds.high) if hasattr(seconds, "low") else "one run"
         beyond = "%.2f" % (seconds - base) if base else ""
@@ -411,8 +447,10 @@ def main():
         cpu_text = "%.2f" % statistics.median(cpu) if cpu else ""
         cpu_ratio = "%.2f" % (statistics.median(cpu) / statistics.median(base.cpu)) if cpu and isinstance(
             base, Timing) and base.cpu else ""
-        lines.append("| %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
-            label, seconds, spread, beyond, ratio, ratio_spread, cpu_text, cpu_ratio))
+        walls, cpus = pair_ratios(seconds)
+        paired = ["%.2f (%.2f-%.2f)" % (statistics.median(r), r[0], r[-1]) if r else "" for r in (walls, cpus)]
+        lines.append("| %s | %.2f | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, seconds, spread, beyond, ratio, ratio_spread, cpu_text, cpu_ratio, paired[0], paired[1]))
     if memory:
         lines.append("")
         lines.append("Peak memory of the module process collecting %d distinct certificates (defaults, PEM "
