@@ -302,7 +302,7 @@ def module_args(haproxy):
     return {"lb_type": ["haproxy"], "config": {"haproxy": str(haproxy.conf)}, "chain_pem": True}
 
 
-def bench_lb(work, runs, floor, run_once, playbook, timing, count=200):
+def bench_lb(work, runs, floor, playbook, timed_against, timing, count=200):
     """Rows of the lb200 case -- one lb_backend_info run over `count` backends behind one real HAProxy -- and a note
     with the issue's ratio, the time beyond the floor over the floor.
 
@@ -333,12 +333,11 @@ def bench_lb(work, runs, floor, run_once, playbook, timing, count=200):
             % {"n": count, "cfg": haproxy.conf, "codes": json.dumps(expected_probe_codes(backends))})
         ping = playbook(work, "lb200_floor", "    - name: Ping\n      ansible.builtin.ping:\n")
         lb = playbook(work, "lb200", task)
-        run_once(ping)
-        run_once(lb)
-        pairs = [(run_once(ping), run_once(lb)) for _pair in range(runs)]
+        seconds = timed_against(lb, ping, runs)  # run_bench.alternating: one warm-up each, then `runs` pairs
     finally:
         stop(nginx, haproxy, reserved)
-    near_floor, seconds = timing([p[0] for p in pairs]), timing([p[1] for p in pairs])
+    pairs = seconds.pairs
+    near_floor = timing([p[0] for p in pairs])
     ratios = sorted((lb - ping) / ping for ping, lb in pairs)
     label = ("lb_backend_info, %d backends behind one HAProxy (4 pools; %d valid, %s), one task"
              % (count, count - len(failing), ", ".join("%d %s" % (n, k) for k, n in FAILURES.items())))

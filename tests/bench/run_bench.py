@@ -412,7 +412,7 @@ def main():
     if "lb200" in only:  # issue 10: lb_backend_info on one load balancer host, all its backends in one run
         from lb_bench import bench_lb
 
-        lb_rows, lb_note = bench_lb(work, args.runs, floor, run_once, playbook, Timing)
+        lb_rows, lb_note = bench_lb(work, args.runs, floor, playbook, timed_against, Timing)
         rows.extend(lb_rows)
         notes.append(lb_note)
 

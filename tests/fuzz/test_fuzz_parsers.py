@@ -8,6 +8,7 @@ configs generated from each server's grammar and then corrupted.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import tempfile
 
@@ -436,8 +437,6 @@ ADDRESS_LIKE = st.one_of(
 @example(text="")
 def test_ip_address_agrees_with_ipaddress(text):
     """_base.ip_address tells names from addresses without asking ipaddress when it cannot be one: the same answer."""
-    import ipaddress
-
     try:
         expected = ipaddress.ip_address(text)
     except ValueError:
