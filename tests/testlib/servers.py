@@ -24,23 +24,10 @@ from pathlib import Path
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
-_HANDED_OUT = set()  # every port free_port() has returned in this process
-
-
 def free_port():
-    """A loopback port nothing listens on now, and one this process has not handed out before.
-
-    Each check releases its port at once, so the kernel may offer the same port to the next call: a world that picks
-    its ports in a row and binds them later (one server's many listeners) then got two listeners on one port now and
-    then, and nginx served both by SNI from one port (a backend answered with another's certificate)."""
-    for _attempt in range(1000):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no free loopback port left that this process has not already handed out")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):
