@@ -6,7 +6,7 @@ import pytest
 
 from testlib import pki
 from testlib.ansible_run import recap, run_module, run_playbook
-from testlib.servers import Apache, HAProxy, Misbehaving, Nginx, free_port
+from testlib.servers import Apache, HAProxy, Misbehaving, Nginx, free_port, free_ports
 
 TARGET = __import__("pathlib").Path(__file__).parent / "targets" / "backend_cert_info"
 
@@ -30,7 +30,7 @@ def lab(tmp_path_factory):
     }
     for name, text in files.items():
         pki.write(certs / name, text, mode=0o600 if "key" in name or name == "edge.pem" else 0o644)
-    p = {name: free_port() for name in ("shop", "stale", "api", "edge", "plain")}
+    p = dict(zip(("shop", "stale", "api", "edge", "plain"), free_ports(5)))
     nginx = Nginx(root / "nginx", [
         {"name": "shop", "port": p["shop"], "server_names": ["shop.test", "www.shop.test"],
          "cert": str(certs / "shop.crt"), "key": str(certs / "shop.key")},

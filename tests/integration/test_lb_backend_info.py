@@ -45,7 +45,7 @@ from testlib.servers import (
     Nginx,
     NginxLB,
     _run,
-    free_port,
+    free_ports,
     have,
     http_status,
 )
@@ -271,14 +271,15 @@ def world(tmp_path_factory):
     ca_dir = base / "ca"
     ca_dir.mkdir()
     ca_file = pki.write(ca_dir / "lb-ca.pem", ca.root.pem)
-    ports = {(lb, ref): free_port() for lb, ref, _kind in REFS}
+    picked = free_ports(len(REFS) + 3)  # distinct: one port per backend listener, then the three LB ports
+    ports = {(lb, ref): picked[i] for i, (lb, ref, _kind) in enumerate(REFS)}
     kind_ports = {}
     for lb, ref, kind in REFS:
         kind_ports.setdefault(kind, []).append(ports[(lb, ref)])
     material = Material(base / "mtls")
     per_lb = {lb: {ref: ports[(l2, ref)] for l2, ref, _k in REFS if l2 == lb}
               for lb in ("haproxy", "nginx", "apache")}
-    lb_ports = {"nginx": free_port(), "apache": free_port(), "apache2": free_port()}
+    lb_ports = dict(zip(("nginx", "apache", "apache2"), picked[len(REFS):]))
     started = []
     try:
         backends = Backends(base / "backends", kind_ports, files)

@@ -43,7 +43,7 @@ from testlib.servers import (
     Nginx,
     NginxLB,
     _run,
-    free_port,
+    free_ports,
     haproxy_stat,
     have,
     http_status,
@@ -158,16 +158,6 @@ def rule_says(rule, case):
     _case, kind, name, _why = next(c for c in CASES if c[0] == case)
     dns, ips, cns = leaf_names(ISSUED[kind].cert)
     return _names.rule_matches(rule, name, dns, ips, cns)
-
-
-def _free_ports(count):
-    """count distinct free loopback ports (free_port alone may hand the same port out twice)."""
-    ports = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 class Backends(Nginx):
@@ -310,7 +300,7 @@ def world(tmp_path_factory):
                     pki.write(base / ("%s.key" % kind), issued.key_pem(), 0o600)) for kind, issued in ISSUED.items()}
     ca_file = pki.write(base / "rules-ca.pem", CA.root.pem)
     keys = [(lb, case) for lb in LB_TYPES for case, _kind, _name, _why in CASES]
-    free = _free_ports(len(keys) + 3)
+    free = free_ports(len(keys) + 3)
     ports = dict(zip(keys, free))
     lb_ports = dict(zip(("nginx", "apache", "apache_cn"), free[len(keys):]))
     kind_ports = {}

@@ -30,6 +30,19 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def free_ports(count):
+    """`count` distinct free loopback ports, for a world that picks all its listeners' ports before it starts them.
+
+    free_port() releases each port at once, so two calls in a row can return the same port (about one world in
+    sixty with 30 ports): nginx then listened for two backends on one port and chose between them by SNI."""
+    ports = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
