@@ -349,6 +349,69 @@ def bench_lb(work, runs, floor, playbook, timed_against, timing, count=200):
     return rows, note
 
 
+def compile_from_zip(work, runs=5):
+    """Print what compiling the collection's module_utils costs a module process: AnsiballZ ships them as source in
+    a zip, and Python's zipimport compiles a module's source once to find its spec (zipimporter.get_filename, up
+    to Python 3.12) and again to run it; no bytecode is cached."""
+    import subprocess
+    import zipfile
+
+    archive = work / "module_utils.zip"
+    utils = COLLECTIONS / "ansible_collections/certops/backend_tls/plugins/module_utils"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for package in ("ansible_collections", "ansible_collections/certops", "ansible_collections/certops/backend_tls",
+                        "ansible_collections/certops/backend_tls/plugins", utils.relative_to(COLLECTIONS).as_posix()):
+            zipped.writestr(package + "/__init__.py", "")  # as AnsiballZ makes them
+        for path in sorted(utils.glob("_*.py")):
+            zipped.write(path, path.relative_to(COLLECTIONS).as_posix())
+    code = ("import builtins, sys, time, collections\n"
+            "real, spent = builtins.compile, collections.defaultdict(lambda: [0, 0.0])\n"
+            "def compile(source, filename, *args, **kwargs):\n"
+            "    begun = time.perf_counter()\n"
+            "    try:\n"
+            "        return real(source, filename, *args, **kwargs)\n"
+            "    finally:\n"
+            "        spent[str(filename)][0] += 1\n"
+            "        spent[str(filename)][1] += time.perf_counter() - begun\n"
+            "builtins.compile = compile\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "from ansible_collections.certops.backend_tls.plugins.module_utils import _collect, _lbview\n"
+            "for name, (count, seconds) in spent.items():\n"
+            "    if '/module_utils/_' in name:\n"
+            "        print(name.rsplit('/', 1)[-1], count, seconds)\n")
+    per = {}
+    for _run in range(runs):
+        out = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, check=True,
+                             env={"PATH": "/usr/bin:/bin"}).stdout
+        for line in out.splitlines():
+            name, count, seconds = line.split()
+            per.setdefault(name, []).append((int(count), float(seconds)))
+    total = sum(statistics.median(s for _c, s in values) for values in per.values())
+    print("compiling lb_backend_info's module_utils from a zip, as AnsiballZ runs them: %.3f s (median of %d), %s"
+          % (total, runs, ", ".join("%s %.1f ms x%d" % (name, 1000 * statistics.median(s for _c, s in values),
+                                                       values[0][0])
+                                    for name, values in sorted(per.items(), key=lambda kv: -kv[1][0][1]))))
+
+
+def playbook_variants(work, haproxy, runs=5):
+    """Print the lb200 task's cost beyond the floor (per alternating pair, wall and CPU) as it is, with
+    `probe: false` (the module's start, imports and configuration reading: no backend probed) and with
+    `query: summary` (a small result for the controller to take in): where the playbook's time goes."""
+    import run_bench
+
+    base = "    - certops.backend_tls.lb_backend_info:\n        lb_type: [haproxy]\n        config: {haproxy: %s}\n" % (
+        haproxy.conf)
+    ping = run_bench.playbook(work, "variants_floor", "    - name: Ping\n      ansible.builtin.ping:\n")
+    for label, extra in (("as the bench runs it", ""), ("probe: false", "        probe: false\n"),
+                         ("query: summary", "        query: summary\n")):
+        case = run_bench.playbook(work, "variant", base + extra)
+        walls, cpus = run_bench.pair_ratios(run_bench.timed_against(case, ping, runs))
+        walls, cpus = [r - 1 for r in walls], [r - 1 for r in cpus]
+        print("playbook, lb_backend_info %-22s beyond the floor / the floor: wall %.2f (%.2f-%.2f), CPU %.2f "
+              "(%.2f-%.2f), %d pairs" % (label, statistics.median(walls), walls[0], walls[-1],
+                                         statistics.median(cpus), cpus[0], cpus[-1], len(walls)))
+
+
 def profile(work, runs=5):
     """Where the module's time goes, with the lb200 world up: printed, nothing timed through Ansible."""
     import subprocess
@@ -371,6 +434,9 @@ def profile(work, runs=5):
                  for _run in range(runs)]
         print("imports: ansible.module_utils.basic %.3f s, then the collection (_lbview, cryptography) %.3f s"
               % (statistics.median(float(p[0]) for p in pairs), statistics.median(float(p[1]) for p in pairs)))
+        compile_from_zip(work, runs)
+
+        playbook_variants(work, haproxy, runs)
 
         # 2. main() in this process, by phase; client-side CPU of every probe() call (its thread's CPU time)
         phases, cpu = {}, []
