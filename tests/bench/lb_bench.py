@@ -386,11 +386,11 @@ def compile_from_zip(work, runs=5):
         for line in out.splitlines():
             name, count, seconds = line.split()
             per.setdefault(name, []).append((int(count), float(seconds)))
-    total = sum(statistics.median(s for _c, s in values) for values in per.values())
+    medians = {name: statistics.median(s for _c, s in values) for name, values in per.items()}
+    files = ", ".join("%s %.1f ms x%d" % (name, 1000 * medians[name], per[name][0][0])
+                      for name in sorted(medians, key=medians.get, reverse=True))
     print("compiling lb_backend_info's module_utils from a zip, as AnsiballZ runs them: %.3f s (median of %d), %s"
-          % (total, runs, ", ".join("%s %.1f ms x%d" % (name, 1000 * statistics.median(s for _c, s in values),
-                                                       values[0][0])
-                                    for name, values in sorted(per.items(), key=lambda kv: -kv[1][0][1]))))
+          % (sum(medians.values()), runs, files))
 
 
 def playbook_variants(work, haproxy, runs=5):
