@@ -172,72 +172,80 @@ def split_nginx_dump(text):
     return files
 
 
-def _nginx_tokens(text):
-    tokens, i, n = [], 0, len(text)
+def nginx_tokens(text):
+    """[(value, is_word, line)] of an nginx file: words (quoted or not; a backslash escapes the next character),
+    and the punctuation `{`, `}` and `;`; '#' comments dropped."""
+    tokens, i, n, line = [], 0, len(text), 1
     while i < n:
         char = text[i]
-        if char.isspace():
+        if char == "\n":
+            line += 1
+            i += 1
+        elif char.isspace():
             i += 1
         elif char == "#":
             while i < n and text[i] != "\n":
                 i += 1
         elif char in "{};":
-            tokens.append((char, False))
+            tokens.append((char, False, line))
             i += 1
         elif char in "\"'":
-            j, buf = i + 1, []
+            j, buf, start = i + 1, [], line
             while j < n and text[j] != char:
                 if text[j] == "\\" and j + 1 < n:
                     j += 1
+                if text[j] == "\n":
+                    line += 1
                 buf.append(text[j])
                 j += 1
-            tokens.append(("".join(buf), True))
+            tokens.append(("".join(buf), True, start))
             i = j + 1
         else:
             j = i
             while j < n and not text[j].isspace() and text[j] not in "{};":
                 j += 1
-            tokens.append((text[i:j], True))
+            tokens.append((text[i:j], True, line))
             i = j
     return tokens
 
 
-def _nginx_block(tokens, pos, path, source, prefix, depth, nesting=0, stack=()):
-    """Parse directives until '}' or the end; returns ([(name, args, children)], pos).
-
-    `depth` counts includes, `nesting` braces, `stack` the files being included (a cycle is an error).
-    """
-    if nesting > MAX_BLOCK_DEPTH:
-        raise CertError("INVALID_CONFIG", "blocks nested deeper than %d in %s" % (MAX_BLOCK_DEPTH, path))
-    stack = stack or (path,)
-    directives, words = [], []
-    while pos < len(tokens):
-        value, is_word = tokens[pos]
-        pos += 1
+def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
+    """An nginx file as [{name, args, file, line, children}] (children None for a simple directive), includes read
+    in place. Bounded: MAX_INCLUDE_DEPTH includes deep, MAX_BLOCK_DEPTH blocks deep counted across includes (the
+    walks over the tree recurse per block), an include cycle is an error. A stray `}` is ignored."""
+    if depth > MAX_INCLUDE_DEPTH:
+        raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
+    stack = stack + (path,)
+    root = []
+    open_blocks = [root]
+    words = []
+    for value, is_word, line in nginx_tokens(source.read(path)):
         if is_word:
-            words.append(value)
-        elif value == ";":
-            if words and words[0] == "include" and len(words) > 1:
-                if depth >= MAX_INCLUDE_DEPTH:
-                    raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (depth, path))
-                for included in source.glob(_absolute(words[1], prefix)):
+            words.append((value, line))
+            continue
+        current = open_blocks[-1]
+        if value == ";":
+            if words and words[0][0] == "include" and len(words) > 1:
+                for included in source.glob(_absolute(words[1][0], prefix)):
                     if included in stack:
-                        raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again"
-                                        % (path, included))
-                    inner = _nginx_tokens(source.read(included))
-                    children, _end = _nginx_block(inner, 0, included, source, prefix, depth + 1,
-                                                  nesting, stack + (included,))
-                    directives.extend(children)
+                        raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again" % (path, included))
+                    current.extend(nginx_tree(included, source, prefix, depth + 1, stack,
+                                              nesting + len(open_blocks) - 1))
             elif words:
-                directives.append((words[0], words[1:], None))
+                current.append({"name": words[0][0], "args": [w for w, _l in words[1:]], "file": path,
+                                "line": words[0][1], "children": None})
             words = []
         elif value == "{":
-            children, pos = _nginx_block(tokens, pos, path, source, prefix, depth, nesting + 1, stack)
-            directives.append((words[0] if words else "", words[1:], children))
+            if nesting + len(open_blocks) > MAX_BLOCK_DEPTH:
+                raise CertError("INVALID_CONFIG", "blocks nested deeper than %d in %s" % (MAX_BLOCK_DEPTH, path))
+            block = {"name": words[0][0] if words else "", "args": [w for w, _l in words[1:]], "file": path,
+                     "line": words[0][1] if words else line, "children": []}
+            current.append(block)
+            open_blocks.append(block["children"])
             words = []
-        else:  # "}"
-            return directives, pos
-    return directives, pos
+        elif len(open_blocks) > 1:  # "}"
+            open_blocks.pop()
+    return root
 
 
 _NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
@@ -245,21 +253,21 @@ _NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
 
 def _nginx_walk(directives, inherited, config_file, prefix, sites):
     local = dict(inherited)
-    for name, args, _children in directives:
-        if name in _NGINX_INHERITED and args:  # http-level values are inherited by servers
-            local[name] = args[0]
-    for name, _args, children in directives:
-        if children is None:
+    for directive in directives:
+        if directive["name"] in _NGINX_INHERITED and directive["args"]:  # http-level values: servers inherit them
+            local[directive["name"]] = directive["args"][0]
+    for directive in directives:
+        if directive["children"] is None:
             continue
-        if name == "server":
-            _nginx_server(children, local, config_file, prefix, sites)
+        if directive["name"] == "server":
+            _nginx_server(directive["children"], local, config_file, prefix, sites)
         else:
-            _nginx_walk(children, local, config_file, prefix, sites)
+            _nginx_walk(directive["children"], local, config_file, prefix, sites)
 
 
 def _nginx_server(directives, inherited, config_file, prefix, sites):
     listen, names, values, ssl_on = [], [], dict(inherited), False
-    for name, args, _children in directives:
+    for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
             listen.append(args[0])
             ssl_on = ssl_on or "ssl" in args[1:]
@@ -286,9 +294,8 @@ def nginx_sites(main, source, prefix=None):
     """Sites of an nginx configuration whose main file is `main` (relative paths: its directory)."""
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
-    directives, _pos = _nginx_block(_nginx_tokens(source.read(main)), 0, main, source, prefix, 0)
     sites = []
-    _nginx_walk(directives, {}, main, prefix, sites)
+    _nginx_walk(nginx_tree(main, source, prefix), {}, main, prefix, sites)
     return sites
 
 

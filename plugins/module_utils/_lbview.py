@@ -366,81 +366,6 @@ def _ha_global(state, tokens):
 
 # ---------------------------------------------------------------- nginx (lb-view.md section 2)
 
-def _nginx_tokens(text):
-    """[(value, is_word, line)] with _discover._nginx_tokens' rules (quotes, backslash escapes, '#' comments)."""
-    tokens, i, n, line = [], 0, len(text), 1
-    while i < n:
-        char = text[i]
-        if char == "\n":
-            line += 1
-            i += 1
-        elif char.isspace():
-            i += 1
-        elif char == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif char in "{};":
-            tokens.append((char, False, line))
-            i += 1
-        elif char in "\"'":
-            j, buf, start = i + 1, [], line
-            while j < n and text[j] != char:
-                if text[j] == "\\" and j + 1 < n:
-                    j += 1
-                if text[j] == "\n":
-                    line += 1
-                buf.append(text[j])
-                j += 1
-            tokens.append(("".join(buf), True, start))
-            i = j + 1
-        else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in "{};":
-                j += 1
-            tokens.append((text[i:j], True, line))
-            i = j
-    return tokens
-
-
-def _nginx_tree(path, source, prefix, depth=0, stack=()):
-    """An nginx file as [{name, args, file, line, children}], includes read in place (cycles and depth bounded
-    as in _discover)."""
-    if depth > _discover.MAX_INCLUDE_DEPTH:
-        raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (_discover.MAX_INCLUDE_DEPTH, path))
-    stack = stack + (path,)
-    tokens = _nginx_tokens(source.read(path))
-    root = []
-    open_blocks = [root]
-    words = []
-    for value, is_word, line in tokens:
-        if is_word:
-            words.append((value, line))
-            continue
-        current = open_blocks[-1]
-        if value == ";":
-            if words and words[0][0] == "include" and len(words) > 1:
-                for included in source.glob(_discover._absolute(words[1][0], prefix)):
-                    if included in stack:
-                        raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again" % (path, included))
-                    current.extend(_nginx_tree(included, source, prefix, depth + 1, stack))
-            elif words:
-                current.append({"name": words[0][0], "args": [w for w, _l in words[1:]], "file": path,
-                                "line": words[0][1], "children": None})
-            words = []
-        elif value == "{":
-            if len(open_blocks) > _discover.MAX_BLOCK_DEPTH:
-                raise CertError("INVALID_CONFIG", "blocks nested deeper than %d in %s"
-                                % (_discover.MAX_BLOCK_DEPTH, path))
-            block = {"name": words[0][0] if words else "", "args": [w for w, _l in words[1:]], "file": path,
-                     "line": words[0][1] if words else line, "children": []}
-            current.append(block)
-            open_blocks.append(block["children"])
-            words = []
-        elif len(open_blocks) > 1:  # "}"
-            open_blocks.pop()
-    return root
-
-
 _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_name", "proxy_ssl_server_name",
                  "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_certificate", "proxy_ssl_certificate_key",
                  "proxy_ssl_verify_depth", "proxy_ssl_conf_command")
@@ -490,7 +415,7 @@ def nginx_backends(main, source, prefix=None, version=None):
     version: the nginx that reads it, (major, minor, patch), for the defaults that changed (None: 1.22's)."""
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
-    tree = _nginx_tree(main, source, prefix)
+    tree = _discover.nginx_tree(main, source, prefix)
     items = []
     base = {"proxy_ssl_protocols": (_ngx_protocols_default(version), "default")}
     for block in tree:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover
+from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _lbview
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 NGINX_MAIN = """
@@ -71,10 +71,19 @@ def test_nginx_sites(tmp_path, via):
     ({"/n/nginx.conf": "include /n/d*/x.conf;", **{"/n/d%d/x.conf" % i: "include /n/e*/y.conf;" for i in range(3)},
       **{"/n/e%d/y.conf" % i: "include /n/d*/x.conf;" for i in range(3)}}, "include cycle"),
     ({"/n/nginx.conf": "http {" * 5000}, "nested deeper"),
+    # each file nests 60 blocks, within the bound, and includes the next inside them: 30 files are 1,800 blocks deep,
+    # deeper than the walks over the tree can recurse -- the bound counts across includes
+    ({"/n/nginx.conf": "include /n/0.conf;",
+      **{"/n/%d.conf" % i: "b {" * 60 + " include /n/%d.conf; " % (i + 1) + "}" * 60 for i in range(30)}},
+     "nested deeper"),
 ])
-def test_nginx_include_loops_and_nesting_are_errors(files, needle):
+@pytest.mark.parametrize("parser", ["discovery", "lb view"])
+def test_nginx_include_loops_and_nesting_are_errors(files, needle, parser):
+    # one nginx parser (_discover.nginx_tree) serves both: the sites of backend_cert_info's discovery and the
+    # backends of lb_backend_info
+    read = _discover.nginx_sites if parser == "discovery" else _lbview.nginx_backends
     with pytest.raises(CertError) as info:
-        _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(files))
+        read("/n/nginx.conf", _discover.FileSource(files))
     assert info.value.code == "INVALID_CONFIG" and needle in info.value.message
 
 
