@@ -131,6 +131,16 @@ def test_nginx_variable_paths_are_dynamic_not_files():
     assert (d["cert_file"], d["key_file"], d["error"]["code"]) == (None, None, "DYNAMIC_PATH")
 
 
+def test_nginx_stray_closing_brace_does_not_hide_the_rest_of_the_file():
+    # nginx -t refuses such a file; discovery reads on, as the load balancer's view does (one parser), where it used
+    # to stop at the brace and miss every site after it
+    text = ("}\nhttp { server { listen 127.0.0.1:8443 ssl; server_name after.test;\n"
+            "  ssl_certificate /etc/ssl/after.crt; ssl_certificate_key /etc/ssl/after.key; } }\n")
+    (site,) = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
+    assert site["name"] == "nginx-after.test" and site["cert_file"] == "/etc/ssl/after.crt"
+    assert site["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "after.test"}
+
+
 def test_apache_undefined_variable_is_dynamic(tmp_path, monkeypatch):
     monkeypatch.delenv("NOT_DEFINED_ANYWHERE", raising=False)
     (tmp_path / "apache2.conf").write_text(
