@@ -489,11 +489,7 @@ def _discover_all(specs, run_command):
         try:
             source = None
             if server_type == "nginx" and run_command is not None:
-                dump = run_command(server_type, config, spec.get("binary"))
-                if dump:
-                    source = parsers.FileSource(parsers.split_nginx_dump(dump))
-                    if config not in source.files:
-                        source = None
+                source = parsers.dump_source(run_command(server_type, config, spec.get("binary")), config)
             found = parsers.discover(server_type, config, source)
             status["sites"] = len(found)
             sites.extend(found)

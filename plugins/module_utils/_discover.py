@@ -172,6 +172,15 @@ def split_nginx_dump(text):
     return files
 
 
+def dump_source(dump, main):
+    """A FileSource over the files of an `nginx -T` dump, or None (read the files themselves) when there is no dump
+    or it does not hold `main` (nginx read another file than the one asked about)."""
+    if not dump:
+        return None
+    source = FileSource(split_nginx_dump(dump))
+    return source if main in source.files else None
+
+
 def nginx_tokens(text):
     """[(value, is_word, line)] of an nginx file: words (quoted or not; a backslash escapes the next character),
     and the punctuation `{`, `}` and `;`; '#' comments dropped."""

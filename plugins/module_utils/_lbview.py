@@ -859,11 +859,7 @@ def parse_lb_types(lb_types, config):
 def _read_config(lb_type, path, run_command, version=None):
     source = None
     if lb_type == "nginx" and run_command is not None:
-        dump = run_command(lb_type, path)
-        if dump:
-            source = _discover.FileSource(_discover.split_nginx_dump(dump))
-            if path not in source.files:
-                source = None
+        source = _discover.dump_source(run_command(lb_type, path), path)
     return lb_backends(lb_type, path, source, version=version)
 
 
@@ -921,6 +917,13 @@ def _client_fingerprint(collector, path):
         return None
 
 
+def _tls_health_check(item):
+    """HAProxy's health check of this backend when it runs over TLS ({sni, verify_name, ...}), else None: the
+    backend's DOWN state and its alert come from those checks, so they are what is probed and judged."""
+    check = item.get("health_check") or {}
+    return check if item["lb_type"] == "haproxy" and check.get("enabled") and check.get("tls") else None
+
+
 def probe_target(item):
     """The endpoint to probe for a backend as the load balancer connects to it, or None (no TLS, no address).
 
@@ -930,10 +933,8 @@ def probe_target(item):
     and the protocol and cipher settings are the load balancer's (None: its library's defaults)."""
     if not item["tls"] or not item["address"] or not item["port"]:
         return None
-    sni = item["sni"]
-    check = item.get("health_check") or {}
-    if item["lb_type"] == "haproxy" and check.get("enabled") and check.get("tls"):
-        sni = check.get("sni")
+    check = _tls_health_check(item)
+    sni = check.get("sni") if check else item["sni"]
     if isinstance(sni, dict):
         sni = item["check_sni"] if isinstance(item["check_sni"], str) else None
     target = {"host": item["address"], "port": item["port"], "server_name": sni or None,
@@ -960,10 +961,8 @@ def verify_options(item):
     """
     if not item["tls"]:
         return None
-    name = item["verify_name"]
-    check = item.get("health_check") or {}
-    if item["lb_type"] == "haproxy" and check.get("enabled") and check.get("tls"):
-        name = check.get("verify_name")
+    check = _tls_health_check(item)
+    name = check.get("verify_name") if check else item["verify_name"]
     depth = item["verify_depth"]
     if depth is not None and item["lb_type"] == "apache":
         depth = max(depth - 1, 0)  # Apache counts the anchor (docs/lb-view.md)

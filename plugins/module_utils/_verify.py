@@ -783,11 +783,7 @@ class Verifier:
         add = found.add
         for index, cert in enumerate(path):
             role = "leaf" if index == 0 else ("trust anchor" if cert in self.anchor_set else "intermediate")
-            not_before, not_after = _validity(cert)
-            if self.at > not_after:
-                add("EXPIRED", ERROR, "the %s expired on %s; renew it" % (role, _certs.iso(not_after)), cert)
-            elif self.at < not_before:
-                add("NOT_YET_VALID", ERROR, "the %s is valid only from %s" % (role, _certs.iso(not_before)), cert)
+            self._check_dates(add, cert, role)
             weak = self._weak_key(cert)
             if weak:
                 add("WEAK_KEY", ERROR, "the %s has %s" % (role, weak), cert)
@@ -800,12 +796,15 @@ class Verifier:
                     add("WEAK_SIGNATURE", ERROR, "the %s is signed with %s; reissue with SHA-256 or better" % (
                         role, algorithm.name.upper()), cert)
         if not path:  # no path: the leaf's own dates still matter
-            not_before, not_after = _validity(leaf)
-            if self.at > not_after:
-                add("EXPIRED", ERROR, "the leaf expired on %s; renew it" % _certs.iso(not_after), leaf)
-            elif self.at < not_before:
-                add("NOT_YET_VALID", ERROR, "the leaf is valid only from %s" % _certs.iso(not_before), leaf)
+            self._check_dates(add, leaf, "leaf")
         return found
+
+    def _check_dates(self, add, cert, role):
+        not_before, not_after = _validity(cert)
+        if self.at > not_after:
+            add("EXPIRED", ERROR, "the %s expired on %s; renew it" % (role, _certs.iso(not_after)), cert)
+        elif self.at < not_before:
+            add("NOT_YET_VALID", ERROR, "the %s is valid only from %s" % (role, _certs.iso(not_before)), cert)
 
     def _weak_key(self, cert):
         try:
