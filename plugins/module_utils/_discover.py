@@ -221,7 +221,8 @@ def nginx_tokens(text):
 def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
     """An nginx file as [{name, args, file, line, children}] (children None for a simple directive), includes read
     in place. Bounded: MAX_INCLUDE_DEPTH includes deep, MAX_BLOCK_DEPTH blocks deep counted across includes (the
-    walks over the tree recurse per block), an include cycle is an error. A stray `}` is ignored."""
+    walks over the tree recurse per block), an include cycle is an error. A stray `}` is ignored, and so are words
+    left without their `;` when a block closes."""
     if depth > MAX_INCLUDE_DEPTH:
         raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
@@ -252,8 +253,10 @@ def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
             current.append(block)
             open_blocks.append(block["children"])
             words = []
-        elif len(open_blocks) > 1:  # "}"
-            open_blocks.pop()
+        else:  # "}": words without their ';' end with the block (nginx refuses them), and a stray one is skipped
+            if len(open_blocks) > 1:
+                open_blocks.pop()
+            words = []
     return root
 
 

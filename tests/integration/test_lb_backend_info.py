@@ -271,7 +271,7 @@ def world(tmp_path_factory):
     ca_dir = base / "ca"
     ca_dir.mkdir()
     ca_file = pki.write(ca_dir / "lb-ca.pem", ca.root.pem)
-    picked = free_ports(len(REFS) + 3)  # distinct: one port per backend listener, then the three LB ports
+    picked = free_ports(len(REFS) + 4)  # distinct: one per backend listener, the three LB ports, the mTLS server
     ports = {(lb, ref): picked[i] for i, (lb, ref, _kind) in enumerate(REFS)}
     kind_ports = {}
     for lb, ref, kind in REFS:
@@ -279,13 +279,13 @@ def world(tmp_path_factory):
     material = Material(base / "mtls")
     per_lb = {lb: {ref: ports[(l2, ref)] for l2, ref, _k in REFS if l2 == lb}
               for lb in ("haproxy", "nginx", "apache")}
-    lb_ports = dict(zip(("nginx", "apache", "apache2"), picked[len(REFS):]))
+    lb_ports = dict(zip(("nginx", "apache", "apache2"), picked[len(REFS):len(REFS) + 3]))
     started = []
     try:
         backends = Backends(base / "backends", kind_ports, files)
         backends.start()
         started.append(backends)
-        mtls = HAProxyServer(base / "mtls-server", material, version="1.3").start()
+        mtls = HAProxyServer(base / "mtls-server", material, version="1.3", port=picked[-1]).start()
         started.append(mtls)
         haproxy = HAProxyLB(base / "haproxy", _haproxy_config(per_lb["haproxy"], ca_dir, mtls.port, material))
         haproxy.start()

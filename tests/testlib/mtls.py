@@ -80,10 +80,10 @@ class Process:
 
     name = "server"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, port=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc = None
         self.log = self.dir / ("%s-%d.log" % (self.name, self.port))
 
@@ -153,8 +153,8 @@ class HAProxyServer(Process):
 
     name = "haproxy"
 
-    def __init__(self, workdir, material, *, version):
-        super().__init__(workdir)
+    def __init__(self, workdir, material, *, version, port=None):
+        super().__init__(workdir, port)
         self.material, self.version = material, version
 
     def command(self):

@@ -71,10 +71,11 @@ def test_nginx_sites(tmp_path, via):
     ({"/n/nginx.conf": "include /n/d*/x.conf;", **{"/n/d%d/x.conf" % i: "include /n/e*/y.conf;" for i in range(3)},
       **{"/n/e%d/y.conf" % i: "include /n/d*/x.conf;" for i in range(3)}}, "include cycle"),
     ({"/n/nginx.conf": "http {" * 5000}, "nested deeper"),
-    # each file nests 60 blocks, within the bound, and includes the next inside them: 30 files are 1,800 blocks deep,
-    # deeper than the walks over the tree can recurse -- the bound counts across includes
-    ({"/n/nginx.conf": "include /n/0.conf;",
-      **{"/n/%d.conf" % i: "b {" * 60 + " include /n/%d.conf; " % (i + 1) + "}" * 60 for i in range(30)}},
+    # nested locations, 60 to a file (within the bound), each file including the next inside them: 30 files are
+    # 1,800 blocks deep, deeper than the walks over the tree can recurse (the lb view's walk over locations raised
+    # RecursionError) -- the bound counts across includes
+    ({"/n/nginx.conf": "http { server { listen 443 ssl; server_name a.test; include /n/0.conf; } }",
+      **{"/n/%d.conf" % i: "location / {" * 60 + " include /n/%d.conf; " % (i + 1) + "}" * 60 for i in range(30)}},
      "nested deeper"),
 ])
 @pytest.mark.parametrize("parser", ["discovery", "lb view"])
@@ -131,10 +132,12 @@ def test_nginx_variable_paths_are_dynamic_not_files():
     assert (d["cert_file"], d["key_file"], d["error"]["code"]) == (None, None, "DYNAMIC_PATH")
 
 
-def test_nginx_stray_closing_brace_does_not_hide_the_rest_of_the_file():
+@pytest.mark.parametrize("before", ["}", "listen 1 }", "http { server { listen 1 } }"])
+def test_nginx_stray_closing_brace_does_not_hide_the_rest_of_the_file(before):
     # nginx -t refuses such a file; discovery reads on, as the load balancer's view does (one parser), where it used
-    # to stop at the brace and miss every site after it
-    text = ("}\nhttp { server { listen 127.0.0.1:8443 ssl; server_name after.test;\n"
+    # to stop at a stray brace and miss every site after it. Words left without their ';' end with their block: they
+    # do not run into the next directive (`listen 1 } server {` is no block named listen)
+    text = (before + "\nhttp { server { listen 127.0.0.1:8443 ssl; server_name after.test;\n"
             "  ssl_certificate /etc/ssl/after.crt; ssl_certificate_key /etc/ssl/after.key; } }\n")
     (site,) = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
     assert site["name"] == "nginx-after.test" and site["cert_file"] == "/etc/ssl/after.crt"
