@@ -247,12 +247,103 @@ def aia_urls(cert):
     return ocsp, issuers
 
 
+# PrintableString (X.680): letters, digits, space and '()+,-./:=? -- CAs have issued names with '&', '*', '@' or
+# '_' in one (DigiCert's "Wells Fargo & Company" intermediates, 2017-2027). OpenSSL reads them, and so HAProxy,
+# nginx and Apache accept such a chain; cryptography refuses to read the certificate at all.
+_PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+_PRINTABLE_STRING, _UTF8_STRING = 0x13, 0x0C
+_LENIENT = {}  # the DER cryptography read -> (the certificate's own DER, [the PrintableString values it re-tagged])
+_LENIENT_LIMIT = 4096
+
+
+def _retag_printable(der, start, end, found, depth=0):
+    """Re-tag, in the bytearray `der`, every PrintableString between start and end whose characters are outside the
+    type as a UTF8String (same length: the DER stays well-formed), noting each value in `found`. Walks constructed
+    values; False when the bytes are not DER it can walk."""
+    pos = start
+    while pos < end:
+        if depth > 32 or pos + 2 > end or der[pos] & 0x1F == 0x1F:  # nesting, truncation, a multi-byte tag
+            return False
+        at, tag, length, pos = pos, der[pos], der[pos + 1], pos + 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or pos + count > end:
+                return False
+            length, pos = int.from_bytes(der[pos:pos + count], "big"), pos + count
+        if pos + length > end:
+            return False
+        value = der[pos:pos + length]
+        if tag == _PRINTABLE_STRING and any(byte not in _PRINTABLE for byte in value):
+            if not value.isascii():
+                return False
+            der[at] = _UTF8_STRING
+            found.append(value.decode("ascii"))
+        elif tag & 0x20 and not _retag_printable(der, pos, pos + length, found, depth + 1):
+            return False
+        pos += length
+    return True
+
+
+def _lenient_certificate(der, error):
+    """The Certificate cryptography reads from `der` once its out-of-type PrintableStrings are UTF8Strings, or None
+    (another problem, or nothing to re-tag)."""
+    if "PrintableString" not in str(error) or not isinstance(der, (bytes, bytearray)):
+        return None
+    copy, found = bytearray(der), []
+    if not _retag_printable(copy, 0, len(copy), found) or not found:
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(bytes(copy))
+    except LOAD_ERRORS:
+        return None
+    if len(_LENIENT) < _LENIENT_LIMIT:
+        _LENIENT[bytes(copy)] = (bytes(der), found)
+    return cert
+
+
+def der_of(cert):
+    """The certificate's own DER bytes (for a certificate read leniently, not the copy cryptography read)."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return _LENIENT[der][0] if der in _LENIENT else der
+
+
+def printable_violations(cert):
+    """The PrintableString values outside that type's characters in the certificate ([] for almost all)."""
+    if not _LENIENT:
+        return []
+    known = _LENIENT.get(cert.public_bytes(serialization.Encoding.DER))
+    return list(known[1]) if known else []
+
+
+def tbs_of(cert):
+    """The to-be-signed bytes its issuer signed: the certificate's own, not the lenient copy's."""
+    if not _LENIENT:
+        return cert.tbs_certificate_bytes
+    known = _LENIENT.get(cert.public_bytes(serialization.Encoding.DER))
+    if not known:
+        return cert.tbs_certificate_bytes
+    der = known[0]  # SEQUENCE { tbsCertificate SEQUENCE, ... }: the first element, header included
+    pos = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
+    length, head = der[pos + 1], 2
+    if length & 0x80:
+        head += length & 0x7F
+        length = int.from_bytes(der[pos + 2:pos + head], "big")
+    return der[pos:pos + head + length]
+
+
 def load_certificate(der):
-    """A cryptography Certificate from DER bytes; CertError NOT_A_CERTIFICATE if it is not one."""
+    """A cryptography Certificate from DER bytes; CertError NOT_A_CERTIFICATE if it is not one.
+
+    A certificate whose names hold a PrintableString with characters outside the type (which OpenSSL reads) is read
+    from a copy with those strings tagged UTF8String; der_of() gives its own bytes back, tbs_of() what its issuer
+    signed, printable_violations() the strings."""
     try:
         return x509.load_der_x509_certificate(der)
     except LOAD_ERRORS as exc:
-        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
+        cert = _lenient_certificate(der, exc)
+        if cert is None:
+            raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
+        return cert
 
 
 def name_texts(cert):
@@ -271,7 +362,14 @@ def load_pem_certificate(pem):
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except LOAD_ERRORS as exc:
-        raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
+        blocks = pem_blocks(pem if isinstance(pem, bytes) else pem.encode("ascii", "replace"))[0]
+        try:
+            der = base64.b64decode(b"".join(blocks[0][1].split()), validate=True) if blocks else b""
+        except (binascii.Error, ValueError):
+            der = b""
+        cert = _lenient_certificate(der, exc)
+        if cert is None:
+            raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: %s" % exc)
     name_texts(cert)
     return cert
 
@@ -543,9 +641,9 @@ def parse_material(data):
     else:
         fmt = "der"
         try:
-            x509.load_der_x509_certificate(data)
+            load_certificate(data)
             ders.append(data)
-        except LOAD_ERRORS:
+        except CertError:
             container = der_container(data)[0]
             if container == "pkcs7":
                 fmt, ders = "pkcs7", pkcs7_ders(data)

@@ -32,7 +32,6 @@ try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
-    from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509 import verification
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.cryptography_problem()
@@ -108,7 +107,7 @@ def split_pem_certificates(text, *, what, parsed=None):
                 cert = _certs.load_pem_certificate(block)
             except CertError as exc:
                 raise CertError("PARSE_ERROR", "%s: certificate %d cannot be parsed: %s" % (what, index, exc.message))
-            known = (cert.public_bytes(Encoding.DER), cert)
+            known = (_certs.der_of(cert), cert)
             if parsed is not None and len(parsed) < _PARSED_LIMIT:
                 parsed[block] = known
         out.append(known)
@@ -165,7 +164,7 @@ def load_anchors(*, ca_path=None, ca_content=None, refused=None):
                 if refused is not None and block not in refused:
                     refused.append(block)
                 continue  # a directory may hold other PEM files; skip what is not a certificate
-            fingerprint = _fp(cert.public_bytes(Encoding.DER))
+            fingerprint = _fp(_certs.der_of(cert))
             if fingerprint not in seen:
                 seen.add(fingerprint)
                 anchors.append(cert)
@@ -237,21 +236,23 @@ def _issued_by(child, parent):
     """
     if child.issuer != parent.subject:
         return False
-    try:
-        child.verify_directly_issued_by(parent)
-        return True
-    except InvalidSignature:
-        return False
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        pass
+    tbs = _certs.tbs_of(child)  # what the issuer signed (not cryptography's copy of a leniently read certificate)
+    if tbs is child.tbs_certificate_bytes or tbs == child.tbs_certificate_bytes:
+        try:
+            child.verify_directly_issued_by(parent)
+            return True
+        except InvalidSignature:
+            return False
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            pass
     try:
         key, algorithm = parent.public_key(), child.signature_hash_algorithm
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+            key.verify(child.signature, tbs, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+            key.verify(child.signature, tbs, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, algorithm)
+            key.verify(child.signature, tbs, algorithm)
         else:
             return False
         return True
@@ -414,6 +415,7 @@ class Verifier:
             path = walk if end == "anchored" else []
         else:
             path = verified
+        found += self._check_printable(served, intermediates, path)
         found += self._check_path(path, leaf)
         found += self._check_depth(path, checks["verify_depth"])
         found += self._check_strict(path or walk, leaf)
@@ -451,6 +453,28 @@ class Verifier:
             problem = _certs.extensions_problem(cert)
             if problem:
                 found.add("PARSE_ERROR", ERROR, "the certificate's extensions cannot be parsed: %s" % problem, cert)
+        return found
+
+    def _check_printable(self, served, intermediates, path):
+        """Names with a PrintableString outside that type's characters: strict clients cannot read the certificate,
+        OpenSSL (and so HAProxy, nginx and Apache) reads it. A served one is PARSE_ERROR, as for extensions only
+        OpenSSL reads; a trust anchor is UNTRUSTED_ROOT (a strict client cannot load it from the CA file). Under
+        profile openssl both are warnings unless OpenSSL itself refuses for that reason."""
+        found, seen = _Findings(), set()
+        given = [c for _d, c in served + list(intermediates)]
+        for cert in given + [c for c in path if c in self.anchor_set and c not in given]:
+            values = _certs.printable_violations(cert) if cert not in seen else None
+            seen.add(cert)
+            if not values:
+                continue
+            why = "holds a PrintableString with characters outside that type (%s; RFC 5280 appendix B)" % (
+                ", ".join(repr(v) for v in values))
+            if cert in given:
+                found.add("PARSE_ERROR", ERROR, "a name of %s %s: OpenSSL reads the certificate, strict clients "
+                          "cannot" % (_subject(cert), why), cert)
+            else:
+                found.add("UNTRUSTED_ROOT", ERROR, "the trust anchor %s %s: OpenSSL reads it, strict clients cannot "
+                          "load it from the CA file" % (_subject(cert), why), cert)
         return found
 
     def _check_names(self, leaf, names, dns_sans, ip_sans):
@@ -523,7 +547,7 @@ class Verifier:
         code, severity, message, cert = raw
         return {"code": code, "severity": severity, "message": message,
                 "subject": _subject(cert) if cert is not None else None,
-                "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)) if cert is not None else None,
+                "fingerprint_sha256": _fp(_certs.der_of(cert)) if cert is not None else None,
                 "role": self._role(cert, leaf)}
 
     # ------------------------------------------------------------ profile openssl
@@ -894,7 +918,7 @@ class Verifier:
         """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
         described = self._described.get(cert)
         if described is None:
-            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(cert.public_bytes(Encoding.DER)),
+            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(_certs.der_of(cert)),
                          "not_after": _certs.iso(_validity(cert)[1])}
             if len(self._described) < 4096:
                 self._described[cert] = described
@@ -963,7 +987,7 @@ def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining
     openssl = None
     if profile == "openssl":
         # OpenSSL also gets what cryptography could not load: it may read it, as the load balancer does
-        openssl = _openssl.OpenSSLVerifier("".join(_certs.der_to_pem(a.public_bytes(Encoding.DER)) for a in anchors),
+        openssl = _openssl.OpenSSLVerifier("".join(_certs.der_to_pem(_certs.der_of(a)) for a in anchors),
                                            at.replace(microsecond=0),
                                            unloaded=[block.decode("ascii", "replace") for block in refused])
     return Verifier(anchors, at=at, min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits,

@@ -1,0 +1,113 @@
+"""A chain whose names break PrintableString's character set, as real CAs have issued (DigiCert's intermediates for
+"Wells Fargo & Company", 2017-2027, golang/go#22970): OpenSSL reads it, cryptography refuses to.
+
+cryptography will not build such a name either, so the certificates are built with a placeholder of the same length
+in a valid PrintableString, the placeholder is replaced in the to-be-signed bytes, and they are signed again with
+the issuer's key: every signature is genuine, and `openssl verify` accepts the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+
+from testlib import pki
+
+ORGANIZATION = "Wells Fargo & Company"  # '&' is outside PrintableString
+_PLACEHOLDER = "Wells Fargo Q Company"  # the same length, inside it
+
+
+def _length(n):
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _tlv(der, pos):
+    """(start of the value, end of the element) of the DER element at pos."""
+    length, head = der[pos + 1], 2
+    if length & 0x80:
+        head += length & 0x7F
+        length = int.from_bytes(der[pos + 2:pos + head], "big")
+    return pos + head, pos + head + length
+
+
+class Patched:
+    """A certificate as bytes only (cryptography cannot load it), with the key that belongs to it."""
+
+    def __init__(self, der, key):
+        self.der, self.key = der, key
+
+    @property
+    def pem(self):
+        body = base64.encodebytes(self.der).decode().replace("\n", "")
+        return "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % "\n".join(
+            body[i:i + 64] for i in range(0, len(body), 64))
+
+    def key_pem(self):
+        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode()
+
+    @property
+    def fingerprint(self):
+        return hashlib.sha256(self.der).hexdigest()
+
+
+def _resign(der, signer_key):
+    """der with the placeholder replaced in its to-be-signed part, signed again by signer_key (EC, SHA-256)."""
+    body, _end = _tlv(der, 0)
+    _tbs_body, tbs_end = _tlv(der, body)
+    tbs = der[body:tbs_end].replace(_PLACEHOLDER.encode(), ORGANIZATION.encode())
+    assert tbs != der[body:tbs_end] and b"\x13\x15" + ORGANIZATION.encode() in tbs  # PrintableString, 21 bytes
+    _alg_body, alg_end = _tlv(der, tbs_end)
+    algorithm = der[tbs_end:alg_end]
+    signature = signer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    bits = b"\x03" + _length(len(signature) + 1) + b"\x00" + signature
+    inner = tbs + algorithm + bits
+    return b"\x30" + _length(len(inner)) + inner
+
+
+def chain(leaf_name="amp.printable.test"):
+    """(root Issued, intermediate Patched, leaf Patched): the intermediate's subject and the leaf's issuer carry
+    O=Wells Fargo & Company as a PrintableString; the root is an ordinary one."""
+    root = pki.issue("Printable Test Root CA", ca=True, days=3650)
+    placeholder = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, _PLACEHOLDER, _type=_ASN1Type.PrintableString),
+        x509.NameAttribute(NameOID.COMMON_NAME, "Wells Fargo Test TLS CA", _type=_ASN1Type.PrintableString)])
+    start = pki.now() - pki.datetime.timedelta(days=1)
+    inter_key, leaf_key = pki.new_key(), pki.new_key()
+    inter = (x509.CertificateBuilder().subject_name(placeholder).issuer_name(root.cert.subject)
+             .public_key(inter_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(start).not_valid_after(start + pki.datetime.timedelta(days=1825))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()),
+                            critical=False)
+             .sign(root.key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, leaf_name)]))
+            .issuer_name(placeholder).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + pki.datetime.timedelta(days=90))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(leaf_name)]), critical=False)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key()),
+                           critical=False)
+            .sign(inter_key, hashes.SHA256()))
+    der = serialization.Encoding.DER
+    return (root, Patched(_resign(inter.public_bytes(der), root.key), inter_key),
+            Patched(_resign(leaf.public_bytes(der), inter_key), leaf_key))

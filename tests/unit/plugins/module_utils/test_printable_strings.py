@@ -1,0 +1,102 @@
+"""A chain whose names hold a PrintableString with '&' (testlib/printable.py: as DigiCert issued for "Wells Fargo &
+Company"). OpenSSL -- and so HAProxy, nginx and Apache -- accepts it; cryptography refuses to read the certificates.
+The collection used to give PARSE_ERROR (profile openssl included: the load balancer's verdict was wrong). Each test
+holds the collection to the real `openssl verify`, on the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _verify
+from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, cert_chain_verify
+from testlib import pki, printable
+from testlib.module_runner import run_main
+
+ROOT, INTER, LEAF = printable.chain("amp.printable.test")
+NAME = "amp.printable.test"
+
+
+def openssl_verify(tmp_path, leaf_pem, inter_pem):
+    for name, text in (("root.pem", ROOT.pem), ("inter.pem", inter_pem), ("leaf.pem", leaf_pem)):
+        pki.write(tmp_path / name, text)
+    return subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "root.pem"),
+                           "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True, check=False)
+
+
+def test_cryptography_refuses_them_and_the_collection_reads_them():
+    for patched in (INTER, LEAF):
+        with pytest.raises(ValueError, match="PrintableString"):
+            x509.load_der_x509_certificate(patched.der)
+    inter = _certs.load_certificate(INTER.der)
+    assert _certs.der_of(inter) == INTER.der  # its own bytes, not the copy cryptography read
+    assert _certs.printable_violations(inter) == [printable.ORGANIZATION]
+    # what the root signed is the certificate's own to-be-signed part: the root's key verifies it
+    ROOT.cert.public_key().verify(inter.signature, _certs.tbs_of(inter), ec.ECDSA(hashes.SHA256()))
+    assert _certs.load_pem_certificate(LEAF.pem.encode()).issuer == inter.subject
+    facts = _certs.certificate_facts(INTER.der, now=pki.now())
+    assert facts["fingerprint_sha256"] == hashlib.sha256(INTER.der).hexdigest() == INTER.fingerprint
+    assert "O=Wells Fargo & Company" in facts["subject"]
+    assert _certs.printable_violations(ROOT.cert) == [] and _certs.der_of(ROOT.cert) == ROOT.der
+
+
+def test_profile_openssl_gives_openssl_s_verdict_and_names_the_strings(tmp_path):
+    assert openssl_verify(tmp_path, LEAF.pem, INTER.pem).returncode == 0  # the reference: OpenSSL accepts it
+    result = run_main(cert_chain_verify.main, {"chain": LEAF.pem + INTER.pem, "ca_content": ROOT.pem,
+                                               "server_names": [NAME], "profile": "openssl"})
+    assert result["valid"] is True, result["findings"]
+    assert [c["fingerprint_sha256"] for c in result["verified_chain"]] == [LEAF.fingerprint, INTER.fingerprint,
+                                                                          ROOT.fingerprint]
+    assert {f["severity"] for f in result["findings"]} == {"warning"}
+    assert sorted(f["fingerprint_sha256"] for f in result["findings"]) == sorted([LEAF.fingerprint,
+                                                                                 INTER.fingerprint])
+    for finding in result["findings"]:
+        assert finding["code"] == "PARSE_ERROR" and "accepted by OpenSSL" in finding["message"]
+        assert "PrintableString" in finding["message"] and printable.ORGANIZATION in finding["message"]
+
+
+def test_profile_webpki_refuses_them_and_says_why():
+    result = _verify.verify_single({"chain": LEAF.pem + INTER.pem, "server_names": [NAME]}, ca_content=ROOT.pem)
+    assert result["valid"] is False
+    assert [(f["code"], f["severity"]) for f in result["findings"]] == [("PARSE_ERROR", "error")] * 2
+    assert all("PrintableString" in f["message"] for f in result["findings"])  # not a signature or parse error
+    assert result["leaf"]["fingerprint_sha256"] == LEAF.fingerprint
+
+
+@pytest.mark.parametrize("damage", ["leaf signature", "intermediate signature"])
+def test_a_damaged_signature_is_still_found(tmp_path, damage):
+    # reading a copy must not hide what is wrong with the certificate itself: flip the last byte of a signature
+    leaf, inter = LEAF.der, INTER.der
+    if damage == "leaf signature":
+        leaf = leaf[:-1] + bytes([leaf[-1] ^ 1])
+    else:
+        inter = inter[:-1] + bytes([inter[-1] ^ 1])
+    leaf_pem, inter_pem = printable.Patched(leaf, None).pem, printable.Patched(inter, None).pem
+    assert openssl_verify(tmp_path, leaf_pem, inter_pem).returncode != 0  # the reference: OpenSSL refuses it
+    for profile in ("openssl", "webpki"):
+        result = _verify.verify_single({"chain": leaf_pem + inter_pem, "server_names": [NAME]},
+                                       ca_content=ROOT.pem, profile=profile)
+        assert result["valid"] is False, (profile, result["findings"])
+        errors = [f for f in result["findings"] if f["severity"] == "error"]
+        assert [f["code"] for f in errors if "PrintableString" not in f["message"]] == ["INVALID_CHAIN"], errors
+        if profile == "openssl":  # OpenSSL reads the names: what it refuses is the signature, and only that
+            assert all(f["severity"] == "warning" for f in result["findings"] if "PrintableString" in f["message"])
+
+
+def test_backend_cert_info_describes_the_files(tmp_path):
+    path = pki.write(tmp_path / "chain.pem", LEAF.pem + INTER.pem)
+    key = pki.write(tmp_path / "key.pem", LEAF.key_pem(), 0o600)
+    result = run_main(backend_cert_info.main, {"paths": [str(path), str(key)]})
+    (entry,) = [f for f in result["files"] if f["path"] == str(path)]
+    assert entry.get("error") is None, entry
+    by_fingerprint = {c["fingerprint_sha256"]: c for c in result["certificates"]}
+    assert set(by_fingerprint) >= {LEAF.fingerprint, INTER.fingerprint}
+    assert by_fingerprint[LEAF.fingerprint]["issuer"] == by_fingerprint[INTER.fingerprint]["subject"]
+    assert by_fingerprint[LEAF.fingerprint]["pem"].strip() == LEAF.pem.strip()  # its own bytes
