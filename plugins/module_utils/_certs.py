@@ -349,11 +349,12 @@ def load_certificate(der):
 def name_texts(cert):
     """(subject, issuer) as RFC 4514 text; CertError NOT_A_CERTIFICATE when either is malformed.
 
-    cryptography parses names lazily: a certificate with a malformed name loads, then raises on first use.
+    cryptography parses names lazily: a certificate with a malformed name loads, then raises on first use (ValueError;
+    TypeError for a value of a type the attribute cannot have, such as a BIT STRING common name).
     """
     try:
         return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise CertError("NOT_A_CERTIFICATE", "not a valid X.509 certificate: malformed subject or issuer: %s" % exc)
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _discover, _verify
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from testlib import printable
 
 SITE_KEYS = {"name", "server_type", "config_file", "server_names", "listen", "cert_file", "key_file",
              "chain_file", "endpoint", "error"}
@@ -46,6 +47,27 @@ def test_parse_material(data):
         assert result["format"] in ("pem", "der")
         assert all(isinstance(der, bytes) for der in result["ders"])
         assert result["ders"] or result["key"] is not None
+
+
+_PRINTABLE_CHAIN = printable.chain("fuzz.printable.test")
+
+
+@settings(max_examples=examples(200, 20000))
+@given(which=st.sampled_from([1, 2]), edits=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 4000)))
+def test_lenient_certificate_reading(which, edits, cut):
+    """A certificate with out-of-type PrintableStrings, its bytes edited or cut: read or CertError; when read, its own
+    bytes come back (der_of), and what its issuer signed (tbs_of) is a part of them."""
+    der = bytearray(_PRINTABLE_CHAIN[which].der)
+    for position, value in edits:
+        der[position % len(der)] = value
+    der = bytes(der[:cut] if cut is not None else der)
+    cert = value_or_certerror(_certs.load_certificate, der)
+    if cert is not None:
+        assert _certs.der_of(cert) == der
+        tbs = _certs.tbs_of(cert)
+        assert isinstance(tbs, bytes) and tbs and tbs in der
+        value_or_certerror(_certs.certificate_facts, der, now=datetime.datetime.now(datetime.timezone.utc), cert=cert)
 
 
 @pytest.fixture(scope="module")

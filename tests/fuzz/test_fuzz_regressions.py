@@ -54,6 +54,26 @@ def test_certificate_with_a_malformed_issuer_is_an_item_error(tmp_path):
     assert entry["error"]["code"] == "NOT_A_CERTIFICATE"
 
 
+@pytest.mark.parametrize("reader", ["file", "chain"])
+def test_a_name_value_of_a_type_its_attribute_cannot_have_is_an_item_error(tmp_path, reader):
+    """Found by test_lenient_certificate_reading (2026-12-04): a common name tagged BIT STRING loads, and cryptography
+    raises TypeError (not ValueError) on first reading the name -- a traceback out of backend_cert_info."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _collect
+    from testlib import pki
+
+    der = pki.issue("bitstring.test").der  # self-signed: subject and issuer both carry the name
+    at = der.index(b"\x0c\x0ebitstring.test")
+    bad = der[:at] + b"\x03" + der[at + 1:]  # UTF8String -> BIT STRING, same length
+    if reader == "file":
+        (tmp_path / "bad.der").write_bytes(bad)
+        entry = _collect.Collector().add_file(str(tmp_path / "bad.der"))
+        assert entry["error"]["code"] == "NOT_A_CERTIFICATE"
+        assert "malformed subject or issuer" in entry["error"]["message"]
+    else:
+        result = _verify.verify_single({"chain": _certs.der_to_pem(bad)})
+        assert result["valid"] is False and result["error"]["code"] == "PARSE_ERROR"
+
+
 def _bad_version(der):
     """der with its version field (the [0] EXPLICIT INTEGER at the start of the TBS) set to 10."""
     at = der.index(b"\xa0\x03\x02\x01\x02")  # v3 is encoded as 2
