@@ -304,6 +304,8 @@ def _lenient_certificate(der, error):
 def der_of(cert):
     """The certificate's own DER bytes (for a certificate read leniently, not the copy cryptography read)."""
     der = cert.public_bytes(serialization.Encoding.DER)
+    if not _LENIENT:  # almost every run: no certificate was read leniently
+        return der
     return _LENIENT[der][0] if der in _LENIENT else der
 
 

@@ -32,8 +32,8 @@ def world(tmp_path_factory):
     key = pki.write(base / "key.pem", leaf.key_pem(), 0o600)
     ca_file = pki.write(base / "ca.pem", root.pem)
     port, = free_ports(1)
-    nginx = Nginx(base / "nginx", [{"name": "amp", "port": port, "server_names": [NAME], "cert": str(cert),
-                                     "key": str(key)}])
+    site = {"name": "amp", "port": port, "server_names": [NAME], "cert": str(cert), "key": str(key)}
+    nginx = Nginx(base / "nginx", [site])
     nginx.start()
     config = (
         "global\n    stats socket @SOCKET@ mode 600 level admin\n\n"
@@ -42,8 +42,8 @@ def world(tmp_path_factory):
         "    server amp 127.0.0.1:%(port)d ssl verify required ca-file %(ca)s sni str(%(name)s) check check-ssl "
         "check-sni %(name)s inter 500ms\n"
         "    server othername 127.0.0.1:%(port)d ssl verify required ca-file %(ca)s sni str(%(other)s) check "
-        "check-ssl check-sni %(other)s inter 500ms\n" % {"port": port, "ca": ca_file, "name": NAME,
-                                                          "other": "other.printable.test"})
+        "check-ssl check-sni %(other)s inter 500ms\n"
+        % {"port": port, "ca": ca_file, "name": NAME, "other": "other.printable.test"})
     haproxy = HAProxyLB(base / "haproxy", config)
     try:
         haproxy.start()
