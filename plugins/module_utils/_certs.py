@@ -252,7 +252,9 @@ def aia_urls(cert):
 # nginx and Apache accept such a chain; cryptography refuses to read the certificate at all.
 _PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
 _PRINTABLE_STRING, _UTF8_STRING = 0x13, 0x0C
-_LENIENT = {}  # the DER cryptography read -> (the certificate's own DER, [the PrintableString values it re-tagged])
+# id(Certificate read leniently) -> (that Certificate, its own DER, [the PrintableString values re-tagged]): keyed by
+# the object itself, never by bytes -- a certificate whose own bytes equal a lenient copy's must not pass for it.
+_LENIENT = {}
 _LENIENT_LIMIT = 4096
 
 
@@ -292,39 +294,39 @@ def _lenient_certificate(der, error):
     copy, found = bytearray(der), []
     if not _retag_printable(copy, 0, len(copy), found) or not found:
         return None
+    if len(_LENIENT) >= _LENIENT_LIMIT:  # unable to keep its own bytes: not read at all, as before
+        return None
     try:
         cert = x509.load_der_x509_certificate(bytes(copy))
     except LOAD_ERRORS:
         return None
-    if len(_LENIENT) < _LENIENT_LIMIT:
-        _LENIENT[bytes(copy)] = (bytes(der), found)
+    _LENIENT[id(cert)] = (cert, bytes(der), found)
     return cert
+
+
+def _lenient_entry(cert):
+    entry = _LENIENT.get(id(cert)) if _LENIENT else None
+    return entry if entry is not None and entry[0] is cert else None
 
 
 def der_of(cert):
     """The certificate's own DER bytes (for a certificate read leniently, not the copy cryptography read)."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    if not _LENIENT:  # almost every run: no certificate was read leniently
-        return der
-    return _LENIENT[der][0] if der in _LENIENT else der
+    entry = _lenient_entry(cert)
+    return entry[1] if entry else cert.public_bytes(serialization.Encoding.DER)
 
 
 def printable_violations(cert):
     """The PrintableString values outside that type's characters in the certificate ([] for almost all)."""
-    if not _LENIENT:
-        return []
-    known = _LENIENT.get(cert.public_bytes(serialization.Encoding.DER))
-    return list(known[1]) if known else []
+    entry = _lenient_entry(cert)
+    return list(entry[2]) if entry else []
 
 
 def tbs_of(cert):
     """The to-be-signed bytes its issuer signed: the certificate's own, not the lenient copy's."""
-    if not _LENIENT:
+    entry = _lenient_entry(cert)
+    if not entry:
         return cert.tbs_certificate_bytes
-    known = _LENIENT.get(cert.public_bytes(serialization.Encoding.DER))
-    if not known:
-        return cert.tbs_certificate_bytes
-    der = known[0]  # SEQUENCE { tbsCertificate SEQUENCE, ... }: the first element, header included
+    der = entry[1]  # SEQUENCE { tbsCertificate SEQUENCE, ... }: the first element, header included
     pos = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
     length, head = der[pos + 1], 2
     if length & 0x80:

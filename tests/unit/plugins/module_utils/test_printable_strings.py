@@ -70,6 +70,23 @@ def test_profile_webpki_refuses_them_and_says_why():
     assert result["leaf"]["fingerprint_sha256"] == LEAF.fingerprint
 
 
+def test_a_certificate_with_the_bytes_of_a_lenient_copy_is_itself(tmp_path):
+    # the intermediate with its PrintableStrings tagged UTF8String is the very copy cryptography reads -- served as
+    # such, its signature is wrong (the root signed the PrintableString form): it must not pass for the original
+    lenient = _certs.load_certificate(INTER.der)
+    copy = lenient.public_bytes(_certs.serialization.Encoding.DER)
+    assert copy != INTER.der and len(copy) == len(INTER.der)
+    strict = _certs.load_certificate(copy)
+    assert _certs.der_of(strict) == copy and _certs.printable_violations(strict) == []
+    assert _certs.der_of(lenient) == INTER.der  # the lenient one keeps its own bytes, read after the other too
+    copy_pem = printable.Patched(copy, None).pem
+    assert openssl_verify(tmp_path, LEAF.pem, copy_pem).returncode != 0  # OpenSSL: a bad signature
+    for profile in ("openssl", "webpki"):
+        result = _verify.verify_single({"chain": LEAF.pem + copy_pem, "server_names": [NAME]}, ca_content=ROOT.pem,
+                                       profile=profile)
+        assert result["valid"] is False, (profile, result["findings"])
+
+
 @pytest.mark.parametrize("damage", ["leaf signature", "intermediate signature"])
 def test_a_damaged_signature_is_still_found(tmp_path, damage):
     # reading a copy must not hide what is wrong with the certificate itself: flip the last byte of a signature
