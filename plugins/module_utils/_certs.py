@@ -255,7 +255,7 @@ _PRINTABLE_STRING, _UTF8_STRING = 0x13, 0x0C
 # id(Certificate read leniently) -> (that Certificate, its own DER, [the PrintableString values re-tagged]): keyed by
 # the object itself, never by bytes -- a certificate whose own bytes equal a lenient copy's must not pass for it.
 _LENIENT = {}
-_LENIENT_LIMIT = 4096
+_LENIENT_LIMIT = 65536  # certificates read leniently in one module run (every leaf under such an intermediate is)
 
 
 def _retag_printable(der, start, end, found, depth=0):

@@ -31,7 +31,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509 import verification
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.cryptography_problem()
@@ -247,12 +247,14 @@ def _issued_by(child, parent):
             pass
     try:
         key, algorithm = parent.public_key(), child.signature_hash_algorithm
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(child.signature, tbs, padding.PKCS1v15(), algorithm)
+        if isinstance(key, rsa.RSAPublicKey):  # PKCS#1 v1.5 or PSS, as the certificate says
+            key.verify(child.signature, tbs, child.signature_algorithm_parameters, algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(child.signature, tbs, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey):
             key.verify(child.signature, tbs, algorithm)
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(child.signature, tbs)
         else:
             return False
         return True
@@ -916,12 +918,13 @@ class Verifier:
 
     def _describe(self, cert):
         """{subject, fingerprint_sha256, not_after}, cached: a batch shares its intermediates and anchors."""
-        described = self._described.get(cert)
+        der = _certs.der_of(cert)  # the key: a certificate equals a lenient copy with its bytes (see _certs.der_of)
+        described = self._described.get(der)
         if described is None:
-            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(_certs.der_of(cert)),
+            described = {"subject": _subject(cert), "fingerprint_sha256": _fp(der),
                          "not_after": _certs.iso(_validity(cert)[1])}
             if len(self._described) < 4096:
-                self._described[cert] = described
+                self._described[der] = described
         return dict(described)
 
     def _days_remaining(self, path):

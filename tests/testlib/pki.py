@@ -8,7 +8,7 @@ import pathlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 UTC = datetime.timezone.utc
@@ -100,7 +100,9 @@ def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_day
         builder = builder.add_extension(x509.AuthorityInformationAccess([
             x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
                                    x509.UniformResourceIdentifier(url)) for url in aia_issuers]), critical=False)
-    cert = builder.sign(signer_key, hash_alg or hashes.SHA256())
+    # Ed25519 and Ed448 sign without a separate hash
+    eddsa = isinstance(signer_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
+    cert = builder.sign(signer_key, None if eddsa else hash_alg or hashes.SHA256())
     return Issued(cert, key)
 
 

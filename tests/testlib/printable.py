@@ -13,7 +13,7 @@ import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
@@ -60,24 +60,39 @@ class Patched:
         return hashlib.sha256(self.der).hexdigest()
 
 
+PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+def _sign(key, data):
+    """ECDSA with SHA-256, Ed25519, or RSA-PSS with SHA-256 (salt 32): what the builder below signs with."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, PSS, hashes.SHA256())
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
 def _resign(der, signer_key):
-    """der with the placeholder replaced in its to-be-signed part, signed again by signer_key (EC, SHA-256)."""
+    """der with the placeholder replaced in its to-be-signed part, signed again by signer_key."""
     body, _end = _tlv(der, 0)
     _tbs_body, tbs_end = _tlv(der, body)
     tbs = der[body:tbs_end].replace(_PLACEHOLDER.encode(), ORGANIZATION.encode())
     assert tbs != der[body:tbs_end] and b"\x13\x15" + ORGANIZATION.encode() in tbs  # PrintableString, 21 bytes
     _alg_body, alg_end = _tlv(der, tbs_end)
     algorithm = der[tbs_end:alg_end]
-    signature = signer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    signature = _sign(signer_key, tbs)
     bits = b"\x03" + _length(len(signature) + 1) + b"\x00" + signature
     inner = tbs + algorithm + bits
     return b"\x30" + _length(len(inner)) + inner
 
 
-def chain(leaf_name="amp.printable.test"):
+def chain(leaf_name="amp.printable.test", root_key="ec"):
     """(root Issued, intermediate Patched, leaf Patched): the intermediate's subject and the leaf's issuer carry
-    O=Wells Fargo & Company as a PrintableString; the root is an ordinary one."""
-    root = pki.issue("Printable Test Root CA", ca=True, days=3650)
+    O=Wells Fargo & Company as a PrintableString; the root is an ordinary one. root_key: how the root signs the
+    intermediate, "ec" (ECDSA P-256), "ed25519" or "rsa-pss" (RSA 2048, PSS)."""
+    key = {"ec": pki.new_key, "ed25519": ed25519.Ed25519PrivateKey.generate,
+           "rsa-pss": lambda: pki.new_key("rsa")}[root_key]()
+    root = pki.issue("Printable Test Root CA", ca=True, days=3650, key=key)
     placeholder = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, _PLACEHOLDER, _type=_ASN1Type.PrintableString),
@@ -94,7 +109,8 @@ def chain(leaf_name="amp.printable.test"):
              .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()),
                             critical=False)
-             .sign(root.key, hashes.SHA256()))
+             .sign(root.key, None if root_key == "ed25519" else hashes.SHA256(),
+                   rsa_padding=PSS if root_key == "rsa-pss" else None))
     leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, leaf_name)]))
             .issuer_name(placeholder).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + pki.datetime.timedelta(days=90))

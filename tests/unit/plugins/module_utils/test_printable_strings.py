@@ -23,8 +23,8 @@ ROOT, INTER, LEAF = printable.chain("amp.printable.test")
 NAME = "amp.printable.test"
 
 
-def openssl_verify(tmp_path, leaf_pem, inter_pem):
-    for name, text in (("root.pem", ROOT.pem), ("inter.pem", inter_pem), ("leaf.pem", leaf_pem)):
+def openssl_verify(tmp_path, leaf_pem, inter_pem, root_pem=ROOT.pem):
+    for name, text in (("root.pem", root_pem), ("inter.pem", inter_pem), ("leaf.pem", leaf_pem)):
         pki.write(tmp_path / name, text)
     return subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(tmp_path / "root.pem"),
                            "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem")],
@@ -47,18 +47,23 @@ def test_cryptography_refuses_them_and_the_collection_reads_them():
     assert _certs.printable_violations(ROOT.cert) == [] and _certs.der_of(ROOT.cert) == ROOT.der
 
 
-def test_profile_openssl_gives_openssl_s_verdict_and_names_the_strings(tmp_path):
-    assert openssl_verify(tmp_path, LEAF.pem, INTER.pem).returncode == 0  # the reference: OpenSSL accepts it
-    result = run_main(cert_chain_verify.main, {"chain": LEAF.pem + INTER.pem, "ca_content": ROOT.pem,
+@pytest.mark.parametrize("root_key", ["ec", "ed25519", "rsa-pss"])
+def test_profile_openssl_gives_openssl_s_verdict_and_names_the_strings(tmp_path, root_key):
+    # the root signs the intermediate with ECDSA, Ed25519 or RSA-PSS: the diagnosis walk checks that signature on
+    # the intermediate's own bytes, whatever the algorithm
+    root, inter, leaf = (ROOT, INTER, LEAF) if root_key == "ec" else printable.chain(NAME, root_key=root_key)
+    pki.write(tmp_path / "root.pem", root.pem)
+    assert openssl_verify(tmp_path, leaf.pem, inter.pem, root.pem).returncode == 0  # the reference: OpenSSL accepts
+    result = run_main(cert_chain_verify.main, {"chain": leaf.pem + inter.pem, "ca_content": root.pem,
                                                "server_names": [NAME], "profile": "openssl"})
     assert result["valid"] is True, result["findings"]
-    own = [LEAF.fingerprint, INTER.fingerprint, ROOT.fingerprint]
+    own = [leaf.fingerprint, inter.fingerprint, root.fingerprint]
     assert [c["fingerprint_sha256"] for c in result["verified_chain"]] == own
-    assert {f["severity"] for f in result["findings"]} == {"warning"}
-    assert sorted(f["fingerprint_sha256"] for f in result["findings"]) == sorted([LEAF.fingerprint,
-                                                                                 INTER.fingerprint])
+    assert {f["severity"] for f in result["findings"]} == {"warning"}, result["findings"]
+    assert sorted(f["fingerprint_sha256"] for f in result["findings"]) == sorted([leaf.fingerprint,
+                                                                                 inter.fingerprint])
     for finding in result["findings"]:
-        assert finding["code"] == "PARSE_ERROR" and "accepted by OpenSSL" in finding["message"]
+        assert finding["code"] == "PARSE_ERROR" and "accepted by OpenSSL" in finding["message"], finding
         assert "PrintableString" in finding["message"] and printable.ORGANIZATION in finding["message"]
 
 
@@ -85,6 +90,18 @@ def test_a_certificate_with_the_bytes_of_a_lenient_copy_is_itself(tmp_path):
         result = _verify.verify_single({"chain": LEAF.pem + copy_pem, "server_names": [NAME]}, ca_content=ROOT.pem,
                                        profile=profile)
         assert result["valid"] is False, (profile, result["findings"])
+
+
+def test_in_a_batch_each_certificate_is_described_by_its_own_bytes():
+    # chain 2's leaf is chain 1's leaf re-encoded (UTF8String): another certificate, equal to chain 1's leniently
+    # read leaf for cryptography; the verifier's cache of descriptions must not give it chain 1's fingerprint
+    copy = _certs.load_certificate(LEAF.der).public_bytes(_certs.serialization.Encoding.DER)
+    results = _verify.verify_batch([{"chain": LEAF.pem + INTER.pem, "server_names": [NAME]},
+                                    {"chain": printable.Patched(copy, None).pem + INTER.pem, "server_names": [NAME]}],
+                                   ca_content=ROOT.pem, profile="openssl")["results"]
+    first, second = (r["leaf"]["fingerprint_sha256"] for r in results)
+    assert (first, second) == (LEAF.fingerprint, hashlib.sha256(copy).hexdigest())
+    assert results[0]["valid"] is True and results[1]["valid"] is False  # the copy's signature is not the CA's
 
 
 @pytest.mark.parametrize("damage", ["leaf signature", "intermediate signature"])
