@@ -236,8 +236,9 @@ def _issued_by(child, parent):
     """
     if child.issuer != parent.subject:
         return False
-    tbs = _certs.tbs_of(child)  # what the issuer signed (not cryptography's copy of a leniently read certificate)
-    if tbs is child.tbs_certificate_bytes or tbs == child.tbs_certificate_bytes:
+    # A certificate read leniently (_certs.load_certificate) is cryptography's copy: its own to-be-signed bytes,
+    # which its issuer signed, are checked by hand.
+    if not _certs.printable_violations(child):
         try:
             child.verify_directly_issued_by(parent)
             return True
@@ -245,6 +246,7 @@ def _issued_by(child, parent):
             return False
         except (ValueError, TypeError, UnsupportedAlgorithm):
             pass
+    tbs = _certs.tbs_of(child)
     try:
         key, algorithm = parent.public_key(), child.signature_hash_algorithm
         if isinstance(key, rsa.RSAPublicKey):  # PKCS#1 v1.5 or PSS, as the certificate says
