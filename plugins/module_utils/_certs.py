@@ -264,25 +264,20 @@ def _retag_printable(der, start, end, found, depth=0):
     values; False when the bytes are not DER it can walk."""
     pos = start
     while pos < end:
-        if depth > 32 or pos + 2 > end or der[pos] & 0x1F == 0x1F:  # nesting, truncation, a multi-byte tag
+        if depth > 32 or der[pos] & 0x1F == 0x1F:  # nesting, a multi-byte tag
             return False
-        at, tag, length, pos = pos, der[pos], der[pos + 1], pos + 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count == 0 or count > 4 or pos + count > end:
+        try:
+            tag, content, after = _der_element(der, pos, end)
+        except ValueError:
+            return False
+        if tag == _PRINTABLE_STRING and any(byte not in _PRINTABLE for byte in der[content:after]):
+            if not der[content:after].isascii():
                 return False
-            length, pos = int.from_bytes(der[pos:pos + count], "big"), pos + count
-        if pos + length > end:
+            der[pos] = _UTF8_STRING
+            found.append(der[content:after].decode("ascii"))
+        elif tag & 0x20 and not _retag_printable(der, content, after, found, depth + 1):
             return False
-        value = der[pos:pos + length]
-        if tag == _PRINTABLE_STRING and any(byte not in _PRINTABLE for byte in value):
-            if not value.isascii():
-                return False
-            der[at] = _UTF8_STRING
-            found.append(value.decode("ascii"))
-        elif tag & 0x20 and not _retag_printable(der, pos, pos + length, found, depth + 1):
-            return False
-        pos += length
+        pos = after
     return True
 
 
@@ -326,13 +321,11 @@ def tbs_of(cert):
     entry = _lenient_entry(cert)
     if not entry:
         return cert.tbs_certificate_bytes
-    der = entry[1]  # SEQUENCE { tbsCertificate SEQUENCE, ... }: the first element, header included
-    pos = 2 + (der[1] & 0x7F if der[1] & 0x80 else 0)
-    length, head = der[pos + 1], 2
-    if length & 0x80:
-        head += length & 0x7F
-        length = int.from_bytes(der[pos + 2:pos + head], "big")
-    return der[pos:pos + head + length]
+    der = entry[1]
+    # SEQUENCE { tbsCertificate, signatureAlgorithm, signature }: the first element, header included. The framing is
+    # the copy's, which cryptography read, so it is well-formed.
+    _tag, content, end = _der_element(der, 0, len(der))
+    return der[content:_der_element(der, content, end)[2]]
 
 
 def load_certificate(der):
@@ -563,10 +556,40 @@ def pkcs7_ders(der):
             warnings.simplefilter("ignore", UserWarning)
             certs = pkcs7.load_der_pkcs7_certificates(der)
     except LOAD_ERRORS as exc:
-        raise _material_error("NOT_A_CERTIFICATE", "unreadable PKCS#7 data: %s" % exc, "pkcs7")
+        ders = _pkcs7_lenient_ders(der, exc)
+        if ders is None:
+            raise _material_error("NOT_A_CERTIFICATE", "unreadable PKCS#7 data: %s" % exc, "pkcs7")
+        return ders
     if not certs:
         raise _material_error("NOT_A_CERTIFICATE", "the PKCS#7 data holds no certificate", "pkcs7")
     return [cert.public_bytes(serialization.Encoding.DER) for cert in certs]
+
+
+def _pkcs7_lenient_ders(der, error):
+    """The certificates of a DER PKCS#7 that cryptography refused for a certificate's out-of-type PrintableString
+    (load_certificate reads those), each as its own bytes; None when that is not why, or they cannot be found.
+
+    ContentInfo SEQUENCE { OID signedData, [0] { SignedData SEQUENCE { version, digestAlgorithms,
+    encapContentInfo, [0] IMPLICIT certificates, ... } } }"""
+    if "PrintableString" not in str(error):
+        return None
+    try:
+        _tag, body, end = _der_element(der, 0, len(der))
+        (_oid, _s, _e), (wrapper, inner, inner_end) = list(_der_children(der, body, end))[:2]
+        _tag, signed, signed_end = _der_element(der, inner, inner_end)
+        certificates = [(s, e) for tag, s, e in _der_children(der, signed, signed_end) if tag == 0xA0]
+        if wrapper != 0xA0 or len(certificates) != 1:
+            return None
+        ders, pos = [], certificates[0][0]
+        while pos < certificates[0][1]:
+            _tag, _content, after = _der_element(der, pos, certificates[0][1])
+            ders.append(bytes(der[pos:after]))
+            pos = after
+        for one in ders:
+            load_certificate(one)
+    except (ValueError, CertError):
+        return None
+    return ders or None
 
 
 def pkcs12_material(data):

@@ -219,7 +219,7 @@ notes:
     tests/unit/limbo/README.md).
   - "A certificate whose names hold a PrintableString with characters outside that type (C(&), C(*), C(@) or C(_);
     CAs have issued such intermediates, for example DigiCert's for C(Wells Fargo & Company)) is read as OpenSSL
-    reads it (PEM, DER; not inside PKCS#7 or PKCS#12) and judged with its own bytes: a V(PARSE_ERROR) finding
+    reads it (PEM, DER, PKCS#7; not inside PKCS#12) and judged with its own bytes: a V(PARSE_ERROR) finding
     (V(UNTRUSTED_ROOT) for a trust anchor) names the
     strings, an error under O(profile=webpki) and a warning under O(profile=openssl), where OpenSSL accepts such a
     chain."

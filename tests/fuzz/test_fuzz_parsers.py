@@ -74,6 +74,25 @@ def test_lenient_certificate_reading(which, edits, cut):
         value_or_certerror(_certs.certificate_facts, der, now=datetime.datetime.now(datetime.timezone.utc), cert=cert)
 
 
+_PRINTABLE_BUNDLE = printable.pkcs7(_PRINTABLE_CHAIN[2].der, _PRINTABLE_CHAIN[1].der)
+
+
+@settings(max_examples=examples(100, 10000))
+@given(edits=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=3),
+       cut=st.one_of(st.none(), st.integers(0, 4000)))
+def test_lenient_pkcs7_reading(edits, cut):
+    """A PKCS#7 bundle of such certificates, edited or cut: read (each certificate it yields then reads on its own)
+    or CertError."""
+    data = bytearray(_PRINTABLE_BUNDLE)
+    for position, value in edits:
+        data[position % len(data)] = value
+    data = bytes(data[:cut] if cut is not None else data)
+    result = value_or_certerror(_certs.parse_material, data)
+    if result is not None and result["format"] == "pkcs7":
+        for der in result["ders"]:
+            assert _certs.der_of(_certs.load_certificate(der)) == der
+
+
 @pytest.fixture(scope="module")
 def scratch():
     with tempfile.TemporaryDirectory(prefix="certops-fuzz-") as tmp:

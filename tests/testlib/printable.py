@@ -127,3 +127,16 @@ def chain(leaf_name="amp.printable.test", root_key="ec"):
     der = serialization.Encoding.DER
     return (root, Patched(_resign(inter.public_bytes(der), root.key), inter_key),
             Patched(_resign(leaf.public_bytes(der), inter_key), leaf_key))
+
+
+def pkcs7(*ders):
+    """A DER PKCS#7 bundle (SignedData, no signers) of the given certificates in this order, as `openssl crl2pkcs7
+    -nocrl` writes one."""
+    def element(tag, body):
+        return bytes([tag]) + _length(len(body)) + body
+
+    signed_data_oid = bytes.fromhex("06092a864886f70d010702")
+    data_oid = bytes.fromhex("06092a864886f70d010701")
+    signed = element(0x30, element(0x02, b"\x01") + element(0x31, b"") + element(0x30, data_oid)
+                     + element(0xA0, b"".join(ders)) + element(0x31, b""))
+    return element(0x30, signed_data_oid + element(0xA0, signed))

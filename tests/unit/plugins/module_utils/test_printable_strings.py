@@ -134,3 +134,19 @@ def test_backend_cert_info_describes_the_files(tmp_path):
     assert set(by_fingerprint) >= {LEAF.fingerprint, INTER.fingerprint}
     assert by_fingerprint[LEAF.fingerprint]["issuer"] == by_fingerprint[INTER.fingerprint]["subject"]
     assert by_fingerprint[LEAF.fingerprint]["pem"].strip() == LEAF.pem.strip()  # its own bytes
+
+
+@pytest.mark.parametrize("form", ["DER", "PEM"])
+def test_a_pkcs7_bundle_of_them_is_read(tmp_path, form):
+    # as a CA hands out its chain (.p7b): cryptography refuses the whole bundle; its certificates are read one by one
+    pki.write(tmp_path / "chain.pem", LEAF.pem + INTER.pem)
+    bundle = tmp_path / ("chain.p7b" if form == "DER" else "chain.p7.pem")
+    subprocess.run(["openssl", "crl2pkcs7", "-nocrl", "-certfile", str(tmp_path / "chain.pem"), "-outform", form,
+                    "-out", str(bundle)], check=True, capture_output=True)
+    material = _certs.parse_material(bundle.read_bytes())
+    assert material["format"] == "pkcs7"
+    assert [hashlib.sha256(der).hexdigest() for der in material["ders"]] == [LEAF.fingerprint, INTER.fingerprint]
+    result = run_main(backend_cert_info.main, {"paths": [str(bundle)]})
+    (entry,) = result["files"]
+    assert entry.get("error") is None, entry
+    assert {c["fingerprint_sha256"] for c in result["certificates"]} == {LEAF.fingerprint, INTER.fingerprint}
