@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 from ansible.errors import AnsibleFilterError
@@ -18,6 +17,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     certificate_pems,
     expires_soon,
     fingerprint,
+    pem_der,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
 from ansible_collections.certops.backend_tls.plugins.plugin_utils._filter_input import takes
@@ -438,9 +438,8 @@ def pem_fingerprint(pem):
     blocks = certificate_pems(pem or "")
     if not blocks:
         raise AnsibleFilterError("pem_fingerprint: no certificate in the text")
-    body = b"".join(blocks[0].splitlines()[1:-1])
     try:
-        return fingerprint(base64.b64decode(body, validate=True))
+        return fingerprint(pem_der(b"".join(blocks[0].splitlines()[1:-1])))
     except ValueError as exc:
         raise AnsibleFilterError("pem_fingerprint: the certificate's base64 is damaged: %s" % exc)
 

@@ -12,6 +12,7 @@ importing cryptography.
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
 import ipaddress
@@ -101,6 +102,11 @@ def pem_blocks(data):
                 unterminated += 1
             opened = None
     return blocks, unterminated + (opened is not None)
+
+
+def pem_der(body):
+    """The DER bytes of a PEM block's body (as pem_blocks gives it); ValueError when it is not valid base64."""
+    return base64.b64decode(b"".join(body.split()), validate=True)
 
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024  # read_file's default limit (a certificate file)

@@ -21,7 +21,12 @@ import warnings
 
 # The standard-library part of the vocabulary (CertError, PEM splitting, fingerprints, expires_soon) lives in
 # _base, which the role's filters import without cryptography.
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, fingerprint, pem_blocks
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
+    CertError,
+    fingerprint,
+    pem_blocks,
+    pem_der,
+)
 
 try:
     from cryptography import x509
@@ -362,8 +367,8 @@ def load_pem_certificate(pem):
     except LOAD_ERRORS as exc:
         blocks = pem_blocks(pem if isinstance(pem, bytes) else pem.encode("ascii", "replace"))[0]
         try:
-            der = base64.b64decode(b"".join(blocks[0][1].split()), validate=True) if blocks else b""
-        except (binascii.Error, ValueError):
+            der = pem_der(blocks[0][1]) if blocks else b""
+        except ValueError:
             der = b""
         cert = _lenient_certificate(der, exc)
         if cert is None:
@@ -580,11 +585,10 @@ def _pkcs7_lenient_ders(der, error):
         certificates = [(s, e) for tag, s, e in _der_children(der, signed, signed_end) if tag == 0xA0]
         if wrapper != 0xA0 or len(certificates) != 1:
             return None
-        ders, pos = [], certificates[0][0]
-        while pos < certificates[0][1]:
-            _tag, _content, after = _der_element(der, pos, certificates[0][1])
-            ders.append(bytes(der[pos:after]))
-            pos = after
+        (start, stop), ders = certificates[0], []
+        for _tag, _content, after in _der_children(der, start, stop):  # each element whole, from where the last ended
+            ders.append(bytes(der[start:after]))
+            start = after
         for one in ders:
             load_certificate(one)
     except (ValueError, CertError):
@@ -640,8 +644,8 @@ def parse_material(data):
         for index, (label, body) in enumerate(blocks, start=1):
             if label in _CERT_LABELS or label in _PKCS7_LABELS:
                 try:
-                    der = base64.b64decode(b"".join(body.split()), validate=True)
-                except (binascii.Error, ValueError):
+                    der = pem_der(body)
+                except ValueError:
                     problems.append("PEM block %d is not valid base64" % index)
                     continue
                 if label == b"TRUSTED CERTIFICATE":  # the certificate, without the trust settings that follow it

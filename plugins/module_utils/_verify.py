@@ -15,7 +15,6 @@ Needs cryptography >= 42 (checked by _deps before this is used).
 
 from __future__ import annotations
 
-import base64
 import datetime
 import glob
 import itertools
@@ -185,7 +184,7 @@ def _trusted_pems(text):
         if label != b"TRUSTED CERTIFICATE":
             continue
         try:
-            der, trust = _certs.trusted_certificate(base64.b64decode(b"".join(body.split()), validate=True))
+            der, trust = _certs.trusted_certificate(_base.pem_der(body))
         except ValueError:  # binascii.Error too
             continue  # like a block that is no certificate
         if trust is not False:

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: testlib, when run by itself
 from testlib import pki
 from testlib.ansible_run import COLLECTIONS, run_module
-from testlib.servers import HAProxyLB, Nginx, free_port, haproxy_stat
+from testlib.servers import HAProxyLB, Nginx, free_ports, haproxy_stat
 
 DOMAIN = "lb200.test"
 # pool -> (number of servers, how its servers get their TLS settings)
@@ -133,7 +133,7 @@ def haproxy_config(backends, ca_dir, socket_path, ca_file):
 def high_ports(count):
     """`count` free loopback ports above the kernel's ephemeral range (where no outgoing connection of another
     process on this machine takes one between now and nginx's bind, as happened with free_port()), from a
-    random start; free_port() for the rest if that range is too small."""
+    random start; free_ports() for the rest if that range is too small."""
     try:
         top = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[1])
     except (OSError, ValueError, IndexError):
@@ -150,11 +150,7 @@ def high_ports(count):
         ports.append(port)
         if len(ports) == count:
             return ports
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
+    return ports + free_ports(count - len(ports))  # inside the ephemeral range: never one of the ports above
 
 
 def build(work, count=200):

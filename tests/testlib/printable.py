@@ -17,26 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
 from testlib import pki
 
 ORGANIZATION = "Wells Fargo & Company"  # '&' is outside PrintableString
 _PLACEHOLDER = "Wells Fargo Q Company"  # the same length, inside it
 
 
-def _length(n):
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _tlv(der, pos):
-    """(start of the value, end of the element) of the DER element at pos."""
-    length, head = der[pos + 1], 2
-    if length & 0x80:
-        head += length & 0x7F
-        length = int.from_bytes(der[pos + 2:pos + head], "big")
-    return pos + head, pos + head + length
+def element(tag, body):
+    """One DER element."""
+    length = len(body)
+    size = (length.bit_length() + 7) // 8
+    encoded = bytes([length]) if length < 0x80 else bytes([0x80 | size]) + length.to_bytes(size, "big")
+    return bytes([tag]) + encoded + body
 
 
 class Patched:
@@ -72,18 +65,20 @@ def _sign(key, data):
     return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
-def _resign(der, signer_key):
-    """der with the placeholder replaced in its to-be-signed part, signed again by signer_key."""
-    body, _end = _tlv(der, 0)
-    _tbs_body, tbs_end = _tlv(der, body)
-    tbs = der[body:tbs_end].replace(_PLACEHOLDER.encode(), ORGANIZATION.encode())
-    assert tbs != der[body:tbs_end] and b"\x13\x15" + ORGANIZATION.encode() in tbs  # PrintableString, 21 bytes
-    _alg_body, alg_end = _tlv(der, tbs_end)
-    algorithm = der[tbs_end:alg_end]
+def resigned(der, signer_key, old, new):
+    """The certificate `der` with the bytes `old` replaced by `new` (as long) in its to-be-signed part, signed again
+    by signer_key: a genuine signature over bytes cryptography would not write."""
+    _tag, start, end = _certs._der_element(der, 0, len(der))
+    (_t, _c, tbs_end), (_t2, _c2, alg_end), _signature = list(_certs._der_children(der, start, end))
+    tbs = der[start:tbs_end].replace(old, new)
+    assert len(old) == len(new) and tbs != der[start:tbs_end]
     signature = _sign(signer_key, tbs)
-    bits = b"\x03" + _length(len(signature) + 1) + b"\x00" + signature
-    inner = tbs + algorithm + bits
-    return b"\x30" + _length(len(inner)) + inner
+    return element(0x30, tbs + der[tbs_end:alg_end] + element(0x03, b"\x00" + signature))
+
+
+def _resign(der, signer_key):
+    """der with the placeholder turned into ORGANIZATION (a PrintableString of 21 bytes), signed again."""
+    return resigned(der, signer_key, b"\x13\x15" + _PLACEHOLDER.encode(), b"\x13\x15" + ORGANIZATION.encode())
 
 
 def chain(leaf_name="amp.printable.test", root_key="ec"):
@@ -132,9 +127,6 @@ def chain(leaf_name="amp.printable.test", root_key="ec"):
 def pkcs7(*ders):
     """A DER PKCS#7 bundle (SignedData, no signers) of the given certificates in this order, as `openssl crl2pkcs7
     -nocrl` writes one."""
-    def element(tag, body):
-        return bytes([tag]) + _length(len(body)) + body
-
     signed_data_oid = bytes.fromhex("06092a864886f70d010702")
     data_oid = bytes.fromhex("06092a864886f70d010701")
     signed = element(0x30, element(0x02, b"\x01") + element(0x31, b"") + element(0x30, data_oid)

@@ -22,17 +22,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _verify
 from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
-from testlib import pki
+from testlib import pki, printable
 from testlib.module_runner import run_main
 
 CA = pki.CA("Agreement")
 
 
-def _der(tag, body):
-    length = len(body)
-    size = (length.bit_length() + 7) // 8
-    encoded = bytes([length]) if length < 0x80 else bytes([0x80 | size]) + length.to_bytes(size, "big")
-    return bytes([tag]) + encoded + body
+_der = printable.element
 
 
 def raw_san(*entries):
@@ -208,17 +204,10 @@ def test_a_trusted_certificate_file_is_described_by_its_certificate(tmp_path):
 def _resigned_with_printable_ampersand(cert, key):
     """cert with its "Corp & IT" UTF8String turned into a PrintableString (X.680 forbids "&" there; real CA
     certificates carry it and OpenSSL reads them; cryptography refuses them), signed again by key (EC)."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     der = cert.public_bytes(_certs.serialization.Encoding.DER)
-    _tag, start, end = _certs._der_element(der, 0, len(der))
-    (_t1, _tbs_content, tbs_end), (_t2, _alg_content, alg_end), _sig = list(_certs._der_children(der, start, end))
-    tbs, alg = der[start:tbs_end], der[tbs_end:alg_end]  # whole elements: the TBS is the first, the algorithm next
     utf8 = b"\x0c\x09Corp & IT"
-    assert tbs.count(utf8) == 2  # subject and issuer
-    tbs = tbs.replace(utf8, b"\x13\x09Corp & IT")
-    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    return _certs.der_to_pem(_der(0x30, tbs + alg + _der(0x03, b"\x00" + signature)))
+    assert cert.tbs_certificate_bytes.count(utf8) == 2  # subject and issuer
+    return _certs.der_to_pem(printable.resigned(der, key, utf8, b"\x13\x09Corp & IT"))
 
 
 def _root_with_printable_ampersand():
