@@ -409,8 +409,25 @@ def playbook_variants(work, haproxy, runs=5):
                                          statistics.median(cpus), cpus[0], cpus[-1], len(walls)))
 
 
-def profile(work, runs=5):
-    """Where the module's time goes, with the lb200 world up: printed, nothing timed through Ansible."""
+def playbook_phases(work, haproxy, runs=5):
+    """Print where the lb200 task's time goes phase by phase (tests/bench/phases.py), against the ping playbook:
+    the payload built on the controller, the module's process, the main process; as benched and with
+    `probe: false`."""
+    import phases
+    import run_bench
+
+    from testlib.ansible_run import env
+
+    base = "    - certops.backend_tls.lb_backend_info:\n        lb_type: [haproxy]\n        config: {haproxy: %s}\n" % (
+        haproxy.conf)
+    books = {"ping": run_bench.playbook(work, "phases_ping", "    - name: Ping\n      ansible.builtin.ping:\n"),
+             "lb200": run_bench.playbook(work, "phases_lb", base),
+             "probe: false": run_bench.playbook(work, "phases_noprobe", base + "        probe: false\n")}
+    print("\n".join(phases.table(phases.measure(books, runs, env()), "ping")))
+
+
+def profile(work, runs=5, only=None):
+    """Where the module's time goes, with the lb200 world up: printed (only: just these sections of it)."""
     import subprocess
 
     if str(COLLECTIONS) not in sys.path:
@@ -422,6 +439,9 @@ def profile(work, runs=5):
 
     backends, _ca, _ca_file, nginx, haproxy, reserved = start(work)
     try:
+        if only == "phases":
+            playbook_phases(work, haproxy, runs)
+            return
         # 1. the module process's imports (collection source compiled, as from AnsiballZ's zip)
         code = ("import time; t = time.monotonic(); import ansible.module_utils.basic; b = time.monotonic(); "
                 "from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview; "
@@ -434,6 +454,7 @@ def profile(work, runs=5):
         compile_from_zip(work, runs)
 
         playbook_variants(work, haproxy, runs)
+        playbook_phases(work, haproxy, runs)
 
         # 2. main() in this process, by phase; client-side CPU of every probe() call (its thread's CPU time)
         phases, cpu = {}, []
@@ -547,14 +568,17 @@ if __name__ == "__main__":
     import argparse
     import tempfile
 
-    parser = argparse.ArgumentParser(description="lb200: print the plan, or --profile where the module's time goes")
+    parser = argparse.ArgumentParser(description="lb200: print the plan, or --profile where the module's time goes "
+                                                 "(--phases: only the playbook runs' phases)")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--phases", action="store_true",
+                        help="only the phases of the playbook runs (tests/bench/phases.py), not the whole profile")
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
-    if options.profile:
+    if options.profile or options.phases:
         directory = Path(tempfile.mkdtemp(prefix="certops-lb200-"))
         try:
-            profile(directory, options.runs)
+            profile(directory, options.runs, only="phases" if options.phases else None)
         finally:
             shutil.rmtree(str(directory), ignore_errors=True)
     else:
