@@ -6,22 +6,27 @@ For each run a `sitecustomize` module, put first on PYTHONPATH, wraps a few meth
 `ansible-playbook` processes (the main one and its forked workers; module processes only import it) and appends
 each call's wall-clock milliseconds to a log:
 
-- `ActionBase._configure_module`: the payload, built on the controller, once per module and run: every module_util
-  the module imports, parsed into an AST to find what it imports in turn (recursive_finder), and zipped;
+- `ActionBase._configure_module`: the payload, built on the controller: the first time in a run, every module_util
+  the module imports is parsed into an AST to find what it imports in turn (recursive_finder), and zipped; later
+  calls for the same module read AnsiballZ's cache;
 - `ActionBase._execute_module`: the above, then sending the payload, the module's process, and parsing its result;
 - `ActionBase._parse_returned_data`: the module's JSON result read back on the controller;
 - `WorkerProcess._run`: the forked worker, the whole task;
+- `TaskExecutor.run`: each task on each host, by the task's name (a fleet's rows sum over its hosts);
 - full garbage collections (generation 2), by process: a big heap makes each one cost tens of milliseconds.
 
 What is left of the run's wall clock beyond the worker is the main process: start, reading the playbook and the
-inventory, taking the task's result in (the callbacks walk every value of it), and exit. Benchmark tool only: it
-wraps private ansible-core methods (ansible-core 2.19), and a method it cannot find is left out of the table.
+inventory, taking the task's result in (the callbacks walk every value of it), and exit (with several workers,
+whose times overlap, there is no such row). `--fleet N` runs the bench's fleet case: diagnose over N hosts against a
+ping play over them. Benchmark tool only: it wraps private ansible-core methods (ansible-core 2.19), and a method it
+cannot find is left out of the table.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +44,7 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
 
     def _log(what, seconds):
         with open(_LOG, "a") as out:
-            out.write("%d %s %.3f\\n" % (os.getpid(), what, seconds * 1000))
+            out.write("%d\\t%s\\t%.3f\\n" % (os.getpid(), what, seconds * 1000))
 
     def _wrap(module, owner, method, label):
         try:
@@ -60,6 +65,19 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
     _wrap("ansible.plugins.action", "ActionBase", "_execute_module", "execute_module")
     _wrap("ansible.plugins.action", "ActionBase", "_parse_returned_data", "parse_returned_data")
     _wrap("ansible.executor.process.worker", "WorkerProcess", "_run", "worker")
+    try:
+        _executor = importlib.import_module("ansible.executor.task_executor").TaskExecutor
+        _run_task = _executor.run
+
+        def _task_run(self, *args, **kwargs):  # one task on one host (or its loop), in the forked worker
+            begun = time.monotonic()
+            try:
+                return _run_task(self, *args, **kwargs)
+            finally:
+                _log("task: " + " ".join(str(self._task.get_name()).split()), time.monotonic() - begun)
+        _executor.run = _task_run
+    except (ImportError, AttributeError):
+        pass
     _MAIN, _GC = os.getpid(), {}
 
     def _collected(phase, info):
@@ -83,6 +101,9 @@ ROWS = (
 )
 
 
+LOCALHOST = ("-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable)
+
+
 def _one_run(cmd, env, log):
     if log.exists():
         log.unlink()
@@ -93,21 +114,25 @@ def _one_run(cmd, env, log):
         raise SystemExit("phases: %s failed:\n%s" % (cmd[-1], proc.stdout[-3000:]))
     totals = collections.Counter()
     for line in log.read_text().splitlines() if log.exists() else ():
-        _pid, what, ms = line.split()
+        _pid, what, ms = line.split("\t")
         totals[what] += float(ms)
+        if what in ("worker", "configure_module") or what.startswith("task: "):
+            totals["calls of " + what] += 1
     totals["wall"] = wall
     if "execute_module" in totals:
         totals["module"] = totals["execute_module"] - totals["configure_module"] - totals["parse_returned_data"]
     if "worker" in totals:
-        totals["main"] = wall - totals["worker"]
+        if totals["calls of worker"] == 1:  # with several workers their times overlap: no "rest" of the wall clock
+            totals["main"] = wall - totals["worker"]
         if "execute_module" in totals:
             totals["worker_rest"] = totals["worker"] - totals["execute_module"]
     return totals
 
 
-def measure(playbooks, runs, base_env):
+def measure(playbooks, runs, base_env, args=None):
     """{name: {phase: [milliseconds per run]}} for each playbook ({name: path}), the playbooks run in turn `runs`
-    times after one warm-up round; wall clock of each run included."""
+    times after one warm-up round; wall clock of each run included. args: ansible-playbook's arguments before the
+    playbook (default: localhost, local connection, this Python)."""
     work = Path(tempfile.mkdtemp(prefix="certops-phases-"))
     (work / "sitecustomize.py").write_text(SITECUSTOMIZE)
     log = work / "phases.log"
@@ -118,8 +143,7 @@ def measure(playbooks, runs, base_env):
     try:
         for round_ in range(runs + 1):
             for name, path in playbooks.items():
-                totals = _one_run([player, "-i", "localhost,", "-c", "local",
-                                   "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)], env, log)
+                totals = _one_run([player] + list(args or LOCALHOST) + [str(path)], env, log)
                 if round_:  # the first round warms the caches up
                     for what, ms in totals.items():
                         found[name][what].append(ms)
@@ -138,7 +162,13 @@ def table(found, reference):
         len(found[reference]["wall"]), " | ".join(names + ["%s - %s" % (n, reference) for n in names
                                                            if n != reference]))
     lines = [head, "|---|" + "---:|" * (2 * len(names) - 1)]
-    for key, label in ROWS:
+    tasks = sorted({key for n in names for key in found[n] if key.startswith("task: ")},
+                   key=lambda key: -max(statistics.median(found[n].get(key) or [0.0]) for n in names))
+    rows = list(ROWS) + [("calls of configure_module", "calls of _configure_module (a count, not ms)")]
+    for key in tasks:
+        calls = "/".join("%.0f" % statistics.median(found[n].get("calls of " + key) or [0]) for n in names)
+        rows.append((key, "%s, in workers, summed over hosts (%s runs)" % (key, calls)))
+    for key, label in rows:
         if not any(found[n].get(key) for n in names):
             continue
         cells = []
@@ -151,20 +181,49 @@ def table(found, reference):
     return lines
 
 
+def fleet(count=60, runs=3, forks=10):
+    """The table for the bench's fleet case (run_bench.make_fleet: `count` inventory hosts, one declared nginx site
+    each, served by one real nginx): playbooks/diagnose.yml against a ping play over the same hosts and forks."""
+    import run_bench
+
+    from testlib import pki
+    from testlib.ansible_run import ROOT, env
+    from testlib.servers import Nginx
+
+    work = Path(tempfile.mkdtemp(prefix="certops-phases-fleet-"))
+    try:
+        sites, _expired, inventory = run_bench.make_fleet(work, pki.CA("Bench", key_slot="bench-ca"), count)
+        ping = work / "fleet-ping.yml"
+        ping.write_text("---\n- name: Ping every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
+                        "    - name: Ping\n      ansible.builtin.ping:\n")
+        with Nginx(work / "fleet-nginx", sites):
+            found = measure({"ping play": ping, "diagnose": ROOT / "playbooks" / "diagnose.yml"}, runs, env(),
+                            args=["-i", str(inventory), "-f", str(forks)])
+        return table(found, "ping play")
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
+
+
 def main():
     import argparse
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: testlib
     from testlib.ansible_run import env
 
-    parser = argparse.ArgumentParser(description="Phases of one-task playbook runs (localhost, local connection), "
-                                     "the first playbook the reference (a ping playbook, say)")
-    parser.add_argument("playbooks", nargs="+", type=Path)
+    parser = argparse.ArgumentParser(description="Phases of playbook runs: one-task playbooks on localhost (local "
+                                     "connection), the first the reference (a ping playbook, say); or --fleet N: "
+                                     "the bench's fleet of N hosts, diagnose against a ping play")
+    parser.add_argument("playbooks", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--fleet", type=int, metavar="HOSTS")
+    parser.add_argument("--forks", type=int, default=10)
     options = parser.parse_args()
+    if options.fleet:
+        print("\n".join(fleet(options.fleet, options.runs, options.forks)))
+        return
     books = {path.stem: path for path in options.playbooks}
-    if len(books) != len(options.playbooks):
-        parser.error("give playbooks with distinct file names")
+    if not books or len(books) != len(options.playbooks):
+        parser.error("give playbooks with distinct file names, or --fleet")
     print("\n".join(table(measure(books, options.runs, env()), options.playbooks[0].stem)))
 
 

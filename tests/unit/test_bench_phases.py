@@ -40,6 +40,10 @@ def test_every_phase_is_found_in_a_real_run_and_each_holds_the_next(tmp_path):
     assert run["main"] == run["wall"] - run["worker"]
     # debug runs no module: its worker ran, no payload was built
     assert "configure_module" not in found["debug"] and found["debug"]["worker"][0] > 0
+    # each task, by its name, once on the one host, within its worker
+    assert found["ping"]["calls of task: Ping"] == [1] and "task: Debug" not in found["ping"]
+    assert 0 < run["task: Ping"] < run["worker"]
+    assert found["debug"]["calls of task: Debug"] == [1]
 
     lines = phases.table(found, "ping")
     assert lines[0] == "| phase (ms, median of 1 runs) | ping | debug | debug - ping |"
@@ -48,3 +52,4 @@ def test_every_phase_is_found_in_a_real_run_and_each_holds_the_next(tmp_path):
     # debug's payload row reads 0 (no payload), and its difference to ping's is minus ping's payload
     payload = rows["controller: the module's payload built (module_utils parsed for imports, zipped)"]
     assert payload.endswith("| -%.0f |" % run["configure_module"]), payload
+    assert rows["task: Ping, in workers, summed over hosts (1/0 runs)"].endswith("| -%.0f |" % run["task: Ping"])
