@@ -38,9 +38,7 @@ SITECUSTOMIZE = '''
 import os, sys, time
 _LOG = os.environ.get("CERTOPS_PHASES_LOG")
 if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbook":
-    import atexit, gc, importlib
-
-    _BEGUN = time.monotonic()
+    import gc, importlib
 
     def _log(what, seconds):
         with open(_LOG, "a") as out:
@@ -148,9 +146,7 @@ def measure(playbooks, runs, base_env, args=None):
                     for what, ms in totals.items():
                         found[name][what].append(ms)
     finally:
-        for leftover in work.iterdir():
-            leftover.unlink()
-        work.rmdir()
+        shutil.rmtree(str(work), ignore_errors=True)
     return found
 
 
