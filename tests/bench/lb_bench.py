@@ -390,18 +390,26 @@ def compile_from_zip(work, runs=5):
           % (sum(medians.values()), runs, files))
 
 
+def _variant_playbooks(work, haproxy):
+    """(the ping playbook, case_of(name, extra option lines) -> a playbook of the lb200 task with those options)."""
+    import run_bench
+
+    base = "    - certops.backend_tls.lb_backend_info:\n        lb_type: [haproxy]\n        config: {haproxy: %s}\n" % (
+        haproxy.conf)
+    ping = run_bench.playbook(work, "variants_floor", "    - name: Ping\n      ansible.builtin.ping:\n")
+    return ping, lambda name, extra: run_bench.playbook(work, name, base + extra)
+
+
 def playbook_variants(work, haproxy, runs=5):
     """Print the lb200 task's cost beyond the floor (per alternating pair, wall and CPU) as it is, with
     `probe: false` (the module's start, imports and configuration reading: no backend probed) and with
     `query: summary` (a small result for the controller to take in): where the playbook's time goes."""
     import run_bench
 
-    base = "    - certops.backend_tls.lb_backend_info:\n        lb_type: [haproxy]\n        config: {haproxy: %s}\n" % (
-        haproxy.conf)
-    ping = run_bench.playbook(work, "variants_floor", "    - name: Ping\n      ansible.builtin.ping:\n")
+    ping, case_of = _variant_playbooks(work, haproxy)
     for label, extra in (("as the bench runs it", ""), ("probe: false", "        probe: false\n"),
                          ("query: summary", "        query: summary\n")):
-        case = run_bench.playbook(work, "variant", base + extra)
+        case = case_of("variant", extra)
         walls, cpus = run_bench.pair_ratios(run_bench.timed_against(case, ping, runs))
         walls, cpus = [r - 1 for r in walls], [r - 1 for r in cpus] or [float("nan")]
         print("playbook, lb_backend_info %-22s beyond the floor / the floor: wall %.2f (%.2f-%.2f), CPU %.2f "
@@ -414,15 +422,12 @@ def playbook_phases(work, haproxy, runs=5):
     the payload built on the controller, the module's process, the main process; as benched and with
     `probe: false`."""
     import phases
-    import run_bench
 
     from testlib.ansible_run import env
 
-    base = "    - certops.backend_tls.lb_backend_info:\n        lb_type: [haproxy]\n        config: {haproxy: %s}\n" % (
-        haproxy.conf)
-    books = {"ping": run_bench.playbook(work, "phases_ping", "    - name: Ping\n      ansible.builtin.ping:\n"),
-             "lb200": run_bench.playbook(work, "phases_lb", base),
-             "probe: false": run_bench.playbook(work, "phases_noprobe", base + "        probe: false\n")}
+    ping, case_of = _variant_playbooks(work, haproxy)
+    books = {"ping": ping, "lb200": case_of("phases_lb", ""),
+             "probe: false": case_of("phases_noprobe", "        probe: false\n")}
     print("\n".join(phases.table(phases.measure(books, runs, env()), "ping")))
 
 

@@ -34,6 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import run_bench  # tests/bench/run_bench.py: the bench's playbooks and arguments (it puts tests/ on sys.path)
+
+from testlib import pki
+from testlib.ansible_run import ROOT, env
+from testlib.servers import Nginx
+
 SITECUSTOMIZE = '''
 import os, sys, time
 _LOG = os.environ.get("CERTOPS_PHASES_LOG")
@@ -51,31 +57,21 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
         except (ImportError, AttributeError):
             return
 
-        def timed(*args, **kwargs):
+        def timed(self, *args, **kwargs):
             begun = time.monotonic()
             try:
-                return real(*args, **kwargs)
+                return real(self, *args, **kwargs)
             finally:
-                _log(label, time.monotonic() - begun)
+                _log(label(self) if callable(label) else label, time.monotonic() - begun)
         setattr(cls, method, timed)
 
     _wrap("ansible.plugins.action", "ActionBase", "_configure_module", "configure_module")
     _wrap("ansible.plugins.action", "ActionBase", "_execute_module", "execute_module")
     _wrap("ansible.plugins.action", "ActionBase", "_parse_returned_data", "parse_returned_data")
     _wrap("ansible.executor.process.worker", "WorkerProcess", "_run", "worker")
-    try:
-        _executor = importlib.import_module("ansible.executor.task_executor").TaskExecutor
-        _run_task = _executor.run
-
-        def _task_run(self, *args, **kwargs):  # one task on one host (or its loop), in the forked worker
-            begun = time.monotonic()
-            try:
-                return _run_task(self, *args, **kwargs)
-            finally:
-                _log("task: " + " ".join(str(self._task.get_name()).split()), time.monotonic() - begun)
-        _executor.run = _task_run
-    except (ImportError, AttributeError):
-        pass
+    # one task on one host (or its loop), in the forked worker
+    _wrap("ansible.executor.task_executor", "TaskExecutor", "run",
+          lambda executor: "task: " + " ".join(str(executor._task.get_name()).split()))
     _MAIN, _GC = os.getpid(), {}
 
     def _collected(phase, info):
@@ -99,14 +95,11 @@ ROWS = (
 )
 
 
-LOCALHOST = ("-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable)
-
-
-def _one_run(cmd, env, log):
+def _one_run(cmd, run_env, log):
     if log.exists():
         log.unlink()
     begun = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, env=run_env, capture_output=True, text=True, check=False)
     wall = (time.monotonic() - begun) * 1000
     if proc.returncode != 0:
         raise SystemExit("phases: %s failed:\n%s" % (cmd[-1], proc.stdout[-3000:]))
@@ -134,14 +127,14 @@ def measure(playbooks, runs, base_env, args=None):
     work = Path(tempfile.mkdtemp(prefix="certops-phases-"))
     (work / "sitecustomize.py").write_text(SITECUSTOMIZE)
     log = work / "phases.log"
-    env = dict(base_env, CERTOPS_PHASES_LOG=str(log),
-               PYTHONPATH=os.pathsep.join(p for p in (str(work), base_env.get("PYTHONPATH")) if p))
+    run_env = dict(base_env, CERTOPS_PHASES_LOG=str(log),
+                   PYTHONPATH=os.pathsep.join(p for p in (str(work), base_env.get("PYTHONPATH")) if p))
     player = str(Path(sys.executable).parent / "ansible-playbook")
     found = {name: collections.defaultdict(list) for name in playbooks}
     try:
         for round_ in range(runs + 1):
             for name, path in playbooks.items():
-                totals = _one_run([player] + list(args or LOCALHOST) + [str(path)], env, log)
+                totals = _one_run([player] + list(args or run_bench.LOCALHOST) + [str(path)], run_env, log)
                 if round_:  # the first round warms the caches up
                     for what, ms in totals.items():
                         found[name][what].append(ms)
@@ -180,18 +173,10 @@ def table(found, reference):
 def fleet(count=60, runs=3, forks=10):
     """The table for the bench's fleet case (run_bench.make_fleet: `count` inventory hosts, one declared nginx site
     each, served by one real nginx): playbooks/diagnose.yml against a ping play over the same hosts and forks."""
-    import run_bench
-
-    from testlib import pki
-    from testlib.ansible_run import ROOT, env
-    from testlib.servers import Nginx
-
     work = Path(tempfile.mkdtemp(prefix="certops-phases-fleet-"))
     try:
         sites, _expired, inventory = run_bench.make_fleet(work, pki.CA("Bench", key_slot="bench-ca"), count)
-        ping = work / "fleet-ping.yml"
-        ping.write_text("---\n- name: Ping every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
-                        "    - name: Ping\n      ansible.builtin.ping:\n")
+        ping = run_bench.fleet_ping_playbook(work)
         with Nginx(work / "fleet-nginx", sites):
             found = measure({"ping play": ping, "diagnose": ROOT / "playbooks" / "diagnose.yml"}, runs, env(),
                             args=["-i", str(inventory), "-f", str(forks)])
@@ -202,9 +187,6 @@ def fleet(count=60, runs=3, forks=10):
 
 def main():
     import argparse
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: testlib
-    from testlib.ansible_run import env
 
     parser = argparse.ArgumentParser(description="Phases of playbook runs: one-task playbooks on localhost (local "
                                      "connection), the first the reference (a ping playbook, say); or --fleet N: "

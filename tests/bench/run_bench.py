@@ -36,6 +36,10 @@ PLAYBOOK_HEAD = """---
 """
 
 
+# ansible-playbook's arguments for a one-host run: localhost, local connection, this Python
+LOCALHOST = ("-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable)
+
+
 def playbook(workdir, name, tasks):
     path = Path(workdir) / ("%s.yml" % name)
     path.write_text(PLAYBOOK_HEAD + tasks)
@@ -79,8 +83,7 @@ class Timing(float):
 
 def run_once(path):
     """Seconds of one ansible-playbook run of `path` (local connection); SystemExit when it fails."""
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)]
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook")] + list(LOCALHOST) + [str(path)]
     proc, elapsed = _run(cmd)
     if proc.returncode != 0:
         raise SystemExit("bench playbook %s failed:\n%s\n%s" % (path, proc.stdout[-3000:], proc.stderr[-2000:]))
@@ -254,14 +257,20 @@ def fleet_actions(work):
     return {host: tuple(site["action"] for site in entry["sites"]) for host, entry in report["hosts"].items()}
 
 
+def fleet_ping_playbook(work):
+    """The fleet's reference: a ping play over every host of the fleet's inventory (group backends)."""
+    ping = work / "fleet-ping.yml"
+    ping.write_text("---\n- name: Ping every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
+                    "    - name: Ping\n      ansible.builtin.ping:\n")
+    return ping
+
+
 def bench_fleet(work, ca, count, runs, forks):
     """diagnose and a remediate with nothing to do over `count` inventory hosts, against a ping play over the
     same hosts with the same forks (the reference for this case)."""
     sites, expired, inventory = make_fleet(work, ca, count)
     playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
-    ping = work / "fleet-ping.yml"
-    ping.write_text("---\n- name: Ping every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
-                    "    - name: Ping\n      ansible.builtin.ping:\n")
+    ping = fleet_ping_playbook(work)
     base = [playbook_bin, "-i", str(inventory), "-f", str(forks)]
     with Nginx(work / "fleet-nginx", sites) as nginx:
         diagnose = alternating(lambda: run_cmd(base + [str(ROOT / "playbooks" / "diagnose.yml")]),
