@@ -965,7 +965,7 @@ def verify_options(item):
     name = check.get("verify_name") if check else item["verify_name"]
     depth = item["verify_depth"]
     if depth is not None and item["lb_type"] == "apache":
-        depth = max(depth - 1, 0)  # Apache counts the anchor (docs/lb-view.md)
+        depth -= 1  # Apache counts the anchor: its 0 takes only a leaf its CA file holds itself, -1 (docs/lb-view.md)
     if depth is not None:
         depth = min(depth, 100)  # beyond OpenSSL's own default limit a larger depth changes nothing here
     return {"server_names": [name] if isinstance(name, str) and item["name_rule"] else [],

@@ -563,8 +563,12 @@ class Verifier:
         Names are matched by the load balancer's name rule (OpenSSL's X509_check_host unless told otherwise).
         """
         first = served[0][1]
+        depth = checks["verify_depth"]
+        # Depth -1 is a check the load balancer makes beyond OpenSSL's (Apache's verify callback refuses any
+        # certificate above its depth 0): OpenSSL verifies at its own smallest depth, and that check's finding stands.
+        own_checks = _POLICY_CODES + (("CHAIN_TOO_LONG",) if depth is not None and depth < 0 else ())
         outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
-                                      next(self._tags), depth=checks["verify_depth"])
+                                      next(self._tags), depth=None if depth is None else max(depth, 0))
         rejected = set()
         for error in outcome["errors"]:
             rejected.update(_openssl.codes_for(error))
@@ -576,7 +580,7 @@ class Verifier:
         for finding in findings:
             if finding["code"] == "HOSTNAME_MISMATCH":
                 continue  # decided per name below
-            strict_only = finding["severity"] == ERROR and finding["code"] not in _POLICY_CODES and \
+            strict_only = finding["severity"] == ERROR and finding["code"] not in own_checks and \
                 finding["code"] not in rejected
             out.append(dict(finding, severity=WARNING, message=prefix + finding["message"]) if strict_only
                        else finding)
@@ -638,12 +642,18 @@ class Verifier:
 
     def _check_depth(self, path, depth):
         """CHAIN_TOO_LONG: more intermediates between the leaf and its anchor than the load balancer's verify
-        depth allows (OpenSSL's count: neither the leaf nor the anchor counts)."""
+        depth allows (OpenSSL's count: neither the leaf nor the anchor counts). Depth -1 (Apache's
+        SSLProxyVerifyDepth 0) takes only a leaf that is itself a trust anchor: any certificate above it is too many."""
         found = _Findings()
         if depth is None or len(path) < 2 or path[-1] not in self.anchor_set:
             return found
         between = path[1:-1]
-        if len(between) > depth:
+        if depth < 0:
+            found.add("CHAIN_TOO_LONG", ERROR, "the load balancer's verify depth takes only a certificate its trust "
+                      "anchors hold themselves (Apache's SSLProxyVerifyDepth 0), and this leaf's path to its anchor "
+                      "has %d certificate(s) above the leaf: raise the depth (1 admits a leaf issued by an anchor), "
+                      "or put this very certificate in the CA file" % (len(path) - 1), path[1])
+        elif len(between) > depth:
             found.add("CHAIN_TOO_LONG", ERROR, "the path from the leaf to the trust anchor has %d intermediate "
                       "certificate(s); the load balancer's verify depth allows %d: raise its depth, or issue from a "
                       "CA closer to the anchor it trusts" % (len(between), depth), between[depth])
@@ -1012,7 +1022,8 @@ def check_options(item, defaults=None):
     """How the load balancer checks one chain: the item's check options over defaults (the call's), checked.
 
     name_rule: how names are matched (None: the profile's own: WebPKI, or OpenSSL's X509_check_host);
-    verify_depth: at most that many intermediates between leaf and anchor (OpenSSL's count; None: no limit);
+    verify_depth: at most that many intermediates between leaf and anchor (OpenSSL's count; None: no limit; -1:
+    the leaf must itself be an anchor, as Apache's SSLProxyVerifyDepth 0 -- a check of the load balancer's own);
     check_chain false: the load balancer does not verify the chain, so only the names given (and with
     check_expiry, the leaf's dates) decide. CertError INVALID_ARGUMENT for a value out of range.
     """
@@ -1022,9 +1033,9 @@ def check_options(item, defaults=None):
         raise CertError("INVALID_ARGUMENT", "name_rule must be one of %s, not %r" % (
             ", ".join(_names.NAME_RULES), checks["name_rule"]))
     depth = checks["verify_depth"]
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 100):
-        raise CertError("INVALID_ARGUMENT", "verify_depth must be a whole number from 0 to 100 (intermediates "
-                        "between the leaf and the anchor), not %r" % (depth,))
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not -1 <= depth <= 100):
+        raise CertError("INVALID_ARGUMENT", "verify_depth must be a whole number from -1 to 100 (intermediates "
+                        "between the leaf and the anchor; -1: the leaf must itself be an anchor), not %r" % (depth,))
     for key in ("check_chain", "check_expiry"):
         if not isinstance(checks[key], bool):
             raise CertError("INVALID_ARGUMENT", "%s must be true or false, not %r" % (key, checks[key]))

@@ -172,6 +172,11 @@ options:
         V(CHAIN_TOO_LONG). nginx's C(proxy_ssl_verify_depth N) is V(N); Apache's C(SSLProxyVerifyDepth N) counts
         the anchor and is V(N-1); M(certops.backend_tls.lb_backend_info) gives the value converted
         (C(lb_backends[].verify_options.verify_depth)).
+      - >-
+        V(-1) is Apache's C(SSLProxyVerifyDepth 0): only a leaf that is itself a trust anchor (a self-signed
+        certificate the CA file holds) is accepted; any certificate above the leaf, even an anchor that issued it,
+        is V(CHAIN_TOO_LONG). OpenSSL alone would accept a leaf issued by an anchor here; Apache's own check does
+        not, so under O(profile=openssl) that finding stands beside OpenSSL's verdict.
       - Unset, no limit (HAProxy sets none, so OpenSSL's default of 100 applies).
     type: int
   check_chain:

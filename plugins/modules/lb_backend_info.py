@@ -282,7 +282,8 @@ lb_backends:
         - "What M(certops.backend_tls.cert_chain_verify) needs, besides the trust anchors, to judge the served chain
           as this load balancer does: an item's V(server_names) (the name it checks, none when it checks none or
           the name depends on the request), V(name_rule), V(verify_depth) (converted to OpenSSL's count:
-          Apache's depth minus one), V(check_chain) (false for a pool that does not verify) and V(check_expiry).
+          Apache's depth minus one, so its 0 is V(-1): only a leaf its CA file holds itself), V(check_chain) (false
+          for a pool that does not verify) and V(check_expiry).
           Merge it into the item: C(dict(verify_options, name=..., chain=endpoint.chain_pem))."
         - "HAProxy is judged on the name its health checks verify when they run over TLS (its DOWN state and its
           alert come from them)."

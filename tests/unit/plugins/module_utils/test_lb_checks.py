@@ -49,6 +49,23 @@ def test_verify_depth_counts_intermediates_as_openssl_does(profile, leaf, chain,
     assert verify(pem, profile)["valid"]  # no depth: no limit
 
 
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+def test_depth_minus_one_takes_only_a_leaf_that_is_itself_an_anchor(profile):
+    """Apache's SSLProxyVerifyDepth 0 (measured against real Apache, tests/integration/test_lb_verify_depth.py):
+    OpenSSL alone accepts a leaf issued by an anchor at its depth 0; Apache's own check refuses anything above the
+    leaf. The self-signed leaf its CA file holds passes."""
+    own = pki.issue("own.c.test")
+    for pem, between in ((DIRECT.pem, 1), (SHALLOW.pem + INT1.pem, 2), (DEEP.pem + INT2.pem + INT1.pem, 3)):
+        result = verify(pem, profile, verify_depth=-1)
+        assert codes(result) == ["CHAIN_TOO_LONG"], result["findings"]
+        finding = next(f for f in result["findings"] if f["code"] == "CHAIN_TOO_LONG")
+        assert "SSLProxyVerifyDepth 0" in finding["message"] and "%d certificate" % between in finding["message"]
+        assert verify(pem, profile, verify_depth=max(between - 1, 0))["valid"]  # one more level is enough
+    pinned = _verify.verify_single({"chain": own.pem}, checks={"verify_depth": -1}, ca_content=ROOT.pem + own.pem,
+                                   profile=profile)
+    assert pinned["valid"], pinned["findings"]
+
+
 def test_without_chain_verification_only_names_key_and_leaf_dates_count():
     # an unknown CA: what a pool that does not verify accepts
     result = verify(UNKNOWN.pem, check_chain=False)
@@ -90,7 +107,7 @@ def test_name_rules_decide_names_as_each_load_balancer_does(profile):
 def test_item_options_override_the_calls_and_bad_values_are_item_errors():
     items = [{"name": "deep", "chain": DEEP.pem + INT2.pem + INT1.pem},
              {"name": "deep-allowed", "chain": DEEP.pem + INT2.pem + INT1.pem, "verify_depth": 2},
-             {"name": "negative", "chain": DIRECT.pem, "verify_depth": -1},
+             {"name": "negative", "chain": DIRECT.pem, "verify_depth": -2},  # -1 has a meaning (below)
              {"name": "rule", "chain": DIRECT.pem, "name_rule": "traefik"}]
     result = _verify.verify_batch(items, checks={"verify_depth": 1}, ca_content=ROOT.pem, profile="openssl")
     by_name = {r["name"]: r for r in result["results"]}
