@@ -695,6 +695,54 @@ def parse_material(data):
     return {"format": fmt, "ders": ders, "key": key, "problems": problems}
 
 
+def load_crls(data):
+    """[(der, crl)] of every certificate revocation list in data: PEM (any number of "X509 CRL" blocks, other
+    blocks ignored, as OpenSSL reads a CRL file) or one DER CRL. CertError NOT_A_CRL when there is none, or a block
+    is not one (OpenSSL refuses such a file, and so does the load balancer that names it)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    blocks, unterminated = pem_blocks(data)
+    if unterminated:
+        raise CertError("NOT_A_CRL", "a PEM block is not terminated (truncated file?)")
+    crls = []
+    if blocks or b"-----BEGIN" in data:
+        ders = []
+        for label, body in blocks:
+            if label != b"X509 CRL":
+                continue
+            try:
+                ders.append(pem_der(body))
+            except ValueError:
+                raise CertError("NOT_A_CRL", "an X509 CRL block is not valid base64")
+    else:
+        ders = [data]
+    for der in ders:
+        try:
+            crls.append((der, x509.load_der_x509_crl(der)))
+        except LOAD_ERRORS as exc:
+            raise CertError("NOT_A_CRL", "not a certificate revocation list (%s)" % (
+                str(exc)[:200] or type(exc).__name__))
+    if not crls:
+        raise CertError("NOT_A_CRL", "no certificate revocation list (X509 CRL) in it")
+    return crls
+
+
+def crl_dates(crl):
+    """(last_update, next_update or None) of a CRL, aware UTC datetimes."""
+    try:
+        return crl.last_update_utc, crl.next_update_utc
+    except AttributeError:  # cryptography < 42
+        utc = datetime.timezone.utc
+        return crl.last_update.replace(tzinfo=utc), crl.next_update and crl.next_update.replace(tzinfo=utc)
+
+
+def crl_facts(der, crl):
+    """What a result says about a CRL: public data only."""
+    last, following = crl_dates(crl)
+    return {"sha256": fingerprint(der), "issuer": crl.issuer.rfc4514_string(), "last_update": iso(last),
+            "next_update": iso(following) if following else None, "revoked": len(crl)}
+
+
 def pick_leaf(certs):
     """Index of the leaf in a list of (der, cert) in any order: one that issued no other in the
     list (self-issued roots aside), preferring a non-CA; None for an empty list."""
