@@ -34,6 +34,19 @@ def anchors_pem(result, backend, pems=None):
     return "".join(pems[fp] if pems[fp].endswith("\n") else pems[fp] + "\n" for fp in fingerprints)
 
 
+def crls_pem(result, backend):
+    """The CRLs the load balancer checks this backend against, as one PEM text (None when it checks none, or when
+    the result lacks their PEM: lb_backend_info ran with include_pem false)."""
+    options = backend.get("verify_options") or {}
+    fingerprints = backend.get("crl_fingerprints") or []
+    if not options.get("check_chain") or options.get("crl_check") in (None, "none") or not fingerprints:
+        return None
+    pems = {c.get("sha256"): c.get("pem") for c in result.get("crls") or [] if c.get("pem")}
+    if not all(fp in pems for fp in fingerprints):
+        return None
+    return "".join(pems[fp] if pems[fp].endswith("\n") else pems[fp] + "\n" for fp in fingerprints)
+
+
 def served_chain(result, backend, pems=None):
     """The chain the load balancer was served, as PEM texts ([] when not probed or not reached)."""
     endpoint = backend.get("endpoint") or {}
@@ -60,16 +73,22 @@ def verify_item(result, backend, pems=None):
 
 
 def verify_groups(result):
-    """One lb_backend_info result -> [{ca_content, chains, backends}]: a cert_chain_verify call per distinct set of
-    trust anchors (ca_content None: no anchors needed or configured), chains its items, backends the index of each
-    item's backend."""
+    """One lb_backend_info result -> [{ca_content, crl_content, chains, backends}]: a cert_chain_verify call per
+    distinct set of trust anchors and CRLs (None: no anchors, or no CRLs, needed or configured), chains its items,
+    backends the index of each item's backend. A backend whose CRLs' PEM the result lacks is left out, as one
+    whose anchors' PEM it lacks: judged without them, it would not be judged as its load balancer judges it."""
     pems = _pem_by_fingerprint(result)
     groups = {}
     for index, backend in enumerate(result.get("lb_backends") or []):
         item, anchors = verify_item(result, backend, pems)
         if item is None:
             continue
-        group = groups.setdefault(anchors, {"ca_content": anchors or None, "chains": [], "backends": []})
+        crls = crls_pem(result, backend)
+        if crls is None and item.get("crl_check") not in (None, "none") and item.get("check_chain") and \
+                backend.get("crl_fingerprints"):
+            continue
+        group = groups.setdefault((anchors, crls), {"ca_content": anchors or None, "crl_content": crls,
+                                                    "chains": [], "backends": []})
         group["chains"].append(item)
         group["backends"].append(index)
     return list(groups.values())

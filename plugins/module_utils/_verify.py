@@ -41,6 +41,10 @@ PROFILES = ("openssl", "webpki")
 # Under the openssl profile these stay what they are whatever OpenSSL says: they are the user's policy, not
 # a rule of the verifier.
 _POLICY_CODES = ("KEY_MISMATCH", "EXPIRES_SOON")
+# Revocation is checked here, under both profiles, with the load balancer's CRLs (check_revocation): OpenSSL is not
+# given them, so under profile openssl these findings stand beside its verdict, as the load balancer's own checks.
+REVOCATION_CODES = ("REVOKED", "CRL_MISSING", "CRL_EXPIRED", "CRL_INVALID")
+CRL_CHECKS = ("none", "leaf", "chain")
 _OPENSSL_HINTS = {
     2: "the CA file holds an intermediate but not its root; OpenSSL (so the load balancer) needs the root",
     20: "the issuer is neither served nor in the load balancer's CA file",
@@ -171,6 +175,25 @@ def load_anchors(*, ca_path=None, ca_content=None, refused=None):
         raise CertError("INVALID_ARGUMENT", "no trust anchors found in %s" % (
             ", ".join(o for o, _t in texts) or "the system store"))
     return anchors
+
+
+def load_crl_set(*, crl_path=None, crl_content=None):
+    """[(der, CertificateRevocationList)] from a CRL file (PEM or DER) and/or PEM content; [] when neither is given.
+    CertError INVALID_ARGUMENT when what is given holds no CRL or a damaged one (the load balancer would not start
+    with it)."""
+    crls = []
+    sources = [("crl_content", crl_content)] if crl_content else []
+    if crl_path:
+        try:
+            sources.append((crl_path, _base.read_file(crl_path, max_bytes=_MAX_PEM_BYTES)))
+        except CertError as exc:
+            raise CertError(exc.code, "crl_path %s: %s" % (crl_path, exc.message))
+    for origin, data in sources:
+        try:
+            crls.extend(_certs.load_crls(data))
+        except CertError as exc:
+            raise CertError("INVALID_ARGUMENT", "%s: %s" % (origin, exc.message))
+    return crls
 
 
 def _trusted_pems(text):
@@ -356,7 +379,7 @@ class Verifier:
     """Trust store, policy and per-name verifiers built once, used for any number of chains."""
 
     def __init__(self, anchors, *, at=None, min_days_remaining=0, min_rsa_bits=2048, strict=STRICT_RULES,
-                 max_chain_depth=None, openssl=None):
+                 max_chain_depth=None, openssl=None, crls=()):
         # Whole seconds, as X.509 times and the verifier have them (notAfter is inclusive).
         self.at = (at or _certs.utcnow()).replace(microsecond=0)
         # profile openssl: an _openssl.OpenSSLVerifier whose verdict decides (see _apply_openssl)
@@ -364,6 +387,7 @@ class Verifier:
         self._tags = itertools.count()
         self.anchors = list(anchors)
         self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
+        self.crls = list(crls)  # [(der, CertificateRevocationList)]: the load balancer's, for check_revocation
         self.min_days_remaining = min_days_remaining
         self.min_rsa_bits = min_rsa_bits
         self.strict = set(strict)
@@ -421,6 +445,8 @@ class Verifier:
         found += self._check_printable(served, intermediates, path)
         found += self._check_path(path, leaf)
         found += self._check_depth(path, checks["verify_depth"])
+        if checks["check_chain"]:  # a load balancer that does not verify the chain reads no CRL either
+            found += self._check_revocation(path, checks)
         found += self._check_strict(path or walk, leaf)
         if verified is not None:
             found += self._check_unneeded(served, path, leaf_index)
@@ -566,7 +592,8 @@ class Verifier:
         depth = checks["verify_depth"]
         # Depth -1 is a check the load balancer makes beyond OpenSSL's (Apache's verify callback refuses any
         # certificate above its depth 0): OpenSSL verifies at its own smallest depth, and that check's finding stands.
-        own_checks = _POLICY_CODES + (("CHAIN_TOO_LONG",) if depth is not None and depth < 0 else ())
+        own_checks = _POLICY_CODES + REVOCATION_CODES + (("CHAIN_TOO_LONG",) if depth is not None and depth < 0
+                                                         else ())
         outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
                                       next(self._tags), depth=None if depth is None else max(depth, 0))
         rejected = set()
@@ -658,6 +685,60 @@ class Verifier:
                       "certificate(s); the load balancer's verify depth allows %d: raise its depth, or issue from a "
                       "CA closer to the anchor it trusts" % (len(between), depth), between[depth])
         return found
+
+    def _check_revocation(self, path, checks):
+        """REVOKED, CRL_MISSING, CRL_EXPIRED, CRL_INVALID: the anchored path checked against the load balancer's
+        CRLs as OpenSSL checks them for it (X509_V_FLAG_CRL_CHECK: the leaf; with CRL_CHECK_ALL, `chain`: every
+        certificate but the anchor), each against a CRL of its issuer's name signed by its issuer's key.
+        crl_check None means `chain` when CRLs were given; asked for without any CRL it is said (info), not guessed.
+        """
+        found = _Findings()
+        mode = checks["crl_check"] or ("chain" if self.crls else "none")
+        if mode == "none" or len(path) < 2 or path[-1] not in self.anchor_set:
+            return found
+        if not self.crls:
+            found.add("REVOCATION_UNCHECKED", INFO, "the load balancer checks revocation (%s) against its CRLs, and "
+                      "none were given (crl_content or crl_path): revocation was not checked" % mode, path[0])
+            return found
+        for index, cert in enumerate(path[:1] if mode == "leaf" else path[:-1]):
+            for code, message in self._revocation(cert, path[index + 1]):
+                if not (code == "CRL_MISSING" and checks["crl_missing_ok"]):
+                    found.add(code, ERROR, message, cert)
+        return found
+
+    def _revocation(self, cert, issuer):
+        """[(code, message)]: why the load balancer refuses cert on revocation grounds ([] when it does not). Among
+        several CRLs of the issuer a current one is taken, as OpenSSL scores them; a CRL out of date that lists the
+        certificate says so too (`openssl verify` goes on after a CRL's dates and names both)."""
+        about = _subject(issuer)
+        mine = [crl for _der, crl in self.crls if crl.issuer == cert.issuer]
+        if not mine:
+            return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
+                                    "certificate: it refuses the chain (OpenSSL: unable to get certificate CRL); "
+                                    "add that CA's current CRL to its CRL file" % about)]
+        usage = _ext_checked(issuer, x509.KeyUsage)[0]
+        if usage is not None and not usage.crl_sign:
+            return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)]
+        dated = [(crl, _certs.crl_dates(crl), _crl_signed_by(crl, issuer)) for crl in mine]
+        current = [entry for entry in dated
+                   if entry[1][0] <= self.at and (entry[1][1] is None or entry[1][1] >= self.at)]
+        # OpenSSL picks a CRL by name and dates, then checks its dates and its signature, in that order
+        crl, (last, following), signed = max(current or dated, key=lambda entry: (entry[2], entry[1][0]))
+        problems = []
+        if not current and last > self.at:
+            problems.append(("CRL_INVALID", "the CRL from %s is not valid before %s" % (about, _certs.iso(last))))
+        elif not current:
+            problems.append(("CRL_EXPIRED", "the CRL from %s expired on %s (its next update): the load balancer "
+                             "refuses every chain it covers until its CRL file is refreshed" % (
+                                 about, _certs.iso(following))))
+        if not signed:
+            return problems + [("CRL_INVALID", "the CRL named after %s is not signed by its key (OpenSSL: CRL "
+                                               "signature failure): replace it with the CA's own CRL" % about)]
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None:
+            problems.append(("REVOKED", "revoked by %s on %s%s" % (about, _certs.iso(_revocation_date(entry)),
+                                                                    _revocation_reason(entry))))
+        return problems
 
     @staticmethod
     def _unchecked(finding, check_expiry, named):
@@ -961,6 +1042,28 @@ class Verifier:
         }
 
 
+def _crl_signed_by(crl, issuer):
+    try:
+        return crl.is_signature_valid(issuer.public_key())
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False
+
+
+def _revocation_date(entry):
+    try:
+        return entry.revocation_date_utc
+    except AttributeError:  # cryptography < 42
+        return entry.revocation_date.replace(tzinfo=datetime.timezone.utc)
+
+
+def _revocation_reason(entry):
+    try:
+        reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except (x509.ExtensionNotFound, ValueError):
+        return ""
+    return " (%s)" % reason.value
+
+
 def key_spki(*, key_path=None, key_content=None):
     """(public key DER, problem) of a private key given by path or content; never returns key bytes."""
     if key_path:
@@ -987,7 +1090,7 @@ def key_spki(*, key_path=None, key_content=None):
 
 
 def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining=0, min_rsa_bits=2048,
-                   profile="webpki"):
+                   profile="webpki", crl_path=None, crl_content=None):
     """The shared part of a call: trust anchors, validation time, policy and profile, built once.
 
     With profile openssl the caller must close_verifier() it (it holds a temporary directory).
@@ -998,6 +1101,7 @@ def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining
         raise CertError("INVALID_ARGUMENT", "profile must be one of %s, not %r" % (", ".join(PROFILES), profile))
     refused = []
     anchors, at = load_anchors(ca_path=ca_path, ca_content=ca_content, refused=refused), parse_time(at)
+    crls = load_crl_set(crl_path=crl_path, crl_content=crl_content)
     openssl = None
     if profile == "openssl":
         # OpenSSL also gets what cryptography could not load: it may read it, as the load balancer does
@@ -1005,7 +1109,7 @@ def build_verifier(*, ca_path=None, ca_content=None, at=None, min_days_remaining
                                            at.replace(microsecond=0),
                                            unloaded=[block.decode("ascii", "replace") for block in refused])
     return Verifier(anchors, at=at, min_days_remaining=min_days_remaining, min_rsa_bits=min_rsa_bits,
-                    openssl=openssl)
+                    openssl=openssl, crls=crls)
 
 
 def _name_list(value):
@@ -1014,7 +1118,8 @@ def _name_list(value):
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-DEFAULT_CHECKS = {"name_rule": None, "verify_depth": None, "check_chain": True, "check_expiry": True}
+DEFAULT_CHECKS = {"name_rule": None, "verify_depth": None, "check_chain": True, "check_expiry": True,
+                  "crl_check": None, "crl_missing_ok": False}
 CHECK_OPTIONS = tuple(DEFAULT_CHECKS)
 
 
@@ -1025,7 +1130,9 @@ def check_options(item, defaults=None):
     verify_depth: at most that many intermediates between leaf and anchor (OpenSSL's count; None: no limit; -1:
     the leaf must itself be an anchor, as Apache's SSLProxyVerifyDepth 0 -- a check of the load balancer's own);
     check_chain false: the load balancer does not verify the chain, so only the names given (and with
-    check_expiry, the leaf's dates) decide. CertError INVALID_ARGUMENT for a value out of range.
+    check_expiry, the leaf's dates) decide; crl_check none|leaf|chain: what it checks against its CRLs (None:
+    chain when CRLs are given), crl_missing_ok: a certificate without a CRL of its issuer passes (Apache's
+    no_crl_for_cert_ok). CertError INVALID_ARGUMENT for a value out of range.
     """
     checks = dict(defaults or DEFAULT_CHECKS)
     checks.update((key, item[key]) for key in CHECK_OPTIONS if item.get(key) is not None)
@@ -1036,7 +1143,10 @@ def check_options(item, defaults=None):
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not -1 <= depth <= 100):
         raise CertError("INVALID_ARGUMENT", "verify_depth must be a whole number from -1 to 100 (intermediates "
                         "between the leaf and the anchor; -1: the leaf must itself be an anchor), not %r" % (depth,))
-    for key in ("check_chain", "check_expiry"):
+    if checks["crl_check"] is not None and checks["crl_check"] not in CRL_CHECKS:
+        raise CertError("INVALID_ARGUMENT", "crl_check must be one of %s, not %r" % (", ".join(CRL_CHECKS),
+                                                                                  checks["crl_check"]))
+    for key in ("check_chain", "check_expiry", "crl_missing_ok"):
         if not isinstance(checks[key], bool):
             raise CertError("INVALID_ARGUMENT", "%s must be true or false, not %r" % (key, checks[key]))
     return checks

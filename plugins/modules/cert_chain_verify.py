@@ -81,6 +81,17 @@ options:
       check_expiry:
         description: As O(check_expiry), for this item (overrides it).
         type: bool
+      crl_check:
+        description:
+          - What this item's load balancer checks against its CRLs, V(none), V(leaf) or V(chain), as O(crl_check)
+            (which it overrides). Null takes O(crl_check), as for V(name_rule); another value is the item's
+            V(INVALID_ARGUMENT) error.
+        type: str
+        version_added: 0.2.0
+      crl_missing_ok:
+        description: As O(crl_missing_ok), for this item (overrides it).
+        type: bool
+        version_added: 0.2.0
   ca_path:
     description:
       - The trust anchors the load balancer uses, a PEM file or a directory of PEM files.
@@ -89,6 +100,19 @@ options:
   ca_content:
     description: The trust anchors as PEM text.
     type: str
+  crl_path:
+    description:
+      - The load balancer's certificate revocation lists, a file of PEM CRLs (any number, as its C(crl-file),
+        C(proxy_ssl_crl) or C(SSLProxyCARevocationFile) holds them) or one DER CRL.
+      - With O(crl_content) too, both are used. A file without a CRL, or with a damaged one, is V(INVALID_ARGUMENT).
+    type: path
+    version_added: 0.2.0
+  crl_content:
+    description:
+      - The load balancer's certificate revocation lists as PEM text (C(crls) of
+        M(certops.backend_tls.lb_backend_info); C(lb_verify_items) hands them over as C(crl_content)).
+    type: str
+    version_added: 0.2.0
   intermediates:
     description: Extra untrusted intermediate certificates (PEM texts) that may complete the chain.
     type: list
@@ -198,6 +222,31 @@ options:
         by default). Ignored when the chain is verified (its dates always count then).
     type: bool
     default: true
+  crl_check:
+    description:
+      - >-
+        What the load balancer checks against its CRLs: V(none); V(leaf), the leaf only (Apache's
+        C(SSLProxyCARevocationCheck leaf), OpenSSL's C(-crl_check)); V(chain), every certificate of the path but the
+        trust anchor (HAProxy's C(crl-file), nginx's C(proxy_ssl_crl), Apache's C(SSLProxyCARevocationCheck chain),
+        OpenSSL's C(-crl_check_all)). Each certificate is checked against a CRL of its issuer, signed by its
+        issuer's key and current at O(at): V(REVOKED) when it lists the certificate, V(CRL_MISSING) when there is
+        none, V(CRL_EXPIRED) when the issuer's CRL is past its next update (the load balancer then refuses every
+        chain it covers), V(CRL_INVALID) for a CRL not yet valid, not signed by the issuer, or from an issuer
+        without cRLSign.
+      - Unset, V(chain) when O(crl_path) or O(crl_content) is given, else V(none). V(leaf) or V(chain) with no CRL
+        given is an V(info) finding V(REVOCATION_UNCHECKED) (nothing is guessed).
+      - Revocation is checked by this module under both profiles (OpenSSL is not given the CRLs); under
+        O(profile=openssl) its findings stand beside OpenSSL's verdict, as the load balancer's own checks. The
+        CRLs' delta and distribution point scoping are not read.
+    type: str
+    choices: [none, leaf, chain]
+    version_added: 0.2.0
+  crl_missing_ok:
+    description:
+      - A certificate whose issuer has no CRL passes (Apache's C(SSLProxyCARevocationCheck ... no_crl_for_cert_ok)).
+    type: bool
+    default: false
+    version_added: 0.2.0
   compact:
     description:
       - Return valid chains without RV(verified_chain) (their RV(leaf) still names the leaf by its fingerprint);
@@ -211,7 +260,9 @@ notes:
     V(UNTRUSTED_ROOT), V(WRONG_ORDER) (error when the leaf is not first, warning for intermediates out of path order),
     V(DUPLICATE_CERT) (warning), V(UNNEEDED_CERT) (warning), V(ROOT_INCLUDED) (info), V(SELF_SIGNED), V(KEY_MISMATCH),
     V(WEAK_KEY), V(WEAK_SIGNATURE), V(NOT_SERVER_AUTH), V(NO_SAN), V(PARSE_ERROR), V(CHAIN_TOO_LONG) (longer than
-    O(verify_depth)), V(INVALID_CHAIN) (anything else, with the verifier's message or the RFC 5280 rule broken)."
+    O(verify_depth)), V(REVOKED), V(CRL_MISSING), V(CRL_EXPIRED), V(CRL_INVALID) (see O(crl_check)),
+    V(REVOCATION_UNCHECKED) (info), V(INVALID_CHAIN) (anything else, with the verifier's message or the RFC 5280
+    rule broken)."
   - A chain is valid when it has no finding of severity V(error).
   - "Invalid arguments fail the task with C(error: {code: INVALID_ARGUMENT, message}). A PEM private key in any
     option other than O(key_content) or an item's V(key_content) (for example pasted into O(chain)) is such an error;
@@ -404,6 +455,8 @@ ITEM_OPTIONS = dict(
     verify_depth=dict(type="int"),
     check_chain=dict(type="bool"),
     check_expiry=dict(type="bool"),
+    crl_check=dict(type="str"),  # null allowed, as name_rule (verify_options); checked per item
+    crl_missing_ok=dict(type="bool"),
 )
 
 
@@ -415,6 +468,8 @@ def main():
             items=dict(type="list", elements="dict", options=ITEM_OPTIONS),
             ca_path=dict(type="path"),
             ca_content=dict(type="str"),
+            crl_path=dict(type="path"),
+            crl_content=dict(type="str"),
             intermediates=dict(type="list", elements="str"),
             server_names=dict(type="list", elements="str"),
             key_path=dict(type="path"),
@@ -428,6 +483,8 @@ def main():
             verify_depth=dict(type="int"),
             check_chain=dict(type="bool", default=True),
             check_expiry=dict(type="bool", default=True),
+            crl_check=dict(type="str", choices=["none", "leaf", "chain"]),
+            crl_missing_ok=dict(type="bool", default=False),
             compact=dict(type="bool", default=False),
         ),
         required_one_of=[("chain", "path", "items")],
@@ -456,7 +513,8 @@ def main():
              "delegate_to: localhost")
     if problem:
         module.fail_json(msg=problem[0], exception=problem[1])
-    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits", "profile")}
+    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits", "profile",
+                                     "crl_path", "crl_content")}
     checks = {k: params[k] for k in CHECK_OPTIONS}
     try:
         if params["items"] is not None:

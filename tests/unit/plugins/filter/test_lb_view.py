@@ -5,10 +5,13 @@ module returns (tests/integration/test_lb_backend_info.py checks that shape agai
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from ansible_collections.certops.backend_tls.plugins.filter import lb_view, remediation
 from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
@@ -218,3 +221,51 @@ def test_load_balancers_that_share_a_root_share_anchors():
     assert len(mapped["backends"]) == 2
     entries = list(enumerate(mapped["backends"]))
     assert remediation._lb_anchors(entries) == LB_CA.root.pem
+
+
+def _crl(ca, revoked=(), following=7):
+    """A PEM CRL of ca's intermediate, with its sha256 as lb_backend_info names it."""
+    now = pki.now()
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.intermediate.cert.subject)
+               .last_update(now - datetime.timedelta(days=1)).next_update(now + datetime.timedelta(days=following)))
+    for issued in revoked:
+        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(
+            issued.cert.serial_number).revocation_date(now - datetime.timedelta(hours=1)).build())
+    crl = builder.sign(ca.intermediate.key, hashes.SHA256())
+    der = crl.public_bytes(serialization.Encoding.DER)
+    return {"sha256": hashlib.sha256(der).hexdigest(), "pem": crl.public_bytes(serialization.Encoding.PEM).decode()}
+
+
+def with_crl(entry, crl, check="leaf", missing_ok=False):
+    entry = dict(entry, crl_fingerprints=[crl["sha256"]] if crl else None, crl_check=check)
+    entry["verify_options"] = dict(entry["verify_options"], crl_check=check, crl_missing_ok=missing_ok)
+    return entry
+
+
+def test_lb_verify_items_hands_over_each_backends_crls():
+    """Backends are grouped by anchors and CRLs; a group's crl_content is what its load balancer checks them
+    against, and the real verifier then refuses the revoked one and only it."""
+    revoking, stale = _crl(LB_CA, [GOOD]), _crl(LB_CA, following=-1)
+    other = LB_CA.leaf("app6.lb.test")
+    name = "app6.lb.test"
+    result = lb_result(with_crl(backend("app1", 9001, GOOD), revoking),
+                       with_crl(backend("app6", 9006, other), revoking),
+                       with_crl(backend("app7", 9007, other, name=name), stale),
+                       with_crl(backend("app8", 9008, other, name=name), None, check="none"))
+    result["certificates"].append({"fingerprint_sha256": fp(other), "pem": other.pem})
+    result["crls"] = [revoking, stale]
+    groups = lb_view.lb_verify_items(result)
+    assert sorted((g["backends"], g["crl_content"]) for g in groups) == [
+        ([0, 1], revoking["pem"]), ([2], stale["pem"]), ([3], None)]
+    assert all(item["crl_check"] in ("leaf", "none") for g in groups for item in g["chains"])
+    verdicts = {}
+    for group, judged in zip(groups, [_verify.verify_batch(g["chains"], ca_content=g["ca_content"],
+                                                           crl_content=g["crl_content"], profile="openssl")
+                                      for g in groups]):
+        for index, res in zip(group["backends"], judged["results"]):
+            verdicts[index] = sorted(f["code"] for f in res["findings"] if f["severity"] == "error")
+    assert verdicts == {0: ["REVOKED"], 1: [], 2: ["CRL_EXPIRED"], 3: []}
+    # without the CRLs' PEM (include_pem false) a backend that needs them is left out, not judged without them
+    for crl in result["crls"]:
+        crl.pop("pem")
+    assert [g["backends"] for g in lb_view.lb_verify_items(result)] == [[3]]

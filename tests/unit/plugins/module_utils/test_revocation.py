@@ -1,0 +1,197 @@
+"""Revocation as a load balancer's OpenSSL checks it: cert_chain_verify with the load balancer's CRLs
+(`crl_content`, `crl_check`) against the real `openssl verify -crl_check` (leaf) and `-crl_check_all` (chain) on
+the same certificates and CRLs, every one generated here.
+
+Each case is a set of CRLs; for each leaf and mode the collection's verdict, under both profiles, must be OpenSSL's,
+and an OpenSSL refusal must carry the code its error stands for (23 REVOKED, 3 CRL_MISSING, 12 CRL_EXPIRED,
+8 and 11 CRL_INVALID).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
+from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
+from testlib import pki
+from testlib.module_runner import run_main
+
+ROOT = pki.issue("Revocation Root", ca=True, days=3650)
+INT = pki.issue("Revocation Intermediate", issuer=ROOT, ca=True, days=1825)
+GOOD = pki.issue("good.revocation.test", issuer=INT)
+BAD = pki.issue("bad.revocation.test", issuer=INT)
+# the intermediate's namesake with another key: what it signs is no CRL of the real one
+FORGER = pki.issue("Revocation Intermediate", issuer=ROOT, ca=True, days=1825)
+REVOKED_INT = pki.issue("Revoked Intermediate", issuer=ROOT, ca=True, days=1825)
+UNDER_REVOKED = pki.issue("under.revocation.test", issuer=REVOKED_INT)
+
+OPENSSL_CODES = {23: "REVOKED", 3: "CRL_MISSING", 12: "CRL_EXPIRED", 11: "CRL_INVALID", 8: "CRL_INVALID"}
+
+
+def crl(signer, revoked=(), last=-1, following=7, name=None):
+    now = pki.now()
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(name or signer.cert.subject)
+               .last_update(now + datetime.timedelta(days=last)).next_update(now + datetime.timedelta(days=following)))
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number)
+            .revocation_date(now - datetime.timedelta(days=2)).build())
+    return builder.sign(signer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+# the revoked intermediate's own CRL travels with the root's: its leaf then passes a leaf-only check
+FRESH_INT, FRESH_ROOT = crl(INT, [BAD]), crl(ROOT, [REVOKED_INT]) + crl(REVOKED_INT)
+CASES = {
+    "fresh": FRESH_INT + FRESH_ROOT,
+    "int_only": FRESH_INT,  # nothing from the root about the intermediate
+    "root_only": FRESH_ROOT,  # nothing from the intermediate about its leaves
+    "stale": crl(INT, [BAD], last=-30, following=-1) + FRESH_ROOT,
+    "future": crl(INT, [BAD], last=2, following=9) + FRESH_ROOT,
+    "forged": crl(FORGER, [], name=INT.cert.subject) + FRESH_ROOT,
+    "stale_and_fresh": crl(INT, [], last=-30, following=-1) + FRESH_INT + FRESH_ROOT,
+}
+CHAINS = {"good": GOOD.pem + INT.pem, "bad": BAD.pem + INT.pem, "under_revoked": UNDER_REVOKED.pem + REVOKED_INT.pem}
+
+
+def openssl_says(tmp_path, chain, crls, mode):
+    """(accepted, [error numbers]) of `openssl verify` as a load balancer's OpenSSL would check: the root as CA
+    file, the served intermediate untrusted, the CRLs, -crl_check (leaf) or -crl_check_all (chain)."""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", chain, re.S)
+    paths = {}
+    for name, text in (("ca", ROOT.pem), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:])), ("crls", crls)):
+        paths[name] = tmp_path / ("%s.pem" % name)
+        paths[name].write_text(text)
+    proc = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(paths["ca"]), "-no-CApath",
+                           "-untrusted", str(paths["untrusted"]), "-CRLfile", str(paths["crls"]),
+                           "-crl_check" if mode == "leaf" else "-crl_check_all", str(paths["leaf"])],
+                          capture_output=True, text=True, check=False)
+    return proc.returncode == 0, [int(n) for n in re.findall(r"^error (\d+) at", proc.stdout + proc.stderr, re.M)]
+
+
+def judged(chain, crls, mode, profile, **checks):
+    return _verify.verify_single({"chain": chain}, checks=dict(checks, crl_check=mode), ca_content=ROOT.pem,
+                                 crl_content=crls, profile=profile)
+
+
+def errors(result):
+    return {f["code"] for f in result["findings"] if f["severity"] == "error"}
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+@pytest.mark.parametrize("mode", ["leaf", "chain"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_revocation_is_what_openssl_says(tmp_path, case, mode, profile):
+    for label, chain in CHAINS.items():
+        accepted, numbers = openssl_says(tmp_path, chain, CASES[case], mode)
+        result = judged(chain, CASES[case], mode, profile)
+        assert result["valid"] == accepted, (label, numbers, result["findings"])
+        if not accepted:
+            assert {OPENSSL_CODES[n] for n in numbers} <= errors(result), (label, numbers, result["findings"])
+
+
+def test_the_cases_tell_the_modes_and_the_failures_apart(tmp_path):
+    """So that the comparison above cannot pass vacuously: OpenSSL refuses for each reason somewhere, and the two
+    modes differ."""
+    seen = set()
+    for crls in CASES.values():
+        for mode in ("leaf", "chain"):
+            for chain in CHAINS.values():
+                seen.update(openssl_says(tmp_path, chain, crls, mode)[1])
+    assert {23, 3, 12, 11, 8} <= seen, seen
+    assert openssl_says(tmp_path, CHAINS["good"], CASES["int_only"], "leaf")[0]
+    assert not openssl_says(tmp_path, CHAINS["good"], CASES["int_only"], "chain")[0]
+    assert openssl_says(tmp_path, CHAINS["under_revoked"], CASES["fresh"], "leaf")[0]
+    assert not openssl_says(tmp_path, CHAINS["under_revoked"], CASES["fresh"], "chain")[0]
+
+
+def test_findings_name_the_certificate_and_why():
+    revoked = judged(CHAINS["bad"], CASES["fresh"], "chain", "webpki")
+    finding = next(f for f in revoked["findings"] if f["code"] == "REVOKED")
+    assert finding["role"] == "leaf" and finding["subject"] == "CN=bad.revocation.test", finding
+    assert "revoked by CN=Revocation Intermediate on " in finding["message"]
+    stale = next(f for f in judged(CHAINS["good"], CASES["stale"], "leaf", "openssl")["findings"]
+                 if f["code"] == "CRL_EXPIRED")
+    assert "expired on" in stale["message"] and "refreshed" in stale["message"]
+    missing = next(f for f in judged(CHAINS["good"], CASES["int_only"], "chain", "webpki")["findings"]
+                   if f["code"] == "CRL_MISSING")
+    assert missing["subject"] == "CN=Revocation Intermediate" and "CN=Revocation Root" in missing["message"]
+
+
+def test_missing_crls_are_allowed_as_apache_no_crl_for_cert_ok_allows_them():
+    assert judged(CHAINS["good"], CASES["int_only"], "chain", "openssl", crl_missing_ok=True)["valid"]
+    assert errors(judged(CHAINS["bad"], CASES["int_only"], "chain", "webpki", crl_missing_ok=True)) == {"REVOKED"}
+    # a stale CRL is no missing one
+    assert errors(judged(CHAINS["good"], CASES["stale"], "chain", "webpki", crl_missing_ok=True)) == {"CRL_EXPIRED"}
+
+
+def test_without_crls_nothing_is_guessed():
+    for profile in ("openssl", "webpki"):
+        asked = judged(CHAINS["bad"], None, "chain", profile)
+        assert asked["valid"] and [f["code"] for f in asked["findings"]] == ["REVOCATION_UNCHECKED"], asked
+        assert asked["findings"][0]["severity"] == "info"
+        assert judged(CHAINS["bad"], None, None, profile)["findings"] == []  # not asked: nothing said
+    # CRLs given and no mode: the chain is checked, as the load balancers that take a CRL file do
+    assert errors(judged(CHAINS["good"], CASES["int_only"], None, "webpki")) == {"CRL_MISSING"}
+    assert judged(CHAINS["bad"], CASES["fresh"], "none", "webpki")["valid"]
+
+
+def test_a_load_balancer_that_does_not_verify_reads_no_crl():
+    result = judged(CHAINS["bad"], CASES["fresh"], "chain", "openssl", check_chain=False)
+    assert result["valid"] and "REVOKED" not in {f["code"] for f in result["findings"]}, result["findings"]
+
+
+def test_an_issuer_without_crl_sign_cannot_revoke(tmp_path):
+    """OpenSSL refuses a CRL from a CA whose key usage lacks cRLSign (error 35): the load balancer too."""
+    key = pki.new_key()
+    now = pki.now()
+    int_cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "No CRL")]))
+                .issuer_name(ROOT.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=90))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                             crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ROOT.key.public_key()),
+                               critical=False)
+                .sign(ROOT.key, hashes.SHA256()))
+    issuer = pki.Issued(int_cert, key)
+    leaf = pki.issue("nocrlsign.revocation.test", issuer=issuer)
+    crls = crl(issuer) + FRESH_ROOT
+    accepted, numbers = openssl_says(tmp_path, leaf.pem + issuer.pem, crls, "leaf")
+    assert not accepted and 35 in numbers, numbers
+    for profile in ("openssl", "webpki"):
+        assert errors(judged(leaf.pem + issuer.pem, crls, "leaf", profile)) == {"CRL_INVALID"}
+
+
+def test_bad_crl_arguments_are_invalid_arguments(tmp_path):
+    for content in (ROOT.pem, "-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n",
+                    FRESH_INT[:200]):
+        with pytest.raises(CertError) as raised:
+            judged(CHAINS["good"], content, "chain", "webpki")
+        assert raised.value.code == "INVALID_ARGUMENT", content
+    with pytest.raises(CertError) as raised:
+        judged(CHAINS["good"], FRESH_INT, "everything", "webpki")
+    assert raised.value.code == "INVALID_ARGUMENT" and "crl_check" in raised.value.message
+    # the module: a CRL file on the controller, DER or PEM; a wrong mode in an item is that item's error
+    der = x509.load_pem_x509_crl(FRESH_INT.encode()).public_bytes(serialization.Encoding.DER)
+    (tmp_path / "int.crl").write_bytes(der)
+    (tmp_path / "root.crl").write_text(FRESH_ROOT)
+    out = run_main(cert_chain_verify.main, {
+        "items": [{"name": "bad", "chain": CHAINS["bad"]}, {"name": "good", "chain": CHAINS["good"]},
+                  {"name": "oops", "chain": CHAINS["good"], "crl_check": "sometimes"}],
+        "ca_content": ROOT.pem, "crl_path": str(tmp_path / "int.crl"), "crl_check": "leaf"})
+    by_name = {r["name"]: r for r in out["results"]}
+    assert errors(by_name["bad"]) == {"REVOKED"} and by_name["good"]["valid"], out
+    assert by_name["oops"]["error"]["code"] == "INVALID_ARGUMENT", by_name["oops"]
+    failed = run_main(cert_chain_verify.main, {"chain": CHAINS["good"], "ca_content": ROOT.pem,
+                                               "crl_path": str(tmp_path / "missing.crl")}, expect="fail")
+    assert failed["error"]["code"] == "NOT_FOUND" and "missing.crl" in failed["msg"], failed
