@@ -141,6 +141,9 @@ def _merge(verdicts):
     return merged
 
 
+_LB_CRL_CODES = ("CRL_MISSING", "CRL_EXPIRED", "CRL_INVALID")
+
+
 def _lb_view_of(site_lb, verdicts, site_name, min_days, view, own):
     """The site as its load balancers see it, for one view (lb: what they are served, lbdisk: the site's files
     under their checks): (verdict, lines, codes of the load balancers' own problems).
@@ -161,6 +164,8 @@ def _lb_view_of(site_lb, verdicts, site_name, min_days, view, own):
             verdict = dict(verdict, valid=False, codes=[code] + [c for c in verdict["codes"] if c != code])
             if code not in side:
                 side.append(code)
+        if view == "lb":  # its CRL file missing, out of date or not its CA's: no certificate push fixes that
+            side.extend(c for c in verdict["codes"] if c in _LB_CRL_CODES and c not in side)
         lines.append({"lb_host": entry["lb_host"], "backend": entry["label"], "matched_by": entry["matched_by"],
                       "verify": entry["verify"], "valid": verdict["valid"], "codes": verdict["codes"]})
     merged = _merge([own] + judged) if view == "lbdisk" or not judged else _merge(judged)
@@ -226,7 +231,7 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             entry["before"]["lb"] = lb_lines
             entry["lb_side"] = lb_side
             # what pre-flight and re-verification must also pass: each load balancer's own checks and anchors
-            entry["lb_checks"] = [{"ca_content": lb["ca_content"] or "",
+            entry["lb_checks"] = [{"ca_content": lb["ca_content"] or "", "crl_content": lb.get("crl_content") or "",
                                    "options": {k: v for k, v in lb["item"].items() if k not in ("name", "chain")}}
                                   for _i, lb in site_lb if lb["item"] is not None]
         if site_lb is not None:
@@ -235,7 +240,7 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
     return plan
 
 
-_POLICY = ("ca_path", "ca_content", "min_days", "profile")
+_POLICY = ("ca_path", "ca_content", "min_days", "profile", "crl_content")
 
 
 def _lb_names(site_lb):
@@ -296,7 +301,7 @@ def _requests(requests, name):
         try:
             # force arrives templated, or as text from an AWX survey ("false"): a real boolean from here on
             out.append(dict(request, host=request["host"], collected=dict(request["collected"]),
-                            ca_path=request.get("ca_path") or "", ca_content="",
+                            ca_path=request.get("ca_path") or "", ca_content="", crl_content="",
                             min_days=int(request.get("min_days") or 0),
                             profile=request.get("profile") or "",
                             force=boolean(request.get("force") or False, strict=True)))
@@ -326,7 +331,7 @@ def _fleet_groups(requests, lb=None):
         lb_sites = _lb_by_site(request, lb)[0]
         for site, view, item in _chains_to_verify(request["collected"]):
             anchors = _lb_anchors(lb_sites.get(site))
-            policy = ("", anchors, request["min_days"], request["profile"]) if anchors else own
+            policy = ("", anchors, request["min_days"], request["profile"], "") if anchors else own
             names = list(item["server_names"]) + [n for n in _lb_names(lb_sites.get(site))
                                                   if n not in item["server_names"]]
             add(policy, dict(item, server_names=names, name="%s %s (%s)" % (host, site, view)), (host, site, view))
@@ -335,7 +340,7 @@ def _fleet_groups(requests, lb=None):
             for index, entry in entries:
                 if entry["item"] is None:
                     continue
-                policy = ("", entry["ca_content"] or "", request["min_days"], "openssl")
+                policy = ("", entry["ca_content"] or "", request["min_days"], "openssl", entry.get("crl_content") or "")
                 label = "%s %s (%s %s" % (host, site, entry["lb_host"], entry["label"])
                 add(policy, dict(entry["item"], name=label + ")"), (host, site, "lb:%d" % index))
                 if site in disks:  # the files under this load balancer's checks: reload only if it would accept them
@@ -481,7 +486,7 @@ _FIX = {
     "manual": "fix by hand: the certificate's path is only known at request time, so nothing is pushed",
 }
 _FIX_LB = ("fix by hand: the load balancer cannot reach, negotiate with or judge the backend (protocols, ciphers, "
-           "network, or its own configuration or CA file), which no certificate push fixes")
+           "network, or its own configuration, CA file or CRL file), which no certificate push fixes")
 
 
 def _fix(entry):

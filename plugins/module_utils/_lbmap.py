@@ -127,7 +127,7 @@ def map_backends(views, hosts, match=MATCH_RULES):
     host of the play. Rules are tried in the order of match; the first rule that names exactly one host decides.
     A backend two hosts claim under that rule is ambiguous, one no rule matches is unclaimed: both are reported,
     never guessed. Returns {backends: [entry], unclaimed: [entry], ambiguous: [entry]}, each entry the backend's
-    place, its verdict inputs (item, ca_content or why not) and, when mapped, host and matched_by.
+    place, its verdict inputs (item, ca_content or why not, crl_content) and, when mapped, host and matched_by.
     """
     unknown = [rule for rule in match if rule not in MATCH_RULES]
     if unknown:
@@ -146,6 +146,8 @@ def map_backends(views, hosts, match=MATCH_RULES):
                      "verify": backend.get("verify"), "reached": endpoint.get("ok"),
                      "error": backend.get("error") or endpoint.get("error"),
                      "item": item, "ca_content": anchors if item is not None else None,
+                     # the CRLs it checks the backend against (None: none), as lb_verify_items hands them over
+                     "crl_content": crls_pem(result, backend) if item is not None else None,
                      # the anchors by fingerprint, to tell which the site's load balancers share
                      "anchors": {fp: pems[fp] for fp in backend.get("ca_fingerprints") or [] if fp in pems}
                      if item is not None and item.get("check_chain") else {},

@@ -53,7 +53,8 @@ def judge(groups, key="chains"):
     for group in groups:
         ca = group.get("ca_content") or None
         out.append(_verify.verify_batch(group[key], ca_content=ca, profile=group.get("profile") or "openssl",
-                                        min_days_remaining=group.get("min_days") or 0))
+                                        min_days_remaining=group.get("min_days") or 0,
+                                        crl_content=group.get("crl_content") or None))
     return out
 
 
@@ -144,7 +145,7 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     # the LB reached nothing: a person, and the site's own verdict is kept beside the LB's reason
     assert actions["h5"][0] == "manual" and actions["h5"][1][0] == "NO_COMMON_PROTOCOL", actions["h5"]
     assert plans["h1"]["sites"][0]["ca_content"] == LB_CA.root.pem and plans["h1"]["lb_unplaced"] == []
-    assert plans["h1"]["sites"][0]["lb_checks"] == [{"ca_content": LB_CA.root.pem, "options": {
+    assert plans["h1"]["sites"][0]["lb_checks"] == [{"ca_content": LB_CA.root.pem, "crl_content": "", "options": {
         "server_names": ["app1.lb.test"], "name_rule": "haproxy", "verify_depth": None, "check_chain": True,
         "check_expiry": True}}]
     line = plans["h3"]["sites"][0]["before"]["lb"][0]
@@ -157,9 +158,10 @@ def test_the_load_balancer_judges_the_sites_it_maps():
     assert "lb" not in plain["h3"]["sites"][0]["before"] and "ca_content" not in plain["h3"]["sites"][0]
 
 
-def plan_for(backends, port=9001, leaf=GOOD, names=("app1.lb.test",), disk_leaf=None):
-    """One host with one site on port, judged by one load balancer with these backends: its plan entry."""
-    lb = lb_result(*backends)
+def plan_for(backends, port=9001, leaf=GOOD, names=("app1.lb.test",), disk_leaf=None, crls=()):
+    """One host with one site on port, judged by one load balancer with these backends (and these CRLs): its plan
+    entry."""
+    lb = dict(lb_result(*backends), crls=list(crls))
     mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}],
                                     [{"host": "h", "claims": [b["server"] for b in backends]}])
     coll = collected(port, leaf, list(names))
@@ -269,3 +271,23 @@ def test_lb_verify_items_hands_over_each_backends_crls():
     for crl in result["crls"]:
         crl.pop("pem")
     assert [g["backends"] for g in lb_view.lb_verify_items(result)] == [[3]]
+
+
+def test_a_revoked_certificate_is_pushed_and_a_stale_crl_is_the_load_balancers_to_fix():
+    """The role hands each load balancer's CRLs to the verification and to pre-flight: a backend serving a revoked
+    certificate gets the renewed one, judged again with those CRLs; an out-of-date CRL on the load balancer fails
+    every backend it covers, and no push fixes that."""
+    revoking, stale = _crl(LB_CA, [GOOD]), _crl(LB_CA, following=-1)
+    plan = plan_for([with_crl(backend("app1", 9001, GOOD), revoking)], crls=[revoking])
+    (site,) = plan["sites"]
+    assert site["action"] == "push" and "REVOKED" in site["reasons"], site
+    assert [check["crl_content"] for check in site["lb_checks"]] == [revoking["pem"]]
+    assert site["lb_checks"][0]["options"]["crl_check"] == "leaf"
+    plan = plan_for([with_crl(backend("app1", 9001, GOOD), stale)], crls=[stale])
+    (site,) = plan["sites"]
+    assert (site["action"], site["reasons"][0], site["lb_side"]) == ("manual", "CRL_EXPIRED", ["CRL_EXPIRED"]), site
+    (entry,) = remediation.remediation_report(plan["sites"])
+    assert "CRL file" in entry["fix"]
+    # a backend whose load balancer checks no CRL: as before
+    (site,) = plan_for([with_crl(backend("app1", 9001, GOOD), None, check="none")])["sites"]
+    assert site["action"] == "none" and site["lb_checks"][0]["crl_content"] == "", site
