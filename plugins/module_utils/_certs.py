@@ -84,10 +84,11 @@ def _validity(cert):
         return cert.not_valid_before.replace(tzinfo=utc), cert.not_valid_after.replace(tzinfo=utc)
 
 
-def der_to_pem(der):
+def der_to_pem(der, label="CERTIFICATE"):
+    """DER as PEM, 64 columns, as OpenSSL writes it (label: X509 CRL for a CRL)."""
     body = base64.b64encode(der).decode("ascii")
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+    return "-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, "\n".join(lines), label)
 
 
 def public_key_facts(key):

@@ -9,8 +9,9 @@ addresses or `upstream` groups) and Apache (`ProxyPass`, `<Proxy balancer://>` `
 parser returns one dict per backend the load balancer connects to (`backend_item` lists the keys): where it
 is configured, and how the load balancer connects to it and judges it -- TLS or not, whether the chain is
 verified and why (`verify_origin`), the SNI sent, the name checked (`verify_name`, None: no name check),
-trust anchors, client certificate, protocol range and ciphers. A keyword that is absent gets the load
-balancer's own default, as docs/design/lb-view.md records them (section numbers in the comments below).
+trust anchors, revocation lists (`crl_*`), client certificate, protocol range and ciphers. A keyword that is
+absent gets the load balancer's own default, as docs/design/lb-view.md records them (section numbers in the
+comments below).
 
 Files are read through _discover.FileSource (the filesystem, or the files of an `nginx -T` dump); the
 HAProxy words and the Apache arguments are split by _discover's readers (quotes, escapes, comments,
@@ -36,16 +37,19 @@ PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")  # normalised names, as s
 
 ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "location", "address", "port", "tls",
              "verify", "verify_origin", "sni", "check_sni", "verify_name", "name_rule", "check_expiry", "ca_file",
-             "ca_path", "verify_depth", "client_cert", "client_key", "min_version", "max_version", "ciphers",
-             "ciphersuites", "health_check", "error")
+             "ca_path", "crl_file", "crl_path", "crl_check", "crl_missing_ok", "verify_depth", "client_cert",
+             "client_key", "min_version", "max_version", "ciphers", "ciphersuites", "health_check", "error")
+CRL_CHECKS = ("none", "leaf", "chain")  # what a load balancer checks against its CRLs (cert_chain_verify's crl_check)
+MAX_CRL_BYTES = 16 * 1024 * 1024  # a CRL file read; a large CA's CRL runs to megabytes, certificates never do
 
 
 def backend_item(**fields):
-    """One backend with every key of ITEM_KEYS (None unless given)."""
+    """One backend with every key of ITEM_KEYS (None unless given; no CRL check unless given)."""
     unknown = set(fields) - set(ITEM_KEYS)
     if unknown:
         raise ValueError("unknown backend keys %s" % sorted(unknown))
     item = dict.fromkeys(ITEM_KEYS)
+    item.update(crl_check="none", crl_missing_ok=False)
     item.update(fields)
     return item
 
@@ -169,11 +173,11 @@ class _HAState:
         self.named_defaults = {}
         self.current_defaults = []
 
-    def path(self, value, dynamic, base, keyword):
+    def path(self, value, dynamic, base, keyword, system=True):
         if dynamic:
             return None, {"code": "DYNAMIC_PATH", "message": "%s %s is only known to HAProxy at run time (an "
                           "environment variable), not checked" % (keyword, value)}
-        if value.startswith("@"):  # @system-ca: the operating system's trust store
+        if system and value.startswith("@"):  # @system-ca: the operating system's trust store
             return value, None
         return _discover._absolute(value, base or self.base), None
 
@@ -276,6 +280,15 @@ def _ha_item(state, proxy, settings, line, source, problems):
         error = error or ca_error
     elif verify:  # 1.1: verify on without ca-file is a fatal configuration error
         error = error or _config_error("verify required without ca-file: HAProxy refuses this configuration")
+    # crl-file: relative to ca-base like ca-file (srv_parse_crl_file; no @system-ca there). HAProxy loads it with the
+    # line, but puts it in the server's store, with CRL_CHECK|CRL_CHECK_ALL, only when it verifies
+    # (ssl_sock_prepare_srv_ssl_ctx): no check without verify.
+    crl_file = None
+    crl_value, _o, crl_dynamic = _ha_value(settings, "crl-file")
+    if crl_value and tls:
+        crl_file, crl_error = state.path(crl_value, crl_dynamic, state.ca_base, "crl-file", system=False)
+        error = error or crl_error
+    crl_check = "chain" if crl_value and verify else "none"
     crt_value, _o, crt_dynamic = _ha_value(settings, "crt")
     if crt_value:
         client_cert, crt_error = state.path(crt_value, crt_dynamic, state.crt_base, "crt")
@@ -293,7 +306,8 @@ def _ha_item(state, proxy, settings, line, source, problems):
         lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source, tls=tls,
         verify=verify, verify_origin=verify_origin if tls else None, sni=sni if tls else None,
         check_sni=check_sni if tls else None, verify_name=verify_name, name_rule="haproxy" if verify else None,
-        check_expiry=verify, ca_file=ca_file if tls else None, client_cert=client_cert if tls else None,
+        check_expiry=verify, ca_file=ca_file if tls else None, crl_file=crl_file, crl_check=crl_check,
+        client_cert=client_cert if tls else None,
         client_key=client_key if tls else None, min_version=min_version if tls else None,
         max_version=max_version if tls else None, ciphers=ciphers if tls else None,
         ciphersuites=ciphersuites if tls else None,
@@ -368,7 +382,7 @@ def _ha_global(state, tokens):
 
 _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_name", "proxy_ssl_server_name",
                  "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_certificate", "proxy_ssl_certificate_key",
-                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command")
+                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command", "proxy_ssl_crl")
 # 2: the defaults of nginx 1.22 when a level sets nothing.
 _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
                  "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
@@ -523,9 +537,14 @@ def _ngx_tls(settings, host, prefix):
     if verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
         error = _config_error("proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx refuses this "
                               "configuration")
+    # proxy_ssl_crl: relative to the prefix like the CA; "" undoes an inherited one (ngx_ssl_crl: no CRL). nginx loads
+    # it, and sets CRL_CHECK|CRL_CHECK_ALL, only when it verifies (ngx_http_proxy_set_ssl calls ngx_ssl_crl then).
+    crl = (settings.get("proxy_ssl_crl") or ([""], None))[0][0]
     fields = {"tls": True, "verify": verify, "verify_origin": verify_level, "sni": sni, "verify_name": name if verify
               else None, "name_rule": "openssl" if verify else None, "check_expiry": verify,
               "ca_file": _discover._absolute(ca[0][0], prefix) if ca else None,
+              "crl_file": _discover._absolute(crl, prefix) if crl else None,
+              "crl_check": "chain" if crl and verify else "none",
               "verify_depth": _depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0]),
               "client_cert": None, "client_key": None,
               "min_version": min_version, "max_version": max_version, "ciphers": ciphers, "ciphersuites": ciphersuites,
@@ -541,8 +560,9 @@ def _ngx_tls(settings, host, prefix):
                                                   "run time, not checked" % value[0][0]}
         elif value:
             fields[key_name] = _discover._absolute(value[0][0], prefix)
-    if fields["ca_file"] and "$" in fields["ca_file"]:
-        fields["ca_file"] = None
+    for key_name in ("ca_file", "crl_file"):
+        if fields[key_name] and "$" in fields[key_name]:
+            fields[key_name] = None
     return fields
 
 
@@ -564,7 +584,8 @@ def _apache_numbered(text):
 
 _AP_SSL = ("sslproxyengine", "sslproxyverify", "sslproxyverifydepth", "sslproxycacertificatefile",
            "sslproxycacertificatepath", "sslproxycheckpeername", "sslproxycheckpeercn", "sslproxycheckpeerexpire",
-           "sslproxymachinecertificatefile", "sslproxyprotocol", "sslproxyciphersuite", "proxypreservehost")
+           "sslproxymachinecertificatefile", "sslproxyprotocol", "sslproxyciphersuite", "proxypreservehost",
+           "sslproxycarevocationfile", "sslproxycarevocationpath", "sslproxycarevocationcheck")
 _AP_TLS_SCHEMES = ("https", "wss", "h2")
 _AP_PLAIN_SCHEMES = ("http", "ws", "h2c")
 
@@ -738,6 +759,19 @@ def _ap_protocols(args):
     return allowed
 
 
+def _ap_crl_check(entry):
+    """SSLProxyCARevocationCheck's arguments -> (mode, no_crl_for_cert_ok, problem or None); unset: none (mod_ssl
+    ssl_cmd_crlcheck_parse: none|leaf|chain, then only the flag no_crl_for_cert_ok, case-insensitive)."""
+    if not entry:
+        return "none", False, None
+    words = [w.lower() for w in entry[0]]
+    unknown = [w for w in words[1:] if w != "no_crl_for_cert_ok"]
+    if words[0] not in CRL_CHECKS or unknown:
+        bad = words[0] if words[0] not in CRL_CHECKS else unknown[0]
+        return "none", False, "SSLProxyCARevocationCheck: invalid argument %r: Apache refuses this configuration" % bad
+    return words[0], len(words) > 1, None
+
+
 def _ap_item(state, layers, url, file, line, source, pool, common):
     scheme, _sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -793,6 +827,13 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         else:
             ciphers = args[0]
     depth = (settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0]  # 3: default 1, anchor counted
+    crl_file, crl_path = settings.get("sslproxycarevocationfile"), settings.get("sslproxycarevocationpath")
+    crl_check, crl_missing_ok, crl_problem = _ap_crl_check(settings.get("sslproxycarevocationcheck"))
+    if crl_problem is None and crl_check != "none" and not (crl_file or crl_path):
+        crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
+                       "Apache refuses this configuration (AH01899)" % crl_check)
+    if crl_problem:
+        error = error or _config_error(crl_problem)
 
     def path(entry):
         if not entry:
@@ -803,7 +844,8 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     return backend_item(
         verify=verify, verify_origin=verify_origin, sni=sni, verify_name=name if name_rule else None,
         name_rule=name_rule, check_expiry=verify or _ap_flag(settings, "sslproxycheckpeerexpire") is not False,
-        ca_file=path(ca_file), ca_path=path(ca_path), verify_depth=_depth(depth),
+        ca_file=path(ca_file), ca_path=path(ca_path), crl_file=path(crl_file), crl_path=path(crl_path),
+        crl_check=crl_check, crl_missing_ok=crl_missing_ok, verify_depth=_depth(depth),
         client_cert=path(cert), min_version=min_version, max_version=max_version, ciphers=ciphers,
         ciphersuites=ciphersuites, error=error, **fields)
 
@@ -908,6 +950,54 @@ def _anchors(collector, path):
     return fingerprints, None
 
 
+def _crl_error(path, code, message):
+    return {"code": code, "message": "CRL file %s: %s" % (path, message)}
+
+
+def _crl_file(path):
+    """[(der, crl)] of one CRL file, or a CRL file error. The load balancers read CRL files as PEM only (OpenSSL's
+    X509_FILETYPE_PEM lookups: HAProxy 2.6, nginx and Apache refuse a DER CRL file, measured), and no CRL from a
+    directory named as a file (nginx and Apache refuse it; HAProxy loads only its certificates)."""
+    try:
+        data = _base.read_file(path, max_bytes=MAX_CRL_BYTES)
+        crls = _certs.load_crls(data)
+    except CertError as exc:
+        return None, _crl_error(path, "NOT_A_CRL" if exc.code == "NOT_A_CERTIFICATE" else exc.code, exc.message)
+    if b"-----BEGIN" not in data:  # load_crls took it as one DER CRL
+        return None, _crl_error(path, "NOT_A_CRL", "a DER CRL: the load balancer reads PEM CRL files only")
+    return crls, None
+
+
+def _crl_directory(path):
+    """[(der, crl)] of every CRL in the regular files of a directory (Apache's hashed <hash>.r0 files; sorted, as
+    _anchor_files lists a CA directory), or an error. A file that holds no CRL (a CA certificate sharing the
+    directory) is passed over, as _anchors passes over what is not a certificate, unless it is the only one."""
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            return None, _crl_error(path, "NOT_A_CRL", "not a directory (Apache refuses this configuration)")
+        return None, _crl_error(path, "NOT_FOUND", "no such directory")
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        return None, _crl_error(path, "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
+                                "cannot list it: %s" % exc.strerror)
+    files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+    if len(files) == 1:
+        return _crl_file(files[0])
+    found = []
+    for name in files:
+        crls, _error = _crl_file(name)
+        found.extend(crls or [])
+    if not found:
+        return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list (X509 CRL) in the directory")
+    return found, None
+
+
+def crl_pem(der):
+    """A CRL's DER as PEM (label X509 CRL, 64 columns), as OpenSSL writes one."""
+    return _certs.der_to_pem(der, "X509 CRL")
+
+
 def _client_fingerprint(collector, path):
     """The fingerprint of the first certificate of a client certificate file (public data only), or None."""
     try:
@@ -954,7 +1044,8 @@ def _target_key(target):
 def verify_options(item):
     """cert_chain_verify's item options that judge this backend's served chain as its load balancer does: the
     names it checks, its name rule, its depth in OpenSSL's count, whether it verifies the chain and the leaf's
-    dates. None for a backend reached without TLS.
+    dates, what it checks against its CRLs (nothing when it does not verify: no verdict, no revocation check). None
+    for a backend reached without TLS.
 
     HAProxy is judged on what its health checks verify when they run over TLS (its DOWN state and its alert
     come from them), else on what its traffic verifies. A request-dependent name cannot be checked here: no name.
@@ -970,7 +1061,9 @@ def verify_options(item):
         depth = min(depth, 100)  # beyond OpenSSL's own default limit a larger depth changes nothing here
     return {"server_names": [name] if isinstance(name, str) and item["name_rule"] else [],
             "name_rule": item["name_rule"], "verify_depth": depth, "check_chain": bool(item["verify"]),
-            "check_expiry": bool(item["check_expiry"])}
+            "check_expiry": bool(item["check_expiry"]),
+            "crl_check": item["crl_check"] if item["verify"] else "none",
+            "crl_missing_ok": bool(item["crl_missing_ok"])}
 
 
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,
@@ -999,7 +1092,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
             status["error"] = exc.as_dict()
         configs.append(status)
 
-    anchors = {}
+    anchors, revocations, crls = {}, {}, {}
     for item in items:
         fingerprints = []
         for key in ("ca_file", "ca_path"):
@@ -1010,6 +1103,22 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                 fingerprints.extend(f for f in found or [] if f not in fingerprints)
                 item["error"] = item["error"] or error
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
+        fingerprints = []
+        for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)):
+            if item[key]:
+                if (key, item[key]) not in revocations:  # each file read once per run, as the CA files
+                    revocations[(key, item[key])] = read(item[key])
+                found, error = revocations[(key, item[key])]
+                for der, crl in found or []:
+                    fingerprint = _base.fingerprint(der)
+                    if fingerprint not in crls:  # one entry per distinct CRL, whichever files hold it
+                        crls[fingerprint] = _certs.crl_facts(der, crl)
+                        if include_pem:
+                            crls[fingerprint]["pem"] = crl_pem(der)
+                    if fingerprint not in fingerprints:
+                        fingerprints.append(fingerprint)
+                item["error"] = item["error"] or error
+        item["crl_fingerprints"] = fingerprints if (item["crl_file"] or item["crl_path"]) else None
         if item["client_cert"]:
             item["client_cert"] = {"path": item["client_cert"],
                                    "fingerprint_sha256": _client_fingerprint(collector, item["client_cert"])}
@@ -1058,5 +1167,5 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
         "errors": sum(1 for i in items if i["error"] or (i["endpoint"] or {}).get("error")),
         "error_codes": codes,
     }
-    return {"lb_backends": items, "certificates": certificates, "configs": configs, "summary": summary,
-            "warnings": collector.warnings}
+    return {"lb_backends": items, "certificates": certificates, "crls": list(crls.values()), "configs": configs,
+            "summary": summary, "warnings": collector.warnings}

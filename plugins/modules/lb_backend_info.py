@@ -13,8 +13,8 @@ description:
   - Runs on the load balancer host. Reads the HAProxy, nginx or Apache configuration and returns every backend the
     load balancer connects to (RV(lb_backends)), in one call for all pools, with how the load balancer connects to it
     and judges it, whether the chain is verified (and which setting decides), the SNI it sends, the name it checks,
-    its trust anchors (the SHA-256 fingerprint of every certificate in its CA file), its client certificate,
-    protocol range and ciphers.
+    its trust anchors (the SHA-256 fingerprint of every certificate in its CA file), the certificate revocation lists
+    it checks the chain against (RV(crls)), its client certificate, protocol range and ciphers.
   - A keyword absent from the configuration gets the load balancer's own default (HAProxy 2.6, nginx 1.22 or,
     when the installed nginx reports 1.23.4 or later, that version's, Apache 2.4). For example nginx verifies
     nothing and sends no SNI unless told to, HAProxy verifies unless C(verify none) or C(ssl-server-verify none),
@@ -109,6 +109,10 @@ notes:
   - The verify depth (RV(lb_backends[].verify_depth)) is reported as the load balancer counts it; nginx counts
     intermediates, Apache counts the anchor too (1 means the leaf is signed by a configured CA);
     RV(lb_backends[].verify_options) gives it in OpenSSL's count, as M(certops.backend_tls.cert_chain_verify) takes it.
+  - "Revocation lists: HAProxy's C(crl-file) (relative to C(ca-base), as C(ca-file)) and nginx's C(proxy_ssl_crl) are
+    checked against every certificate of the chain, and only when the backend is verified; Apache checks what
+    C(SSLProxyCARevocationCheck) says (default V(none)) against C(SSLProxyCARevocationFile) and
+    C(SSLProxyCARevocationPath). The three read CRL files as PEM only: a DER CRL file is reported as V(NOT_A_CRL)."
 seealso:
   - module: certops.backend_tls.cert_chain_verify
   - module: certops.backend_tls.backend_cert_info
@@ -271,6 +275,42 @@ lb_backends:
       type: list
       elements: str
       sample: [5b0f1c9e0a]
+    crl_file:
+      description: "The CRL file the load balancer checks this backend's chain against (HAProxy C(crl-file), nginx
+        C(proxy_ssl_crl), Apache C(SSLProxyCARevocationFile)), as an absolute path; null when none is configured or
+        its path is only known at run time."
+      returned: always
+      type: str
+      sample: /etc/haproxy/ca/internal-ca.crl
+    crl_path:
+      description: "Apache C(SSLProxyCARevocationPath), the directory of its hashed CRL files (C(<hash>.r0)); null
+        otherwise."
+      returned: always
+      type: str
+      sample: null
+    crl_check:
+      description: "What the load balancer checks against its CRLs: V(none), V(leaf) (the leaf only) or V(chain) (every
+        certificate of the chain but the trust anchor). HAProxy and nginx: V(chain) when a CRL file is configured and
+        the backend is verified, else V(none). Apache: C(SSLProxyCARevocationCheck) as configured (default V(none)),
+        even for a backend it does not verify (RV(lb_backends[].verify_options) then checks nothing)."
+      returned: always
+      type: str
+      choices: [none, leaf, chain]
+      sample: chain
+    crl_missing_ok:
+      description: "Apache C(SSLProxyCARevocationCheck ... no_crl_for_cert_ok): a certificate whose issuer has no
+        CRL passes. False for HAProxy and nginx."
+      returned: always
+      type: bool
+      sample: false
+    crl_fingerprints:
+      description: "SHA-256 fingerprints (of the DER) of every CRL in RV(lb_backends[].crl_file) and
+        RV(lb_backends[].crl_path), in file order (a directory's files sorted by name), each described once in
+        RV(crls). Null when neither is configured; empty when they cannot be read (see RV(lb_backends[].error))."
+      returned: always
+      type: list
+      elements: str
+      sample: [0d4e5f7a91]
     verify_depth:
       description: "The configured verify depth, as the load balancer counts it (nginx and Apache default 1); null
         for HAProxy (OpenSSL's default)."
@@ -283,7 +323,8 @@ lb_backends:
           as this load balancer does: an item's V(server_names) (the name it checks, none when it checks none or
           the name depends on the request), V(name_rule), V(verify_depth) (converted to OpenSSL's count:
           Apache's depth minus one, so its 0 is V(-1): only a leaf its CA file holds itself), V(check_chain) (false
-          for a pool that does not verify) and V(check_expiry).
+          for a pool that does not verify), V(check_expiry), V(crl_check) (RV(lb_backends[].crl_check) when the
+          chain is verified, else V(none)) and V(crl_missing_ok).
           Merge it into the item: C(dict(verify_options, name=..., chain=endpoint.chain_pem))."
         - "HAProxy is judged on the name its health checks verify when they run over TLS (its DOWN state and its
           alert come from them)."
@@ -291,7 +332,7 @@ lb_backends:
       returned: always
       type: dict
       sample: {server_names: [app.example.internal], name_rule: haproxy, verify_depth: null, check_chain: true,
-               check_expiry: true}
+               check_expiry: true, crl_check: chain, crl_missing_ok: false}
     client_cert:
       description: "The client certificate the load balancer presents: C({path, fingerprint_sha256}) (the first
         certificate of the file; null when unreadable). Never the key."
@@ -337,9 +378,13 @@ lb_backends:
       description:
         - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, or a
           setting the load balancer refuses), V(DYNAMIC_ADDRESS) (the backend is only known at run time),
-          V(UNSUPPORTED_ADDRESS) (no TCP address or no fixed port), V(DYNAMIC_PATH) (a CA or client certificate path
-          only known at run time), or the CA file's V(NOT_FOUND), V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE),
+          V(UNSUPPORTED_ADDRESS) (no TCP address or no fixed port), V(DYNAMIC_PATH) (a CA, CRL or client certificate
+          path only known at run time), or the CA file's V(NOT_FOUND), V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE),
           V(TOO_LARGE)."
+        - "A CRL file or directory that cannot be read or holds no CRL: V(NOT_FOUND), V(PERMISSION_DENIED),
+          V(NOT_A_CRL) (no PEM CRL in it, a DER CRL, or a directory where a file is named), V(TOO_LARGE) (over 16
+          MiB) or V(NOT_REGULAR_FILE) (a FIFO, socket or device, never read), the message starting with
+          C(CRL file <path>:). Only when the entry had no error already."
       returned: always
       type: dict
       sample: null
@@ -371,6 +416,47 @@ certificates:
   elements: dict
   sample: [{fingerprint_sha256: 3f1a0c, subject: "CN=app.example.internal", not_after: "2027-01-01T00:00:00Z",
             days_remaining: 200, expired: false}]
+crls:
+  description: "Every distinct certificate revocation list the backends' RV(lb_backends[].crl_file) and
+    RV(lb_backends[].crl_path) hold, described once (by the SHA-256 of its DER, as
+    RV(lb_backends[].crl_fingerprints) names it): its issuer, its dates, how many certificates it revokes and,
+    with O(include_pem), its PEM (label C(X509 CRL)), what M(certops.backend_tls.cert_chain_verify) takes as
+    C(crl_content). Each file is read once per run."
+  returned: unless O(query) is given
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: "SHA-256 of the CRL's DER, lowercase hex."
+      returned: always
+      type: str
+      sample: 0d4e5f7a91
+    issuer:
+      description: "The issuer's name (RFC 4514)."
+      returned: always
+      type: str
+      sample: "CN=Internal Intermediate CA"
+    last_update:
+      description: "When the CRL was issued (C(thisUpdate)), UTC."
+      returned: always
+      type: str
+      sample: "2026-11-30T00:00:00Z"
+    next_update:
+      description: "When the next CRL is due (C(nextUpdate)), UTC; null when the CRL does not say. OpenSSL refuses a
+        CRL past it (C(CRL_EXPIRED)), and so does the load balancer."
+      returned: always
+      type: str
+      sample: "2026-12-07T00:00:00Z"
+    revoked:
+      description: "How many certificates it revokes."
+      returned: always
+      type: int
+      sample: 2
+    pem:
+      description: "The CRL as PEM (public data)."
+      returned: when O(include_pem) is true
+      type: str
+      sample: "-----BEGIN X509 CRL-----\nMIIBnzCBiAIBATAKBggqhkjOPQQDAjAj...\n-----END X509 CRL-----\n"
 configs:
   description: "One entry per load balancer type read: its main file, the number of backends, or why it could not be
     read (C(error) {code, message}; C(NOT_FOUND), C(PERMISSION_DENIED), C(NOT_REGULAR_FILE) for a FIFO, socket,

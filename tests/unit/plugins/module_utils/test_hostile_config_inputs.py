@@ -1,6 +1,6 @@
 """Hostile configuration inputs: configuration files that are FIFOs, devices or huge, numbers longer than int()
-reads, limits too large to allocate, a NUL in a cipher string, descriptors past select()'s reach, and a FIFO where
-fleet_report writes its Prometheus file.
+reads, limits too large to allocate, a NUL in a cipher string, descriptors past select()'s reach, a FIFO where
+fleet_report writes its Prometheus file, and CRL files and directories a load balancer names that are none.
 
 Everything that could hang runs through test_hostile_inputs.bounded (a forked child with a deadline): a regression
 fails the test instead of hanging the suite.
@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import resource
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -383,3 +385,140 @@ def test_a_discover_binary_that_cannot_run_is_not_the_task_s_failure(tmp_path):
     (status,) = result["discovery"]
     assert status["error"] is None and status["config_file"] == config, status
     assert [f["path"] for f in result["files"]] == [config]
+
+
+# ---------------------------------------------------------------- 8. CRL files and directories a load balancer names
+
+def _crl_pem(issuer):
+    """A real (empty) CRL of issuer, PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    now = pki.now()
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject).last_update(now)
+           .next_update(now + datetime.timedelta(days=7)).sign(issuer.key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def _haproxy_crl_error(directory, crl_file, as_nobody=False):
+    """The error lb_view gives the one HAProxy server whose crl-file is crl_file (bytes: the configuration's own
+    bytes), computed in a bounded child."""
+    ca = pki.CA("HostileCrl")
+    pki.write(os.path.join(directory, "ca.pem"), ca.root.pem)
+    config = os.path.join(directory, "haproxy.cfg")
+    line = b"backend be\n    server s 10.0.0.1:443 ssl verify required ca-file %s crl-file %s\n" % (
+        os.path.join(directory, "ca.pem").encode(), crl_file if isinstance(crl_file, bytes) else crl_file.encode())
+    pki.write(config, line)
+
+    def run():
+        view = _lbview.lb_view([("haproxy", config)], probe=False)
+        (item,) = view["lb_backends"]
+        return {"error": item["error"], "crls": view["crls"], "crl_fingerprints": item["crl_fingerprints"]}
+
+    return bounded(run, as_nobody=as_nobody)
+
+
+@pytest.mark.parametrize("kind, code", [
+    ("directory", "NOT_A_CRL"),
+    ("fifo", "NOT_REGULAR_FILE"),
+    ("huge", "TOO_LARGE"),
+    ("random bytes", "NOT_A_CRL"),
+    ("many BEGIN lines", "NOT_A_CRL"),
+    ("/dev/zero", "NOT_REGULAR_FILE"),
+    ("dangling symlink", "NOT_FOUND"),
+    ("non-UTF-8 path", "NOT_FOUND"),
+])
+def test_a_crl_file_that_is_no_crl_file_is_a_coded_backend_error(tmp_path, kind, code):
+    path = str(tmp_path / "revoked.crl")
+    if kind == "directory":
+        os.mkdir(path)
+    elif kind == "fifo":
+        os.mkfifo(path)  # a read would block until a writer comes: never opened
+    elif kind == "huge":
+        with open(path, "wb") as handle:
+            handle.truncate(_lbview.MAX_CRL_BYTES + 1)  # sparse: no disk
+    elif kind == "random bytes":
+        pki.write(path, os.urandom(4096))
+    elif kind == "many BEGIN lines":
+        pki.write(path, b"-----BEGIN X509 CRL-----\n" * 100000)
+    elif kind == "/dev/zero":
+        path = kind
+    elif kind == "dangling symlink":
+        os.symlink(str(tmp_path / "gone.crl"), path)
+    else:  # the file exists under its bytes; the configuration is read as text, invalid UTF-8 replaced
+        path = os.path.join(os.fsencode(str(tmp_path)), b"revoked-\xff.crl")
+        with open(path, "wb") as handle:
+            handle.write(_crl_pem(pki.CA("Bytes").root))
+    outcome = _haproxy_crl_error(str(tmp_path), path)
+    assert outcome["error"]["code"] == code, outcome
+    shown = os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    assert outcome["error"]["message"].startswith("CRL file %s: " % shown), outcome
+    assert (outcome["crls"], outcome["crl_fingerprints"]) == ([], [])
+
+
+def test_an_unreadable_crl_file_is_permission_denied():
+    top = tempfile.mkdtemp(prefix="certops-hostile-crl-")  # not under root's 0700 pytest tmp: nobody must enter
+    try:
+        os.chmod(top, 0o755)
+        path = pki.write(os.path.join(top, "locked.crl"), _crl_pem(pki.CA("Locked").root), 0o600)
+        if os.geteuid() != 0:
+            os.chmod(path, 0o000)
+        outcome = _haproxy_crl_error(top, path, as_nobody=True)
+    finally:
+        shutil.rmtree(top)
+    assert outcome["error"]["code"] == "PERMISSION_DENIED", outcome
+    assert outcome["error"]["message"].startswith("CRL file %s: " % path)
+
+
+@pytest.mark.parametrize("mode, code", [(0o000, "PERMISSION_DENIED"), (0o311, "PERMISSION_DENIED")],
+                         ids=["locked", "enter-only"])
+def test_an_unlistable_crl_directory_is_permission_denied(mode, code):
+    top = tempfile.mkdtemp(prefix="certops-hostile-crl-")
+    try:
+        os.chmod(top, 0o755)
+        directory = os.path.join(top, "crl.d")
+        os.mkdir(directory)
+        pki.write(os.path.join(directory, "a.r0"), _crl_pem(pki.CA("Unlisted").root))
+        os.chmod(directory, mode)
+        config = pki.write(os.path.join(top, "apache2.conf"),
+                           "<VirtualHost *:443>\n  SSLProxyEngine on\n  SSLProxyCARevocationPath %s\n"
+                           "  SSLProxyCARevocationCheck chain\n  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n"
+                           % directory)
+
+        def run():
+            (item,) = _lbview.lb_view([("apache", config)], probe=False)["lb_backends"]
+            return item["error"]
+
+        error = bounded(run, as_nobody=True)
+    finally:
+        os.chmod(os.path.join(top, "crl.d"), 0o755)
+        shutil.rmtree(top)
+    assert error["code"] == code and error["message"].startswith("CRL file %s: " % directory), error
+
+
+def test_a_crl_directory_of_hostile_files_is_read_without_hanging(tmp_path):
+    """Apache's SSLProxyCARevocationPath holding a FIFO, a socket, a huge file and junk, next to one real CRL: the
+    FIFO and the socket are not even opened, the rest passed over, the CRL read."""
+    directory = tmp_path / "crl.d"
+    directory.mkdir()
+    os.mkfifo(directory / "0000.r0")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(directory / "1111.r0"))
+    with open(directory / "2222.r0", "wb") as handle:
+        handle.truncate(_lbview.MAX_CRL_BYTES + 1)
+    pki.write(directory / "3333.r0", b"\xff\xfe junk")
+    pki.write(directory / "4444.r0", _crl_pem(pki.CA("Dir").root))
+    config = pki.write(tmp_path / "apache2.conf", "<VirtualHost *:443>\n  SSLProxyEngine on\n"
+                       "  SSLProxyCARevocationPath %s\n  SSLProxyCARevocationCheck chain\n"
+                       "  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n" % directory)
+    try:
+        outcome = bounded(lambda: _lbview.lb_view([("apache", config)], probe=False))
+    finally:
+        server.close()
+    (item,) = outcome["lb_backends"]
+    assert item["error"] is None and len(item["crl_fingerprints"]) == 1, item
+    assert [c["issuer"] for c in outcome["crls"]] == ["CN=Dir Root CA"]
+    for name in ("0000.r0", "1111.r0"):
+        assert not os.path.isfile(directory / name)  # left as they were
