@@ -736,8 +736,8 @@ class Verifier:
                                                "signature failure): replace it with the CA's own CRL" % about)]
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if entry is not None:
-            problems.append(("REVOKED", "revoked by %s on %s%s" % (about, _certs.iso(_revocation_date(entry)),
-                                                                    _revocation_reason(entry))))
+            when = _certs.iso(_revocation_date(entry))
+            problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, _revocation_reason(entry))))
         return problems
 
     @staticmethod
@@ -1144,8 +1144,8 @@ def check_options(item, defaults=None):
         raise CertError("INVALID_ARGUMENT", "verify_depth must be a whole number from -1 to 100 (intermediates "
                         "between the leaf and the anchor; -1: the leaf must itself be an anchor), not %r" % (depth,))
     if checks["crl_check"] is not None and checks["crl_check"] not in CRL_CHECKS:
-        raise CertError("INVALID_ARGUMENT", "crl_check must be one of %s, not %r" % (", ".join(CRL_CHECKS),
-                                                                                  checks["crl_check"]))
+        raise CertError("INVALID_ARGUMENT", "crl_check must be one of %s, not %r" % (
+            ", ".join(CRL_CHECKS), checks["crl_check"]))
     for key in ("check_chain", "check_expiry", "crl_missing_ok"):
         if not isinstance(checks[key], bool):
             raise CertError("INVALID_ARGUMENT", "%s must be true or false, not %r" % (key, checks[key]))

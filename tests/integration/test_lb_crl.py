@@ -211,8 +211,8 @@ def world(tmp_path_factory):
         _run(nginx.test_command)
         nginx.start()
         started.append(nginx)
-        apache = ApacheLB(base / "apache", [lb_ports["apache"]], _apache_config(lb_ports["apache"], ports, ca_file,
-                                                                                  crl_files))
+        apache_config = _apache_config(lb_ports["apache"], ports, ca_file, crl_files)
+        apache = ApacheLB(base / "apache", [lb_ports["apache"]], apache_config)
         apache.start()
         started.append(apache)
         yield {"haproxy": haproxy, "nginx": nginx, "apache": apache, "lb_ports": lb_ports, "ports": ports,

@@ -58,8 +58,8 @@ def _label(depth):
     return "default" if depth is None else "d%d" % depth
 
 
-CASES = [("nginx", d, c) for d in NGINX_DEPTHS for c in CHAINS] + [("apache", d, c) for d in APACHE_DEPTHS
-                                                                     for c in CHAINS]
+CASES = ([("nginx", d, c) for d in NGINX_DEPTHS for c in CHAINS]
+         + [("apache", d, c) for d in APACHE_DEPTHS for c in CHAINS])
 
 
 class Backends(Nginx):
@@ -96,9 +96,8 @@ def _nginx_config(lb_port, ports, ca_file):
 def _apache_config(lb_ports, ports, ca_file):
     vhosts = []
     for depth in APACHE_DEPTHS:
-        passes = "".join("    ProxyPass /%s-%s/ https://127.0.0.1:%d/\n" % (_label(depth), chain,
-                                                                           ports[("apache", depth, chain)])
-                         for chain in CHAINS)
+        passes = "".join("    ProxyPass /%s-%s/ https://127.0.0.1:%d/\n" % (
+            _label(depth), chain, ports[("apache", depth, chain)]) for chain in CHAINS)
         vhosts.append("<VirtualHost 127.0.0.1:%d>\n    ServerName %s.lb.test\n    SSLProxyEngine on\n"
                       "    SSLProxyVerify require\n%s    SSLProxyCheckPeerName off\n    SSLProxyCheckPeerCN off\n"
                       "%s</VirtualHost>\n" % (lb_ports[depth], _label(depth),

@@ -162,8 +162,8 @@ def test_haproxy_view_reads_each_crl_once_and_describes_it(tmp_path, pkis, monke
     assert view["crls"] == [
         dict(_certs.crl_facts(_der(pkis["root"]), pkis["root"]), pem=_pem(pkis["root"])),
         dict(_certs.crl_facts(_der(pkis["int"]), pkis["int"]), pem=_pem(pkis["int"]))]
-    assert [(c["issuer"], c["revoked"]) for c in view["crls"]] == [("CN=Crl Root CA", 0),
-                                                                  ("CN=Crl Intermediate CA", 2)]
+    assert [(c["issuer"], c["revoked"]) for c in view["crls"]] == [
+        ("CN=Crl Root CA", 0), ("CN=Crl Intermediate CA", 2)]
     assert view["crls"][1]["next_update"] > view["crls"][1]["last_update"]
     options = by["inherited"]["verify_options"]
     assert (options["crl_check"], options["crl_missing_ok"], options["check_chain"]) == ("chain", False, True)
@@ -188,8 +188,8 @@ def test_haproxy_relative_crl_file_without_ca_base_and_a_dynamic_one():
     by = {i["server"]: i for i in _lbview.lb_backends("haproxy", "/etc/haproxy/haproxy.cfg", source)}
     assert (by["rel"]["crl_file"], by["rel"]["error"]) == ("/etc/haproxy/crl/x.pem", None)  # the config's directory
     # An environment variable: known to HAProxy only at run time, as a dynamic ca-file; the check is still on.
-    assert (by["dyn"]["crl_file"], by["dyn"]["crl_check"], by["dyn"]["error"]["code"]) == (None, "chain",
-                                                                                         "DYNAMIC_PATH")
+    dyn = by["dyn"]
+    assert (dyn["crl_file"], dyn["crl_check"], dyn["error"]["code"]) == (None, "chain", "DYNAMIC_PATH")
     assert "crl-file" in by["dyn"]["error"]["message"]
     assert by["at"]["crl_file"] == "/etc/haproxy/@system-ca"  # no system store for CRLs: a relative name
 
