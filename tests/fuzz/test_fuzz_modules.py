@@ -7,16 +7,21 @@ unreadable chain) the task does not fail and each bad item carries an `error`.
 
 from __future__ import annotations
 
+import datetime
+import functools
 import os
 import tempfile
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from fuzz import fuzzlib
 from fuzz.fuzzlib import closed_port, examples, material, run_module, time_limit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, cert_chain_verify
+from testlib import pki
 
 HANG_SECONDS = 60  # a module run bounded by its timeouts; generous on a shared machine
 
@@ -166,14 +171,41 @@ def _chain_texts():
     return _pem_texts().map(lambda text: text.replace("PRIVATE KEY", "PRIVATE KEX"))
 
 
+@functools.lru_cache(maxsize=None)
+def _crl_blocks():
+    """Real CRLs, made once (a strategy must draw from the same data every time it replays): an intermediate's,
+    current, stale and not yet valid, and its root's."""
+    ca = pki.CA("FuzzCRL")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    blocks = []
+    for issuer, last, following in ((ca.intermediate, -5, 7), (ca.intermediate, -9, -1), (ca.intermediate, 2, 9),
+                                    (ca.root, -1, 30)):
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+                   .last_update(now + datetime.timedelta(days=last))
+                   .next_update(now + datetime.timedelta(days=following)))
+        blocks.append(builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return tuple(blocks)
+
+
+@st.composite
+def _crl_texts(draw):
+    """Real CRLs joined and mutated as `material` mutates certificates: cut, flipped, repeated."""
+    data = b"".join(draw(st.lists(st.sampled_from(_crl_blocks()), min_size=1, max_size=3)))
+    for op in draw(st.lists(st.sampled_from(fuzzlib.MUTATIONS), max_size=3)):
+        data = fuzzlib._apply(data, op, draw)
+    return data.decode("ascii", "replace")
+
+
 def verify_args(world):
     ca, _leaf = fuzzlib.ca_bundle()
+    crl_check = st.one_of(st.sampled_from(["none", "leaf", "chain", "Chain", ""]), _ANY)
     chain = st.one_of(_pem_texts(), st.lists(_pem_texts(), max_size=2), _ANY)
     item = st.fixed_dictionaries({}, optional={
         "name": st.one_of(st.text(max_size=5), _ANY), "chain": chain, "path": _paths(world),
         "server_names": st.one_of(st.lists(st.text(max_size=8), max_size=2), _ANY),
         "key_path": _paths(world), "key_content": st.one_of(_pem_texts(), _ANY),
-        "intermediates": st.one_of(st.lists(_pem_texts(), max_size=1), _ANY), "unknown": _ANY})
+        "intermediates": st.one_of(st.lists(_pem_texts(), max_size=1), _ANY), "unknown": _ANY,
+        "crl_check": crl_check, "crl_missing_ok": st.one_of(st.booleans(), _ANY)})
     return st.fixed_dictionaries({}, optional={
         "chain": chain, "path": _paths(world), "items": st.one_of(st.lists(item, max_size=3), _ANY),
         "ca_path": _paths(world), "ca_content": st.one_of(st.just(ca.root_pem), _pem_texts(), _ANY),
@@ -186,6 +218,8 @@ def verify_args(world):
         "min_days_remaining": st.one_of(st.integers(-2, 400), _ANY),
         "min_rsa_bits": st.one_of(st.sampled_from([0, 511, 512, 2048, 10**9]), _ANY),
         "fail_on_invalid": st.one_of(st.booleans(), _ANY),
+        "crl_content": st.one_of(_crl_texts(), _pem_texts(), _ANY), "crl_path": _paths(world),
+        "crl_check": crl_check, "crl_missing_ok": st.one_of(st.booleans(), _ANY),
     })
 
 
