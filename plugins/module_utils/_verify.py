@@ -711,7 +711,9 @@ class Verifier:
         several CRLs of the issuer a current one is taken, as OpenSSL scores them; a CRL out of date that lists the
         certificate says so too (`openssl verify` goes on after a CRL's dates and names both)."""
         about = _subject(issuer)
-        mine = [crl for _der, crl in self.crls if crl.issuer == cert.issuer]
+        # OpenSSL takes a CRL for the issuer's by its name and, when the CRL names its key (authorityKeyIdentifier),
+        # by that key too: a CRL of another key is no CRL of this issuer at all.
+        mine = [crl for _der, crl in self.crls if crl.issuer == cert.issuer and _crl_key_matches(crl, issuer)]
         if not mine:
             return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
                                     "certificate: it refuses the chain (OpenSSL: unable to get certificate CRL); "
@@ -1040,6 +1042,17 @@ class Verifier:
             "leaf": leaf_info,
             "days_remaining": days,
         }
+
+
+def _crl_key_matches(crl, issuer):
+    """False when the CRL's authorityKeyIdentifier names another key than the issuer's subjectKeyIdentifier
+    (OpenSSL's X509_check_akid); True when either is absent."""
+    try:
+        key_id = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        return True
+    subject_key = _ext_checked(issuer, x509.SubjectKeyIdentifier)[0]
+    return key_id is None or subject_key is None or subject_key.digest == key_id
 
 
 def _crl_signed_by(crl, issuer):

@@ -7,14 +7,11 @@ unreadable chain) the task does not fail and each bad item carries an `error`.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import os
 import tempfile
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from fuzz import fuzzlib
 from fuzz.fuzzlib import closed_port, examples, material, run_module, time_limit
 from hypothesis import given, settings
@@ -176,14 +173,9 @@ def _crl_blocks():
     """Real CRLs, made once (a strategy must draw from the same data every time it replays): an intermediate's,
     current, stale and not yet valid, and its root's."""
     ca = pki.CA("FuzzCRL")
-    now = datetime.datetime.now(datetime.timezone.utc)
-    blocks = []
-    for issuer, last, following in ((ca.intermediate, -5, 7), (ca.intermediate, -9, -1), (ca.intermediate, 2, 9),
-                                    (ca.root, -1, 30)):
-        builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-                   .last_update(now + datetime.timedelta(days=last))
-                   .next_update(now + datetime.timedelta(days=following)))
-        blocks.append(builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    blocks = [pki.crl_pem(pki.crl(issuer, last=last, following=following)).encode()
+              for issuer, last, following in ((ca.intermediate, -5, 7), (ca.intermediate, -9, -1),
+                                              (ca.intermediate, 2, 9), (ca.root, -1, 30))]
     return tuple(blocks)
 
 

@@ -33,14 +33,13 @@ CRL_MISSING.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import re
 import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certops.backend_tls.plugins.filter import lb_view
 from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
@@ -101,17 +100,7 @@ def _case_of(item):
 
 def _crl(issuer, revoked=(), *, last=-1, following=7):
     """A CRL signed by issuer: revoked serials, lastUpdate and nextUpdate in days from now."""
-    now = pki.now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-               .last_update(now + datetime.timedelta(days=last))
-               .next_update(now + datetime.timedelta(days=following))
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False)
-               .add_extension(x509.CRLNumber(1), False))
-    for serial in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - datetime.timedelta(hours=1))
-            .build())
-    return builder.sign(issuer.key, hashes.SHA256())
+    return pki.crl(issuer, revoked, last=last, following=following)
 
 
 def _case_crls():

@@ -26,7 +26,6 @@ next to the collection's, and both change between steps, so their agreement cann
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
 from lab import lab as labctl
 from testlib import pki
@@ -70,18 +69,8 @@ def lab_of(tmp_path):
 
 
 def crl(issuer, revoked=(), *, last=-1, following=7):
-    """A CRL signed by issuer's key: the revoked serials, lastUpdate and nextUpdate in days from now."""
-    now = pki.now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-               .last_update(now + datetime.timedelta(days=last))
-               .next_update(now + datetime.timedelta(days=following))
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False)
-               .add_extension(x509.CRLNumber(1), False))
-    for serial in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial)
-            .revocation_date(now - datetime.timedelta(hours=1)).build())
-    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    """A PEM CRL signed by issuer's key: the revoked serials, lastUpdate and nextUpdate in days from now."""
+    return pki.crl_pem(pki.crl(issuer, revoked, last=last, following=following))
 
 
 def reload_lb(lab):

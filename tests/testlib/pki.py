@@ -146,6 +146,30 @@ class CA:
         return leaf.pem + self.intermediate.pem
 
 
+def crl(issuer, revoked=(), *, last=-1, following=7, signer=None, aki=True):
+    """A certificate revocation list in issuer's name (a pki.Issued), revoking `revoked` (Issued or serial numbers),
+    issued `last` and next due `following` days from now (both may be in the past), with the CRL number and (aki) the
+    authority key identifier a CA writes; signed by signer's key, issuer's own unless given (a forgery). A
+    cryptography CertificateRevocationList: crl_pem() gives its text."""
+    signer = signer or issuer
+    at = now()
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+               .last_update(at + datetime.timedelta(days=last)).next_update(at + datetime.timedelta(days=following))
+               .add_extension(x509.CRLNumber(1), False))
+    if aki:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key()), False)
+    for entry in revoked:
+        serial = entry if isinstance(entry, int) else entry.cert.serial_number
+        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                                  .revocation_date(at - datetime.timedelta(hours=1)).build())
+    return builder.sign(signer.key, hashes.SHA256())
+
+
+def crl_pem(revocation_list):
+    return revocation_list.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def write(path, text, mode=0o644):
     """Write text (or bytes) to path with a mode; returns the path as a string."""
     path = pathlib.Path(path)

@@ -5,13 +5,11 @@ module returns (tests/integration/test_lb_backend_info.py checks that shape agai
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certops.backend_tls.plugins.filter import lb_view, remediation
 from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
@@ -227,15 +225,9 @@ def test_load_balancers_that_share_a_root_share_anchors():
 
 def _crl(ca, revoked=(), following=7):
     """A PEM CRL of ca's intermediate, with its sha256 as lb_backend_info names it."""
-    now = pki.now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.intermediate.cert.subject)
-               .last_update(now - datetime.timedelta(days=1)).next_update(now + datetime.timedelta(days=following)))
-    for issued in revoked:
-        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(
-            issued.cert.serial_number).revocation_date(now - datetime.timedelta(hours=1)).build())
-    crl = builder.sign(ca.intermediate.key, hashes.SHA256())
-    der = crl.public_bytes(serialization.Encoding.DER)
-    return {"sha256": hashlib.sha256(der).hexdigest(), "pem": crl.public_bytes(serialization.Encoding.PEM).decode()}
+    made = pki.crl(ca.intermediate, revoked, following=following)
+    return {"sha256": hashlib.sha256(made.public_bytes(serialization.Encoding.DER)).hexdigest(),
+            "pem": pki.crl_pem(made)}
 
 
 def with_crl(entry, crl, check="leaf", missing_ok=False):

@@ -391,15 +391,7 @@ def test_a_discover_binary_that_cannot_run_is_not_the_task_s_failure(tmp_path):
 
 def _crl_pem(issuer):
     """A real (empty) CRL of issuer, PEM."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-
-    now = pki.now()
-    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject).last_update(now)
-           .next_update(now + datetime.timedelta(days=7)).sign(issuer.key, hashes.SHA256()))
-    return crl.public_bytes(serialization.Encoding.PEM)
+    return pki.crl_pem(pki.crl(issuer)).encode()
 
 
 def _haproxy_crl_error(directory, crl_file, as_nobody=False):

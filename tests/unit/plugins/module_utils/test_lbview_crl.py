@@ -11,14 +11,12 @@ its PEM unless include_pem is false), `verify_options` and the coded errors of a
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import subprocess
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _lbview
 from testlib import pki
@@ -27,13 +25,7 @@ from testlib.servers import APACHE_MODULES
 
 def _crl(issuer, revoked=(), days=7):
     """A CRL signed by issuer (a pki.Issued), revoking these serial numbers."""
-    now = pki.now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
-               .last_update(now - datetime.timedelta(hours=1)).next_update(now + datetime.timedelta(days=days)))
-    for serial in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
-    return builder.sign(issuer.key, hashes.SHA256())
+    return pki.crl(issuer, revoked, following=days)
 
 
 def _pem(crl):

@@ -36,15 +36,8 @@ UNDER_REVOKED = pki.issue("under.revocation.test", issuer=REVOKED_INT)
 OPENSSL_CODES = {23: "REVOKED", 3: "CRL_MISSING", 12: "CRL_EXPIRED", 11: "CRL_INVALID", 8: "CRL_INVALID"}
 
 
-def crl(signer, revoked=(), last=-1, following=7, name=None):
-    now = pki.now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(name or signer.cert.subject)
-               .last_update(now + datetime.timedelta(days=last)).next_update(now + datetime.timedelta(days=following)))
-    for cert in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(cert.cert.serial_number)
-            .revocation_date(now - datetime.timedelta(days=2)).build())
-    return builder.sign(signer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+def crl(issuer, revoked=(), last=-1, following=7, signer=None, aki=True):
+    return pki.crl_pem(pki.crl(issuer, revoked, last=last, following=following, signer=signer, aki=aki))
 
 
 # the revoked intermediate's own CRL travels with the root's: its leaf then passes a leaf-only check
@@ -55,7 +48,10 @@ CASES = {
     "root_only": FRESH_ROOT,  # nothing from the intermediate about its leaves
     "stale": crl(INT, [BAD], last=-30, following=-1) + FRESH_ROOT,
     "future": crl(INT, [BAD], last=2, following=9) + FRESH_ROOT,
-    "forged": crl(FORGER, [], name=INT.cert.subject) + FRESH_ROOT,
+    # a CRL in the intermediate's name signed by another key: naming that key (AKI), OpenSSL does not take it for
+    # the intermediate's (no CRL, 3); naming none, it does and finds the signature wrong (8)
+    "forged": crl(INT, signer=FORGER) + FRESH_ROOT,
+    "forged_no_aki": crl(INT, signer=FORGER, aki=False) + FRESH_ROOT,
     "stale_and_fresh": crl(INT, [], last=-30, following=-1) + FRESH_INT + FRESH_ROOT,
 }
 CHAINS = {"good": GOOD.pem + INT.pem, "bad": BAD.pem + INT.pem, "under_revoked": UNDER_REVOKED.pem + REVOKED_INT.pem}
