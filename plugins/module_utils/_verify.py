@@ -724,8 +724,9 @@ class Verifier:
         dated = [(crl, _certs.crl_dates(crl), _crl_signed_by(crl, issuer)) for crl in mine]
         current = [entry for entry in dated
                    if entry[1][0] <= self.at and (entry[1][1] is None or entry[1][1] >= self.at)]
-        # OpenSSL picks a CRL by name and dates, then checks its dates and its signature, in that order
-        crl, (last, following), signed = max(current or dated, key=lambda entry: (entry[2], entry[1][0]))
+        # OpenSSL picks a CRL by name, key and dates (a current one, the newest of those), then checks its dates
+        # and its signature, in that order: a newer CRL of the issuer's name that its key did not sign is refused
+        crl, (last, following), signed = max(current or dated, key=lambda entry: entry[1][0])
         problems = []
         if not current and last > self.at:
             problems.append(("CRL_INVALID", "the CRL from %s is not valid before %s" % (about, _certs.iso(last))))

@@ -52,6 +52,8 @@ CASES = {
     # the intermediate's (no CRL, 3); naming none, it does and finds the signature wrong (8)
     "forged": crl(INT, signer=FORGER) + FRESH_ROOT,
     "forged_no_aki": crl(INT, signer=FORGER, aki=False) + FRESH_ROOT,
+    # both current: OpenSSL takes the newer, and the genuine older one does not save it
+    "forged_newer": crl(INT, last=-3) + crl(INT, signer=FORGER, aki=False) + FRESH_ROOT,
     "stale_and_fresh": crl(INT, [], last=-30, following=-1) + FRESH_INT + FRESH_ROOT,
 }
 CHAINS = {"good": GOOD.pem + INT.pem, "bad": BAD.pem + INT.pem, "under_revoked": UNDER_REVOKED.pem + REVOKED_INT.pem}
