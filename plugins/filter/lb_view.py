@@ -22,7 +22,8 @@ def _result(value, name):
 
 @takes("an lb_backend_info result (a dict with lb_backends)")
 def lb_verify_items(result):
-    """lb_backend_info result -> [{ca_content, chains, backends}]: one cert_chain_verify call per trust anchor set."""
+    """lb_backend_info result -> [{ca_content, crl_content, chains, backends}]: one cert_chain_verify call per set
+    of trust anchors and CRLs."""
     return _lbmap.verify_groups(_result(result, "lb_verify_items"))
 
 

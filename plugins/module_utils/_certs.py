@@ -17,6 +17,7 @@ import binascii
 import datetime
 import hashlib
 import ipaddress
+import re
 import warnings
 
 # The standard-library part of the vocabulary (CertError, PEM splitting, fingerprints, expires_soon) lives in
@@ -694,6 +695,51 @@ def parse_material(data):
         detail = "; ".join(problems) if problems else "no certificate or private key found"
         raise _material_error("NOT_A_CERTIFICATE", detail, fmt if fmt == "pkcs7" else None)
     return {"format": fmt, "ders": ders, "key": key, "problems": problems}
+
+
+# The string types OpenSSL's name canonical encoding rewrites as UTF8String (asn1_string_canon), and how to read them
+_CANON_STRINGS = {0x0C: "utf-8", 0x13: "latin-1", 0x14: "latin-1", 0x16: "latin-1", 0x1A: "latin-1",
+                  0x1C: "utf-32-be", 0x1E: "utf-16-be"}
+
+
+def _der_length(length):
+    if length < 0x80:
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _der_tlv(tag, content):
+    return bytes([tag]) + _der_length(len(content)) + content
+
+
+def name_hash(name):
+    """OpenSSL's X509_NAME_hash of a cryptography Name, as 8 hex digits: the <hash> of a hashed CA or CRL directory
+    (c_rehash, `openssl crl -hash`). SHA-1 of the name's canonical encoding -- each RDN's values as UTF8String with
+    blanks trimmed and collapsed and ASCII letters lowered, the RDN SETs one after another -- its first four bytes
+    read little-endian. ValueError for a name that is not DER."""
+    der = name.public_bytes()
+    _tag, start, end = _der_element(der, 0, len(der))
+    canon = b""
+    for _set_tag, set_start, set_end in _der_children(der, start, end):
+        entries = []
+        for _seq, entry_start, entry_end in _der_children(der, set_start, set_end):
+            (oid_tag, oid_start, oid_end), (value_tag, value_start, value_end) = list(
+                _der_children(der, entry_start, entry_end))[:2]
+            value = der[value_start:value_end]
+            if value_tag in _CANON_STRINGS:
+                text = value.decode(_CANON_STRINGS[value_tag], "replace")
+                text = " ".join(_split_blanks(text)).encode("utf-8")
+                value_tag, value = 0x0C, bytes(b + 32 if 65 <= b <= 90 else b for b in text)
+            entries.append(_der_tlv(0x30, _der_tlv(oid_tag, der[oid_start:oid_end]) + _der_tlv(value_tag, value)))
+        canon += _der_tlv(0x31, b"".join(sorted(entries)))
+    digest = hashlib.sha1(canon).digest()  # nosec: OpenSSL's directory hash, not a security use
+    return "%08x" % int.from_bytes(digest[:4], "little")
+
+
+def _split_blanks(text):
+    """The words of text between runs of OpenSSL's blanks (space, tab, newline, vertical tab, form feed, CR)."""
+    return [w for w in re.split(r"[ \t\n\v\f\r]+", text) if w]
 
 
 def load_crls(data):

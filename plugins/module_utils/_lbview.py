@@ -968,29 +968,41 @@ def _crl_file(path):
     return crls, None
 
 
+_HASHED_CRL = re.compile(r"^([0-9a-f]{8})\.r([0-9]+)$")
+
+
 def _crl_directory(path):
-    """[(der, crl)] of every CRL in the regular files of a directory (Apache's hashed <hash>.r0 files; sorted, as
-    _anchor_files lists a CA directory), or an error. A file that holds no CRL (a CA certificate sharing the
-    directory) is passed over, as _anchors passes over what is not a certificate, unless it is the only one."""
+    """[(der, crl)] of the CRLs OpenSSL finds in a hashed directory (Apache's SSLProxyCARevocationPath), or an
+    error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names) and
+    takes from them only CRLs of that issuer: other names (crl.pem), a number after a gap, or a CRL filed under
+    another issuer's hash are never read."""
     if not os.path.isdir(path):
         if os.path.exists(path):
             return None, _crl_error(path, "NOT_A_CRL", "not a directory (Apache refuses this configuration)")
         return None, _crl_error(path, "NOT_FOUND", "no such directory")
     try:
-        names = sorted(os.listdir(path))
+        names = set(os.listdir(path))
     except OSError as exc:
         return None, _crl_error(path, "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
                                 "cannot list it: %s" % exc.strerror)
-    files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
-    if len(files) == 1:
-        return _crl_file(files[0])
     found = []
-    for name in files:
-        crls, _error = _crl_file(name)
-        found.extend(crls or [])
+    for prefix in sorted({m.group(1) for m in map(_HASHED_CRL.match, names) if m}):
+        index = 0
+        while "%s.r%d" % (prefix, index) in names:
+            crls, _error = _crl_file(os.path.join(path, "%s.r%d" % (prefix, index)))
+            found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
+            index += 1
     if not found:
-        return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list (X509 CRL) in the directory")
+        return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "
+                                "(<hash>.r0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there")
     return found, None
+
+
+def _hash_of(name):
+    try:
+        return _certs.name_hash(name)
+    except ValueError:
+        return None
 
 
 def crl_pem(der):

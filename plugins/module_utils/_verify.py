@@ -30,7 +30,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
     from cryptography.x509 import verification
     from cryptography.x509.oid import ExtendedKeyUsageOID
 except ImportError:  # reported by _deps.cryptography_problem()
@@ -268,21 +268,10 @@ def _issued_by(child, parent):
             return False
         except (ValueError, TypeError, UnsupportedAlgorithm):
             pass
-    tbs = _certs.tbs_of(child)
     try:
-        key, algorithm = parent.public_key(), child.signature_hash_algorithm
-        if isinstance(key, rsa.RSAPublicKey):  # PKCS#1 v1.5 or PSS, as the certificate says
-            key.verify(child.signature, tbs, child.signature_algorithm_parameters, algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(child.signature, tbs, ec.ECDSA(algorithm))
-        elif isinstance(key, dsa.DSAPublicKey):
-            key.verify(child.signature, tbs, algorithm)
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(child.signature, tbs)
-        else:
-            return False
-        return True
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return _signed_with(parent.public_key(), child.signature, _certs.tbs_of(child), child.signature_hash_algorithm,
+                            child.signature_algorithm_parameters)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return False
 
 
@@ -388,6 +377,7 @@ class Verifier:
         self.anchors = list(anchors)
         self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
         self.crls = list(crls)  # [(der, CertificateRevocationList)]: the load balancer's, for check_revocation
+        self._crl_signatures, self._crl_serials = {}, {}
         self.min_days_remaining = min_days_remaining
         self.min_rsa_bits = min_rsa_bits
         self.strict = set(strict)
@@ -444,9 +434,12 @@ class Verifier:
             path = verified
         found += self._check_printable(served, intermediates, path)
         found += self._check_path(path, leaf)
-        found += self._check_depth(path, checks["verify_depth"])
+        # OpenSSL (without partial chains) builds on through the trust anchors to a self-signed root, where
+        # cryptography's path ends at the first anchor: the load balancer's depth and CRLs count that whole chain.
+        built = self._openssl_chain(path, [c for _d, c in served] + [c for _d, c in intermediates])
+        found += self._check_depth(built, checks["verify_depth"])
         if checks["check_chain"]:  # a load balancer that does not verify the chain reads no CRL either
-            found += self._check_revocation(path, checks)
+            found += self._check_revocation(built, checks)
         found += self._check_strict(path or walk, leaf)
         if verified is not None:
             found += self._check_unneeded(served, path, leaf_index)
@@ -686,62 +679,108 @@ class Verifier:
                       "CA closer to the anchor it trusts" % (len(between), depth), between[depth])
         return found
 
-    def _check_revocation(self, path, checks):
-        """REVOKED, CRL_MISSING, CRL_EXPIRED, CRL_INVALID: the anchored path checked against the load balancer's
-        CRLs as OpenSSL checks them for it (X509_V_FLAG_CRL_CHECK: the leaf; with CRL_CHECK_ALL, `chain`: every
-        certificate but the anchor), each against a CRL of its issuer's name signed by its issuer's key.
-        crl_check None means `chain` when CRLs were given; asked for without any CRL it is said (info), not guessed.
+    def _openssl_chain(self, path, pool):
+        """The anchored path continued as OpenSSL continues it: while its last certificate is not self-signed, its
+        issuer from the trust anchors (then the certificates served and given), by name and signature. An
+        unanchored path stays as it is (nothing to continue from)."""
+        if not path or path[-1] not in self.anchor_set:
+            return path
+        chain = list(path)
+        while not _self_issued(chain[-1]) and len(chain) < 100:
+            issuer = next((c for c in self.anchors + pool if c not in chain and _issued_by(chain[-1], c)), None)
+            if issuer is None:
+                break
+            chain.append(issuer)
+        return chain
+
+    def _check_revocation(self, chain, checks):
+        """REVOKED, CRL_MISSING, CRL_EXPIRED, CRL_INVALID: the chain OpenSSL builds (_openssl_chain) checked against
+        the load balancer's CRLs as OpenSSL checks them for it: X509_V_FLAG_CRL_CHECK (`leaf`) the first
+        certificate, with CRL_CHECK_ALL (`chain`) every one, the self-signed root included; each against a CRL of
+        its issuer (itself, for a self-signed one). crl_check None means `chain` when CRLs were given; asked for
+        without any CRL it is said (info), not guessed.
         """
         found = _Findings()
         mode = checks["crl_check"] or ("chain" if self.crls else "none")
-        if mode == "none" or len(path) < 2 or path[-1] not in self.anchor_set:
+        if mode == "none" or not any(cert in self.anchor_set for cert in chain):  # no anchored chain: other findings
             return found
         if not self.crls:
             found.add("REVOCATION_UNCHECKED", INFO, "the load balancer checks revocation (%s) against its CRLs, and "
-                      "none were given (crl_content or crl_path): revocation was not checked" % mode, path[0])
+                      "none were given (crl_content or crl_path): revocation was not checked" % mode, chain[0])
             return found
-        for index, cert in enumerate(path[:1] if mode == "leaf" else path[:-1]):
-            for code, message in self._revocation(cert, path[index + 1]):
+        for index, cert in enumerate(chain[:1] if mode == "leaf" else chain):
+            issuer = chain[index + 1] if index + 1 < len(chain) else cert
+            for code, message in self._revocation(cert, issuer):
                 if not (code == "CRL_MISSING" and checks["crl_missing_ok"]):
                     found.add(code, ERROR, message, cert)
         return found
 
     def _revocation(self, cert, issuer):
-        """[(code, message)]: why the load balancer refuses cert on revocation grounds ([] when it does not). Among
-        several CRLs of the issuer a current one is taken, as OpenSSL scores them; a CRL out of date that lists the
-        certificate says so too (`openssl verify` goes on after a CRL's dates and names both)."""
+        """[(code, message)]: why the load balancer refuses cert on revocation grounds ([] when it does not).
+
+        The CRL is chosen as OpenSSL's get_crl_sk scores them: the issuer's name and key (a CRL naming another key
+        is none of its), then no unhandled critical extension, in scope for the certificate (issuing distribution
+        point), current, and the newest of equals; indirect and reason-partitioned CRLs are none (no extended CRL
+        support). The chosen CRL is then checked as check_crl and cert_crl do: the issuer may sign CRLs, in scope,
+        its dates, its signature, its critical extensions, the certificate's serial. `openssl verify` goes on
+        after a CRL's dates and a critical extension, so those findings come with REVOKED when it lists the
+        certificate."""
         about = _subject(issuer)
-        # OpenSSL takes a CRL for the issuer's by its name and, when the CRL names its key (authorityKeyIdentifier),
-        # by that key too: a CRL of another key is no CRL of this issuer at all.
-        mine = [crl for _der, crl in self.crls if crl.issuer == cert.issuer and _crl_key_matches(crl, issuer)]
-        if not mine:
+        wanted = _canonical_name(cert.issuer)
+        candidates = [crl for _der, crl in self.crls if _canonical_name(crl.issuer) == wanted
+                      and _crl_key_matches(crl, issuer) and not _crl_extended(crl)]
+        if not candidates:
             return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
                                     "certificate: it refuses the chain (OpenSSL: unable to get certificate CRL); "
                                     "add that CA's current CRL to its CRL file" % about)]
         usage = _ext_checked(issuer, x509.KeyUsage)[0]
         if usage is not None and not usage.crl_sign:
             return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)]
-        dated = [(crl, _certs.crl_dates(crl), _crl_signed_by(crl, issuer)) for crl in mine]
-        current = [entry for entry in dated
-                   if entry[1][0] <= self.at and (entry[1][1] is None or entry[1][1] >= self.at)]
-        # OpenSSL picks a CRL by name, key and dates (a current one, the newest of those), then checks its dates
-        # and its signature, in that order: a newer CRL of the issuer's name that its key did not sign is refused
-        crl, (last, following), signed = max(current or dated, key=lambda entry: entry[1][0])
+
+        def score(crl):
+            last, following = _certs.crl_dates(crl)
+            current = last <= self.at and (following is None or following > self.at)
+            return (not _crl_critical(crl), _crl_in_scope(crl, cert), current, last)
+
+        crl = max(candidates, key=score)
+        _critical_free, in_scope, current, _last = score(crl)
+        if not in_scope:
+            return [("CRL_INVALID", "the CRL from %s does not cover this certificate (its issuing distribution point "
+                                    "limits it to other certificates; OpenSSL: different CRL scope)" % about)]
         problems = []
+        last, following = _certs.crl_dates(crl)
         if not current and last > self.at:
             problems.append(("CRL_INVALID", "the CRL from %s is not valid before %s" % (about, _certs.iso(last))))
         elif not current:
             problems.append(("CRL_EXPIRED", "the CRL from %s expired on %s (its next update): the load balancer "
                              "refuses every chain it covers until its CRL file is refreshed" % (
                                  about, _certs.iso(following))))
-        if not signed:
+        if not self._crl_signed(crl, issuer):
             return problems + [("CRL_INVALID", "the CRL named after %s is not signed by its key (OpenSSL: CRL "
                                                "signature failure): replace it with the CA's own CRL" % about)]
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-        if entry is not None:
+        if _crl_critical(crl):
+            problems.append(("CRL_INVALID", "the CRL from %s has a critical extension OpenSSL does not handle: "
+                                            "the load balancer refuses it" % about))
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number) \
+            if self._revoked(crl, cert.serial_number) else None
+        reason = _revocation_reason(entry) if entry is not None else None
+        if entry is not None and reason != x509.ReasonFlags.remove_from_crl.value:  # OpenSSL's cert_crl: not revoked
             when = _certs.iso(_revocation_date(entry))
-            problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, _revocation_reason(entry))))
+            problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, " (%s)" % reason if reason else "")))
         return problems
+
+    def _crl_signed(self, crl, issuer):
+        """Whether issuer's key signed the CRL, once per (CRL, issuer) for the whole batch."""
+        key = (id(crl), _fp(_certs.der_of(issuer)))
+        if key not in self._crl_signatures:
+            self._crl_signatures[key] = _crl_signed_by(crl, issuer)
+        return self._crl_signatures[key]
+
+    def _revoked(self, crl, serial):
+        """Whether the CRL lists serial: its serials read once per batch (a CA's CRL may list 100,000s)."""
+        if id(crl) not in self._crl_serials:
+            self._crl_serials[id(crl)] = frozenset(entry.serial_number for entry in crl)
+        return serial in self._crl_serials[id(crl)]
 
     @staticmethod
     def _unchecked(finding, check_expiry, named):
@@ -1048,19 +1087,98 @@ class Verifier:
 def _crl_key_matches(crl, issuer):
     """False when the CRL's authorityKeyIdentifier names another key than the issuer's subjectKeyIdentifier
     (OpenSSL's X509_check_akid); True when either is absent."""
+    extensions = _extensions(crl)
     try:
-        key_id = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-    except (x509.ExtensionNotFound, ValueError):
+        key_id = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except (x509.ExtensionNotFound, AttributeError):  # AttributeError: unreadable extensions (_crl_critical says so)
         return True
     subject_key = _ext_checked(issuer, x509.SubjectKeyIdentifier)[0]
     return key_id is None or subject_key is None or subject_key.digest == key_id
 
 
+def _signed_with(key, signature, tbs, algorithm, parameters):
+    """Whether key made signature over tbs with this hash (and RSA padding): any hash, SHA-1 included, as OpenSSL
+    checks a CRL's signature whatever its security level."""
+    try:
+        if isinstance(key, rsa.RSAPublicKey):  # PKCS#1 v1.5 or PSS, as the signed object says
+            key.verify(signature, tbs, parameters or padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, tbs, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(signature, tbs, algorithm)
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(signature, tbs)
+        else:
+            return False
+        return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+
+
 def _crl_signed_by(crl, issuer):
     try:
-        return crl.is_signature_valid(issuer.public_key())
-    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return _signed_with(issuer.public_key(), crl.signature, crl.tbs_certlist_bytes, crl.signature_hash_algorithm,
+                            getattr(crl, "signature_algorithm_parameters", None))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return False
+
+
+# Critical extensions OpenSSL handles in a CRL (crl_cb: the rest make it EXFLAG_CRITICAL) and in a CRL entry.
+_CRL_HANDLED = ("2.5.29.28", "2.5.29.35", "2.5.29.27")  # issuingDistributionPoint, authorityKeyIdentifier, deltaCRL
+_CRL_ENTRY_HANDLED = ("2.5.29.29",)  # certificateIssuer
+
+
+def _extensions(obj):
+    """An object's extensions, or None when cryptography cannot read them (duplicated, malformed)."""
+    try:
+        return obj.extensions
+    except _certs.EXTENSION_ERRORS:
+        return None
+
+
+def _crl_critical(crl):
+    """Whether OpenSSL refuses the CRL for a critical extension it does not handle (unhandled critical CRL
+    extension, 36), on the CRL or on any of its entries; unreadable extensions count as such."""
+    extensions = _extensions(crl)
+    if extensions is None or any(e.critical and e.oid.dotted_string not in _CRL_HANDLED for e in extensions):
+        return True
+    for entry in crl:
+        entry_extensions = _extensions(entry)
+        if entry_extensions is None or any(e.critical and e.oid.dotted_string not in _CRL_ENTRY_HANDLED
+                                           for e in entry_extensions):
+            return True
+    return False
+
+
+def _idp(crl):
+    extensions = _extensions(crl)
+    try:
+        return extensions.get_extension_for_class(x509.IssuingDistributionPoint).value if extensions else None
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _crl_extended(crl):
+    """An indirect or reason-partitioned CRL: OpenSSL without extended CRL support takes it for none."""
+    idp = _idp(crl)
+    return idp is not None and (idp.indirect_crl or idp.only_some_reasons is not None)
+
+
+def _crl_in_scope(crl, cert):
+    """Whether the CRL's issuing distribution point covers cert (OpenSSL's crl_crldp_check and IDP flags): only
+    user or only CA certificates, never attribute ones, and a distribution point name that one of the
+    certificate's CRL distribution points names."""
+    idp = _idp(crl)
+    if idp is None:
+        return True
+    if idp.only_contains_attribute_certs or (idp.only_contains_user_certs and _is_ca(cert)) or (
+            idp.only_contains_ca_certs and not _is_ca(cert)):
+        return False
+    if not idp.full_name and not idp.relative_name:
+        return True
+    points = _ext_checked(cert, x509.CRLDistributionPoints)[0] or []
+    names = set(idp.full_name or [])
+    return any(names.intersection(point.full_name or []) for point in points if point.crl_issuer is None)
 
 
 def _revocation_date(entry):
@@ -1071,11 +1189,18 @@ def _revocation_date(entry):
 
 
 def _revocation_reason(entry):
+    """The entry's reason code as RFC 5280 names it (keyCompromise, removeFromCRL...), or None."""
     try:
-        reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    except (x509.ExtensionNotFound, ValueError):
-        return ""
-    return " (%s)" % reason.value
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+    except (x509.ExtensionNotFound,) + _certs.EXTENSION_ERRORS:
+        return None
+
+
+def _canonical_name(name):
+    """A name as OpenSSL's X509_NAME_cmp compares them (its canonical encoding): each RDN's attribute values with
+    blanks trimmed and runs of blanks made one, ASCII letters in lower case."""
+    return tuple(tuple(sorted((a.oid.dotted_string, " ".join(str(a.value).split()).lower()) for a in rdn))
+                 for rdn in name.rdns)
 
 
 def key_spki(*, key_path=None, key_content=None):

@@ -226,18 +226,22 @@ options:
     description:
       - >-
         What the load balancer checks against its CRLs: V(none); V(leaf), the leaf only (Apache's
-        C(SSLProxyCARevocationCheck leaf), OpenSSL's C(-crl_check)); V(chain), every certificate of the path but the
-        trust anchor (HAProxy's C(crl-file), nginx's C(proxy_ssl_crl), Apache's C(SSLProxyCARevocationCheck chain),
-        OpenSSL's C(-crl_check_all)). Each certificate is checked against a CRL of its issuer, signed by its
-        issuer's key and current at O(at): V(REVOKED) when it lists the certificate, V(CRL_MISSING) when there is
-        none, V(CRL_EXPIRED) when the issuer's CRL is past its next update (the load balancer then refuses every
-        chain it covers), V(CRL_INVALID) for a CRL not yet valid, not signed by the issuer, or from an issuer
-        without cRLSign.
+        C(SSLProxyCARevocationCheck leaf), OpenSSL's C(-crl_check)); V(chain), every certificate of the chain
+        OpenSSL builds, up to and including its self-signed root, even past an intermediate the CA file holds
+        (HAProxy's C(crl-file), nginx's C(proxy_ssl_crl), Apache's C(SSLProxyCARevocationCheck chain), OpenSSL's
+        C(-crl_check_all)). Each certificate is checked against a CRL of its issuer (its own, for a self-signed
+        one), picked as OpenSSL picks it: the issuer's name (compared as OpenSSL compares names) and key, in scope
+        for the certificate (issuing distribution point), current, the newest. V(REVOKED) when it lists the
+        certificate; V(CRL_MISSING) when there is none; V(CRL_EXPIRED) when it is past its next update (the load
+        balancer then refuses every chain it covers); V(CRL_INVALID) for a CRL not yet valid, not signed by the
+        issuer's key, out of scope, with a critical extension OpenSSL does not handle, or from an issuer without
+        cRLSign.
       - Unset, V(chain) when O(crl_path) or O(crl_content) is given, else V(none). V(leaf) or V(chain) with no CRL
         given is an V(info) finding V(REVOCATION_UNCHECKED) (nothing is guessed).
       - Revocation is checked by this module under both profiles (OpenSSL is not given the CRLs); under
-        O(profile=openssl) its findings stand beside OpenSSL's verdict, as the load balancer's own checks. The
-        CRLs' delta and distribution point scoping are not read.
+        O(profile=openssl) its findings stand beside OpenSSL's verdict, as the load balancer's own checks.
+        Delta CRLs are not read; an indirect or reason-partitioned CRL counts as none, as for OpenSSL without
+        extended CRL support.
     type: str
     choices: [none, leaf, chain]
     version_added: 0.2.0

@@ -26,7 +26,7 @@ description:
     (V(NO_COMMON_PROTOCOL), V(NO_COMMON_CIPHER)), with the chain it serves.
   - Judge the served chains with M(certops.backend_tls.cert_chain_verify) (profile V(openssl)). The
     P(certops.backend_tls.lb_verify_items#filter) filter turns this result into its calls, with each load balancer's
-    trust anchors and each backend's RV(lb_backends[].verify_options).
+    trust anchors and CRLs and each backend's RV(lb_backends[].verify_options).
   - A configuration that cannot be read, a line that cannot be understood or a backend that cannot be probed is an
     item with an C(error) (C({code, message})); the task fails only for invalid arguments or a missing dependency.
   - Private key bytes are never read into the result; a client certificate is reported by its path and fingerprint.
@@ -100,8 +100,8 @@ notes:
     checks send (C(check-sni)), or none."
   - "To judge the served chains as the load balancer does, pass the result to the
     P(certops.backend_tls.lb_verify_items#filter) filter: one M(certops.backend_tls.cert_chain_verify) call per set
-    of trust anchors, each item carrying the backend's RV(lb_backends[].verify_options) (the name checked, the name
-    rule, the depth, whether the chain is verified at all). With C(profile: openssl) each verdict is the load
+    of trust anchors and CRLs, each item carrying the backend's RV(lb_backends[].verify_options) (the name checked,
+    the name rule, the depth, whether the chain is verified at all, what is checked against the CRLs). With C(profile: openssl) each verdict is the load
     balancer's. The role M(certops.backend_tls.cert_remediation) does this with C(cert_remediation_lb_hosts)."
   - TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
     C(proxy_ssl_conf_command Ciphersuites)) are reported but not applied by the probe (Python's ssl module cannot
@@ -126,10 +126,11 @@ EXAMPLES = r"""
     lb_type: [haproxy]
   register: lb
 
-- name: Judge every backend as the load balancer does (one call per set of trust anchors)
+- name: Judge every backend as the load balancer does (one call per set of trust anchors and CRLs)
   certops.backend_tls.cert_chain_verify:
     items: "{{ group.chains }}"
     ca_content: "{{ group.ca_content | default(omit, true) }}"
+    crl_content: "{{ group.crl_content | default(omit, true) }}"
     profile: openssl
   loop: "{{ lb | certops.backend_tls.lb_verify_items }}"
   loop_control:
@@ -290,7 +291,7 @@ lb_backends:
       sample: null
     crl_check:
       description: "What the load balancer checks against its CRLs: V(none), V(leaf) (the leaf only) or V(chain) (every
-        certificate of the chain but the trust anchor). HAProxy and nginx: V(chain) when a CRL file is configured and
+        certificate of the chain OpenSSL builds, its self-signed root included). HAProxy and nginx: V(chain) when a CRL file is configured and
         the backend is verified, else V(none). Apache: C(SSLProxyCARevocationCheck) as configured (default V(none)),
         even for a backend it does not verify (RV(lb_backends[].verify_options) then checks nothing)."
       returned: always
@@ -305,7 +306,8 @@ lb_backends:
       sample: false
     crl_fingerprints:
       description: "SHA-256 fingerprints (of the DER) of every CRL in RV(lb_backends[].crl_file) and
-        RV(lb_backends[].crl_path), in file order (a directory's files sorted by name), each described once in
+        RV(lb_backends[].crl_path), in file order (a directory: its <issuer hash>.rN files, as OpenSSL reads them, in
+        hash order), each described once in
         RV(crls). Null when neither is configured; empty when they cannot be read (see RV(lb_backends[].error))."
       returned: always
       type: list

@@ -63,7 +63,7 @@ class Issued:
 
 def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_days=-1, key=None,
           path_length=None, hash_alg=None, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), ski=True, aki=True,
-          aia_issuers=None, serial=None):
+          aia_issuers=None, serial=None, extensions=()):
     """A certificate; self-signed when issuer is None. names/ips become SANs (leaf default: [cn])."""
     key = key or new_key()
     start = now() + datetime.timedelta(days=start_days)
@@ -100,6 +100,8 @@ def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_day
         builder = builder.add_extension(x509.AuthorityInformationAccess([
             x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
                                    x509.UniformResourceIdentifier(url)) for url in aia_issuers]), critical=False)
+    for extension, critical in extensions:  # (x509 extension value, critical): any other the test needs
+        builder = builder.add_extension(extension, critical=critical)
     # Ed25519 and Ed448 sign without a separate hash
     eddsa = isinstance(signer_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
     cert = builder.sign(signer_key, None if eddsa else hash_alg or hashes.SHA256())
@@ -146,24 +148,33 @@ class CA:
         return leaf.pem + self.intermediate.pem
 
 
-def crl(issuer, revoked=(), *, last=-1, following=7, signer=None, aki=True):
+def crl(issuer, revoked=(), *, last=-1, following=7, signer=None, aki=True, extensions=(), hash_alg=None,
+        name=None, reasons=None):
     """A certificate revocation list in issuer's name (a pki.Issued), revoking `revoked` (Issued or serial numbers),
     issued `last` and next due `following` days from now (both may be in the past), with the CRL number and (aki) the
-    authority key identifier a CA writes; signed by signer's key, issuer's own unless given (a forgery). A
-    cryptography CertificateRevocationList: crl_pem() gives its text."""
+    authority key identifier a CA writes, and any other (extension, critical); signed by signer's key (issuer's own
+    unless given: a forgery) with hash_alg (SHA-256 unless given); name: the issuer name written (issuer's subject
+    unless given); reasons: {serial: x509.ReasonFlags} for entries. A cryptography CertificateRevocationList:
+    crl_pem() gives its text."""
     signer = signer or issuer
     at = now()
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(name or issuer.cert.subject)
                .last_update(at + datetime.timedelta(days=last)).next_update(at + datetime.timedelta(days=following))
                .add_extension(x509.CRLNumber(1), False))
     if aki:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key()), False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
     for entry in revoked:
         serial = entry if isinstance(entry, int) else entry.cert.serial_number
-        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
-                                                  .revocation_date(at - datetime.timedelta(hours=1)).build())
-    return builder.sign(signer.key, hashes.SHA256())
+        revoked_entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(
+            at - datetime.timedelta(hours=1))
+        if (reasons or {}).get(serial) is not None:
+            revoked_entry = revoked_entry.add_extension(x509.CRLReason(reasons[serial]), False)
+        builder = builder.add_revoked_certificate(revoked_entry.build())
+    eddsa = isinstance(signer.key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
+    return builder.sign(signer.key, None if eddsa else hash_alg or hashes.SHA256())
 
 
 def crl_pem(revocation_list):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import tempfile
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect
 from testlib import pki
@@ -336,3 +340,43 @@ def test_parse_discover_rejects(item, needle):
     with pytest.raises(_certs.CertError) as info:
         _collect.parse_discover(item)
     assert info.value.code == "INVALID_ARGUMENT" and needle in info.value.message
+
+
+@pytest.mark.parametrize("attributes", [
+    [(NameOID.COMMON_NAME, "Simple CA")],
+    # blanks trimmed and collapsed, ASCII letters lowered, a tab as a blank
+    [(NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "  Wells   Fargo & Company "),
+     (NameOID.COMMON_NAME, "MiXeD Case\tTab")],
+    # non-ASCII left as it is; an emailAddress (IA5String)
+    [(NameOID.COMMON_NAME, "Ünïcode Straße CA"), (NameOID.EMAIL_ADDRESS, "PKI@Example.COM")],
+    [(NameOID.COMMON_NAME, "Printable", "printable")],
+    [(NameOID.COMMON_NAME, "BMP Name", "bmp")],
+    [],
+])
+def test_name_hash_is_openssls(attributes):
+    """name_hash gives the <hash> OpenSSL's hashed directories use (`openssl x509 -subject_hash`), which is how
+    an Apache SSLProxyCARevocationPath is looked up."""
+    types = {"printable": _ASN1Type.PrintableString, "bmp": _ASN1Type.BMPString}
+    name = x509.Name([x509.NameAttribute(a[0], a[1], **({"_type": types[a[2]]} if len(a) > 2 else {}))
+                      for a in attributes])
+    key = pki.new_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(pki.now()).not_valid_after(pki.now() + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    openssl = subprocess.run(["openssl", "x509", "-noout", "-subject_hash"], input=pem, capture_output=True,
+                             check=True).stdout.decode().strip()
+    assert _certs.name_hash(name) == openssl
+
+
+def test_name_hash_of_a_multi_valued_rdn_is_openssls():
+    name = x509.Name([x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "multi"),
+                                                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "RDN")])])
+    key = pki.new_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(pki.now()).not_valid_after(pki.now() + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    openssl = subprocess.run(["openssl", "x509", "-noout", "-subject_hash"],
+                             input=cert.public_bytes(serialization.Encoding.PEM), capture_output=True,
+                             check=True).stdout.decode().strip()
+    assert _certs.name_hash(name) == openssl

@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _collect, _discover, _lbview, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _lbview, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, lb_backend_info
 from testlib import pki
@@ -495,13 +495,16 @@ def test_a_crl_directory_of_hostile_files_is_read_without_hanging(tmp_path):
     FIFO and the socket are not even opened, the rest passed over, the CRL read."""
     directory = tmp_path / "crl.d"
     directory.mkdir()
-    os.mkfifo(directory / "0000.r0")
+    ca = pki.CA("Dir")
+    real = _certs.name_hash(ca.root.cert.subject)  # under hashed names, where OpenSSL's lookup opens files
+    os.mkfifo(directory / "00000000.r0")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(directory / "1111.r0"))
-    with open(directory / "2222.r0", "wb") as handle:
+    server.bind(str(directory / "11111111.r0"))
+    with open(directory / "22222222.r0", "wb") as handle:
         handle.truncate(_lbview.MAX_CRL_BYTES + 1)
-    pki.write(directory / "3333.r0", b"\xff\xfe junk")
-    pki.write(directory / "4444.r0", _crl_pem(pki.CA("Dir").root))
+    pki.write(directory / "33333333.r0", b"\xff\xfe junk")
+    pki.write(directory / ("%s.r0" % real), _crl_pem(ca.root))
+    os.mkfifo(directory / ("%s.r1" % real))  # the next one OpenSSL would look for
     config = pki.write(tmp_path / "apache2.conf", "<VirtualHost *:443>\n  SSLProxyEngine on\n"
                        "  SSLProxyCARevocationPath %s\n  SSLProxyCARevocationCheck chain\n"
                        "  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n" % directory)
@@ -512,5 +515,5 @@ def test_a_crl_directory_of_hostile_files_is_read_without_hanging(tmp_path):
     (item,) = outcome["lb_backends"]
     assert item["error"] is None and len(item["crl_fingerprints"]) == 1, item
     assert [c["issuer"] for c in outcome["crls"]] == ["CN=Dir Root CA"]
-    for name in ("0000.r0", "1111.r0"):
+    for name in ("00000000.r0", "11111111.r0", "%s.r1" % real):
         assert not os.path.isfile(directory / name)  # left as they were

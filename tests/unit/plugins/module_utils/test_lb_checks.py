@@ -64,6 +64,12 @@ def test_depth_minus_one_takes_only_a_leaf_that_is_itself_an_anchor(profile):
     pinned = _verify.verify_single({"chain": own.pem}, checks={"verify_depth": -1}, ca_content=ROOT.pem + own.pem,
                                    profile=profile)
     assert pinned["valid"], pinned["findings"]
+    # a CA-issued leaf the CA file holds itself: OpenSSL still builds it up to its root, and Apache counts that
+    # chain (AH02040 "Certificate Chain too long", measured in review): only a self-signed one passes depth 0
+    held = pki.issue("held.c.test", issuer=INT1)
+    result = _verify.verify_single({"chain": held.pem + INT1.pem}, checks={"verify_depth": -1},
+                                   ca_content=ROOT.pem + held.pem, profile=profile)
+    assert codes(result) == ["CHAIN_TOO_LONG"], result["findings"]
 
 
 def test_without_chain_verification_only_names_key_and_leaf_dates_count():

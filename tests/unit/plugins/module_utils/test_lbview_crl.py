@@ -60,9 +60,14 @@ def _write_material(base, pkis):
     pki.write(base / "ca" / "int.crl", _pem(pkis["int"]))
     pki.write(base / "root.crl", _pem(pkis["root"]))
     (base / "crl.d").mkdir(exist_ok=True)
-    pki.write(base / "crl.d" / "2222bbbb.r0", _pem(pkis["root"]))  # written first, listed last: sorted
-    pki.write(base / "crl.d" / "1111aaaa.r0", _pem(pkis["int2"]))
-    pki.write(base / "crl.d" / "0000cccc.0", ca.root.pem)  # a CA certificate sharing the directory: passed over
+    root_hash, int_hash = _certs.name_hash(ca.root.cert.subject), _certs.name_hash(ca.intermediate.cert.subject)
+    pki.write(base / "crl.d" / ("%s.r0" % root_hash), _pem(pkis["root"]))
+    pki.write(base / "crl.d" / ("%s.r0" % int_hash), _pem(pkis["int2"]))
+    pki.write(base / "crl.d" / ("%s.0" % root_hash), ca.root.pem)  # a CA certificate sharing the directory
+    # what OpenSSL's hashed lookup never opens: another name, a number after a gap, a CRL under another's hash
+    pki.write(base / "crl.d" / "crl.pem", _pem(pkis["int"]))
+    pki.write(base / "crl.d" / ("%s.r2" % int_hash), _pem(pkis["int"]))
+    pki.write(base / "crl.d" / ("%s.r1" % root_hash), _pem(pkis["int"]))
     return base
 
 
@@ -329,8 +334,9 @@ def test_apache_revocation_file_path_and_check_through_its_scopes(tmp_path, pkis
                                "crl_missing_ok": True}
     assert leaf["crl_fingerprints"] == [root]
     assert (leaf["verify_options"]["crl_check"], leaf["verify_options"]["crl_missing_ok"]) == ("leaf", True)
-    # A balancer member: the VirtualHost's hashed directory (every CRL file, sorted; the CA certificate there passed
-    # over), the balancer section's check none.
+    # A balancer member: the VirtualHost's hashed directory as OpenSSL's lookup reads it (the CRLs under their
+    # issuers' hashed names, in hash order; the CA certificate, crl.pem, the .r2 after a gap and the intermediate's
+    # CRL filed under the root's hash passed over), the balancer section's check none.
     member = by["/b/"]
     assert (member["server"], member["source"]) == ("https://10.0.0.2", "BalancerMember")
     assert _crl_keys(member) == {"crl_file": None, "crl_path": str(tmp_path / "crl.d"), "crl_check": "none",
@@ -412,7 +418,10 @@ def test_a_crl_error_does_not_hide_an_earlier_one(tmp_path, pkis):
     (lambda d: None, "NOT_FOUND", "no such directory"),
     (lambda d: (d.mkdir(), pki.write(d / "a.r0", "not a crl"), pki.write(d / "b.0", "junk")), "NOT_A_CRL",
      "no certificate revocation list"),
-    (lambda d: (d.mkdir(), pki.write(d / "only.r0", "junk")), "NOT_A_CRL", "only.r0: "),  # one file: its own error
+    (lambda d: (d.mkdir(), pki.write(d / "0123abcd.r0", "junk")), "NOT_A_CRL", "hashed name"),
+    # a real CRL, but only under names OpenSSL's lookup never opens
+    (lambda d: (d.mkdir(), pki.write(d / "crl.pem", pki.crl_pem(pki.crl(pki.CA("Unhashed").root)))), "NOT_A_CRL",
+     "c_rehash"),
 ])
 def test_a_crl_directory_that_holds_no_crl_is_the_backend_s_error(tmp_path, pkis, make, code, detail):
     _write_material(tmp_path, pkis)

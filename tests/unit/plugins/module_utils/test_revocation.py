@@ -59,12 +59,13 @@ CASES = {
 CHAINS = {"good": GOOD.pem + INT.pem, "bad": BAD.pem + INT.pem, "under_revoked": UNDER_REVOKED.pem + REVOKED_INT.pem}
 
 
-def openssl_says(tmp_path, chain, crls, mode):
-    """(accepted, [error numbers]) of `openssl verify` as a load balancer's OpenSSL would check: the root as CA
-    file, the served intermediate untrusted, the CRLs, -crl_check (leaf) or -crl_check_all (chain)."""
+def openssl_says(tmp_path, chain, crls, mode, ca=ROOT.pem):
+    """(accepted, [error numbers]) of `openssl verify` as a load balancer's OpenSSL would check: its CA file (the
+    root unless given), the served intermediates untrusted, the CRLs, -crl_check (leaf) or -crl_check_all (chain)."""
     blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", chain, re.S)
     paths = {}
-    for name, text in (("ca", ROOT.pem), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:])), ("crls", crls)):
+    for name, text in (("ca", ca), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:]) or blocks[0]),
+                       ("crls", crls)):
         paths[name] = tmp_path / ("%s.pem" % name)
         paths[name].write_text(text)
     proc = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(paths["ca"]), "-no-CApath",
@@ -74,8 +75,8 @@ def openssl_says(tmp_path, chain, crls, mode):
     return proc.returncode == 0, [int(n) for n in re.findall(r"^error (\d+) at", proc.stdout + proc.stderr, re.M)]
 
 
-def judged(chain, crls, mode, profile, **checks):
-    return _verify.verify_single({"chain": chain}, checks=dict(checks, crl_check=mode), ca_content=ROOT.pem,
+def judged(chain, crls, mode, profile, ca=ROOT.pem, **checks):
+    return _verify.verify_single({"chain": chain}, checks=dict(checks, crl_check=mode), ca_content=ca,
                                  crl_content=crls, profile=profile)
 
 
@@ -93,6 +94,108 @@ def test_revocation_is_what_openssl_says(tmp_path, case, mode, profile):
         assert result["valid"] == accepted, (label, numbers, result["findings"])
         if not accepted:
             assert {OPENSSL_CODES[n] for n in numbers} <= errors(result), (label, numbers, result["findings"])
+
+
+OpenSSLOID = x509.ObjectIdentifier
+SELF = pki.issue("self.revocation.test")  # a self-signed leaf its load balancer's CA file holds
+PINNED = pki.issue("pinned.revocation.test", issuer=INT)  # a leaf the CA file holds itself, issued by INT
+DP = "http://pki.revocation.test/int.crl"
+WITH_DP = pki.issue("dp.revocation.test", issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
+    [x509.UniformResourceIdentifier(DP)], None, None, None)]), False)])
+
+
+def _idp(**flags):
+    values = dict({"full_name": None, "relative_name": None, "only_contains_user_certs": False,
+                   "only_contains_ca_certs": False, "only_some_reasons": None, "indirect_crl": False,
+                   "only_contains_attribute_certs": False}, **flags)
+    return x509.IssuingDistributionPoint(**values), True
+
+
+# name -> (CA file, served chain, CRLs): the chain OpenSSL builds beyond the first anchor, CRL features OpenSSL
+# reads before a serial (critical extensions, issuing distribution points), hashes a load balancer still takes
+SCENARIOS = {
+    # an intermediate and its root in the CA file (a bundle): OpenSSL builds on to the root and checks the
+    # intermediate against the root's CRL too
+    "bundle_fresh": (INT.pem + ROOT.pem, CHAINS["good"], FRESH_INT + crl(ROOT)),
+    "bundle_revoked_int": (INT.pem + ROOT.pem, CHAINS["good"], FRESH_INT + crl(ROOT, [INT])),
+    "bundle_no_root_crl": (INT.pem + ROOT.pem, CHAINS["good"], FRESH_INT),
+    "bundle_stale_root_crl": (INT.pem + ROOT.pem, CHAINS["good"], FRESH_INT + crl(ROOT, last=-9, following=-1)),
+    # a leaf the CA file holds itself: OpenSSL still builds leaf -> intermediate -> root
+    "pinned_revoked": (ROOT.pem + PINNED.pem, PINNED.pem + INT.pem, crl(INT, [PINNED]) + crl(ROOT)),
+    "pinned_fresh": (ROOT.pem + PINNED.pem, PINNED.pem + INT.pem, crl(INT) + crl(ROOT)),
+    # a self-signed leaf trusted directly: its own CRL, which it may not sign (no cRLSign), or none
+    "self_no_crl": (SELF.pem, SELF.pem, FRESH_ROOT),
+    "self_own_crl": (SELF.pem, SELF.pem, crl(SELF)),
+    # an unhandled critical extension on the CRL, and on an entry
+    "critical": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[(x509.UnrecognizedExtension(
+        OpenSSLOID("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)])) + FRESH_ROOT),
+    # issuing distribution points: CA certificates only, user certificates only, a name the leaf lacks, the name
+    # the leaf has, an indirect CRL
+    "idp_ca_only": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(only_contains_ca_certs=True)])) + FRESH_ROOT),
+    "idp_user_only_root": (ROOT.pem, CHAINS["good"], FRESH_INT + pki.crl_pem(pki.crl(ROOT, extensions=[
+        _idp(only_contains_user_certs=True)]))),
+    "idp_name_missing": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
+    "idp_name_matches": (ROOT.pem, WITH_DP.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
+    "idp_indirect": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[_idp(indirect_crl=True)]))
+                     + FRESH_ROOT),
+    # names compared as OpenSSL compares them (case and blanks do not count); an entry removeFromCRL is no revocation
+    "name_case": (ROOT.pem, CHAINS["bad"], pki.crl_pem(pki.crl(INT, [BAD], name=x509.Name([x509.NameAttribute(
+        x509.oid.NameOID.COMMON_NAME, "REVOCATION  intermediate")]))) + FRESH_ROOT),
+    "removed": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [GOOD], reasons={
+        GOOD.cert.serial_number: x509.ReasonFlags.remove_from_crl})) + FRESH_ROOT),
+    "key_compromise": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [GOOD], reasons={
+        GOOD.cert.serial_number: x509.ReasonFlags.key_compromise})) + FRESH_ROOT),
+}
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+@pytest.mark.parametrize("mode", ["leaf", "chain"])
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_chain_openssl_builds_and_the_crl_it_picks(tmp_path, scenario, mode, profile):
+    ca, chain, crls = SCENARIOS[scenario]
+    accepted, numbers = openssl_says(tmp_path, chain, crls, mode, ca=ca)
+    result = judged(chain, crls, mode, profile, ca=ca)
+    if not accepted and set(numbers) - set(OPENSSL_CODES) - {35, 36, 44}:
+        pytest.fail("OpenSSL refused for a reason outside revocation: %s" % numbers)
+    assert result["valid"] == accepted, (numbers, result["findings"])
+    expected = {OPENSSL_CODES.get(n, "CRL_INVALID") for n in numbers}
+    assert expected <= errors(result), (numbers, result["findings"])
+
+
+def test_the_scenarios_show_what_they_stand_for(tmp_path):
+    """Each scenario's OpenSSL verdict, so the comparison above is about what it says it is."""
+    said = {name: openssl_says(tmp_path, chain, crls, "chain", ca=ca) for name, (ca, chain, crls) in SCENARIOS.items()}
+    assert {name: (ok, sorted(set(numbers))) for name, (ok, numbers) in said.items()} == {
+        "bundle_fresh": (True, []), "bundle_revoked_int": (False, [23]), "bundle_no_root_crl": (False, [3]),
+        "bundle_stale_root_crl": (False, [12]), "pinned_revoked": (False, [23]), "pinned_fresh": (True, []),
+        "self_no_crl": (False, [3]), "self_own_crl": (False, [35]), "critical": (False, [36]),
+        "idp_ca_only": (False, [44]), "idp_user_only_root": (False, [44]), "idp_name_missing": (False, [44]),
+        "idp_name_matches": (True, []), "idp_indirect": (False, [3]),
+        "name_case": (False, [23]), "removed": (True, []), "key_compromise": (False, [23])}
+
+
+def test_a_crl_signed_with_sha1_is_still_the_issuers(tmp_path):
+    """OpenSSL checks a CRL's signature whatever the security level (a chain's SHA-1 signatures are refused, a
+    CRL's are not), and the load balancers take such a CRL (measured on HAProxy, nginx and Apache in review).
+    cryptography cannot sign with SHA-1: `openssl ca -gencrl -md sha1` makes it."""
+    for name, text in (("int.pem", INT.pem), ("int.key", INT.key_pem()), ("index.txt", ""), ("crlnumber", "01\n")):
+        (tmp_path / name).write_text(text)
+    (tmp_path / "ca.cnf").write_text("[ca]\ndefault_ca = x\n[x]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha1\n"
+                                     "default_crl_days = 7\n" % (tmp_path / "index.txt", tmp_path / "crlnumber"))
+    subprocess.run(["openssl", "ca", "-gencrl", "-config", str(tmp_path / "ca.cnf"), "-cert", str(tmp_path / "int.pem"),
+                    "-keyfile", str(tmp_path / "int.key"), "-md", "sha1", "-out", str(tmp_path / "crl.pem")],
+                   check=True, capture_output=True)
+    sha1_crl = (tmp_path / "crl.pem").read_text()
+    assert x509.load_pem_x509_crl(sha1_crl.encode()).signature_hash_algorithm.name == "sha1"
+    crls = sha1_crl + FRESH_ROOT
+    for mode in ("leaf", "chain"):
+        assert openssl_says(tmp_path, CHAINS["good"], crls, mode) == (True, [])
+        for profile in ("openssl", "webpki"):
+            result = judged(CHAINS["good"], crls, mode, profile)
+            assert result["valid"], result["findings"]
 
 
 def test_the_cases_tell_the_modes_and_the_failures_apart(tmp_path):
@@ -115,6 +218,8 @@ def test_findings_name_the_certificate_and_why():
     finding = next(f for f in revoked["findings"] if f["code"] == "REVOKED")
     assert finding["role"] == "leaf" and finding["subject"] == "CN=bad.revocation.test", finding
     assert "revoked by CN=Revocation Intermediate on " in finding["message"]
+    compromised = judged(CHAINS["good"], SCENARIOS["key_compromise"][2], "leaf", "webpki")["findings"]
+    assert [f["message"].endswith(" (keyCompromise)") for f in compromised if f["code"] == "REVOKED"] == [True]
     stale = next(f for f in judged(CHAINS["good"], CASES["stale"], "leaf", "openssl")["findings"]
                  if f["code"] == "CRL_EXPIRED")
     assert "expired on" in stale["message"] and "refreshed" in stale["message"]
