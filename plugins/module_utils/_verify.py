@@ -377,7 +377,7 @@ class Verifier:
         self.anchors = list(anchors)
         self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
         self.crls = list(crls)  # [(der, CertificateRevocationList)]: the load balancer's, for check_revocation
-        self._crl_signatures, self._crl_serials = {}, {}
+        self._crl_signatures, self._crl_serials, self._crl_critical = {}, {}, {}
         self.min_days_remaining = min_days_remaining
         self.min_rsa_bits = min_rsa_bits
         self.strict = set(strict)
@@ -740,7 +740,7 @@ class Verifier:
         def score(crl):
             last, following = _certs.crl_dates(crl)
             current = last <= self.at and (following is None or following > self.at)
-            return (not _crl_critical(crl), _crl_in_scope(crl, cert), current, last)
+            return (not self._critical(crl), _crl_in_scope(crl, cert), current, last)
 
         crl = max(candidates, key=score)
         _critical_free, in_scope, current, _last = score(crl)
@@ -758,7 +758,7 @@ class Verifier:
         if not self._crl_signed(crl, issuer):
             return problems + [("CRL_INVALID", "the CRL named after %s is not signed by its key (OpenSSL: CRL "
                                                "signature failure): replace it with the CA's own CRL" % about)]
-        if _crl_critical(crl):
+        if self._critical(crl):
             problems.append(("CRL_INVALID", "the CRL from %s has a critical extension OpenSSL does not handle: "
                                             "the load balancer refuses it" % about))
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number) \
@@ -776,10 +776,19 @@ class Verifier:
             self._crl_signatures[key] = _crl_signed_by(crl, issuer)
         return self._crl_signatures[key]
 
+    def _critical(self, crl):
+        """_crl_critical, once per CRL for the whole batch (it reads every entry's extensions)."""
+        if id(crl) not in self._crl_critical:
+            self._crl_critical[id(crl)] = _crl_critical(crl)
+        return self._crl_critical[id(crl)]
+
     def _revoked(self, crl, serial):
         """Whether the CRL lists serial: its serials read once per batch (a CA's CRL may list 100,000s)."""
         if id(crl) not in self._crl_serials:
-            self._crl_serials[id(crl)] = frozenset(entry.serial_number for entry in crl)
+            try:
+                self._crl_serials[id(crl)] = frozenset(entry.serial_number for entry in crl)
+            except _certs.EXTENSION_ERRORS:  # unreadable entries: _crl_critical has refused the CRL already
+                self._crl_serials[id(crl)] = frozenset()
         return serial in self._crl_serials[id(crl)]
 
     @staticmethod
@@ -1142,11 +1151,14 @@ def _crl_critical(crl):
     extensions = _extensions(crl)
     if extensions is None or any(e.critical and e.oid.dotted_string not in _CRL_HANDLED for e in extensions):
         return True
-    for entry in crl:
-        entry_extensions = _extensions(entry)
-        if entry_extensions is None or any(e.critical and e.oid.dotted_string not in _CRL_ENTRY_HANDLED
-                                           for e in entry_extensions):
-            return True
+    try:
+        for entry in crl:
+            entry_extensions = _extensions(entry)
+            if entry_extensions is None or any(e.critical and e.oid.dotted_string not in _CRL_ENTRY_HANDLED
+                                               for e in entry_extensions):
+                return True
+    except _certs.EXTENSION_ERRORS:  # an entry cryptography cannot read: OpenSSL would not load such a CRL
+        return True
     return False
 
 
