@@ -33,11 +33,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from ansible_collections.certops.backend_tls.plugins.filter import lb_view
-from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
-from testlib import pki
+from testlib import lbjudge, pki
 from testlib.ansible_run import run_module
-from testlib.module_runner import run_main
 from testlib.mtls import HAProxyServer, Material
 from testlib.servers import (
     ApacheLB,
@@ -310,11 +307,7 @@ def world(tmp_path_factory):
 def view(world):
     """One module run for the three load balancers, and what each load balancer itself said."""
     # A generous timeout: on a loaded machine a slow handshake must not turn a refusal into a TIMEOUT.
-    result = run_module("lb_backend_info", {
-        "lb_type": ["haproxy", "nginx", "apache"], "chain_pem": True, "timeout": 15,
-        "config": {"haproxy": str(world["haproxy"].conf), "nginx": str(world["nginx"].conf),
-                   "apache": str(world["apache"].conf)}})
-    assert not result.get("failed"), result
+    result = lbjudge.read({lb_type: world[lb_type] for lb_type in ("haproxy", "nginx", "apache")})
     # HAProxy's own verdicts: every server checked at least once (no INI), stable for two polls.
     deadline, last = time.monotonic() + 15, None
     while True:
@@ -347,13 +340,7 @@ def _verdicts(result):
     here: lb_verify_items groups the served chains by trust anchors, each item carrying the backend's verify_options
     (the name it checks, its name rule and depth, whether it verifies the chain at all), and cert_chain_verify
     (profile openssl) says valid or not. A backend the probe could not complete a handshake with is down."""
-    judged = {}
-    for group in lb_view.lb_verify_items(result):
-        args = {"items": group["chains"], "profile": "openssl"}
-        if group["ca_content"]:
-            args["ca_content"] = group["ca_content"]
-        out = run_main(cert_chain_verify.main, args)
-        judged.update(zip(group["backends"], out["results"]))
+    judged = lbjudge.judged(result)
     verdicts = {}
     for index, (key, item) in enumerate(zip(_keys(result), result["lb_backends"])):
         endpoint = item["endpoint"]
@@ -361,7 +348,7 @@ def _verdicts(result):
             verdicts[key] = (False, [(endpoint or {}).get("error", {}).get("code")])
             continue
         verdict = judged[index]
-        verdicts[key] = (verdict["valid"], [f["code"] for f in verdict["findings"] if f["severity"] == "error"])
+        verdicts[key] = (verdict["valid"], lbjudge.error_codes(verdict))
     return verdicts
 
 

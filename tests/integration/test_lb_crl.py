@@ -41,12 +41,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certops.backend_tls.plugins.filter import lb_view
-from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
-from testlib import pki
-from testlib.ansible_run import run_module
-from testlib.module_runner import run_main
-from testlib.servers import ApacheLB, HAProxyLB, Nginx, NginxLB, _run, free_ports, have, http_status
+from testlib import lbjudge, pki
+from testlib.servers import ApacheLB, HAProxyLB, KindBackends, NginxLB, _run, free_ports, have, http_status
 
 NAME = "crl.test"
 ROOT = pki.issue("CRL Root CA", ca=True, days=3650)
@@ -115,24 +111,6 @@ def _case_crls():
     }
 
 
-class Backends(Nginx):
-    """One nginx serving the leaf and I on every case's port."""
-
-    def __init__(self, workdir, ports, cert, key):
-        super().__init__(workdir, [])
-        self.case_ports, self.cert, self.key = list(ports), cert, key
-
-    @property
-    def ports(self):
-        return self.case_ports
-
-    def write_config(self):
-        self.write_main("    server {\n%s        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
-                        "        location / { return 200 \"backend\\n\"; }\n    }\n" % (
-                            "".join("        listen 127.0.0.1:%d ssl;\n" % p for p in self.case_ports),
-                            self.cert, self.key))
-
-
 def _haproxy_config(ports, ca_file, crl_files):
     servers = "".join("    server %s 127.0.0.1:%d ssl verify required ca-file %s%s verifyhost %s check\n" % (
         case, ports[("haproxy", None, case)], ca_file,
@@ -188,7 +166,7 @@ def world(tmp_path_factory):
     lb_ports = {"nginx": picked[-2], "apache": picked[-1]}
     started = []
     try:
-        backends = Backends(base / "backends", ports.values(), cert, key)
+        backends = KindBackends(base / "backends", {"leaf": list(ports.values())}, {"leaf": (cert, key)})
         backends.start()
         started.append(backends)
         haproxy = HAProxyLB(base / "haproxy", _haproxy_config(ports, ca_file, crl_files))
@@ -242,32 +220,7 @@ def said(world):
 
 @pytest.fixture(scope="module")
 def view(world):
-    result = run_module("lb_backend_info", {
-        "lb_type": ["haproxy", "nginx", "apache"], "chain_pem": True, "timeout": 15,
-        "config": {"haproxy": str(world["haproxy"].conf), "nginx": str(world["nginx"].conf),
-                   "apache": str(world["apache"].conf)}})
-    assert not result.get("failed"), result
-    return result
-
-
-def _verdicts(result, profile):
-    """{case: (valid, error codes)} under one profile, decided by lb_verify_items and cert_chain_verify alone."""
-    judged = {}
-    for group in lb_view.lb_verify_items(result):
-        args = {"items": group["chains"], "profile": profile}
-        if group["ca_content"]:
-            args["ca_content"] = group["ca_content"]
-        if group["crl_content"] is not None:
-            args["crl_content"] = group["crl_content"]
-        out = run_main(cert_chain_verify.main, args)
-        judged.update(zip(group["backends"], out["results"]))
-    verdicts = {}
-    for index, item in enumerate(result["lb_backends"]):
-        assert item["endpoint"]["ok"], item["endpoint"]
-        verdict = judged[index]
-        verdicts[_case_of(item)] = (verdict["valid"],
-                                    [f["code"] for f in verdict["findings"] if f["severity"] == "error"])
-    return verdicts
+    return lbjudge.read({lb_type: world[lb_type] for lb_type in ("haproxy", "nginx", "apache")})
 
 
 def _sha256(crl):
@@ -342,7 +295,7 @@ def test_every_backend_is_found_with_its_crl(view, world):
 @pytest.mark.parametrize("profile", ["openssl", "webpki"])
 def test_the_collection_judges_revocation_as_each_load_balancer_does(said, view, profile):
     accepted = said["accepted"]
-    verdicts = _verdicts(view, profile)
+    verdicts = lbjudge.verdicts(view, profile, _case_of)
     assert set(verdicts) == set(CASES)
     disagree = {case: (accepted[case], verdicts[case]) for case in CASES if verdicts[case][0] != accepted[case]}
     assert not disagree, disagree

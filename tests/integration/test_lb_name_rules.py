@@ -40,7 +40,7 @@ from testlib import pki
 from testlib.servers import (
     ApacheLB,
     HAProxyLB,
-    Nginx,
+    KindBackends,
     NginxLB,
     _run,
     free_ports,
@@ -158,27 +158,6 @@ def rule_says(rule, case):
     _case, kind, name, _why = next(c for c in CASES if c[0] == case)
     dns, ips, cns = leaf_names(ISSUED[kind].cert)
     return _names.rule_matches(rule, name, dns, ips, cns)
-
-
-class Backends(Nginx):
-    """One nginx: one server block per leaf kind, listening on one port per (load balancer, case) using it."""
-
-    def __init__(self, workdir, kind_ports, files):
-        super().__init__(workdir, [])
-        self.kind_ports = kind_ports
-        self.files = files
-
-    @property
-    def ports(self):
-        return [p for ports in self.kind_ports.values() for p in ports]
-
-    def write_config(self):
-        self.write_main("".join(
-            "    server {\n%s        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
-            "        location / { return 200 \"%s\\n\"; }\n    }\n" % (
-                "".join("        listen 127.0.0.1:%d ssl;\n" % p for p in ports), self.files[kind][0],
-                self.files[kind][1], kind)
-            for kind, ports in self.kind_ports.items()))
 
 
 class ConnectProxy:
@@ -308,7 +287,7 @@ def world(tmp_path_factory):
         kind_ports.setdefault(KIND_OF[case], []).append(port)
     started = []
     try:
-        backends = Backends(base / "backends", kind_ports, files)
+        backends = KindBackends(base / "backends", kind_ports, files)
         backends.start()
         started.append(backends)
         connect = ConnectProxy().start()

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.filter import lb_view
-from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
-from testlib import pki
-from testlib.ansible_run import run_module
-from testlib.module_runner import run_main
-from testlib.servers import ApacheLB, Nginx, NginxLB, _run, free_ports, have, http_status
+from testlib import lbjudge, pki
+from testlib.servers import ApacheLB, KindBackends, NginxLB, _run, free_ports, have, http_status
 
 NAME = "depth.test"
 ROOT = pki.issue("Depth Root CA", ca=True, days=3650)
@@ -60,27 +56,6 @@ def _label(depth):
 
 CASES = ([("nginx", d, c) for d in NGINX_DEPTHS for c in CHAINS]
          + [("apache", d, c) for d in APACHE_DEPTHS for c in CHAINS])
-
-
-class Backends(Nginx):
-    """One nginx: one server block per chain, listening on one port per case serving it."""
-
-    def __init__(self, workdir, chain_ports, files):
-        super().__init__(workdir, [])
-        self.chain_ports = chain_ports
-        self.files = files
-
-    @property
-    def ports(self):
-        return [p for ports in self.chain_ports.values() for p in ports]
-
-    def write_config(self):
-        self.write_main("".join(
-            "    server {\n%s        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
-            "        location / { return 200 \"%s\\n\"; }\n    }\n" % (
-                "".join("        listen 127.0.0.1:%d ssl;\n" % p for p in ports), self.files[chain][0],
-                self.files[chain][1], chain)
-            for chain, ports in self.chain_ports.items()))
 
 
 def _nginx_config(lb_port, ports, ca_file):
@@ -125,7 +100,7 @@ def world(tmp_path_factory):
         chain_ports.setdefault(chain, []).append(port)
     started = []
     try:
-        backends = Backends(base / "backends", chain_ports, files)
+        backends = KindBackends(base / "backends", chain_ports, files)
         backends.start()
         started.append(backends)
         nginx = NginxLB(base / "nginx", nginx_port, _nginx_config(nginx_port, ports, ca_file))
@@ -156,35 +131,13 @@ def said(world):
 
 @pytest.fixture(scope="module")
 def view(world):
-    result = run_module("lb_backend_info", {
-        "lb_type": ["nginx", "apache"], "chain_pem": True, "timeout": 15,
-        "config": {"nginx": str(world["nginx"].conf), "apache": str(world["apache"].conf)}})
-    assert not result.get("failed"), result
-    return result
+    return lbjudge.read({"nginx": world["nginx"], "apache": world["apache"]})
 
 
 def _case_of(item):
     """(lb, depth, chain) of a backend from its location, `/d1-one/` or `/default-two/`."""
     label, chain = item["location"].split()[-1].strip("/").split("-", 1)
     return (item["lb_type"], None if label == "default" else int(label[1:]), chain)
-
-
-def _verdicts(result, profile):
-    """{case: (valid, error codes)} under one profile, decided by lb_verify_items and cert_chain_verify alone."""
-    judged = {}
-    for group in lb_view.lb_verify_items(result):
-        args = {"items": group["chains"], "profile": profile}
-        if group["ca_content"]:
-            args["ca_content"] = group["ca_content"]
-        out = run_main(cert_chain_verify.main, args)
-        judged.update(zip(group["backends"], out["results"]))
-    verdicts = {}
-    for index, item in enumerate(result["lb_backends"]):
-        assert item["endpoint"]["ok"], item["endpoint"]
-        verdict = judged[index]
-        verdicts[_case_of(item)] = (verdict["valid"],
-                                           [f["code"] for f in verdict["findings"] if f["severity"] == "error"])
-    return verdicts
 
 
 def test_the_load_balancers_count_depth_as_measured(said):
@@ -208,7 +161,7 @@ def test_every_depth_is_read_as_the_load_balancer_counts_it(view):
 
 @pytest.mark.parametrize("profile", ["openssl", "webpki"])
 def test_the_collection_judges_depth_as_each_load_balancer_does(said, view, profile):
-    verdicts = _verdicts(view, profile)
+    verdicts = lbjudge.verdicts(view, profile, _case_of)
     assert set(verdicts) == set(CASES)
     disagree = {case: (said[case], verdicts[case]) for case in CASES if verdicts[case][0] != said[case]}
     assert not disagree, disagree

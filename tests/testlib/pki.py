@@ -63,7 +63,7 @@ class Issued:
 
 def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_days=-1, key=None,
           path_length=None, hash_alg=None, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), ski=True, aki=True,
-          aia_issuers=None, serial=None, extensions=()):
+          aia_issuers=None, serial=None, extensions=(), crl_sign=True):
     """A certificate; self-signed when issuer is None. names/ips become SANs (leaf default: [cn])."""
     key = key or new_key()
     start = now() + datetime.timedelta(days=start_days)
@@ -78,7 +78,7 @@ def issue(cn, *, issuer=None, ca=False, names=None, ips=None, days=90, start_day
     if ca:
         builder = builder.add_extension(x509.KeyUsage(
             digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+            key_agreement=False, key_cert_sign=True, crl_sign=crl_sign, encipher_only=False, decipher_only=False),
             critical=True)
     else:
         sans = [x509.DNSName(n) for n in (names if names is not None else [cn])]

@@ -199,6 +199,29 @@ class Nginx(Server):
             wait_port(port)
 
 
+class KindBackends(Nginx):
+    """One nginx serving one certificate per kind (files[kind] = (cert, key)), each kind on every port listed for it
+    (kind_ports[kind]); a request answers the kind's name. Tests give each (load balancer, case) its own port, so no
+    load balancer reuses a connection or a TLS session between cases."""
+
+    def __init__(self, workdir, kind_ports, files):
+        super().__init__(workdir, [])
+        self.kind_ports = kind_ports
+        self.files = files
+
+    @property
+    def ports(self):
+        return [p for ports in self.kind_ports.values() for p in ports]
+
+    def write_config(self):
+        self.write_main("".join(
+            "    server {\n%s        ssl_certificate %s;\n        ssl_certificate_key %s;\n"
+            "        location / { return 200 \"%s\\n\"; }\n    }\n" % (
+                "".join("        listen 127.0.0.1:%d ssl;\n" % p for p in ports), self.files[kind][0],
+                self.files[kind][1], kind)
+            for kind, ports in self.kind_ports.items()))
+
+
 class Apache(Server):
     kind = "apache"
 

@@ -9,14 +9,12 @@ and an OpenSSL refusal must carry the code its error stands for (23 REVOKED, 3 C
 
 from __future__ import annotations
 
-import datetime
 import re
 import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _verify
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
@@ -253,20 +251,7 @@ def test_a_load_balancer_that_does_not_verify_reads_no_crl():
 
 def test_an_issuer_without_crl_sign_cannot_revoke(tmp_path):
     """OpenSSL refuses a CRL from a CA whose key usage lacks cRLSign (error 35): the load balancer too."""
-    key = pki.new_key()
-    now = pki.now()
-    int_cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "No CRL")]))
-                .issuer_name(ROOT.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=90))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                             crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ROOT.key.public_key()),
-                               critical=False)
-                .sign(ROOT.key, hashes.SHA256()))
-    issuer = pki.Issued(int_cert, key)
+    issuer = pki.issue("No CRL", issuer=ROOT, ca=True, crl_sign=False)
     leaf = pki.issue("nocrlsign.revocation.test", issuer=issuer)
     crls = crl(issuer) + FRESH_ROOT
     accepted, numbers = openssl_says(tmp_path, leaf.pem + issuer.pem, crls, "leaf")

@@ -1,0 +1,47 @@
+"""The collection's view of real load balancers, for the tests that hold it to theirs: one lb_backend_info run (the
+real Ansible module runner) over their configurations, and each backend judged by lb_verify_items and
+cert_chain_verify alone, as a user's playbook would judge it."""
+
+from __future__ import annotations
+
+from ansible_collections.certops.backend_tls.plugins.filter import lb_view
+from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
+from testlib.ansible_run import run_module
+from testlib.module_runner import run_main
+
+
+def read(servers):
+    """lb_backend_info over {lb_type: server with a .conf} (every backend probed, each chain's PEM), asserted not to
+    fail. A generous timeout: on a loaded machine a slow handshake must not turn a refusal into a TIMEOUT."""
+    result = run_module("lb_backend_info", {
+        "lb_type": list(servers), "chain_pem": True, "timeout": 15,
+        "config": {lb_type: str(server.conf) for lb_type, server in servers.items()}})
+    assert not result.get("failed"), result
+    return result
+
+
+def judged(result, profile="openssl"):
+    """{index of the backend in lb_backends: cert_chain_verify's result for its served chain}: one call per group of
+    lb_verify_items, with the group's anchors and CRLs."""
+    out = {}
+    for group in lb_view.lb_verify_items(result):
+        args = {"items": group["chains"], "profile": profile}
+        for key in ("ca_content", "crl_content"):
+            if group.get(key):
+                args[key] = group[key]
+        out.update(zip(group["backends"], run_main(cert_chain_verify.main, args)["results"]))
+    return out
+
+
+def error_codes(verdict):
+    return [f["code"] for f in verdict["findings"] if f["severity"] == "error"]
+
+
+def verdicts(result, profile, case_of):
+    """{case_of(backend): (valid, error codes)} under one profile, for a world whose every backend was reached."""
+    by_index = judged(result, profile)
+    out = {}
+    for index, item in enumerate(result["lb_backends"]):
+        assert item["endpoint"]["ok"], item["endpoint"]
+        out[case_of(item)] = (by_index[index]["valid"], error_codes(by_index[index]))
+    return out
