@@ -713,11 +713,10 @@ def _der_tlv(tag, content):
     return bytes([tag]) + _der_length(len(content)) + content
 
 
-def name_hash(name):
-    """OpenSSL's X509_NAME_hash of a cryptography Name, as 8 hex digits: the <hash> of a hashed CA or CRL directory
-    (c_rehash, `openssl crl -hash`). SHA-1 of the name's canonical encoding -- each RDN's values as UTF8String with
-    blanks trimmed and collapsed and ASCII letters lowered, the RDN SETs one after another -- its first four bytes
-    read little-endian. ValueError for a name that is not DER."""
+def canonical_name(name):
+    """A cryptography Name in OpenSSL's canonical encoding (x509_name_canon), which X509_NAME_cmp compares and
+    X509_NAME_hash hashes: each RDN's string values as UTF8String with blanks trimmed and collapsed and ASCII letters
+    lowered, the RDN SETs one after another. ValueError for a name that is not DER."""
     der = name.public_bytes()
     _tag, start, end = _der_element(der, 0, len(der))
     canon = b""
@@ -733,7 +732,13 @@ def name_hash(name):
                 value_tag, value = 0x0C, bytes(b + 32 if 65 <= b <= 90 else b for b in text)
             entries.append(_der_tlv(0x30, _der_tlv(oid_tag, der[oid_start:oid_end]) + _der_tlv(value_tag, value)))
         canon += _der_tlv(0x31, b"".join(sorted(entries)))
-    digest = hashlib.sha1(canon).digest()  # nosec: OpenSSL's directory hash, not a security use
+    return canon
+
+
+def name_hash(name):
+    """OpenSSL's X509_NAME_hash of a cryptography Name, as 8 hex digits: the <hash> of a hashed CA or CRL directory
+    (c_rehash, `openssl crl -hash`): SHA-1 of its canonical_name, the first four bytes read little-endian."""
+    digest = hashlib.sha1(canonical_name(name)).digest()  # nosec: OpenSSL's directory hash, not a security use
     return "%08x" % int.from_bytes(digest[:4], "little")
 
 

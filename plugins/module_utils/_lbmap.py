@@ -28,23 +28,24 @@ def anchors_pem(result, backend, pems=None):
     """The backend's trust anchors as one PEM text ('' when it names none), or None when the result lacks their
     PEM (lb_backend_info ran with include_pem false)."""
     pems = _pem_by_fingerprint(result) if pems is None else pems
-    fingerprints = backend.get("ca_fingerprints") or []
+    return _joined(pems, backend.get("ca_fingerprints") or [])
+
+
+def _joined(pems, fingerprints):
+    """The PEM texts of these fingerprints as one text, each ending in a newline; None when one is missing."""
     if not all(fp in pems for fp in fingerprints):
         return None
     return "".join(pems[fp] if pems[fp].endswith("\n") else pems[fp] + "\n" for fp in fingerprints)
 
 
 def crls_pem(result, backend):
-    """The CRLs the load balancer checks this backend against, as one PEM text (None when it checks none, or when
-    the result lacks their PEM: lb_backend_info ran with include_pem false)."""
+    """The CRLs the load balancer checks this backend against, as one PEM text: '' when it checks none, None when
+    the result lacks their PEM (lb_backend_info ran with include_pem false)."""
     options = backend.get("verify_options") or {}
     fingerprints = backend.get("crl_fingerprints") or []
     if not options.get("check_chain") or options.get("crl_check") in (None, "none") or not fingerprints:
-        return None
-    pems = {c.get("sha256"): c.get("pem") for c in result.get("crls") or [] if c.get("pem")}
-    if not all(fp in pems for fp in fingerprints):
-        return None
-    return "".join(pems[fp] if pems[fp].endswith("\n") else pems[fp] + "\n" for fp in fingerprints)
+        return ""
+    return _joined({c.get("sha256"): c.get("pem") for c in result.get("crls") or [] if c.get("pem")}, fingerprints)
 
 
 def served_chain(result, backend, pems=None):
@@ -84,10 +85,9 @@ def verify_groups(result):
         if item is None:
             continue
         crls = crls_pem(result, backend)
-        if crls is None and item.get("crl_check") not in (None, "none") and item.get("check_chain") and \
-                backend.get("crl_fingerprints"):
+        if crls is None:
             continue
-        group = groups.setdefault((anchors, crls), {"ca_content": anchors or None, "crl_content": crls,
+        group = groups.setdefault((anchors, crls), {"ca_content": anchors or None, "crl_content": crls or None,
                                                     "chains": [], "backends": []})
         group["chains"].append(item)
         group["backends"].append(index)
@@ -147,7 +147,7 @@ def map_backends(views, hosts, match=MATCH_RULES):
                      "error": backend.get("error") or endpoint.get("error"),
                      "item": item, "ca_content": anchors if item is not None else None,
                      # the CRLs it checks the backend against (None: none), as lb_verify_items hands them over
-                     "crl_content": crls_pem(result, backend) if item is not None else None,
+                     "crl_content": (crls_pem(result, backend) or None) if item is not None else None,
                      # the anchors by fingerprint, to tell which the site's load balancers share
                      "anchors": {fp: pems[fp] for fp in backend.get("ca_fingerprints") or [] if fp in pems}
                      if item is not None and item.get("check_chain") else {},

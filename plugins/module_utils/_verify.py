@@ -1209,10 +1209,12 @@ def _revocation_reason(entry):
 
 
 def _canonical_name(name):
-    """A name as OpenSSL's X509_NAME_cmp compares them (its canonical encoding): each RDN's attribute values with
-    blanks trimmed and runs of blanks made one, ASCII letters in lower case."""
-    return tuple(tuple(sorted((a.oid.dotted_string, " ".join(str(a.value).split()).lower()) for a in rdn))
-                 for rdn in name.rdns)
+    """The name as OpenSSL's X509_NAME_cmp compares names (case and blanks do not count); its DER when it cannot be
+    read so (then only an identical name is equal)."""
+    try:
+        return _certs.canonical_name(name)
+    except ValueError:
+        return name.public_bytes()
 
 
 def key_spki(*, key_path=None, key_content=None):

@@ -33,6 +33,7 @@ CRL_MISSING.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -164,29 +165,18 @@ def world(tmp_path_factory):
     picked = free_ports(len(CASES) + 2)
     ports = dict(zip(CASES, picked))
     lb_ports = {"nginx": picked[-2], "apache": picked[-1]}
-    started = []
-    try:
-        backends = KindBackends(base / "backends", {"leaf": list(ports.values())}, {"leaf": (cert, key)})
-        backends.start()
-        started.append(backends)
-        haproxy = HAProxyLB(base / "haproxy", _haproxy_config(ports, ca_file, crl_files))
-        haproxy.start()
-        started.append(haproxy)
-        nginx = NginxLB(base / "nginx", lb_ports["nginx"], _nginx_config(lb_ports["nginx"], ports, ca_file,
-                                                                         crl_files))
-        nginx.write_config()
-        _run(nginx.test_command)
-        nginx.start()
-        started.append(nginx)
-        apache_config = _apache_config(lb_ports["apache"], ports, ca_file, crl_files)
-        apache = ApacheLB(base / "apache", [lb_ports["apache"]], apache_config)
-        apache.start()
-        started.append(apache)
+    haproxy = HAProxyLB(base / "haproxy", _haproxy_config(ports, ca_file, crl_files))
+    nginx = NginxLB(base / "nginx", lb_ports["nginx"], _nginx_config(lb_ports["nginx"], ports, ca_file, crl_files))
+    nginx.write_config()
+    _run(nginx.test_command)
+    apache_config = _apache_config(lb_ports["apache"], ports, ca_file, crl_files)
+    apache = ApacheLB(base / "apache", [lb_ports["apache"]], apache_config)
+    with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
+        for server in (KindBackends(base / "backends", {"leaf": list(ports.values())}, {"leaf": (cert, key)}),
+                       haproxy, nginx, apache):
+            running.enter_context(server)
         yield {"haproxy": haproxy, "nginx": nginx, "apache": apache, "lb_ports": lb_ports, "ports": ports,
                "crls": crls, "crl_files": crl_files}
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 def _haproxy_settled(haproxy):

@@ -18,6 +18,8 @@ does not, and Apache's depth 0 takes only a certificate its CA file holds itself
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from testlib import lbjudge, pki
@@ -98,23 +100,14 @@ def world(tmp_path_factory):
     chain_ports = {}
     for (_lb, _depth, chain), port in ports.items():
         chain_ports.setdefault(chain, []).append(port)
-    started = []
-    try:
-        backends = KindBackends(base / "backends", chain_ports, files)
-        backends.start()
-        started.append(backends)
-        nginx = NginxLB(base / "nginx", nginx_port, _nginx_config(nginx_port, ports, ca_file))
-        nginx.write_config()
-        _run(nginx.test_command)
-        nginx.start()
-        started.append(nginx)
-        apache = ApacheLB(base / "apache", list(apache_ports.values()), _apache_config(apache_ports, ports, ca_file))
-        apache.start()
-        started.append(apache)
+    nginx = NginxLB(base / "nginx", nginx_port, _nginx_config(nginx_port, ports, ca_file))
+    nginx.write_config()
+    _run(nginx.test_command)
+    apache = ApacheLB(base / "apache", list(apache_ports.values()), _apache_config(apache_ports, ports, ca_file))
+    with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
+        for server in (KindBackends(base / "backends", chain_ports, files), nginx, apache):
+            running.enter_context(server)
         yield {"nginx": nginx, "apache": apache, "nginx_port": nginx_port, "apache_ports": apache_ports}
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 @pytest.fixture(scope="module")

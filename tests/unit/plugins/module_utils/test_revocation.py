@@ -94,7 +94,6 @@ def test_revocation_is_what_openssl_says(tmp_path, case, mode, profile):
             assert {OPENSSL_CODES[n] for n in numbers} <= errors(result), (label, numbers, result["findings"])
 
 
-OpenSSLOID = x509.ObjectIdentifier
 SELF = pki.issue("self.revocation.test")  # a self-signed leaf its load balancer's CA file holds
 PINNED = pki.issue("pinned.revocation.test", issuer=INT)  # a leaf the CA file holds itself, issued by INT
 DP = "http://pki.revocation.test/int.crl"
@@ -126,7 +125,7 @@ SCENARIOS = {
     "self_own_crl": (SELF.pem, SELF.pem, crl(SELF)),
     # an unhandled critical extension on the CRL, and on an entry
     "critical": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[(x509.UnrecognizedExtension(
-        OpenSSLOID("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)])) + FRESH_ROOT),
+        x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"), True)])) + FRESH_ROOT),
     # issuing distribution points: CA certificates only, user certificates only, a name the leaf lacks, the name
     # the leaf has, an indirect CRL
     "idp_ca_only": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[
