@@ -179,6 +179,8 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
     lb_sites: {site name: [(index, load balancer entry)]} when load balancers judge the site."""
     declared = _by(declared or [], "name")
     lb_sites = lb_sites or {}
+    # the file each path names on the host, symlinks followed (backend_cert_info's files[].realpath)
+    realpaths = {f["path"]: f.get("realpath") or f["path"] for f in collected.get("files") or []}
     plan = []
     for site in collected.get("sites", []):
         served = _verdict(verdicts.get((site["name"], "served")), min_days)
@@ -214,11 +216,16 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             # file to write or reload for; a person must look.
             action = "manual"
             reasons.append((site.get("error") or {}).get("code") or "NO_CERT_PATH")
+        key_path = entry.get("key_path") or site.get("key_file")
+        chain_path = entry.get("chain_path") or site.get("chain_file")
         entry.update({
             "name": site["name"], "server_type": entry.get("server_type") or site.get("server_type"),
             "cert_path": cert_path,
-            "key_path": entry.get("key_path") or site.get("key_file"),
-            "chain_path": entry.get("chain_path") or site.get("chain_file"),
+            "key_path": key_path,
+            "chain_path": chain_path,
+            # what pre-flight compares to find sites sharing a file, through whatever links name it
+            "live_files": {kind: realpaths.get(path, path) if path else None
+                           for kind, path in (("cert", cert_path), ("key", key_path), ("chain", chain_path))},
             "endpoint": site.get("endpoint"),
             "server_names": _site_names(site, entry) + [n for n in _lb_names(lb_sites.get(site["name"]))
                                                         if n not in _site_names(site, entry)],
@@ -449,6 +456,15 @@ def pem_fingerprint(pem):
         raise AnsibleFilterError("pem_fingerprint: the certificate's base64 is damaged: %s" % exc)
 
 
+def _id_of(stat, name, number):
+    """The owner (or group) to restore: its name, else its number as text. stat leaves the name out for an id with
+    no passwd or group entry (containers, NFS, LDAP), and copy/file take a number given as text as that id; without
+    it the restored file was left to the user Ansible runs as."""
+    if stat.get(name):
+        return stat[name]
+    return str(stat[number]) if isinstance(stat.get(number), int) and not isinstance(stat[number], bool) else None
+
+
 @takes("the ansible.builtin.stat results of the live files (a list of dicts with stat) and a backup "
        "directory (a string)")
 def backup_plan(live, backup_path):
@@ -474,8 +490,8 @@ def backup_plan(live, backup_path):
         plan.append({"path": path, "existed": existed,
                      "backup": "%s/%d-%s" % (backup_path, index, path.rsplit("/", 1)[-1]),
                      "mode": stat.get("mode") if existed else None,
-                     "owner": stat.get("pw_name") if existed else None,
-                     "group": stat.get("gr_name") if existed else None})
+                     "owner": _id_of(stat, "pw_name", "uid") if existed else None,
+                     "group": _id_of(stat, "gr_name", "gid") if existed else None})
     return plan
 
 

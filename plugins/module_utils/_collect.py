@@ -385,7 +385,9 @@ class Collector:
 
     # -- files
     def _new_entry(self, path, error=None):
-        entry = {"path": path, "format": None, "chain": [], "leaf": None,
+        # realpath: the file the path names once every symlink is followed (two sites naming one file through
+        # different paths share it, and a push into one rewrites the other's: the role compares these)
+        entry = {"path": path, "realpath": os.path.realpath(path), "format": None, "chain": [], "leaf": None,
                  "private_key": {"present": False, "type": None, "encrypted": False, "matches_leaf": None},
                  "error": error}
         if self.chain_pem:

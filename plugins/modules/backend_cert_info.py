@@ -369,6 +369,13 @@ files:
       returned: always
       type: str
       sample: /etc/nginx/certs/site.pem
+    realpath:
+      description:
+        - "The file the path names once every symlink in it is followed (the path itself, normalised, when nothing
+          is linked or the file does not exist). Two paths naming one file have the same C(realpath)."
+      returned: always
+      type: str
+      sample: /etc/letsencrypt/archive/site/cert1.pem
     format:
       description: "V(pem), V(der), V(pkcs7) or V(pkcs12); null when the file could not be read."
       returned: always

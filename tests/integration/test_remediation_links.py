@@ -10,7 +10,11 @@ One play over five hosts, each with an nginx of its own on loopback, declared si
 - ``reload_fails``: the reload runs, then reports failure: the rollback must reload, so the server serves the
   old certificate again (what the rollback's reload is for);
 - ``no_rollback``: the config test fails with ``cert_remediation_rollback: false``: the failure says the files written
-  stay and where the backups are (it said "nothing was written").
+  stay and where the backups are (it said "nothing was written");
+- ``unnamed_owner``: certbot's layout, the files belong to a uid and gid with no passwd or group entry (containers, NFS, LDAP),
+  the config test fails: the rollback gives them back to that uid and gid (it gave them to root);
+- ``shell_test``: a config test that is a shell line (``test -s <cert> && nginx -t ...``): it runs through
+  ``/bin/sh -c`` as docs/security.md says, and the push goes through (it ran without a shell and always failed).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import grp
 import hashlib
 import json
 import os
+import pwd
 import stat
 import sys
 from pathlib import Path
@@ -30,6 +35,7 @@ from testlib.ansible_run import ROLE_PLAY, recap, run_playbook, served_leaf
 from testlib.servers import Nginx, free_port
 
 FILES = ("live/fullchain.pem", "live/privkey.pem", "archive/cert1.pem", "archive/privkey1.pem")
+UNNAMED_UID, UNNAMED_GID = 4242, 4243  # no passwd or group entry (checked by the test that uses them)
 
 
 def _group():
@@ -131,6 +137,13 @@ def world(tmp_path_factory):
                    reload_command=lambda server: " ".join(server.reload_command) + " && false")
         world.site("no_rollback", linked=False, test_command="false")
         world.hosts["no_rollback"]["cert_remediation_rollback"] = False
+        unnamed = world.site("unnamed_owner", linked=True, test_command="false")
+        if os.geteuid() == 0:
+            for path in (unnamed["cert"], unnamed["key"]):
+                os.chown(path, UNNAMED_UID, UNNAMED_GID)
+        shell_cert = world.root / "shell_test" / "archive" / "cert1.pem"
+        world.site("shell_test", linked=False,
+                   test_command=lambda server: "test -s %s && %s" % (shell_cert, " ".join(server.test_command)))
         # unloaded: nginx keeps serving the expired A it loaded; the disk now holds B, valid for a few days only
         # (fewer than cert_remediation_min_days: a push is due).
         loaded = unloaded["old"]
@@ -139,7 +152,8 @@ def world(tmp_path_factory):
         pki.write(unloaded["key"], on_disk.key_pem(), 0o600)
         unloaded.update(loaded=loaded, on_disk=on_disk)
         world.before = {name: snapshot(site["dir"]) for name, site in world.sites.items()
-                        if name not in ("unloaded", "no_rollback")}
+                        if name not in ("unloaded", "no_rollback", "shell_test")}
+        world.owners = {p: (os.stat(unnamed[p]).st_uid, os.stat(unnamed[p]).st_gid) for p in ("cert", "key")}
         world.before["unloaded"] = {p: Path(unloaded[p]).read_bytes() for p in ("cert", "key")}
         world.served_before = {name: served_leaf(site["port"], site["fqdn"]) for name, site in world.sites.items()}
         world.proc = world.run()
@@ -213,3 +227,30 @@ def test_without_rollback_the_failure_says_what_was_written_stays(world):
     failure = json.loads((world.root / "reports" / "report.json").read_text())["hosts"]["no_rollback"]["failed"]
     assert "nothing was written" not in failure and "not rolled back: cert_remediation_rollback is false" in failure
     assert str(world.root / "backups" / "no_rollback") in failure
+
+
+def test_a_rollback_gives_the_files_back_to_an_owner_without_a_name(world):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give files to another uid")
+    for number, table in ((UNNAMED_UID, pwd.getpwuid), (UNNAMED_GID, grp.getgrgid)):
+        with pytest.raises(KeyError):  # the case is an id without a name
+            table(number)
+    site = world.sites["unnamed_owner"]
+    assert world.recap["unnamed_owner"]["failed"] == 1, _output(world)
+    entry = world.report["unnamed_owner"]
+    assert entry["rolled_back"] and entry["after"]["serving_old"], entry
+    assert snapshot(site["dir"]) == world.before["unnamed_owner"]  # bytes and mode
+    assert world.owners["cert"] == world.owners["key"] == (UNNAMED_UID, UNNAMED_GID)
+    for part in ("cert", "key"):
+        info = os.stat(site[part])
+        assert (info.st_uid, info.st_gid) == world.owners[part], part
+    for path in (world.root / "backups" / "unnamed_owner").rglob("*"):
+        if path.is_file():  # the backups keep the owner too
+            assert (path.stat().st_uid, path.stat().st_gid) == (UNNAMED_UID, UNNAMED_GID), path
+
+
+def test_a_config_test_that_is_a_shell_line_runs_through_a_shell(world):
+    site = world.sites["shell_test"]
+    assert world.recap["shell_test"]["failed"] == 0, _output(world)
+    assert world.report["shell_test"]["status"] == "done", world.report["shell_test"]
+    assert served_leaf(site["port"], site["fqdn"]) == site["new"].fingerprint

@@ -5,7 +5,7 @@ Each site is pushed and verified in turn, so a later site's push into the shared
 earlier site had just been verified with: the run reported both sites done while one served the other's certificate,
 and every later run pushed again (a review of 2026-12-03). Now pre-flight refuses, before anything is written, unless
 every site sharing the file is pushed the same certificate and chain; then both are pushed and a second run does
-nothing.
+nothing. Sites share a file also when their paths differ but name it through symlinks.
 """
 
 from __future__ import annotations
@@ -26,16 +26,24 @@ def world(tmp_path_factory):
     ca = pki.CA("Shared")
     hosts, servers, out = {}, [], {"root": root, "ca": ca, "hosts": {}}
     try:
-        for host, same in (("differ", False), ("same", True)):
+        # linked: site a names the files through symlinks (certbot's live/ -> ../archive/), site b names them
+        # directly; the paths differ, the files are the same
+        for host, same, linked in (("differ", False, False), ("same", True, False), ("linked", False, True)):
             names = ["a-%s.shared.test" % host, "b-%s.shared.test" % host]
             old = ca.leaf(names[0], names=names, days=30, start_days=-60)  # expired, for both names
             base = root / host
             base.mkdir()
             cert = pki.write(base / "site.crt", old.pem + ca.intermediate.pem)
             key = pki.write(base / "site.key", old.key_pem(), 0o600)
+            paths = [(cert, key), (cert, key)]
+            if linked:
+                (base / "live").mkdir()
+                (base / "live" / "site.crt").symlink_to("../site.crt")
+                (base / "live" / "site.key").symlink_to("../site.key")
+                paths[0] = (str(base / "live" / "site.crt"), str(base / "live" / "site.key"))
             ports = [free_port(), free_port()]
             server = Nginx(base / "srv", [{"name": "%s%d" % (host, i), "port": port, "server_names": [name],
-                                           "cert": cert, "key": key}
+                                           "cert": paths[i][0], "key": paths[i][1]}
                                           for i, (port, name) in enumerate(zip(ports, names))])
             server.start()
             servers.append(server)
@@ -49,7 +57,7 @@ def world(tmp_path_factory):
                 pki.write(source / "cert.pem", renewed.pem)
                 pki.write(source / "chain.pem", ca.intermediate.pem)
                 pki.write(source / "key.pem", renewed.key_pem(), 0o600)
-                sites.append({"name": site, "server_type": "nginx", "cert_path": cert, "key_path": key,
+                sites.append({"name": site, "server_type": "nginx", "cert_path": paths[i][0], "key_path": paths[i][1],
                               "endpoint": {"host": "127.0.0.1", "port": port, "server_name": name},
                               "server_names": [name], "test_command": " ".join(server.test_command),
                               "reload_command": " ".join(server.reload_command)})
@@ -114,6 +122,21 @@ def test_sites_sharing_a_file_with_different_certificates_are_refused_before_any
         assert open(path, "rb").read() == data
     for port, name in zip(host["ports"], host["names"]):
         assert served_leaf(port, name) == host["old"].fingerprint
+
+
+def test_sites_sharing_a_file_through_a_symlink_are_refused_before_anything_is_written(world):
+    # Before: the paths were compared as strings, so both sites were pushed their own certificate into the one file,
+    # both reported done, and one served a certificate without its name (a review of 2026-12-05).
+    host = world["hosts"]["linked"]
+    first = world["first"]
+    assert recap(first.stdout)["linked"]["failed"] == 1, first.stdout[-4000:]
+    assert "pre-flight refused the renewed material; nothing was changed on linked" in first.stdout
+    assert "a-linked and b-linked share" in first.stdout and "would be pushed different certificates" in first.stdout
+    for path, data in host["files"].items():
+        assert open(path, "rb").read() == data
+    for port, name in zip(host["ports"], host["names"]):
+        assert served_leaf(port, name) == host["old"].fingerprint
+    assert (world["root"] / "linked" / "live" / "site.crt").is_symlink()
 
 
 def test_sites_sharing_a_file_with_the_same_certificate_are_both_pushed_once(world):

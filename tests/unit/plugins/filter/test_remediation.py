@@ -55,6 +55,20 @@ def test_plan(served, disk, matches, key_ok, force, action, reasons):
     assert entry["cert_path"] == "/c.pem" and entry["key_path"] == "/k.pem"
 
 
+def test_the_plan_names_the_files_each_path_names_on_the_host():
+    # live_files: backend_cert_info's files[].realpath of each path, so pre-flight finds sites sharing one file
+    # through different paths (a symlink); a path the result did not read stays as it is
+    result = collected()
+    result["sites"][0]["chain_file"] = "/ch.pem"
+    result["files"] = [{"path": "/c.pem", "realpath": "/archive/c1.pem", "chain_pem": ["DISK"]},
+                       {"path": "/k.pem", "realpath": "/archive/k1.pem", "chain_pem": []}]
+    (entry,) = remediation.remediation_plan(result, {"results": []}, None)
+    assert entry["live_files"] == {"cert": "/archive/c1.pem", "key": "/archive/k1.pem", "chain": "/ch.pem"}
+    result["sites"][0]["chain_file"] = None
+    (entry,) = remediation.remediation_plan(result, {"results": []}, None)
+    assert entry["live_files"]["chain"] is None
+
+
 @pytest.mark.parametrize("served,action,reasons,status", [
     (verdict(False, ["EXPIRED"]), "manual", ["EXPIRED", "DYNAMIC_PATH"], "needs a person"),
     (verdict(True), "none", [], "ok"),  # a healthy dynamic site is simply healthy
@@ -149,6 +163,13 @@ def test_backup_plan_and_report():
          "owner": "root", "group": "ssl"},
         {"path": "/etc/x/chain.crt", "existed": False, "backup": "/b/site/T/1-chain.crt", "mode": None,
          "owner": None, "group": None}]
+    # an owner and group with no passwd or group entry: their numbers, as text (before: null, so the restored file
+    # was left to the user Ansible runs as)
+    unnamed = remediation.backup_plan([{"__cert_remediation_file": "/etc/x/site.key", "stat": {
+        "exists": True, "path": "/etc/x/site.key", "mode": "0600", "uid": 4242, "gid": 4243}}], "/b/site/T")
+    assert (unnamed[0]["owner"], unnamed[0]["group"]) == ("4242", "4243")
+    named = remediation.backup_plan(live[:1], "/b")
+    assert (named[0]["owner"], named[0]["group"]) == ("root", "ssl")
     entries = [{"name": "a", "action": "push", "reasons": ["EXPIRED"]}, {"name": "b", "action": "none", "reasons": []},
                {"name": "c", "action": "reload", "reasons": ["SERVED_DIFFERS_FROM_DISK"]}]
     results = {"a": {"after": {"valid": True}, "rolled_back": False, "error": None},

@@ -37,6 +37,18 @@ def test_collects_a_combined_file_without_key_bytes(bundle):
     assert result["summary"]["certificates"] == 2 and result["summary"]["errors"] == 0
 
 
+def test_each_file_names_the_file_its_path_leads_to(bundle, tmp_path):
+    # files[].realpath: the role finds two sites sharing one file through different paths (certbot's live/ links)
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "site.pem").symlink_to(bundle["path"])
+    missing = str(tmp_path / "gone.pem")
+    result = run({"paths": [str(live / "site.pem"), bundle["path"], missing]})
+    by_path = {entry["path"]: entry for entry in result["files"]}
+    assert by_path[str(live / "site.pem")]["realpath"] == by_path[bundle["path"]]["realpath"] == bundle["path"]
+    assert by_path[missing]["realpath"] == missing
+
+
 @pytest.mark.parametrize("args,chains_as_pem,certificates_carry_pem", [
     ({}, False, True),  # the default: each certificate's PEM once, chains by fingerprint
     ({"chain_pem": True}, True, True),
