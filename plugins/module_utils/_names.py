@@ -15,12 +15,28 @@ real HAProxy, nginx and Apache (tests/integration/test_lb_name_rules.py).
 
 from __future__ import annotations
 
+import encodings.idna
 import re
+import stringprep
+import unicodedata
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
 _LABEL = re.compile(r"^[a-z0-9_*]([a-z0-9_*-]{0,61}[a-z0-9_*])?$")
+# Python's "idna" codec is IDNA 2003. Browsers, curl (libidn2) and the CAs that issue for internationalised names
+# use IDNA 2008 as UTS 46 (non-transitional) applies it. The two give the same A-label for a U-label except where
+# the label holds one of the four "deviation" characters, which IDNA 2003 maps away and IDNA 2008 keeps: ß (to
+# "ss"), final sigma ς (to U+03C3, small sigma), ZWNJ and ZWJ (to nothing). So IDNA 2003 turns "faß.example" into
+# "fass.example", another domain than the one a client asks for (xn--fa-hia.example): a certificate for the genuine
+# name would be a mismatch and one for the other domain a match. Such labels are converted as IDNA 2008 converts
+# them (_idna2008_label); every other label is converted by the codec exactly as before.
+_DEVIATIONS = ("\u00df", "\u03c2")  # ß, ς: valid in IDNA 2008 wherever they stand (PVALID, no context rule)
+_JOINERS = ("\u200c", "\u200d")  # ZWNJ, ZWJ: valid only in a context (CONTEXTJ, RFC 5892 appendix A.1 and A.2)
+# Capital sharp s: UTS 46 maps it to "ss" before Unicode 15.1 and to ß since, so its A-label depends on the client.
+_UNSETTLED = ("\u1e9e",)
+_IDNA2008_ONLY = _DEVIATIONS + _JOINERS + _UNSETTLED
+_VIRAMA = 9  # canonical combining class of a virama: a joiner right after one is valid (RFC 5892 A.1 and A.2 rule 1)
 _ALNUM = re.compile(r"^[A-Za-z0-9]$")
 
 
@@ -41,6 +57,9 @@ def normalize(name):
         raise CertError("INVALID_ARGUMENT", "server name %r starts with a dot; OpenSSL would read it as 'any name "
                         "under %s', which no load balancer asks for" % (name, text[1:]))
     try:
+        if any(c in _IDNA2008_ONLY for c in text):
+            text = ".".join(_idna2008_label(label, name) if any(c in _IDNA2008_ONLY for c in label) else label
+                            for label in encodings.idna.dots.split(text))
         ascii_name = text.encode("idna").decode("ascii") if any(ord(c) > 127 for c in text) else text
     except UnicodeError as exc:
         raise CertError("INVALID_ARGUMENT", "server name %r is not a valid internationalised name: %s" % (name, exc))
@@ -53,6 +72,28 @@ def normalize(name):
         raise CertError("INVALID_ARGUMENT", "server name %r: a wildcard stands for the whole left-most label of a "
                         "name with at least three labels, like *.example.com" % (name,))
     return ascii_name
+
+
+def _idna2008_label(label, name):
+    """The A-label IDNA 2008 (UTS 46, non-transitional) gives a label holding ß, ς, ZWNJ or ZWJ: nameprep's mapping
+    (case folded, compatibility forms composed: the same as UTS 46's for every other character) with those
+    characters kept, then "xn--" and its Punycode. UnicodeError for what nameprep refuses; CertError
+    INVALID_ARGUMENT, asking for the A-label, where the A-label cannot be told here: a joiner that does not follow a
+    virama (IDNA 2008 then decides by the letters' joining types, which Python does not know) and capital sharp s
+    (its mapping changed with Unicode 15.1)."""
+    for index, char in enumerate(label):
+        if char in _UNSETTLED or (char in _JOINERS and not (
+                index and unicodedata.combining(label[index - 1]) == _VIRAMA)):
+            raise CertError("INVALID_ARGUMENT", "server name %r holds U+%04X, whose IDNA 2008 conversion cannot be "
+                            "told here (a client may ask for another name than the collection would check): give the "
+                            "name as its A-label (xn--...), as the certificate carries it" % (name, ord(char)))
+    mapped = "".join(char if char in _DEVIATIONS + _JOINERS else
+                     "" if stringprep.in_table_b1(char) else stringprep.map_table_b2(char) for char in label)
+    mapped = unicodedata.normalize("NFKC", mapped)  # leaves ß, ς and the joiners as they are
+    # nameprep's prohibited characters and bidirectional rules, checked on the label without the characters it would
+    # have mapped away (they are neither prohibited nor right-to-left)
+    encodings.idna.nameprep("".join(char for char in label if char not in _DEVIATIONS + _JOINERS))
+    return "xn--" + mapped.encode("punycode").decode("ascii")
 
 
 def _lower(text):

@@ -53,6 +53,9 @@ _OPENSSL_HINTS = {
     68: "SHA-1 and weaker signatures are below OpenSSL's security level %d" % _openssl.SECURITY_LEVEL,
 }
 _WEAK_HASHES = ("md5", "sha1")
+# The extended key usages OpenSSL's TLS server purpose takes from a CA certificate (XKU_SSL_SERVER | XKU_SGC):
+# serverAuth, Netscape's and Microsoft's Server Gated Crypto.
+_SERVER_PURPOSES = ("1.3.6.1.5.5.7.3.1", "2.16.840.1.113730.4.1", "1.3.6.1.4.1.311.10.3.3")
 _RELATIVE = re.compile(r"^([+-])(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MAX_PEM_BYTES = 16 * 1024 * 1024  # CA bundles are larger than certificate files
@@ -251,13 +254,17 @@ def _self_issued(cert):
 
 
 def _issued_by(child, parent):
-    """Whether parent's key signed child (diagnosis only: the verdict is the verifier's).
+    """Whether parent, by the very name child names as its issuer, signed child (diagnosis only: the verdict is the
+    verifier's)."""
+    return child.issuer == parent.subject and _signed_by(child, parent)
 
-    verify_directly_issued_by() refuses legacy algorithms such as SHA-1; those signatures are
-    checked directly so that a SHA-1 chain is reported as WEAK_SIGNATURE, not as incomplete.
+
+def _signed_by(child, parent):
+    """Whether parent's key made child's signature, whatever the names say.
+
+    verify_directly_issued_by() refuses legacy algorithms such as SHA-1 (and names that differ); those signatures
+    are checked directly so that a SHA-1 chain is reported as WEAK_SIGNATURE, not as incomplete.
     """
-    if child.issuer != parent.subject:
-        return False
     # A certificate read leniently (_certs.load_certificate) is cryptography's copy: its own to-be-signed bytes,
     # which its issuer signed, are checked by hand.
     if not _certs.printable_violations(child):
@@ -352,6 +359,20 @@ def _common_names(cert):
         return []
 
 
+_EKU_NAMES = {"2.5.29.37.0": "anyExtendedKeyUsage", "1.3.6.1.5.5.7.3.1": "serverAuth",
+              "1.3.6.1.5.5.7.3.2": "clientAuth", "1.3.6.1.5.5.7.3.3": "codeSigning",
+              "1.3.6.1.5.5.7.3.4": "emailProtection", "1.3.6.1.5.5.7.3.8": "timeStamping",
+              "1.3.6.1.5.5.7.3.9": "OCSPSigning"}
+_KEY_USAGES = (("digital_signature", "digitalSignature"), ("content_commitment", "nonRepudiation"),
+               ("key_encipherment", "keyEncipherment"), ("data_encipherment", "dataEncipherment"),
+               ("key_agreement", "keyAgreement"), ("key_cert_sign", "keyCertSign"), ("crl_sign", "cRLSign"))
+
+
+def _key_usages(usage):
+    """The names of the uses a KeyUsage allows (encipherOnly and decipherOnly aside: they qualify keyAgreement)."""
+    return [name for attribute, name in _KEY_USAGES if getattr(usage, attribute)]
+
+
 def _subject_for(name):
     address = _base.ip_address(name)
     return verification.DNSName(name) if address is None else verification.IPAddress(address)
@@ -388,6 +409,7 @@ class Verifier:
         self._builder = builder
         self._verifiers = {}
         self._described = {}
+        self._canonical_names = {}  # Name -> OpenSSL's canonical form (_openssl_issued_by)
 
     def _server_verifier(self, name):
         if name not in self._verifiers:
@@ -433,18 +455,29 @@ class Verifier:
         else:
             path = verified
         found += self._check_printable(served, intermediates, path)
-        found += self._check_path(path, leaf)
         # OpenSSL (without partial chains) builds on through the trust anchors to a self-signed root, where
-        # cryptography's path ends at the first anchor: the load balancer's depth and CRLs count that whole chain.
-        built = self._openssl_chain(path, [c for _d, c in served] + [c for _d, c in intermediates])
+        # cryptography's path ends at the first anchor (an intermediate, when the CA file holds intermediate and
+        # root): the load balancer checks that whole chain, so the dates, keys, signatures, purposes, depth, CRLs
+        # and days remaining below are all taken over it, under both profiles (webpki is never more lenient than
+        # OpenSSL there).
+        pool = [c for _d, c in served] + [c for _d, c in intermediates]
+        built = self._openssl_chain(path, pool)
+        if not built and self.openssl is not None:
+            # No path by cryptography's rules (names compared byte for byte), but OpenSSL compares names as
+            # X509_NAME_cmp does (case and blanks do not count): under profile openssl its chain is the one to
+            # describe, or a chain OpenSSL accepts would have no days remaining and no verified_chain.
+            built = self._openssl_chain([leaf], pool, anchored_only=False)
+        found += self._check_path(built, leaf)
+        found += self._check_ca_purpose(built)
         found += self._check_depth(built, checks["verify_depth"])
         if checks["check_chain"]:  # a load balancer that does not verify the chain reads no CRL either
             found += self._check_revocation(built, checks)
         found += self._check_strict(path or walk, leaf)
         if verified is not None:
             found += self._check_unneeded(served, path, leaf_index)
-        # A load balancer that does not verify the chain only cares (if at all) about the leaf's own dates.
-        days = self._days_remaining(path) if checks["check_chain"] else self._days_remaining([leaf])
+        # A load balancer that does not verify the chain only cares (if at all) about the leaf's own dates; one that
+        # does refuses the chain as soon as any certificate of the chain it builds expires, the root included.
+        days = self._days_remaining(built) if checks["check_chain"] else self._days_remaining([leaf])
         if not (checks["check_chain"] or checks["check_expiry"]):
             days_policy = None
         else:
@@ -458,7 +491,7 @@ class Verifier:
             findings = self._apply_openssl(findings, served, intermediates, names, as_given, checks)
         elif checks["name_rule"]:
             findings = self._apply_name_rule(findings, served[0], names, as_given, checks["name_rule"])
-        return self._result(findings, path, leaf, days)
+        return self._result(findings, built, leaf, days)
 
     # ------------------------------------------------------------ checks: each returns its own findings
     def _check_order(self, leaf_index, leaf):
@@ -534,6 +567,30 @@ class Verifier:
         # anyExtendedKeyUsage alone does not do: OpenSSL's TLS server purpose and the WebPKI both want serverAuth
         if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku:
             found.add("NOT_SERVER_AUTH", ERROR, "the leaf's extended key usage does not include serverAuth", leaf)
+        # A key usage that allows none of the TLS server's uses of its key (signing the handshake, or RSA key
+        # transport, or key agreement) is refused by OpenSSL's TLS server purpose (check_purpose_ssl_server's
+        # ku_reject with KU_TLS: "unsuitable certificate purpose", 26), whatever else it allows.
+        usage = _ext(leaf, x509.KeyUsage)
+        if usage is not None and not (usage.digital_signature or usage.key_encipherment or usage.key_agreement):
+            found.add("NOT_SERVER_AUTH", ERROR, "the leaf's key usage (%s) allows none of digitalSignature, "
+                      "keyEncipherment and keyAgreement, one of which a TLS server's key needs" % (
+                          ", ".join(_key_usages(usage)) or "nothing"), leaf)
+        return found
+
+    def _check_ca_purpose(self, chain):
+        """NOT_SERVER_AUTH: a CA certificate of the chain OpenSSL builds (the CA file's included) whose extended key
+        usage has neither serverAuth nor one of the Server Gated Crypto uses: OpenSSL's TLS server purpose refuses
+        it (xku_reject for a CA: "unsuitable certificate purpose", 26), anyExtendedKeyUsage alone included, though
+        cryptography's verifier takes that for any use."""
+        found = _Findings()
+        for cert in chain[1:]:
+            eku = _ext(cert, x509.ExtendedKeyUsage)
+            if eku is not None and not any(oid.dotted_string in _SERVER_PURPOSES for oid in eku):
+                role = "trust anchor" if cert in self.anchor_set else "intermediate"
+                usages = ", ".join(_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku) or "empty"
+                found.add("NOT_SERVER_AUTH", ERROR, "the %s %s has an extended key usage without serverAuth (%s): "
+                          "OpenSSL does not take it to issue TLS server certificates" % (role, _subject(cert), usages),
+                          cert)
         return found
 
     def _validate(self, leaf, served, leaf_index, intermediates, names, dns_sans, ip_sans):
@@ -587,6 +644,11 @@ class Verifier:
         # certificate above its depth 0): OpenSSL verifies at its own smallest depth, and that check's finding stands.
         own_checks = _POLICY_CODES + REVOCATION_CODES + (("CHAIN_TOO_LONG",) if depth is not None and depth < 0
                                                          else ())
+        # A first certificate that is not the leaf (WRONG_ORDER as an error) stays an error whatever OpenSSL says of
+        # it: OpenSSL then verifies that CA certificate as if it were the server's, and no server can serve such a
+        # file with the leaf's key (it pairs the key with the first certificate). Intermediates merely out of order
+        # behind a leaf that is first are a warning already, and stay one.
+        own_checks += ("WRONG_ORDER",)
         outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
                                       next(self._tags), depth=None if depth is None else max(depth, 0))
         rejected = set()
@@ -679,19 +741,39 @@ class Verifier:
                       "CA closer to the anchor it trusts" % (len(between), depth), between[depth])
         return found
 
-    def _openssl_chain(self, path, pool):
+    def _openssl_chain(self, path, pool, anchored_only=True):
         """The anchored path continued as OpenSSL continues it: while its last certificate is not self-signed, its
-        issuer from the trust anchors (then the certificates served and given), by name and signature. An
-        unanchored path stays as it is (nothing to continue from)."""
-        if not path or path[-1] not in self.anchor_set:
+        issuer from the trust anchors (then the certificates served and given), by name as X509_NAME_cmp compares
+        names (case and blanks do not count) and by signature. An unanchored path stays as it is (nothing to
+        continue from). anchored_only=False: path is the leaf alone, and the chain is built from it the same way;
+        [] when that reaches no trust anchor (OpenSSL would not accept it either)."""
+        if not path or (anchored_only and path[-1] not in self.anchor_set):
             return path
         chain = list(path)
         while not _self_issued(chain[-1]) and len(chain) < 100:
-            issuer = next((c for c in self.anchors + pool if c not in chain and _issued_by(chain[-1], c)), None)
+            issuer = next((c for c in self.anchors + pool if c not in chain and self._openssl_issued_by(chain[-1], c)),
+                          None)
             if issuer is None:
                 break
             chain.append(issuer)
+        if not anchored_only and not any(c in self.anchor_set for c in chain):
+            return []
         return chain
+
+    def _openssl_issued_by(self, child, parent):
+        """_issued_by with names compared as OpenSSL's X509_NAME_cmp compares them (canonical names, cached: a
+        batch asks about the same anchors again and again)."""
+        if child.issuer != parent.subject and self._canonical(child.issuer) != self._canonical(parent.subject):
+            return False
+        return _signed_by(child, parent)
+
+    def _canonical(self, name):
+        canonical = self._canonical_names.get(name)
+        if canonical is None:
+            canonical = _canonical_name(name)
+            if len(self._canonical_names) < 4096:
+                self._canonical_names[name] = canonical
+        return canonical
 
     def _check_revocation(self, chain, checks):
         """REVOKED, CRL_MISSING, CRL_EXPIRED, CRL_INVALID: the chain OpenSSL builds (_openssl_chain) checked against
@@ -948,15 +1030,21 @@ class Verifier:
         return found
 
     def _check_path(self, path, leaf):
+        """Dates, keys and signature hashes of every certificate of the chain OpenSSL builds (_openssl_chain), the
+        CA file's own included: OpenSSL checks the dates and key of each, and the signature of each but the trust
+        anchor it ends at (whose self-signature vouches for nothing); a SHA-1-signed intermediate that the CA file
+        holds is refused as one that is served."""
         found = _Findings()
         add = found.add
         for index, cert in enumerate(path):
             role = "leaf" if index == 0 else ("trust anchor" if cert in self.anchor_set else "intermediate")
+            if role == "trust anchor" and index < len(path) - 1:
+                role = "intermediate of the CA file"  # an anchor OpenSSL builds beyond, to its root
             self._check_dates(add, cert, role)
             weak = self._weak_key(cert)
             if weak:
                 add("WEAK_KEY", ERROR, "the %s has %s" % (role, weak), cert)
-            if cert not in self.anchor_set:
+            if not (index == len(path) - 1 and cert in self.anchor_set):
                 try:
                     algorithm = cert.signature_hash_algorithm
                 except UnsupportedAlgorithm:

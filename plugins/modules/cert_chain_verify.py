@@ -121,11 +121,14 @@ options:
     description:
       - DNS names or IP addresses the load balancer asks for; every one must match the leaf.
       - Written as users write them. An internationalised name is checked as its A-label (V(bücher.example) as
-        V(xn--bcher-kva.example)), case does not matter, a trailing dot is dropped, an IPv6 address may be in
-        brackets. A wildcard name (V(*.example.com), as in an nginx C(server_name)) must be covered by the same
-        wildcard in the leaf.
+        V(xn--bcher-kva.example)), converted as IDNA 2008 (UTS 46 non-transitional) converts it, as browsers and
+        curl do (V(faß.example) is V(xn--fa-hia.example), not V(fass.example)); case does not matter, a trailing
+        dot is dropped, an IPv6 address may be in brackets. A wildcard name (V(*.example.com), as in an nginx
+        C(server_name)) must be covered by the same wildcard in the leaf.
       - An empty name, one with spaces, empty labels or a leading dot, or a wildcard anywhere but the whole
-        left-most label is V(INVALID_ARGUMENT) (an item's error in batch form).
+        left-most label is V(INVALID_ARGUMENT) (an item's error in batch form); so is a U-label whose A-label
+        depends on the client (a zero-width joiner or non-joiner not after a virama, capital sharp s), whose
+        A-label must be given instead.
     type: list
     elements: str
   key_path:
@@ -141,7 +144,9 @@ options:
       - A value that is neither, or that falls outside the years 1 to 9999, fails the task with V(INVALID_ARGUMENT).
     type: str
   min_days_remaining:
-    description: Report V(EXPIRES_SOON) (a warning) when fewer days than this remain along the verified chain.
+    description:
+      - Report V(EXPIRES_SOON) (a warning) when fewer days than this remain along RV(verified_chain), the CA file's
+        certificates included up to its self-signed root.
     type: int
     default: 0
   min_rsa_bits:
@@ -387,6 +392,9 @@ verified_chain:
   description:
     - The path from the leaf to a trust anchor, as validated; when validation failed for another reason (name, dates)
       but a path to an anchor exists, that path. Empty when no path was found.
+    - Continued as OpenSSL (the load balancer) builds it, through the trust anchors to a self-signed root (with a CA
+      file holding intermediate and root, both). Under O(profile=openssl), the chain OpenSSL builds where names
+      differ only as OpenSSL does not count (case, blanks).
     - Absent from a valid result with O(compact=true).
   returned: single form
   type: list
@@ -401,7 +409,9 @@ leaf:
   sample: {subject: CN=shop.example.com, fingerprint_sha256: 3f1a0c, sans: {dns: [shop.example.com], ip: []},
            not_after: "2027-01-01T00:00:00Z", days_remaining: 40}
 days_remaining:
-  description: Whole days until the earliest end of validity along the path, at O(at); null when there is no path.
+  description:
+    - Whole days until the earliest end of validity along RV(verified_chain) (the CA file's root included), at O(at);
+      null when there is no path.
   returned: single form
   type: int
   sample: 40

@@ -11,8 +11,8 @@ One play over five hosts, each with an nginx of its own on loopback, declared si
   old certificate again (what the rollback's reload is for);
 - ``no_rollback``: the config test fails with ``cert_remediation_rollback: false``: the failure says the files written
   stay and where the backups are (it said "nothing was written");
-- ``unnamed_owner``: certbot's layout, the files belong to a uid and gid with no passwd or group entry (containers, NFS, LDAP),
-  the config test fails: the rollback gives them back to that uid and gid (it gave them to root);
+- ``unnamed_owner``: certbot's layout, the files belong to a uid and gid with no passwd or group entry (containers,
+  NFS, LDAP), the config test fails: the rollback gives them back to that uid and gid (it gave them to root);
 - ``shell_test``: a config test that is a shell line (``test -s <cert> && nginx -t ...``): it runs through
   ``/bin/sh -c`` as docs/security.md says, and the push goes through (it ran without a shell and always failed).
 """
