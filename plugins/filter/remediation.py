@@ -467,12 +467,23 @@ def _id_of(stat, name, number):
 
 @takes("the ansible.builtin.stat results of the live files (a list of dicts with stat) and a backup "
        "directory (a string)")
-def backup_plan(live, backup_path):
-    """stat results of the live files -> [{path, existed, backup, mode, owner, group}] for push and rollback.
+def backup_plan(live, backup_path, links=None):
+    """stat results of the live files -> [{path, existed, backup, mode, owner, group, link}] for push and rollback.
 
     The stat must follow symlinks (certbot's live/ -> ../archive/): mode and owner are the target's, which the
     push writes through the link and the rollback restores; a symlink's own mode (0777) is never a file's.
+
+    links: stat results (follow: false) of the live paths the first stat found missing. One that is a symlink to
+    nothing (its target removed) is written at its target, which did not exist and which a rollback removes: the
+    entry's path is the target and its link the live path, which stays the link it was. (Written at the live path,
+    the link itself was replaced by a file, and a rollback then removed the live path altogether.)
     """
+    targets = {}
+    for result in links or []:
+        stat = (result or {}).get("stat") or {}
+        path = result.get("__cert_remediation_file") or stat.get("path")
+        if stat.get("islnk") and isinstance(path, str) and isinstance(stat.get("lnk_source"), str):
+            targets[path] = stat["lnk_source"]
     plan = []
     for index, result in enumerate(live or []):
         stat = result.get("stat") or {}
@@ -487,7 +498,8 @@ def backup_plan(live, backup_path):
             raise AnsibleFilterError("backup_plan: %s is a symlink's own stat (mode %s); stat the live files with "
                                      "follow: true so the target's mode and owner are kept" % (path, stat.get("mode")))
         existed = bool(stat.get("exists"))
-        plan.append({"path": path, "existed": existed,
+        link = path if not existed and path in targets else None
+        plan.append({"path": targets[path] if link else path, "existed": existed, "link": link,
                      "backup": "%s/%d-%s" % (backup_path, index, path.rsplit("/", 1)[-1]),
                      "mode": stat.get("mode") if existed else None,
                      "owner": _id_of(stat, "pw_name", "uid") if existed else None,

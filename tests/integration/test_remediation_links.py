@@ -13,6 +13,10 @@ One play over five hosts, each with an nginx of its own on loopback, declared si
   stay and where the backups are (it said "nothing was written");
 - ``unnamed_owner``: certbot's layout, the files belong to a uid and gid with no passwd or group entry (containers,
   NFS, LDAP), the config test fails: the rollback gives them back to that uid and gid (it gave them to root);
+- ``dangling`` and ``dangling_fails``: certbot's links whose archive/ targets were removed while nginx serves what it
+  loaded: the push writes the targets and the links stay links; when the config test fails, the rollback removes the
+  targets it wrote and the links are still the same links to nothing (the push replaced each link with a file, and the
+  rollback then removed the live paths altogether);
 - ``shell_test``: a config test that is a shell line (``test -s <cert> && nginx -t ...``): it runs through
   ``/bin/sh -c`` as docs/security.md says, and the push goes through (it ran without a shell and always failed).
 """
@@ -50,11 +54,16 @@ def _group():
 
 
 def snapshot(root):
-    """{relative path: (kind, link target or sha256, mode, gid)} of a site's live/ and archive/ files."""
+    """{relative path: (kind, link target or sha256, mode, gid), or None when absent} of a site's live/ and archive/
+    files."""
     out = {}
     for name in FILES:
         path = root / name
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:  # a link's target removed (dangling)
+            out[name] = None
+            continue
         if stat.S_ISLNK(info.st_mode):
             out[name] = ("link", os.readlink(path), None, None)
         else:
@@ -141,6 +150,10 @@ def world(tmp_path_factory):
         if os.geteuid() == 0:
             for path in (unnamed["cert"], unnamed["key"]):
                 os.chown(path, UNNAMED_UID, UNNAMED_GID)
+        for name, decl in (("dangling", {}), ("dangling_fails", {"test_command": "false"})):
+            site = world.site(name, linked=True, **decl)
+            for target in ("cert1.pem", "privkey1.pem"):
+                (site["dir"] / "archive" / target).unlink()  # nginx keeps serving what it loaded
         shell_cert = world.root / "shell_test" / "archive" / "cert1.pem"
         world.site("shell_test", linked=False,
                    test_command=lambda server: "test -s %s && %s" % (shell_cert, " ".join(server.test_command)))
@@ -254,3 +267,25 @@ def test_a_config_test_that_is_a_shell_line_runs_through_a_shell(world):
     assert world.recap["shell_test"]["failed"] == 0, _output(world)
     assert world.report["shell_test"]["status"] == "done", world.report["shell_test"]
     assert served_leaf(site["port"], site["fqdn"]) == site["new"].fingerprint
+
+
+def test_a_push_writes_the_target_of_a_symlink_to_nothing_and_keeps_the_link(world):
+    site, before = world.sites["dangling"], world.before["dangling"]
+    assert before["archive/cert1.pem"] is None and before["live/fullchain.pem"][0] == "link"
+    assert world.recap["dangling"]["failed"] == 0, _output(world)
+    assert world.report["dangling"]["status"] == "done", world.report["dangling"]
+    after = snapshot(site["dir"])
+    for name in ("live/fullchain.pem", "live/privkey.pem"):
+        assert after[name] == before[name], (name, after[name])  # the same links
+    assert (site["dir"] / "archive" / "cert1.pem").read_text() == site["new"].pem + world.ca.intermediate.pem
+    assert (site["dir"] / "archive" / "privkey1.pem").read_text() == site["new"].key_pem()
+    assert served_leaf(site["port"], site["fqdn"]) == site["new"].fingerprint
+
+
+def test_a_rollback_leaves_a_symlink_to_nothing_as_it_was(world):
+    site = world.sites["dangling_fails"]
+    assert world.recap["dangling_fails"]["failed"] == 1, _output(world)
+    entry = world.report["dangling_fails"]
+    assert entry["rolled_back"] and entry["after"]["serving_old"], entry
+    assert snapshot(site["dir"]) == world.before["dangling_fails"]  # links to nothing, no target left behind
+    assert served_leaf(site["port"], site["fqdn"]) == site["old"].fingerprint

@@ -160,9 +160,18 @@ def test_backup_plan_and_report():
     plan = remediation.backup_plan(live, "/b/site/T")
     assert plan == [
         {"path": "/etc/x/site.crt", "existed": True, "backup": "/b/site/T/0-site.crt", "mode": "0644",
-         "owner": "root", "group": "ssl"},
+         "owner": "root", "group": "ssl", "link": None},
         {"path": "/etc/x/chain.crt", "existed": False, "backup": "/b/site/T/1-chain.crt", "mode": None,
-         "owner": None, "group": None}]
+         "owner": None, "group": None, "link": None}]
+    # a live path that is a symlink to nothing is written, and rolled back, at its target; the link stays
+    links = [{"__cert_remediation_file": "/etc/x/chain.crt", "stat": {
+        "exists": True, "islnk": True, "lnk_source": "/etc/archive/chain1.crt", "lnk_target": "../archive/chain1.crt"}}]
+    dangling = remediation.backup_plan(live, "/b/site/T", links)
+    assert dangling[0] == plan[0]
+    assert dangling[1] == dict(plan[1], path="/etc/archive/chain1.crt", link="/etc/x/chain.crt")
+    # a missing path that is no link at all stays as it was
+    assert remediation.backup_plan(live, "/b/site/T", [{"__cert_remediation_file": "/etc/x/chain.crt",
+                                                         "stat": {"exists": False}}]) == plan
     # an owner and group with no passwd or group entry: their numbers, as text (before: null, so the restored file
     # was left to the user Ansible runs as)
     unnamed = remediation.backup_plan([{"__cert_remediation_file": "/etc/x/site.key", "stat": {
