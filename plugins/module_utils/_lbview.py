@@ -300,8 +300,11 @@ def _ha_item(state, proxy, settings, line, source, problems):
     ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
     ciphersuites = _ha_value(settings, "ciphersuites")[0] or _ha_value(state.global_settings, "ciphersuites")[0]
     check_on = bool(_ha_value(settings, "check")[0])
-    check_ssl = bool(_ha_value(settings, "check-ssl")[0]) or (
-        tls and not _ha_value(settings, "port")[0] and not _ha_value(settings, "addr")[0])
+    # 1.3: the checks' transport (init_srv_check): check-ssl forces TLS, no-check-ssl plain TCP; with neither, the
+    # checks use the traffic's transport unless a check `port` or `addr` is set (then plain TCP).
+    check_ssl = _ha_value(settings, "check-ssl")[0]
+    if check_ssl is None:
+        check_ssl = tls and not _ha_value(settings, "port")[0] and not _ha_value(settings, "addr")[0]
     return backend_item(
         lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source, tls=tls,
         verify=verify, verify_origin=verify_origin if tls else None, sni=sni if tls else None,
@@ -450,7 +453,8 @@ def nginx_backends(main, source, prefix=None, version=None):
 def _ngx_upstreams(directives, upstreams):
     for d in directives:
         if d["name"] == "upstream" and d["children"] is not None and d["args"]:
-            upstreams[d["args"][0]] = [m for m in d["children"] if m["name"] == "server" and m["args"]]
+            # 2: nginx finds a group by name case-insensitively (ngx_http_upstream_add: ngx_strncasecmp)
+            upstreams[d["args"][0].lower()] = [m for m in d["children"] if m["name"] == "server" and m["args"]]
 
 
 def _ngx_locations(directives, settings, server_names, location, upstreams, prefix, items):
@@ -491,9 +495,9 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
     if problem:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
     tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
-    if host in upstreams and ":" not in hostport.rsplit("]", 1)[-1]:
+    if host.lower() in upstreams and ":" not in hostport.rsplit("]", 1)[-1]:
         out = []
-        for member in upstreams[host]:
+        for member in upstreams[host.lower()]:
             address = member["args"][0]
             if address.startswith("unix:"):
                 continue
@@ -509,19 +513,34 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
                          **dict(common, **tls_fields))]
 
 
+def _ngx_strip_port(name):
+    """A proxy_ssl_name value as nginx uses it (ngx_http_upstream_ssl_name): cut at the first ':' after an optional
+    [IPv6] bracket (from the start when the bracket is not closed)."""
+    start = name.find("]") if name.startswith("[") else 0
+    cut = name.find(":", max(start, 0))
+    return name[:cut] if cut >= 0 else name
+
+
 def _ngx_tls(settings, host, prefix):
     verify_args, verify_level = _ngx_setting(settings, "proxy_ssl_verify")
     verify = verify_args[0].lower() == "on"
     name_args, _level = _ngx_setting(settings, "proxy_ssl_name")
     name = name_args[0]
     # 2: proxy_ssl_name defaults to $proxy_host, the proxy_pass host (the upstream's name for a group), port stripped.
+    # nginx strips a port from whatever name it is (ngx_http_upstream_ssl_name), so one given with its port too.
     if name == "$proxy_host":
         name = host
-    elif "$" in name:
+    elif "$" in _ngx_strip_port(name) or (name.startswith("[") and "$" in name):
         name = _dynamic(name)
+    else:
+        # Cut to nothing (an IPv6 literal without brackets, "::1"): nginx sends no SNI and hands OpenSSL's
+        # X509_check_host a length of 0, which it reads as strlen(): the whole value is checked (test_lb_name_rules).
+        name = _ngx_strip_port(name) or name
     server_name_on = _ngx_setting(settings, "proxy_ssl_server_name")[0][0].lower() == "on"
     # 2: no SNI unless proxy_ssl_server_name on; then the name, never an IP literal.
-    sni = name if server_name_on and (isinstance(name, dict) or not _probe.is_ip(name)) else None
+    # (nor an empty name or a bracketed one, whose port nginx cut off: "[::1]")
+    sni = name if server_name_on and (isinstance(name, dict) or (
+        name and not name.startswith("[") and not _probe.is_ip(name))) else None
     protocols = [_NGX_PROTOCOLS[p] for p in _ngx_setting(settings, "proxy_ssl_protocols")[0] if p in _NGX_PROTOCOLS]
     min_version, max_version = _version_range(set(protocols))
     ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
@@ -597,7 +616,10 @@ class _ApacheScope:
         self.name, self.file, self.line = name, file, line
         self.settings = {}  # lowercased directive -> (args, line, file)
         self.passes = []  # (path, url, line, file)
-        self.proxies = []  # {url, settings, members: [(url, line, file)]}
+        # {url, settings, members: [(url, line, file)], section: a <Proxy> section (not a balancer named only by
+        # BalancerMember), ssl: the section holds a mod_ssl directive}
+        self.proxies = []
+        self.listens = []  # the main server's Listen addresses
 
 
 def apache_backends(main, source, server_root=None, defines=None):
@@ -607,11 +629,47 @@ def apache_backends(main, source, server_root=None, defines=None):
     main_scope = _ApacheScope(None, main, None)
     scopes = [main_scope]
     _ap_file(main, state, {"scope": main_scope, "proxy": None, "location": None, "tags": []}, scopes, 0, ())
+    vhosts = scopes[1:]
+    main_serves = _ap_main_serves(main_scope.listens, [v.name for v in vhosts])
     items = []
     for scope in scopes:
         for path, url, line, file in scope.passes:
-            items.extend(_ap_pass(state, main_scope, scope, path, url, line, file))
+            # 3: mod_proxy copies the main server's ProxyPass (and <Location> ProxyPass) into every VirtualHost
+            # (merge_proxy_config), and a request through a VirtualHost connects with that VirtualHost's SSLProxy*
+            # settings: one item per VirtualHost, and one for the main server only where it answers requests itself.
+            servers = [scope] if scope is not main_scope else ([main_scope] if main_serves else []) + vhosts
+            for server in servers:
+                items.extend(_ap_pass(state, main_scope, server, path, url, line, file))
     return items
+
+
+def _ap_address(text):
+    """A Listen or VirtualHost address -> (address or None for every address, port or None for any port)."""
+    host, port, _problem = _split_hostport(text, None)
+    if host is None:
+        return text, None
+    if host in ("*", "_default_", "0.0.0.0", "::", ""):
+        host = None
+    if port is None and (text.isdigit() or text.endswith(":*")):
+        port = _count(text) if text.isdigit() else None
+        host = None if text.isdigit() else host
+    return host, port
+
+
+def _ap_main_serves(listens, vhost_names):
+    """Whether the main server answers requests itself: Apache gives a connection to the VirtualHosts whose address
+    matches its local address and port, and to the main server only when none does. Kept simple: the main server
+    answers on a Listen address that no VirtualHost address covers (same port or any, same address or `*` /
+    `_default_`); a VirtualHost named by a host name covers nothing here. No VirtualHost, or no Listen read: it does."""
+    if not vhost_names or not listens:
+        return True
+    vhost_addresses = [_ap_address(a) for name in vhost_names for a in name.split()]
+    for listen in listens:
+        l_host, l_port = _ap_address(listen)
+        if not any((v_port is None or v_port == l_port) and (v_host is None or v_host == l_host)
+                   for v_host, v_port in vhost_addresses):
+            return True
+    return False
 
 
 def _ap_file(path, state, ctx, scopes, depth, stack):
@@ -639,10 +697,10 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["scope"] = _ApacheScope(" ".join(args), path, line)
                 scopes.append(ctx["scope"])
             elif tag == "proxy" and args:
-                ctx["proxy"] = {"url": args[0], "settings": {}, "members": []}
+                ctx["proxy"] = {"url": args[0], "settings": {}, "members": [], "section": True, "ssl": False}
                 ctx["scope"].proxies.append(ctx["proxy"])
-            elif tag == "proxymatch":
-                ctx["proxy"] = {"url": None, "settings": {}, "members": []}  # a regex: applied to no backend here
+            elif tag == "proxymatch":  # a regex: applied to no backend here
+                ctx["proxy"] = {"url": None, "settings": {}, "members": [], "section": True, "ssl": False}
             elif tag in ("location", "locationmatch"):
                 ctx["location"] = args[0] if args else ""
             continue
@@ -659,7 +717,11 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             state.defines[args[0]] = args[1]
         elif key == "serverroot":
             state.server_root = args[0]
-        elif key in _AP_SSL:
+        elif key == "listen":
+            scopes[0].listens.append(args[0])
+        if ctx["proxy"] is not None and key.startswith("ssl"):
+            ctx["proxy"]["ssl"] = True  # mod_ssl keeps a configuration of its own for this section (see _ap_settings)
+        if key in _AP_SSL:
             if ctx["proxy"] is not None:
                 ctx["proxy"]["settings"][key] = (args, line, path, "proxy")
             else:
@@ -673,7 +735,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             if ctx["proxy"] is not None and "://" in args[0] and not args[0].lower().startswith("balancer://"):
                 ctx["proxy"]["members"].append((args[0], line, path))
             elif len(args) > 1 and args[0].lower().startswith("balancer://"):
-                proxy = _ap_balancer(ctx["scope"], args[0]) or {"url": args[0], "settings": {}, "members": []}
+                proxy = _ap_balancer(ctx["scope"], args[0]) or {"url": args[0], "settings": {}, "members": [],
+                                                                "section": False, "ssl": False}
                 if proxy not in ctx["scope"].proxies:
                     ctx["scope"].proxies.append(proxy)
                 proxy["members"].append((args[1], line, path))
@@ -687,15 +750,35 @@ def _ap_balancer(scope, url):
     return None
 
 
-def _ap_sections_for(scopes, url):
-    """<Proxy> sections whose URL is a prefix of the backend's (main server first, then the VirtualHost)."""
-    out = []
-    for scope in scopes:
-        for proxy in scope.proxies:
-            if proxy["url"] and not proxy["url"].lower().startswith("balancer://") and \
-                    url.lower().startswith(proxy["url"].rstrip("*").lower()):
-                out.append(proxy["settings"])
-    return out
+def _ap_settings(main_scope, scope, request_url):
+    """The settings Apache connects with for a request through `scope` (the main server or a VirtualHost) proxied to
+    request_url (the ProxyPass target; a balancer's URL for its members: its <Proxy balancer://> section applies,
+    never a section of a member's own URL).
+
+    3: the server's settings (a VirtualHost's merged over the main server's), then the <Proxy> sections whose URL is
+    a prefix of request_url, the main server's before the VirtualHost's, in order (mod_proxy's proxy_walk). mod_ssl
+    builds the proxy context of a section that holds a mod_ssl directive once, from the server that defines it
+    (ssl_proxy_section_post_config: the section's own SSLProxy* merged over that server's), and that context replaces
+    the request's whole (ssl_config_perdir_merge): the last such section wins, a main-server section carries the main
+    server's settings, not the VirtualHost's, also for a request the VirtualHost serves. A section without a mod_ssl
+    directive changes no SSLProxy* setting. Measured with Apache 2.4 (tests/integration/test_lb_config_semantics.py).
+    ProxyPreserveHost (mod_proxy's) merges through every layer as usual."""
+    servers = [main_scope] if scope is main_scope else [main_scope, scope]
+    layers = [s.settings for s in servers]
+    url = request_url.lower()
+    matching = [(owner, p) for owner in servers for p in owner.proxies if p.get("section") and p["url"] is not None
+                and url.startswith(p["url"].rstrip("*").lower())]
+    ssl_layers = layers
+    for owner, section in matching:
+        if section["ssl"]:
+            ssl_layers = [main_scope.settings] + ([] if owner is main_scope else [owner.settings])
+            ssl_layers = ssl_layers + [section["settings"]]
+    settings = _ap_merge(ssl_layers)
+    preserve = _ap_merge(layers + [p["settings"] for _owner, p in matching]).get("proxypreservehost")
+    settings.pop("proxypreservehost", None)
+    if preserve:
+        settings["proxypreservehost"] = preserve
+    return settings
 
 
 def _ap_pass(state, main_scope, scope, path, url, line, file):
@@ -704,22 +787,20 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
     scheme = url.partition("://")[0].lower()
     location = "%s %s" % (scope.name or "main server", path)
     common = {"lb_type": "apache", "location": location}
-    chain = [main_scope] if scope is main_scope else [main_scope, scope]
     if scheme == "balancer":
         name = "/".join(url.split("/", 3)[:3])  # balancer://name
         balancer = _ap_balancer(scope, name) or _ap_balancer(main_scope, name)
         if balancer is None:
             return [backend_item(config_file=file, line=line, source="ProxyPass", pool=url, error=_config_error(
                 "%s is not defined (no <Proxy %s> with BalancerMember)" % (url, url)), **common)]
+        settings = _ap_settings(main_scope, scope, url)
         out = []
         for member, m_line, m_file in balancer["members"]:
-            layers = [s.settings for s in chain] + _ap_sections_for(chain, member) + [balancer["settings"]]
-            item = _ap_item(state, layers, member, m_file, m_line, "BalancerMember", balancer["url"], common)
+            item = _ap_item(state, [settings], member, m_file, m_line, "BalancerMember", balancer["url"], common)
             if item:
                 out.append(item)
         return out
-    layers = [s.settings for s in chain] + _ap_sections_for(chain, url)
-    item = _ap_item(state, layers, url, file, line, "ProxyPass", None, common)
+    item = _ap_item(state, [_ap_settings(main_scope, scope, url)], url, file, line, "ProxyPass", None, common)
     return [item] if item else []
 
 
@@ -905,38 +986,102 @@ def _read_config(lb_type, path, run_command, version=None):
     return lb_backends(lb_type, path, source, version=version)
 
 
-def _anchor_files(path):
-    """The files a CA setting names: the file, or the regular files of a directory (HAProxy: .pem/.crt/.cer;
-    Apache's hashed directory: every file), or the system store for @system-ca."""
+_HA_CA_SUFFIXES = (".pem", ".crt", ".cer")  # HAProxy's ca-file directory: these names only (ssl_ckch.c)
+
+
+def _list_directory(path):
+    """The names in a directory; CertError NOT_FOUND / PERMISSION_DENIED when it cannot be listed."""
+    try:
+        return sorted(os.listdir(path))
+    except OSError as exc:
+        raise CertError("PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
+                        "cannot list %s: %s" % (path, exc.strerror))
+
+
+def _hashed_files(names, suffix):
+    """OpenSSL's hashed directory lookup (X509_LOOKUP_hash_dir) over a directory's names: for each name hash present,
+    [(hash, file name)] of <hash>.<suffix>0, <hash>.<suffix>1, ... in the order it opens them, up to the first
+    missing number (suffix '' for certificates, 'r' for CRLs: the names c_rehash and `openssl rehash` give). Any other
+    name (ca.pem, crl.pem) or a number after a gap is never opened."""
+    names = set(names)
+    pattern = re.compile(r"^([0-9a-f]{8})\.%s([0-9]+)$" % suffix)
+    out = []
+    for prefix in sorted({m.group(1) for m in map(pattern.match, names) if m}):
+        index = 0
+        while "%s.%s%d" % (prefix, suffix, index) in names:
+            out.append((prefix, "%s.%s%d" % (prefix, suffix, index)))
+            index += 1
+    return out
+
+
+def _anchor_files(path, rule):
+    """[(file, hash or None)] a CA setting names: the file itself, or the system store for @system-ca; for a
+    directory, the files its load balancer reads there: rule 'haproxy' (ca-file <dir>, ssl_ckch.c: the names ending
+    .pem, .crt or .cer exactly, none starting with a dot, in alphabetical order) or 'hashed' (Apache's
+    SSLProxyCACertificatePath, OpenSSL's hashed lookup: <subject name hash>.0, .1, ... with that hash)."""
     if path == "@system-ca":
         defaults = ssl.get_default_verify_paths()
-        return [defaults.cafile or defaults.openssl_cafile]
+        return [(defaults.cafile or defaults.openssl_cafile, None)]
+    if rule == "hashed":
+        if not os.path.isdir(path):
+            if os.path.exists(path):
+                raise CertError("NOT_A_CERTIFICATE", "not a directory (Apache refuses this configuration)")
+            raise CertError("NOT_FOUND", "no such directory")
+        return [(os.path.join(path, name), prefix) for prefix, name in _hashed_files(_list_directory(path), "")]
     if os.path.isdir(path):
-        try:
-            names = sorted(os.listdir(path))
-        except OSError as exc:
-            raise CertError("PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
-                            "cannot list %s: %s" % (path, exc.strerror))
-        return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))
+        names = _list_directory(path)
+        if rule == "haproxy":
+            return [(os.path.join(path, n), None) for n in names if n.endswith(_HA_CA_SUFFIXES) and
+                    not n.startswith(".")]
+        return [(os.path.join(path, n), None) for n in names if os.path.isfile(os.path.join(path, n))
                 and not n.endswith((".crl", ".r0", ".key"))]
-    return [path]
+    return [(path, None)]
 
 
-def _anchors(collector, path):
-    """(sha256 fingerprints of every certificate the CA file or directory holds, error or None)."""
+def _anchor_ders(name, prefix, rule, directory):
+    """The certificates a load balancer takes from one file of its CA setting (CertError when it takes none):
+    every one of a CA file; from HAProxy's directory the first one of each file (one PEM_read_bio_X509_AUX); from
+    a hashed directory those whose subject has the file's hash, of a PEM file (OpenSSL's X509_FILETYPE_PEM lookup)."""
+    material = _certs.parse_material(_base.read_file(name))
+    ders = material["ders"]
+    if not directory:
+        return ders
+    if material["format"] != "pem" or not ders:
+        raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
+    if rule == "haproxy":
+        return ders[:1]
+    kept = []
+    for der in ders:
+        try:
+            subject = _certs.load_certificate(der).subject
+        except CertError:
+            continue
+        if _hash_of(subject) == prefix:
+            kept.append(der)
+    return kept
+
+
+def _anchors(collector, path, rule=None):
+    """(sha256 fingerprints of every certificate the CA file or directory holds for its load balancer, error or
+    None); rule: how a directory is read (_anchor_files)."""
     fingerprints, problems = [], []
     try:
-        files = _anchor_files(path)
+        files = _anchor_files(path, rule)
     except CertError as exc:
         return None, {"code": exc.code, "message": "CA %s: %s" % (path, exc.message)}
-    for name in files:
+    directory = rule == "hashed" or (path != "@system-ca" and os.path.isdir(path))
+    stopped = set()  # hashes whose walk ended at a file OpenSSL could not load
+    for name, prefix in files:
+        if prefix in stopped:
+            continue
         try:
-            material = _certs.parse_material(_base.read_file(name))
-            ders = material["ders"]
+            ders = _anchor_ders(name, prefix, rule, directory)
         except CertError as exc:
-            if len(files) == 1:
+            if not directory:
                 return None, {"code": exc.code, "message": "CA file %s: %s" % (name, exc.message)}
             problems.append(name)
+            if prefix is not None:  # OpenSSL's hashed lookup stops at a file it cannot load (<hash>.1 unread)
+                stopped.add(prefix)
             continue
         for der in ders:
             try:
@@ -946,6 +1091,12 @@ def _anchors(collector, path):
             if fingerprint not in fingerprints:
                 fingerprints.append(fingerprint)
     if not fingerprints:
+        if rule == "hashed":
+            return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s: no certificate under its subject's hashed "
+                        "name (<hash>.0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there" % path}
+        if directory and rule == "haproxy":
+            return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s holds no certificate HAProxy loads (it reads "
+                        "only the first certificate of each *.pem, *.crt and *.cer file there)" % path}
         return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s holds no certificate" % path}
     return fingerprints, None
 
@@ -968,9 +1119,6 @@ def _crl_file(path):
     return crls, None
 
 
-_HASHED_CRL = re.compile(r"^([0-9a-f]{8})\.r([0-9]+)$")
-
-
 def _crl_directory(path):
     """[(der, crl)] of the CRLs OpenSSL finds in a hashed directory (Apache's SSLProxyCARevocationPath), or an
     error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names) and
@@ -981,17 +1129,14 @@ def _crl_directory(path):
             return None, _crl_error(path, "NOT_A_CRL", "not a directory (Apache refuses this configuration)")
         return None, _crl_error(path, "NOT_FOUND", "no such directory")
     try:
-        names = set(os.listdir(path))
+        names = os.listdir(path)
     except OSError as exc:
         return None, _crl_error(path, "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
                                 "cannot list it: %s" % exc.strerror)
     found = []
-    for prefix in sorted({m.group(1) for m in map(_HASHED_CRL.match, names) if m}):
-        index = 0
-        while "%s.r%d" % (prefix, index) in names:
-            crls, _error = _crl_file(os.path.join(path, "%s.r%d" % (prefix, index)))
-            found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
-            index += 1
+    for prefix, name in _hashed_files(names, "r"):
+        crls, _error = _crl_file(os.path.join(path, name))
+        found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
     if not found:
         return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "
                                 "(<hash>.r0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there")
@@ -1109,9 +1254,10 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
         fingerprints = []
         for key in ("ca_file", "ca_path"):
             if item[key]:
-                if item[key] not in anchors:
-                    anchors[item[key]] = _anchors(collector, item[key])
-                found, error = anchors[item[key]]
+                rule = "hashed" if key == "ca_path" else "haproxy" if item["lb_type"] == "haproxy" else None
+                if (rule, item[key]) not in anchors:
+                    anchors[(rule, item[key])] = _anchors(collector, item[key], rule)
+                found, error = anchors[(rule, item[key])]
                 fingerprints.extend(f for f in found or [] if f not in fingerprints)
                 item["error"] = item["error"] or error
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None

@@ -196,8 +196,9 @@ lb_backends:
       type: str
       sample: server
     location:
-      description: "nginx: the first server_name and the location; Apache: the VirtualHost and the path. Null for
-        HAProxy."
+      description: "nginx: the first server_name and the location; Apache: the VirtualHost and the path (a main-server
+        ProxyPass gives one entry per VirtualHost, each with that VirtualHost's settings, and one V(main server) entry
+        only where the main server answers requests itself). Null for HAProxy."
       returned: always
       type: str
       sample: "shop.example.com /api/"
@@ -265,13 +266,16 @@ lb_backends:
       type: str
       sample: /etc/haproxy/ca/internal-ca.pem
     ca_path:
-      description: "Apache C(SSLProxyCACertificatePath); null otherwise."
+      description: "Apache C(SSLProxyCACertificatePath), read as OpenSSL's hashed lookup reads it (C(<hash>.0),
+        C(.1), ...); null otherwise."
       returned: always
       type: str
       sample: null
     ca_fingerprints:
       description: "SHA-256 fingerprints of every certificate in RV(lb_backends[].ca_file) and
-        RV(lb_backends[].ca_path): what the load balancer trusts, by content. Null when no CA is configured."
+        RV(lb_backends[].ca_path): what the load balancer trusts, by content (from an HAProxy directory, the first
+        certificate of each C(*.pem), C(*.crt) and C(*.cer) file, as HAProxy loads them). Null when no CA is
+        configured."
       returned: always
       type: list
       elements: str
@@ -371,8 +375,9 @@ lb_backends:
       type: str
       sample: null
     health_check:
-      description: "HAProxy: whether the server is health-checked, over TLS, with which SNI and which verified name.
-        Null for nginx and Apache (no active checks in their open-source versions)."
+      description: "HAProxy: whether the server is health-checked, over TLS (C(check-ssl); C(no-check-ssl), or a
+        check C(port) or C(addr) without C(check-ssl), is plain TCP), with which SNI and which verified name. Null for
+        nginx and Apache (no active checks in their open-source versions)."
       returned: always
       type: dict
       sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal}
