@@ -93,6 +93,34 @@ def _absolute(path, base):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
+def haproxy_workdir(config, proc="/proc"):
+    """The directory HAProxy resolves a relative path against when no ca-base/crt-base applies: its working
+    directory, not the configuration's. That of a running HAProxy that reads this configuration (a `-f` naming it or
+    its directory, read from /proc/<pid>/cmdline and resolved against /proc/<pid>/cwd), else / (Debian's systemd
+    unit sets no WorkingDirectory). Measured: run from /, `haproxy -c` cannot open a ca-file named relative to the
+    configuration's directory."""
+    target = os.path.realpath(config)
+    try:
+        pids = sorted((name for name in os.listdir(proc) if name.isdigit()), key=int)
+    except OSError:
+        return "/"
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, "cmdline"), "rb") as handle:
+                args = [a.decode("utf-8", "surrogateescape") for a in handle.read(65536).split(b"\0")]
+            if not args or not os.path.basename(args[0]).startswith("haproxy"):
+                continue
+            cwd = os.readlink(os.path.join(proc, pid, "cwd"))
+        except OSError:  # gone, or another user's process we may not look into
+            continue
+        named = [b for a, b in zip(args, args[1:]) if a == "-f"] + [a[2:] for a in args if a.startswith("-f") and a[2:]]
+        for name in named:
+            path = os.path.realpath(os.path.join(cwd, name))
+            if path == target or target.startswith(path.rstrip("/") + "/"):
+                return cwd
+    return "/"
+
+
 def dynamic_error(server_type, directive, value):
     return {"code": "DYNAMIC_PATH",
             "message": "%s %s %s is a dynamic path (resolved by the server at run time), not checked"
@@ -496,7 +524,15 @@ def _haproxy_crt_list(path, base, source):
 def haproxy_sites(main, source):
     """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
     source.reads = 0
-    crt_base, key_base, env = os.path.dirname(main), None, {}
+    crt_base, key_base, env, workdir = None, None, {}, []
+
+    def base():  # crt-base, else HAProxy's working directory (looked up once, only when a relative path needs it)
+        if crt_base:
+            return crt_base
+        if not workdir:
+            workdir.append(haproxy_workdir(main))
+        return workdir[0]
+
     binds = []
     for raw in source.read(main).splitlines():
         tokens = _haproxy_words(raw.strip(), env)
@@ -523,9 +559,11 @@ def haproxy_sites(main, source):
             if dynamic:
                 entries.append((None, [], dynamic_error("haproxy", word, value)))
             elif word == "crt":
-                entries.extend((crt, [], None) for crt in _haproxy_crt_files(_absolute(value, crt_base), source))
+                entries.extend((crt, [], None) for crt in _haproxy_crt_files(
+                    value if os.path.isabs(value) else _absolute(value, base()), source))
             else:
-                entries.extend(_haproxy_crt_list(_absolute(value, crt_base), crt_base, source))
+                entries.extend(_haproxy_crt_list(value if os.path.isabs(value) else _absolute(value, base()),
+                                                 base(), source))
         for crt, names, error in entries:
             key = None
             if crt:

@@ -164,7 +164,7 @@ def _ha_protocols(settings, global_settings):
 class _HAState:
     def __init__(self, main):
         self.main = main
-        self.base = os.path.dirname(main)
+        self._workdir = None
         self.ca_base = None
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
@@ -179,7 +179,10 @@ class _HAState:
                           "environment variable), not checked" % (keyword, value)}
         if system and value.startswith("@"):  # @system-ca: the operating system's trust store
             return value, None
-        return _discover._absolute(value, base or self.base), None
+        if not base and not os.path.isabs(value) and self._workdir is None:
+            # no ca-base/crt-base: HAProxy's working directory, not the configuration's (looked up once, when needed)
+            self._workdir = _discover.haproxy_workdir(self.main)
+        return _discover._absolute(value, base or self._workdir), None
 
 
 def _count_ok(text):

@@ -175,16 +175,22 @@ def test_haproxy_variables(tmp_path):
     assert (resolved["cert_file"], resolved["error"]) == (str(tmp_path / "site.pem"), None)
     assert (dynamic["cert_file"], dynamic["key_file"], dynamic["error"]["code"]) == (None, None, "DYNAMIC_PATH")
     assert dynamic["endpoint"]["port"] == 8444
-    # HAProxy expands variables only inside double quotes: elsewhere '$' is part of the file name
-    assert single["cert_file"] == str(tmp_path / "$CERTS/site.pem") and single["error"] is None
-    assert literal["cert_file"] == str(tmp_path / "$LITERAL.pem") and literal["error"] is None
+    # HAProxy expands variables only inside double quotes: elsewhere '$' is part of the file name (relative, without
+    # crt-base: against HAProxy's working directory, / when no HAProxy runs this configuration)
+    assert single["cert_file"] == "/$CERTS/site.pem" and single["error"] is None
+    assert literal["cert_file"] == "/$LITERAL.pem" and literal["error"] is None
 
 
 def test_haproxy_crt_list_line_without_file(tmp_path):
     (tmp_path / "list.txt").write_text("[alpn h2]\n   \nok.pem a.test\n")
     (tmp_path / "haproxy.cfg").write_text("frontend f\n bind :8447 ssl crt-list %s/list.txt\n" % tmp_path)
     (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
-    assert site["cert_file"] == str(tmp_path / "ok.pem") and site["server_names"] == ["a.test"]
+    # a relative entry without crt-base: HAProxy's working directory, / when no HAProxy runs this configuration
+    assert site["cert_file"] == "/ok.pem" and site["server_names"] == ["a.test"]
+    (tmp_path / "haproxy.cfg").write_text("global\n crt-base %s\nfrontend f\n bind :8447 ssl crt-list list.txt\n"
+                                          % tmp_path)
+    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    assert site["cert_file"] == str(tmp_path / "ok.pem")  # crt-base: the list and its entries under it
 
 
 APACHE_MAIN = """

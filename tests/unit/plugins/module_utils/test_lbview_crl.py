@@ -183,12 +183,14 @@ def test_haproxy_relative_crl_file_without_ca_base_and_a_dynamic_one():
             "    server at 10.0.0.3:443 ssl verify required ca-file /ca.pem crl-file @system-ca\n")
     source = _discover.FileSource({"/etc/haproxy/haproxy.cfg": text})
     by = {i["server"]: i for i in _lbview.lb_backends("haproxy", "/etc/haproxy/haproxy.cfg", source)}
-    assert (by["rel"]["crl_file"], by["rel"]["error"]) == ("/etc/haproxy/crl/x.pem", None)  # the config's directory
+    # relative without ca-base: HAProxy's working directory (/ under systemd; no HAProxy runs this configuration
+    # here), not the configuration's (test_lbview_semantics holds the rule to haproxy -c)
+    assert (by["rel"]["crl_file"], by["rel"]["error"]) == ("/crl/x.pem", None)
     # An environment variable: known to HAProxy only at run time, as a dynamic ca-file; the check is still on.
     dyn = by["dyn"]
     assert (dyn["crl_file"], dyn["crl_check"], dyn["error"]["code"]) == (None, "chain", "DYNAMIC_PATH")
     assert "crl-file" in by["dyn"]["error"]["message"]
-    assert by["at"]["crl_file"] == "/etc/haproxy/@system-ca"  # no system store for CRLs: a relative name
+    assert by["at"]["crl_file"] == "/@system-ca"  # no system store for CRLs: a relative name
 
 
 # ---------------------------------------------------------------- nginx

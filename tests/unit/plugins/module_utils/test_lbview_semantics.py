@@ -8,7 +8,9 @@
 - Apache: a main-server ProxyPass in every VirtualHost with its settings; a <Proxy> section's mod_ssl context from
   the server that defines it; a BalancerMember under its balancer's sections, not its own URL's;
 - nginx: upstream names found case-insensitively; proxy_ssl_name's port stripped;
-- HAProxy: the checks' transport (check-ssl, no-check-ssl, a check port or addr).
+- HAProxy: the checks' transport (check-ssl, no-check-ssl, a check port or addr);
+- HAProxy: a relative path without ca-base/crt-base is its working directory's (that of the HAProxy running the
+  configuration, else /), not the configuration's directory.
 tests/integration/test_lb_config_semantics.py holds the same cases to the running servers' own answers.
 """
 
@@ -414,3 +416,46 @@ def test_haproxy_no_check_ssl_in_a_server_undoes_the_default_server_s_check_ssl(
                           "    server s2 127.0.0.1:8444\n" % ca)
     by = {i["server"]: i["health_check"]["tls"] for i in _lbview.lb_backends("haproxy", str(conf))}
     assert by == {"s1": False, "s2": True}
+
+
+# ---------------------------------------------------------------- HAProxy: relative paths
+
+def _fake_process(proc, pid, args, cwd):
+    (proc / str(pid)).mkdir(parents=True)
+    (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
+    (proc / str(pid) / "cwd").symlink_to(cwd)
+
+
+def test_haproxy_resolves_a_relative_ca_file_against_its_working_directory(tmp_path):
+    # The reference: haproxy -c run from the configuration's directory accepts `ca-file ca.pem`; run from / (as its
+    # systemd unit runs it) it cannot open it. The collection read it against the configuration's directory.
+    confdir = tmp_path / "conf"
+    confdir.mkdir()
+    pki.write(confdir / "ca.pem", ROOT.pem)
+    conf = confdir / "haproxy.cfg"
+    conf.write_text("defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+                    "frontend fe\n    bind 127.0.0.1:19996\n    default_backend be\n"
+                    "backend be\n    server s1 10.0.0.1:443 ssl verify required ca-file ca.pem\n")
+    here, root = (subprocess.run(["haproxy", "-c", "-f", str(conf)], cwd=cwd, capture_output=True, text=True,
+                                 check=False) for cwd in (str(confdir), "/"))
+    assert here.returncode == 0, here.stdout + here.stderr
+    assert root.returncode != 0 and "ca.pem" in root.stdout + root.stderr
+    (item,) = _lbview.lb_backends("haproxy", str(conf))
+    assert item["ca_file"] == "/ca.pem"  # no HAProxy runs this configuration: /, as under systemd
+
+
+def test_haproxy_workdir_is_that_of_the_haproxy_running_the_configuration(tmp_path):
+    proc, conf = tmp_path / "proc", tmp_path / "etc" / "haproxy.cfg"
+    conf.parent.mkdir()
+    conf.write_text("")
+    (tmp_path / "srv").mkdir()
+    _fake_process(proc, 10, ["/usr/bin/python3", "-f", str(conf)], str(tmp_path))  # not an HAProxy
+    _fake_process(proc, 11, ["/usr/sbin/haproxy", "-f", "/elsewhere.cfg"], "/var")  # another configuration
+    assert _discover.haproxy_workdir(str(conf), proc=str(proc)) == "/"
+    _fake_process(proc, 12, ["/usr/sbin/haproxy", "-Ws", "-f", "etc/haproxy.cfg", "-p", "/run/h.pid"],
+                  str(tmp_path))  # relative -f, against its own working directory
+    assert _discover.haproxy_workdir(str(conf), proc=str(proc)) == str(tmp_path)
+    proc2 = tmp_path / "proc2"
+    _fake_process(proc2, 20, ["haproxy", "-f" + str(conf.parent)], str(tmp_path / "srv"))  # a directory, -f<dir>
+    assert _discover.haproxy_workdir(str(conf), proc=str(proc2)) == str(tmp_path / "srv")
+    assert _discover.haproxy_workdir(str(conf), proc=str(tmp_path / "no-proc")) == "/"
