@@ -170,8 +170,8 @@ def test_backup_plan_and_report():
     assert dangling[0] == plan[0]
     assert dangling[1] == dict(plan[1], path="/etc/archive/chain1.crt", link="/etc/x/chain.crt")
     # a missing path that is no link at all stays as it was
-    assert remediation.backup_plan(live, "/b/site/T", [{"__cert_remediation_file": "/etc/x/chain.crt",
-                                                         "stat": {"exists": False}}]) == plan
+    no_link = [{"__cert_remediation_file": "/etc/x/chain.crt", "stat": {"exists": False}}]
+    assert remediation.backup_plan(live, "/b/site/T", no_link) == plan
     # an owner and group with no passwd or group entry: their numbers, as text (before: null, so the restored file
     # was left to the user Ansible runs as)
     unnamed = remediation.backup_plan([{"__cert_remediation_file": "/etc/x/site.key", "stat": {

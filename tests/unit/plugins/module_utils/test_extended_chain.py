@@ -181,8 +181,8 @@ def _ca_file_case(kind, workdir):
     ("sha1_intermediate", (68, 1), "WEAK_SIGNATURE", "CN=Extended SHA1 Intermediate CA"),
     ("weak_root", (67, 2), "WEAK_KEY", "CN=Extended Weak Root CA"),
 ])
-def test_webpki_is_not_more_lenient_than_openssl_past_a_ca_file_intermediate(tmp_path, kind, openssl_error, code,
-                                                                               about):
+def test_webpki_is_not_more_lenient_than_openssl_past_a_ca_file_intermediate(
+        tmp_path, kind, openssl_error, code, about):
     root, intermediate = _ca_file_case(kind, tmp_path)
     leaf = pki.issue("%s.extended.test" % kind.replace("_", "-"), issuer=intermediate)
     ca_file = intermediate.pem + root.pem

@@ -166,8 +166,8 @@ def test_hashed_walk_is_shared_by_ca_and_crl_directories():
     names = ["0badc0de.0", "0badc0de.1", "0badc0de.3", "0badc0de.r0", "12345678.r0", "12345678.r1", "ca.pem",
              "0BADC0DE.2", "0badc0de.r2"]
     assert _lbview._hashed_files(names, "") == [("0badc0de", "0badc0de.0"), ("0badc0de", "0badc0de.1")]
-    assert _lbview._hashed_files(names, "r") == [("0badc0de", "0badc0de.r0"), ("12345678", "12345678.r0"),
-                                                  ("12345678", "12345678.r1")]
+    assert _lbview._hashed_files(names, "r") == [
+        ("0badc0de", "0badc0de.r0"), ("12345678", "12345678.r0"), ("12345678", "12345678.r1")]
 
 
 # ---------------------------------------------------------------- 3-5. Apache scopes
