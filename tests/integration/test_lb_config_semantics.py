@@ -30,15 +30,23 @@ import contextlib
 import pathlib
 import re
 import shutil
-import socket
 import tempfile
-import time
 
 import pytest
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
 from testlib import lbjudge, pki
-from testlib.servers import ApacheLB, HAProxyLB, KindBackends, NginxLB, _run, free_ports, have, http_status
+from testlib.servers import (
+    ApacheLB,
+    HAProxyLB,
+    KindBackends,
+    NginxLB,
+    _run,
+    free_ports,
+    haproxy_command,
+    have,
+    http_status,
+)
 
 ROOT = pki.issue("Semantics Root CA", ca=True, days=3650)
 OTHER = pki.issue("Semantics Other CA", ca=True, days=3650)
@@ -205,30 +213,7 @@ def world(tmp_path_factory):
                             "b_root": b_root}}
 
 
-def _haproxy_settled(haproxy):
-    """HAProxy's check statuses once every server was checked (no INI) and two polls agree."""
-    deadline, last = time.monotonic() + 15, None
-    while True:
-        stat = haproxy.stat()
-        settled = all(not s[1].startswith("INI") and not s[1].startswith("*") for s in stat.values())
-        if (settled and stat == last) or time.monotonic() > deadline:
-            return stat
-        last = stat
-        time.sleep(0.5)
 
-
-def _haproxy_command(haproxy, command):
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(5)
-        sock.connect(str(haproxy.socket))
-        sock.sendall(command.encode() + b"\n")
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode()
 
 
 def _error_log(server):
@@ -238,7 +223,7 @@ def _error_log(server):
 @pytest.fixture(scope="module")
 def said(world):
     """{case: (accepted, raw answer)}: each load balancer's own answer."""
-    stat = _haproxy_settled(world["haproxy"])
+    stat = lbjudge.haproxy_settled(world["haproxy"])
     ports = world["lb_ports"]
     out = {
         ("haproxy", "cadir"): (stat["cadir"][0] == "UP", stat["cadir"]),
@@ -276,12 +261,12 @@ def test_haproxy_loads_from_a_ca_directory_what_the_collection_reads(world, view
     view = views["haproxy"]
     subjects = {c["fingerprint_sha256"]: c["subject"] for c in view["certificates"]}
     for server in ("cadir", "cadir_ok"):
-        listing = _haproxy_command(world["haproxy"], "show ssl ca-file %s" % world["dirs"][server])
+        listing = haproxy_command(world["haproxy"].socket, "show ssl ca-file %s" % world["dirs"][server])
         loaded = sorted(re.findall(r"^Subject: /(.*)$", listing, re.M))
         (item,) = [i for i in view["lb_backends"] if i["server"] == server]
         assert loaded == sorted(subjects[f] for f in item["ca_fingerprints"]), (server, listing, item)
-    assert len(re.findall(r"^Subject:", _haproxy_command(
-        world["haproxy"], "show ssl ca-file %s" % world["dirs"]["cadir"]), re.M)) == 1
+    assert len(re.findall(r"^Subject:", haproxy_command(
+        world["haproxy"].socket, "show ssl ca-file %s" % world["dirs"]["cadir"]), re.M)) == 1
 
 
 @pytest.fixture(scope="module")

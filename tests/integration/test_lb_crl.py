@@ -179,22 +179,11 @@ def world(tmp_path_factory):
                "crls": crls, "crl_files": crl_files}
 
 
-def _haproxy_settled(haproxy):
-    """HAProxy's health check statuses once every server was checked (no INI) and two polls agree."""
-    deadline, last = time.monotonic() + 15, None
-    while True:
-        stat = haproxy.stat()
-        settled = all(not s[1].startswith("INI") and not s[1].startswith("*") for s in stat.values())
-        if (settled and stat == last) or time.monotonic() > deadline:
-            return stat
-        last = stat
-        time.sleep(0.5)
-
 
 @pytest.fixture(scope="module")
 def said(world):
     """{(lb, mode, case): accepted}: each load balancer's own answer, and {case: raw answer} to show on failure."""
-    stat = _haproxy_settled(world["haproxy"])
+    stat = lbjudge.haproxy_settled(world["haproxy"])
     out, raw = {}, {}
     for case in CASES:
         lb = case[0]

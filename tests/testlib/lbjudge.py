@@ -4,6 +4,8 @@ cert_chain_verify alone, as a user's playbook would judge it."""
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.certops.backend_tls.plugins.filter import lb_view
 from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
 from testlib.ansible_run import run_module
@@ -45,3 +47,16 @@ def verdicts(result, profile, case_of):
         assert item["endpoint"]["ok"], item["endpoint"]
         out[case_of(item)] = (by_index[index]["valid"], error_codes(by_index[index]))
     return out
+
+
+def haproxy_settled(haproxy, wait=15):
+    """HAProxy's health check statuses (HAProxyLB.stat()) once every server was checked (no INI) and two polls
+    agree, or as they are after `wait` seconds."""
+    deadline, last = time.monotonic() + wait, None
+    while True:
+        stat = haproxy.stat()
+        settled = all(not s[1].startswith("INI") and not s[1].startswith("*") for s in stat.values())
+        if (settled and stat == last) or time.monotonic() > deadline:
+            return stat
+        last = stat
+        time.sleep(0.5)

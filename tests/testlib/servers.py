@@ -86,19 +86,24 @@ def _kill_pidfile(pidfile):
         pass
 
 
-def haproxy_stat(socket_path):
-    """HAProxy's `show stat` over its stats socket: one dict per server (FRONTEND and BACKEND rows left out)."""
+def haproxy_command(socket_path, command):
+    """The answer of HAProxy's stats socket to one command (`show stat`, `show ssl ca-file <file>`...)."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(5)
         sock.connect(str(socket_path))
-        sock.sendall(b"show stat\n")
+        sock.sendall(command.encode() + b"\n")
         data = b""
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             data += chunk
-    rows = csv.DictReader(io.StringIO(data.decode().lstrip("# ")))
+    return data.decode()
+
+
+def haproxy_stat(socket_path):
+    """HAProxy's `show stat` over its stats socket: one dict per server (FRONTEND and BACKEND rows left out)."""
+    rows = csv.DictReader(io.StringIO(haproxy_command(socket_path, "show stat").lstrip("# ")))
     return [row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")]
 
 
