@@ -93,6 +93,20 @@ def _absolute(path, base):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
+def haproxy_default_path(words, config):
+    """The base of relative paths a global `default-path` line sets (HAProxy 2.4+): None for `current` (the working
+    directory, haproxy_workdir), the configuration's directory for `config`, its parent for `parent`, the path given
+    for `origin <path>`; also None for what HAProxy would refuse."""
+    mode = words[1] if len(words) > 1 else None
+    if mode == "config":
+        return os.path.dirname(os.path.abspath(config))
+    if mode == "parent":
+        return os.path.dirname(os.path.dirname(os.path.abspath(config)))
+    if mode == "origin" and len(words) > 2:
+        return _absolute(words[2], os.path.dirname(os.path.abspath(config)))
+    return None
+
+
 def haproxy_workdir(config, proc="/proc"):
     """The directory HAProxy resolves a relative path against when no ca-base/crt-base applies: its working
     directory, not the configuration's. That of a running HAProxy that reads this configuration (a `-f` naming it or
@@ -524,11 +538,13 @@ def _haproxy_crt_list(path, base, source):
 def haproxy_sites(main, source):
     """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
     source.reads = 0
-    crt_base, key_base, env, workdir = None, None, {}, []
+    crt_base, key_base, env, workdir, default_path = None, None, {}, [], [None]
 
-    def base():  # crt-base, else HAProxy's working directory (looked up once, only when a relative path needs it)
+    def base():  # crt-base, else default-path, else HAProxy's working directory (looked up once, when needed)
         if crt_base:
             return crt_base
+        if default_path[0]:
+            return default_path[0]
         if not workdir:
             workdir.append(haproxy_workdir(main))
         return workdir[0]
@@ -544,6 +560,8 @@ def haproxy_sites(main, source):
                 env[words[1]] = words[2]
         elif words[0] == "crt-base" and len(words) > 1:
             crt_base = words[1]
+        elif words[0] == "default-path":
+            default_path[0] = haproxy_default_path(words, main)
         elif words[0] == "key-base" and len(words) > 1:
             key_base = words[1]
         elif words[0] == "bind" and len(words) > 1 and "ssl" in words[2:]:

@@ -165,6 +165,7 @@ class _HAState:
     def __init__(self, main):
         self.main = main
         self._workdir = None
+        self.default_base = None  # a global `default-path` other than `current`
         self.ca_base = None
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
@@ -179,8 +180,10 @@ class _HAState:
                           "environment variable), not checked" % (keyword, value)}
         if system and value.startswith("@"):  # @system-ca: the operating system's trust store
             return value, None
+        base = base or self.default_base
         if not base and not os.path.isabs(value) and self._workdir is None:
-            # no ca-base/crt-base: HAProxy's working directory, not the configuration's (looked up once, when needed)
+            # no ca-base/crt-base/default-path: HAProxy's working directory, not the configuration's (looked up once,
+            # when needed)
             self._workdir = _discover.haproxy_workdir(self.main)
         return _discover._absolute(value, base or self._workdir), None
 
@@ -374,6 +377,8 @@ def _ha_global(state, tokens):
         state.ca_base = words[1]
     elif keyword == "crt-base" and len(words) > 1:
         state.crt_base = words[1]
+    elif keyword == "default-path":
+        state.default_base = _discover.haproxy_default_path(words, state.main)
     elif keyword == "ssl-server-verify" and len(words) > 1:
         state.server_verify = words[1]
     elif keyword == "ssl-default-server-options":

@@ -751,14 +751,25 @@ class Verifier:
             return path
         chain = list(path)
         while not _self_issued(chain[-1]) and len(chain) < 100:
-            issuer = next((c for c in self.anchors + pool if c not in chain and self._openssl_issued_by(chain[-1], c)),
-                          None)
+            issuer = self._openssl_issuer(chain, self.anchors + pool)
             if issuer is None:
                 break
             chain.append(issuer)
         if not anchored_only and not any(c in self.anchor_set for c in chain):
             return []
         return chain
+
+    def _openssl_issuer(self, chain, candidates):
+        """The issuer OpenSSL takes for chain[-1] among candidates (in its order: the trust anchors, then the
+        certificates served and given): the first one valid at the verification time, else the one whose validity
+        ends last (X509_STORE_CTX_get1_issuer and find_issuer). A CA file holding a root as first issued (expired)
+        and as re-issued (same name and key) is built through the valid one, as OpenSSL builds it."""
+        found = [c for c in candidates if c not in chain and self._openssl_issued_by(chain[-1], c)]
+        for cert in found:
+            not_before, not_after = _validity(cert)
+            if not_before <= self.at <= not_after:
+                return cert
+        return max(found, key=lambda c: _validity(c)[1]) if found else None
 
     def _openssl_issued_by(self, child, parent):
         """_issued_by with names compared as OpenSSL's X509_NAME_cmp compares them (canonical names, cached: a

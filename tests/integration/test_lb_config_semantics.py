@@ -213,9 +213,6 @@ def world(tmp_path_factory):
                             "b_root": b_root}}
 
 
-
-
-
 def _error_log(server):
     return (server.dir / "error.log").read_text()
 

@@ -179,7 +179,6 @@ def world(tmp_path_factory):
                "crls": crls, "crl_files": crl_files}
 
 
-
 @pytest.fixture(scope="module")
 def said(world):
     """{(lb, mode, case): accepted}: each load balancer's own answer, and {case: raw answer} to show on failure."""

@@ -379,3 +379,21 @@ def test_a_leaf_s_key_usage_must_allow_a_tls_server_s_use_of_its_key(tmp_path, u
         if not accepted:
             assert errors(result) == ["NOT_SERVER_AUTH"], (profile, result["findings"])
             assert "key usage" in result["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_ca_file_with_an_expired_and_a_renewed_copy_of_the_root_is_built_through_the_valid_one(tmp_path, profile):
+    # The root as first issued (expired) and as re-issued (same name and key) in one CA file: OpenSSL takes the issuer
+    # valid at the time, whatever the file's order; the chain built past the intermediate took the first in the file
+    # and reported the expired root (a review of this session's change).
+    key = pki.new_key()
+    old_root = pki.issue("Renewed Root CA", ca=True, key=key, days=100, start_days=-400, serial=1)
+    new_root = pki.issue("Renewed Root CA", ca=True, key=key, days=3650, start_days=-10, serial=2)
+    inter = pki.issue("Renewed Issuing CA", issuer=new_root, ca=True, path_length=0, days=1000)
+    leaf = pki.issue("app.renewed.test", issuer=inter, days=90)
+    ca = inter.pem + old_root.pem + new_root.pem
+    assert openssl_says(tmp_path, leaf.pem, ca, inter.pem, name="app.renewed.test") == (True, [])
+    result = judged(profile, leaf.pem + inter.pem, ca, ["app.renewed.test"])
+    assert result["valid"] and not [f for f in result["findings"] if f["code"] == "EXPIRED"], result["findings"]
+    assert 85 <= result["days_remaining"] <= 90
+    assert [c["fingerprint_sha256"] for c in result["verified_chain"]][-1] == new_root.fingerprint

@@ -16,6 +16,7 @@ tests/integration/test_lb_config_semantics.py holds the same cases to the runnin
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -459,3 +460,27 @@ def test_haproxy_workdir_is_that_of_the_haproxy_running_the_configuration(tmp_pa
     _fake_process(proc2, 20, ["haproxy", "-f" + str(conf.parent)], str(tmp_path / "srv"))  # a directory, -f<dir>
     assert _discover.haproxy_workdir(str(conf), proc=str(proc2)) == str(tmp_path / "srv")
     assert _discover.haproxy_workdir(str(conf), proc=str(tmp_path / "no-proc")) == "/"
+
+
+@pytest.mark.parametrize("default_path,where", [
+    ("config", "conf"), ("parent", "."), ("origin %(tmp)s/elsewhere", "elsewhere"), ("current", "/")])
+def test_haproxy_default_path_sets_the_base_of_relative_paths(tmp_path, default_path, where):
+    # global default-path: haproxy -c run from / finds `ca-file ca.pem` where it says (the working directory only
+    # for `current`, HAProxy's default); the collection reads it there, and discovery reads `crt` there too
+    for sub in ("conf", "elsewhere"):
+        (tmp_path / sub).mkdir()
+    for directory in (tmp_path / "conf", tmp_path, tmp_path / "elsewhere"):
+        pki.write(directory / "ca.pem", ROOT.pem)
+        pki.write(directory / "site.pem", LEAF.pem + LEAF.key_pem())
+    conf = tmp_path / "conf" / "haproxy.cfg"
+    conf.write_text("global\n    default-path %s\n" % (default_path % {"tmp": tmp_path})
+                    + "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+                    "frontend fe\n    bind 127.0.0.1:19996 ssl crt site.pem\n    default_backend be\n"
+                    "backend be\n    server s1 10.0.0.1:443 ssl verify required ca-file ca.pem\n")
+    said = subprocess.run(["haproxy", "-c", "-f", str(conf)], cwd="/", capture_output=True, text=True, check=False)
+    base = "/" if where == "/" else str((tmp_path / where).resolve())
+    assert (said.returncode == 0) == (where != "/"), said.stdout + said.stderr
+    (item,) = _lbview.lb_backends("haproxy", str(conf))
+    assert item["ca_file"] == os.path.join(base, "ca.pem")
+    (site,) = _discover.haproxy_sites(str(conf), _discover.FileSource())
+    assert site["cert_file"] == os.path.join(base, "site.pem")
