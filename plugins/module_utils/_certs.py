@@ -401,6 +401,23 @@ def _shared(value):
     return shared
 
 
+def key_usage_names(ku):
+    """The uses a KeyUsage extension allows, as the facts name them (digital_signature, content_commitment...);
+    [] for none."""
+    if ku is None:
+        return []
+    names = [name for name in _KEY_USAGES if getattr(ku, name)]
+    if ku.key_agreement:
+        names += [n for n in ("encipher_only", "decipher_only") if getattr(ku, n)]
+    return names
+
+
+def eku_names(eku):
+    """The purposes of an ExtendedKeyUsage extension as the facts name them (server_auth...; an unknown one by
+    its dotted OID)."""
+    return [_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku]
+
+
 def certificate_facts(der, *, now, include_pem=True, cert=None):
     """The public facts of one DER certificate as a plain dict (DESIGN.md `certificates[]`)."""
     if cert is None:
@@ -413,10 +430,7 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
     if not sans["ip"]:
         sans["ip"] = _shared(sans["ip"])  # most certificates have none
     basic = _ext(cert, x509.BasicConstraints)
-    ku = _ext(cert, x509.KeyUsage)
-    key_usage = [name for name in _KEY_USAGES if ku is not None and getattr(ku, name)]
-    if ku is not None and ku.key_agreement:
-        key_usage += [n for n in ("encipher_only", "decipher_only") if getattr(ku, n)]
+    key_usage = key_usage_names(_ext(cert, x509.KeyUsage))
     eku = _ext(cert, x509.ExtendedKeyUsage)
     ski = _ext(cert, x509.SubjectKeyIdentifier)
     aki = _ext(cert, x509.AuthorityKeyIdentifier)
@@ -450,8 +464,7 @@ def certificate_facts(der, *, now, include_pem=True, cert=None):
         "self_signed": subject == issuer and (
             aki is None or ski is None or aki.key_identifier in (None, ski.digest)),
         "key_usage": _shared(key_usage),
-        "extended_key_usage": _shared([_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku]
-                                      if eku is not None else []),
+        "extended_key_usage": _shared(eku_names(eku) if eku is not None else []),
         "subject_key_id": binascii.hexlify(ski.digest).decode() if ski is not None else None,
         "authority_key_id": _shared(binascii.hexlify(aki.key_identifier).decode())
         if aki is not None and aki.key_identifier is not None else None,

@@ -107,6 +107,28 @@ def haproxy_default_path(words, config):
     return None
 
 
+class HAProxyPaths:
+    """How HAProxy resolves a relative path: against ca-base/crt-base when the line has one, else what a global
+    `default-path` says (haproxy_default_path), else its working directory (haproxy_workdir, looked up once, and only
+    when a relative path needs it). Shared by discovery and the load balancer view."""
+
+    def __init__(self, config):
+        self.config, self.default, self._workdir = config, None, None
+
+    def set_default(self, words):
+        self.default = haproxy_default_path(words, self.config)
+
+    def absolute(self, value, base=None):
+        if os.path.isabs(value):
+            return value
+        base = base or self.default
+        if not base:
+            if self._workdir is None:
+                self._workdir = haproxy_workdir(self.config)
+            base = self._workdir
+        return _absolute(value, base)
+
+
 def haproxy_workdir(config, proc="/proc"):
     """The directory HAProxy resolves a relative path against when no ca-base/crt-base applies: its working
     directory, not the configuration's. That of a running HAProxy that reads this configuration (a `-f` naming it or
@@ -522,15 +544,16 @@ def _haproxy_crt_files(path, source):
     return [path]
 
 
-def _haproxy_crt_list(path, base, source):
-    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]."""
+def _haproxy_crt_list(path, resolve, source):
+    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]; resolve: a relative file name
+    -> the file HAProxy opens."""
     entries = []
     for raw in _apache_lines(source.read(path)):
         parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
         if not parts:
             continue
         names = [n for n in parts[1:] if not n.startswith("!")]
-        for crt in _haproxy_crt_files(_absolute(parts[0], base), source):
+        for crt in _haproxy_crt_files(resolve(parts[0]), source):
             entries.append((crt, names, None))
     return entries
 
@@ -538,16 +561,7 @@ def _haproxy_crt_list(path, base, source):
 def haproxy_sites(main, source):
     """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
     source.reads = 0
-    crt_base, key_base, env, workdir, default_path = None, None, {}, [], [None]
-
-    def base():  # crt-base, else default-path, else HAProxy's working directory (looked up once, when needed)
-        if crt_base:
-            return crt_base
-        if default_path[0]:
-            return default_path[0]
-        if not workdir:
-            workdir.append(haproxy_workdir(main))
-        return workdir[0]
+    crt_base, key_base, env, paths = None, None, {}, HAProxyPaths(main)
 
     binds = []
     for raw in source.read(main).splitlines():
@@ -561,7 +575,7 @@ def haproxy_sites(main, source):
         elif words[0] == "crt-base" and len(words) > 1:
             crt_base = words[1]
         elif words[0] == "default-path":
-            default_path[0] = haproxy_default_path(words, main)
+            paths.set_default(words)
         elif words[0] == "key-base" and len(words) > 1:
             key_base = words[1]
         elif words[0] == "bind" and len(words) > 1 and "ssl" in words[2:]:
@@ -577,11 +591,10 @@ def haproxy_sites(main, source):
             if dynamic:
                 entries.append((None, [], dynamic_error("haproxy", word, value)))
             elif word == "crt":
-                entries.extend((crt, [], None) for crt in _haproxy_crt_files(
-                    value if os.path.isabs(value) else _absolute(value, base()), source))
+                entries.extend((crt, [], None) for crt in _haproxy_crt_files(paths.absolute(value, crt_base), source))
             else:
-                entries.extend(_haproxy_crt_list(value if os.path.isabs(value) else _absolute(value, base()),
-                                                 base(), source))
+                entries.extend(_haproxy_crt_list(paths.absolute(value, crt_base),
+                                                 lambda entry: paths.absolute(entry, crt_base), source))
         for crt, names, error in entries:
             key = None
             if crt:

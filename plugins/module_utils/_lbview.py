@@ -164,8 +164,7 @@ def _ha_protocols(settings, global_settings):
 class _HAState:
     def __init__(self, main):
         self.main = main
-        self._workdir = None
-        self.default_base = None  # a global `default-path` other than `current`
+        self.paths = _discover.HAProxyPaths(main)  # relative paths: ca-base/crt-base, default-path, working dir
         self.ca_base = None
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
@@ -180,12 +179,7 @@ class _HAState:
                           "environment variable), not checked" % (keyword, value)}
         if system and value.startswith("@"):  # @system-ca: the operating system's trust store
             return value, None
-        base = base or self.default_base
-        if not base and not os.path.isabs(value) and self._workdir is None:
-            # no ca-base/crt-base/default-path: HAProxy's working directory, not the configuration's (looked up once,
-            # when needed)
-            self._workdir = _discover.haproxy_workdir(self.main)
-        return _discover._absolute(value, base or self._workdir), None
+        return self.paths.absolute(value, base), None
 
 
 def _count_ok(text):
@@ -378,7 +372,7 @@ def _ha_global(state, tokens):
     elif keyword == "crt-base" and len(words) > 1:
         state.crt_base = words[1]
     elif keyword == "default-path":
-        state.default_base = _discover.haproxy_default_path(words, state.main)
+        state.paths.set_default(words)
     elif keyword == "ssl-server-verify" and len(words) > 1:
         state.server_verify = words[1]
     elif keyword == "ssl-default-server-options":
@@ -1022,6 +1016,17 @@ def _hashed_files(names, suffix):
     return out
 
 
+def _hashed_directory(path, suffix, not_a_directory):
+    """[(hash, file path)] OpenSSL's hashed lookup opens in the directory path (_hashed_files); CertError when path
+    is no directory (not_a_directory: the code for one that is something else, which Apache refuses) or cannot be
+    listed."""
+    if not os.path.isdir(path):
+        if os.path.exists(path):
+            raise CertError(not_a_directory, "not a directory (Apache refuses this configuration)")
+        raise CertError("NOT_FOUND", "no such directory")
+    return [(prefix, os.path.join(path, name)) for prefix, name in _hashed_files(_list_directory(path), suffix)]
+
+
 def _anchor_files(path, rule):
     """[(file, hash or None)] a CA setting names: the file itself, or the system store for @system-ca; for a
     directory, the files its load balancer reads there: rule 'haproxy' (ca-file <dir>, ssl_ckch.c: the names ending
@@ -1031,11 +1036,7 @@ def _anchor_files(path, rule):
         defaults = ssl.get_default_verify_paths()
         return [(defaults.cafile or defaults.openssl_cafile, None)]
     if rule == "hashed":
-        if not os.path.isdir(path):
-            if os.path.exists(path):
-                raise CertError("NOT_A_CERTIFICATE", "not a directory (Apache refuses this configuration)")
-            raise CertError("NOT_FOUND", "no such directory")
-        return [(os.path.join(path, name), prefix) for prefix, name in _hashed_files(_list_directory(path), "")]
+        return [(name, prefix) for prefix, name in _hashed_directory(path, "", "NOT_A_CERTIFICATE")]
     if os.path.isdir(path):
         names = _list_directory(path)
         if rule == "haproxy":
@@ -1132,18 +1133,13 @@ def _crl_directory(path):
     error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names) and
     takes from them only CRLs of that issuer: other names (crl.pem), a number after a gap, or a CRL filed under
     another issuer's hash are never read."""
-    if not os.path.isdir(path):
-        if os.path.exists(path):
-            return None, _crl_error(path, "NOT_A_CRL", "not a directory (Apache refuses this configuration)")
-        return None, _crl_error(path, "NOT_FOUND", "no such directory")
     try:
-        names = os.listdir(path)
-    except OSError as exc:
-        return None, _crl_error(path, "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND",
-                                "cannot list it: %s" % exc.strerror)
+        files = _hashed_directory(path, "r", "NOT_A_CRL")
+    except CertError as exc:
+        return None, _crl_error(path, exc.code, exc.message)
     found = []
-    for prefix, name in _hashed_files(names, "r"):
-        crls, _error = _crl_file(os.path.join(path, name))
+    for prefix, name in files:
+        crls, _error = _crl_file(name)
         found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
     if not found:
         return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "

@@ -359,20 +359,6 @@ def _common_names(cert):
         return []
 
 
-_EKU_NAMES = {"2.5.29.37.0": "anyExtendedKeyUsage", "1.3.6.1.5.5.7.3.1": "serverAuth",
-              "1.3.6.1.5.5.7.3.2": "clientAuth", "1.3.6.1.5.5.7.3.3": "codeSigning",
-              "1.3.6.1.5.5.7.3.4": "emailProtection", "1.3.6.1.5.5.7.3.8": "timeStamping",
-              "1.3.6.1.5.5.7.3.9": "OCSPSigning"}
-_KEY_USAGES = (("digital_signature", "digitalSignature"), ("content_commitment", "nonRepudiation"),
-               ("key_encipherment", "keyEncipherment"), ("data_encipherment", "dataEncipherment"),
-               ("key_agreement", "keyAgreement"), ("key_cert_sign", "keyCertSign"), ("crl_sign", "cRLSign"))
-
-
-def _key_usages(usage):
-    """The names of the uses a KeyUsage allows (encipherOnly and decipherOnly aside: they qualify keyAgreement)."""
-    return [name for attribute, name in _KEY_USAGES if getattr(usage, attribute)]
-
-
 def _subject_for(name):
     address = _base.ip_address(name)
     return verification.DNSName(name) if address is None else verification.IPAddress(address)
@@ -409,7 +395,7 @@ class Verifier:
         self._builder = builder
         self._verifiers = {}
         self._described = {}
-        self._canonical_names = {}  # Name -> OpenSSL's canonical form (_openssl_issued_by)
+        self._canonical_names = {}  # Name -> OpenSSL's canonical form (_canonical: issuers and CRL issuers)
 
     def _server_verifier(self, name):
         if name not in self._verifiers:
@@ -572,9 +558,9 @@ class Verifier:
         # ku_reject with KU_TLS: "unsuitable certificate purpose", 26), whatever else it allows.
         usage = _ext(leaf, x509.KeyUsage)
         if usage is not None and not (usage.digital_signature or usage.key_encipherment or usage.key_agreement):
-            found.add("NOT_SERVER_AUTH", ERROR, "the leaf's key usage (%s) allows none of digitalSignature, "
-                      "keyEncipherment and keyAgreement, one of which a TLS server's key needs" % (
-                          ", ".join(_key_usages(usage)) or "nothing"), leaf)
+            found.add("NOT_SERVER_AUTH", ERROR, "the leaf's key usage (%s) allows none of digital_signature, "
+                      "key_encipherment and key_agreement, one of which a TLS server's key needs" % (
+                          ", ".join(_certs.key_usage_names(usage)) or "nothing"), leaf)
         return found
 
     def _check_ca_purpose(self, chain):
@@ -587,7 +573,7 @@ class Verifier:
             eku = _ext(cert, x509.ExtendedKeyUsage)
             if eku is not None and not any(oid.dotted_string in _SERVER_PURPOSES for oid in eku):
                 role = "trust anchor" if cert in self.anchor_set else "intermediate"
-                usages = ", ".join(_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in eku) or "empty"
+                usages = ", ".join(_certs.eku_names(eku)) or "empty"
                 found.add("NOT_SERVER_AUTH", ERROR, "the %s %s has an extended key usage without serverAuth (%s): "
                           "OpenSSL does not take it to issue TLS server certificates" % (role, _subject(cert), usages),
                           cert)
@@ -779,6 +765,8 @@ class Verifier:
         return _signed_by(child, parent)
 
     def _canonical(self, name):
+        """_canonical_name, once per name and batch (the same anchors and CRL issuers are asked about again and
+        again)."""
         canonical = self._canonical_names.get(name)
         if canonical is None:
             canonical = _canonical_name(name)
@@ -819,8 +807,8 @@ class Verifier:
         after a CRL's dates and a critical extension, so those findings come with REVOKED when it lists the
         certificate."""
         about = _subject(issuer)
-        wanted = _canonical_name(cert.issuer)
-        candidates = [crl for _der, crl in self.crls if _canonical_name(crl.issuer) == wanted
+        wanted = self._canonical(cert.issuer)
+        candidates = [crl for _der, crl in self.crls if self._canonical(crl.issuer) == wanted
                       and _crl_key_matches(crl, issuer) and not _crl_extended(crl)]
         if not candidates:
             return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
