@@ -95,7 +95,8 @@ def _names_hold_key_text(value):
     return False
 
 
-def _overflows(value):
+def overflows(value):
+    """Whether ansible-core's int conversion of value overflows ("inf", 1e400) instead of failing."""
     try:
         check_type_int(value)
     except OverflowError:
@@ -125,7 +126,7 @@ class KeySafeModule(AnsibleModule):
             self.no_log_values.update(str(self.params[name]) for name, spec in self.argument_spec.items()
                                       if spec.get("no_log") and self.params.get(name) not in (None, ""))
             names = sorted(name for name, spec in self.argument_spec.items()
-                           if spec.get("type") == "int" and _overflows(self.params.get(name)))
+                           if spec.get("type") == "int" and overflows(self.params.get(name)))
             message = "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
             self.fail_json(msg=message, error={"code": "INVALID_ARGUMENT", "message": message})
 

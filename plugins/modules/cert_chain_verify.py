@@ -24,6 +24,10 @@ author:
 extends_documentation_fragment:
   - certops.backend_tls.cryptography_dep.VERIFY
   - certops.backend_tls.attributes.READ_ONLY
+attributes:
+  action:
+    support: partial
+    description: On the controller with the Python running Ansible it runs in Ansible's own process (see the notes).
 options:
   chain:
     description:
@@ -289,6 +293,13 @@ notes:
     strings, an error under O(profile=webpki) and a warning under O(profile=openssl), where OpenSSL accepts such a
     chain."
   - "Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost))."
+  - "On the controller it runs inside Ansible's own process, without a module process, when the module would run
+    there with the Python running Ansible: a local connection (C(delegate_to: localhost), or C(connection: local)),
+    C(ansible_python_interpreter) that Python (as Ansible sets it for the implicit C(localhost)), no C(become), no
+    C(async) and no task C(environment). The arguments, checks and result are the module's; relative paths are
+    read from the playbook's directory, as the module reads them there; nothing is logged to syslog (a module
+    logs its invocation, keys masked). Anywhere else, and with any of those set, the module runs: for example
+    C(environment: {}) on the task is not enough, give it any variable."
 seealso:
   - module: certops.backend_tls.backend_cert_info
 """
@@ -444,127 +455,25 @@ summary:
   sample: {items: 3, valid: 2, invalid: 1, codes: {INCOMPLETE_CHAIN: 1}}
 """
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._deps import (
-    MIN_CRYPTOGRAPHY_VERIFY,
-    cryptography_problem,
-)
-from ansible_collections.certops.backend_tls.plugins.module_utils._names import NAME_RULES
-from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule, option_name
-from ansible_collections.certops.backend_tls.plugins.module_utils._verify import (
-    CHECK_OPTIONS,
-    verify_batch,
-    verify_single,
-)
-
-ITEM_OPTIONS = dict(
-    name=dict(type="str"),
-    chain=dict(type="raw"),
-    path=dict(type="path"),
-    server_names=dict(type="list", elements="str"),
-    key_path=dict(type="path"),
-    key_content=dict(type="str", no_log=True),
-    intermediates=dict(type="list", elements="str"),
-    name_rule=dict(type="str"),  # null allowed (verify_options as lb_backend_info returns them); checked per item
-    verify_depth=dict(type="int"),
-    check_chain=dict(type="bool"),
-    check_expiry=dict(type="bool"),
-    crl_check=dict(type="str"),  # null allowed, as name_rule (verify_options); checked per item
-    crl_missing_ok=dict(type="bool"),
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import KeySafeModule
+from ansible_collections.certops.backend_tls.plugins.module_utils._verify_task import (
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    run,
 )
 
 
 def main():
-    module = KeySafeModule(
-        argument_spec=dict(
-            chain=dict(type="raw"),
-            path=dict(type="path"),
-            items=dict(type="list", elements="dict", options=ITEM_OPTIONS),
-            ca_path=dict(type="path"),
-            ca_content=dict(type="str"),
-            crl_path=dict(type="path"),
-            crl_content=dict(type="str"),
-            intermediates=dict(type="list", elements="str"),
-            server_names=dict(type="list", elements="str"),
-            key_path=dict(type="path"),
-            key_content=dict(type="str", no_log=True),
-            at=dict(type="str"),
-            min_days_remaining=dict(type="int", default=0),
-            min_rsa_bits=dict(type="int", default=2048),
-            fail_on_invalid=dict(type="bool", default=False),
-            profile=dict(type="str", choices=["openssl", "webpki"], default="webpki"),
-            name_rule=dict(type="str", choices=list(NAME_RULES)),
-            verify_depth=dict(type="int"),
-            check_chain=dict(type="bool", default=True),
-            check_expiry=dict(type="bool", default=True),
-            crl_check=dict(type="str", choices=["none", "leaf", "chain"]),
-            crl_missing_ok=dict(type="bool", default=False),
-            compact=dict(type="bool", default=False),
-        ),
-        required_one_of=[("chain", "path", "items")],
-        mutually_exclusive=[("chain", "path", "items"), ("ca_path", "ca_content"), ("key_path", "key_content"),
-                            ("items", "server_names"), ("items", "key_path"), ("items", "key_content")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    # A key where no key belongs: KeySafeModule masks it in what it logs and returns; say where it was, not what.
-    # In an item it is that item's error (the batch goes on); anywhere else it fails the task.
-    misplaced, in_items = set(), {}
-    for path, _text in module.private_key_strings:
-        if _is_key_content(path):
-            continue
-        if len(path) > 1 and path[0] == "items" and isinstance(path[1], int):
-            in_items.setdefault(path[1], set()).add(option_name(path))
-        else:
-            misplaced.add(option_name(path))
-    if misplaced:
-        error = _misplaced_key(misplaced)
-        module.fail_json(msg=error.message, error=error.as_dict())
-    refused = dict((index, _misplaced_key(names)) for index, names in in_items.items())
-    problem = cryptography_problem(
-        minimum=MIN_CRYPTOGRAPHY_VERIFY,
-        hint="Run cert_chain_verify where a newer cryptography is installed, e.g. on the controller with "
-             "delegate_to: localhost")
-    if problem:
-        module.fail_json(msg=problem[0], exception=problem[1])
-    policy = {k: params[k] for k in ("ca_path", "ca_content", "at", "min_days_remaining", "min_rsa_bits", "profile",
-                                     "crl_path", "crl_content")}
-    checks = {k: params[k] for k in CHECK_OPTIONS}
-    try:
-        if params["items"] is not None:
-            result = verify_batch(params["items"], refused=refused, checks=checks, compact=params["compact"],
-                                  **policy)
-        else:
-            single = ("chain", "path", "intermediates", "server_names", "key_path", "key_content")
-            result = verify_single({k: params[k] for k in single}, checks=checks, compact=params["compact"],
-                                   **policy)
-    except CertError as exc:
-        module.fail_json(msg=exc.message, error=exc.as_dict())
-    if params["fail_on_invalid"] and not result["valid"]:
-        module.fail_json(msg="chain not valid: %s" % _first_errors(result), **result)
-    module.exit_json(changed=False, **result)
-
-
-def _misplaced_key(options):
-    return CertError("INVALID_ARGUMENT", "%s holds a private key; pass keys only as key_content/key_path" % (
-        ", ".join(sorted(options))))
-
-
-def _is_key_content(path):
-    """Whether key text was found where keys belong: key_content or an item's key_content, as a string."""
-    return path == ("key_content",) or (
-        len(path) == 3 and path[0] == "items" and isinstance(path[1], int) and path[2] == "key_content")
-
-
-def _first_errors(result):
-    items = result.get("results") or [result]
-    out = []
-    for item in items:
-        for finding in item["findings"]:
-            if finding["severity"] == "error":
-                prefix = "%s: " % item["name"] if "name" in item else ""
-                out.append("%s%s: %s" % (prefix, finding["code"], finding["message"]))
-    return "; ".join(out[:5]) + (" (and %d more)" % (len(out) - 5) if len(out) > 5 else "")
+    # On the controller with its own Python, the action plugin runs the same task in Ansible's own process instead
+    # (plugins/action/cert_chain_verify.py).
+    module = KeySafeModule(argument_spec=ARGUMENT_SPEC, required_one_of=REQUIRED_ONE_OF,
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    # A key where no key belongs: KeySafeModule masks it in what it logs and returns; run() says where it was.
+    result = run(module.params, module.private_key_strings)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -91,8 +91,10 @@ def pem(key, fmt=serialization.PrivateFormat.PKCS8):
     return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
 
 
-def write_playbook(path, tasks):
+def write_playbook(path, tasks, environment=None):
     play = [{"name": "No key in logs", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    if environment:
+        play[0]["environment"] = environment
     path.write_text(json.dumps(play, indent=1))
     return path
 
@@ -103,7 +105,10 @@ def save(name, var):
         "content": "{{ %s | to_nice_json }}" % var, "dest": "{{ report_dir }}/%s.json" % name, "mode": "0600"}}
 
 
-def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path):
+# On the controller with its own Python cert_chain_verify runs inside Ansible's process (its action plugin); a task
+# environment makes it run as a module process, whose environment that is.
+@pytest.mark.parametrize("where", ["in_process", "module"])
+def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
     ca = pki.CA("NoKeyLogs")
     ec_leaf = ca.leaf("ec.nokey.test")
     rsa_leaf = ca.leaf("rsa.nokey.test", key=pki.new_key("rsa", 2048))
@@ -147,13 +152,17 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path):
         ]}},
         save("single", "single"), save("batch", "batch"), save("pasted", "pasted"),
         save("pasted_item", "pasted_item"),
-    ])
+    ], environment={"CERTOPS_TEST_PATH": where} if where == "module" else None)
     proc = run_playbook(playbook, extra_vars=variables, args=["-vvv"])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
 
-    # The listener hears the modules: the single form logs its invocation with the key masked.
-    (single_line,) = [m for m in invoked(syslog, "cert_chain_verify") if "server_names=['ec.nokey.test']" in m]
-    assert "key_content=NOT_LOGGING_PARAMETER" in single_line and "items=None" in single_line
+    if where == "module":
+        # The listener hears the modules: the single form logs its invocation with the key masked.
+        (single_line,) = [m for m in invoked(syslog, "cert_chain_verify") if "server_names=['ec.nokey.test']" in m]
+        assert "key_content=NOT_LOGGING_PARAMETER" in single_line and "items=None" in single_line
+        assert "AnsiballZ_cert_chain_verify.py" in proc.stdout  # -vvv shows the module process run
+    else:
+        assert invoked(syslog, "cert_chain_verify") == [] and "AnsiballZ_cert_chain_verify" not in proc.stdout
     assert len(list(report_dir.iterdir())) == 4
     lines = key_lines(ec_leaf.key_pem(), rsa_leaf.key_pem(), variables["batch_items"][1]["key_content"],
                       *pasted_keys, public=[ec_leaf.pem, rsa_leaf.pem])

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cert_chain_verify on the controller, in Ansible's own process (the documentation is in
+plugins/modules/cert_chain_verify.py).
+
+Where the module would run on the controller with the controller's own Python -- a local connection (as
+`delegate_to: localhost`), the interpreter the one running Ansible (as for the implicit localhost), no become, no
+async, no task environment -- starting a module process would only repeat what this process has loaded: the task
+runs here, with the same arguments, checks and result (plugins/module_utils/_verify_task.py). Anywhere else the
+module runs as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
+from ansible.plugins.action import ActionBase
+from ansible.plugins.action.normal import ActionModule as ModuleAction
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import (
+    overflows,
+    private_key_strings,
+    redact,
+    redact_all,
+)
+from ansible_collections.certops.backend_tls.plugins.module_utils._verify_task import (
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    run,
+)
+
+
+def _same_python(interpreter, executable):
+    """Whether the interpreter path names the Python running Ansible: one file (a venv's python, python3 and
+    python3.11), in one directory (a venv's python and its base interpreter are one file, with other packages)."""
+    if not isinstance(interpreter, str) or not os.path.isabs(interpreter):
+        return False
+    return (os.path.dirname(os.path.normpath(interpreter)) == os.path.dirname(os.path.normpath(executable))
+            and os.path.realpath(interpreter) == os.path.realpath(executable))
+
+
+class ActionModule(ModuleAction):
+
+    def run(self, tmp=None, task_vars=None):
+        if not self._runs_here(task_vars or {}):
+            return super().run(tmp, task_vars)
+        result = ActionBase.run(self, tmp, task_vars)  # what every action checks first (check mode, async)
+        del tmp  # no temporary directory: nothing is sent anywhere
+        if result.get("skipped") or result.get("failed"):
+            return result
+        args = self._task.args
+        secrets = {text for _path, text in private_key_strings(args)}
+        # Relative paths are read where the module would read them: a local connection runs it in the task's
+        # base directory (the playbook's). This process runs this one task, so it can move there for it.
+        previous = os.getcwd()
+        try:
+            os.chdir(self._loader.get_basedir())
+            out = self._task_result(args, secrets)
+        except Exception as exc:  # a defect: say what, as a failed module would, with nothing of a key in it
+            out = {"failed": True, "msg": "cert_chain_verify failed: %s" % redact(str(exc), secrets=secrets),
+                   "exception": redact(traceback.format_exc(), secrets=secrets)}
+        finally:
+            os.chdir(previous)
+        result.update(out)
+        return result
+
+    def _runs_here(self, task_vars):
+        """Whether the module would run on the controller, with the Python running Ansible, as this process can."""
+        if (self._connection.transport != "local" or self._play_context.become or self._task.async_val
+                or any(self._task.environment or ())):  # the module process would get that environment
+            return False
+        host_vars = task_vars
+        if self._task.delegate_to:
+            host_vars = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to) or {}
+        interpreter = host_vars.get("ansible_python_interpreter")
+        if not interpreter:
+            return False  # discovered on the host: not known to be this one
+        return _same_python(self._templar.template(interpreter), sys.executable)
+
+    def _task_result(self, args, secrets):
+        """The module's result for args: validated as AnsibleModule validates them, key text masked throughout."""
+        try:
+            validated = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                                              required_one_of=REQUIRED_ONE_OF).validate(args)
+        except OverflowError:  # an int option ansible-core converts through Decimal: "inf", 1e400
+            validated = None
+        masked = set(secrets)
+        if validated is None or validated.error_messages:
+            if validated is None:
+                names = sorted(name for name, spec in ARGUMENT_SPEC.items()
+                               if spec.get("type") == "int" and overflows(args.get(name)))
+                message = "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
+            else:
+                message = validated.errors.msg
+                if isinstance(validated.errors[0], UnsupportedError):
+                    message = "Unsupported parameters for (certops.backend_tls.cert_chain_verify) module: %s" % message
+            message = redact(message, secrets=masked)
+            return {"failed": True, "msg": message, "error": {"code": "INVALID_ARGUMENT", "message": message}}
+        masked.update(getattr(validated, "_no_log_values", ()))  # the no_log options' values, as AnsibleModule masks
+        masked.update(text for _path, text in private_key_strings(validated.validated_parameters))
+        result = run(validated.validated_parameters, private_key_strings(args))
+        if result.get("failed"):
+            result["msg"] = redact(str(result["msg"]), secrets=masked)
+            result = redact_all(result, secrets=masked)
+        return remove_values(result, masked) if masked else result
