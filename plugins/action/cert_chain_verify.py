@@ -13,11 +13,15 @@ module runs as usual.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 import traceback
+import warnings
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
@@ -46,6 +50,35 @@ def _same_python(interpreter, executable):
             and os.path.realpath(interpreter) == os.path.realpath(executable))
 
 
+@contextlib.contextmanager
+def _as_a_local_module(directory):
+    """Run the block as a local connection runs a module: in the task's base directory (the playbook's), where
+    relative paths are read, with PWD naming it (as the module's /bin/sh sets it; a path may hold $PWD), and with
+    Python's warnings unseen (a module's stderr is not shown; here they would reach the console). This process runs
+    this one task: what is changed is put back after it."""
+    try:
+        previous = os.getcwd()
+    except OSError:  # the directory Ansible started in is gone; the module never needs it either
+        previous = None
+    pwd = os.environ.get("PWD")
+    os.chdir(directory)
+    os.environ["PWD"] = directory
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if pwd is None:
+            os.environ.pop("PWD", None)
+        else:
+            os.environ["PWD"] = pwd
+        if previous is not None:
+            try:
+                os.chdir(previous)
+            except OSError:
+                pass
+
+
 class ActionModule(ModuleAction):
 
     def run(self, tmp=None, task_vars=None):
@@ -55,19 +88,16 @@ class ActionModule(ModuleAction):
         del tmp  # no temporary directory: nothing is sent anywhere
         if result.get("skipped") or result.get("failed"):
             return result
-        args = self._task.args
-        secrets = {text for _path, text in private_key_strings(args)}
-        # Relative paths are read where the module would read them: a local connection runs it in the task's
-        # base directory (the playbook's). This process runs this one task, so it can move there for it.
-        previous = os.getcwd()
+        secrets = {str(text) for _path, text in private_key_strings(self._task.args)}
         try:
-            os.chdir(self._loader.get_basedir())
-            out = self._task_result(args, secrets)
+            # The arguments as the module gets them: through JSON, which leaves ansible-core's data tags (the origin
+            # of each value, its tagged types) behind and gives dates as ISO text.
+            args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
+            with _as_a_local_module(self._loader.get_basedir()):
+                out = self._task_result(args, secrets)
         except Exception as exc:  # a defect: say what, as a failed module would, with nothing of a key in it
             out = {"failed": True, "msg": "cert_chain_verify failed: %s" % redact(str(exc), secrets=secrets),
                    "exception": redact(traceback.format_exc(), secrets=secrets)}
-        finally:
-            os.chdir(previous)
         result.update(out)
         return result
 
@@ -82,7 +112,11 @@ class ActionModule(ModuleAction):
         interpreter = host_vars.get("ansible_python_interpreter")
         if not interpreter:
             return False  # discovered on the host: not known to be this one
-        return _same_python(self._templar.template(interpreter), sys.executable)
+        try:
+            interpreter = self._templar.template(interpreter)
+        except Exception:  # omitted (ansible-core then discovers one), undefined...: the module decides, as always
+            return False
+        return isinstance(interpreter, str) and _same_python(interpreter.strip(), sys.executable)
 
     def _task_result(self, args, secrets):
         """The module's result for args: validated as AnsibleModule validates them, key text masked throughout."""
@@ -100,7 +134,7 @@ class ActionModule(ModuleAction):
             else:
                 message = validated.errors.msg
                 if isinstance(validated.errors[0], UnsupportedError):
-                    message = "Unsupported parameters for (certops.backend_tls.cert_chain_verify) module: %s" % message
+                    message = "Unsupported parameters for (%s) module: %s" % (self._task.action, message)
             message = redact(message, secrets=masked)
             return {"failed": True, "msg": message, "error": {"code": "INVALID_ARGUMENT", "message": message}}
         masked.update(getattr(validated, "_no_log_values", ()))  # the no_log options' values, as AnsibleModule masks

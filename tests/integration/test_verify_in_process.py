@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -30,7 +32,12 @@ def world(tmp_path_factory):
     pki.write(directory / "root.pem", ca.root.pem)
     pki.write(directory / "good-chain.pem", ca.chain_pem(good))
     pki.write(directory / "good.key", good.key_pem(), mode=0o600)
+    # A negative serial: cryptography warns (CryptographyDeprecationWarning) as it parses it
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(directory / "neg.key"), "-out", str(directory / "neg.pem"), "-subj",
+                    "/CN=neg.inproc.test", "-days", "30", "-set_serial", "-5"], check=True, capture_output=True)
     return {"dir": directory, "root": ca.root.pem, "good": ca.chain_pem(good), "good_key": good.key_pem(),
+            "negative_serial": (directory / "neg.pem").read_text(),
             "expired": ca.chain_pem(expired), "leaf_only": good.pem, "other_key": ca.leaf("x.inproc.test").key_pem()}
 
 
@@ -62,6 +69,9 @@ CASES = {
     "not_an_int": {"chain": "{{ good }}", "min_rsa_bits": "many"},
     "key_in_chain": {"chain": "{{ leaf_only }}{{ other_key }}", "ca_content": "{{ root }}"},
     "ca_missing": {"chain": "{{ good }}", "ca_path": "absent.pem"},
+    "chain_a_dict": {"chain": {"pem": "x"}},  # the type named is the module's (dict), not a tagged one of Ansible's
+    "path_with_pwd": {**AT, "path": "$PWD/good-chain.pem", "ca_path": "root.pem"},  # PWD: the playbook's directory
+    "negative_serial": {**AT, "chain": "{{ negative_serial }}"},  # no warning printed
 }
 
 
@@ -110,6 +120,7 @@ def test_in_process_results_equal_the_modules(world, tmp_path, check):
     inside, inside_results = _run(world, tmp_path / "a", _tasks(), check=check)
     module, module_results = _run(world, tmp_path / "b", _tasks({"CERTOPS_VERIFY": "as a module"}), check=check)
     assert MODULE_RUN not in inside.stdout, "the action plugin started a module process"
+    assert "errantly sent data directly to stderr" not in inside.stdout + inside.stderr
     assert module.stdout.count(MODULE_RUN) >= len(CASES), "a task environment must run the module"
     for name in CASES:
         assert _comparable(inside_results[name]) == _comparable(module_results[name]), name
@@ -132,6 +143,9 @@ def test_in_process_results_equal_the_modules(world, tmp_path, check):
     assert r["int_overflow"]["msg"] == "min_days_remaining: not an integer (infinite or out of range)"
     assert r["key_in_chain"]["msg"] == "chain holds a private key; pass keys only as key_content/key_path"
     assert r["ca_missing"]["failed"] and r["ca_missing"]["error"]["code"] == "NOT_FOUND", r["ca_missing"]
+    assert r["chain_a_dict"]["error"]["message"].endswith("not dict"), r["chain_a_dict"]
+    assert r["path_with_pwd"]["valid"], r["path_with_pwd"]
+    assert r["negative_serial"]["findings"], r["negative_serial"]
     # No key in anything either path returned (line by line, with syslog and -vvv: test_no_key_in_logs, both paths)
     for text in (world["good_key"], world["other_key"]):
         body = "".join(text.splitlines()[1:-1])
@@ -167,3 +181,34 @@ def test_delegated_to_localhost_from_another_host_runs_in_process(world, tmp_pat
     proc = run_playbook(playbook, extra_vars=variables, inventory=inventory, args=["-vvv"])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert MODULE_RUN not in proc.stdout
+
+
+def test_short_name_and_an_omitted_interpreter(world, tmp_path):
+    """A play naming the module by its short name (`collections:`) gets the module's messages, which name it so; a
+    host whose interpreter is omitted (`default(omit)`) is handed to the module, as ansible-core handles it (it
+    discovers an interpreter: which one, and whether the module then runs, depends on the machine)."""
+    play = [{"name": "short name", "hosts": "localhost", "gather_facts": False, "collections": ["certops.backend_tls"],
+             "tasks": [
+                 {"name": "in process", "cert_chain_verify": CASES["unknown_option"], "register": "inside",
+                  "ignore_errors": True},
+                 {"name": "module", "cert_chain_verify": CASES["unknown_option"], "register": "module",
+                  "ignore_errors": True, "environment": {"CERTOPS_VERIFY": "as a module"}},
+                 {"name": "same", "ansible.builtin.assert": {"that": [
+                     "inside.msg == module.msg",
+                     "inside.msg.startswith('Unsupported parameters for (cert_chain_verify)')"]}},
+                 {"name": "omitted interpreter", "cert_chain_verify": CASES["single_valid"], "register": "omitted",
+                  "delegate_to": "omitted-python", "ignore_errors": True},
+                 {"name": "not the action's failure", "ansible.builtin.assert": {"that": [
+                     "'Omit' not in omitted.msg | default('')"]}}]}]
+    playbook = world["dir"] / "short-name.yml"
+    playbook.write_text(json.dumps(play))
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {
+        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "omitted-python": {"ansible_connection": "local",
+                           "ansible_python_interpreter": "{{ certops_no_such_variable | default(omit) }}"}}}}))
+    variables = {k: v for k, v in world.items() if k != "dir"}
+    proc = run_playbook(playbook, extra_vars=variables, inventory=inventory, args=["-vvv"])
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    # the module ran for the task with an environment and for the omitted interpreter, and for nothing else
+    assert len(re.findall(r"^<[^>]+> PUT .*%s" % re.escape(MODULE_RUN), proc.stdout, re.M)) == 2, proc.stdout[-3000:]
