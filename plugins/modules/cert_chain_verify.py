@@ -295,11 +295,11 @@ notes:
   - "Needs cryptography >= 42. It runs on the controller when delegated there (C(delegate_to: localhost))."
   - "On the controller it runs inside Ansible's own process, without a module process, when the module would run
     there with the Python running Ansible: a local connection (C(delegate_to: localhost), or C(connection: local)),
-    C(ansible_python_interpreter) that Python (as Ansible sets it for the implicit C(localhost)), no C(become), no
-    C(async) and no task C(environment). The arguments, checks and result are the module's; relative paths are
-    read from the playbook's directory, as the module reads them there; nothing is logged to syslog (a module
-    logs its invocation, keys masked). Anywhere else, and with any of those set, the module runs: for example
-    C(environment: {}) on the task is not enough, give it any variable."
+    C(ansible_python_interpreter) that Python (as Ansible sets it for the implicit C(localhost); a discovered or
+    omitted one does not count), no C(become), no C(async) and no task C(environment) (a task with a variable in
+    one runs the module, whose environment it is). The arguments, checks and result are the module's; relative
+    paths are read from the playbook's directory, as the module reads them there; nothing is logged to syslog (a
+    module logs its invocation, keys masked). Anywhere else the module runs."
 seealso:
   - module: certops.backend_tls.backend_cert_info
 """
