@@ -129,7 +129,9 @@ class ActionModule(ActionBase):
             mode = _mode(args["mode"])
             written = []
             for entry in args["files"]:
-                path = os.path.abspath(entry["path"])
+                # relative: the playbook's directory, where a module on the controller would write it (a local
+                # connection runs it there), not wherever ansible-playbook was started
+                path = os.path.abspath(os.path.join(self._loader.get_basedir(), entry["path"]))
                 _check_target(path)
                 try:
                     data = _render(args["report"], entry["format"], path).encode("utf-8")

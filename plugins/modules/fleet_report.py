@@ -46,6 +46,8 @@ options:
         description:
           - The file on the controller. Its directory must exist; it is not created, so that a mistyped path fails
             instead of writing where nobody reads.
+          - A relative path is relative to the playbook's directory, as for a module run on the controller, not to the
+            directory C(ansible-playbook) was started from.
           - A path that is a FIFO, socket or device (or a link to one) fails the task with C(NOT_REGULAR_FILE); a
             FIFO would block the read of the previous Prometheus file. A previous Prometheus file over 64 MiB fails it
             with C(TOO_LARGE).

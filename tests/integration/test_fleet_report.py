@@ -202,3 +202,14 @@ def test_a_path_it_cannot_write_fails_with_a_code_and_keeps_what_was_there(tmp_p
     assert failed["error"]["code"] == "NOT_FOUND", failed
     assert not (tmp_path / "missing").exists()
     assert recap(proc.stdout)["localhost"]["failed"] == 1
+
+
+def test_a_relative_path_is_the_playbook_s(tmp_path, report):
+    """As a module on the controller would write it (a local connection runs it in the playbook's directory), not
+    where ansible-playbook was started: the tests start it from their own working directory, not tmp_path."""
+    (tmp_path / "out").mkdir()
+    assert os.getcwd() != str(tmp_path)
+    result, proc = write(tmp_path, report, [{"format": "json", "path": "out/report.json"}])
+    assert result is not None, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert result["files"][0]["path"] == str(tmp_path / "out" / "report.json")
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
