@@ -28,7 +28,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import (
-    overflows,
+    overflow_message,
     private_key_strings,
     redact,
     redact_all,
@@ -88,13 +88,14 @@ class ActionModule(ModuleAction):
         del tmp  # no temporary directory: nothing is sent anywhere
         if result.get("skipped") or result.get("failed"):
             return result
-        secrets = {str(text) for _path, text in private_key_strings(self._task.args)}
+        key_strings = private_key_strings(self._task.args)  # [(path, text)]: the same paths after JSON below
+        secrets = {str(text) for _path, text in key_strings}
         try:
             # The arguments as the module gets them: through JSON, which leaves ansible-core's data tags (the origin
             # of each value, its tagged types) behind and gives dates as ISO text.
             args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
             with _as_a_local_module(self._loader.get_basedir()):
-                out = self._task_result(args, secrets)
+                out = self._task_result(args, key_strings, secrets)
         except Exception as exc:  # a defect: say what, as a failed module would, with nothing of a key in it
             out = {"failed": True, "msg": "cert_chain_verify failed: %s" % redact(str(exc), secrets=secrets),
                    "exception": redact(traceback.format_exc(), secrets=secrets)}
@@ -118,7 +119,7 @@ class ActionModule(ModuleAction):
             return False
         return isinstance(interpreter, str) and _same_python(interpreter.strip(), sys.executable)
 
-    def _task_result(self, args, secrets):
+    def _task_result(self, args, key_strings, secrets):
         """The module's result for args: validated as AnsibleModule validates them, key text masked throughout."""
         try:
             validated = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
@@ -128,9 +129,7 @@ class ActionModule(ModuleAction):
         masked = set(secrets)
         if validated is None or validated.error_messages:
             if validated is None:
-                names = sorted(name for name, spec in ARGUMENT_SPEC.items()
-                               if spec.get("type") == "int" and overflows(args.get(name)))
-                message = "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
+                message = overflow_message(ARGUMENT_SPEC, args)
             else:
                 message = validated.errors.msg
                 if isinstance(validated.errors[0], UnsupportedError):
@@ -139,7 +138,7 @@ class ActionModule(ModuleAction):
             return {"failed": True, "msg": message, "error": {"code": "INVALID_ARGUMENT", "message": message}}
         masked.update(getattr(validated, "_no_log_values", ()))  # the no_log options' values, as AnsibleModule masks
         masked.update(text for _path, text in private_key_strings(validated.validated_parameters))
-        result = run(validated.validated_parameters, private_key_strings(args))
+        result = run(validated.validated_parameters, key_strings)
         if result.get("failed"):
             result["msg"] = redact(str(result["msg"]), secrets=masked)
             result = redact_all(result, secrets=masked)

@@ -95,8 +95,7 @@ def _names_hold_key_text(value):
     return False
 
 
-def overflows(value):
-    """Whether ansible-core's int conversion of value overflows ("inf", 1e400) instead of failing."""
+def _overflows(value):
     try:
         check_type_int(value)
     except OverflowError:
@@ -104,6 +103,14 @@ def overflows(value):
     except (TypeError, ValueError):
         pass
     return False
+
+
+def overflow_message(argument_spec, params):
+    """The argument error for an int option ansible-core's validation overflows on ("inf", 1e400: it converts through
+    Decimal and raises OverflowError instead of an argument error), naming the options."""
+    names = sorted(name for name, spec in argument_spec.items()
+                   if spec.get("type") == "int" and _overflows(params.get(name)))
+    return "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
 
 
 class KeySafeModule(AnsibleModule):
@@ -125,9 +132,7 @@ class KeySafeModule(AnsibleModule):
             # its validation instead of an argument error. Everything fail_json needs is set by then.
             self.no_log_values.update(str(self.params[name]) for name, spec in self.argument_spec.items()
                                       if spec.get("no_log") and self.params.get(name) not in (None, ""))
-            names = sorted(name for name, spec in self.argument_spec.items()
-                           if spec.get("type") == "int" and overflows(self.params.get(name)))
-            message = "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
+            message = overflow_message(self.argument_spec, self.params)
             self.fail_json(msg=message, error={"code": "INVALID_ARGUMENT", "message": message})
 
     def log(self, msg, log_args=None):
