@@ -28,6 +28,9 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     pem_blocks,
     pem_der,
 )
+from ansible_collections.certops.backend_tls.plugins.module_utils._material import der_children as _der_children
+from ansible_collections.certops.backend_tls.plugins.module_utils._material import der_element as _der_element
+from ansible_collections.certops.backend_tls.plugins.module_utils._material import pem_material
 
 try:
     from cryptography import x509
@@ -49,11 +52,6 @@ try:
 except ImportError:
     pkcs12 = None
 
-
-_CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
-_PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
-_KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY",
-               b"ENCRYPTED PRIVATE KEY")
 
 _EKU_NAMES = {
     "1.3.6.1.5.5.7.3.1": "server_auth",
@@ -155,58 +153,7 @@ def subject_alt_names(cert):
         return _der_subject_alt_names(cert.tbs_certificate_bytes)
 
 
-def _der_element(data, pos, end):
-    """(tag, start, end) of the DER element at data[pos:end], its content being data[start:end]; ValueError when it
-    does not fit."""
-    if pos + 2 > end:
-        raise ValueError("truncated")
-    tag, length, pos = data[pos], data[pos + 1], pos + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or pos + count > end:
-            raise ValueError("bad length")
-        length, pos = int.from_bytes(data[pos:pos + count], "big"), pos + count
-    if pos + length > end:
-        raise ValueError("truncated")
-    return tag, pos, pos + length
-
-
-def _der_children(data, start, end):
-    pos = start
-    while pos < end:
-        tag, child_start, pos = _der_element(data, pos, end)
-        yield tag, child_start, pos
-
-
 _SAN_OID = b"\x55\x1d\x11"  # 2.5.29.17, the content of its DER OBJECT IDENTIFIER
-_SERVER_AUTH_OID = b"\x2b\x06\x01\x05\x05\x07\x03\x01"  # 1.3.6.1.5.5.7.3.1
-_ANY_EKU_OID = b"\x55\x1d\x25\x00"  # 2.5.29.37.0
-
-
-def trusted_certificate(der):
-    """(certificate DER, trust) of an OpenSSL "TRUSTED CERTIFICATE" block: a certificate followed by its trust
-    settings (X509_CERT_AUX), as in a ca-bundle.trust.crt. trust is what OpenSSL decides for a TLS server
-    certificate: False when serverAuth (or anyExtendedKeyUsage) is rejected, or when a list of trusted uses names
-    neither; True when it names one; None without such lists (the certificate counts as a plain one). ValueError
-    when the DER is no such block."""
-    _tag, _start, end = _der_element(der, 0, len(der))
-    certificate, trust, reject = der[:end], None, []
-    if end < len(der):
-        _tag, start, aux_end = _der_element(der, end, len(der))
-        for tag, list_start, list_end in _der_children(der, start, aux_end):
-            if tag in (0x30, 0xA0):  # trust: SEQUENCE OF OBJECT IDENTIFIER; reject: [0] IMPLICIT the same
-                oids = [der[s:e] for t, s, e in _der_children(der, list_start, list_end) if t == 0x06]
-                if tag == 0x30:
-                    trust = oids
-                else:
-                    reject = oids
-    if _SERVER_AUTH_OID in reject or _ANY_EKU_OID in reject:
-        return certificate, False
-    if trust is not None:
-        return certificate, _SERVER_AUTH_OID in trust or _ANY_EKU_OID in trust
-    return certificate, None
-
-
 def _der_subject_alt_names(tbs):
     """The DNS names and IP addresses of the first subjectAltName in a TBSCertificate's DER; entries of other
     types, and IP addresses that are neither 4 nor 16 bytes, are skipped (OpenSSL matches none of them)."""
@@ -652,39 +599,7 @@ def parse_material(data):
         raise CertError("NOT_A_CERTIFICATE", "the file is empty")
     ders, key, problems = [], None, []
     if b"-----BEGIN " in data:
-        fmt = "pem"
-        blocks, unterminated = pem_blocks(data)
-        if unterminated:
-            problems.append("a PEM block has no END line (truncated file?)")
-        for index, (label, body) in enumerate(blocks, start=1):
-            if label in _CERT_LABELS or label in _PKCS7_LABELS:
-                try:
-                    der = pem_der(body)
-                except ValueError:
-                    problems.append("PEM block %d is not valid base64" % index)
-                    continue
-                if label == b"TRUSTED CERTIFICATE":  # the certificate, without the trust settings that follow it
-                    try:
-                        der = trusted_certificate(der)[0]
-                    except ValueError:
-                        problems.append("PEM block %d is not a trusted certificate" % index)
-                        continue
-                if label in _CERT_LABELS:
-                    ders.append(der)
-                    continue
-                fmt = "pkcs7"
-                try:
-                    ders.extend(pkcs7_ders(der))
-                except CertError as exc:
-                    problems.append("PEM block %d: %s" % (index, exc.message))
-            elif label in _KEY_LABELS or label.endswith(b"PRIVATE KEY"):
-                if key is None:
-                    pem = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
-                    key = private_key_summary(pem)
-                    if label == b"ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in body[:64]:
-                        key["encrypted"] = True
-                else:
-                    problems.append("more than one private key; only the first is used")
+        fmt, ders, key, problems = pem_material(data, read_key=private_key_summary, read_pkcs7=pkcs7_ders)
     else:
         fmt = "der"
         try:

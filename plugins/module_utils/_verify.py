@@ -24,7 +24,7 @@ import ssl
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _names, _openssl
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _material, _names, _openssl
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 try:
@@ -210,7 +210,7 @@ def _trusted_pems(text):
         if label != b"TRUSTED CERTIFICATE":
             continue
         try:
-            der, trust = _certs.trusted_certificate(_base.pem_der(body))
+            der, trust = _material.trusted_certificate(_base.pem_der(body))
         except ValueError:  # binascii.Error too
             continue  # like a block that is no certificate
         if trust is not False:

@@ -1,0 +1,322 @@
+# -*- coding: utf-8 -*-
+# This file is private to the certops.backend_tls collection; it is not a public API.
+# Copyright: certops.backend_tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Certificate files taken apart with the standard library alone: what a backend host does when backend_cert_info
+describes its certificates on the controller.
+
+A file's PEM blocks become certificate DERs and at most one private key, and the key becomes its summary at once:
+type, size, whether it is encrypted, and its public half (SubjectPublicKeyInfo DER), which is public data and all the
+controller needs to pair the key with a certificate. RSA keys (PKCS#1 or PKCS#8) and EC keys on the named curves
+below that hold their public point are read here; anything else (another key type, a key without its public point, a
+PKCS#7 block, PKCS#12, a DER key) raises NeedsCryptography and the caller reads that file with cryptography
+(_certs.parse_material), on the host, as before. No private key byte leaves this module.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import pem_blocks, pem_der
+
+CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
+PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
+KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
+
+
+class NeedsCryptography(Exception):
+    """This file needs cryptography to be read (the standard-library reader does not know its format or key)."""
+
+
+def der_element(data, pos, end):
+    """(tag, start, end) of the DER element at data[pos:end], its content being data[start:end]; ValueError when it
+    does not fit."""
+    if pos + 2 > end:
+        raise ValueError("truncated")
+    tag, length, pos = data[pos], data[pos + 1], pos + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4 or pos + count > end:
+            raise ValueError("bad length")
+        length, pos = int.from_bytes(data[pos:pos + count], "big"), pos + count
+    if pos + length > end:
+        raise ValueError("truncated")
+    return tag, pos, pos + length
+
+
+def der_children(data, start, end):
+    pos = start
+    while pos < end:
+        tag, child_start, pos = der_element(data, pos, end)
+        yield tag, child_start, pos
+
+
+_SERVER_AUTH_OID = b"\x2b\x06\x01\x05\x05\x07\x03\x01"  # 1.3.6.1.5.5.7.3.1
+_ANY_EKU_OID = b"\x55\x1d\x25\x00"  # 2.5.29.37.0
+
+
+def trusted_certificate(der):
+    """(certificate DER, trust) of an OpenSSL "TRUSTED CERTIFICATE" block: a certificate followed by its trust
+    settings (X509_CERT_AUX), as in a ca-bundle.trust.crt. trust is what OpenSSL decides for a TLS server
+    certificate: False when serverAuth (or anyExtendedKeyUsage) is rejected, or when a list of trusted uses names
+    neither; True when it names one; None without such lists (the certificate counts as a plain one). ValueError
+    when the DER is no such block."""
+    _tag, _start, end = der_element(der, 0, len(der))
+    certificate, trust, reject = der[:end], None, []
+    if end < len(der):
+        _tag, start, aux_end = der_element(der, end, len(der))
+        for tag, list_start, list_end in der_children(der, start, aux_end):
+            if tag in (0x30, 0xA0):  # trust: SEQUENCE OF OBJECT IDENTIFIER; reject: [0] IMPLICIT the same
+                oids = [der[s:e] for t, s, e in der_children(der, list_start, list_end) if t == 0x06]
+                if tag == 0x30:
+                    trust = oids
+                else:
+                    reject = oids
+    if _SERVER_AUTH_OID in reject or _ANY_EKU_OID in reject:
+        return certificate, False
+    if trust is not None:
+        return certificate, _SERVER_AUTH_OID in trust or _ANY_EKU_OID in trust
+    return certificate, None
+
+
+def pem_material(data, *, read_key, read_pkcs7):
+    """The PEM part of _certs.parse_material: (format, certificate DERs, key summary or None, problems).
+
+    read_key(pem) reduces the first private key block to its summary; read_pkcs7(der) gives a PKCS#7 block's
+    certificates (CertError when it cannot)."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+
+    fmt, ders, key, problems = "pem", [], None, []
+    blocks, unterminated = pem_blocks(data)
+    if unterminated:
+        problems.append("a PEM block has no END line (truncated file?)")
+    for index, (label, body) in enumerate(blocks, start=1):
+        if label in CERT_LABELS or label in PKCS7_LABELS:
+            try:
+                der = pem_der(body)
+            except ValueError:
+                problems.append("PEM block %d is not valid base64" % index)
+                continue
+            if label == b"TRUSTED CERTIFICATE":  # the certificate, without the trust settings that follow it
+                try:
+                    der = trusted_certificate(der)[0]
+                except ValueError:
+                    problems.append("PEM block %d is not a trusted certificate" % index)
+                    continue
+            if label in CERT_LABELS:
+                ders.append(der)
+                continue
+            fmt = "pkcs7"
+            try:
+                ders.extend(read_pkcs7(der))
+            except CertError as exc:
+                problems.append("PEM block %d: %s" % (index, exc.message))
+        elif label in KEY_LABELS or label.endswith(b"PRIVATE KEY"):
+            if key is None:
+                key = read_key(b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label))
+                if label == b"ENCRYPTED PRIVATE KEY" or b"ENCRYPTED" in body[:64]:
+                    key["encrypted"] = True
+            else:
+                problems.append("more than one private key; only the first is used")
+    return fmt, ders, key, problems
+
+
+# -- private keys, by their public half
+
+_RSA_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"  # 1.2.840.113549.1.1.1 rsaEncryption
+_EC_OID = b"\x2a\x86\x48\xce\x3d\x02\x01"  # 1.2.840.10045.2.1 id-ecPublicKey
+# named curve OID -> (size in bits, p, a, b): enough to check that a public point lies on its curve, as OpenSSL does
+# when it reads one
+_CURVES = {
+    b"\x2a\x86\x48\xce\x3d\x03\x01\x07": (  # 1.2.840.10045.3.1.7 secp256r1 (P-256)
+        256, 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1, -3,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B),
+    b"\x2b\x81\x04\x00\x22": (  # 1.3.132.0.34 secp384r1 (P-384)
+        384, 2 ** 384 - 2 ** 128 - 2 ** 96 + 2 ** 32 - 1, -3,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF),
+    b"\x2b\x81\x04\x00\x23": (  # 1.3.132.0.35 secp521r1 (P-521)
+        521, 2 ** 521 - 1, -3,
+        int("0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF07"
+            "3573DF883D2C34F1EF451FD46B503F00", 16)),
+}
+
+
+def _tlv(tag, content):
+    length = len(content)
+    if length < 0x80:
+        head = bytes([tag, length])
+    else:
+        size = (length.bit_length() + 7) // 8
+        head = bytes([tag, 0x80 | size]) + length.to_bytes(size, "big")
+    return head + content
+
+
+def _integer(value):
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+def _elements(der, start=0, end=None):
+    """[(tag, content bytes)] of the elements of a constructed value; ValueError when they do not fill it exactly."""
+    end = len(der) if end is None else end
+    return [(tag, der[s:e]) for tag, s, e in der_children(der, start, end)]
+
+
+def _sequence(der):
+    """The elements of the one SEQUENCE that der is; ValueError when it is not exactly that."""
+    tag, start, end = der_element(der, 0, len(der))
+    if tag != 0x30 or end != len(der):
+        raise ValueError("not one SEQUENCE")
+    return _elements(der, start, end)
+
+
+def _positive(content):
+    if not content or content[0] & 0x80:
+        raise ValueError("not a positive INTEGER")
+    return int.from_bytes(content, "big")
+
+
+def _rsa(pkcs1):
+    """(size, SubjectPublicKeyInfo DER) of an RSAPrivateKey (PKCS#1): version 0, then n, e, d, p, q, dp, dq, qinv."""
+    parts = _sequence(pkcs1)
+    if len(parts) != 9 or any(tag != 0x02 for tag, _c in parts) or parts[0][1] != b"\x00":
+        raise ValueError("not a two-prime RSAPrivateKey")
+    n, e = _positive(parts[1][1]), _positive(parts[2][1])
+    public = _tlv(0x30, _integer(n) + _integer(e))
+    return n.bit_length(), _tlv(0x30, _tlv(0x30, _tlv(0x06, _RSA_OID) + b"\x05\x00") + _tlv(0x03, b"\x00" + public))
+
+
+def _ec(sec1, curve_oid=None):
+    """(size, SubjectPublicKeyInfo DER) of an ECPrivateKey (SEC 1) that holds its public point, uncompressed, on a
+    named curve above; ValueError for anything else."""
+    parts = _sequence(sec1)
+    if len(parts) < 2 or parts[0] != (0x02, b"\x01") or parts[1][0] != 0x04:
+        raise ValueError("not an ECPrivateKey")
+    point = None
+    for tag, content in parts[2:]:
+        if tag == 0xA0:  # [0] parameters: a named curve
+            (inner_tag, oid), = _elements(content)
+            if inner_tag != 0x06 or (curve_oid is not None and oid != curve_oid):
+                raise ValueError("not a named curve")
+            curve_oid = oid
+        elif tag == 0xA1:  # [1] publicKey BIT STRING
+            (inner_tag, bits), = _elements(content)
+            if inner_tag != 0x03 or bits[:1] != b"\x00":
+                raise ValueError("not a public key")
+            point = bits[1:]
+        else:
+            raise ValueError("unexpected element")
+    if curve_oid not in _CURVES or point is None:
+        raise ValueError("no named curve or no public point")
+    size, p, a, b = _CURVES[curve_oid]
+    width = (size + 7) // 8
+    if len(point) != 1 + 2 * width or point[0] != 0x04:
+        raise ValueError("not an uncompressed point")
+    x, y = int.from_bytes(point[1:1 + width], "big"), int.from_bytes(point[1 + width:], "big")
+    if not (x < p and y < p and (y * y - (x * x * x + a * x + b)) % p == 0):
+        raise ValueError("the point is not on the curve")
+    algorithm = _tlv(0x30, _tlv(0x06, _EC_OID) + _tlv(0x06, curve_oid))
+    return size, _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + point))
+
+
+def _pkcs8(der):
+    """(type, size, SubjectPublicKeyInfo DER) of a PrivateKeyInfo holding an RSA or EC key."""
+    parts = _sequence(der)
+    if len(parts) < 3 or parts[0][0] != 0x02 or parts[0][1] not in (b"\x00", b"\x01") or parts[1][0] != 0x30 \
+            or parts[2][0] != 0x04 or any(tag not in (0xA0, 0x81) for tag, _c in parts[3:]):
+        raise ValueError("not a PrivateKeyInfo")
+    algorithm = _elements(parts[1][1])
+    if algorithm == [(0x06, _RSA_OID), (0x05, b"")]:
+        return ("RSA",) + _rsa(parts[2][1])
+    if len(algorithm) == 2 and algorithm[0] == (0x06, _EC_OID) and algorithm[1][0] == 0x06:
+        return ("EC",) + _ec(parts[2][1], algorithm[1][1])
+    raise ValueError("another key type")
+
+
+def key_summary(pem):
+    """{present, type, size, encrypted, _spki} of one PEM private key block, as _certs.private_key_summary gives it;
+    NeedsCryptography when the standard library cannot read it that far."""
+    blocks, _unterminated = pem_blocks(pem)
+    label, body = blocks[0]
+    encrypted = {"present": True, "type": None, "size": None, "encrypted": True, "_spki": None}
+    if b":" in body:  # RFC 1421 headers: an OpenSSL "traditional" encrypted key
+        raise NeedsCryptography("a key with PEM headers")
+    try:
+        der = pem_der(body)
+        if label == b"ENCRYPTED PRIVATE KEY":
+            parts = _sequence(der)
+            if len(parts) != 2 or parts[0][0] != 0x30 or parts[1][0] != 0x04:
+                raise ValueError("not an EncryptedPrivateKeyInfo")
+            return encrypted
+        if label == b"RSA PRIVATE KEY":
+            kind, (size, spki) = "RSA", _rsa(der)
+        elif label == b"EC PRIVATE KEY":
+            kind, (size, spki) = "EC", _ec(der)
+        elif label == b"PRIVATE KEY":
+            kind, size, spki = _pkcs8(der)
+        else:
+            raise ValueError("another label")
+    except ValueError as exc:
+        raise NeedsCryptography(str(exc))
+    return {"present": True, "type": kind, "size": size, "encrypted": False, "_spki": spki}
+
+
+def _cannot_read_pkcs7(der):
+    raise NeedsCryptography("a PKCS#7 block")
+
+
+def _certificate_shaped(data):
+    """True when data is one DER SEQUENCE of SEQUENCE, SEQUENCE, BIT STRING: a certificate's shape, which no private
+    key has (PKCS#8 and PKCS#12 begin with an INTEGER, an encrypted PKCS#8 key has two elements)."""
+    try:
+        return [tag for tag, _c in _sequence(data)] == [0x30, 0x30, 0x03]
+    except ValueError:
+        return False
+
+
+def host_material(data):
+    """What a host sends the controller about one file's content, without a private key byte:
+
+    - {"format", "ders", "key", "problems"} for PEM (key: its summary, `_spki` the public half, or None);
+    - {"raw": data} for DER that holds no key (a certificate's shape, or PKCS#7 signed data): the controller reads it
+      as _certs.parse_material reads any file;
+    - NeedsCryptography for everything else, which the host reads with cryptography.
+
+    The empty file, and DER that is no certificate, no PKCS#7 or PKCS#12 and no key (it does not begin with a
+    SEQUENCE), are the CertError parse_material raises for them.
+    """
+    from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+
+    if not data.strip():
+        raise CertError("NOT_A_CERTIFICATE", "the file is empty")
+    if b"-----BEGIN " in data:
+        fmt, ders, key, problems = pem_material(data, read_key=key_summary, read_pkcs7=_cannot_read_pkcs7)
+        if not ders and key is None:
+            raise CertError("NOT_A_CERTIFICATE", "; ".join(problems) if problems else
+                            "no certificate or private key found")
+        return {"format": fmt, "ders": ders, "key": key, "problems": problems}
+    if data[:1] != b"\x30":
+        raise CertError("NOT_A_CERTIFICATE", "no certificate or private key found")
+    if _certificate_shaped(data) or _pkcs7_shaped(data):
+        return {"raw": data}
+    raise NeedsCryptography("DER that may hold a key")
+
+
+_OID_PKCS7_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
+
+
+def _pkcs7_shaped(data):
+    """PKCS#7 signed data: ContentInfo SEQUENCE { OID signedData, [0] ... } (certificates, never a key)."""
+    try:
+        tag, start, _end = der_element(data, 0, len(data))
+    except ValueError:
+        return False
+    return tag == 0x30 and data[start:start + len(_OID_PKCS7_SIGNED)] == _OID_PKCS7_SIGNED
+
+
+def encode(value):
+    """Bytes in a material (DERs, the raw file, a key's public half) as text for JSON; decode() reverses it."""
+    return base64.b64encode(value).decode("ascii")
+
+
+def decode(text):
+    return base64.b64decode(text)
