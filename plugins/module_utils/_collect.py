@@ -7,6 +7,12 @@
 Each distinct certificate is parsed once and described once (`certificates`); files, endpoints
 and sites refer to it by SHA-256 fingerprint. A bad file or endpoint becomes an item with an
 `error`, never an exception.
+
+It comes in two halves when the certificates are described on the controller (backend_cert_info's action plugin):
+gather() runs on the host with the standard library alone (paths walked, files read and taken apart by _material,
+endpoints probed) and returns the host's material, certificates as DER and keys by their public half only;
+describe() turns that material into the result collect() gives, with the same code. collect() does both on the host.
+This module imports cryptography (through _certs) only where certificates are described.
 """
 
 from __future__ import annotations
@@ -19,14 +25,58 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _probe, _secrets
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import port_number
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material, _probe, _secrets
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 
 SERVER_TYPES = ("nginx", "apache", "haproxy")
 ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key")
 DISCOVER_KEYS = ("type", "config", "binary")
 _GLOB_CHARS = ("*", "?", "[")
+MAX_FILE_SIZE_LIMIT = 64 * 1024 * 1024  # the largest max_file_size: each file read may take this much memory
+
+# backend_cert_info's options; the host half (backend_cert_material) takes HOST_OPTIONS of them
+SITE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    server_type=dict(type="str", choices=list(SERVER_TYPES)),
+    cert_path=dict(type="path", required=True),
+    key_path=dict(type="path"),
+    chain_path=dict(type="path"),
+    endpoint=dict(type="raw"),
+    server_names=dict(type="list", elements="str", default=[]),
+)
+ARGUMENT_SPEC = dict(
+    paths=dict(type="list", elements="path"),
+    endpoints=dict(type="list", elements="raw"),
+    discover=dict(type="list", elements="raw"),
+    sites=dict(type="list", elements="dict", options=SITE_OPTIONS),
+    timeout=dict(type="float", default=5),
+    concurrency=dict(type="int", default=16),
+    include_pem=dict(type="bool", default=True),
+    chain_pem=dict(type="bool", default=False),
+    max_file_size=dict(type="int", default=1048576),
+    query=dict(type="str"),
+)
+REQUIRED_ONE_OF = [("paths", "endpoints", "discover", "sites")]
+HOST_OPTIONS = ("paths", "endpoints", "sites", "timeout", "concurrency", "max_file_size")
+
+
+def _certs():
+    """The cryptography half of the vocabulary: imported where certificates are described, never by gather()."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+
+    return _certs
+
+
+def limits_problem(params):
+    """(msg, error) when timeout, concurrency or max_file_size is out of range, else None."""
+    if not 0 < params["timeout"] <= 86400 or params["concurrency"] < 1 or params["max_file_size"] < 1:
+        return ("timeout, concurrency and max_file_size must be positive",
+                {"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
+    if params["max_file_size"] > MAX_FILE_SIZE_LIMIT:
+        return ("max_file_size must be at most %d (64 MiB), got %d: no certificate or key file is that large"
+                % (MAX_FILE_SIZE_LIMIT, params["max_file_size"]),
+                {"code": "INVALID_ARGUMENT", "message": "max_file_size over %d" % MAX_FILE_SIZE_LIMIT})
+    return None
 
 
 def _has_magic(text):
@@ -356,12 +406,60 @@ def declared_site(spec):
     }
 
 
+class _LocalFiles:
+    """Files as collect() reads them: here, with cryptography."""
+
+    def __init__(self, max_file_bytes):
+        self.max_file_bytes = max_file_bytes
+
+    def material(self, path):
+        return _certs().parse_material(_base.read_file(path, max_bytes=self.max_file_bytes))
+
+    @staticmethod
+    def realpath(path):
+        return os.path.realpath(path)
+
+
+class _HostFiles:
+    """Files as a host read them (gather()): its material for each path, read here as parse_material would."""
+
+    def __init__(self, gathered):
+        self._files = gathered["files"]
+        self._ders = gathered["ders"]
+        self._decoded = {}
+
+    def der(self, ref):
+        value = self._decoded.get(ref)
+        if value is None:
+            self._decoded[ref] = value = _material.decode(self._ders[ref])
+        return value
+
+    def material(self, path):
+        wire = self._files[path]
+        if wire.get("error"):
+            error = CertError(wire["error"]["code"], wire["error"]["message"])
+            error.file_format = wire.get("format")
+            raise error
+        if "raw" in wire:
+            return _certs().parse_material(self.der(wire["raw"]))
+        key = wire["key"]
+        if key is not None:
+            key = dict(key, _spki=_material.decode(key["_spki"]) if key["_spki"] is not None else None)
+        return {"format": wire["format"], "ders": [self.der(ref) for ref in wire["ders"]], "key": key,
+                "problems": wire["problems"]}
+
+    def realpath(self, path):
+        return self._files[path]["realpath"]
+
+
 class Collector:
-    def __init__(self, *, include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, now=None):
+    def __init__(self, *, include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, now=None,
+                 files=None):
         self.include_pem = include_pem
         self.chain_pem = chain_pem
         self.max_file_bytes = max_file_bytes
-        self.now = now or _certs.utcnow()
+        self.now = now or _certs().utcnow()
+        self._source = files or _LocalFiles(max_file_bytes)
         self.certificates = {}  # fingerprint -> facts (public)
         self._leaf_spki = {}  # leaf fingerprint -> its public key DER (to pair keys with leaves)
         self.files = {}  # path -> file entry (public)
@@ -375,11 +473,11 @@ class Collector:
 
         Certificate objects are not kept: at 10,000 certificates they would be most of the memory.
         """
-        fingerprint = _certs.fingerprint(der)
+        fingerprint = _base.fingerprint(der)
         if fingerprint in self.certificates:
             return fingerprint, None
-        cert = _certs.load_certificate(der)
-        self.certificates[fingerprint] = _certs.certificate_facts(
+        cert = _certs().load_certificate(der)
+        self.certificates[fingerprint] = _certs().certificate_facts(
             der, now=self.now, include_pem=self.include_pem or self.chain_pem, cert=cert)
         return fingerprint, cert
 
@@ -387,7 +485,7 @@ class Collector:
     def _new_entry(self, path, error=None):
         # realpath: the file the path names once every symlink is followed (two sites naming one file through
         # different paths share it, and a push into one rewrites the other's: the role compares these)
-        entry = {"path": path, "realpath": os.path.realpath(path), "format": None, "chain": [], "leaf": None,
+        entry = {"path": path, "realpath": self._source.realpath(path), "format": None, "chain": [], "leaf": None,
                  "private_key": {"present": False, "type": None, "encrypted": False, "matches_leaf": None},
                  "error": error}
         if self.chain_pem:
@@ -406,7 +504,7 @@ class Collector:
             return self.files[path]
         entry = self._new_entry(path)
         try:
-            material = _certs.parse_material(_base.read_file(path, max_bytes=self.max_file_bytes))
+            material = self._source.material(path)
         except CertError as exc:
             entry["format"] = exc.file_format
             entry["error"] = exc.as_dict()
@@ -421,13 +519,13 @@ class Collector:
                 problems.append("certificate %d: %s" % (index, exc.message))
                 continue
             entry["chain"].append(fingerprint)
-            parsed.append((der, cert or _certs.load_certificate(der)))
+            parsed.append((der, cert or _certs().load_certificate(der)))
         if entry["chain"]:
-            leaf_index = _certs.pick_leaf(parsed)
+            leaf_index = _certs().pick_leaf(parsed)
             entry["leaf"] = entry["chain"][leaf_index]
             self._file_leaf[path] = entry["leaf"]
             if entry["leaf"] not in self._leaf_spki:
-                self._leaf_spki[entry["leaf"]] = _certs.leaf_spki(parsed[leaf_index][1])
+                self._leaf_spki[entry["leaf"]] = _certs().leaf_spki(parsed[leaf_index][1])
             if self.chain_pem:
                 entry["chain_pem"] = [self.certificates[fp]["pem"] for fp in entry["chain"]]
         key = material["key"]
@@ -512,18 +610,8 @@ def _unique_names(sites):
             seen[base] = 1
 
 
-def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concurrency=16,
-            include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, run_command=None,
-            now=None):
-    """The whole backend_cert_info result (without `changed`), plus 'warnings'."""
-    collector = Collector(include_pem=include_pem, chain_pem=chain_pem, max_file_bytes=max_file_bytes, now=now)
-    targets = [parse_endpoint(spec) for spec in endpoints]
-    specs = [parse_discover(item) for item in discover]
-    all_sites = [dict(declared_site(spec), origin="declared") for spec in sites]
-    expanded = expand_paths(paths)
-    found, discovery = _discover_all(specs, run_command)
-    all_sites.extend(dict(site, origin="discovered") for site in found)
-
+def _read_files(collector, expanded, all_sites):
+    """Every file the task names into the collector, in the result's order: the paths, then each site's files."""
     for path, error in expanded:
         if error:
             collector.add_error(path, error)
@@ -543,14 +631,118 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
                                                    site["cert_file"], site["key_file"], None))
     _unique_names(all_sites)
 
+
+def _endpoints(targets, all_sites):
+    """({endpoint key: target}, the keys in the result's order): each distinct probe once."""
     keyed = {}
     for target in targets + [s["endpoint"] for s in all_sites if s["endpoint"]]:
         keyed.setdefault(endpoint_key(target), target)
-    order = list(keyed)
+    return keyed, list(keyed)
+
+
+def _probe_all(keyed, order, timeout, concurrency):
+    """(the probes of the keys in order, warnings)."""
     probes = _probe.probe_many([keyed[k] for k in order], timeout=timeout, concurrency=concurrency)
     if probes and _probe.chain_method() == "leaf":
-        collector.warnings.append("no way to read the served chain on this host (Python < 3.10 and no "
-                                  "openssl binary): endpoints report the leaf only")
+        return probes, ["no way to read the served chain on this host (Python < 3.10 and no openssl binary): "
+                        "endpoints report the leaf only"]
+    return probes, []
+
+
+def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concurrency=16,
+            include_pem=True, chain_pem=False, max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES, run_command=None,
+            now=None):
+    """The whole backend_cert_info result (without `changed`), plus 'warnings'."""
+    collector = Collector(include_pem=include_pem, chain_pem=chain_pem, max_file_bytes=max_file_bytes, now=now)
+    targets = [parse_endpoint(spec) for spec in endpoints]
+    specs = [parse_discover(item) for item in discover]
+    all_sites = [dict(declared_site(spec), origin="declared") for spec in sites]
+    expanded = expand_paths(paths)
+    found, discovery = _discover_all(specs, run_command)
+    all_sites.extend(dict(site, origin="discovered") for site in found)
+    _read_files(collector, expanded, all_sites)
+    keyed, order = _endpoints(targets, all_sites)
+    probes, warnings = _probe_all(keyed, order, timeout, concurrency)
+    collector.warnings.extend(warnings)
+    return _result(collector, all_sites, keyed, order, probes, discovery)
+
+
+# -- the two halves: gather() on the host, describe() where cryptography describes the certificates
+
+_PROBE_KEYS = ("ok", "error", "tls_version", "cipher", "handshake_ms", "elapsed_ms")
+
+
+def _host_file(path, max_file_bytes, ref):
+    """A file's material as a host sends it (see _material.host_material); ref(der) -> its index in the table."""
+    wire = {"realpath": os.path.realpath(path)}
+    try:
+        data = _base.read_file(path, max_bytes=max_file_bytes)
+        try:
+            material = _material.host_material(data)
+        except _material.NeedsCryptography:  # a format or key the standard library cannot take apart: as before
+            material = _certs().parse_material(data)
+    except CertError as exc:
+        wire.update(error=exc.as_dict(), format=exc.file_format)
+        return wire
+    if "raw" in material:
+        wire["raw"] = ref(material["raw"])
+        return wire
+    key = material["key"]
+    if key is not None:
+        key = dict(key, _spki=_material.encode(key["_spki"]) if key["_spki"] is not None else None)
+    wire.update(format=material["format"], ders=[ref(der) for der in material["ders"]], key=key,
+                problems=material["problems"])
+    return wire
+
+
+def gather(*, paths=(), endpoints=(), sites=(), timeout=5.0, concurrency=16,
+           max_file_bytes=_base.DEFAULT_MAX_FILE_BYTES):
+    """The host's half of collect() for paths, endpoints and declared sites (no discovery), as JSON-ready data:
+    {ders (each distinct DER once, base64), files: {path: material}, expanded, targets, sites, probes, warnings}.
+    Needs no cryptography unless a file does (see _material)."""
+    ders, index = [], {}
+
+    def ref(der):
+        if der not in index:
+            index[der] = len(ders)
+            ders.append(_material.encode(der))
+        return index[der]
+
+    targets = [parse_endpoint(spec) for spec in endpoints]
+    all_sites = [dict(declared_site(spec), origin="declared") for spec in sites]
+    expanded = expand_paths(paths)
+    files = {}
+    named = [path for path, error in expanded if not error]
+    named += [site[key] for site in all_sites for key in ("cert_file", "key_file", "chain_file") if site[key]]
+    for path in named:
+        if path not in files:
+            files[path] = _host_file(path, max_file_bytes, ref)
+    for path, error in expanded:
+        if error and path not in files:
+            files[path] = {"realpath": os.path.realpath(path)}
+    keyed, order = _endpoints(targets, all_sites)
+    probes, warnings = _probe_all(keyed, order, timeout, concurrency)
+    probes = [dict(((k, probe[k]) for k in _PROBE_KEYS), chain=[ref(der) for der in probe["chain_der"]])
+              for probe in probes]
+    return {"ders": ders, "files": files, "expanded": [list(item) for item in expanded], "targets": targets,
+            "sites": all_sites, "probes": probes, "warnings": warnings}
+
+
+def describe(gathered, *, include_pem=True, chain_pem=False, now=None):
+    """collect()'s result from what gather() found on a host."""
+    files = _HostFiles(gathered)
+    collector = Collector(include_pem=include_pem, chain_pem=chain_pem, now=now, files=files)
+    all_sites = gathered["sites"]
+    _read_files(collector, [tuple(item) for item in gathered["expanded"]], all_sites)
+    keyed, order = _endpoints(gathered["targets"], all_sites)
+    probes = [dict(probe, chain_der=[files.der(ref) for ref in probe["chain"]]) for probe in gathered["probes"]]
+    collector.warnings.extend(gathered["warnings"])
+    return _result(collector, all_sites, keyed, order, probes, [])
+
+
+def _result(collector, all_sites, keyed, order, probes, discovery):
+    """The result, from the files read, the sites and the probes of the keys in order."""
+    include_pem, chain_pem = collector.include_pem, collector.chain_pem
     by_key = {k: collector.endpoint_entry(keyed[k], p) for k, p in zip(order, probes)}
 
     site_entries = []

@@ -59,8 +59,8 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
 _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
@@ -223,9 +223,17 @@ def _prefixed(exc, what):
     return CertError(exc.code, "%s: %s" % (what, exc.message))
 
 
+def _certs():
+    """The cryptography half of the vocabulary, imported only where a probe needs it (a client certificate checked
+    before it is presented, the openssl fallback of Python < 3.10): a host that only probes does without it."""
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
+
+    return _certs
+
+
 def _read_pem(path, what, max_bytes):
     try:
-        material = _certs.parse_material(_base.read_file(path, max_bytes=max_bytes))
+        material = _certs().parse_material(_base.read_file(path, max_bytes=max_bytes))
     except CertError as exc:
         raise _prefixed(exc, what)
     if material["format"] != "pem":
@@ -259,11 +267,12 @@ def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MA
     if key.get("error") or key["_spki"] is None:
         raise CertError("NOT_A_CERTIFICATE", "%s: unreadable private key" % key_what)
     try:
-        certs = [_certs.load_certificate(der) for der in material["ders"]]
+        certs = [_certs().load_certificate(der) for der in material["ders"]]
     except CertError as exc:
         raise _prefixed(exc, cert_what)
-    if _certs.leaf_spki(certs[0]) != key["_spki"]:
-        others = [i for i, cert in enumerate(certs[1:], start=2) if _certs.leaf_spki(cert) == key["_spki"]]
+    leaf_spki = _certs().leaf_spki
+    if leaf_spki(certs[0]) != key["_spki"]:
+        others = [i for i, cert in enumerate(certs[1:], start=2) if leaf_spki(cert) == key["_spki"]]
         raise CertError("KEY_MISMATCH", "%s does not belong to the client certificate (the first one in %s)%s" % (
             "the private key in " + key_what if key_path else "the private key in the file", cert_path,
             "; it belongs to certificate %d there: put the client certificate first" % others[0] if others else ""))
@@ -347,7 +356,7 @@ def _chain_via_openssl(host, port, server_name, deadline, identity=None):
     except subprocess.TimeoutExpired:
         raise CertError("TIMEOUT", "openssl s_client timed out")
     try:
-        return _certs.parse_material(proc.stdout)["ders"]
+        return _certs().parse_material(proc.stdout)["ders"]
     except CertError:  # s_client printed no certificate
         return []
 

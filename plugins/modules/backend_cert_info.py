@@ -613,47 +613,23 @@ query_result:
   sample: [{subject: CN=www.example.com, not_after: "2026-12-01T00:00:00Z"}]
 """
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._collect import SERVER_TYPES, collect
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._collect import (
+    ARGUMENT_SPEC,
+    REQUIRED_ONE_OF,
+    collect,
+    limits_problem,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import InfoModule
-
-MAX_FILE_SIZE_LIMIT = 64 * 1024 * 1024  # the largest max_file_size: each file read may take this much memory
 
 
 def main():
-    module = InfoModule(
-        argument_spec=dict(
-            paths=dict(type="list", elements="path"),
-            endpoints=dict(type="list", elements="raw"),
-            discover=dict(type="list", elements="raw"),
-            sites=dict(type="list", elements="dict", options=dict(
-                name=dict(type="str", required=True),
-                server_type=dict(type="str", choices=list(SERVER_TYPES)),
-                cert_path=dict(type="path", required=True),
-                key_path=dict(type="path"),
-                chain_path=dict(type="path"),
-                endpoint=dict(type="raw"),
-                server_names=dict(type="list", elements="str", default=[]),
-            )),
-            timeout=dict(type="float", default=5),
-            concurrency=dict(type="int", default=16),
-            include_pem=dict(type="bool", default=True),
-            chain_pem=dict(type="bool", default=False),
-            max_file_size=dict(type="int", default=1048576),
-            query=dict(type="str"),
-        ),
-        required_one_of=[("paths", "endpoints", "discover", "sites")],
-        supports_check_mode=True,
-    )
+    module = InfoModule(argument_spec=ARGUMENT_SPEC, required_one_of=REQUIRED_ONE_OF, supports_check_mode=True)
     params = module.params
     module.require_dependencies()
-    if not 0 < params["timeout"] <= 86400 or params["concurrency"] < 1 or params["max_file_size"] < 1:
-        module.fail_json(msg="timeout, concurrency and max_file_size must be positive",
-                         error={"code": "INVALID_ARGUMENT", "message": "non-positive limit"})
-    if params["max_file_size"] > MAX_FILE_SIZE_LIMIT:
-        module.fail_json(msg="max_file_size must be at most %d (64 MiB), got %d: no certificate or key file is that "
-                             "large" % (MAX_FILE_SIZE_LIMIT, params["max_file_size"]),
-                         error={"code": "INVALID_ARGUMENT", "message": "max_file_size over %d" % MAX_FILE_SIZE_LIMIT})
+    problem = limits_problem(params)
+    if problem:
+        module.fail_json(msg=problem[0], error=problem[1])
 
     try:
         result = collect(

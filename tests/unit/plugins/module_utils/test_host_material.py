@@ -1,0 +1,197 @@
+"""The host half of backend_cert_info (_collect.gather, _material) against the whole module (_collect.collect).
+
+describe(gather(...)) must be collect(...) for every kind of file the collection reads: a difference here is a wrong
+verdict on a fleet (the role's collect runs this way). Keys must reach the controller as their public half only."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from unit.plugins.module_utils.test_certs import FILES, INT, LEAF, OTHER, RSA_LEAF
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _material
+from testlib import faultpeers, pki
+
+NOW = _certs.utcnow()
+
+
+def _key_pem(key, fmt, password=None):
+    enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    return key.private_bytes(serialization.Encoding.PEM, fmt, enc)
+
+
+PKCS8, TRADITIONAL = serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL
+KEYS = {
+    "rsa2048": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "rsa1024": rsa.generate_private_key(public_exponent=65537, key_size=1024),
+    "rsa3072_e3": rsa.generate_private_key(public_exponent=3, key_size=3072),
+    "p256": ec.generate_private_key(ec.SECP256R1()),
+    "p384": ec.generate_private_key(ec.SECP384R1()),
+    "p521": ec.generate_private_key(ec.SECP521R1()),
+}
+# read here (the standard library), each format
+READ_HERE = {"%s_%s" % (name, label): _key_pem(key, fmt)
+             for name, key in KEYS.items() for label, fmt in (("pkcs8", PKCS8), ("traditional", TRADITIONAL))}
+READ_HERE["encrypted_pkcs8"] = _key_pem(KEYS["p256"], PKCS8, b"secret")
+# left to cryptography on the host
+DEFERRED = {
+    "secp256k1": _key_pem(ec.generate_private_key(ec.SECP256K1()), PKCS8),
+    "ed25519": _key_pem(ed25519.Ed25519PrivateKey.generate(), PKCS8),
+    "legacy_encrypted": _key_pem(KEYS["rsa2048"], TRADITIONAL, b"secret"),
+    "garbage_rsa": b"-----BEGIN RSA PRIVATE KEY-----\nMAMCAQA=\n-----END RSA PRIVATE KEY-----\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(READ_HERE))
+def test_a_key_read_here_is_what_cryptography_reads(name):
+    thin = _material.key_summary(READ_HERE[name])
+    assert thin == _certs.private_key_summary(READ_HERE[name])
+    if "encrypted" in name:
+        assert thin["encrypted"] and thin["_spki"] is None
+    else:
+        assert thin["type"] in ("RSA", "EC") and thin["_spki"]
+
+
+@pytest.mark.parametrize("name", sorted(DEFERRED))
+def test_a_key_the_standard_library_cannot_read_is_left_to_cryptography(name):
+    with pytest.raises(_material.NeedsCryptography):
+        _material.key_summary(DEFERRED[name])
+
+
+def test_an_ec_key_whose_point_is_off_its_curve_is_left_to_cryptography():
+    der = bytearray(KEYS["p256"].private_bytes(serialization.Encoding.DER, TRADITIONAL, serialization.NoEncryption()))
+    der[-1] ^= 1  # the public point's last byte: no longer on the curve
+    pem = b"-----BEGIN EC PRIVATE KEY-----\n" + _base.base64.encodebytes(bytes(der)) + b"-----END EC PRIVATE KEY-----\n"
+    with pytest.raises(_material.NeedsCryptography):
+        _material.key_summary(pem)
+
+
+# -- the whole result: gather on the host, describe on the controller, against collect
+
+def _extra_files():
+    other_key = KEYS["rsa2048"]
+    return {
+        "sec1_match": LEAF.pem.encode() + _key_pem(LEAF.key, TRADITIONAL),
+        "sec1_mismatch": LEAF.pem.encode() + _key_pem(OTHER.key, TRADITIONAL),
+        "pkcs1_first": _key_pem(RSA_LEAF.key, TRADITIONAL) + RSA_LEAF.pem.encode() + INT.pem.encode(),
+        "pkcs1_mismatch": RSA_LEAF.pem.encode() + _key_pem(other_key, TRADITIONAL),
+        "two_keys": LEAF.pem.encode() + _key_pem(LEAF.key, PKCS8) + _key_pem(OTHER.key, PKCS8),
+        "ed25519_combined": LEAF.pem.encode() + DEFERRED["ed25519"],
+        "legacy_encrypted": RSA_LEAF.pem.encode() + DEFERRED["legacy_encrypted"],
+        "key_der": LEAF.key.private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption()),
+        "ca_first": INT.pem.encode() + LEAF.pem.encode(),
+        "trusted": b"-----BEGIN TRUSTED CERTIFICATE-----\n" + _base.base64.encodebytes(INT.der + b"\x30\x00")
+                   + b"-----END TRUSTED CERTIFICATE-----\n",
+        "der_trailing": LEAF.der + b"\x00",
+    }
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("material")
+    (root / "t").mkdir()
+    for name, (content, _expect) in FILES.items():
+        pki.write(root / "t" / name, content)
+    for name, content in _extra_files().items():
+        (root / "t" / name).write_bytes(content)
+    os.symlink(str(root / "t" / "leaf_first"), str(root / "t" / "zz_link"))
+    os.symlink(str(root / "gone"), str(root / "t" / "zz_dangling"))
+    os.mkfifo(str(root / "t" / "zz_fifo"))
+    return root
+
+
+def _both(**kwargs):
+    whole = _collect.collect(now=NOW, **kwargs)
+    host_kwargs = dict((k, v) for k, v in kwargs.items() if k not in ("include_pem", "chain_pem"))
+    wire = json.loads(json.dumps(_collect.gather(**host_kwargs)))  # what crosses from the host
+    split = _collect.describe(wire, include_pem=kwargs.get("include_pem", True),
+                              chain_pem=kwargs.get("chain_pem", False), now=NOW)
+    return whole, split, wire
+
+
+def _timing_free(result):
+    for entry in result["endpoints"]:
+        entry["handshake_ms"] = entry["elapsed_ms"] = None
+    return result
+
+
+@pytest.mark.parametrize("chain_pem", [False, True])
+def test_every_file_kind_describes_as_collect_does(tree, chain_pem):
+    whole, split, wire = _both(paths=[str(tree / "t"), str(tree / "missing")], chain_pem=chain_pem)
+    assert len(whole["files"]) == len(FILES) + len(_extra_files()) + 4
+    assert split == whole
+    # every kind of answer was exercised: parsed on the host, raw DER described here, and errors
+    kinds = {("raw" if "raw" in w else "error" if w.get("error") else "parsed") for w in wire["files"].values()}
+    assert kinds == {"raw", "error", "parsed"}
+
+
+def test_sites_pair_keys_across_files_as_collect_does(tree):
+    t = tree / "t"
+    sites = [
+        dict(name="split", cert_path=str(t / "leaf_first"), key_path=str(t / "sec1_match"), server_names=["a"]),
+        dict(name="split-wrong", cert_path=str(t / "leaf_first"), key_path=str(t / "pkcs1_mismatch")),
+        dict(name="combined", cert_path=str(t / "pkcs1_first")),
+        dict(name="p12", cert_path=str(t / "p12_key_and_chain"), chain_path=str(t / "p7b_der")),
+        dict(name="missing", cert_path=str(tree / "nope.pem"), key_path=str(t / "key_only")),
+        dict(name="split", cert_path=str(t / "der"), key_path=str(t / "key_der")),
+    ]
+    whole, split, _wire = _both(sites=sites)
+    assert split == whole
+    verdicts = {s["name"]: s["key_matches_cert"] for s in split["sites"]}
+    assert verdicts == {"split": True, "split-wrong": False, "combined": True, "p12": True, "missing": None,
+                        "split-2": True}
+
+
+def test_endpoints_describe_as_collect_does(tree):
+    chain = LEAF.pem + INT.pem
+    with faultpeers.TLSServer(chain, LEAF.key_pem()) as server, faultpeers.ClosedPort() as closed:
+        endpoints = ["127.0.0.1:%d" % server.port, {"host": "127.0.0.1", "port": closed.port},
+                     {"host": "127.0.0.1", "port": server.port, "server_name": "www.example.test"}]
+        sites = [dict(name="served", cert_path=str(tree / "t" / "combined_match"),
+                      endpoint="127.0.0.1:%d" % server.port, server_names=["www.example.test"])]
+        whole, split, wire = _both(endpoints=endpoints, sites=sites)
+    assert _timing_free(split) == _timing_free(whole)
+    assert [e["ok"] for e in split["endpoints"]] == [True, False, True]
+    assert split["endpoints"][0]["chain"] == [LEAF.fingerprint, INT.fingerprint]
+    assert split["sites"][0]["served_matches_disk"] is True
+    assert len(wire["ders"]) == len(set(wire["ders"]))  # each certificate crosses once
+
+
+def test_no_private_key_byte_leaves_the_host(tree):
+    _whole, _split, wire = _both(paths=[str(tree / "t")])
+    text = json.dumps(wire)
+    assert "PRIVATE KEY" not in text
+    bodies = [_material.encode(der) for der in (
+        LEAF.key.private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption()),
+        RSA_LEAF.key.private_bytes(serialization.Encoding.DER, TRADITIONAL, serialization.NoEncryption()))]
+    for body in bodies:
+        assert body[:40] not in text
+    # and the raw DER sent is never a key: the key file in DER was read on the host
+    assert "raw" not in wire["files"][str(tree / "t" / "key_der")]
+
+
+def test_gather_needs_no_cryptography_for_pem_and_probes(tree, monkeypatch):
+    """The host half imports cryptography only for a file that needs it."""
+    import sys
+
+    blocked = {}
+
+    class Finder:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "cryptography" or name.startswith("cryptography."):
+                blocked[name] = True
+                raise ImportError("no cryptography on this host")
+
+    for name in [n for n in sys.modules if n.startswith("cryptography") or n.endswith("module_utils._certs")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [Finder] + sys.meta_path)
+    t = tree / "t"
+    wire = _collect.gather(paths=[str(t / "combined_match"), str(t / "pkcs1_first"), str(t / "der")],
+                           sites=[dict(name="s", cert_path=str(t / "sec1_match"))])
+    assert not blocked and not any(n.startswith("cryptography") for n in sys.modules)
+    assert wire["files"][str(t / "combined_match")]["key"]["type"] == "EC"
