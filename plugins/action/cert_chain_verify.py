@@ -20,15 +20,12 @@ import sys
 import traceback
 import warnings
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.module_utils.common.parameters import remove_values
-from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import (
-    overflow_message,
     private_key_strings,
     redact,
     redact_all,
@@ -39,6 +36,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._verify_task i
     REQUIRED_ONE_OF,
     run,
 )
+from ansible_collections.certops.backend_tls.plugins.plugin_utils._task_args import validate
 
 
 def _same_python(interpreter, executable):
@@ -121,24 +119,11 @@ class ActionModule(ModuleAction):
 
     def _task_result(self, args, key_strings, secrets):
         """The module's result for args: validated as AnsibleModule validates them, key text masked throughout."""
-        try:
-            validated = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
-                                              required_one_of=REQUIRED_ONE_OF).validate(args)
-        except OverflowError:  # an int option ansible-core converts through Decimal: "inf", 1e400
-            validated = None
-        masked = set(secrets)
-        if validated is None or validated.error_messages:
-            if validated is None:
-                message = overflow_message(ARGUMENT_SPEC, args)
-            else:
-                message = validated.errors.msg
-                if isinstance(validated.errors[0], UnsupportedError):
-                    message = "Unsupported parameters for (%s) module: %s" % (self._task.action, message)
-            message = redact(message, secrets=masked)
-            return {"failed": True, "msg": message, "error": {"code": "INVALID_ARGUMENT", "message": message}}
-        masked.update(getattr(validated, "_no_log_values", ()))  # the no_log options' values, as AnsibleModule masks
-        masked.update(text for _path, text in private_key_strings(validated.validated_parameters))
-        result = run(validated.validated_parameters, key_strings)
+        params, masked, failed = validate(self._task.action, args, ARGUMENT_SPEC, secrets=secrets,
+                                          required_one_of=REQUIRED_ONE_OF, mutually_exclusive=MUTUALLY_EXCLUSIVE)
+        if failed:
+            return failed
+        result = run(params, key_strings)
         if result.get("failed"):
             result["msg"] = redact(str(result["msg"]), secrets=masked)
             result = redact_all(result, secrets=masked)

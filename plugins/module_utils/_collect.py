@@ -672,6 +672,18 @@ def collect(*, paths=(), endpoints=(), discover=(), sites=(), timeout=5.0, concu
 _PROBE_KEYS = ("ok", "error", "tls_version", "cipher", "handshake_ms", "elapsed_ms")
 
 
+class CryptographyMissing(Exception):
+    """A file on the host needs cryptography to be read, and the host has none (or too old): (message, traceback)."""
+
+
+def _require_cryptography():
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _deps
+
+    problem = _deps.cryptography_problem(minimum=_deps.MIN_CRYPTOGRAPHY_INFO)
+    if problem:
+        raise CryptographyMissing(*problem)
+
+
 def _host_file(path, max_file_bytes, ref):
     """A file's material as a host sends it (see _material.host_material); ref(der) -> its index in the table."""
     wire = {"realpath": os.path.realpath(path)}
@@ -680,6 +692,7 @@ def _host_file(path, max_file_bytes, ref):
         try:
             material = _material.host_material(data)
         except _material.NeedsCryptography:  # a format or key the standard library cannot take apart: as before
+            _require_cryptography()
             material = _certs().parse_material(data)
     except CertError as exc:
         wire.update(error=exc.as_dict(), format=exc.file_format)

@@ -21,7 +21,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._secrets impor
 NGINX_DUMP_TIMEOUT = 60  # seconds `nginx -T` may take; a configuration that holds it longer is read file by file
 
 
-def _jmespath():
+def load_jmespath():
     """(jmespath, None), or (None, the import's traceback). Imported only for a `query`: every other run of an info
     module would pay for the import (about 5 ms, once per host)."""
     try:
@@ -53,7 +53,7 @@ class InfoModule(KeySafeModule):
         if problem:
             self.fail_json(msg=problem[0], exception=problem[1])
         if self.params.get("query"):
-            self.jmespath, error = _jmespath()
+            self.jmespath, error = load_jmespath()
             if error:
                 self.fail_json(msg=missing_required_lib("jmespath"), exception=error)
 
@@ -87,13 +87,18 @@ class InfoModule(KeySafeModule):
         for warning in result.pop("warnings", []):
             self.warn(warning)
         if self.params.get("query"):
-            try:
-                query_result = self.jmespath.search(self.params["query"], result)
-            except self.jmespath.exceptions.JMESPathError as exc:
-                self.fail_json(msg="invalid query: %s" % exc, error={"code": "INVALID_ARGUMENT", "message": str(exc)})
-            except RecursionError:  # jmespath parses and evaluates recursively: "((((...))))" thousands deep
-                message = "the query is nested too deeply to evaluate"
-                self.fail_json(msg="invalid query: %s" % message,
-                               error={"code": "INVALID_ARGUMENT", "message": message})
-            result = {"query_result": query_result, "summary": result["summary"]}
+            result, problem = answer_query(self.jmespath, self.params["query"], result)
+            if problem:
+                self.fail_json(msg=problem[0], error=problem[1])
         self.exit_json(changed=False, **withhold_keys(result))
+
+
+def answer_query(jmespath, query, result):
+    """({query_result, summary}, None), or (None, (msg, error)) for a query JMESPath cannot evaluate."""
+    try:
+        return {"query_result": jmespath.search(query, result), "summary": result["summary"]}, None
+    except jmespath.exceptions.JMESPathError as exc:
+        return None, ("invalid query: %s" % exc, {"code": "INVALID_ARGUMENT", "message": str(exc)})
+    except RecursionError:  # jmespath parses and evaluates recursively: "((((...))))" thousands deep
+        message = "the query is nested too deeply to evaluate"
+        return None, ("invalid query: %s" % message, {"code": "INVALID_ARGUMENT", "message": message})

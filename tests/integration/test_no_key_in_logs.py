@@ -198,7 +198,8 @@ def test_backend_cert_info_keeps_keys_out_of_logs(syslog, tmp_path):
     ])
     proc = run_playbook(playbook, extra_vars={"report_dir": str(report_dir)}, args=["-vvv"])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert invoked(syslog, "backend_cert_info"), syslog.messages[-5:]
+    # the module the host ran: backend_cert_info's action describes the certificates on the controller
+    assert invoked(syslog, "backend_cert_material"), syslog.messages[-5:]
     lines = key_lines(*[(certs / name).read_text() for name in keys], public=[combined.pem, pkcs8.pem, ec_leaf.pem])
     assert_nothing_leaked(lines, proc, syslog, report_dir)
 
@@ -224,7 +225,7 @@ def test_role_remediation_keeps_keys_out_of_logs(syslog, lab, tmp_path):
     before = lab_key_lines(lab)
     proc = run_playbook(ROLE_PLAYBOOK, inventory=Path(lab["dir"]) / "inventory.yml", args=["-vvv"], extra_vars={
         "cert_remediation_mode": "remediate", "cert_remediation_report_dir": str(report_dir)})
-    assert invoked(syslog, "backend_cert_info"), syslog.messages[-5:]
+    assert invoked(syslog, "backend_cert_material"), syslog.messages[-5:]
     assert list(report_dir.iterdir()), "the role wrote no report"
     lines = before | lab_key_lines(lab)  # old keys (now in backups) and the renewed ones
     assert len(lines) >= 20  # EC keys: about two private lines each, old and renewed, CA keys
