@@ -55,18 +55,13 @@ class ActionModule(ModuleAction):
         del tmp  # tmp no longer has any effect
         if result.get("skipped") or result.get("failed"):
             return result
-        secrets = {str(text) for _path, text in private_key_strings(self._task.args)}
-        try:
-            result.update(self._task_result(task_vars, secrets))
-        except Exception as exc:  # a defect: say what, as a failed module would, with nothing of a key in it
-            result.update(failed=True, msg="backend_cert_info failed: %s" % redact(str(exc), secrets=secrets),
-                          exception=redact(traceback.format_exc(), secrets=secrets))
+        result.update(self._task_result(task_vars, {str(text) for _path, text in private_key_strings(self._task.args)}))
         return result
 
     def _describes_here(self):
         """Whether this task's certificates are described here (see the module docstring)."""
         args = self._task.args
-        if self._task.async_val or args.get("discover"):
+        if self._task.async_val or "discover" in args:  # even empty: it counts for required_one_of
             return False
         if _deps.cryptography_problem(minimum=_deps.MIN_CRYPTOGRAPHY_INFO):
             return False
@@ -90,14 +85,25 @@ class ActionModule(ModuleAction):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         if "material" not in out:  # failed on the host: its message says why, as the module's would
             return out
-        described = describe(out.pop("material"), include_pem=params["include_pem"], chain_pem=params["chain_pem"])
-        described.pop("warnings")  # the host warned already (they are in out)
-        if params["query"]:
-            described, problem = answer_query(load_jmespath()[0], params["query"], described)
-            if problem:
-                return {"failed": True, "msg": problem[0], "error": problem[1]}
+        # (a host that cannot be reached raised above: Ansible counts it unreachable, as for any module)
+        try:
+            described, problem = self._described(out.pop("material"), params)
+        except Exception as exc:  # a defect: say what, as a failed module would, with nothing of a key in it
+            return {"failed": True, "msg": "backend_cert_info failed: %s" % redact(str(exc), secrets=masked),
+                    "exception": redact(traceback.format_exc(), secrets=masked)}
+        if problem:
+            return {"failed": True, "msg": problem[0], "error": problem[1]}
         out.update(withhold_keys(described))
         invocation = out.get("invocation", {}).get("module_args")
         if isinstance(invocation, dict):  # the options the controller used, as the module reports them
             invocation.update((k, params[k]) for k in ("discover", "include_pem", "chain_pem", "query"))
         return remove_values(out, masked) if masked else out
+
+    @staticmethod
+    def _described(material, params):
+        """(the result for the host's material, None), or (None, (msg, error)) for a query that cannot be answered."""
+        described = describe(material, include_pem=params["include_pem"], chain_pem=params["chain_pem"])
+        described.pop("warnings")  # the host warned already (they are in its result)
+        if params["query"]:
+            return answer_query(load_jmespath()[0], params["query"], described)
+        return described, None

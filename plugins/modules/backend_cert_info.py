@@ -23,6 +23,13 @@ author:
 extends_documentation_fragment:
   - certops.backend_tls.cryptography_dep.INFO
   - certops.backend_tls.attributes.READ_ONLY
+  - certops.backend_tls.collect_options
+attributes:
+  action:
+    support: partial
+    description:
+      - Without O(discover), the host runs M(certops.backend_tls.backend_cert_material) and the certificates are
+        described on the controller (see the notes).
 options:
   paths:
     description:
@@ -111,51 +118,6 @@ options:
       binary:
         description: The nginx binary used for C(nginx -T). Defaults to C(nginx) on the PATH.
         type: path
-  sites:
-    description:
-      - Declared sites. Each is collected and checked like a discovered one.
-      - These are the keys of the role's C(cert_remediation_sites) that describe what a site has and serves; the
-        role passes only these (before 0.2.0 the module also accepted, and ignored, the role's V(source),
-        V(owner), V(group), V(test_command) and V(reload_command)).
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description: Site name.
-        type: str
-        required: true
-      server_type:
-        description: Web server type.
-        type: str
-        choices: [nginx, apache, haproxy]
-      cert_path:
-        description: Certificate file (leaf first, or a full HAProxy PEM).
-        type: path
-        required: true
-      key_path:
-        description: Private key file. Defaults to O(sites[].cert_path) (combined file).
-        type: path
-      chain_path:
-        description: Separate chain file, if the server uses one.
-        type: path
-      endpoint:
-        description: Where the site is served, C(host:port) or C({host, port, server_name}).
-        type: raw
-      server_names:
-        description: Names the site must serve; the first is the SNI when the endpoint names none.
-        type: list
-        elements: str
-        default: []
-  timeout:
-    description:
-      - Seconds allowed per endpoint, name resolution, connect and handshake together. An endpoint never
-        takes longer than this (plus a small margin), whatever the peer does.
-    type: float
-    default: 5
-  concurrency:
-    description: How many endpoints are probed at the same time.
-    type: int
-    default: 16
   include_pem:
     description:
       - Return each certificate's PEM (public data only) in RV(certificates[].pem), once per distinct certificate.
@@ -173,19 +135,19 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
-  max_file_size:
-    description:
-      - Files larger than this many bytes are not read (error C(TOO_LARGE)).
-      - At most 67108864 (64 MiB); a larger value fails the task. Certificate and key files are a few kilobytes,
-        a large CA bundle well under one megabyte.
-    type: int
-    default: 1048576
   query:
     description:
       - A JMESPath expression applied to the result. When given, only RV(query_result) and RV(summary) are
         returned, so a fleet run sends back only what matters.
     type: str
 notes:
+  - "Without O(discover) (and without C(async)), the host runs M(certops.backend_tls.backend_cert_material): it reads
+    the files, reduces each private key to its type, size and public half, and probes the endpoints, with Python's
+    standard library alone for PEM files with RSA or EC keys and for DER certificates. The certificates are then
+    described on the controller, with this module's code: the result is the same, and the host neither needs
+    cryptography for those files nor compiles the describing code. The dates (RV(certificates[].expired),
+    RV(certificates[].days_remaining)) are then reckoned by the controller's clock. With O(discover), or where the
+    controller lacks cryptography (or, for O(query), jmespath), this module runs on the host as a whole."
   - The served chain comes from C(SSLSocket.get_unverified_chain()) on Python 3.13 and later, its private
     equivalent on 3.10 to 3.12, and C(openssl s_client -showcerts) on older Pythons (leaf only, with a
     warning, when no openssl binary exists).

@@ -23,6 +23,7 @@ author:
   - certops maintainers (@certops)
 extends_documentation_fragment:
   - certops.backend_tls.attributes.READ_ONLY
+  - certops.backend_tls.collect_options
 requirements:
   - cryptography >= 3.3 on the host, only for the files named above as needing it
 options:
@@ -35,49 +36,6 @@ options:
       - As M(certops.backend_tls.backend_cert_info)'s O(certops.backend_tls.backend_cert_info#module:endpoints).
     type: list
     elements: raw
-  sites:
-    description: As M(certops.backend_tls.backend_cert_info)'s O(certops.backend_tls.backend_cert_info#module:sites).
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description: Site name.
-        type: str
-        required: true
-      server_type:
-        description: Web server type.
-        type: str
-        choices: [nginx, apache, haproxy]
-      cert_path:
-        description: Certificate file.
-        type: path
-        required: true
-      key_path:
-        description: Private key file. Defaults to O(sites[].cert_path).
-        type: path
-      chain_path:
-        description: Separate chain file.
-        type: path
-      endpoint:
-        description: Where the site is served.
-        type: raw
-      server_names:
-        description: Names the site must serve.
-        type: list
-        elements: str
-        default: []
-  timeout:
-    description: Seconds allowed per endpoint.
-    type: float
-    default: 5
-  concurrency:
-    description: How many endpoints are probed at the same time.
-    type: int
-    default: 16
-  max_file_size:
-    description: Files larger than this many bytes are not read (error C(TOO_LARGE)); at most 67108864.
-    type: int
-    default: 1048576
 seealso:
   - module: certops.backend_tls.backend_cert_info
 """
