@@ -154,6 +154,8 @@ def subject_alt_names(cert):
 
 
 _SAN_OID = b"\x55\x1d\x11"  # 2.5.29.17, the content of its DER OBJECT IDENTIFIER
+
+
 def _der_subject_alt_names(tbs):
     """The DNS names and IP addresses of the first subjectAltName in a TBSCertificate's DER; entries of other
     types, and IP addresses that are neither 4 nor 16 bytes, are skipped (OpenSSL matches none of them)."""
