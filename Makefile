@@ -40,6 +40,8 @@ doc: setup link
 	  $(BIN)/ansible-doc certops.backend_tls.$$m > /dev/null && echo "ansible-doc: module $$m ok" || exit 1; done
 	@for f in json_query $$(ls plugins/filter/*.yml | xargs -n1 basename | sed 's/\.yml$$//'); do \
 	  $(BIN)/ansible-doc -t filter certops.backend_tls.$$f > /dev/null && echo "ansible-doc: filter $$f ok" || exit 1; done
+	@for t in $$(ls plugins/test/*.yml | xargs -n1 basename | sed 's/\.yml$$//'); do \
+	  $(BIN)/ansible-doc -t test certops.backend_tls.$$t > /dev/null && echo "ansible-doc: test $$t ok" || exit 1; done
 	$(BIN)/ansible-doc -t role certops.backend_tls.cert_remediation > /dev/null && echo "ansible-doc: role cert_remediation ok"
 
 # ansible-test needs the collection at ansible_collections/<ns>/<name>, as real files.

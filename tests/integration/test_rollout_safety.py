@@ -125,6 +125,12 @@ def _typo_report_dir(state, tmp_path):
         "cert_remediation_report_dir %s does not exist" % (tmp_path / "reprots")
 
 
+def _report_dir_a_file(state, tmp_path):
+    (tmp_path / "metrics.prom").write_text("")
+    return inventory(state, tmp_path / "inv.json"), {"cert_remediation_metrics_dir": str(tmp_path / "metrics.prom")}, \
+        "cert_remediation_metrics_dir %s is not a directory" % (tmp_path / "metrics.prom")
+
+
 def _bad_site_on_last_host(state, tmp_path):
     # The last host of the play, in the last batch: run_once alone would only see it after three batches.
     inv = inventory(state, tmp_path / "inv.json", sites={"blog": {"server_type": "nginxx"}})
@@ -143,8 +149,8 @@ def _missing_source_dir(state, tmp_path):
         "cert_remediation_source_dir %s is not a directory" % (tmp_path / "sorce")
 
 
-@pytest.mark.parametrize("fault", [_typo_report_dir, _bad_site_on_last_host, _ca_that_does_not_parse,
-                                   _missing_source_dir])
+@pytest.mark.parametrize("fault", [_typo_report_dir, _report_dir_a_file, _bad_site_on_last_host,
+                                   _ca_that_does_not_parse, _missing_source_dir])
 def test_precheck_fails_before_any_host_is_touched(faulty_lab, tmp_path, fault):
     state = faulty_lab
     inv, extra, expected = fault(state, tmp_path)
