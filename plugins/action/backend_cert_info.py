@@ -24,11 +24,11 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _deps
-from ansible_collections.certops.backend_tls.plugins.module_utils._collect import (
+from ansible_collections.certops.backend_tls.plugins.module_utils._collect import describe
+from ansible_collections.certops.backend_tls.plugins.module_utils._gather import (
     ARGUMENT_SPEC,
     HOST_OPTIONS,
     REQUIRED_ONE_OF,
-    describe,
     limits_problem,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import (

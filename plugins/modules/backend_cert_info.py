@@ -576,10 +576,10 @@ query_result:
 """
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._collect import (
+from ansible_collections.certops.backend_tls.plugins.module_utils._collect import collect
+from ansible_collections.certops.backend_tls.plugins.module_utils._gather import (
     ARGUMENT_SPEC,
     REQUIRED_ONE_OF,
-    collect,
     limits_problem,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._infomodule import InfoModule

@@ -73,7 +73,7 @@ error:
 """
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
-from ansible_collections.certops.backend_tls.plugins.module_utils._collect import (
+from ansible_collections.certops.backend_tls.plugins.module_utils._gather import (
     ARGUMENT_SPEC,
     HOST_OPTIONS,
     CryptographyMissing,

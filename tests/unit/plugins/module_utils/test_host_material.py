@@ -1,4 +1,4 @@
-"""The host half of backend_cert_info (_collect.gather, _material) against the whole module (_collect.collect).
+"""The host half of backend_cert_info (_gather.gather, _material) against the whole module (_collect.collect).
 
 describe(gather(...)) must be collect(...) for every kind of file the collection reads: a difference here is a wrong
 verdict on a fleet (the role's collect runs this way). Keys must reach the controller as their public half only."""
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from unit.plugins.module_utils.test_certs import FILES, INT, LEAF, OTHER, RSA_LEAF
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _material
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _gather, _material
 from testlib import faultpeers, pki
 
 NOW = _certs.utcnow()
@@ -107,7 +107,7 @@ def tree(tmp_path_factory):
 def _both(**kwargs):
     whole = _collect.collect(now=NOW, **kwargs)
     host_kwargs = dict((k, v) for k, v in kwargs.items() if k not in ("include_pem", "chain_pem"))
-    wire = json.loads(json.dumps(_collect.gather(**host_kwargs)))  # what crosses from the host
+    wire = json.loads(json.dumps(_gather.gather(**host_kwargs)))  # what crosses from the host
     split = _collect.describe(wire, include_pem=kwargs.get("include_pem", True),
                               chain_pem=kwargs.get("chain_pem", False), now=NOW)
     return whole, split, wire
@@ -191,7 +191,7 @@ def test_gather_needs_no_cryptography_for_pem_and_probes(tree, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [Finder] + sys.meta_path)
     t = tree / "t"
-    wire = _collect.gather(paths=[str(t / "combined_match"), str(t / "pkcs1_first"), str(t / "der")],
+    wire = _gather.gather(paths=[str(t / "combined_match"), str(t / "pkcs1_first"), str(t / "der")],
                            sites=[dict(name="s", cert_path=str(t / "sec1_match"))])
     assert not blocked and not any(n.startswith("cryptography") for n in sys.modules)
     assert wire["files"][str(t / "combined_match")]["key"]["type"] == "EC"

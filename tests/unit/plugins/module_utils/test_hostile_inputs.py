@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _gather
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
 from testlib import pki
 from testlib.module_runner import run_main
@@ -278,7 +278,7 @@ def test_parse_endpoint_never_raises_anything_else(spec):
         assert exc.code == "INVALID_ARGUMENT" and exc.message
         return
     assert isinstance(target["host"], str) and 0 < target["port"] < 65536
-    assert _collect._name_problem(target["host"]) is None
+    assert _gather._name_problem(target["host"]) is None
 
 
 _SEEDS = [b"\x30\x82\x01\x00\x02\x01\x03\x30\x82\x00\x10\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01",
