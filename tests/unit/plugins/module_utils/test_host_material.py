@@ -192,6 +192,6 @@ def test_gather_needs_no_cryptography_for_pem_and_probes(tree, monkeypatch):
     monkeypatch.setattr(sys, "meta_path", [Finder] + sys.meta_path)
     t = tree / "t"
     wire = _gather.gather(paths=[str(t / "combined_match"), str(t / "pkcs1_first"), str(t / "der")],
-                           sites=[dict(name="s", cert_path=str(t / "sec1_match"))])
+                          sites=[dict(name="s", cert_path=str(t / "sec1_match"))])
     assert not blocked and not any(n.startswith("cryptography") for n in sys.modules)
     assert wire["files"][str(t / "combined_match")]["key"]["type"] == "EC"
