@@ -18,7 +18,8 @@ each call's wall-clock milliseconds to a log:
 What is left of the run's wall clock beyond the worker is the main process: start, reading the playbook and the
 inventory, taking the task's result in (the callbacks walk every value of it), and exit (with several workers,
 whose times overlap, there is no such row). `--fleet N` runs the bench's fleet case: diagnose over N hosts against a
-ping play over them. Benchmark tool only: it wraps private ansible-core methods (ansible-core 2.19), and a method it
+ping play over them, and a play of the role's collect task alone. Benchmark tool only: it wraps private ansible-core
+methods (ansible-core 2.19), and a method it
 cannot find is left out of the table.
 """
 
@@ -172,14 +173,19 @@ def table(found, reference):
 
 def fleet(count=60, runs=3, forks=10):
     """The table for the bench's fleet case (run_bench.make_fleet: `count` inventory hosts, one declared nginx site
-    each, served by one real nginx): playbooks/diagnose.yml against a ping play over the same hosts and forks."""
+    each, served by one real nginx): the role's collect task alone and playbooks/diagnose.yml against a ping play over
+    the same hosts and forks."""
     work = Path(tempfile.mkdtemp(prefix="certops-phases-fleet-"))
     try:
         sites, _expired, inventory = run_bench.make_fleet(work, pki.CA("Bench", key_slot="bench-ca"), count)
         ping = run_bench.fleet_ping_playbook(work)
+        collect = work / "fleet-collect.yml"  # the role's collect task alone, with the arguments the role gives it
+        collect.write_text("---\n- name: Collect on every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
+                           "    - name: Collect\n      certops.backend_tls.backend_cert_info:\n"
+                           "        sites: \"{{ cert_remediation_sites }}\"\n")
         with Nginx(work / "fleet-nginx", sites):
-            found = measure({"ping play": ping, "diagnose": ROOT / "playbooks" / "diagnose.yml"}, runs, env(),
-                            args=["-i", str(inventory), "-f", str(forks)])
+            playbooks = {"ping play": ping, "collect only": collect, "diagnose": ROOT / "playbooks" / "diagnose.yml"}
+            found = measure(playbooks, runs, env(), args=["-i", str(inventory), "-f", str(forks)])
         return table(found, "ping play")
     finally:
         shutil.rmtree(str(work), ignore_errors=True)
