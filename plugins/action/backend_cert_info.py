@@ -9,8 +9,9 @@ reduces each private key to its public half, probes the endpoints and sends the 
 process describes them (plugins/module_utils/_collect.py: describe, the code the module runs), so a host does not
 import cryptography or compile the describing code for each run, and a fleet's collect costs each host about what
 a `ping` costs. The result is the module's. The module itself runs, as before, for `discover` (a site's names may
-come from its certificate, which decides what is probed), for `async`, and where this process lacks cryptography or,
-for a `query`, jmespath.
+come from its certificate, which decides what is probed), for `async`, for arguments holding private key text (the
+host would mask it everywhere in what it sends, paths included), and where this process lacks cryptography or, for
+a `query`, jmespath.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class ActionModule(ModuleAction):
         """Whether this task's certificates are described here (see the module docstring)."""
         args = self._task.args
         if self._task.async_val or "discover" in args:  # even empty: it counts for required_one_of
+            return False
+        if private_key_strings(args):  # the module's answer to key text where a path belongs, as it gives it
             return False
         if _deps.cryptography_problem(minimum=_deps.MIN_CRYPTOGRAPHY_INFO):
             return False

@@ -122,22 +122,38 @@ def pem_material(data, *, read_key, read_pkcs7):
 
 
 # -- private keys, by their public half
+#
+# Only keys whose every byte is read as cryptography reads it: strict DER (each value re-encoded must give back the
+# bytes it came from), every RSA integer positive, an EC private scalar in [1, n-1] whose public point is the one the
+# key holds (cryptography checks that pair; OpenSSL refuses a point off its curve). Anything else is left to
+# cryptography (NeedsCryptography), which then says what it makes of it.
 
 _RSA_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"  # 1.2.840.113549.1.1.1 rsaEncryption
 _EC_OID = b"\x2a\x86\x48\xce\x3d\x02\x01"  # 1.2.840.10045.2.1 id-ecPublicKey
-# named curve OID -> (size in bits, p, a, b): enough to check that a public point lies on its curve, as OpenSSL does
-# when it reads one
+# named curve OID -> (size in bits, p, b, n, Gx, Gy); a = -3 on all three
 _CURVES = {
     b"\x2a\x86\x48\xce\x3d\x03\x01\x07": (  # 1.2.840.10045.3.1.7 secp256r1 (P-256)
-        256, 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1, -3,
-        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B),
+        256, 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+        0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+        0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+        0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5),
     b"\x2b\x81\x04\x00\x22": (  # 1.3.132.0.34 secp384r1 (P-384)
-        384, 2 ** 384 - 2 ** 128 - 2 ** 96 + 2 ** 32 - 1, -3,
-        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF),
+        384, 2 ** 384 - 2 ** 128 - 2 ** 96 + 2 ** 32 - 1,
+        int("B3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF", 16),
+        int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16),
+        int("AA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7", 16),
+        int("3617DE4A96262C6F5D9E98BF9292DC29F8F41DBD289A147CE9DA3113B5F0B8C00A60B1CE1D7E819D7A431D7C90EA0E5F", 16)),
     b"\x2b\x81\x04\x00\x23": (  # 1.3.132.0.35 secp521r1 (P-521)
-        521, 2 ** 521 - 1, -3,
+        521, 2 ** 521 - 1,
         int("0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF07"
-            "3573DF883D2C34F1EF451FD46B503F00", 16)),
+            "3573DF883D2C34F1EF451FD46B503F00", 16),
+        int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03"
+            "BB5C9B8899C47AEBB6FB71E91386409", 16),
+        int("00C6858E06B70404E9CD9E3ECB662395B4429C648139053FB521F828AF606B4D3DBAA14B5E77EFE75928FE1DC127A2FFA8DE33"
+            "48B3C1856A429BF97E7E31C2E5BD66", 16),
+        int("011839296A789A3BC0045C8A5FB42C7D1BD998F54449579B446817AFBD17273E662C97EE72995EF42640C550B9013FAD0761"
+            "353C7086A272C24088BE94769FD16650", 16)),
 }
 
 
@@ -162,44 +178,99 @@ def _elements(der, start=0, end=None):
 
 
 def _sequence(der):
-    """The elements of the one SEQUENCE that der is; ValueError when it is not exactly that."""
+    """The elements of the one SEQUENCE that der is, in strict DER; ValueError for anything else."""
     tag, start, end = der_element(der, 0, len(der))
-    if tag != 0x30 or end != len(der):
-        raise ValueError("not one SEQUENCE")
-    return _elements(der, start, end)
+    parts = _elements(der, start, end)
+    if tag != 0x30 or end != len(der) or _tlv(0x30, b"".join(_tlv(t, c) for t, c in parts)) != der:
+        raise ValueError("not one SEQUENCE in DER")
+    return parts
 
 
 def _positive(content):
-    if not content or content[0] & 0x80:
-        raise ValueError("not a positive INTEGER")
-    return int.from_bytes(content, "big")
+    """The value of a positive INTEGER's content in minimal encoding; ValueError for anything else."""
+    value = int.from_bytes(content, "big", signed=True)
+    if value <= 0 or _integer(value) != _tlv(0x02, content):
+        raise ValueError("not a positive INTEGER in DER")
+    return value
+
+
+def _one(content):
+    """(tag, content) of the one element, in DER, that content is (an explicit tag's inside)."""
+    (tag, inner), = _elements(content)
+    if _tlv(tag, inner) != content:
+        raise ValueError("not DER")
+    return tag, inner
 
 
 def _rsa(pkcs1):
-    """(size, SubjectPublicKeyInfo DER) of an RSAPrivateKey (PKCS#1): version 0, then n, e, d, p, q, dp, dq, qinv."""
+    """(size, SubjectPublicKeyInfo DER) of an RSAPrivateKey (PKCS#1): version 0, then n, e, d, p, q, dp, dq, qinv,
+    all positive."""
     parts = _sequence(pkcs1)
     if len(parts) != 9 or any(tag != 0x02 for tag, _c in parts) or parts[0][1] != b"\x00":
         raise ValueError("not a two-prime RSAPrivateKey")
-    n, e = _positive(parts[1][1]), _positive(parts[2][1])
+    n, e = [_positive(content) for _tag, content in parts[1:3]]
+    for _tag, content in parts[3:]:
+        _positive(content)
     public = _tlv(0x30, _integer(n) + _integer(e))
     return n.bit_length(), _tlv(0x30, _tlv(0x30, _tlv(0x06, _RSA_OID) + b"\x05\x00") + _tlv(0x03, b"\x00" + public))
 
 
+def _multiply(k, x, y, p):
+    """k * (x, y) on y^2 = x^3 - 3x + b over GF(p), in Jacobian coordinates; None for the point at infinity."""
+    def double(point):
+        if point is None:
+            return None
+        x1, y1, z1 = point
+        if y1 == 0:
+            return None
+        zz = z1 * z1 % p
+        m = 3 * (x1 - zz) * (x1 + zz) % p
+        yy = y1 * y1 % p
+        s = 4 * x1 * yy % p
+        x3 = (m * m - 2 * s) % p
+        return x3, (m * (s - x3) - 8 * yy * yy) % p, 2 * y1 * z1 % p
+
+    def add(point, x2, y2):  # point + the affine (x2, y2)
+        if point is None:
+            return x2, y2, 1
+        x1, y1, z1 = point
+        zz = z1 * z1 % p
+        u2, s2 = x2 * zz % p, y2 * zz * z1 % p
+        h, r = (u2 - x1) % p, (s2 - y1) % p
+        if h == 0:
+            return double(point) if r == 0 else None
+        hh = h * h % p
+        hhh = h * hh % p
+        x3 = (r * r - hhh - 2 * x1 * hh) % p
+        return x3, (r * (x1 * hh - x3) - y1 * hhh) % p, z1 * h % p
+
+    result = None
+    for bit in bin(k)[2:]:
+        result = double(result)
+        if bit == "1":
+            result = add(result, x, y)
+    if result is None:
+        return None
+    x1, y1, z1 = result
+    inverse = pow(z1, p - 2, p)
+    return x1 * inverse * inverse % p, y1 * inverse * inverse * inverse % p
+
+
 def _ec(sec1, curve_oid=None):
-    """(size, SubjectPublicKeyInfo DER) of an ECPrivateKey (SEC 1) that holds its public point, uncompressed, on a
-    named curve above; ValueError for anything else."""
+    """(size, SubjectPublicKeyInfo DER) of an ECPrivateKey (SEC 1) on a named curve above, holding its public point,
+    uncompressed, which its private scalar gives; ValueError for anything else."""
     parts = _sequence(sec1)
     if len(parts) < 2 or parts[0] != (0x02, b"\x01") or parts[1][0] != 0x04:
         raise ValueError("not an ECPrivateKey")
     point = None
     for tag, content in parts[2:]:
         if tag == 0xA0:  # [0] parameters: a named curve
-            (inner_tag, oid), = _elements(content)
+            inner_tag, oid = _one(content)
             if inner_tag != 0x06 or (curve_oid is not None and oid != curve_oid):
                 raise ValueError("not a named curve")
             curve_oid = oid
         elif tag == 0xA1:  # [1] publicKey BIT STRING
-            (inner_tag, bits), = _elements(content)
+            inner_tag, bits = _one(content)
             if inner_tag != 0x03 or bits[:1] != b"\x00":
                 raise ValueError("not a public key")
             point = bits[1:]
@@ -207,24 +278,29 @@ def _ec(sec1, curve_oid=None):
             raise ValueError("unexpected element")
     if curve_oid not in _CURVES or point is None:
         raise ValueError("no named curve or no public point")
-    size, p, a, b = _CURVES[curve_oid]
+    size, p, _b, n, gx, gy = _CURVES[curve_oid]
     width = (size + 7) // 8
+    scalar = int.from_bytes(parts[1][1], "big")
+    if len(parts[1][1]) != width or not 0 < scalar < n:
+        raise ValueError("not a private scalar of the curve")
     if len(point) != 1 + 2 * width or point[0] != 0x04:
         raise ValueError("not an uncompressed point")
     x, y = int.from_bytes(point[1:1 + width], "big"), int.from_bytes(point[1 + width:], "big")
-    if not (x < p and y < p and (y * y - (x * x * x + a * x + b)) % p == 0):
-        raise ValueError("the point is not on the curve")
+    if _multiply(scalar, gx, gy, p) != (x, y):  # also off the curve, or out of range: no scalar gives it
+        raise ValueError("the public point is not the private scalar's")
     algorithm = _tlv(0x30, _tlv(0x06, _EC_OID) + _tlv(0x06, curve_oid))
     return size, _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + point))
 
 
 def _pkcs8(der):
-    """(type, size, SubjectPublicKeyInfo DER) of a PrivateKeyInfo holding an RSA or EC key."""
+    """(type, size, SubjectPublicKeyInfo DER) of a version 0 PrivateKeyInfo, without attributes, holding an RSA or EC
+    key."""
     parts = _sequence(der)
-    if len(parts) < 3 or parts[0][0] != 0x02 or parts[0][1] not in (b"\x00", b"\x01") or parts[1][0] != 0x30 \
-            or parts[2][0] != 0x04 or any(tag not in (0xA0, 0x81) for tag, _c in parts[3:]):
-        raise ValueError("not a PrivateKeyInfo")
+    if [tag for tag, _c in parts] != [0x02, 0x30, 0x04] or parts[0][1] != b"\x00":
+        raise ValueError("not a plain PrivateKeyInfo")
     algorithm = _elements(parts[1][1])
+    if b"".join(_tlv(tag, content) for tag, content in algorithm) != parts[1][1]:
+        raise ValueError("not DER")
     if algorithm == [(0x06, _RSA_OID), (0x05, b"")]:
         return ("RSA",) + _rsa(parts[2][1])
     if len(algorithm) == 2 and algorithm[0] == (0x06, _EC_OID) and algorithm[1][0] == 0x06:
@@ -242,9 +318,11 @@ def key_summary(pem):
         raise NeedsCryptography("a key with PEM headers")
     try:
         der = pem_der(body)
-        if label == b"ENCRYPTED PRIVATE KEY":
+        if label == b"ENCRYPTED PRIVATE KEY":  # EncryptedPrivateKeyInfo { AlgorithmIdentifier, OCTET STRING }
             parts = _sequence(der)
-            if len(parts) != 2 or parts[0][0] != 0x30 or parts[1][0] != 0x04:
+            algorithm = _elements(parts[0][1]) if parts and parts[0][0] == 0x30 else []
+            if [tag for tag, _c in parts] != [0x30, 0x04] or not parts[1][1] or algorithm[:1] == [] \
+                    or algorithm[0][0] != 0x06 or b"".join(_tlv(t, c) for t, c in algorithm) != parts[0][1]:
                 raise ValueError("not an EncryptedPrivateKeyInfo")
             return encrypted
         if label == b"RSA PRIVATE KEY":
@@ -307,10 +385,11 @@ _OID_PKCS7_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
 def _pkcs7_shaped(data):
     """PKCS#7 signed data: ContentInfo SEQUENCE { OID signedData, [0] ... } (certificates, never a key)."""
     try:
-        tag, start, _end = der_element(data, 0, len(data))
+        tag, start, end = der_element(data, 0, len(data))
     except ValueError:
         return False
-    return tag == 0x30 and data[start:start + len(_OID_PKCS7_SIGNED)] == _OID_PKCS7_SIGNED
+    # the whole file, to its last byte: anything after the signed data (a key appended) is not sent
+    return tag == 0x30 and end == len(data) and data[start:start + len(_OID_PKCS7_SIGNED)] == _OID_PKCS7_SIGNED
 
 
 def encode(value):

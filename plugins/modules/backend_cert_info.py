@@ -146,8 +146,9 @@ notes:
     standard library alone for PEM files with RSA or EC keys and for DER certificates. The certificates are then
     described on the controller, with this module's code: the result is the same, and the host neither needs
     cryptography for those files nor compiles the describing code. The dates (RV(certificates[].expired),
-    RV(certificates[].days_remaining)) are then reckoned by the controller's clock. With O(discover), or where the
-    controller lacks cryptography (or, for O(query), jmespath), this module runs on the host as a whole."
+    RV(certificates[].days_remaining)) are then reckoned by the controller's clock. With O(discover), with arguments
+    that hold private key text, or where the controller lacks cryptography (or, for O(query), jmespath), this module
+    runs on the host as a whole."
   - The served chain comes from C(SSLSocket.get_unverified_chain()) on Python 3.13 and later, its private
     equivalent on 3.10 to 3.12, and C(openssl s_client -showcerts) on older Pythons (leaf only, with a
     warning, when no openssl binary exists).

@@ -166,3 +166,18 @@ def test_check_mode_and_discover(world, tmp_path):
     assert r["checked"]["files"][0]["leaf"] == world["good"].fingerprint and not r["checked"]["changed"]
     assert r["found"]["sites"][0]["server_names"] == ["good.ctl.test"]  # from the certificate, as before
     assert proc.stdout.count(HOST_RUN) >= 1 and proc.stdout.count(MODULE_RUN) >= 1
+
+
+def test_key_text_where_a_path_belongs(world, tmp_path):
+    """Key text given as a path: the module's answer (a NOT_FOUND file, its path withheld), not a failure. The host
+    half would mask the text everywhere in what it sends, paths included, so the action runs the module (a review
+    found the task failing on the key's mask, 2026-12-05)."""
+    key = world["key_texts"][0]
+    cases = {"key_as_path": {"sites": [{"name": "s", "cert_path": key}]}}
+    proc, results = _run(world, tmp_path, cases, as_module=False)
+    r = results["key_as_path"]
+    assert not r.get("failed"), r
+    assert r["files"][0]["error"]["code"] == "NOT_FOUND"
+    assert r["files"][0]["path"] == "(withheld: private key text)"
+    body = "".join(key.splitlines()[1:-1])
+    assert body[:40] not in proc.stdout + json.dumps(results)

@@ -62,6 +62,62 @@ def test_a_key_the_standard_library_cannot_read_is_left_to_cryptography(name):
         _material.key_summary(DEFERRED[name])
 
 
+def _pem(label, der):
+    return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, _base.base64.encodebytes(der), label)
+
+
+def _int(value):
+    return value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+
+
+def _odd_keys():
+    """Keys cryptography refuses (unreadable private key) whose public half alone would look right: the standard
+    library must not read them (a review found each read, 2026-12-05)."""
+    tlv = _material._tlv
+    numbers = KEYS["rsa2048"].private_numbers()
+    ints = [0, numbers.public_numbers.n, numbers.public_numbers.e, numbers.d, numbers.p, numbers.q, numbers.dmp1,
+            numbers.dmq1, numbers.iqmp]
+
+    def pkcs1(encoded):
+        return _pem(b"RSA PRIVATE KEY", tlv(0x30, b"".join(tlv(0x02, value) for value in encoded)))
+
+    nonminimal = [_int(v) for v in ints]
+    nonminimal[1] = b"\x00" + nonminimal[1]
+    negative_d = [_int(v) for v in ints]
+    negative_d[3] = _int(-numbers.d)
+    inner = b"".join(tlv(0x02, _int(v)) for v in ints)
+    sec1 = KEYS["p256"].private_bytes(serialization.Encoding.DER, TRADITIONAL, serialization.NoEncryption())
+    x962, uncompressed = serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    mine, other = (k.public_key().public_bytes(x962, uncompressed)
+                   for k in (KEYS["p256"], ec.generate_private_key(ec.SECP256R1())))
+    parts = _material._sequence(sec1)
+    zero = tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, b"\x00" * 32) + tlv(0xA0, parts[2][1]) + tlv(0xA1, parts[3][1]))
+    pkcs8 = _material._sequence(KEYS["rsa2048"].private_bytes(serialization.Encoding.DER, PKCS8,
+                                                             serialization.NoEncryption()))
+    with_public = tlv(0x30, b"".join(tlv(t, c) for t, c in pkcs8) + tlv(0x81, b"\x00junk"))
+    p8ec = KEYS["p256"].private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption())
+    return {
+        "rsa_nonminimal_n": pkcs1(nonminimal),
+        "rsa_negative_d": pkcs1(negative_d),
+        "rsa_long_length": _pem(b"RSA PRIVATE KEY", b"\x30\x84" + len(inner).to_bytes(4, "big") + inner),
+        "ec_another_keys_point": _pem(b"EC PRIVATE KEY", sec1.replace(mine, other)),
+        "ec_zero_scalar": _pem(b"EC PRIVATE KEY", zero),
+        "pkcs8_v0_with_public_key": _pem(b"PRIVATE KEY", with_public),
+        "pkcs8_ec_another_keys_point": _pem(b"PRIVATE KEY", p8ec.replace(mine, other)),
+        "encrypted_empty_algorithm": _pem(b"ENCRYPTED PRIVATE KEY", tlv(0x30, tlv(0x30, b"") + tlv(0x04, b"x" * 16))),
+    }
+
+
+ODD_KEYS = _odd_keys()
+
+
+@pytest.mark.parametrize("name", sorted(ODD_KEYS))
+def test_a_key_cryptography_refuses_is_left_to_it(name):
+    assert _certs.private_key_summary(ODD_KEYS[name]).get("error"), "cryptography reads it: not an odd key"
+    with pytest.raises(_material.NeedsCryptography):
+        _material.key_summary(ODD_KEYS[name])
+
+
 def test_an_ec_key_whose_point_is_off_its_curve_is_left_to_cryptography():
     der = bytearray(KEYS["p256"].private_bytes(serialization.Encoding.DER, TRADITIONAL, serialization.NoEncryption()))
     der[-1] ^= 1  # the public point's last byte: no longer on the curve
@@ -172,6 +228,21 @@ def test_no_private_key_byte_leaves_the_host(tree):
         assert body[:40] not in text
     # and the raw DER sent is never a key: the key file in DER was read on the host
     assert "raw" not in wire["files"][str(tree / "t" / "key_der")]
+
+
+def test_der_is_sent_whole_only_when_it_ends_where_the_file_ends(tmp_path):
+    """A PKCS#7 chain with a DER key appended (cat chain.p7b key.der) is read on the host: the key stays there."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    key_der = LEAF.key.private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption())
+    path = tmp_path / "bundle.p7b"
+    path.write_bytes(pkcs7.serialize_certificates([LEAF.cert, INT.cert], serialization.Encoding.DER) + key_der)
+    alone = tmp_path / "alone.p7b"
+    alone.write_bytes(pkcs7.serialize_certificates([LEAF.cert], serialization.Encoding.DER))
+    wire = _gather.gather(paths=[str(path), str(alone)])
+    assert "raw" not in wire["files"][str(path)] and "raw" in wire["files"][str(alone)]
+    assert _material.encode(key_der)[8:48] not in json.dumps(wire)
+    assert not any(key_der in _material.decode(der) for der in wire["ders"])
 
 
 def test_gather_needs_no_cryptography_for_pem_and_probes(tree, monkeypatch):
