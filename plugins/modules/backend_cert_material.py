@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: backend_cert_material
 short_description: The host half of backend_cert_info (certificate material, no description, no private key bytes)
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - What M(certops.backend_tls.backend_cert_info) runs on each host when it describes the certificates on the
     controller (its action plugin does this for O(paths), O(endpoints) and O(sites)). It returns the files read,
