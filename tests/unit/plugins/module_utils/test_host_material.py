@@ -92,8 +92,8 @@ def _odd_keys():
                    for k in (KEYS["p256"], ec.generate_private_key(ec.SECP256R1())))
     parts = _material._sequence(sec1)
     zero = tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, b"\x00" * 32) + tlv(0xA0, parts[2][1]) + tlv(0xA1, parts[3][1]))
-    pkcs8 = _material._sequence(KEYS["rsa2048"].private_bytes(serialization.Encoding.DER, PKCS8,
-                                                             serialization.NoEncryption()))
+    rsa_pkcs8 = KEYS["rsa2048"].private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption())
+    pkcs8 = _material._sequence(rsa_pkcs8)
     with_public = tlv(0x30, b"".join(tlv(t, c) for t, c in pkcs8) + tlv(0x81, b"\x00junk"))
     p8ec = KEYS["p256"].private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption())
     return {
