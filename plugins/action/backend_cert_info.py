@@ -58,8 +58,7 @@ class ActionModule(ModuleAction):
             del tmp  # tmp no longer has any effect
             if result.get("skipped") or result.get("failed"):
                 return result
-            secrets = {str(text) for _path, text in private_key_strings(self._task.args)}
-            result.update(self._task_result(task_vars, secrets))
+            result.update(self._task_result(task_vars))
             return result
 
     def _describes_here(self):
@@ -67,16 +66,18 @@ class ActionModule(ModuleAction):
         args = self._task.args
         if self._task.async_val or "discover" in args:  # even empty: it counts for required_one_of
             return False
-        if private_key_strings(args):  # the module's answer to key text where a path belongs, as it gives it
+        # Key text where a path belongs: the module's answer, as it gives it. So no argument described here holds
+        # key text, and nothing here has any to mask.
+        if private_key_strings(args):
             return False
         if _deps.cryptography_problem(minimum=_deps.MIN_CRYPTOGRAPHY_INFO):
             return False
         return not args.get("query") or load_jmespath()[0] is not None
 
-    def _task_result(self, task_vars, secrets):
+    def _task_result(self, task_vars):
         # The arguments as a module gets them: through JSON, which leaves ansible-core's data tags behind.
         args = json.loads(json.dumps(self._task.args, cls=AnsibleJSONEncoder))
-        params, masked, failed = validate(self._task.action, args, ARGUMENT_SPEC, secrets=secrets,
+        params, masked, failed = validate(self._task.action, args, ARGUMENT_SPEC, secrets=(),
                                           required_one_of=REQUIRED_ONE_OF)
         if failed:
             return failed

@@ -29,8 +29,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     pem_der,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._material import der_children as _der_children
+from ansible_collections.certops.backend_tls.plugins.module_utils._material import der_container, der_tlv, pem_material
 from ansible_collections.certops.backend_tls.plugins.module_utils._material import der_element as _der_element
-from ansible_collections.certops.backend_tls.plugins.module_utils._material import pem_material
 
 try:
     from cryptography import x509
@@ -468,46 +468,6 @@ def _material_error(code, message, file_format):
     return error
 
 
-# DER sniffing: only enough to tell PKCS#7 and PKCS#12 apart from other data, and truncated from whole.
-_OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
-_OID_PKCS7_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
-
-
-def _der_header(data):
-    """(tag, header length, content length) of the DER element at the start of data, or None."""
-    if len(data) < 2:
-        return None
-    first = data[1]
-    if first < 0x80:
-        return data[0], 2, first
-    count = first & 0x7F
-    if not 0 < count <= 4 or len(data) < 2 + count:
-        return None
-    return data[0], 2 + count, int(binascii.hexlify(data[2:2 + count]), 16)
-
-
-def der_container(data):
-    """('pkcs7' | 'pkcs12' | None, complete): what a DER blob looks like from its first bytes.
-
-    PKCS#7: ContentInfo SEQUENCE { OID signedData, ... }. PKCS#12: PFX SEQUENCE { INTEGER 3,
-    ContentInfo { OID data | signedData, ... }, ... }. `complete` is false when the outer length
-    runs past the end of the data (a truncated file).
-    """
-    head = _der_header(data)
-    if head is None or head[0] != 0x30:
-        return None, False
-    complete = head[1] + head[2] == len(data)
-    body = data[head[1]:]
-    if body.startswith(_OID_PKCS7_SIGNED):
-        return "pkcs7", complete
-    if body.startswith(b"\x02\x01\x03"):
-        inner = _der_header(body[3:])
-        if inner is not None and inner[0] == 0x30 and \
-                body[3 + inner[1]:].startswith((_OID_PKCS7_DATA, _OID_PKCS7_SIGNED)):
-            return "pkcs12", complete
-    return None, False
-
-
 def pkcs7_ders(der):
     """The certificates (DER, in stored order) of a DER PKCS#7 blob; CertError NOT_A_CERTIFICATE."""
     # Imported here, for the rare PKCS#7 file: it pulls in the email package, about 12 ms of every module run
@@ -632,17 +592,6 @@ _CANON_STRINGS = {0x0C: "utf-8", 0x13: "latin-1", 0x14: "latin-1", 0x16: "latin-
                   0x1C: "utf-32-be", 0x1E: "utf-16-be"}
 
 
-def _der_length(length):
-    if length < 0x80:
-        return bytes([length])
-    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _der_tlv(tag, content):
-    return bytes([tag]) + _der_length(len(content)) + content
-
-
 def canonical_name(name):
     """A cryptography Name in OpenSSL's canonical encoding (x509_name_canon), which X509_NAME_cmp compares and
     X509_NAME_hash hashes: each RDN's string values as UTF8String with blanks trimmed and collapsed and ASCII letters
@@ -660,8 +609,8 @@ def canonical_name(name):
                 text = value.decode(_CANON_STRINGS[value_tag], "replace")
                 text = " ".join(_split_blanks(text)).encode("utf-8")
                 value_tag, value = 0x0C, bytes(b + 32 if 65 <= b <= 90 else b for b in text)
-            entries.append(_der_tlv(0x30, _der_tlv(oid_tag, der[oid_start:oid_end]) + _der_tlv(value_tag, value)))
-        canon += _der_tlv(0x31, b"".join(sorted(entries)))
+            entries.append(der_tlv(0x30, der_tlv(oid_tag, der[oid_start:oid_end]) + der_tlv(value_tag, value)))
+        canon += der_tlv(0x31, b"".join(sorted(entries)))
     return canon
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import pem_blocks, pem_der
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, pem_blocks, pem_der
 
 CERT_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
 PKCS7_LABELS = (b"PKCS7", b"PKCS #7 SIGNED DATA")
@@ -84,8 +84,6 @@ def pem_material(data, *, read_key, read_pkcs7):
 
     read_key(pem) reduces the first private key block to its summary; read_pkcs7(der) gives a PKCS#7 block's
     certificates (CertError when it cannot)."""
-    from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
-
     fmt, ders, key, problems = "pem", [], None, []
     blocks, unterminated = pem_blocks(data)
     if unterminated:
@@ -157,18 +155,20 @@ _CURVES = {
 }
 
 
-def _tlv(tag, content):
-    length = len(content)
+def _der_length(length):
     if length < 0x80:
-        head = bytes([tag, length])
-    else:
-        size = (length.bit_length() + 7) // 8
-        head = bytes([tag, 0x80 | size]) + length.to_bytes(size, "big")
-    return head + content
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def der_tlv(tag, content):
+    """A DER element: tag, length in its shortest form, content."""
+    return bytes([tag]) + _der_length(len(content)) + content
 
 
 def _integer(value):
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+    return der_tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
 
 
 def _elements(der, start=0, end=None):
@@ -181,7 +181,7 @@ def _sequence(der):
     """The elements of the one SEQUENCE that der is, in strict DER; ValueError for anything else."""
     tag, start, end = der_element(der, 0, len(der))
     parts = _elements(der, start, end)
-    if tag != 0x30 or end != len(der) or _tlv(0x30, b"".join(_tlv(t, c) for t, c in parts)) != der:
+    if tag != 0x30 or end != len(der) or der_tlv(0x30, b"".join(der_tlv(t, c) for t, c in parts)) != der:
         raise ValueError("not one SEQUENCE in DER")
     return parts
 
@@ -189,7 +189,7 @@ def _sequence(der):
 def _positive(content):
     """The value of a positive INTEGER's content in minimal encoding; ValueError for anything else."""
     value = int.from_bytes(content, "big", signed=True)
-    if value <= 0 or _integer(value) != _tlv(0x02, content):
+    if value <= 0 or _integer(value) != der_tlv(0x02, content):
         raise ValueError("not a positive INTEGER in DER")
     return value
 
@@ -197,7 +197,7 @@ def _positive(content):
 def _one(content):
     """(tag, content) of the one element, in DER, that content is (an explicit tag's inside)."""
     (tag, inner), = _elements(content)
-    if _tlv(tag, inner) != content:
+    if der_tlv(tag, inner) != content:
         raise ValueError("not DER")
     return tag, inner
 
@@ -211,8 +211,9 @@ def _rsa(pkcs1):
     n, e = [_positive(content) for _tag, content in parts[1:3]]
     for _tag, content in parts[3:]:
         _positive(content)
-    public = _tlv(0x30, _integer(n) + _integer(e))
-    return n.bit_length(), _tlv(0x30, _tlv(0x30, _tlv(0x06, _RSA_OID) + b"\x05\x00") + _tlv(0x03, b"\x00" + public))
+    public = der_tlv(0x30, _integer(n) + _integer(e))
+    algorithm = der_tlv(0x30, der_tlv(0x06, _RSA_OID) + b"\x05\x00")
+    return n.bit_length(), der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + public))
 
 
 def _double(point, p):
@@ -325,8 +326,8 @@ def _ec(sec1, curve_oid=None):
     x, y = int.from_bytes(point[1:1 + width], "big"), int.from_bytes(point[1 + width:], "big")
     if _base_multiple(scalar, curve_oid) != (x, y):  # also off the curve, or out of range: no scalar gives it
         raise ValueError("the public point is not the private scalar's")
-    algorithm = _tlv(0x30, _tlv(0x06, _EC_OID) + _tlv(0x06, curve_oid))
-    return size, _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + point))
+    algorithm = der_tlv(0x30, der_tlv(0x06, _EC_OID) + der_tlv(0x06, curve_oid))
+    return size, der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + point))
 
 
 def _pkcs8(der):
@@ -336,7 +337,7 @@ def _pkcs8(der):
     if [tag for tag, _c in parts] != [0x02, 0x30, 0x04] or parts[0][1] != b"\x00":
         raise ValueError("not a plain PrivateKeyInfo")
     algorithm = _elements(parts[1][1])
-    if b"".join(_tlv(tag, content) for tag, content in algorithm) != parts[1][1]:
+    if b"".join(der_tlv(tag, content) for tag, content in algorithm) != parts[1][1]:
         raise ValueError("not DER")
     if algorithm == [(0x06, _RSA_OID), (0x05, b"")]:
         return ("RSA",) + _rsa(parts[2][1])
@@ -359,7 +360,7 @@ def key_summary(pem):
             parts = _sequence(der)
             algorithm = _elements(parts[0][1]) if parts and parts[0][0] == 0x30 else []
             if [tag for tag, _c in parts] != [0x30, 0x04] or not parts[1][1] or algorithm[:1] == [] \
-                    or algorithm[0][0] != 0x06 or b"".join(_tlv(t, c) for t, c in algorithm) != parts[0][1]:
+                    or algorithm[0][0] != 0x06 or b"".join(der_tlv(t, c) for t, c in algorithm) != parts[0][1]:
                 raise ValueError("not an EncryptedPrivateKeyInfo")
             return encrypted
         if label == b"RSA PRIVATE KEY":
@@ -399,8 +400,6 @@ def host_material(data):
     The empty file, and DER that is no certificate, no PKCS#7 or PKCS#12 and no key (it does not begin with a
     SEQUENCE), are the CertError parse_material raises for them.
     """
-    from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
-
     if not data.strip():
         raise CertError("NOT_A_CERTIFICATE", "the file is empty")
     if b"-----BEGIN " in data:
@@ -411,22 +410,49 @@ def host_material(data):
         return {"format": fmt, "ders": ders, "key": key, "problems": problems}
     if data[:1] != b"\x30":
         raise CertError("NOT_A_CERTIFICATE", "no certificate or private key found")
-    if _certificate_shaped(data) or _pkcs7_shaped(data):
+    if _certificate_shaped(data) or der_container(data) == ("pkcs7", True):  # whole: nothing after it
         return {"raw": data}
     raise NeedsCryptography("DER that may hold a key")
 
 
+# DER sniffing: only enough to tell PKCS#7 and PKCS#12 apart from other data, and truncated from whole.
+_OID_PKCS7_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
 _OID_PKCS7_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
 
 
-def _pkcs7_shaped(data):
-    """PKCS#7 signed data: ContentInfo SEQUENCE { OID signedData, [0] ... } (certificates, never a key)."""
-    try:
-        tag, start, end = der_element(data, 0, len(data))
-    except ValueError:
-        return False
-    # the whole file, to its last byte: anything after the signed data (a key appended) is not sent
-    return tag == 0x30 and end == len(data) and data[start:start + len(_OID_PKCS7_SIGNED)] == _OID_PKCS7_SIGNED
+def _der_header(data):
+    """(tag, header length, content length) of the DER element at the start of data, or None."""
+    if len(data) < 2:
+        return None
+    first = data[1]
+    if first < 0x80:
+        return data[0], 2, first
+    count = first & 0x7F
+    if not 0 < count <= 4 or len(data) < 2 + count:
+        return None
+    return data[0], 2 + count, int.from_bytes(data[2:2 + count], "big")
+
+
+def der_container(data):
+    """('pkcs7' | 'pkcs12' | None, complete): what a DER blob looks like from its first bytes.
+
+    PKCS#7: ContentInfo SEQUENCE { OID signedData, ... }. PKCS#12: PFX SEQUENCE { INTEGER 3,
+    ContentInfo { OID data | signedData, ... }, ... }. `complete` is false when the outer length
+    runs past the end of the data (a truncated file).
+    """
+    head = _der_header(data)
+    if head is None or head[0] != 0x30:
+        return None, False
+    complete = head[1] + head[2] == len(data)
+    body = data[head[1]:]
+    if body.startswith(_OID_PKCS7_SIGNED):
+        return "pkcs7", complete
+    if body.startswith(b"\x02\x01\x03"):
+        inner = _der_header(body[3:])
+        if inner is not None and inner[0] == 0x30 and \
+                body[3 + inner[1]:].startswith((_OID_PKCS7_DATA, _OID_PKCS7_SIGNED)):
+            return "pkcs12", complete
+    return None, False
 
 
 def encode(value):

@@ -73,7 +73,7 @@ def _int(value):
 def _odd_keys():
     """Keys cryptography refuses (unreadable private key) whose public half alone would look right: the standard
     library must not read them (a review found each read, 2026-12-05)."""
-    tlv = _material._tlv
+    tlv = _material.der_tlv
     numbers = KEYS["rsa2048"].private_numbers()
     ints = [0, numbers.public_numbers.n, numbers.public_numbers.e, numbers.d, numbers.p, numbers.q, numbers.dmp1,
             numbers.dmq1, numbers.iqmp]
