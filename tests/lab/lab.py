@@ -223,8 +223,11 @@ def lb_view(directory):
     out = []
     for row in rows:
         reason = row.get("last_chk") or row.get("check_desc") or ""
+        # A check running now shows the last one's status prefixed with "* " (HAProxy's management guide, show
+        # stat, check_status): the status is the last check's all the same.
+        status = (row.get("check_status") or "").removeprefix("* ")
         out.append({"backend": row["svname"], "status": row["status"],
-                    "check": ("%s: %s" % (row.get("check_status") or "", reason)).strip(": ")})
+                    "check": ("%s: %s" % (status, reason)).strip(": ")})
     return out
 
 

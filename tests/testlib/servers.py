@@ -7,6 +7,7 @@ probe tests (silent, resetting). Used by the integration tests, the lab and the 
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import os
@@ -24,23 +25,28 @@ from pathlib import Path
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
+_RECENT_PORTS = collections.deque(maxlen=4096)
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port that this process has not been given in its last 4,096 calls.
+
+    The port is released at once, and the kernel offers a just-released port again now and then: two calls in a
+    row returned the same port, so a world that picks its ports before it binds them got two listeners on one port
+    (nginx chose between two backends by SNI; pebble's ACME server and its DNS server both took 35903, CI
+    2026-12-05). Remembering what was handed out keeps every caller's ports distinct, not only free_ports()'s."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _RECENT_PORTS:
+            _RECENT_PORTS.append(port)
+            return port
 
 
 def free_ports(count):
-    """`count` distinct free loopback ports, for a world that picks all its listeners' ports before it starts them.
-
-    free_port() releases each port at once, so two calls in a row can return the same port (about one world in
-    sixty with 30 ports): nginx then listened for two backends on one port and chose between them by SNI."""
-    ports = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
+    """`count` distinct free loopback ports, for a world that picks all its listeners' ports before it starts them."""
+    return [free_port() for _ in range(count)]
 
 
 def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):

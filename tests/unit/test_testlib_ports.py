@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from testlib.servers import free_ports
+from testlib.servers import free_port, free_ports
 
 
 def test_ports_picked_for_one_world_are_distinct_and_free():
@@ -17,3 +17,10 @@ def test_ports_picked_for_one_world_are_distinct_and_free():
     for port in ports[-5:]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # nothing holds it
+
+
+def test_ports_picked_one_call_at_a_time_are_distinct():
+    # pebble's fixture picks its ACME, management and DNS ports with one free_port() call each; CI (2026-12-05) once
+    # got 35903 for both the ACME and the DNS server, and pebble failed to bind.
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)
