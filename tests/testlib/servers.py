@@ -46,7 +46,7 @@ def free_port():
 
 def free_ports(count):
     """`count` distinct free loopback ports, for a world that picks all its listeners' ports before it starts them."""
-    return [free_port() for _ in range(count)]
+    return [free_port() for _index in range(count)]
 
 
 def wait_port(port, host="127.0.0.1", timeout=15.0, up=True):

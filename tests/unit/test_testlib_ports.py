@@ -22,5 +22,5 @@ def test_ports_picked_for_one_world_are_distinct_and_free():
 def test_ports_picked_one_call_at_a_time_are_distinct():
     # pebble's fixture picks its ACME, management and DNS ports with one free_port() call each; CI (2026-12-05) once
     # got 35903 for both the ACME and the DNS server, and pebble failed to bind.
-    ports = [free_port() for _ in range(2000)]
+    ports = [free_port() for _index in range(2000)]
     assert len(set(ports)) == len(ports)
