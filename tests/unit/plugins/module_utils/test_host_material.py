@@ -19,6 +19,17 @@ from testlib import faultpeers, pki
 NOW = _certs.utcnow()
 
 
+# The orders of the curves' groups (FIPS 186-4, D.1.2), independent of _material's own copy: the tests below check
+# that copy against these and these against cryptography.
+_CURVE_ORDERS = {
+    "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "P-384": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                 "C7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16),
+    "P-521": int("1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                 "A51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+}
+
+
 def _key_pem(key, fmt, password=None):
     enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     return key.private_bytes(serialization.Encoding.PEM, fmt, enc)
@@ -96,7 +107,14 @@ def _odd_keys():
     pkcs8 = _material._sequence(rsa_pkcs8)
     with_public = tlv(0x30, b"".join(tlv(t, c) for t, c in pkcs8) + tlv(0x81, b"\x00junk"))
     p8ec = KEYS["p256"].private_bytes(serialization.Encoding.DER, PKCS8, serialization.NoEncryption())
+    # P-521, scalar k + n: its point is k * G all the same, and it fits the key's 66 bytes
+    small = ec.derive_private_key(12345, ec.SECP521R1())
+    p521 = small.private_bytes(serialization.Encoding.DER, TRADITIONAL, serialization.NoEncryption())
+    order = _CURVE_ORDERS["P-521"]
+    beyond = p521.replace((12345).to_bytes(66, "big"), (12345 + order).to_bytes(66, "big"))
+    assert beyond != p521
     return {
+        "ec_p521_scalar_beyond_the_order": _pem(b"EC PRIVATE KEY", beyond),
         "rsa_nonminimal_n": pkcs1(nonminimal),
         "rsa_negative_d": pkcs1(negative_d),
         "rsa_long_length": _pem(b"RSA PRIVATE KEY", b"\x30\x84" + len(inner).to_bytes(4, "big") + inner),
@@ -124,6 +142,40 @@ def test_an_ec_key_whose_point_is_off_its_curve_is_left_to_cryptography():
     pem = b"-----BEGIN EC PRIVATE KEY-----\n" + _base.base64.encodebytes(bytes(der)) + b"-----END EC PRIVATE KEY-----\n"
     with pytest.raises(_material.NeedsCryptography):
         _material.key_summary(pem)
+
+
+
+CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+
+
+@pytest.mark.parametrize("name", sorted(CURVES))
+def test_the_curves_orders_are_the_groups(name):
+    """_material's curve constants: G is cryptography's, the order is the standard's, and cryptography takes n - 1
+    and refuses n (a P-521 order with three digits too many let scalars beyond it through, 2026-12-05)."""
+    curve, order = CURVES[name], _CURVE_ORDERS[name]
+    (size, p, _b, n, gx, gy), = [c for c in _material._CURVES.values() if c[0] == curve.key_size]
+    assert n == order and n.bit_length() == size
+    g = ec.derive_private_key(1, curve).public_key().public_numbers()
+    assert (g.x, g.y) == (gx, gy)
+    last = ec.derive_private_key(n - 1, curve).public_key().public_numbers()
+    assert (last.x, last.y) == (gx, p - gy)  # (n - 1) * G = -G
+    with pytest.raises(ValueError):
+        ec.derive_private_key(n, curve)
+
+
+@pytest.mark.parametrize("name", sorted(CURVES))
+def test_ec_keys_read_one_after_another_are_what_cryptography_reads(name):
+    """A host's first key of a curve is multiplied bit by bit, the next ones by the window table: both give each
+    key's point, for scalars at every edge of the windows and of the group."""
+    curve, order = CURVES[name], _CURVE_ORDERS[name]
+    _material._WINDOWS.clear()
+    scalars = [1, 2, 15, 16, 17, 255, 256, 2 ** 64 - 1, order - 1, order - 2, order // 2, order - 16]
+    scalars += [int.from_bytes(os.urandom(curve.key_size // 8 + 1), "big") % (order - 1) + 1 for _i in range(12)]
+    for scalar in scalars:
+        key = ec.derive_private_key(scalar, curve)
+        pem = _key_pem(key, TRADITIONAL)
+        assert _material.key_summary(pem) == _certs.private_key_summary(pem), scalar
+    assert _material._WINDOWS.get(next(o for o, c in _material._CURVES.items() if c[0] == curve.key_size))
 
 
 # -- the whole result: gather on the host, describe on the controller, against collect
