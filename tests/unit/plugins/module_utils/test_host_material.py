@@ -144,7 +144,6 @@ def test_an_ec_key_whose_point_is_off_its_curve_is_left_to_cryptography():
         _material.key_summary(pem)
 
 
-
 CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
 
 
