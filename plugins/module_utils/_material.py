@@ -172,16 +172,20 @@ def _integer(value):
 
 
 def _elements(der, start=0, end=None):
-    """[(tag, content bytes)] of the elements of a constructed value; ValueError when they do not fill it exactly."""
+    """[(tag, content bytes)] of the elements of a constructed value, in DER (each re-encoded gives back its bytes:
+    lengths in their shortest form); ValueError when they do not fill it exactly, or are not DER."""
     end = len(der) if end is None else end
-    return [(tag, der[s:e]) for tag, s, e in der_children(der, start, end)]
+    parts = [(tag, der[s:e]) for tag, s, e in der_children(der, start, end)]
+    if b"".join(der_tlv(tag, content) for tag, content in parts) != der[start:end]:
+        raise ValueError("not DER")
+    return parts
 
 
 def _sequence(der):
     """The elements of the one SEQUENCE that der is, in strict DER; ValueError for anything else."""
     tag, start, end = der_element(der, 0, len(der))
     parts = _elements(der, start, end)
-    if tag != 0x30 or end != len(der) or der_tlv(0x30, b"".join(der_tlv(t, c) for t, c in parts)) != der:
+    if tag != 0x30 or end != len(der) or der_tlv(0x30, der[start:end]) != der:
         raise ValueError("not one SEQUENCE in DER")
     return parts
 
@@ -197,8 +201,6 @@ def _positive(content):
 def _one(content):
     """(tag, content) of the one element, in DER, that content is (an explicit tag's inside)."""
     (tag, inner), = _elements(content)
-    if der_tlv(tag, inner) != content:
-        raise ValueError("not DER")
     return tag, inner
 
 
@@ -356,8 +358,6 @@ def _pkcs8(der):
     if [tag for tag, _c in parts] != [0x02, 0x30, 0x04] or parts[0][1] != b"\x00":
         raise ValueError("not a plain PrivateKeyInfo")
     algorithm = _elements(parts[1][1])
-    if b"".join(der_tlv(tag, content) for tag, content in algorithm) != parts[1][1]:
-        raise ValueError("not DER")
     if algorithm == [(0x06, _RSA_OID), (0x05, b"")]:
         return ("RSA",) + _rsa(parts[2][1])
     if len(algorithm) == 2 and algorithm[0] == (0x06, _EC_OID) and algorithm[1][0] == 0x06:
@@ -379,7 +379,7 @@ def key_summary(pem):
             parts = _sequence(der)
             algorithm = _elements(parts[0][1]) if parts and parts[0][0] == 0x30 else []
             if [tag for tag, _c in parts] != [0x30, 0x04] or not parts[1][1] or algorithm[:1] == [] \
-                    or algorithm[0][0] != 0x06 or b"".join(der_tlv(t, c) for t, c in algorithm) != parts[0][1]:
+                    or algorithm[0][0] != 0x06:
                 raise ValueError("not an EncryptedPrivateKeyInfo")
             return encrypted
         if label == b"RSA PRIVATE KEY":
