@@ -17,10 +17,10 @@ each call's wall-clock milliseconds to a log:
 
 What is left of the run's wall clock beyond the worker is the main process: start, reading the playbook and the
 inventory, taking the task's result in (the callbacks walk every value of it), and exit (with several workers,
-whose times overlap, there is no such row). `--fleet N` runs the bench's fleet case: diagnose over N hosts against a
-ping play over them, and a play of the role's collect task alone. Benchmark tool only: it wraps private ansible-core
-methods (ansible-core 2.19), and a method it
-cannot find is left out of the table.
+whose times overlap, there is no such row). `--fleet N` runs the bench's fleet case with nothing to do on any host:
+diagnose and remediate (one batch) over N hosts against a ping play over them, and a play of the collect module
+alone. Benchmark tool only: it wraps private ansible-core
+methods (ansible-core 2.19), and a method it cannot find is left out of the table.
 """
 
 from __future__ import annotations
@@ -173,19 +173,24 @@ def table(found, reference):
 
 def fleet(count=60, runs=3, forks=10):
     """The table for the bench's fleet case (run_bench.make_fleet: `count` inventory hosts, one declared nginx site
-    each, served by one real nginx): the role's collect task alone and playbooks/diagnose.yml against a ping play over
-    the same hosts and forks."""
+    each, served by one real nginx), its expired sites renewed first so that no host has anything to do: a play of
+    backend_cert_info over the declared sites alone, playbooks/diagnose.yml and playbooks/remediate.yml (one batch)
+    against a ping play over the same hosts and forks."""
     work = Path(tempfile.mkdtemp(prefix="certops-phases-fleet-"))
     try:
-        sites, _expired, inventory = run_bench.make_fleet(work, pki.CA("Bench", key_slot="bench-ca"), count)
+        ca = pki.CA("Bench", key_slot="bench-ca")
+        sites, expired, inventory = run_bench.make_fleet(work, ca, count)
         ping = run_bench.fleet_ping_playbook(work)
-        collect = work / "fleet-collect.yml"  # the role's collect task alone, with the arguments the role gives it
+        collect = work / "fleet-collect.yml"  # the collect module alone, over each host's declared sites
         collect.write_text("---\n- name: Collect on every backend\n  hosts: backends\n  gather_facts: false\n  tasks:\n"
                            "    - name: Collect\n      certops.backend_tls.backend_cert_info:\n"
                            "        sites: \"{{ cert_remediation_sites }}\"\n")
-        with Nginx(work / "fleet-nginx", sites):
-            playbooks = {"ping play": ping, "collect only": collect, "diagnose": ROOT / "playbooks" / "diagnose.yml"}
-            found = measure(playbooks, runs, env(), args=["-i", str(inventory), "-f", str(forks)])
+        with Nginx(work / "fleet-nginx", sites) as nginx:
+            run_bench.renew_expired(sites, expired, ca, nginx)
+            playbooks = {"ping play": ping, "collect only": collect, "diagnose": ROOT / "playbooks" / "diagnose.yml",
+                         "remediate": ROOT / "playbooks" / "remediate.yml"}
+            found = measure(playbooks, runs, env(), args=["-i", str(inventory), "-f", str(forks),
+                                                          "-e", "cert_remediation_serial=%d" % count])
         return table(found, "ping play")
     finally:
         shutil.rmtree(str(work), ignore_errors=True)
@@ -196,7 +201,7 @@ def main():
 
     parser = argparse.ArgumentParser(description="Phases of playbook runs: one-task playbooks on localhost (local "
                                      "connection), the first the reference (a ping playbook, say); or --fleet N: "
-                                     "the bench's fleet of N hosts, diagnose against a ping play")
+                                     "the bench's fleet of N hosts, diagnose and remediate against a ping play")
     parser.add_argument("playbooks", nargs="*", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--fleet", type=int, metavar="HOSTS")
