@@ -282,11 +282,12 @@ def nginx_tokens(text):
     return tokens
 
 
-def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
+def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0, strict=False):
     """An nginx file as [{name, args, file, line, children}] (children None for a simple directive), includes read
     in place. Bounded: MAX_INCLUDE_DEPTH includes deep, MAX_BLOCK_DEPTH blocks deep counted across includes (the
     walks over the tree recurse per block), an include cycle is an error. A stray `}` is ignored, and so are words
-    left without their `;` when a block closes."""
+    left without their `;` when a block closes; `strict`: those, and a file that ends inside a block or a directive,
+    are an INVALID_CONFIG error, as nginx refuses them."""
     if depth > MAX_INCLUDE_DEPTH:
         raise CertError("INVALID_CONFIG", "include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
@@ -304,7 +305,7 @@ def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
                     if included in stack:
                         raise CertError("INVALID_CONFIG", "include cycle: %s includes %s again" % (path, included))
                     current.extend(nginx_tree(included, source, prefix, depth + 1, stack,
-                                              nesting + len(open_blocks) - 1))
+                                              nesting + len(open_blocks) - 1, strict))
             elif words:
                 current.append({"name": words[0][0], "args": [w for w, _l in words[1:]], "file": path,
                                 "line": words[0][1], "children": None})
@@ -318,9 +319,15 @@ def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0):
             open_blocks.append(block["children"])
             words = []
         else:  # "}": words without their ';' end with the block (nginx refuses them), and a stray one is skipped
+            if strict and (words or len(open_blocks) == 1):
+                raise CertError("INVALID_CONFIG", "%s line %d: unexpected \"}\"%s: nginx refuses this configuration"
+                                % (path, line, " after %r without its \";\"" % words[0][0] if words else ""))
             if len(open_blocks) > 1:
                 open_blocks.pop()
             words = []
+    if strict and (words or len(open_blocks) > 1):
+        raise CertError("INVALID_CONFIG", "%s: unexpected end of file, expecting %s: nginx refuses this configuration"
+                        % (path, "\";\" or \"}\"" if words else "\"}\""))
     return root
 
 

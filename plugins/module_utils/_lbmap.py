@@ -62,6 +62,8 @@ def verify_item(result, backend, pems=None):
     options = backend.get("verify_options")
     if not options:
         return None, "not TLS"
+    if backend.get("disabled"):  # the load balancer neither checks it nor sends it traffic
+        return None, "DISABLED"
     if backend.get("error"):
         return None, backend["error"]["code"]
     chain = served_chain(result, backend, pems)
@@ -137,7 +139,7 @@ def map_backends(views, hosts, match=MATCH_RULES):
         result = view.get("result") or {}
         pems = _pem_by_fingerprint(result)
         for backend in result.get("lb_backends") or []:
-            if not backend.get("tls"):
+            if not backend.get("tls") or backend.get("disabled"):  # a disabled backend is no load balancer's concern
                 continue
             item, anchors = verify_item(result, backend, pems)
             endpoint = backend.get("endpoint") or {}

@@ -38,7 +38,8 @@ PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")  # normalised names, as s
 ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "location", "address", "port", "tls",
              "verify", "verify_origin", "sni", "check_sni", "verify_name", "name_rule", "check_expiry", "ca_file",
              "ca_path", "crl_file", "crl_path", "crl_check", "crl_missing_ok", "verify_depth", "client_cert",
-             "client_key", "min_version", "max_version", "ciphers", "ciphersuites", "health_check", "error")
+             "client_key", "min_version", "max_version", "ciphers", "ciphersuites", "health_check", "disabled",
+             "backup", "error")
 CRL_CHECKS = ("none", "leaf", "chain")  # what a load balancer checks against its CRLs (cert_chain_verify's crl_check)
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a CRL file read; a large CA's CRL runs to megabytes, certificates never do
 
@@ -49,7 +50,7 @@ def backend_item(**fields):
     if unknown:
         raise ValueError("unknown backend keys %s" % sorted(unknown))
     item = dict.fromkeys(ITEM_KEYS)
-    item.update(crl_check="none", crl_missing_ok=False)
+    item.update(crl_check="none", crl_missing_ok=False, disabled=False, backup=False)
     item.update(fields)
     return item
 
@@ -114,7 +115,10 @@ def _ha_apply(settings, words, origin, problems):
     while i < len(words):
         word = words[i][0]
         if word in _HA_FLAGS:
-            settings[word] = (True, origin, False)
+            if word == "enabled":  # resets a `disabled` inherited from default-server
+                settings["disabled"] = (False, origin, False)
+            else:
+                settings[word] = (True, origin, False)
             i += 1
             continue
         if word.startswith("no-") or word.startswith("force-"):
@@ -142,23 +146,39 @@ def _ha_value(settings, key):
 
 
 def _ha_protocols(settings, global_settings):
-    """(min, max) from ssl-min-ver / ssl-max-ver / force-* / no-tlsv* of the server (default-server included),
-    then of ssl-default-server-options; (None, None): no limit set, OpenSSL's own (1.1: no server-side floor)."""
+    """(min, max, problem) from ssl-min-ver / ssl-max-ver / force-* / no-tlsv* of the server (default-server
+    included), then of ssl-default-server-options; (None, None, None): no limit set, OpenSSL's own (1.1: no
+    server-side floor).
+
+    As HAProxy 2.6 builds a server's range (ssl_sock_init_srv, ssl_sock_prepare_srv_ssl_ctx): the server's own
+    minimum and maximum, else the global ones (force-* sets both); the no-tlsv* flags of both, but only when no
+    minimum or maximum is set at all (else HAProxy ignores them, with a warning). A range that leaves no version is
+    a configuration HAProxy refuses ("no SSL/TLS versions enabled"): the problem says so."""
     low = high = None
+    bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):
         if source.get("_force"):
             low = high = source["_force"][0]
+            bounded = True
         configured_low, configured_high = _ha_value(source, "ssl-min-ver")[0], _ha_value(source, "ssl-max-ver")[0]
         if configured_low:
             low = _HA_VERSIONS.get(configured_low, low)
+            bounded = True
         if configured_high:
             high = _HA_VERSIONS.get(configured_high, high)
-    excluded = set(global_settings.get("_no_versions", ())) | set(settings.get("_no_versions", ()))
-    if not excluded:
-        return low, high
+            bounded = True
+    excluded = set() if bounded else \
+        set(global_settings.get("_no_versions", ())) | set(settings.get("_no_versions", ()))
     lo_i = PROTOCOLS.index(low) if low in PROTOCOLS else 0
     hi_i = PROTOCOLS.index(high) if high in PROTOCOLS else len(PROTOCOLS) - 1
-    return _version_range([p for p in PROTOCOLS[lo_i:hi_i + 1] if p not in excluded])
+    allowed = [p for p in PROTOCOLS[lo_i:hi_i + 1] if p not in excluded]
+    if not allowed:
+        return None, None, ("no SSL/TLS version is left enabled (ssl-min-ver %s, ssl-max-ver %s%s): HAProxy refuses "
+                            "this configuration" % (low or "unset", high or "unset", ", no-%s" % ", no-".join(
+                                sorted(v for v in excluded if v)) if excluded else ""))
+    if not excluded:
+        return low, high, None
+    return allowed[0], allowed[-1], None
 
 
 class _HAState:
@@ -295,7 +315,9 @@ def _ha_item(state, proxy, settings, line, source, problems):
         error = error or crt_error
         if client_cert and os.path.exists(client_cert + ".key"):  # 1.1: ssl-load-extra-files (default: all)
             client_key = client_cert + ".key"
-    min_version, max_version = _ha_protocols(settings, state.global_settings)
+    min_version, max_version, protocol_problem = _ha_protocols(settings, state.global_settings)
+    if protocol_problem and tls:
+        error = error or _config_error(protocol_problem)
     # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None).
     ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
     ciphersuites = _ha_value(settings, "ciphersuites")[0] or _ha_value(state.global_settings, "ciphersuites")[0]
@@ -317,6 +339,7 @@ def _ha_item(state, proxy, settings, line, source, problems):
         health_check={"enabled": check_on, "tls": check_on and check_ssl and tls,
                       "sni": check_sni if check_on and check_ssl and tls else None,
                       "verify_name": check_name if check_on and check_ssl else None},
+        disabled=bool(_ha_value(settings, "disabled")[0]), backup=bool(_ha_value(settings, "backup")[0]),
         error=error)
 
 
@@ -434,7 +457,7 @@ def nginx_backends(main, source, prefix=None, version=None):
     version: the nginx that reads it, (major, minor, patch), for the defaults that changed (None: 1.22's)."""
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
-    tree = _discover.nginx_tree(main, source, prefix)
+    tree = _discover.nginx_tree(main, source, prefix, strict=True)
     items = []
     base = {"proxy_ssl_protocols": (_ngx_protocols_default(version), "default")}
     for block in tree:
@@ -477,6 +500,9 @@ def _ngx_setting(settings, name):
     return value, level
 
 
+_NGX_PATH_VARIABLE = re.compile(r"\$(?:\{(?:request_uri|uri|document_uri)\}|(?:request_uri|uri|document_uri)\b)")
+
+
 def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, prefix):
     url = directive["args"][0]
     scheme, sep, rest = url.partition("://")
@@ -488,6 +514,11 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
                                                              "only resolved by nginx at run time" % url}, **common)]
         return []  # grpc_pass, unix: sockets and the like are no TCP/TLS backend
     hostport = rest.split("/", 1)[0]
+    # 2: with variables nginx evaluates the URL at run time, then takes its host as written; a variable that always
+    # begins with "/" ($request_uri, $uri, $document_uri) starts the path, so the host before it is fixed.
+    path_variable = _NGX_PATH_VARIABLE.search(hostport)
+    if path_variable:
+        hostport = hostport[:path_variable.start()]
     tls = scheme.lower() == "https"
     if "$" in hostport:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error={
@@ -508,6 +539,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
             fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
             if m_problem:
                 fields["error"] = _config_error(m_problem)
+            # 2: `down` marks a server permanently unavailable; `backup` gets requests when the others are down
+            fields.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
             out.append(backend_item(source="upstream", pool=host, server=address, address=m_host, port=m_port,
                                     **fields))
         return out
@@ -735,13 +768,13 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["scope"].passes.append((args[0], args[1], line, path))
         elif key == "balancermember":
             if ctx["proxy"] is not None and "://" in args[0] and not args[0].lower().startswith("balancer://"):
-                ctx["proxy"]["members"].append((args[0], line, path))
+                ctx["proxy"]["members"].append((args[0], line, path, args[1:]))
             elif len(args) > 1 and args[0].lower().startswith("balancer://"):
                 proxy = _ap_balancer(ctx["scope"], args[0]) or {"url": args[0], "settings": {}, "members": [],
                                                                 "section": False, "ssl": False}
                 if proxy not in ctx["scope"].proxies:
                     ctx["scope"].proxies.append(proxy)
-                proxy["members"].append((args[1], line, path))
+                proxy["members"].append((args[1], line, path, args[2:]))
 
 
 def _ap_balancer(scope, url):
@@ -797,13 +830,33 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
                 "%s is not defined (no <Proxy %s> with BalancerMember)" % (url, url)), **common)]
         settings = _ap_settings(main_scope, scope, url)
         out = []
-        for member, m_line, m_file in balancer["members"]:
+        for member, m_line, m_file, params in balancer["members"]:
             item = _ap_item(state, [settings], member, m_file, m_line, "BalancerMember", balancer["url"], common)
             if item:
+                item.update(_ap_member_status(params))
                 out.append(item)
         return out
     item = _ap_item(state, [_ap_settings(main_scope, scope, url)], url, file, line, "ProxyPass", None, common)
     return [item] if item else []
+
+
+def _ap_member_status(params):
+    """{disabled, backup} from a BalancerMember's `status=` parameter (3: letters, each set by default or with `+`,
+    cleared with `-`; D disabled and S stopped take no requests, H hot standby and R hot spare are backups)."""
+    flags = set()
+    for param in params:
+        key, _sep, value = param.partition("=")
+        if key.lower() != "status":
+            continue
+        sign = "+"
+        for char in value.upper():
+            if char in "+-":
+                sign = char
+            elif sign == "+":
+                flags.add(char)
+            else:
+                flags.discard(char)
+    return {"disabled": bool(flags & {"D", "S"}), "backup": bool(flags & {"H", "R"})}
 
 
 def _ap_merge(layers):
@@ -896,8 +949,11 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     ca_file = settings.get("sslproxycacertificatefile")
     ca_path = settings.get("sslproxycacertificatepath")
     cert = settings.get("sslproxymachinecertificatefile")
-    min_version, max_version = _version_range(_ap_protocols(
-        (settings.get("sslproxyprotocol") or (["all", "-SSLv3"], None, None))[0]))
+    protocols = (settings.get("sslproxyprotocol") or (["all", "-SSLv3"], None, None))[0]
+    min_version, max_version = _version_range(_ap_protocols(protocols))
+    protocol_problem = None if min_version else (
+        "SSLProxyProtocol %s leaves no protocol version enabled: Apache refuses this configuration"
+        % " ".join(protocols))
     ciphers, ciphersuites = "DEFAULT:!aNULL:!eNULL:!EXP", None  # 3: OpenSSL DEFAULT + :!aNULL:!eNULL:!EXP
     suite = settings.get("sslproxyciphersuite")
     if suite:
@@ -917,6 +973,8 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
                        "Apache refuses this configuration (AH01899)" % crl_check)
     if crl_problem:
         error = error or _config_error(crl_problem)
+    if protocol_problem:
+        error = error or _config_error(protocol_problem)
 
     def path(entry):
         if not entry:
@@ -1327,6 +1385,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
         "probed": len(endpoints),
         "reachable": sum(1 for e in endpoints if e["ok"]),
         "errors": sum(1 for i in items if i["error"] or (i["endpoint"] or {}).get("error")),
+        "disabled": sum(1 for i in items if i["disabled"]),
         "error_codes": codes,
     }
     return {"lb_backends": items, "certificates": certificates, "crls": list(crls.values()), "configs": configs,

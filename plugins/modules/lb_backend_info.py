@@ -381,6 +381,22 @@ lb_backends:
       returned: always
       type: dict
       sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal}
+    disabled:
+      description:
+        - "Taken out of service in the configuration: HAProxy C(disabled) (the server starts in maintenance, neither
+          checked nor sent traffic; C(enabled) undoes a C(default-server)'s), an nginx upstream C(server ... down), an
+          Apache C(BalancerMember) with C(status=D) or C(status=S)."
+        - "Such a backend is still probed (what it would serve if put back), but P(certops.backend_tls.lb_verify_items#filter)
+          does not judge it and the role does not act on it: its load balancer does not judge it either."
+      returned: always
+      type: bool
+      sample: false
+    backup:
+      description: "A backup: HAProxy C(backup), an nginx upstream C(backup), an Apache C(BalancerMember) with
+        C(status=H) or C(status=R). Judged as any other backend (it takes traffic when the others fail)."
+      returned: always
+      type: bool
+      sample: false
     error:
       description:
         - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, or a
@@ -475,10 +491,11 @@ configs:
   elements: dict
   sample: [{lb_type: haproxy, config_file: /etc/haproxy/haproxy.cfg, backends: 6, error: null, version: null}]
 summary:
-  description: "Counts over the result; C(error_codes) counts each code among the backends' and probes' errors."
+  description: "Counts over the result; C(error_codes) counts each code among the backends' and probes' errors;
+    C(disabled) the backends taken out of service (RV(lb_backends[].disabled))."
   returned: success
   type: dict
-  sample: {backends: 6, tls: 6, verified: 5, not_verified: 1, probed: 6, reachable: 4, errors: 3,
+  sample: {backends: 6, tls: 6, verified: 5, not_verified: 1, probed: 6, reachable: 4, errors: 3, disabled: 0,
            error_codes: {NO_COMMON_PROTOCOL: 1, NO_COMMON_CIPHER: 1, DYNAMIC_ADDRESS: 1}}
 error:
   description: "Why the task failed: code V(INVALID_ARGUMENT) and a message."

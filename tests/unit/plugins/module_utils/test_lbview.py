@@ -279,6 +279,57 @@ def test_nginx_include_cycle_is_an_error():
     assert info.value.code == "INVALID_CONFIG"
 
 
+
+HAPROXY_STATES = """global
+    ssl-default-server-options no-tlsv10
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+frontend f
+    bind 127.0.0.1:19443
+    default_backend b
+backend b
+    default-server ssl verify none disabled
+    server off 10.0.0.1:443
+    server on 10.0.0.2:443 enabled backup
+    server ranged 10.0.0.3:443 enabled ssl-max-ver TLSv1.2 no-tlsv12
+"""
+
+
+def test_haproxy_enabled_undoes_a_default_disabled_and_a_range_voids_no_tlsv(tmp_path, files):
+    """`enabled` resets a default-server's `disabled`; no-tlsv1x (global or the server's) counts only while no
+    minimum or maximum applies (HAProxy 2.6 ignores it then, with a warning)."""
+    servers = _by(_haproxy(tmp_path, HAPROXY_STATES, files))
+    assert (servers["off"]["disabled"], servers["off"]["backup"]) == (True, False)
+    assert (servers["on"]["disabled"], servers["on"]["backup"]) == (False, True)
+    assert (servers["on"]["min_version"], servers["on"]["max_version"]) == ("TLSv1.1", "TLSv1.3")
+    assert (servers["ranged"]["min_version"], servers["ranged"]["max_version"]) == (None, "TLSv1.2")
+
+
+@pytest.mark.parametrize("text, where", [
+    ("http { server { location / { proxy_pass https://127.0.0.1:1 } } }", 'after \'proxy_pass\''),
+    ("http { server { location / { proxy_pass", "unexpected end of file"),
+    ("http { server { } } }", 'unexpected "}"'),
+])
+def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where):
+    source = _discover.FileSource({"/n/nginx.conf": text})
+    with pytest.raises(CertError) as info:
+        _lbview.lb_backends("nginx", "/n/nginx.conf", source)
+    assert info.value.code == "INVALID_CONFIG" and where in info.value.message, info.value.message
+    assert _discover.nginx_tree("/n/nginx.conf", source, "/n") is not None  # site discovery stays lenient
+
+
+@pytest.mark.parametrize("params, state", [
+    ([], (False, False)), (["status=+D"], (True, False)), (["status=D"], (True, False)),
+    (["status=S-E"], (True, False)), (["status=+H"], (False, True)), (["status=R"], (False, True)),
+    (["status=+D", "status=-D"], (False, False)), (["retry=5", "STATUS=+I-D+H"], (False, True)),
+    (["status=-H+D"], (True, False)),
+])
+def test_apache_member_status_letters(params, state):
+    assert _lbview._ap_member_status(params) == {"disabled": state[0], "backup": state[1]}
+
 # ---------------------------------------------------------------- Apache
 
 APACHE = """ServerRoot %(dir)s

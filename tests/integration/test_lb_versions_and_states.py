@@ -1,0 +1,252 @@
+"""Protocol ranges, backends taken out of service and proxy_pass URLs with a path variable, against the REAL load
+balancers: each one's own answer (HAProxy's health checks and server state from `show stat`, `haproxy -c` for a
+configuration it refuses, a proxied request's HTTP status for nginx and Apache) is asserted, and the collection's
+reading -- lb_backend_info (the real module runner), lb_verify_items, cert_chain_verify -- must agree with it.
+
+One root CA R (trusted) and one unrelated CA O. One nginx serves R's leaf on four ports: TLS 1.2 only, TLS 1.3 only,
+and two with both; a fifth port serves O's leaf (a backend no load balancer here accepts).
+
+- HAProxy 2.6 ignores a server's no-tlsv1x once a minimum or maximum version applies to it (its own, a
+  default-server's or ssl-default-server-options'), with a warning. `lb_a` (global `ssl-default-server-options
+  ssl-min-ver TLSv1.3`): `old1` (TLS 1.2 backend, no-tlsv13) is DOWN, `new1` (TLS 1.3 backend, no-tlsv13) UP. `lb_b`
+  (no global range): `p9` (TLS 1.3 backend, `ssl-min-ver TLSv1.2 no-tlsv13`) UP, `q` (TLS 1.3 backend, only
+  no-tlsv13) DOWN.
+- A server whose range leaves no version (`ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.2`): `haproxy -c` refuses the file.
+- Taken out of service: HAProxy `disabled` (MAINT, never checked), nginx `server ... down`, Apache BalancerMember
+  `status=+D`, each on O's backend beside a live member on R's: the load balancers answer 200; the collection reports
+  the backend `disabled` and judges only the live ones.
+- nginx `proxy_pass https://<upstream>$request_uri`: the host is fixed, the upstream's member is the backend (200).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+
+import pytest
+
+from testlib import lbjudge, pki
+from testlib.servers import ApacheLB, HAProxyLB, Nginx, NginxLB, free_ports, have, http_status
+
+ROOT = pki.issue("Versions Root CA", ca=True, days=3650)
+OTHER = pki.issue("Versions Other CA", ca=True, days=3650)
+LEAF = pki.issue("backend.test", issuer=ROOT, names=["backend.test", "localhost"])
+STRAY = pki.issue("backend.test", issuer=OTHER, names=["backend.test", "localhost"])
+# backend -> (leaf, nginx's ssl_protocols)
+BACKENDS = {"tls12": (LEAF, "TLSv1.2"), "tls13": (LEAF, "TLSv1.3"), "good": (LEAF, "TLSv1.2 TLSv1.3"),
+            "good2": (LEAF, "TLSv1.2 TLSv1.3"), "stray": (STRAY, "TLSv1.2 TLSv1.3")}
+HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired": "MAINT", "live": "UP"}
+
+
+class Backends(Nginx):
+    """One nginx: each backend on its own port with its own certificate and protocols."""
+
+    def __init__(self, workdir, entries):
+        super().__init__(workdir, [])
+        self.entries = entries  # [(port, cert file, key file, protocols)]
+
+    @property
+    def ports(self):
+        return [entry[0] for entry in self.entries]
+
+    def write_config(self):
+        self.write_main("".join(
+            "    server {\n        listen 127.0.0.1:%d ssl;\n        ssl_certificate %s;\n"
+            "        ssl_certificate_key %s;\n        ssl_protocols %s;\n"
+            "        location / { return 200 \"ok\\n\"; }\n    }\n" % entry for entry in self.entries))
+
+
+_HAPROXY_HEAD = """global
+    stats socket @SOCKET@ mode 600 level admin
+%(global)s
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    default-server inter 400ms fall 1 rise 1
+"""
+
+
+def _haproxy_a(ports, ca_file):
+    return (_HAPROXY_HEAD % {"global": "    ssl-default-server-options ssl-min-ver TLSv1.3\n"}) + """
+backend be_a
+    default-server ssl verify required ca-file %(ca)s check check-sni backend.test sni str(backend.test)
+    server old1 127.0.0.1:%(tls12)d no-tlsv13
+    server new1 127.0.0.1:%(tls13)d no-tlsv13
+    server retired 127.0.0.1:%(stray)d disabled
+    server live 127.0.0.1:%(good)d
+""" % dict(ports, ca=ca_file)
+
+
+def _haproxy_b(ports, ca_file):
+    return (_HAPROXY_HEAD % {"global": ""}) + """
+backend be_b
+    default-server ssl verify required ca-file %(ca)s check check-sni backend.test sni str(backend.test)
+    server p9 127.0.0.1:%(tls13)d ssl-min-ver TLSv1.2 no-tlsv13
+    server q 127.0.0.1:%(tls13)d no-tlsv13
+""" % dict(ports, ca=ca_file)
+
+
+def _nginx_lb(ports, ca_file, lb_port):
+    return """    upstream dynpool { server 127.0.0.1:%(good)d; }
+    upstream mixed { server 127.0.0.1:%(stray)d down; server 127.0.0.1:%(good2)d; }
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate %(ca)s;
+    proxy_ssl_name backend.test;
+    proxy_ssl_session_reuse off;
+    server {
+        listen 127.0.0.1:%(lb)d;
+        location /d { proxy_pass https://dynpool$request_uri; }
+        location /e/ { proxy_pass https://mixed/; }
+    }
+""" % dict(ports, ca=ca_file, lb=lb_port)
+
+
+def _apache_lb(ports, ca_file, lb_port):
+    return """SSLProxyEngine on
+SSLProxyVerify require
+SSLProxyCACertificateFile %(ca)s
+<VirtualHost 127.0.0.1:%(lb)d>
+    ServerName lb.test
+    <Proxy "balancer://pool">
+        BalancerMember https://localhost:%(stray)d/ status=+D
+        BalancerMember https://localhost:%(good)d/
+    </Proxy>
+    ProxyPass /bal/ balancer://pool/
+</VirtualHost>
+""" % dict(ports, ca=ca_file, lb=lb_port)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
+        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
+    base = tmp_path_factory.mktemp("versions")
+    ca_file = pki.write(base / "R.pem", ROOT.pem)
+    picked = free_ports(len(BACKENDS) + 2)
+    ports = dict(zip(BACKENDS, picked))
+    nginx_port, apache_port = picked[len(BACKENDS):]
+    entries = []
+    for name, (leaf, protocols) in BACKENDS.items():
+        cert = pki.write(base / ("%s.crt" % name), leaf.pem)
+        key = pki.write(base / ("%s.key" % name), leaf.key_pem(), 0o600)
+        entries.append((ports[name], cert, key, protocols))
+    lb_a = HAProxyLB(base / "lb_a", _haproxy_a(ports, ca_file))
+    lb_b = HAProxyLB(base / "lb_b", _haproxy_b(ports, ca_file))
+    nginx = NginxLB(base / "nginx", nginx_port, _nginx_lb(ports, ca_file, nginx_port))
+    apache = ApacheLB(base / "apache", [apache_port], _apache_lb(ports, ca_file, apache_port))
+    refused = HAProxyLB(base / "refused", (_HAPROXY_HEAD % {"global": ""}) + (
+        "backend be_r\n    server none 127.0.0.1:%d ssl verify required ca-file %s ssl-min-ver TLSv1.3 "
+        "ssl-max-ver TLSv1.2\n" % (ports["good"], ca_file)))
+    refused.conf.write_text(refused.text.replace("@SOCKET@", str(refused.socket)))
+    with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
+        for server in (Backends(base / "backends", entries), lb_a, lb_b, nginx, apache):
+            running.enter_context(server)
+        yield {"lb_a": lb_a, "lb_b": lb_b, "nginx": nginx, "apache": apache, "refused": refused, "ports": ports,
+               "nginx_port": nginx_port, "apache_port": apache_port}
+
+
+@pytest.fixture(scope="module")
+def haproxy_says(world):
+    out = {}
+    for lb in ("lb_a", "lb_b"):
+        stat = lbjudge.haproxy_settled(world[lb])
+        out.update((server, (status, check.lstrip("* "))) for server, (status, check, _last) in stat.items())
+    return out
+
+
+@pytest.fixture(scope="module")
+def views(world):
+    return {"lb_a": lbjudge.read({"haproxy": world["lb_a"]}), "lb_b": lbjudge.read({"haproxy": world["lb_b"]}),
+            "nginx": lbjudge.read({"nginx": world["nginx"]}), "apache": lbjudge.read({"apache": world["apache"]})}
+
+
+def _collection(view):
+    """{server: (accepted, item)}: reached, no configuration error, and its served chain valid as judged; a backend
+    lb_verify_items leaves out is not accepted."""
+    verdicts = lbjudge.judged(view)
+    out = {}
+    for index, item in enumerate(view["lb_backends"]):
+        verdict = verdicts.get(index)
+        out[item["server"]] = (bool((item["endpoint"] or {}).get("ok") and not item["error"] and verdict
+                                    and verdict["valid"]), item)
+    return out
+
+
+def test_haproxy_answers_as_built(haproxy_says):
+    assert {server: said[0] for server, said in haproxy_says.items()} == HAPROXY_SAYS, haproxy_says
+    assert haproxy_says["old1"][1] == "L6RSP"  # SSL handshake failure: it offers TLS 1.3 only
+
+
+def test_haproxy_ignores_no_tlsv_once_a_range_applies_as_the_collection_reads(views, haproxy_says):
+    seen = {**_collection(views["lb_a"]), **_collection(views["lb_b"])}
+    for server in ("old1", "new1", "p9", "q"):
+        accepted, item = seen[server]
+        assert accepted == (haproxy_says[server][0] == "UP"), (server, haproxy_says[server], item)
+    ranges = {server: (seen[server][1]["min_version"], seen[server][1]["max_version"]) for server in seen}
+    assert ranges["old1"] == ranges["new1"] == ("TLSv1.3", None)  # the global minimum; no-tlsv13 ignored
+    assert ranges["p9"] == ("TLSv1.2", None)
+    assert ranges["q"] == ("TLSv1", "TLSv1.2")  # no range set: no-tlsv13 applies
+    for server in ("old1", "q"):
+        assert seen[server][1]["endpoint"]["error"]["code"] == "NO_COMMON_PROTOCOL", seen[server][1]
+
+
+def test_a_range_that_leaves_no_version_is_a_configuration_haproxy_refuses(world):
+    checked = subprocess.run(["haproxy", "-c", "-f", str(world["refused"].conf)], capture_output=True, text=True,
+                             check=False)
+    assert checked.returncode != 0, checked
+    assert "SSL/TLS versions are disabled" in checked.stdout + checked.stderr, checked
+    view = lbjudge.read({"haproxy": world["refused"]})
+    (item,) = view["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and "no SSL/TLS version" in item["error"]["message"], item
+
+
+def test_a_disabled_haproxy_server_is_reported_and_not_judged(views, haproxy_says):
+    seen = _collection(views["lb_a"])
+    assert haproxy_says["retired"][0] == "MAINT" and haproxy_says["live"][0] == "UP"
+    assert seen["retired"][1]["disabled"] is True and seen["live"][1]["disabled"] is False
+    assert seen["retired"][1]["endpoint"]["ok"]  # probed all the same: what it would serve if enabled
+    judged = {views["lb_a"]["lb_backends"][i]["server"] for i in lbjudge.judged(views["lb_a"])}
+    assert "retired" not in judged and {"old1", "new1", "live"} <= judged
+    assert views["lb_a"]["summary"]["disabled"] == 1
+
+
+def test_nginx_down_members_and_a_path_variable_as_nginx_proxies(world, views):
+    port = world["nginx_port"]
+    assert http_status("http://127.0.0.1:%d/d" % port) == 200
+    assert [http_status("http://127.0.0.1:%d/e/" % port) for _ in range(4)] == [200] * 4
+    by_port = {item["port"]: item for item in views["nginx"]["lb_backends"]}
+    ports = world["ports"]
+    assert set(by_port) == {ports["good"], ports["stray"], ports["good2"]}, views["nginx"]["lb_backends"]
+    dynamic = by_port[ports["good"]]
+    assert (dynamic["pool"], dynamic["address"], dynamic["error"], dynamic["disabled"]) == (
+        "dynpool", "127.0.0.1", None, False), dynamic
+    assert by_port[ports["stray"]]["disabled"] is True and by_port[ports["good2"]]["disabled"] is False
+    seen = {item["port"]: accepted for accepted, item in _collection(views["nginx"]).values()}
+    assert seen == {ports["good"]: True, ports["good2"]: True, ports["stray"]: False}
+    judged = {views["nginx"]["lb_backends"][i]["port"] for i in lbjudge.judged(views["nginx"])}
+    assert judged == {ports["good"], ports["good2"]}
+
+
+def test_an_apache_member_disabled_by_its_status_is_reported_and_not_judged(world, views):
+    assert [http_status("http://127.0.0.1:%d/bal/" % world["apache_port"]) for _ in range(4)] == [200] * 4
+    by_port = {item["port"]: item for item in views["apache"]["lb_backends"]}
+    ports = world["ports"]
+    assert by_port[ports["stray"]]["disabled"] is True and by_port[ports["good"]]["disabled"] is False
+    judged = {views["apache"]["lb_backends"][i]["port"] for i in lbjudge.judged(views["apache"])}
+    assert judged == {ports["good"]}
+
+
+def test_a_protocol_list_that_leaves_nothing_is_a_configuration_apache_refuses(tmp_path):
+    """`SSLProxyProtocol -all`: Apache does not start (AH02231); the collection names the backend's configuration."""
+    port, = free_ports(1)
+    apache = ApacheLB(tmp_path / "apache", [port], "SSLProxyEngine on\nSSLProxyProtocol -all\n"
+                      "<VirtualHost 127.0.0.1:%d>\n    ProxyPass / https://127.0.0.1:1/\n</VirtualHost>\n" % port)
+    with pytest.raises(RuntimeError, match="apache2 -k start"):
+        with apache:
+            pass
+    assert "AH02231: No SSL protocols available" in (apache.dir / "error.log").read_text()
+    view = lbjudge.read({"apache": apache})
+    (item,) = view["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and "SSLProxyProtocol -all" in item["error"]["message"], item
