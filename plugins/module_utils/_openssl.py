@@ -12,18 +12,28 @@ verify` command runs that same code with the same settings, so its verdict is ta
     openssl verify -purpose sslserver -auth_level 2 -attime T -CAfile anchors -no-CApath [-no-CAstore]
                    [-verify_depth N] [-untrusted the other certificates] leaf
 
-run with an argument list (no shell), one process per chain, on PEM files in a private temporary
-directory (0700, removed at the end). Names are matched in Python by `_names.openssl_matches`, which is
-OpenSSL's X509_check_host: one process per chain whatever the number of names.
+run with an argument list (no shell), on PEM files in a private temporary directory (0700, removed at the end).
+Names are matched in Python by `_names.openssl_matches`, which is OpenSSL's X509_check_host: one verification per
+chain whatever the number of names.
+
+A batch (prefetch) verifies many leaves that share their untrusted certificates and depth in one process: `openssl
+verify` takes several files and ends each one's output with `<file>: OK` or `error <file>: verification failed`.
+Its verdict lines go to stdout and its error lines to stderr, so the process writes both to one pseudo-terminal,
+where they stay in the order it wrote them (stdout is line-buffered there, stderr unbuffered), and each file's
+errors are the lines before its own verdict line. Any output that does not split that way (a file without its
+verdict line, a verdict without the errors that say why) leaves those leaves to a process of their own, as before.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import selectors
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
@@ -32,6 +42,7 @@ SECURITY_LEVEL = 2
 _ERROR_LINE = re.compile(r"^error (\d+) at (\d+) depth lookup: ?(.*)$")
 TIMEOUT = 30
 FALLBACK_PATHS = ("/usr/bin/openssl", "/usr/local/bin/openssl")  # PATH is minimal under some become methods
+BATCH_FILES = 256  # leaves per `openssl verify` process in a batch (each a short path: far below any ARG_MAX)
 
 # X509_V_ERR_* -> finding codes. 2, 20 and 21 ("unable to get (local) issuer certificate") cannot tell a
 # missing intermediate from an untrusted root: the diagnosis walk decides, so both are listed. 7 ("certificate
@@ -83,6 +94,8 @@ class OpenSSLVerifier:
                         "-attime", str(seconds), "-CAfile", self.anchors, "-no-CApath"]
         if major and int(major.group(1)) >= 3:
             self.command.append("-no-CAstore")  # OpenSSL 3: or the default store would be trusted too
+        self._prefetched = {}  # (leaf DER, untrusted DERs, depth) -> outcome, from prefetch()
+        self._lock = threading.Lock()
 
     def _reads(self, pem):
         try:
@@ -94,23 +107,68 @@ class OpenSSLVerifier:
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def verify(self, leaf_der, untrusted_ders, tag, depth=None):
-        """{ok, errors: [{code, depth, message, subject}]} for the leaf, with untrusted_ders to build the path.
-
-        depth: at most that many intermediates between the leaf and the anchor (`-verify_depth`), as the load
-        balancer's verify depth allows; None is OpenSSL's default (100).
-        """
-        leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)
+    def _command(self, untrusted_ders, depth, tag):
+        """(the command before the leaves, [the files it names]) for these untrusted certificates and depth."""
         command = list(self.command)
         if depth is not None:
             command += ["-verify_depth", str(int(depth))]
-        files = [leaf]
-        _write(leaf, _certs.der_to_pem(leaf_der))
+        files = []
         if untrusted_ders:
             untrusted = os.path.join(self.tmp, "untrusted-%s.pem" % tag)
             _write(untrusted, "".join(_certs.der_to_pem(der) for der in untrusted_ders))
             command += ["-untrusted", untrusted]
             files.append(untrusted)
+        return command, files
+
+    def prefetch(self, queries):
+        """Verify [(leaf DER, untrusted DERs, depth)] ahead of the verify() calls that will ask for them: the leaves
+        that share their untrusted certificates and depth in one process (BATCH_FILES at most), each outcome kept
+        for its verify() call. A leaf whose outcome the batch's output does not give is left to verify()."""
+        groups = {}
+        for leaf, untrusted, depth in queries:
+            groups.setdefault((tuple(untrusted), depth), {})[leaf] = None
+        for index, ((untrusted, depth), leaves) in enumerate(groups.items()):
+            leaves = list(leaves)
+            if len(leaves) < 2:  # one process either way
+                continue
+            for start in range(0, len(leaves), BATCH_FILES):
+                part = leaves[start:start + BATCH_FILES]
+                outcomes = self._verify_many(part, untrusted, depth, "batch%d-%d" % (index, start))
+                with self._lock:
+                    for leaf, outcome in zip(part, outcomes):
+                        if outcome is not None:
+                            self._prefetched[(leaf, untrusted, depth)] = outcome
+
+    def _verify_many(self, leaves, untrusted_ders, depth, tag):
+        """[outcome or None] for each leaf, from one `openssl verify` over them all (see the module docstring)."""
+        command, files = self._command(untrusted_ders, depth, tag)
+        paths = [os.path.join(self.tmp, "leaf-%s-%d.pem" % (tag, i)) for i in range(len(leaves))]
+        try:
+            for path, leaf in zip(paths, leaves):
+                _write(path, _certs.der_to_pem(leaf))
+                files.append(path)
+            output = _run_on_terminal(command + paths, TIMEOUT)
+        except (OSError, subprocess.SubprocessError, CertError):
+            return [None] * len(leaves)  # each leaf then gets a process of its own
+        finally:
+            for path in files:
+                os.unlink(path)
+        return split_outcomes(output, paths)
+
+    def verify(self, leaf_der, untrusted_ders, tag, depth=None):
+        """{ok, errors: [{code, depth, message, subject}]} for the leaf, with untrusted_ders to build the path.
+
+        depth: at most that many intermediates between the leaf and the anchor (`-verify_depth`), as the load
+        balancer's verify depth allows; None is OpenSSL's default (100). A prefetched outcome is taken as it is.
+        """
+        with self._lock:
+            known = self._prefetched.pop((leaf_der, tuple(untrusted_ders), depth), None)
+        if known is not None:
+            return known
+        leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)
+        command, files = self._command(untrusted_ders, depth, tag)
+        files.append(leaf)
+        _write(leaf, _certs.der_to_pem(leaf_der))
         try:
             proc = subprocess.run(command + [leaf], capture_output=True, text=True, timeout=TIMEOUT, check=False,
                                   stdin=subprocess.DEVNULL, errors="replace")
@@ -126,6 +184,67 @@ class OpenSSLVerifier:
             raise CertError("PARSE_ERROR", "openssl verify could not check the chain: %s" % (
                 proc.stderr.strip().splitlines() or ["exit code %d" % proc.returncode])[-1])
         return {"ok": False, "errors": errors}
+
+
+def _run_on_terminal(command, timeout):
+    """What the command writes to stdout and stderr, in the order it wrote it: both are one pseudo-terminal. CertError
+    TIMEOUT after `timeout` seconds (the process is killed)."""
+    import pty  # POSIX only; imported here so that the module loads everywhere
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    finally:
+        os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    waiting = selectors.DefaultSelector()  # poll or epoll where there is one: no FD_SETSIZE limit
+    waiting.register(master, selectors.EVENT_READ)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CertError("TIMEOUT", "openssl verify did not answer within %d s" % timeout)
+            if not waiting.select(left):
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed its end (Linux)
+                break
+            if not chunk:  # end of file (the BSDs)
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    finally:
+        waiting.close()
+        os.close(master)
+        if proc.poll() is None:  # timed out: stopped, and reaped
+            proc.kill()
+            proc.wait()
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def split_outcomes(output, paths):
+    """`openssl verify` output over several files -> [outcome or None] per path, in order: each file's lines end
+    with its verdict line; an outcome is None where the output does not split that way, or where a failed file has
+    no error line (a load error, not a verdict: verify() says so for it)."""
+    outcomes, lines = [], output.splitlines()
+    position = 0
+    for path in paths:
+        ok_line, failed_line = "%s: OK" % path, "error %s: verification failed" % path
+        block = []
+        while position < len(lines) and lines[position].strip() not in (ok_line, failed_line):
+            block.append(lines[position])
+            position += 1
+        if position == len(lines):
+            return outcomes + [None] * (len(paths) - len(outcomes))
+        verdict = lines[position].strip()
+        position += 1
+        errors = parse_errors("\n".join(block))
+        if verdict == ok_line:
+            outcomes.append({"ok": True, "errors": []})
+        else:
+            outcomes.append({"ok": False, "errors": errors} if errors else None)
+    return outcomes
 
 
 def parse_errors(output):

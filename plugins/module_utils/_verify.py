@@ -1401,20 +1401,46 @@ def verify_item(verifier, item, checks=None, parsed=None):
     `error`; it never raises.
     """
     try:
-        if item.get("path"):
-            chain = split_pem_certificates(read_text(item["path"], what="chain file"), what=item["path"],
-                                           parsed=parsed)
-        elif item.get("chain"):
-            chain = load_pem_list(item["chain"], what="chain", parsed=parsed)
-        else:
-            raise CertError("PARSE_ERROR", "the item has neither 'chain' nor 'path'")
-        extra = load_pem_list(item["intermediates"], what="intermediates", parsed=parsed) \
-            if item.get("intermediates") else []
+        chain, extra = _item_chain(item, parsed)
         spki, key_problem = key_spki(key_path=item.get("key_path"), key_content=item.get("key_content"))
         return verifier.verify(chain, server_names=_name_list(item.get("server_names")), intermediates=extra,
                                key_spki=spki, key_problem=key_problem, checks=check_options(item, checks))
     except CertError as exc:
         return error_result(exc)
+
+
+def _item_chain(item, parsed=None):
+    """(the chain as served, the extra intermediates) of an item, each [(der, Certificate)]; CertError when they
+    cannot be read."""
+    if item.get("path"):
+        chain = split_pem_certificates(read_text(item["path"], what="chain file"), what=item["path"], parsed=parsed)
+    elif item.get("chain"):
+        chain = load_pem_list(item["chain"], what="chain", parsed=parsed)
+    else:
+        raise CertError("PARSE_ERROR", "the item has neither 'chain' nor 'path'")
+    extra = load_pem_list(item["intermediates"], what="intermediates", parsed=parsed) \
+        if item.get("intermediates") else []
+    return chain, extra
+
+
+def _openssl_queries(items, refused, checks, parsed):
+    """What Verifier.verify will ask `openssl verify` for each item ((leaf DER, untrusted DERs, depth), as
+    _apply_openssl asks it), so that OpenSSLVerifier.prefetch can answer many in one process. An item that cannot be
+    read, or whose chain is not checked, asks nothing (its verify says why)."""
+    out = []
+    for index, item in enumerate(items):
+        if index in refused:
+            continue
+        try:
+            chain, extra = _item_chain(item, parsed)
+            item_checks = check_options(item, checks)
+        except CertError:
+            continue
+        if chain and item_checks["check_chain"]:
+            depth = item_checks["verify_depth"]
+            out.append((chain[0][0], [d for d, _c in chain[1:]] + [d for d, _c in extra],
+                        None if depth is None else max(depth, 0)))
+    return out
 
 
 def error_result(exc):
@@ -1447,7 +1473,9 @@ def verify_batch(items, refused=None, checks=None, compact=False, **policy):
     checks: the call's check options (check_options), which each item's own override; compact: valid items
     without their verified_chain (compacted).
 
-    Under the openssl profile the items run in a few threads: each waits on its own openssl process.
+    Under the openssl profile the chains are first verified by `openssl verify` in as few processes as their
+    untrusted certificates allow (OpenSSLVerifier.prefetch); the items then run in a few threads, each waiting on
+    its own process for what that did not answer.
     """
     checks = check_options(checks or {})
     verifier = build_verifier(**policy)
@@ -1464,6 +1492,7 @@ def verify_batch(items, refused=None, checks=None, compact=False, **policy):
 
     try:
         if verifier.openssl is not None and len(items) > 1:
+            verifier.openssl.prefetch(_openssl_queries(items, refused, checks, parsed))
             with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
                 results = list(pool.map(one, enumerate(items)))
         else:
