@@ -279,7 +279,6 @@ def test_nginx_include_cycle_is_an_error():
     assert info.value.code == "INVALID_CONFIG"
 
 
-
 HAPROXY_STATES = """global
     ssl-default-server-options no-tlsv10
 defaults
@@ -329,6 +328,7 @@ def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where):
 ])
 def test_apache_member_status_letters(params, state):
     assert _lbview._ap_member_status(params) == {"disabled": state[0], "backup": state[1]}
+
 
 # ---------------------------------------------------------------- Apache
 
