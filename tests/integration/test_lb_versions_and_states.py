@@ -215,7 +215,7 @@ def test_a_disabled_haproxy_server_is_reported_and_not_judged(views, haproxy_say
 def test_nginx_down_members_and_a_path_variable_as_nginx_proxies(world, views):
     port = world["nginx_port"]
     assert http_status("http://127.0.0.1:%d/d" % port) == 200
-    assert [http_status("http://127.0.0.1:%d/e/" % port) for _ in range(4)] == [200] * 4
+    assert [http_status("http://127.0.0.1:%d/e/" % port) for _attempt in range(4)] == [200] * 4
     by_port = {item["port"]: item for item in views["nginx"]["lb_backends"]}
     ports = world["ports"]
     assert set(by_port) == {ports["good"], ports["stray"], ports["good2"]}, views["nginx"]["lb_backends"]
@@ -230,7 +230,7 @@ def test_nginx_down_members_and_a_path_variable_as_nginx_proxies(world, views):
 
 
 def test_an_apache_member_disabled_by_its_status_is_reported_and_not_judged(world, views):
-    assert [http_status("http://127.0.0.1:%d/bal/" % world["apache_port"]) for _ in range(4)] == [200] * 4
+    assert [http_status("http://127.0.0.1:%d/bal/" % world["apache_port"]) for _attempt in range(4)] == [200] * 4
     by_port = {item["port"]: item for item in views["apache"]["lb_backends"]}
     ports = world["ports"]
     assert by_port[ports["stray"]]["disabled"] is True and by_port[ports["good"]]["disabled"] is False
