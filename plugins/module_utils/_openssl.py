@@ -127,8 +127,8 @@ class OpenSSLVerifier:
         groups = {}
         for leaf, untrusted, depth in queries:
             groups.setdefault((tuple(untrusted), depth), {})[leaf] = None
-        for index, ((untrusted, depth), leaves) in enumerate(groups.items()):
-            leaves = list(leaves)
+        for index, ((untrusted, depth), distinct) in enumerate(groups.items()):
+            leaves = list(distinct)
             if len(leaves) < 2:  # one process either way
                 continue
             for start in range(0, len(leaves), BATCH_FILES):

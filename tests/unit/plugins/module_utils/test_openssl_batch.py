@@ -73,7 +73,8 @@ def test_leaves_of_different_untrusted_sets_are_never_batched_together():
     orphan = LEAVES["other_issuer"].der
     verifier = _verifier()
     try:
-        verifier.prefetch([(LEAVES["valid"].der, [INTER.der], None), (orphan, [], None), (orphan, [ELSEWHERE.der], None)])
+        verifier.prefetch([(LEAVES["valid"].der, [INTER.der], None), (orphan, [], None),
+                           (orphan, [ELSEWHERE.der], None)])
         assert not verifier._prefetched  # three groups of one: a process each, as before
         assert not verifier.verify(orphan, [], "a")["ok"]
         assert verifier.verify(orphan, [ELSEWHERE.der], "b")["ok"]
