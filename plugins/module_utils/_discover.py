@@ -245,16 +245,72 @@ def dump_source(dump, main):
     return source if main in source.files else None
 
 
+_NGX_BLANKS = " \t\r\n"
+_NGX_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
+def _ngx_unescape(raw):
+    """A word as nginx stores it: \\" \\' \\\\ lose their backslash, \\t \\r \\n are control characters, any other
+    backslash stays (a regex's \\d)."""
+    if "\\" not in raw:
+        return raw
+    out, i = [], 0
+    while i < len(raw):
+        if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in _NGX_ESCAPES:
+            out.append(_NGX_ESCAPES[raw[i + 1]])
+            i += 2
+        else:
+            out.append(raw[i])
+            i += 1
+    return "".join(out)
+
+
+def _lua_block_end(text, i):
+    """The index of the `}` that closes a Lua block whose `{` is just before i (lua-nginx-module reads its body as
+    Lua, not as nginx words): braces counted outside Lua strings, long brackets and comments; len(text) if none."""
+    depth, n = 1, len(text)
+    while i < n:
+        char = text[i]
+        if text.startswith("--", i):
+            long_comment = re.match(r"--\[(=*)\[", text[i:i + 64])
+            if long_comment:
+                close = text.find("]%s]" % long_comment.group(1), i)
+                i = n if close < 0 else close + len(long_comment.group(1)) + 2
+            else:
+                newline = text.find("\n", i)
+                i = n if newline < 0 else newline
+            continue
+        long_string = re.match(r"\[(=*)\[", text[i:i + 64]) if char == "[" else None
+        if long_string:
+            close = text.find("]%s]" % long_string.group(1), i)
+            i = n if close < 0 else close + len(long_string.group(1)) + 2
+        elif char in "\"'":
+            i += 1
+            while i < n and text[i] != char and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+        else:
+            depth += char == "{"
+            depth -= char == "}"
+            if depth == 0:
+                return i
+            i += 1
+    return n
+
+
 def nginx_tokens(text):
-    """[(value, is_word, line)] of an nginx file: words (quoted or not; a backslash escapes the next character),
-    and the punctuation `{`, `}` and `;`; '#' comments dropped."""
+    """[(value, is_word, line)] of an nginx file, as nginx reads it (ngx_conf_read_token): words (quoted or not) and
+    the punctuation `{`, `}` and `;`. A word ends at a blank, `;` or `{` -- not at a `{` right after `$` (`${name}`),
+    and never at `}` or `#`, which are plain characters inside a word; a backslash keeps the next character in the
+    word; a quoted word ends at its own quote. '#' starts a comment only where a word could start. The body of a
+    `*_by_lua_block` (lua-nginx-module) is Lua, skipped whole."""
     tokens, i, n, line = [], 0, len(text), 1
     while i < n:
         char = text[i]
         if char == "\n":
             line += 1
             i += 1
-        elif char.isspace():
+        elif char in _NGX_BLANKS:
             i += 1
         elif char == "#":
             while i < n and text[i] != "\n":
@@ -262,22 +318,33 @@ def nginx_tokens(text):
         elif char in "{};":
             tokens.append((char, False, line))
             i += 1
+            if char == "{" and len(tokens) > 1 and tokens[-2][1] and tokens[-2][0].endswith("_lua_block"):
+                close = _lua_block_end(text, i)
+                line += text.count("\n", i, close)
+                i = close
         elif char in "\"'":
-            j, buf, start = i + 1, [], line
+            j, start = i + 1, line
             while j < n and text[j] != char:
                 if text[j] == "\\" and j + 1 < n:
                     j += 1
                 if text[j] == "\n":
                     line += 1
-                buf.append(text[j])
                 j += 1
-            tokens.append(("".join(buf), True, start))
+            tokens.append((_ngx_unescape(text[i + 1:j]), True, start))
             i = j + 1
         else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in "{};":
+            j, variable = i, False
+            while j < n:
+                c = text[j]
+                if c == "\\" and j + 1 < n:
+                    j += 2
+                    variable = False
+                    continue
+                if c in _NGX_BLANKS or c == ";" or (c == "{" and not variable):
+                    break
+                variable = c == "$" or (c == "{" and variable)
                 j += 1
-            tokens.append((text[i:j], True, line))
+            tokens.append((_ngx_unescape(text[i:j]), True, line))
             i = j
     return tokens
 

@@ -192,6 +192,10 @@ class _HAState:
         self.env = {}
         self.named_defaults = {}
         self.current_defaults = []
+        # a proxy's own `disabled` / `enabled`, which a defaults section hands on to the proxies that use it
+        self.named_disabled = {}
+        self.current_disabled = False
+        self.current_name = None  # the defaults section being read, when it has a name
 
     def path(self, value, dynamic, base, keyword, system=True):
         if dynamic:
@@ -351,37 +355,57 @@ def haproxy_backends(main, source):
     source.reads = 0
     state = _HAState(main)
     section = proxy = None
-    proxy_defaults = []
-    items = []
+    proxy_defaults, proxy_disabled = [], False
+    items, in_section = [], []  # every server; those of the section being read
     for lineno, raw in enumerate(source.read(main).splitlines(), start=1):
         tokens = _discover._haproxy_words(raw.strip(), state.env)
         if not tokens:
             continue
         keyword = tokens[0][0]
         if keyword in _HA_SECTIONS:
-            section = keyword
+            _ha_stopped(in_section, proxy_disabled)
+            items.extend(in_section)
+            in_section, section = [], keyword
             args = [w for w, _d in tokens[1:]]
             name = args[0] if args and args[0] != "from" else None
             parent = args[args.index("from") + 1] if "from" in args[:-1] else None
             inherited = list(state.named_defaults.get(parent, [])) if parent else list(state.current_defaults)
+            disabled = state.named_disabled.get(parent, False) if parent else state.current_disabled
             if section == "defaults":
                 state.current_defaults = inherited if parent else []
+                state.current_disabled = disabled if parent else False
                 if name:
                     state.named_defaults[name] = state.current_defaults
+                    state.named_disabled[name] = state.current_disabled
+                state.current_name = name
             elif section in ("backend", "listen"):
-                proxy, proxy_defaults = name, inherited
+                proxy, proxy_defaults, proxy_disabled = name, inherited, disabled
             continue
         if keyword.startswith("."):  # .if/.elif/.else/.endif, .notice...: every branch is read
             continue
         if section == "global":
             _ha_global(state, tokens)
+        elif keyword in ("disabled", "enabled") and section == "defaults":
+            state.current_disabled = keyword == "disabled"
+            if state.current_name:
+                state.named_disabled[state.current_name] = state.current_disabled
+        elif keyword in ("disabled", "enabled") and section in ("backend", "listen"):
+            proxy_disabled = keyword == "disabled"
         elif keyword == "default-server" and section == "defaults":
             state.current_defaults.append((tokens[1:], lineno))
         elif keyword == "default-server" and section in ("backend", "listen"):
             proxy_defaults = proxy_defaults + [(tokens[1:], lineno)]
         elif keyword in ("server", "server-template") and section in ("backend", "listen"):
-            items.extend(_ha_server(state, proxy, proxy_defaults, tokens[1:], lineno, keyword))
-    return items
+            in_section.extend(_ha_server(state, proxy, proxy_defaults, tokens[1:], lineno, keyword))
+    _ha_stopped(in_section, proxy_disabled)
+    return items + in_section
+
+
+def _ha_stopped(servers, proxy_disabled):
+    """A proxy that is `disabled` (its own, or from its defaults section; its last word on it counts, wherever it
+    stands in the section) is stopped: HAProxy neither checks nor uses any of its servers."""
+    for item in servers:
+        item["disabled"] = item["disabled"] or proxy_disabled
 
 
 def _ha_global(state, tokens):

@@ -40,6 +40,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._certs import 
 
 SECURITY_LEVEL = 2
 _ERROR_LINE = re.compile(r"^error (\d+) at (\d+) depth lookup: ?(.*)$")
+_QUEUE_LINE = re.compile(r"^[0-9A-Fa-f]+:error:")  # ERR_print_errors: <thread id>:error:<code>:<library>:...
 TIMEOUT = 30
 FALLBACK_PATHS = ("/usr/bin/openssl", "/usr/local/bin/openssl")  # PATH is minimal under some become methods
 BATCH_FILES = 256  # leaves per `openssl verify` process in a batch (each a short path: far below any ARG_MAX)
@@ -141,9 +142,10 @@ class OpenSSLVerifier:
 
     def _verify_many(self, leaves, untrusted_ders, depth, tag):
         """[outcome or None] for each leaf, from one `openssl verify` over them all (see the module docstring)."""
-        command, files = self._command(untrusted_ders, depth, tag)
         paths = [os.path.join(self.tmp, "leaf-%s-%d.pem" % (tag, i)) for i in range(len(leaves))]
+        files = []
         try:
+            command, files = self._command(untrusted_ders, depth, tag)
             for path, leaf in zip(paths, leaves):
                 _write(path, _certs.der_to_pem(leaf))
                 files.append(path)
@@ -194,6 +196,9 @@ def _run_on_terminal(command, timeout):
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    except BaseException:
+        os.close(master)
+        raise
     finally:
         os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout
@@ -248,15 +253,19 @@ def split_outcomes(output, paths):
 
 
 def parse_errors(output):
-    """`openssl verify` output -> [{code, depth, message, subject}] (subject: the line before the error)."""
+    """`openssl verify` output -> [{code, depth, message, subject}]. subject: the line just before the error line,
+    where `openssl verify` prints the certificate's subject; None when that line is no subject (another error line,
+    or a line of OpenSSL's error queue, which it prints after a file's verdict)."""
     errors, previous = [], None
     for line in output.splitlines():
-        match = _ERROR_LINE.match(line.strip())
+        text = line.strip()
+        match = _ERROR_LINE.match(text)
         if match:
             errors.append({"code": int(match.group(1)), "depth": int(match.group(2)),
                            "message": match.group(3).strip(), "subject": previous})
-        elif line.strip() and not line.startswith("error "):
-            previous = line.strip()
+            previous = None
+        elif text:
+            previous = None if text.startswith("error ") or _QUEUE_LINE.match(text) else text
     return errors
 
 

@@ -383,9 +383,10 @@ lb_backends:
       sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal}
     disabled:
       description:
-        - "Taken out of service in the configuration: HAProxy C(disabled) (the server starts in maintenance, neither
-          checked nor sent traffic; C(enabled) undoes a C(default-server)'s), an nginx upstream C(server ... down), an
-          Apache C(BalancerMember) with C(status=D) or C(status=S)."
+        - "Taken out of service in the configuration: HAProxy C(disabled) on the server (it starts in maintenance,
+          neither checked nor sent traffic; C(enabled) undoes a C(default-server)'s) or on its C(backend) section or
+          that section's C(defaults) (the whole proxy is stopped), an nginx upstream C(server ... down), an Apache
+          C(BalancerMember) with C(status=D) or C(status=S)."
         - "Such a backend is still probed (what it would serve if put back), but P(certops.backend_tls.lb_verify_items#filter)
           does not judge it and the role does not act on it: its load balancer does not judge it either."
       returned: always

@@ -35,7 +35,9 @@ STRAY = pki.issue("backend.test", issuer=OTHER, names=["backend.test", "localhos
 # backend -> (leaf, nginx's ssl_protocols)
 BACKENDS = {"tls12": (LEAF, "TLSv1.2"), "tls13": (LEAF, "TLSv1.3"), "good": (LEAF, "TLSv1.2 TLSv1.3"),
             "good2": (LEAF, "TLSv1.2 TLSv1.3"), "stray": (STRAY, "TLSv1.2 TLSv1.3")}
-HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired": "MAINT", "live": "UP"}
+HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired": "MAINT", "live": "UP",
+                "back1": "UP"}
+STOPPED = ("stopped1", "off1")  # servers of a disabled proxy (its own `disabled`, or its defaults'): not in show stat
 
 
 class Backends(Nginx):
@@ -76,7 +78,27 @@ backend be_a
     server new1 127.0.0.1:%(tls13)d no-tlsv13
     server retired 127.0.0.1:%(stray)d disabled
     server live 127.0.0.1:%(good)d
-""" % dict(ports, ca=ca_file)
+
+backend be_stopped
+    server stopped1 127.0.0.1:%(stray)d %(tls)s
+    disabled
+
+defaults off
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    default-server inter 400ms fall 1 rise 1
+    disabled
+
+backend be_off from off
+    server off1 127.0.0.1:%(stray)d %(tls)s
+
+backend be_back from off
+    enabled
+    server back1 127.0.0.1:%(good2)d %(tls)s
+""" % dict(ports, ca=ca_file, tls="ssl verify required ca-file %s check check-sni backend.test sni str(backend.test)"
+           % ca_file)
 
 
 def _haproxy_b(ports, ca_file):
@@ -202,14 +224,17 @@ def test_a_range_that_leaves_no_version_is_a_configuration_haproxy_refuses(world
     assert item["error"]["code"] == "INVALID_CONFIG" and "no SSL/TLS version" in item["error"]["message"], item
 
 
-def test_a_disabled_haproxy_server_is_reported_and_not_judged(views, haproxy_says):
+def test_a_disabled_haproxy_server_or_proxy_is_reported_and_not_judged(views, haproxy_says):
     seen = _collection(views["lb_a"])
     assert haproxy_says["retired"][0] == "MAINT" and haproxy_says["live"][0] == "UP"
-    assert seen["retired"][1]["disabled"] is True and seen["live"][1]["disabled"] is False
+    assert not set(STOPPED) & set(haproxy_says)  # stopped proxies: HAProxy neither checks nor lists them
+    assert {server: seen[server][1]["disabled"] for server in ("retired", "live", "back1") + STOPPED} == {
+        "retired": True, "live": False, "back1": False, "stopped1": True, "off1": True}
     assert seen["retired"][1]["endpoint"]["ok"]  # probed all the same: what it would serve if enabled
+    assert seen["back1"][0]  # `enabled` in its section undoes the defaults' `disabled`
     judged = {views["lb_a"]["lb_backends"][i]["server"] for i in lbjudge.judged(views["lb_a"])}
-    assert "retired" not in judged and {"old1", "new1", "live"} <= judged
-    assert views["lb_a"]["summary"]["disabled"] == 1
+    assert not ({"retired"} | set(STOPPED)) & judged and {"old1", "new1", "live", "back1"} <= judged
+    assert views["lb_a"]["summary"]["disabled"] == 3
 
 
 def test_nginx_down_members_and_a_path_variable_as_nginx_proxies(world, views):

@@ -320,6 +320,44 @@ def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where):
     assert _discover.nginx_tree("/n/nginx.conf", source, "/n") is not None  # site discovery stays lenient
 
 
+NGINX_WORDS_SITE = """upstream pool { server 127.0.0.1:9443; }
+map $http_x_a $mapped { default "a}b"; "~^x\\{2\\}$" 'c'; }
+server {
+    listen 127.0.0.1:19082;
+    server_name words.test;
+    add_header X-Host ${host};
+    add_header X-A a}b;
+    add_header X-B a#b};  # a comment
+    set $x ${host}-a;
+    location ~ ^/a\\{2\\}$ { proxy_pass https://pool; }
+    location /r { proxy_pass https://pool$request_uri; }
+    location /d { proxy_pass https://${x}$request_uri; }
+}
+"""
+
+
+def test_nginx_words_as_nginx_reads_them(tmp_path, files):
+    """`${name}`, `}` and `#` inside a word, an escaped brace in a regex: nginx accepts them (nginx -t), so the
+    lb view reads the file whole, with no error, and finds every backend."""
+    conf = _nginx(tmp_path, files, site=NGINX_WORDS_SITE)
+    items = _lbview.lb_backends("nginx", str(conf))
+    got = sorted((i["location"].split()[-1], i["address"], i["port"], (i["error"] or {}).get("code")) for i in items)
+    assert got == [("/d", None, None, "DYNAMIC_ADDRESS"), ("/r", "127.0.0.1", 9443, None),
+                   ("^/a\\{2\\}$", "127.0.0.1", 9443, None)]
+    words = [t[0] for t in _discover.nginx_tokens(NGINX_WORDS_SITE) if t[1]]
+    assert {"${host}", "a}b", "a#b}", "${host}-a", "^/a\\{2\\}$", "~^x\\{2\\}$"} <= set(words)
+
+
+def test_a_lua_block_is_skipped_whole():
+    """lua-nginx-module reads a *_by_lua_block's body as Lua (not installed here, so no nginx -t): its braces,
+    strings and comments do not end the block."""
+    text = ('location / { content_by_lua_block { local t = {1} ngx.say("}") -- }\n'
+            '  local s = [[ } ]] --[[ } ]] } proxy_pass https://127.0.0.1:9443; }')
+    tokens = _discover.nginx_tokens(text)
+    assert [t[0] for t in tokens] == ["location", "/", "{", "content_by_lua_block", "{", "}", "proxy_pass",
+                                      "https://127.0.0.1:9443", ";", "}"]
+
+
 @pytest.mark.parametrize("params, state", [
     ([], (False, False)), (["status=+D"], (True, False)), (["status=D"], (True, False)),
     (["status=S-E"], (True, False)), (["status=+H"], (False, True)), (["status=R"], (False, True)),

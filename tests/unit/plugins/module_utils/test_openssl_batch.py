@@ -112,3 +112,27 @@ def test_cert_chain_verify_batch_equals_each_item_alone(leaves):
         result.pop("verifier")
     assert batch["results"] == alone
     assert [r["valid"] for r in batch["results"]].count(True) == 2  # valid, valid_rsa
+
+
+def test_the_error_queue_printed_after_a_verdict_is_no_subject_of_the_next_file():
+    """OpenSSL prints its error queue after a failed file's verdict line: in a batch those lines come before the
+    next file's own lines, and must not be taken for its certificate's subject."""
+    paths = ["/t/leaf-0.pem", "/t/leaf-1.pem"]
+    output = ("CN = a\nerror 7 at 0 depth lookup: certificate signature failure\n"
+              "error /t/leaf-0.pem: verification failed\n"
+              "4057D3CF2E7F0000:error:06880006:asn1 encoding routines:ASN1_item_verify_ctx:EVP lib:a_verify.c:220:\n"
+              "error 47 at 0 depth lookup: permitted subtree violation\n"
+              "error /t/leaf-1.pem: verification failed\n")
+    first, second = _openssl.split_outcomes(output, paths)
+    assert first["errors"][0]["subject"] == "CN = a"
+    assert second["errors"] == [{"code": 47, "depth": 0, "message": "permitted subtree violation", "subject": None}]
+
+
+def test_a_process_that_cannot_start_leaves_no_descriptor_open():
+    import os
+
+    before = len(os.listdir("/proc/self/fd"))
+    for _attempt in range(20):
+        with pytest.raises(OSError):
+            _openssl._run_on_terminal(["/nonexistent/openssl", "verify"], 5)
+    assert len(os.listdir("/proc/self/fd")) == before
