@@ -135,6 +135,9 @@ def loop_case(work, name, task, items, sample, floor, label, floor_playbook):
     loop = playbook(work, name, task + "      loop: \"{{ lookup('file', '%s') | from_json }}\"\n" % (
         work / ("%s.json" % name)))
     ((reference, seconds),) = timed_against(loop, floor_playbook, 1).pairs
+    if seconds <= reference:  # a sample too small to rise above one pair's noise: no figure, rather than a negative
+        return ("%s (%d timed: within one pair's noise, no figure; a larger --loop-sample gives one)"
+                % (label, len(looped)), float("nan"), floor)
     scaled = floor + (seconds - reference) * len(items) / len(looped)
     return ("%s%s" % (label, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor)
 
