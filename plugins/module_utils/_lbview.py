@@ -153,7 +153,7 @@ def _ha_protocols(settings, global_settings):
     As HAProxy 2.6 builds a server's range (ssl_sock_init_srv, ssl_sock_prepare_srv_ssl_ctx): the server's own
     minimum and maximum, else the global ones (force-* sets both); the no-tlsv* flags of both, but only when no
     minimum or maximum is set at all (else HAProxy ignores them, with a warning). A range that leaves no version is
-    a configuration HAProxy refuses ("no SSL/TLS versions enabled"): the problem says so."""
+    a configuration HAProxy refuses ("all SSL/TLS versions are disabled"): the problem says so."""
     low = high = None
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):

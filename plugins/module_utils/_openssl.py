@@ -164,7 +164,7 @@ class OpenSSLVerifier:
         balancer's verify depth allows; None is OpenSSL's default (100). A prefetched outcome is taken as it is.
         """
         with self._lock:
-            known = self._prefetched.pop((leaf_der, tuple(untrusted_ders), depth), None)
+            known = self._prefetched.get((leaf_der, tuple(untrusted_ders), depth))
         if known is not None:
             return known
         leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)
