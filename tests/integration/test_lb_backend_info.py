@@ -43,7 +43,6 @@ from testlib.servers import (
     NginxLB,
     _run,
     free_ports,
-    have,
     http_status,
 )
 
@@ -255,9 +254,7 @@ def _apache_config(lb_port, lb_port2, ports, ca_file):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
-        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
-    base = tmp_path_factory.mktemp("lbview")
+    base = lbjudge.workdir(tmp_path_factory, "lbview")
     ca, other = pki.CA("LB"), pki.CA("Stranger")
     files = {}
     for kind, (names, _protocols, _ciphers, issuer, days, start) in KINDS.items():

@@ -44,7 +44,6 @@ from testlib.servers import (
     _run,
     free_ports,
     haproxy_command,
-    have,
     http_status,
 )
 
@@ -170,9 +169,7 @@ ProxyPass /mainpass/ https://localhost:%(mainpass)d/
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
-        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
-    base = tmp_path_factory.mktemp("semantics")
+    base = lbjudge.workdir(tmp_path_factory, "semantics")
     cert = pki.write(base / "leaf.crt", LEAF.pem)
     key = pki.write(base / "leaf.key", LEAF.key_pem(), 0o600)
     files = {"root": pki.write(base / "R.pem", ROOT.pem), "other": pki.write(base / "O.pem", OTHER.pem)}

@@ -43,7 +43,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from testlib import lbjudge, pki
-from testlib.servers import ApacheLB, HAProxyLB, KindBackends, NginxLB, _run, free_ports, have, http_status
+from testlib.servers import ApacheLB, HAProxyLB, KindBackends, NginxLB, _run, free_ports, http_status
 
 NAME = "crl.test"
 ROOT = pki.issue("CRL Root CA", ca=True, days=3650)
@@ -153,9 +153,7 @@ def _apache_config(lb_port, ports, ca_file, crl_files):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
-        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
-    base = tmp_path_factory.mktemp("crl")
+    base = lbjudge.workdir(tmp_path_factory, "crl")
     cert = pki.write(base / "leaf.crt", LEAF.pem + INTERMEDIATE.pem)
     key = pki.write(base / "leaf.key", LEAF.key_pem(), 0o600)
     ca_file = pki.write(base / "R.pem", ROOT.pem)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview, _names
-from testlib import pki
+from testlib import lbjudge, pki
 from testlib.servers import (
     ApacheLB,
     HAProxyLB,
@@ -45,7 +45,6 @@ from testlib.servers import (
     _run,
     free_ports,
     haproxy_stat,
-    have,
     http_status,
 )
 
@@ -272,9 +271,7 @@ def _apache_config(lb_ports, ports, ca_file, connect_port):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
-        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
-    base = tmp_path_factory.mktemp("namerules")
+    base = lbjudge.workdir(tmp_path_factory, "namerules")
     files = {kind: (pki.write(base / ("%s.crt" % kind), CA.chain_pem(issued)),
                     pki.write(base / ("%s.key" % kind), issued.key_pem(), 0o600)) for kind, issued in ISSUED.items()}
     ca_file = pki.write(base / "rules-ca.pem", CA.root.pem)

@@ -26,7 +26,7 @@ import subprocess
 import pytest
 
 from testlib import lbjudge, pki
-from testlib.servers import ApacheLB, HAProxyLB, Nginx, NginxLB, free_ports, have, http_status
+from testlib.servers import ApacheLB, HAProxyLB, Nginx, NginxLB, free_ports, http_status
 
 ROOT = pki.issue("Versions Root CA", ca=True, days=3650)
 OTHER = pki.issue("Versions Other CA", ca=True, days=3650)
@@ -142,9 +142,7 @@ SSLProxyCACertificateFile %(ca)s
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
-        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
-    base = tmp_path_factory.mktemp("versions")
+    base = lbjudge.workdir(tmp_path_factory, "versions")
     ca_file = pki.write(base / "R.pem", ROOT.pem)
     picked = free_ports(len(BACKENDS) + 2)
     ports = dict(zip(BACKENDS, picked))

@@ -6,10 +6,21 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from ansible_collections.certops.backend_tls.plugins.filter import lb_view
 from ansible_collections.certops.backend_tls.plugins.modules import cert_chain_verify
 from testlib.ansible_run import run_module
 from testlib.module_runner import run_main
+from testlib.servers import have
+
+
+def workdir(tmp_path_factory, name):
+    """A fresh directory for a world of real load balancers. HAProxy, nginx and Apache are test dependencies: a
+    missing one fails the test, never skips it."""
+    if not all(have(b) for b in ("haproxy", "nginx", "apache2")):
+        pytest.fail("haproxy, nginx and apache2 are test dependencies (hack/setup.sh installs them)")
+    return tmp_path_factory.mktemp(name)
 
 
 def read(servers):
