@@ -366,6 +366,9 @@ def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0, strict=False)
             words.append((value, line))
             continue
         current = open_blocks[-1]
+        if strict and value in ";{" and not words:
+            raise CertError("INVALID_CONFIG", "%s line %d: unexpected \"%s\" with no directive before it: nginx "
+                            "refuses this configuration" % (path, line, value))
         if value == ";":
             if words and words[0][0] == "include" and len(words) > 1:
                 for included in source.glob(_absolute(words[1][0], prefix)):

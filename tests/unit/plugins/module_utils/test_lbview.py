@@ -311,8 +311,15 @@ def test_haproxy_enabled_undoes_a_default_disabled_and_a_range_voids_no_tlsv(tmp
     ("http { server { location / { proxy_pass https://127.0.0.1:1 } } }", 'after \'proxy_pass\''),
     ("http { server { location / { proxy_pass", "unexpected end of file"),
     ("http { server { } } }", 'unexpected "}"'),
+    ("http { server { listen 80; }; }", 'unexpected ";" with no directive'),
+    ("http { { } }", 'unexpected "{" with no directive'),
 ])
-def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where):
+def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where, tmp_path):
+    conf = tmp_path / "nginx.conf"  # nginx itself refuses each of these for its syntax
+    conf.write_text("pid %s/n.pid;\nerror_log %s/e.log;\nevents {}\n%s" % (tmp_path, tmp_path, text))
+    checked = subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-e", str(tmp_path / "e.log")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode != 0 and "unexpected" in checked.stderr, checked
     source = _discover.FileSource({"/n/nginx.conf": text})
     with pytest.raises(CertError) as info:
         _lbview.lb_backends("nginx", "/n/nginx.conf", source)
