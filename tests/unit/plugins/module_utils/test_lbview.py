@@ -339,6 +339,8 @@ server {
     location ~ ^/a\\{2\\}$ { proxy_pass https://pool; }
     location /r { proxy_pass https://pool$request_uri; }
     location /d { proxy_pass https://${x}$request_uri; }
+    location /e { proxy_pass https://$request_uri; }
+    location /f { proxy_pass https://pool:$uri; }
 }
 """
 
@@ -349,7 +351,8 @@ def test_nginx_words_as_nginx_reads_them(tmp_path, files):
     conf = _nginx(tmp_path, files, site=NGINX_WORDS_SITE)
     items = _lbview.lb_backends("nginx", str(conf))
     got = sorted((i["location"].split()[-1], i["address"], i["port"], (i["error"] or {}).get("code")) for i in items)
-    assert got == [("/d", None, None, "DYNAMIC_ADDRESS"), ("/r", "127.0.0.1", 9443, None),
+    assert got == [("/d", None, None, "DYNAMIC_ADDRESS"), ("/e", None, None, "DYNAMIC_ADDRESS"),
+                   ("/f", None, None, "DYNAMIC_ADDRESS"), ("/r", "127.0.0.1", 9443, None),
                    ("^/a\\{2\\}$", "127.0.0.1", 9443, None)]
     words = [t[0] for t in _discover.nginx_tokens(NGINX_WORDS_SITE) if t[1]]
     assert {"${host}", "a}b", "a#b}", "${host}-a", "^/a\\{2\\}$", "~^x\\{2\\}$"} <= set(words)
