@@ -541,8 +541,9 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
     # 2: with variables nginx evaluates the URL at run time, then takes its host as written; a variable that always
     # begins with "/" ($request_uri, $uri, $document_uri) starts the path, so the host before it is fixed.
     path_variable = _NGX_PATH_VARIABLE.search(hostport)
-    if path_variable and hostport[:path_variable.start()] and not hostport[:path_variable.start()].endswith(":"):
-        hostport = hostport[:path_variable.start()]  # (no host, or no port, before it: still only known at run time)
+    fixed = hostport[:path_variable.start()] if path_variable else ""
+    if fixed and not fixed.endswith(":"):  # (no host, or no port, before it: still only known at run time)
+        hostport = fixed
     tls = scheme.lower() == "https"
     if "$" in hostport:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error={

@@ -32,7 +32,6 @@ import selectors
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _certs
@@ -95,8 +94,9 @@ class OpenSSLVerifier:
                         "-attime", str(seconds), "-CAfile", self.anchors, "-no-CApath"]
         if major and int(major.group(1)) >= 3:
             self.command.append("-no-CAstore")  # OpenSSL 3: or the default store would be trusted too
-        self._prefetched = {}  # (leaf DER, untrusted DERs, depth) -> outcome, from prefetch()
-        self._lock = threading.Lock()
+        # (leaf DER, untrusted DERs, depth) -> outcome: filled by prefetch() before the items' threads start, then
+        # only read
+        self._prefetched = {}
 
     def _reads(self, pem):
         try:
@@ -135,10 +135,9 @@ class OpenSSLVerifier:
             for start in range(0, len(leaves), BATCH_FILES):
                 part = leaves[start:start + BATCH_FILES]
                 outcomes = self._verify_many(part, untrusted, depth, "batch%d-%d" % (index, start))
-                with self._lock:
-                    for leaf, outcome in zip(part, outcomes):
-                        if outcome is not None:
-                            self._prefetched[(leaf, untrusted, depth)] = outcome
+                for leaf, outcome in zip(part, outcomes):
+                    if outcome is not None:
+                        self._prefetched[(leaf, untrusted, depth)] = outcome
 
     def _verify_many(self, leaves, untrusted_ders, depth, tag):
         """[outcome or None] for each leaf, from one `openssl verify` over them all (see the module docstring)."""
@@ -163,8 +162,7 @@ class OpenSSLVerifier:
         depth: at most that many intermediates between the leaf and the anchor (`-verify_depth`), as the load
         balancer's verify depth allows; None is OpenSSL's default (100). A prefetched outcome is taken as it is.
         """
-        with self._lock:
-            known = self._prefetched.get((leaf_der, tuple(untrusted_ders), depth))
+        known = self._prefetched.get((leaf_der, tuple(untrusted_ders), depth))
         if known is not None:
             return known
         leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: testlib, when run by itself
 from testlib import pki
 from testlib.ansible_run import COLLECTIONS, run_module
-from testlib.servers import HAProxyLB, Nginx, free_ports, haproxy_stat
+from testlib.servers import HAProxyLB, ProtocolBackends, free_ports, haproxy_stat
 
 DOMAIN = "lb200.test"
 # pool -> (number of servers, how its servers get their TLS settings)
@@ -70,20 +70,6 @@ def plan(count=200, seed=10):
             backends[i]["kind"] = kind
         picks = picks[number:]
     return backends
-
-
-class Backends(Nginx):
-    """One nginx, one server block per backend on its own loopback port, with its own protocols."""
-
-    def write_config(self):
-        blocks = []
-        for site in self.sites:
-            blocks.append(
-                "    server {\n        listen 127.0.0.1:%(port)d ssl;\n        server_name %(fqdn)s;\n"
-                "        ssl_certificate %(cert)s;\n        ssl_certificate_key %(key)s;\n"
-                "        ssl_protocols %(protocols)s;\n"
-                "        location / { return 200 \"%(name)s\\n\"; }\n    }\n" % site)
-        self.write_main("".join(blocks))
 
 
 class BenchLB(HAProxyLB):
@@ -271,7 +257,7 @@ def start(work, count=200):
     backends, sites, ca, ca_dir, ca_file, reserved = build(work, count)
     lb_dir = work / "lb200-haproxy"
     lb_dir.mkdir()
-    nginx = Backends(work / "lb200-nginx", sites)
+    nginx = ProtocolBackends(work / "lb200-nginx", sites)
     haproxy = BenchLB(lb_dir, haproxy_config(backends, ca_dir, lb_dir / "lb.sock", ca_file))
     try:
         nginx.start()

@@ -19,8 +19,8 @@ What is left of the run's wall clock beyond the worker is the main process: star
 inventory, taking the task's result in (the callbacks walk every value of it), and exit (with several workers,
 whose times overlap, there is no such row). `--fleet N` runs the bench's fleet case with nothing to do on any host:
 diagnose and remediate (one batch) over N hosts against a ping play over them, and a play of the collect module
-alone. Benchmark tool only: it wraps private ansible-core
-methods (ansible-core 2.19), and a method it cannot find is left out of the table.
+alone. Benchmark tool only: it wraps private ansible-core methods (ansible-core 2.19), and a method it cannot find is
+left out of the table.
 """
 
 from __future__ import annotations

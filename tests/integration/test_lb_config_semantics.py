@@ -71,16 +71,7 @@ CASES = {
 
 
 def _haproxy_config(ports, dirs, ca_file, fe_port):
-    return """global
-    stats socket @SOCKET@ mode 600 level admin
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-    default-server inter 400ms fall 1 rise 1
-
+    return lbjudge.haproxy_head() + """
 frontend fe_nocheck
     bind 127.0.0.1:%(fe)d
     default_backend be_nocheck

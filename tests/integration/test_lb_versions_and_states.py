@@ -26,7 +26,7 @@ import subprocess
 import pytest
 
 from testlib import lbjudge, pki
-from testlib.servers import ApacheLB, HAProxyLB, Nginx, NginxLB, free_ports, http_status
+from testlib.servers import ApacheLB, HAProxyLB, NginxLB, ProtocolBackends, free_ports, http_status
 
 ROOT = pki.issue("Versions Root CA", ca=True, days=3650)
 OTHER = pki.issue("Versions Other CA", ca=True, days=3650)
@@ -40,38 +40,8 @@ HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired"
 STOPPED = ("stopped1", "off1")  # servers of a disabled proxy (its own `disabled`, or its defaults'): not in show stat
 
 
-class Backends(Nginx):
-    """One nginx: each backend on its own port with its own certificate and protocols."""
-
-    def __init__(self, workdir, entries):
-        super().__init__(workdir, [])
-        self.entries = entries  # [(port, cert file, key file, protocols)]
-
-    @property
-    def ports(self):
-        return [entry[0] for entry in self.entries]
-
-    def write_config(self):
-        self.write_main("".join(
-            "    server {\n        listen 127.0.0.1:%d ssl;\n        ssl_certificate %s;\n"
-            "        ssl_certificate_key %s;\n        ssl_protocols %s;\n"
-            "        location / { return 200 \"ok\\n\"; }\n    }\n" % entry for entry in self.entries))
-
-
-_HAPROXY_HEAD = """global
-    stats socket @SOCKET@ mode 600 level admin
-%(global)s
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 5s
-    timeout server 5s
-    default-server inter 400ms fall 1 rise 1
-"""
-
-
 def _haproxy_a(ports, ca_file):
-    return (_HAPROXY_HEAD % {"global": "    ssl-default-server-options ssl-min-ver TLSv1.3\n"}) + """
+    return lbjudge.haproxy_head("    ssl-default-server-options ssl-min-ver TLSv1.3\n") + """
 backend be_a
     default-server ssl verify required ca-file %(ca)s check check-sni backend.test sni str(backend.test)
     server old1 127.0.0.1:%(tls12)d no-tlsv13
@@ -102,7 +72,7 @@ backend be_back from off
 
 
 def _haproxy_b(ports, ca_file):
-    return (_HAPROXY_HEAD % {"global": ""}) + """
+    return lbjudge.haproxy_head() + """
 backend be_b
     default-server ssl verify required ca-file %(ca)s check check-sni backend.test sni str(backend.test)
     server p9 127.0.0.1:%(tls13)d ssl-min-ver TLSv1.2 no-tlsv13
@@ -147,21 +117,20 @@ def world(tmp_path_factory):
     picked = free_ports(len(BACKENDS) + 2)
     ports = dict(zip(BACKENDS, picked))
     nginx_port, apache_port = picked[len(BACKENDS):]
-    entries = []
-    for name, (leaf, protocols) in BACKENDS.items():
-        cert = pki.write(base / ("%s.crt" % name), leaf.pem)
-        key = pki.write(base / ("%s.key" % name), leaf.key_pem(), 0o600)
-        entries.append((ports[name], cert, key, protocols))
+    sites = [{"name": name, "port": ports[name], "protocols": protocols,
+              "cert": pki.write(base / ("%s.crt" % name), leaf.pem),
+              "key": pki.write(base / ("%s.key" % name), leaf.key_pem(), 0o600)}
+             for name, (leaf, protocols) in BACKENDS.items()]
     lb_a = HAProxyLB(base / "lb_a", _haproxy_a(ports, ca_file))
     lb_b = HAProxyLB(base / "lb_b", _haproxy_b(ports, ca_file))
     nginx = NginxLB(base / "nginx", nginx_port, _nginx_lb(ports, ca_file, nginx_port))
     apache = ApacheLB(base / "apache", [apache_port], _apache_lb(ports, ca_file, apache_port))
-    refused = HAProxyLB(base / "refused", (_HAPROXY_HEAD % {"global": ""}) + (
+    refused = HAProxyLB(base / "refused", lbjudge.haproxy_head() + (
         "backend be_r\n    server none 127.0.0.1:%d ssl verify required ca-file %s ssl-min-ver TLSv1.3 "
         "ssl-max-ver TLSv1.2\n" % (ports["good"], ca_file)))
     refused.conf.write_text(refused.text.replace("@SOCKET@", str(refused.socket)))
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
-        for server in (Backends(base / "backends", entries), lb_a, lb_b, nginx, apache):
+        for server in (ProtocolBackends(base / "backends", sites), lb_a, lb_b, nginx, apache):
             running.enter_context(server)
         yield {"lb_a": lb_a, "lb_b": lb_b, "nginx": nginx, "apache": apache, "refused": refused, "ports": ports,
                "nginx_port": nginx_port, "apache_port": apache_port}

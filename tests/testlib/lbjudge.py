@@ -15,6 +15,14 @@ from testlib.module_runner import run_main
 from testlib.servers import have
 
 
+def haproxy_head(global_lines=""):
+    """The start of a test HAProxy configuration: a global section with the admin stats socket (HAProxyLB fills in
+    @SOCKET@) and these lines, and a defaults section with short timeouts and fast checks (one check decides)."""
+    return ("global\n    stats socket @SOCKET@ mode 600 level admin\n%s\ndefaults\n    mode http\n"
+            "    timeout connect 2s\n    timeout client 5s\n    timeout server 5s\n"
+            "    default-server inter 400ms fall 1 rise 1\n" % global_lines)
+
+
 def workdir(tmp_path_factory, name):
     """A fresh directory for a world of real load balancers. HAProxy, nginx and Apache are test dependencies: a
     missing one fails the test, never skips it."""

@@ -210,6 +210,19 @@ class Nginx(Server):
             wait_port(port)
 
 
+class ProtocolBackends(Nginx):
+    """One nginx, one server block per site on its own loopback port, with its own certificate and protocols: sites
+    [{name, port, cert, key, protocols[, fqdn]}] (a request answers the site's name)."""
+
+    def write_config(self):
+        self.write_main("".join(
+            "    server {\n        listen 127.0.0.1:%(port)d ssl;\n        server_name %(fqdn)s;\n"
+            "        ssl_certificate %(cert)s;\n        ssl_certificate_key %(key)s;\n"
+            "        ssl_protocols %(protocols)s;\n"
+            "        location / { return 200 \"%(name)s\\n\"; }\n    }\n" % dict({"fqdn": "_"}, **site)
+            for site in self.sites))
+
+
 class KindBackends(Nginx):
     """One nginx serving one certificate per kind (files[kind] = (cert, key)), each kind on every port listed for it
     (kind_ports[kind]); a request answers the kind's name. Tests give each (load balancer, case) its own port, so no
