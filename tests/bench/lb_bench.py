@@ -508,7 +508,7 @@ def profile(work, runs=5, only=None):
         bare.set_ciphers("DEFAULT")
         settings = {"min_version": None, "max_version": None, "ciphers": None}
         context, quiet = _probe.client_context(lb_settings=settings), _probe.client_context(lb_settings=settings)
-        quiet._msg_callback = None
+        quiet._msg_callback, quiet.watching = None, False
         resolve, method = _probe._resolve, _probe.chain_method()
 
         def handshake(target):

@@ -5,8 +5,10 @@ hack/setup-targets.sh builds one venv per target Python and per requirements-tar
   info-floor   cryptography 3.3.2  (backend_cert_info's floor; cert_chain_verify must refuse it)
   verify-floor cryptography 42.0.0 (cert_chain_verify's floor; both modules work)
 Each venv runs one real ansible-playbook (local connection, ansible_python_interpreter = the venv's
-python) that collects generated files, a real nginx's served chain and its discovered site, then
-verifies a batch of valid and broken chains. The served chain comes from a different code path per
+python) that collects generated files, a real nginx's served chain and its discovered site, the chains of two
+`openssl s_server`s that require a client certificate and get none (TLS 1.2 and 1.3: CLIENT_CERT_REQUIRED, which
+the probe reads from the handshake messages its TLS message callback sees), then verifies a batch of valid and
+broken chains. The served chain comes from a different code path per
 Python: `openssl s_client` on 3.8/3.9, `_ssl._SSLSocket.get_unverified_chain` on 3.10-3.12,
 `SSLSocket.get_unverified_chain` on 3.13. A target Python that is not installed skips its venvs
 with the interpreter named; one that is installed without its venv fails (run hack/setup.sh).
@@ -14,6 +16,7 @@ with the interpreter named; one that is installed without its venv fails (run ha
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -26,6 +29,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from testlib import pki
 from testlib.ansible_run import COLLECTIONS, ROOT, run_playbook
+from testlib.mtls import Material, OpenSSLServer
 from testlib.servers import Nginx, free_port
 
 TARGET_PYTHONS = ("3.8", "3.9", "3.10", "3.12", "3.13")  # keep in step with hack/setup-targets.sh
@@ -43,7 +47,10 @@ PLAYBOOK = """
     - name: Collect generated files, the chain nginx serves and the nginx site
       certops.backend_tls.backend_cert_info:
         paths: ["{{ chain_file }}", "{{ combined_file }}", "{{ der_file }}", "{{ p7b_file }}", "{{ p12_file }}"]
-        endpoints: [{host: 127.0.0.1, port: "{{ port }}", server_name: target.test}]
+        endpoints:
+          - {host: 127.0.0.1, port: "{{ port }}", server_name: target.test}
+          - {host: 127.0.0.1, port: "{{ required_tls12_port }}", server_name: backend.test}
+          - {host: 127.0.0.1, port: "{{ required_tls13_port }}", server_name: backend.test}
         discover: [{type: nginx, config: "{{ nginx_conf }}"}]
         chain_pem: true
       register: info
@@ -127,11 +134,19 @@ def material(tmp_path_factory):
                                                      [ca.intermediate.cert], serialization.NoEncryption())
     p12 = pki.write(tmp / "bundle.p12", p12_data, mode=0o600)
     port = free_port()
-    with Nginx(tmp / "nginx", [{"name": "target", "port": port, "server_names": ["target.test"],
-                                "cert": cert, "key": key}]) as nginx:
+    # Two servers that require a client certificate and get none, on TLS 1.2 and 1.3: the probe names that from
+    # the handshake messages it watches (its TLS message callback, which each target Python sets and calls in its
+    # own way) and keeps the chain they served before refusing.
+    refusing = Material(tmp / "mtls")
+    with contextlib.ExitStack() as stack:
+        nginx = stack.enter_context(Nginx(tmp / "nginx", [{"name": "target", "port": port,
+                                                           "server_names": ["target.test"], "cert": cert, "key": key}]))
+        required = {version: stack.enter_context(OpenSSLServer(tmp / "mtls", refusing, version=version)).port
+                    for version in ("1.2", "1.3")}
         yield {
-            "ca": ca, "leaf": leaf, "combined_leaf": combined_leaf,
+            "ca": ca, "leaf": leaf, "combined_leaf": combined_leaf, "refusing": refusing,
             "vars": {"chain_file": cert, "key_file": key, "combined_file": combined, "port": port,
+                     "required_tls12_port": required["1.2"], "required_tls13_port": required["1.3"],
                      "der_file": der, "p7b_file": p7b, "p12_file": p12,
                      "nginx_conf": str(nginx.conf), "root_pem": ca.root_pem, "leaf_pem": leaf.pem,
                      "chain_pem": ca.chain_pem(leaf), "expired_chain_pem": ca.chain_pem(expired),
@@ -172,7 +187,7 @@ def test_both_modules_on_target_python(pyver, label, material, tmp_path):
 
     # backend_cert_info: files.
     info = out["info"]
-    assert not info.get("failed") and info["summary"]["errors"] == 0, info
+    assert not info.get("failed") and info["summary"]["errors"] == 2, info  # the two refusing servers
     by_fp = {c["fingerprint_sha256"]: c for c in info["certificates"]}
     assert by_fp[leaf.fingerprint]["subject"] == "CN=target.test"
     assert by_fp[leaf.fingerprint]["public_key"] == {"type": "RSA", "size": 2048, "curve": None}
@@ -197,6 +212,10 @@ def test_both_modules_on_target_python(pyver, label, material, tmp_path):
     # backend_cert_info: the served chain, in full, by this Python's method.
     (endpoint, *_rest) = [e for e in info["endpoints"] if e["server_name"] == "target.test"]
     assert endpoint["ok"] is True and endpoint["chain"] == full_chain, endpoint
+    refused = {e["port"]: e for e in info["endpoints"] if e["server_name"] == "backend.test"}
+    assert {(p, e["ok"], e["error"]["code"], e["tls_version"], tuple(e["chain"])) for p, e in refused.items()} == {
+        (material["vars"]["required_tls%s_port" % v], False, "CLIENT_CERT_REQUIRED", "TLSv1.%s" % v[-1],
+         tuple(material["refusing"].server_chain)) for v in ("12", "13")}, refused
     (site,) = info["sites"]
     assert site["served_matches_disk"] is True and site["key_matches_cert"] is True, site
     # Without openssl on PATH only the ssl-module methods still see the whole chain; 3.8/3.9 fall back

@@ -1,0 +1,38 @@
+"""The probe's client context: how it watches the handshake's messages.
+
+The message callback is set on the C-level context underneath ssl.SSLContext, whose own setter would wrap it in a
+function turning three arguments into enums on each of the handshake's twenty-odd calls (a sixth of a probe's CPU).
+What the callback sees on real handshakes, on every target Python, is tested in test_probe_mtls and
+test_target_pythons."""
+
+from __future__ import annotations
+
+import _ssl
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
+
+
+def test_the_callback_is_set_underneath_ssl_contexts_wrapper():
+    for settings in (None, {"min_version": "TLSv1.2", "max_version": None, "ciphers": None}):
+        ctx = _probe.client_context(lb_settings=settings)
+        assert ctx.watching is True
+        assert _ssl._SSLContext._msg_callback.__get__(ctx) is _probe._record_message
+        assert ctx._msg_callback is _probe._record_message  # ssl.SSLContext's property reads it back
+
+
+class _Connection:
+    pass
+
+
+def test_the_callback_takes_the_plain_integers_openssl_gives():
+    conn = _Connection()
+    setattr(conn, _probe._SEEN, {"messages": []})
+    certificate = b"\x0b\x00\x00\x03\x00\x00\x00"
+    for args in (("read", 0x0303, 256, 22, b"\x16\x03\x03\x00\x04"),  # a record header: not kept
+                 ("read", 0x0303, 22, 11, certificate), ("read", 0x0303, 22, 13, b"\x0d"),
+                 ("read", 0x0303, 21, 40, b"\x02\x28")):
+        _probe._record_message(conn, *args)
+    seen = getattr(conn, _probe._SEEN)
+    assert seen["messages"] == [("read", 22, 11, 0x0303), ("read", 22, 13, 0x0303), ("read", 21, 40, 0x0303)]
+    assert seen["certificate"] == (0x0303, certificate)
+    assert _probe._asked(seen) is True and _probe._last_alert(seen) == 40 and _probe._served_version(seen) == "TLSv1.2"
