@@ -542,7 +542,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
     # begins with "/" ($request_uri, $uri, $document_uri) starts the path, so the host before it is fixed.
     path_variable = _NGX_PATH_VARIABLE.search(hostport)
     fixed = hostport[:path_variable.start()] if path_variable else ""
-    if fixed and not fixed.endswith(":"):  # (no host, or no port, before it: still only known at run time)
+    # (no host, or no port, before it: still only known at run time)
+    if fixed and not fixed.endswith(":") and _split_hostport(fixed, 1)[0]:
         hostport = fixed
     tls = scheme.lower() == "https"
     if "$" in hostport:
@@ -550,6 +551,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
             "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
             "(a variable)" % url}, **common)]
     host, port, problem = _split_hostport(hostport, 443 if tls else 80)
+    if not (problem or host):
+        problem = _ngx_no_host(hostport)
     if problem:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
     tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
@@ -561,6 +564,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
                 continue
             # 2: an upstream server without a port is port 80, whatever the proxy_pass scheme.
             m_host, m_port, m_problem = _split_hostport(address, 80)
+            if not (m_problem or m_host):
+                m_problem = _ngx_no_host(address)
             fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
             if m_problem:
                 fields["error"] = _config_error(m_problem)
@@ -571,6 +576,12 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
         return out
     return [backend_item(source="proxy_pass", pool=hostport, server=hostport, address=host, port=port,
                          **dict(common, **tls_fields))]
+
+
+def _ngx_no_host(address):
+    """2: an address with no host before its port ("https://:443", an upstream's "server :443;"): nginx refuses the
+    file ("no host in upstream"); with a variable in the URL it only fails at run time (DYNAMIC_ADDRESS, above)."""
+    return 'no host in upstream "%s": nginx refuses this configuration' % address
 
 
 def _ngx_strip_port(name):

@@ -327,6 +327,28 @@ def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where, tmp_pa
     assert _discover.nginx_tree("/n/nginx.conf", source, "/n") is not None  # site discovery stays lenient
 
 
+@pytest.mark.parametrize("text", [
+    "location / { proxy_pass https://:443; }",
+    "location / { proxy_pass https://[]:443/x; }",
+    "location / { proxy_pass https://; }",
+    "upstream nohost { server :443; }",  # the pool's server: a separate line ends the server block first
+])
+def test_an_nginx_backend_with_no_host_is_invalid_config(text, tmp_path):
+    """nginx refuses an address with no host before its port ("no host in upstream"); the view read it as a
+    backend at the address ""."""
+    server = "server { listen 127.0.0.1:19083; %s }" % (
+        "location / { proxy_pass https://nohost; }" if text.startswith("upstream") else text)
+    text = "http {\n%s\n%s\n}\n" % (text if text.startswith("upstream") else "", server)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("pid %s/n.pid;\nerror_log %s/e.log;\nevents {}\n%s" % (tmp_path, tmp_path, text))
+    checked = subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-e", str(tmp_path / "e.log")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode != 0 and "no host in upstream" in checked.stderr, checked
+    items = _lbview.lb_backends("nginx", "/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
+    assert [(i["error"] or {}).get("code") for i in items] == ["INVALID_CONFIG"], items
+    assert "no host in upstream" in items[0]["error"]["message"]
+
+
 NGINX_WORDS_SITE = """upstream pool { server 127.0.0.1:9443; }
 map $http_x_a $mapped { default "a}b"; "~^x\\{2\\}$" 'c'; }
 server {
@@ -341,6 +363,7 @@ server {
     location /d { proxy_pass https://${x}$request_uri; }
     location /e { proxy_pass https://$request_uri; }
     location /f { proxy_pass https://pool:$uri; }
+    location /g { proxy_pass https://:443$request_uri; }
 }
 """
 
@@ -352,7 +375,8 @@ def test_nginx_words_as_nginx_reads_them(tmp_path, files):
     items = _lbview.lb_backends("nginx", str(conf))
     got = sorted((i["location"].split()[-1], i["address"], i["port"], (i["error"] or {}).get("code")) for i in items)
     assert got == [("/d", None, None, "DYNAMIC_ADDRESS"), ("/e", None, None, "DYNAMIC_ADDRESS"),
-                   ("/f", None, None, "DYNAMIC_ADDRESS"), ("/r", "127.0.0.1", 9443, None),
+                   ("/f", None, None, "DYNAMIC_ADDRESS"), ("/g", None, None, "DYNAMIC_ADDRESS"),
+                   ("/r", "127.0.0.1", 9443, None),
                    ("^/a\\{2\\}$", "127.0.0.1", 9443, None)]
     words = [t[0] for t in _discover.nginx_tokens(NGINX_WORDS_SITE) if t[1]]
     assert {"${host}", "a}b", "a#b}", "${host}-a", "^/a\\{2\\}$", "~^x\\{2\\}$"} <= set(words)
