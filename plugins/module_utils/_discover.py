@@ -121,7 +121,9 @@ class HAProxyPaths:
     def absolute(self, value, base=None):
         if os.path.isabs(value):
             return value
-        base = base or self.default
+        if base:  # a relative ca-base / crt-base is itself resolved as any relative path
+            return _absolute(value, self.absolute(base))
+        base = self.default
         if not base:
             if self._workdir is None:
                 self._workdir = haproxy_workdir(self.config)
@@ -571,6 +573,33 @@ _HAPROXY_EXTRA_SUFFIXES = (".key", ".ocsp", ".issuer", ".sctl")
 _HAPROXY_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
+_HAPROXY_ESCAPES = {" ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"', "t": "\t", "n": "\n", "r": "\r"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _haproxy_escape(line, i, quote, buf):
+    """The backslash at line[i] (outside single quotes), as HAProxy's parse_line reads it: \\<space>, \\\\, \\#, \\',
+    \\" and \\t, \\n, \\r are the character they name, \\xHH the byte HH, \\$ a dollar inside double quotes; any
+    other backslash stays in the word as written (\\. is a backslash and a dot). Appends to buf; returns how many
+    characters were read. A \\x without two hex digits is a line HAProxy refuses: INVALID_CONFIG."""
+    following = line[i + 1:i + 2]
+    if following in _HAPROXY_ESCAPES:
+        buf.append(_HAPROXY_ESCAPES[following])
+        return 2
+    if following == "$" and quote == '"':
+        buf.append("$")
+        return 2
+    if following == "x":
+        digits = line[i + 2:i + 4]
+        if len(digits) < 2 or not set(digits) <= _HEX:
+            raise CertError("INVALID_CONFIG", "truncated or invalid hexadecimal sequence %r: HAProxy refuses this "
+                            "line" % line[i:i + 4])
+        buf.append(chr(int(digits, 16)))
+        return 4
+    buf.append("\\")
+    return 1
+
+
 def _haproxy_words(line, env):
     """One haproxy.cfg line -> [(word, dynamic)], the way HAProxy splits it.
 
@@ -588,9 +617,8 @@ def _haproxy_words(line, env):
                 buf, dynamic, started = [], False, False
         elif quote is None and char == "#":
             break
-        elif char == "\\" and quote != "'" and i + 1 < n:
-            i += 1
-            buf.append(line[i])
+        elif char == "\\" and quote != "'":
+            i += _haproxy_escape(line, i, quote, buf) - 1  # (and the 1 below)
             started = True
         elif quote is None and char in "\"'":
             quote, started = char, True

@@ -39,7 +39,7 @@ ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "loca
              "verify", "verify_origin", "sni", "check_sni", "verify_name", "name_rule", "check_expiry", "ca_file",
              "ca_path", "crl_file", "crl_path", "crl_check", "crl_missing_ok", "verify_depth", "client_cert",
              "client_key", "min_version", "max_version", "ciphers", "ciphersuites", "health_check", "disabled",
-             "backup", "error")
+             "backup", "proxy_protocol", "error")
 CRL_CHECKS = ("none", "leaf", "chain")  # what a load balancer checks against its CRLs (cert_chain_verify's crl_check)
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a CRL file read; a large CA's CRL runs to megabytes, certificates never do
 
@@ -102,15 +102,19 @@ _HA_FLAGS = frozenset((
 _HA_VERSIONS = {"SSLv3": None, "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 _HA_NO_VERSION = {"no-sslv3": None, "no-tlsv10": "TLSv1", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2",
                   "no-tlsv13": "TLSv1.3"}
-_HA_FORCE_VERSION = {"force-tlsv10": "TLSv1", "force-tlsv11": "TLSv1.1", "force-tlsv12": "TLSv1.2",
-                     "force-tlsv13": "TLSv1.3"}
+# force-* sets the minimum and the maximum to its version where it stands (HAProxy's own names, as ssl-min-ver's)
+_HA_FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv11": "TLSv1.1",
+                     "force-tlsv12": "TLSv1.2", "force-tlsv13": "TLSv1.3"}
 _HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6@", "quic4@", "quic6@")
 _SNI_LITERAL = re.compile(r"^str\((.*)\)$")
 
 
 def _ha_apply(settings, words, origin, problems):
     """Apply server keywords ([(word, dynamic)]) to settings {keyword: (value, origin, dynamic)}, in order: a later
-    keyword wins, no-* undoes (1.4: a server copies the default-server lines above it, then its own)."""
+    keyword wins, no-* undoes (1.4: a server copies the default-server lines above it, then its own). force-* is
+    ssl-min-ver and ssl-max-ver at once, where it stands: whichever of them comes later wins (HAProxy 2.6,
+    parse_tls_method_options). no-sslv3 / no-tlsv1x are not accepted on a default-server line: HAProxy warns ("not
+    accepted in default-server sections") and ignores them."""
     i = 0
     while i < len(words):
         word = words[i][0]
@@ -123,9 +127,10 @@ def _ha_apply(settings, words, origin, problems):
             continue
         if word.startswith("no-") or word.startswith("force-"):
             if word in _HA_NO_VERSION:
-                settings.setdefault("_no_versions", set()).add(_HA_NO_VERSION[word])
+                if origin != "default-server":
+                    settings.setdefault("_no_versions", set()).add(_HA_NO_VERSION[word])
             elif word in _HA_FORCE_VERSION:
-                settings["_force"] = (_HA_FORCE_VERSION[word], origin, False)
+                settings["ssl-min-ver"] = settings["ssl-max-ver"] = (_HA_FORCE_VERSION[word], origin, False)
             elif word.startswith("no-") and word[3:] in _HA_FLAGS:
                 settings[word[3:]] = (False, origin, False)
             elif word.startswith("no-"):
@@ -156,21 +161,18 @@ def _ha_protocols(settings, global_settings):
     a configuration HAProxy refuses ("all SSL/TLS versions are disabled"): the problem says so."""
     low = high = None
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
-    for source in (global_settings, settings):
-        if source.get("_force"):
-            low = high = source["_force"][0]
-            bounded = True
+    for source in (global_settings, settings):  # force-* is in ssl-min-ver / ssl-max-ver (_ha_apply)
         configured_low, configured_high = _ha_value(source, "ssl-min-ver")[0], _ha_value(source, "ssl-max-ver")[0]
         if configured_low:
             low = _HA_VERSIONS.get(configured_low, low)
             bounded = True
-        if configured_high:
-            high = _HA_VERSIONS.get(configured_high, high)
+        if configured_high:  # SSLv3 as the maximum leaves no TLS version (this OpenSSL has no SSLv3)
+            high = "SSLv3" if configured_high == "SSLv3" else _HA_VERSIONS.get(configured_high, high)
             bounded = True
     excluded = set() if bounded else \
         set(global_settings.get("_no_versions", ())) | set(settings.get("_no_versions", ()))
     lo_i = PROTOCOLS.index(low) if low in PROTOCOLS else 0
-    hi_i = PROTOCOLS.index(high) if high in PROTOCOLS else len(PROTOCOLS) - 1
+    hi_i = PROTOCOLS.index(high) if high in PROTOCOLS else (-1 if high == "SSLv3" else len(PROTOCOLS) - 1)
     allowed = [p for p in PROTOCOLS[lo_i:hi_i + 1] if p not in excluded]
     if not allowed:
         return None, None, ("no SSL/TLS version is left enabled (ssl-min-ver %s, ssl-max-ver %s%s): HAProxy refuses "
@@ -329,8 +331,16 @@ def _ha_item(state, proxy, settings, line, source, problems):
     # 1.3: the checks' transport (init_srv_check): check-ssl forces TLS, no-check-ssl plain TCP; with neither, the
     # checks use the traffic's transport unless a check `port` or `addr` is set (then plain TCP).
     check_ssl = _ha_value(settings, "check-ssl")[0]
+    check_elsewhere = bool(_ha_value(settings, "port")[0] or _ha_value(settings, "addr")[0])
     if check_ssl is None:
-        check_ssl = tls and not _ha_value(settings, "port")[0] and not _ha_value(settings, "addr")[0]
+        check_ssl = tls and not check_elsewhere
+    # 1.3: the PROXY protocol header sent before the handshake: send-proxy (v1), send-proxy-v2* (v2, which wins);
+    # the checks send it with check-send-proxy, or when the traffic does and no check port or addr is set.
+    proxy_protocol = "v2" if any(_ha_value(settings, k)[0] for k in (
+        "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn")) else (
+        "v1" if _ha_value(settings, "send-proxy")[0] else None)
+    check_proxy = (proxy_protocol or "v1") if _ha_value(settings, "check-send-proxy")[0] else (
+        None if check_elsewhere else proxy_protocol)
     return backend_item(
         lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source, tls=tls,
         verify=verify, verify_origin=verify_origin if tls else None, sni=sni if tls else None,
@@ -342,9 +352,10 @@ def _ha_item(state, proxy, settings, line, source, problems):
         ciphersuites=ciphersuites if tls else None,
         health_check={"enabled": check_on, "tls": check_on and check_ssl and tls,
                       "sni": check_sni if check_on and check_ssl and tls else None,
-                      "verify_name": check_name if check_on and check_ssl else None},
+                      "verify_name": check_name if check_on and check_ssl else None,
+                      "proxy_protocol": check_proxy if check_on else None},
         disabled=bool(_ha_value(settings, "disabled")[0]), backup=bool(_ha_value(settings, "backup")[0]),
-        error=error)
+        proxy_protocol=proxy_protocol, error=error)
 
 
 _HA_SECTIONS = _discover._HAPROXY_SECTIONS
@@ -1273,9 +1284,10 @@ def probe_target(item):
     """The endpoint to probe for a backend as the load balancer connects to it, or None (no TLS, no address).
 
     The SNI is the one the load balancer sends. HAProxy with health checks over TLS is probed as its checks
-    connect (check-sni, or none): its DOWN state and its alert come from them, and verify_options judges it on
-    their name. A request-dependent SNI is probed as the checks send it, or without SNI. The client certificate
-    and the protocol and cipher settings are the load balancer's (None: its library's defaults)."""
+    connect (check-sni, or none; the PROXY protocol header if they send one): its DOWN state and its alert come
+    from them, and verify_options judges it on their name. A request-dependent SNI is probed as the checks send it,
+    or without SNI. The client certificate and the protocol and cipher settings are the load balancer's (None: its
+    library's defaults)."""
     if not item["tls"] or not item["address"] or not item["port"]:
         return None
     check = _tls_health_check(item)
@@ -1287,13 +1299,16 @@ def probe_target(item):
                               "ciphers": item["ciphers"]}}
     if item["client_cert"]:
         target.update(client_cert=item["client_cert"], client_key=item["client_key"])
+    proxy_protocol = check.get("proxy_protocol") if check else item.get("proxy_protocol")
+    if proxy_protocol:
+        target["proxy_protocol"] = proxy_protocol
     return target
 
 
 def _target_key(target):
     settings = target["lb_settings"]
     return (target["host"], target["port"], target["server_name"], target.get("client_cert"), target.get("client_key"),
-            settings["min_version"], settings["max_version"], settings["ciphers"])
+            settings["min_version"], settings["max_version"], settings["ciphers"], target.get("proxy_protocol"))
 
 
 def verify_options(item):

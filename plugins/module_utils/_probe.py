@@ -55,6 +55,7 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -478,12 +479,26 @@ def _last_alert(seen):
     return alerts[-1] if alerts else None
 
 
-def probe(host, port, *, server_name, timeout, method=None, context=None, client_cert=None, client_key=None):
+def proxy_header(sock, version):
+    """The PROXY protocol header a load balancer sends before the handshake ("v1": text, "v2": binary; haproxy.org's
+    proxy-protocol.txt), naming this connection's own addresses as the client's and the server's."""
+    src, dst = sock.getsockname()[:2], sock.getpeername()[:2]
+    six = sock.family == socket.AF_INET6
+    if version == "v1":
+        return ("PROXY %s %s %s %d %d\r\n" % ("TCP6" if six else "TCP4", src[0], dst[0], src[1], dst[1])).encode()
+    family = socket.AF_INET6 if six else socket.AF_INET
+    body = socket.inet_pton(family, src[0]) + socket.inet_pton(family, dst[0]) + struct.pack("!HH", src[1], dst[1])
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes((0x21, 0x21 if six else 0x11)) + struct.pack("!H", len(body)) + body
+
+
+def probe(host, port, *, server_name, timeout, method=None, context=None, client_cert=None, client_key=None,
+          proxy_protocol=None):
     """Probe one endpoint. Returns {ok, error, tls_version, cipher, chain_der, handshake_ms, elapsed_ms,
     client_cert_requested}.
 
     context (from client_context) is shared by probe_many; without it one is made here, presenting
     client_cert/client_key when given (a certificate or key that cannot be used is the result's error).
+    proxy_protocol ("v1", "v2" or None): the PROXY protocol header sent first, as a load balancer sends it.
     """
     method = method or chain_method()
     if context is None:
@@ -500,6 +515,9 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
     sock = tls = seen = None
     try:
         sock = _connect(host, port, deadline)
+        if proxy_protocol:
+            sock.settimeout(_left(deadline))
+            sock.sendall(proxy_header(sock, proxy_protocol))
         started = time.monotonic()
         # SSLSocket's timeout bounds the whole handshake, not each read (Python >= 3.5): a peer that
         # trickles one byte a second cannot stretch it past the deadline.
@@ -526,7 +544,8 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
             leaf = tls.getpeercert(binary_form=True)
             sock = None
             tls.close()  # before the second connection: a server may serve one connection at a time
-            chain = _chain_via_openssl(host, port, server_name, deadline, identity)
+            # (s_client sends no PROXY protocol header: behind one, the leaf is all this Python sees)
+            chain = None if proxy_protocol else _chain_via_openssl(host, port, server_name, deadline, identity)
             # Only trust the second connection if it saw the same leaf.
             result["chain_der"] = chain if chain and chain[0] == leaf else ([leaf] if leaf else [])
         elif method == "leaf":
@@ -628,8 +647,8 @@ def lb_failure(restricted, unrestricted, settings):
 
 
 def probe_many(targets, *, timeout, concurrency):
-    """Probe [{host, port, server_name[, client_cert, client_key][, lb_settings]}] concurrently; results in the same
-    order.
+    """Probe [{host, port, server_name[, client_cert, client_key][, lb_settings][, proxy_protocol]}] concurrently;
+    results in the same order.
 
     Each distinct client certificate is read and checked once, before any connection; an endpoint
     whose certificate or key cannot be used gets that error without being connected to. A target with
@@ -659,7 +678,7 @@ def probe_many(targets, *, timeout, concurrency):
         if isinstance(context, CertError):
             return _failed(context)
         return probe(target["host"], target["port"], server_name=target["server_name"],
-                     timeout=budget, method=method, context=context)
+                     timeout=budget, method=method, context=context, proxy_protocol=target.get("proxy_protocol"))
 
     def one(target):
         settings = target.get("lb_settings")

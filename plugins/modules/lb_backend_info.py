@@ -376,11 +376,14 @@ lb_backends:
       sample: null
     health_check:
       description: "HAProxy: whether the server is health-checked, over TLS (C(check-ssl); C(no-check-ssl), or a
-        check C(port) or C(addr) without C(check-ssl), is plain TCP), with which SNI and which verified name. Null for
-        nginx and Apache (no active checks in their open-source versions)."
+        check C(port) or C(addr) without C(check-ssl), is plain TCP), with which SNI and which verified name, and the
+        PROXY protocol header the checks send first (C(proxy_protocol); C(check-send-proxy), or the server's own when no
+        check C(port) or C(addr) is set), which the probe sends too. Null for nginx and Apache (no active checks in
+        their open-source versions)."
       returned: always
       type: dict
-      sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal}
+      sample: {enabled: true, tls: true, sni: app.example.internal, verify_name: app.example.internal,
+               proxy_protocol: null}
     disabled:
       description:
         - "Taken out of service in the configuration: HAProxy C(disabled) on the server (it starts in maintenance,
@@ -398,6 +401,14 @@ lb_backends:
       returned: always
       type: bool
       sample: false
+    proxy_protocol:
+      description: "HAProxy: the PROXY protocol header sent before each handshake, V(v1) (C(send-proxy)) or V(v2)
+        (C(send-proxy-v2), C(send-proxy-v2-ssl), C(send-proxy-v2-ssl-cn)); null when none (and for nginx and Apache).
+        A backend behind one expects it, and the probe sends it as the load balancer does (on a host whose Python is
+        older than 3.10 it then sees the leaf only: C(openssl s_client) sends no such header)."
+      returned: always
+      type: str
+      sample: v2
     error:
       description:
         - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, or a

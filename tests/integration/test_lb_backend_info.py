@@ -402,7 +402,7 @@ def test_names_and_settings_as_each_load_balancer_uses_them(view):
     assert h["dynsni"]["sni"] == {"dynamic": "req.hdr(host)"} and h["dynsni"]["verify_name"] == {
         "dynamic": "req.hdr(host)"}
     assert h["dynsni"]["health_check"] == {"enabled": True, "tls": True, "sni": "healthy.lb.test",
-                                           "verify_name": "healthy.lb.test"}
+                                           "verify_name": "healthy.lb.test", "proxy_protocol": None}
     assert h["dynsni"]["endpoint"]["server_name"] == "healthy.lb.test"  # probed as its checks connect
     assert (h["verifyhost"]["sni"], h["verifyhost"]["verify_name"]) == (None, "healthy.lb.test")
     assert h["verifyhost"]["endpoint"]["server_name"] is None

@@ -12,6 +12,14 @@ and two with both; a fifth port serves O's leaf (a backend no load balancer here
   (no global range): `p9` (TLS 1.3 backend, `ssl-min-ver TLSv1.2 no-tlsv13`) UP, `q` (TLS 1.3 backend, only
   no-tlsv13) DOWN.
 - A server whose range leaves no version (`ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.2`): `haproxy -c` refuses the file.
+- `lb_c` (a differential fuzz against HAProxy found these): `force-tlsv1x` sets the minimum and the maximum where it
+  stands, so a later `ssl-min-ver`/`ssl-max-ver` wins over it and an earlier one loses (`f1` DOWN, `f2` UP, and
+  across default-server lines `f3` DOWN, `f4` UP); no-tlsv1x on a default-server line is ignored (`n1` UP); a word's
+  backslash escapes are HAProxy's (`check-sni backend\\x2etest` is backend.test: `e1` UP; `backend\\.test` keeps its
+  backslash: `e2` DOWN); a relative `ca-base` is resolved against `default-path` (every ca-file of `lb_c` is one).
+  `send-proxy` / `send-proxy-v2` to an nginx that expects a PROXY protocol header (`listen ... ssl proxy_protocol`)
+  is UP, a server without it DOWN, and so is `send-proxy` to an nginx that expects none: the probe sends the header
+  as HAProxy does. `ssl-max-ver SSLv3`, `force-sslv3` and a truncated `\\x` escape: `haproxy -c` refuses each file.
 - Taken out of service: HAProxy `disabled` (MAINT, never checked), nginx `server ... down`, Apache BalancerMember
   `status=+D`, each on O's backend beside a live member on R's: the load balancers answer 200; the collection reports
   the backend `disabled` and judges only the live ones.
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -34,9 +43,11 @@ LEAF = pki.issue("backend.test", issuer=ROOT, names=["backend.test", "localhost"
 STRAY = pki.issue("backend.test", issuer=OTHER, names=["backend.test", "localhost"])
 # backend -> (leaf, nginx's ssl_protocols)
 BACKENDS = {"tls12": (LEAF, "TLSv1.2"), "tls13": (LEAF, "TLSv1.3"), "good": (LEAF, "TLSv1.2 TLSv1.3"),
-            "good2": (LEAF, "TLSv1.2 TLSv1.3"), "stray": (STRAY, "TLSv1.2 TLSv1.3")}
+            "good2": (LEAF, "TLSv1.2 TLSv1.3"), "stray": (STRAY, "TLSv1.2 TLSv1.3"), "pp": (LEAF, "TLSv1.2 TLSv1.3")}
+PROXY_PROTOCOL = ("pp",)  # nginx `listen ... ssl proxy_protocol`: a PROXY protocol header first, then the handshake
 HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired": "MAINT", "live": "UP",
-                "back1": "UP"}
+                "back1": "UP", "f1": "DOWN", "f2": "UP", "f3": "DOWN", "f4": "UP", "n1": "UP", "e1": "UP",
+                "e2": "DOWN", "pp1": "UP", "pp2": "UP", "pp_none": "DOWN", "pp_unexpected": "DOWN"}
 STOPPED = ("stopped1", "off1")  # servers of a disabled proxy (its own `disabled`, or its defaults'): not in show stat
 
 
@@ -80,6 +91,45 @@ backend be_b
 """ % dict(ports, ca=ca_file)
 
 
+def _haproxy_c(ports, base):
+    """Relative ca-files under a relative ca-base, under `default-path origin`."""
+    tls = "ssl verify required ca-file R.pem check check-sni backend.test sni str(backend.test)"
+    return lbjudge.haproxy_head("    default-path origin %s\n    ca-base cas\n" % base) + r"""
+backend be_force
+    default-server %(tls)s
+    server f1 127.0.0.1:%(tls12)d ssl-min-ver TLSv1.2 force-tlsv13
+    server f2 127.0.0.1:%(tls13)d ssl-max-ver TLSv1.1 force-tlsv13
+
+backend be_force_defaults
+    default-server %(tls)s
+    default-server ssl-min-ver TLSv1.2
+    default-server force-tlsv13
+    server f3 127.0.0.1:%(tls12)d
+    server f4 127.0.0.1:%(tls13)d
+
+backend be_no_on_defaults
+    default-server %(tls)s no-tlsv13
+    server n1 127.0.0.1:%(tls13)d
+
+backend be_escapes
+    default-server ssl verify required ca-file R.pem check
+    server e1 127.0.0.1:%(good)d check-sni backend\x2etest
+    server e2 127.0.0.1:%(good2)d check-sni backend\.test
+
+backend be_proxy_protocol
+    default-server %(tls)s
+    server pp1 127.0.0.1:%(pp)d send-proxy
+    server pp2 127.0.0.1:%(pp)d send-proxy-v2
+    server pp_none 127.0.0.1:%(pp)d
+    server pp_unexpected 127.0.0.1:%(good)d send-proxy
+""" % dict(ports, tls=tls)
+
+
+REFUSED_LINES = {  # a server line's keywords HAProxy refuses -> what the collection says
+    "ssl-max-ver SSLv3": "no SSL/TLS version", "force-sslv3": "no SSL/TLS version",
+    r"check-sni backend\x2": "hexadecimal"}
+
+
 def _nginx_lb(ports, ca_file, lb_port):
     return """    upstream dynpool { server 127.0.0.1:%(good)d; }
     upstream mixed { server 127.0.0.1:%(stray)d down; server 127.0.0.1:%(good2)d; }
@@ -117,12 +167,15 @@ def world(tmp_path_factory):
     picked = free_ports(len(BACKENDS) + 2)
     ports = dict(zip(BACKENDS, picked))
     nginx_port, apache_port = picked[len(BACKENDS):]
-    sites = [{"name": name, "port": ports[name], "protocols": protocols,
+    sites = [{"name": name, "port": ports[name], "protocols": protocols, "proxy_protocol": name in PROXY_PROTOCOL,
               "cert": pki.write(base / ("%s.crt" % name), leaf.pem),
               "key": pki.write(base / ("%s.key" % name), leaf.key_pem(), 0o600)}
              for name, (leaf, protocols) in BACKENDS.items()]
     lb_a = HAProxyLB(base / "lb_a", _haproxy_a(ports, ca_file))
     lb_b = HAProxyLB(base / "lb_b", _haproxy_b(ports, ca_file))
+    (base / "cas").mkdir()
+    pki.write(base / "cas" / "R.pem", ROOT.pem)
+    lb_c = HAProxyLB(base / "lb_c", _haproxy_c(ports, base))
     nginx = NginxLB(base / "nginx", nginx_port, _nginx_lb(ports, ca_file, nginx_port))
     apache = ApacheLB(base / "apache", [apache_port], _apache_lb(ports, ca_file, apache_port))
     refused = HAProxyLB(base / "refused", lbjudge.haproxy_head() + (
@@ -130,16 +183,17 @@ def world(tmp_path_factory):
         "ssl-max-ver TLSv1.2\n" % (ports["good"], ca_file)))
     refused.conf.write_text(refused.text.replace("@SOCKET@", str(refused.socket)))
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
-        for server in (ProtocolBackends(base / "backends", sites), lb_a, lb_b, nginx, apache):
+        for server in (ProtocolBackends(base / "backends", sites), lb_a, lb_b, lb_c, nginx, apache):
             running.enter_context(server)
-        yield {"lb_a": lb_a, "lb_b": lb_b, "nginx": nginx, "apache": apache, "refused": refused, "ports": ports,
+        yield {"lb_a": lb_a, "lb_b": lb_b, "lb_c": lb_c, "nginx": nginx, "apache": apache, "refused": refused,
+               "ports": ports, "ca_file": ca_file,
                "nginx_port": nginx_port, "apache_port": apache_port}
 
 
 @pytest.fixture(scope="module")
 def haproxy_says(world):
     out = {}
-    for lb in ("lb_a", "lb_b"):
+    for lb in ("lb_a", "lb_b", "lb_c"):
         stat = lbjudge.haproxy_settled(world[lb])
         out.update((server, (status, check.lstrip("* "))) for server, (status, check, _last) in stat.items())
     return out
@@ -148,6 +202,7 @@ def haproxy_says(world):
 @pytest.fixture(scope="module")
 def views(world):
     return {"lb_a": lbjudge.read({"haproxy": world["lb_a"]}), "lb_b": lbjudge.read({"haproxy": world["lb_b"]}),
+            "lb_c": lbjudge.read({"haproxy": world["lb_c"]}),
             "nginx": lbjudge.read({"nginx": world["nginx"]}), "apache": lbjudge.read({"apache": world["apache"]})}
 
 
@@ -189,6 +244,47 @@ def test_a_range_that_leaves_no_version_is_a_configuration_haproxy_refuses(world
     view = lbjudge.read({"haproxy": world["refused"]})
     (item,) = view["lb_backends"]
     assert item["error"]["code"] == "INVALID_CONFIG" and "no SSL/TLS version" in item["error"]["message"], item
+
+
+def test_force_default_server_flags_escapes_and_ca_base_as_haproxy_reads_them(world, views, haproxy_says):
+    seen = _collection(views["lb_c"])
+    assert {"f1", "f2", "f3", "f4", "n1", "e1", "e2"} <= set(seen), seen
+    for server, (accepted, item) in seen.items():
+        assert accepted == (haproxy_says[server][0] == "UP"), (server, haproxy_says[server], item)
+    ranges = {server: (item["min_version"], item["max_version"]) for server, (_ok, item) in seen.items()
+              if not server.startswith("pp")}
+    assert ranges == {"f1": ("TLSv1.3", "TLSv1.3"), "f2": ("TLSv1.3", "TLSv1.3"), "f3": ("TLSv1.3", "TLSv1.3"),
+                      "f4": ("TLSv1.3", "TLSv1.3"), "n1": (None, None), "e1": (None, None), "e2": (None, None)}
+    assert {s: seen[s][1]["endpoint"]["error"]["code"] for s in ("f1", "f3")} == {
+        "f1": "NO_COMMON_PROTOCOL", "f3": "NO_COMMON_PROTOCOL"}
+    assert (seen["e1"][1]["check_sni"], seen["e2"][1]["check_sni"]) == ("backend.test", "backend\\.test")
+    assert {item["ca_file"] for _ok, item in seen.values()} == {str(Path(world["ca_file"]).parent / "cas" / "R.pem")}
+
+
+def test_the_proxy_protocol_header_is_sent_as_haproxy_sends_it(views, haproxy_says):
+    """send-proxy (v1) and send-proxy-v2 to a backend that expects the header: UP, and the probe, sending it too, is
+    served; without it that backend closes the connection, and a backend that expects none fails the handshake."""
+    seen = _collection(views["lb_c"])
+    for server in ("pp1", "pp2", "pp_none", "pp_unexpected"):
+        accepted, item = seen[server]
+        assert accepted == (haproxy_says[server][0] == "UP"), (server, haproxy_says[server], item)
+    assert {s: (seen[s][1]["proxy_protocol"], seen[s][1]["health_check"]["proxy_protocol"])
+            for s in ("pp1", "pp2", "pp_none")} == {"pp1": ("v1", "v1"), "pp2": ("v2", "v2"), "pp_none": (None, None)}
+    assert seen["pp1"][1]["endpoint"]["ok"] and seen["pp2"][1]["endpoint"]["ok"]
+    assert not seen["pp_none"][1]["endpoint"]["ok"] and not seen["pp_unexpected"][1]["endpoint"]["ok"]
+
+
+@pytest.mark.parametrize("keywords", sorted(REFUSED_LINES))
+def test_keywords_haproxy_refuses_are_invalid_config(keywords, world, tmp_path):
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_r\n    server none 127.0.0.1:%d ssl verify required ca-file %s check %s\n"
+        % (world["ports"]["good"], world["ca_file"], keywords)))
+    lb.conf.write_text(lb.text.replace("@SOCKET@", str(lb.socket)))
+    checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode != 0, checked
+    view = lbjudge.read({"haproxy": lb})
+    errors = [item["error"] for item in view["lb_backends"]] + [c.get("error") for c in view["configs"]]
+    assert any(e and e["code"] == "INVALID_CONFIG" and REFUSED_LINES[keywords] in e["message"] for e in errors), view
 
 
 def test_a_disabled_haproxy_server_or_proxy_is_reported_and_not_judged(views, haproxy_says):

@@ -116,7 +116,8 @@ def test_haproxy_defaults_inheritance_and_templates(tmp_path, files):
         "verify_origin": "default-server", "sni": "app.test", "check_sni": "app.test", "verify_name": "app.test",
         "name_rule": "haproxy", "ca_file": ca, "min_version": "TLSv1.2", "max_version": None,
         "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256", "error": None}
-    assert app1["health_check"] == {"enabled": True, "tls": True, "sni": "app.test", "verify_name": "app.test"}
+    assert app1["health_check"] == {"enabled": True, "tls": True, "sni": "app.test", "verify_name": "app.test",
+                                    "proxy_protocol": None}
     # A request-dependent SNI: reported as such; the name verified is that SNI (verifyhost only without one).
     assert servers["app2"]["sni"] == {"dynamic": "req.hdr(host)"}
     assert servers["app2"]["verify_name"] == {"dynamic": "req.hdr(host)"}
@@ -305,6 +306,63 @@ def test_haproxy_enabled_undoes_a_default_disabled_and_a_range_voids_no_tlsv(tmp
     assert (servers["on"]["disabled"], servers["on"]["backup"]) == (False, True)
     assert (servers["on"]["min_version"], servers["on"]["max_version"]) == ("TLSv1.1", "TLSv1.3")
     assert (servers["ranged"]["min_version"], servers["ranged"]["max_version"]) == (None, "TLSv1.2")
+
+
+HAPROXY_ORDER = r"""backend one_line
+    server force_last 10.0.0.1:443 ssl verify none ssl-min-ver TLSv1.2 force-tlsv13
+    server min_last 10.0.0.2:443 ssl verify none force-tlsv13 ssl-min-ver TLSv1.2
+backend across_default_lines
+    default-server ssl verify none ssl-min-ver TLSv1.2
+    default-server force-tlsv13
+    server from_defaults 10.0.0.3:443
+    server own_range 10.0.0.4:443 ssl-max-ver TLSv1.3 ssl-min-ver TLSv1.0
+backend no_on_default_server
+    default-server ssl verify none no-tlsv13 no-tlsv12
+    server ignored 10.0.0.6:443
+    server own 10.0.0.7:443 no-tlsv12
+"""
+
+
+def _ranges(text):
+    source = _discover.FileSource({"/h/haproxy.cfg": text})
+    return {i["server"]: (i["min_version"], i["max_version"], i["error"])
+            for i in _lbview.lb_backends("haproxy", "/h/haproxy.cfg", source)}
+
+
+def test_haproxy_force_is_min_and_max_where_it_stands_and_default_server_no_tlsv_is_ignored():
+    """HAProxy 2.6 (parse_tls_method_options): force-tlsv1x sets both ends of the range where it stands, so what comes
+    after it wins, on a line, across default-server lines and in ssl-default-server-options; no-tlsv1x on a
+    default-server line is ignored ("not accepted in default-server sections"). Ranges like these are checked
+    against HAProxy's health checks in tests/integration/test_lb_versions_and_states.py."""
+    assert _ranges(HAPROXY_ORDER) == {
+        "force_last": ("TLSv1.3", "TLSv1.3", None), "min_last": ("TLSv1.2", "TLSv1.3", None),
+        "from_defaults": ("TLSv1.3", "TLSv1.3", None), "own_range": ("TLSv1", "TLSv1.3", None),
+        "ignored": (None, None, None), "own": ("TLSv1", "TLSv1.3", None)}
+    server = "backend b\n    server s 10.0.0.1:443 ssl verify none\n"
+    assert _ranges("global\n    ssl-default-server-options ssl-max-ver TLSv1.1 force-tlsv12\n" + server) == {
+        "s": ("TLSv1.2", "TLSv1.2", None)}
+    assert _ranges("global\n    ssl-default-server-options force-tlsv12 ssl-max-ver TLSv1.3\n" + server) == {
+        "s": ("TLSv1.2", "TLSv1.3", None)}
+
+
+@pytest.mark.parametrize("word, read", [
+    (r"a\x2eb", "a.b"), (r"a\.b", "a\\.b"), (r"a\tb", "a\tb"), (r"a\ b", "a b"), (r"a\\b", "a\\b"), (r"a\#b", "a#b"),
+    (r'"a\$b"', "a$b"), (r"a\$b", "a\\$b"), (r"'a\x2eb'", "a\\x2eb"), ("a\\", "a\\")])
+def test_haproxy_backslashes_as_parse_line_reads_them(word, read):
+    assert _discover._haproxy_words("check-sni " + word, {}) == [("check-sni", False), (read, False)]
+
+
+def test_haproxy_truncated_hex_escape_is_invalid_config():
+    with pytest.raises(CertError) as info:
+        _discover._haproxy_words(r"check-sni a\x4", {})
+    assert info.value.code == "INVALID_CONFIG" and "hexadecimal" in info.value.message
+
+
+def test_haproxy_relative_ca_base_is_resolved_against_default_path():
+    source = _discover.FileSource({"/h/haproxy.cfg": "global\n    default-path origin /srv/lb\n    ca-base cas\n"
+                                   "backend b\n    server s 10.0.0.1:443 ssl verify required ca-file root.pem\n"})
+    (item,) = _lbview.lb_backends("haproxy", "/h/haproxy.cfg", source)
+    assert item["ca_file"] == "/srv/lb/cas/root.pem", item
 
 
 @pytest.mark.parametrize("text, where", [
