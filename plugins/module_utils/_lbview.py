@@ -97,14 +97,17 @@ def _split_hostport(text, default_port):
 # Server keywords that take no value (HAProxy 2.6 configuration.txt 5.2); every no-* and force-* too.
 _HA_FLAGS = frozenset((
     "agent-check", "allow-0rtt", "backup", "check", "check-send-proxy", "check-ssl", "check-via-socks4",
-    "disabled", "enabled", "non-stick", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn",
-    "ssl", "ssl-reuse", "stick", "tfo", "tls-tickets"))
+    "disabled", "enabled", "non-stick", "ssl", "ssl-reuse", "stick", "tfo", "tls-tickets"))
 _HA_VERSIONS = {"SSLv3": None, "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 _HA_NO_VERSION = {"no-sslv3": None, "no-tlsv10": "TLSv1", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2",
                   "no-tlsv13": "TLSv1.3"}
 # force-* sets the minimum and the maximum to its version where it stands (HAProxy's own names, as ssl-min-ver's)
 _HA_FORCE_VERSION = {"force-sslv3": "SSLv3", "force-tlsv10": "TLSv1.0", "force-tlsv11": "TLSv1.1",
                      "force-tlsv12": "TLSv1.2", "force-tlsv13": "TLSv1.3"}
+# The PROXY protocol options a server keyword turns on, and its no- form off (HAProxy 2.6 server.c, cfgparse-ssl.c):
+# a header is sent when any is on, version 2 when "v2" is.
+_HA_PROXY_BITS = {"send-proxy": ("v1",), "send-proxy-v2": ("v2",), "send-proxy-v2-ssl": ("v2", "ssl"),
+                  "send-proxy-v2-ssl-cn": ("v2", "ssl", "cn")}
 _HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6@", "quic4@", "quic6@")
 _SNI_LITERAL = re.compile(r"^str\((.*)\)$")
 
@@ -118,6 +121,15 @@ def _ha_apply(settings, words, origin, problems):
     i = 0
     while i < len(words):
         word = words[i][0]
+        if word in _HA_PROXY_BITS:
+            bits = settings.setdefault("_proxy_protocol", set())
+            bits.update(_HA_PROXY_BITS[word])
+            i += 1
+            continue
+        if word.startswith("no-") and word[3:] in _HA_PROXY_BITS:
+            settings.setdefault("_proxy_protocol", set()).difference_update(_HA_PROXY_BITS[word[3:]])
+            i += 1
+            continue
         if word in _HA_FLAGS:
             if word == "enabled":  # resets a `disabled` inherited from default-server
                 settings["disabled"] = (False, origin, False)
@@ -334,11 +346,11 @@ def _ha_item(state, proxy, settings, line, source, problems):
     check_elsewhere = bool(_ha_value(settings, "port")[0] or _ha_value(settings, "addr")[0])
     if check_ssl is None:
         check_ssl = tls and not check_elsewhere
-    # 1.3: the PROXY protocol header sent before the handshake: send-proxy (v1), send-proxy-v2* (v2, which wins);
-    # the checks send it with check-send-proxy, or when the traffic does and no check port or addr is set.
-    proxy_protocol = "v2" if any(_ha_value(settings, k)[0] for k in (
-        "send-proxy-v2", "send-proxy-v2-ssl", "send-proxy-v2-ssl-cn")) else (
-        "v1" if _ha_value(settings, "send-proxy")[0] else None)
+    # 1.3: the PROXY protocol header sent before the handshake: send-proxy (v1), send-proxy-v2* (v2, which wins; a
+    # no-send-proxy-v2-ssl(-cn) turns v2 off too, and what is left of send-proxy-v2-ssl sends v1); the checks send it
+    # with check-send-proxy, or when the traffic does and no check port or addr is set.
+    bits = settings.get("_proxy_protocol") or ()
+    proxy_protocol = ("v2" if "v2" in bits else "v1") if bits else None
     check_proxy = (proxy_protocol or "v1") if _ha_value(settings, "check-send-proxy")[0] else (
         None if check_elsewhere else proxy_protocol)
     return backend_item(

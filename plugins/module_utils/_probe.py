@@ -482,12 +482,13 @@ def _last_alert(seen):
 def proxy_header(sock, version):
     """The PROXY protocol header a load balancer sends before the handshake ("v1": text, "v2": binary; haproxy.org's
     proxy-protocol.txt), naming this connection's own addresses as the client's and the server's."""
-    src, dst = sock.getsockname()[:2], sock.getpeername()[:2]
+    (src, sport), (dst, dport) = sock.getsockname()[:2], sock.getpeername()[:2]
+    src, dst = src.split("%")[0], dst.split("%")[0]  # an IPv6 link-local address's scope is no part of it
     six = sock.family == socket.AF_INET6
     if version == "v1":
-        return ("PROXY %s %s %s %d %d\r\n" % ("TCP6" if six else "TCP4", src[0], dst[0], src[1], dst[1])).encode()
+        return ("PROXY %s %s %s %d %d\r\n" % ("TCP6" if six else "TCP4", src, dst, sport, dport)).encode()
     family = socket.AF_INET6 if six else socket.AF_INET
-    body = socket.inet_pton(family, src[0]) + socket.inet_pton(family, dst[0]) + struct.pack("!HH", src[1], dst[1])
+    body = socket.inet_pton(family, src) + socket.inet_pton(family, dst) + struct.pack("!HH", sport, dport)
     return b"\r\n\r\n\x00\r\nQUIT\n" + bytes((0x21, 0x21 if six else 0x11)) + struct.pack("!H", len(body)) + body
 
 

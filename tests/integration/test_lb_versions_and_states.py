@@ -47,7 +47,8 @@ BACKENDS = {"tls12": (LEAF, "TLSv1.2"), "tls13": (LEAF, "TLSv1.3"), "good": (LEA
 PROXY_PROTOCOL = ("pp",)  # nginx `listen ... ssl proxy_protocol`: a PROXY protocol header first, then the handshake
 HAPROXY_SAYS = {"old1": "DOWN", "new1": "UP", "p9": "UP", "q": "DOWN", "retired": "MAINT", "live": "UP",
                 "back1": "UP", "f1": "DOWN", "f2": "UP", "f3": "DOWN", "f4": "UP", "n1": "UP", "e1": "UP",
-                "e2": "DOWN", "pp1": "UP", "pp2": "UP", "pp_none": "DOWN", "pp_unexpected": "DOWN"}
+                "e2": "DOWN", "pp1": "UP", "pp2": "UP", "pp_none": "DOWN", "pp_unexpected": "DOWN",
+                "pp_off": "DOWN"}
 STOPPED = ("stopped1", "off1")  # servers of a disabled proxy (its own `disabled`, or its defaults'): not in show stat
 
 
@@ -122,6 +123,7 @@ backend be_proxy_protocol
     server pp2 127.0.0.1:%(pp)d send-proxy-v2
     server pp_none 127.0.0.1:%(pp)d
     server pp_unexpected 127.0.0.1:%(good)d send-proxy
+    server pp_off 127.0.0.1:%(pp)d send-proxy-v2 no-send-proxy-v2-ssl
 """ % dict(ports, tls=tls)
 
 
@@ -263,13 +265,15 @@ def test_force_default_server_flags_escapes_and_ca_base_as_haproxy_reads_them(wo
 
 def test_the_proxy_protocol_header_is_sent_as_haproxy_sends_it(views, haproxy_says):
     """send-proxy (v1) and send-proxy-v2 to a backend that expects the header: UP, and the probe, sending it too, is
-    served; without it that backend closes the connection, and a backend that expects none fails the handshake."""
+    served; without it that backend closes the connection (no-send-proxy-v2-ssl turns send-proxy-v2 off too), and a
+    backend that expects none fails the handshake."""
     seen = _collection(views["lb_c"])
-    for server in ("pp1", "pp2", "pp_none", "pp_unexpected"):
+    for server in ("pp1", "pp2", "pp_none", "pp_unexpected", "pp_off"):
         accepted, item = seen[server]
         assert accepted == (haproxy_says[server][0] == "UP"), (server, haproxy_says[server], item)
     assert {s: (seen[s][1]["proxy_protocol"], seen[s][1]["health_check"]["proxy_protocol"])
-            for s in ("pp1", "pp2", "pp_none")} == {"pp1": ("v1", "v1"), "pp2": ("v2", "v2"), "pp_none": (None, None)}
+            for s in ("pp1", "pp2", "pp_none", "pp_off")} == {
+        "pp1": ("v1", "v1"), "pp2": ("v2", "v2"), "pp_none": (None, None), "pp_off": (None, None)}
     assert seen["pp1"][1]["endpoint"]["ok"] and seen["pp2"][1]["endpoint"]["ok"]
     assert not seen["pp_none"][1]["endpoint"]["ok"] and not seen["pp_unexpected"][1]["endpoint"]["ok"]
 

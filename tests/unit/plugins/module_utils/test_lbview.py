@@ -345,6 +345,19 @@ def test_haproxy_force_is_min_and_max_where_it_stands_and_default_server_no_tlsv
         "s": ("TLSv1.2", "TLSv1.3", None)}
 
 
+@pytest.mark.parametrize("keywords, header", [
+    ("send-proxy", "v1"), ("send-proxy-v2", "v2"), ("send-proxy-v2-ssl-cn", "v2"), ("send-proxy send-proxy-v2", "v2"),
+    ("send-proxy-v2 no-send-proxy-v2-ssl", None), ("send-proxy-v2-ssl no-send-proxy-v2", "v1"),
+    ("send-proxy-v2-ssl-cn no-send-proxy-v2-ssl-cn", None), ("send-proxy no-send-proxy", None), ("", None)])
+def test_haproxy_proxy_protocol_options_as_haproxy_sets_them(keywords, header):
+    """HAProxy keeps one bit per PROXY protocol option: send-proxy-v2-ssl(-cn) turns v2 on with its own, its no- form
+    turns v2 off too; a header is sent when any bit is on, version 2 when the v2 bit is."""
+    text = "backend b\n    default-server send-proxy\n    server s 10.0.0.1:443 ssl verify none no-send-proxy %s\n" % (
+        keywords)
+    (item,) = _lbview.lb_backends("haproxy", "/h/haproxy.cfg", _discover.FileSource({"/h/haproxy.cfg": text}))
+    assert item["proxy_protocol"] == header, item
+
+
 @pytest.mark.parametrize("word, read", [
     (r"a\x2eb", "a.b"), (r"a\.b", "a\\.b"), (r"a\tb", "a\tb"), (r"a\ b", "a b"), (r"a\\b", "a\\b"), (r"a\#b", "a#b"),
     (r'"a\$b"', "a$b"), (r"a\$b", "a\\$b"), (r"'a\x2eb'", "a\\x2eb"), ("a\\", "a\\")])
