@@ -594,10 +594,21 @@ def _haproxy_escape(line, i, quote, buf):
         if len(digits) < 2 or not set(digits) <= _HEX:
             raise CertError("INVALID_CONFIG", "truncated or invalid hexadecimal sequence %r: HAProxy refuses this "
                             "line" % line[i:i + 4])
-        buf.append(chr(int(digits, 16)))
+        value = int(digits, 16)
+        buf.append(chr(value) if value < 0x80 else chr(0xDC00 + value))  # a byte: _haproxy_word decodes them
         return 4
     buf.append("\\")
     return 1
+
+
+def _haproxy_word(buf):
+    """A word's characters as HAProxy hands the word on: the bytes of \\xHH escapes (0x80 and up, held as lone
+    surrogates) decoded as UTF-8 with their neighbours, as FileSource decodes a file; cut at a NUL byte (\\x00),
+    where HAProxy's C string ends."""
+    word = "".join(buf)
+    if any("\udc80" <= char <= "\udcff" for char in word):
+        word = word.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return word.split("\0", 1)[0]
 
 
 def _haproxy_words(line, env):
@@ -613,7 +624,7 @@ def _haproxy_words(line, env):
         char = line[i]
         if quote is None and char in " \t":
             if started:
-                words.append(("".join(buf), dynamic))
+                words.append((_haproxy_word(buf), dynamic))
                 buf, dynamic, started = [], False, False
         elif quote is None and char == "#":
             break
@@ -639,7 +650,7 @@ def _haproxy_words(line, env):
             started = True
         i += 1
     if started:
-        words.append(("".join(buf), dynamic))
+        words.append((_haproxy_word(buf), dynamic))
     return words
 
 

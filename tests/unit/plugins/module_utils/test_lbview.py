@@ -360,7 +360,8 @@ def test_haproxy_proxy_protocol_options_as_haproxy_sets_them(keywords, header):
 
 @pytest.mark.parametrize("word, read", [
     (r"a\x2eb", "a.b"), (r"a\.b", "a\\.b"), (r"a\tb", "a\tb"), (r"a\ b", "a b"), (r"a\\b", "a\\b"), (r"a\#b", "a#b"),
-    (r'"a\$b"', "a$b"), (r"a\$b", "a\\$b"), (r"'a\x2eb'", "a\\x2eb"), ("a\\", "a\\")])
+    (r'"a\$b"', "a$b"), (r"a\$b", "a\\$b"), (r"'a\x2eb'", "a\\x2eb"), ("a\\", "a\\"),
+    (r"caf\xc3\xa9", "caf\u00e9"), (r"a\xffb", "a\ufffdb"), (r"a\x00b", "a")])
 def test_haproxy_backslashes_as_parse_line_reads_them(word, read):
     assert _discover._haproxy_words("check-sni " + word, {}) == [("check-sni", False), (read, False)]
 
