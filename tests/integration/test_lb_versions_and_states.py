@@ -182,8 +182,7 @@ def world(tmp_path_factory):
     apache = ApacheLB(base / "apache", [apache_port], _apache_lb(ports, ca_file, apache_port))
     refused = HAProxyLB(base / "refused", lbjudge.haproxy_head() + (
         "backend be_r\n    server none 127.0.0.1:%d ssl verify required ca-file %s ssl-min-ver TLSv1.3 "
-        "ssl-max-ver TLSv1.2\n" % (ports["good"], ca_file)))
-    refused.conf.write_text(refused.text.replace("@SOCKET@", str(refused.socket)))
+        "ssl-max-ver TLSv1.2\n" % (ports["good"], ca_file))).write()
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
         for server in (ProtocolBackends(base / "backends", sites), lb_a, lb_b, lb_c, nginx, apache):
             running.enter_context(server)
@@ -282,8 +281,7 @@ def test_the_proxy_protocol_header_is_sent_as_haproxy_sends_it(views, haproxy_sa
 def test_keywords_haproxy_refuses_are_invalid_config(keywords, world, tmp_path):
     lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
         "backend be_r\n    server none 127.0.0.1:%d ssl verify required ca-file %s check %s\n"
-        % (world["ports"]["good"], world["ca_file"], keywords)))
-    lb.conf.write_text(lb.text.replace("@SOCKET@", str(lb.socket)))
+        % (world["ports"]["good"], world["ca_file"], keywords))).write()
     checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False)
     assert checked.returncode != 0, checked
     view = lbjudge.read({"haproxy": lb})

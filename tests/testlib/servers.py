@@ -393,8 +393,13 @@ class HAProxyLB(Server):
     def socket(self):
         return self.dir / "lb.sock"
 
-    def start(self):
+    def write(self):
+        """The configuration file, written without starting HAProxy (for a file it refuses, say)."""
         self.conf.write_text(self.text.replace("@SOCKET@", str(self.socket)))
+        return self
+
+    def start(self):
+        self.write()
         _run(["haproxy", "-c", "-q", "-f", str(self.conf)])
         _run(["haproxy", "-f", str(self.conf), "-D", "-p", str(self.pidfile)])
         deadline = time.monotonic() + 10
