@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -231,8 +232,11 @@ def test_compact_leaves_out_the_path_of_valid_chains_only():
     items = [{"name": "good", "chain": [LEAF.pem, CA.intermediate.pem], "server_names": ["app.mv.test"]},
              {"name": "good2", "chain": [other.pem, CA.intermediate.pem]},
              {"name": "wrong-name", "chain": [LEAF.pem, CA.intermediate.pem], "server_names": ["nope.mv.test"]}]
-    full = run({"ca_content": CA.root.pem, "items": items})
-    compact = run({"ca_content": CA.root.pem, "items": items, "compact": True})
+    # One validation time for both runs: a leaf issued this second has 89 days left until the clock moves on to the
+    # next second (88 then), so two runs a second apart could differ in days_remaining alone.
+    at = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    full = run({"ca_content": CA.root.pem, "items": items, "at": at})
+    compact = run({"ca_content": CA.root.pem, "items": items, "compact": True, "at": at})
     assert [r["valid"] for r in compact["results"]] == [r["valid"] for r in full["results"]] == [True, True, False]
     assert [sorted(r) for r in compact["results"][:2]] == [
         sorted(set(r) - {"verified_chain"}) for r in full["results"][:2]]
