@@ -185,6 +185,8 @@ class Collector:
                  "elapsed_ms": probe["elapsed_ms"], "matches_files": []}
         if target.get("client_cert"):
             entry.update(client_cert=target["client_cert"], client_key=target["client_key"])
+        if target.get("proxy_protocol"):
+            entry["proxy_protocol"] = target["proxy_protocol"]
         for der in probe["chain_der"]:
             try:
                 entry["chain"].append(self.add_der(der)[0])
@@ -253,9 +255,10 @@ def _read_files(collector, expanded, all_sites):
             # HAProxy picks the certificate by SNI from its names: the cert's own names are the site's.
             facts = collector.certificates[leaf]
             names = facts["sans"]["dns"] or ([facts["subject_cn"]] if facts["subject_cn"] else [])
-            if names:
+            if names:  # (a bind line's accept-proxy is every one of its addresses')
+                proxied = site["listen"] if (site["endpoint"] or {}).get("proxy_protocol") else ()
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
-                                                   site["cert_file"], site["key_file"], None))
+                                                   site["cert_file"], site["key_file"], None, proxied=proxied))
     _unique_names(all_sites)
 
 

@@ -192,10 +192,13 @@ def _usable_names(names):
     return [n for n in names if n and n != "_" and not n.startswith("~") and "*" not in n]
 
 
-def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None):
+def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
+              proxied=()):
     """One site dict; the endpoint is the first listen address with the first usable name as SNI.
 
-    `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise.
+    `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
+    whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
+    `accept-proxy`, Apache `RemoteIPProxyProtocol On`); the endpoint then sends one (v1: all three take either).
     """
     endpoint = None
     for item in listen:
@@ -204,6 +207,8 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
             names = _usable_names(server_names)
             endpoint = {"host": parsed[0], "port": parsed[1],
                         "server_name": names[0] if names else default_server_name(parsed[0])}
+            if item in proxied:
+                endpoint["proxy_protocol"] = "v1"
             break
     first = (_usable_names(server_names) or server_names or [os.path.basename(cert_file or "site")])[0]
     return {
@@ -406,7 +411,35 @@ def nginx_tree(path, source, prefix, depth=0, stack=(), nesting=0, strict=False)
 _NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites):
+def _ngx_socket(value):
+    """A listen value -> the listening socket it names, as nginx shares one between servers: (host, port), with
+    a wildcard host as "*" and a missing port as 80."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _sep, port = value[1:].partition("]")
+        port = port[1:] if port.startswith(":") else "80"
+        return host, port
+    if port_number(value):
+        return "*", value
+    host, sep, port = value.rpartition(":")
+    if not sep or not port_number(port):
+        host, port = value, "80"
+    return ("*" if host in ("*", "0.0.0.0") else host), port
+
+
+def _ngx_proxied_sockets(directives, found=None):
+    """Every listening socket some `listen ... proxy_protocol` names: nginx applies the option to the socket,
+    and so to every server that listens there."""
+    found = set() if found is None else found
+    for directive in directives:
+        if directive["name"] == "listen" and "proxy_protocol" in directive["args"][1:]:
+            found.add(_ngx_socket(directive["args"][0]))
+        if directive["children"]:
+            _ngx_proxied_sockets(directive["children"], found)
+    return found
+
+
+def _nginx_walk(directives, inherited, config_file, prefix, sites, proxied=frozenset()):
     local = dict(inherited)
     for directive in directives:
         if directive["name"] in _NGINX_INHERITED and directive["args"]:  # http-level values: servers inherit them
@@ -415,12 +448,12 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites):
         if directive["children"] is None:
             continue
         if directive["name"] == "server":
-            _nginx_server(directive["children"], local, config_file, prefix, sites)
+            _nginx_server(directive["children"], local, config_file, prefix, sites, proxied)
         else:
-            _nginx_walk(directive["children"], local, config_file, prefix, sites)
+            _nginx_walk(directive["children"], local, config_file, prefix, sites, proxied)
 
 
-def _nginx_server(directives, inherited, config_file, prefix, sites):
+def _nginx_server(directives, inherited, config_file, prefix, sites, proxied):
     listen, names, values, ssl_on = [], [], dict(inherited), False
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
@@ -442,7 +475,8 @@ def _nginx_server(directives, inherited, config_file, prefix, sites):
         error, key = dynamic_error("nginx", "ssl_certificate_key", values["ssl_certificate_key"]), None
     if "$" in cert:
         error, cert, key = dynamic_error("nginx", "ssl_certificate", values["ssl_certificate"]), None, None
-    sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error))
+    sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
+                           proxied=[item for item in listen if _ngx_socket(item) in proxied]))
 
 
 def nginx_sites(main, source, prefix=None):
@@ -450,7 +484,8 @@ def nginx_sites(main, source, prefix=None):
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
     sites = []
-    _nginx_walk(nginx_tree(main, source, prefix), {}, main, prefix, sites)
+    tree = nginx_tree(main, source, prefix)
+    _nginx_walk(tree, {}, main, prefix, sites, _ngx_proxied_sockets(tree))
     return sites
 
 
@@ -491,6 +526,7 @@ class _ApacheState:
         self.listen = []
         self.globals = {}
         self.vhosts = []
+        self.proxy_protocol = []  # (on?, the VirtualHost's addresses, or None: the main server's, every address)
 
     def expand(self, value):
         return re.sub(r"\$\{([^}]+)\}", lambda m: self.defines.get(m.group(1), os.environ.get(m.group(1), m.group(0))),
@@ -531,7 +567,42 @@ def _apache_file(path, state, vhost, depth, stack=()):
             vhost["names"].extend(a.split(":")[0] if key == "servername" else a for a in args)
         elif key in ("sslengine", "sslcertificatefile", "sslcertificatekeyfile", "sslcertificatechainfile"):
             (vhost if vhost is not None else state.globals)[key] = args[0]
+        elif key == "remoteipproxyprotocol":
+            state.proxy_protocol.append((args[0].lower() == "on", vhost["addresses"] if vhost is not None else None))
     return vhost
+
+
+def _ap_socket(address):
+    """A VirtualHost address -> (host, port), "*" standing for any ("*", "_default_", or no port)."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _sep, port = address[1:].partition("]")
+        port = port[1:]
+    else:
+        host, _sep, port = address.rpartition(":") if ":" in address else (address, "", "")
+    host = "*" if host in ("*", "_default_", "") else host
+    return host, port if port_number(port) else "*"
+
+
+def _ap_proxied(state, address):
+    """Whether Apache (mod_remoteip) expects a PROXY protocol header on connections to this VirtualHost address.
+
+    Measured with Apache 2.4.71: `RemoteIPProxyProtocol On` in a VirtualHost turns it on for the addresses it
+    listens on, whichever of the VirtualHosts there is asked for; in the main server, for every address; and an
+    `Off` for the same address, in the main server or in any VirtualHost, wins over every `On`.
+    """
+    host, port = _ap_socket(address)
+
+    def covers(addresses):
+        if addresses is None:
+            return True
+        for other in map(_ap_socket, addresses):
+            if (other[0] in ("*", host) or host == "*") and (other[1] in ("*", port) or port == "*"):
+                return True
+        return False
+
+    settings = [on for on, addresses in state.proxy_protocol if covers(addresses)]
+    return bool(settings) and all(settings)
 
 
 def apache_sites(main, source, server_root=None, defines=None):
@@ -559,7 +630,7 @@ def apache_sites(main, source, server_root=None, defines=None):
         if _APACHE_VAR.search(cert):
             error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
         sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
-                               error))
+                               error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)]))
     return sites
 
 
@@ -699,6 +770,7 @@ def haproxy_sites(main, source):
     sites = []
     for tokens in binds:
         listen = tokens[0][0].split(",")
+        words = [word for word, _dynamic in tokens[1:]]
         entries = []
         for i, (word, _dynamic) in enumerate(tokens[:-1]):
             value, dynamic = tokens[i + 1]
@@ -718,7 +790,8 @@ def haproxy_sites(main, source):
                 if key_base:
                     key = _absolute(os.path.basename(crt) + ".key", key_base)
                 key = key if source.exists(key) else crt
-            sites.append(make_site("haproxy", main, names, listen, crt, key, None, error))
+            sites.append(make_site("haproxy", main, names, listen, crt, key, None, error,
+                                   proxied=listen if "accept-proxy" in words else ()))
     return sites
 
 

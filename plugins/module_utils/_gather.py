@@ -26,7 +26,10 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import C
 SERVER_TYPES = ("nginx", "apache", "haproxy")
 
 
-ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key")
+ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key", "proxy_protocol")
+
+
+PROXY_PROTOCOLS = ("v1", "v2")
 
 
 DISCOVER_KEYS = ("type", "config", "binary")
@@ -327,15 +330,16 @@ def _client_path(spec, value, what):
 
 
 def parse_endpoint(spec):
-    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, sni, client_cert, client_key}
-    -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the cert file)
-    when a client certificate is given, and sni: False (server_name None) when no SNI is to be sent.
+    """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, sni, client_cert, client_key,
+    proxy_protocol} -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the cert file)
+    when a client certificate is given, sni: False (server_name None) when no SNI is to be sent, and proxy_protocol
+    ("v1" or "v2") when a PROXY protocol header is to be sent first.
 
     The host is an IP literal or a DNS-like name; anything else (a URL, an IPv6 address without
     brackets in a string, an unknown dict key, key text instead of a key path) is CertError
     INVALID_ARGUMENT saying how to write it. Messages never repeat private key text.
     """
-    client = None
+    extra = None  # client_cert, client_key, proxy_protocol: only when given
     if isinstance(spec, dict):
         shown = _shown(spec)
         _unknown_keys("endpoint %r" % (shown,), spec, ENDPOINT_KEYS)
@@ -360,7 +364,13 @@ def parse_endpoint(spec):
         if key and not cert:
             raise CertError("INVALID_ARGUMENT", "endpoint %r: client_key needs client_cert (the certificate the "
                             "key belongs to)" % (shown,))
-        client = {"client_cert": cert, "client_key": key} if cert else None
+        extra = {"client_cert": cert, "client_key": key} if cert else {}
+        proxy_protocol = spec.get("proxy_protocol")
+        if proxy_protocol is not None and proxy_protocol not in PROXY_PROTOCOLS:
+            raise CertError("INVALID_ARGUMENT", "endpoint %r: proxy_protocol must be v1 or v2 (the PROXY protocol "
+                            "header sent before the handshake), or null for none" % (shown,))
+        if proxy_protocol:
+            extra["proxy_protocol"] = proxy_protocol
         spec = shown
     elif isinstance(spec, str):
         host, port = _split_endpoint(spec, spec.strip())
@@ -375,14 +385,15 @@ def parse_endpoint(spec):
         target = {"host": host, "port": port, "server_name": None, "sni": False}
     else:
         target = {"host": host, "port": port, "server_name": server_name or _probe.default_server_name(host)}
-    target.update(client or {})
+    target.update(extra or {})
     return target
 
 
 def endpoint_key(target):
-    """What makes two endpoints the same probe: address, SNI and the client certificate presented."""
+    """What makes two endpoints the same probe: address, SNI, the client certificate presented and the PROXY
+    protocol header sent first."""
     return (target["host"], target["port"], target["server_name"], target.get("client_cert"),
-            target.get("client_key"))
+            target.get("client_key"), target.get("proxy_protocol"))
 
 
 def parse_discover(item):
@@ -428,9 +439,13 @@ def _endpoints(targets, all_sites):
 def _probe_all(keyed, order, timeout, concurrency):
     """(the probes of the keys in order, warnings)."""
     probes = _probe.probe_many([keyed[k] for k in order], timeout=timeout, concurrency=concurrency)
-    if probes and _probe.chain_method() == "leaf":
+    method = _probe.chain_method() if probes else None
+    if method == "leaf":
         return probes, ["no way to read the served chain on this host (Python < 3.10 and no openssl binary): "
                         "endpoints report the leaf only"]
+    if method == "openssl" and any(keyed[k].get("proxy_protocol") for k in order):
+        return probes, ["openssl s_client sends no PROXY protocol header, and this host's Python (< 3.10) cannot "
+                        "read a served chain itself: endpoints with proxy_protocol report the leaf only"]
     return probes, []
 
 

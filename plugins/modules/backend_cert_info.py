@@ -95,6 +95,19 @@ options:
             message nor the module's logs show it. The key must not be password-protected.
           - The key is read only to check that it belongs to the certificate; its bytes are never returned.
         type: path
+      proxy_protocol:
+        description:
+          - Send a PROXY protocol header of this version before the handshake, as a load balancer with HAProxy's
+            C(send-proxy) (V(v1)) or C(send-proxy-v2) (V(v2)) does, for a backend that expects one (nginx
+            C(listen ... proxy_protocol), HAProxy C(accept-proxy), Apache C(RemoteIPProxyProtocol On)); such a
+            backend drops a connection without it. The header names the probe's own addresses.
+          - Discovered sites set it themselves from those settings (see O(discover)).
+          - On a host whose Python is older than 3.10 such an endpoint reports its leaf only (C(openssl s_client),
+            which reads the chain there, sends no such header), with a warning.
+          - M(certops.backend_tls.lb_backend_info) reports what each load balancer sends
+            (C(lb_backends[].proxy_protocol)).
+        type: str
+        choices: [v1, v2]
   discover:
     description:
       - Web servers whose configuration is read to find each TLS site's certificate, key and chain files,
@@ -102,6 +115,11 @@ options:
       - A string (V(nginx), V(apache), V(haproxy)) uses the usual main configuration file; a dict names the
         configuration file (and for nginx the binary) explicitly.
       - nginx is read through C(nginx -T) when the binary works, else by following its includes directly.
+      - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
+        C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
+        C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the
+        main server, for all; an C(Off) for the same address wins, as in Apache). HAProxy's
+        C(tcp-request connection expect-proxy) rules and Apache's C(RemoteIPProxyProtocolExceptions) are not read.
     type: list
     elements: raw
     suboptions:
@@ -434,6 +452,12 @@ endpoints:
       returned: when O(endpoints[].client_cert) is given
       type: str
       sample: null
+    proxy_protocol:
+      description: "The PROXY protocol header sent before the handshake (V(v1) or V(v2)), as given in
+        O(endpoints[].proxy_protocol) or found by O(discover)."
+      returned: when a header was sent
+      type: str
+      sample: v1
     tls_version:
       description: "Negotiated protocol version; null when the handshake did not complete."
       returned: always
@@ -531,7 +555,8 @@ sites:
     endpoint:
       description:
         - The host, port and server_name probed for the site, and, when the site was declared with them, C(sni)
-          (V(false)), C(client_cert) and C(client_key) (paths).
+          (V(false)), C(client_cert) and C(client_key) (paths); C(proxy_protocol) when a PROXY protocol header is
+          sent first (declared, or found by O(discover)).
         - Null for a declared site without an endpoint.
       returned: always
       type: dict

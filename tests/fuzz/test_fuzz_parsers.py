@@ -157,7 +157,9 @@ _ENDPOINT_STRINGS = st.builds(lambda h, sep, p: "%s%s%s" % (h, sep, p), _HOSTS, 
 _ENDPOINT_DICTS = st.fixed_dictionaries({}, optional={
     "host": st.one_of(_HOSTS, st.integers(), st.none(), st.lists(st.text(), max_size=2)),
     "port": _PORTS,
-    "server_name": st.one_of(st.none(), st.text(max_size=10), st.integers())})
+    "server_name": st.one_of(st.none(), st.text(max_size=10), st.integers()),
+    "proxy_protocol": st.one_of(st.none(), st.sampled_from(["v1", "v2", "V1", ""]), st.booleans(), st.integers(),
+                                st.lists(st.text(), max_size=2))})
 ENDPOINTS = st.one_of(_ENDPOINT_STRINGS, _ENDPOINT_DICTS, st.text(max_size=30), st.integers(), st.none(),
                       st.lists(st.text(), max_size=2), st.floats())
 
@@ -169,6 +171,8 @@ def test_parse_endpoint(spec):
     if result is not None:
         assert isinstance(result["port"], int) and 0 < result["port"] < 65536
         assert result["host"]
+        assert result.get("proxy_protocol") in (None, "v1", "v2")
+        assert ("proxy_protocol" in result) == (isinstance(spec, dict) and spec.get("proxy_protocol") is not None)
 
 
 LISTEN_VALUES = st.one_of(

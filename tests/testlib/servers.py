@@ -426,13 +426,15 @@ class NginxLB(Nginx):
 
 
 class ApacheLB(Server):
-    """An Apache load balancer of our own (mod_proxy, mod_ssl, balancers): the configuration body as given."""
+    """An Apache load balancer of our own (mod_proxy, mod_ssl, balancers, and any other `modules` by name): the
+    configuration body as given."""
 
     kind = "apache"
 
-    def __init__(self, workdir, ports, body):
+    def __init__(self, workdir, ports, body, modules=()):
         super().__init__(workdir, [], plain_ports=ports)
         self.body = body
+        self.modules = tuple(modules)
 
     @property
     def conf(self):
@@ -441,7 +443,7 @@ class ApacheLB(Server):
     def start(self):
         modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m) for m in (
             "mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "proxy_balancer",
-            "lbmethod_byrequests", "slotmem_shm"))
+            "lbmethod_byrequests", "slotmem_shm") + self.modules)
         user = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
         self.conf.write_text(
             "ServerRoot %(d)s\nServerName localhost\nPidFile %(d)s/apache.pid\nErrorLog %(d)s/error.log\n"

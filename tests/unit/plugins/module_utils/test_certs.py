@@ -275,6 +275,11 @@ def test_certificates_of_one_issuer_share_what_they_repeat():
     ("_svc.example.test.", {"host": "_svc.example.test.", "port": 443, "server_name": "_svc.example.test."}),
     ("bücher.example:443", {"host": "bücher.example", "port": 443, "server_name": "bücher.example"}),
     ("localhost:1", {"host": "localhost", "port": 1, "server_name": "localhost"}),
+    ({"host": "10.0.0.1", "proxy_protocol": "v2"},
+     {"host": "10.0.0.1", "port": 443, "server_name": None, "proxy_protocol": "v2"}),
+    ({"host": "a.test", "sni": False, "proxy_protocol": "v1"},
+     {"host": "a.test", "port": 443, "server_name": None, "sni": False, "proxy_protocol": "v1"}),
+    ({"host": "a.test", "proxy_protocol": None}, {"host": "a.test", "port": 443, "server_name": "a.test"}),
 ])
 def test_parse_endpoint(spec, expected):
     assert _collect.parse_endpoint(spec) == expected
@@ -305,13 +310,16 @@ def test_parse_endpoint(spec, expected):
     ("a..b:443", "empty label"),
     ("x" * 64 + ".test", "longer than 63"),
     ({"host": "a.test", "servername": "b.test"},
-     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key); "
+     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key, proxy_protocol); "
      "did you mean server_name (not servername)?"),
     ({"host": "a.test", "port": True}, "is not a number"),
     ({"host": "a.test", "port": 0}, "between 1 and 65535"),
     ({"host": "a.test:443"}, "not a valid IPv6 address"),
     ({"host": "a.test", "server_name": "bad name"}, "server_name 'bad name' contains ' '"),
     ({"host": "a.test", "server_name": 7}, "server_name must be a string"),
+    ({"host": "a.test", "proxy_protocol": "v3"}, "proxy_protocol must be v1 or v2"),
+    ({"host": "a.test", "proxy_protocol": True}, "proxy_protocol must be v1 or v2"),
+    ({"host": "a.test", "proxy_protocol": ["v1"]}, "proxy_protocol must be v1 or v2"),
 ])
 def test_parse_endpoint_rejects(spec, needle):
     with pytest.raises(_certs.CertError) as info:

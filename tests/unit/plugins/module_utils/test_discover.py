@@ -306,3 +306,76 @@ def test_collect_keeps_the_dynamic_path_error(tmp_path):
     (site,) = result["sites"]
     assert result["files"] == []  # the dynamic path is not read as a file
     assert site["cert_file"] is None and site["error"]["code"] == "DYNAMIC_PATH"
+
+
+# ---- PROXY protocol: a site whose server expects the header first is probed with one
+
+
+def _endpoints(sites):
+    return {s["name"]: s["endpoint"].get("proxy_protocol") for s in sites}
+
+
+def test_nginx_proxy_protocol_is_the_sockets():
+    """nginx applies `proxy_protocol` to the listening socket: every server on it expects the header, whichever
+    listen line names it (as `ssl`); another address or port does not."""
+    main = """http {
+        server { listen 127.0.0.1:8443 ssl proxy_protocol; server_name a.test; ssl_certificate a.pem; }
+        server { listen 127.0.0.1:8443 ssl; server_name b.test; ssl_certificate b.pem; }
+        server { listen 8444 ssl; server_name c.test; ssl_certificate c.pem; }
+        server { listen *:8444 proxy_protocol; server_name plain.test; }
+        server { listen 127.0.0.2:8444 ssl; server_name d.test; ssl_certificate d.pem; }
+        server { listen [::1]:8445 ssl proxy_protocol; listen 8445 ssl; server_name e.test; ssl_certificate e.pem; }
+        server { listen 8445 ssl; listen [::1]:8445 ssl; server_name f.test; ssl_certificate f.pem; }
+    }"""
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    assert _endpoints(sites) == {"nginx-a.test": "v1", "nginx-b.test": "v1", "nginx-c.test": "v1",
+                                 "nginx-d.test": None, "nginx-e.test": "v1", "nginx-f.test": None}
+    assert sites[0]["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "a.test",
+                                    "proxy_protocol": "v1"}
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("443", ("*", "443")), ("*:443", ("*", "443")), ("0.0.0.0:443", ("*", "443")), ("127.0.0.1", ("127.0.0.1", "80")),
+    ("[::1]:8443", ("::1", "8443")), ("[::]", ("::", "80")), ("localhost:8443", ("localhost", "8443")),
+    ("unix:/run/a.sock", ("unix:/run/a.sock", "80")),
+])
+def test_nginx_listening_socket(value, expected):
+    assert _discover._ngx_socket(value) == expected
+
+
+def test_haproxy_accept_proxy(tmp_path):
+    (tmp_path / "a.pem").write_text("x")
+    (tmp_path / "haproxy.cfg").write_text(
+        "frontend f\n    bind 127.0.0.1:8446 ssl crt %(d)s/a.pem accept-proxy\n"
+        "    bind 127.0.0.1:8447 ssl crt %(d)s/a.pem\n" % {"d": tmp_path})
+    sites = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    assert [s["endpoint"].get("proxy_protocol") for s in sites] == ["v1", None]
+
+
+def _vhost(address, name, extra=""):
+    return ("<VirtualHost %s>\n  ServerName %s\n  %s\n  SSLEngine on\n  SSLCertificateFile /c.pem\n"
+            "</VirtualHost>\n" % (address, name, extra))
+
+
+# Each case as Apache 2.4.71 (mod_remoteip) behaves: measured, and held to Apache in
+# tests/integration/test_discovery_proxy_protocol.py
+@pytest.mark.parametrize("conf,expected", [
+    ("RemoteIPProxyProtocol On\n" + _vhost("127.0.0.1:8443", "a.test"), ["v1"]),
+    (_vhost("127.0.0.1:8443", "a.test") + _vhost("127.0.0.1:8443", "b.test", "RemoteIPProxyProtocol on"),
+     ["v1", "v1"]),
+    ("RemoteIPProxyProtocol On\n" + _vhost("127.0.0.1:8443", "a.test", "RemoteIPProxyProtocol Off")
+     + _vhost("127.0.0.1:8443", "b.test"), [None, None]),
+    (_vhost("*:8443", "a.test") + _vhost("*:8443", "b.test", "RemoteIPProxyProtocol On"), ["v1", "v1"]),
+    (_vhost("127.0.0.1:8443", "a.test", "RemoteIPProxyProtocol On")
+     + _vhost("127.0.0.1:8443", "b.test", "RemoteIPProxyProtocol Off"), [None, None]),
+    ("RemoteIPProxyProtocol Off\n" + _vhost("127.0.0.1:8443", "a.test", "RemoteIPProxyProtocol On"), [None]),
+    (_vhost("127.0.0.1:8443", "a.test", "RemoteIPProxyProtocol On") + _vhost("127.0.0.1:8444", "b.test"),
+     ["v1", None]),
+    (_vhost("*:8443", "a.test", "RemoteIPProxyProtocol On") + _vhost("127.0.0.1:8443", "b.test"), ["v1", "v1"]),
+    (_vhost("127.0.0.1:8443", "a.test"), [None]),
+], ids=["main-on", "one-vhost-on", "main-on-vhost-off", "wildcard-vhost-on", "vhost-on-vhost-off", "main-off",
+        "another-port", "wildcard-on-covers-ip", "none"])
+def test_apache_remoteip_proxy_protocol(conf, expected):
+    main = "/etc/apache2/apache2.conf"
+    sites = _discover.apache_sites(main, _discover.FileSource({main: conf}))
+    assert [s["endpoint"].get("proxy_protocol") for s in sites] == expected
