@@ -427,19 +427,23 @@ def _ngx_socket(value):
     return ("*" if host in ("*", "0.0.0.0") else host), port
 
 
-def _ngx_proxied_sockets(directives, found=None):
-    """Every listening socket some `listen ... proxy_protocol` names: nginx applies the option to the socket,
-    and so to every server that listens there."""
-    found = set() if found is None else found
+_NGX_SOCKET_OPTIONS = ("ssl", "proxy_protocol")
+
+
+def _ngx_socket_options(directives, found=None):
+    """{listening socket: {"ssl", "proxy_protocol"}}: nginx applies a `listen ... ssl` or `... proxy_protocol` to
+    the socket, and so to every server that listens there, whichever of their listen lines says it."""
+    found = {} if found is None else found
     for directive in directives:
-        if directive["name"] == "listen" and "proxy_protocol" in directive["args"][1:]:
-            found.add(_ngx_socket(directive["args"][0]))
+        if directive["name"] == "listen" and directive["args"]:
+            options = found.setdefault(_ngx_socket(directive["args"][0]), set())
+            options.update(o for o in directive["args"][1:] if o in _NGX_SOCKET_OPTIONS)
         if directive["children"]:
-            _ngx_proxied_sockets(directive["children"], found)
+            _ngx_socket_options(directive["children"], found)
     return found
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites, proxied=frozenset()):
+def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
     local = dict(inherited)
     for directive in directives:
         if directive["name"] in _NGINX_INHERITED and directive["args"]:  # http-level values: servers inherit them
@@ -448,17 +452,17 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites, proxied=froze
         if directive["children"] is None:
             continue
         if directive["name"] == "server":
-            _nginx_server(directive["children"], local, config_file, prefix, sites, proxied)
+            _nginx_server(directive["children"], local, config_file, prefix, sites, sockets or {})
         else:
-            _nginx_walk(directive["children"], local, config_file, prefix, sites, proxied)
+            _nginx_walk(directive["children"], local, config_file, prefix, sites, sockets)
 
 
-def _nginx_server(directives, inherited, config_file, prefix, sites, proxied):
+def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
     listen, names, values, ssl_on = [], [], dict(inherited), False
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
             listen.append(args[0])
-            ssl_on = ssl_on or "ssl" in args[1:]
+            ssl_on = ssl_on or "ssl" in args[1:] or "ssl" in sockets.get(_ngx_socket(args[0]), ())
         elif name == "server_name":
             names.extend(args)
         elif name in _NGINX_INHERITED and args:
@@ -476,7 +480,8 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, proxied):
     if "$" in cert:
         error, cert, key = dynamic_error("nginx", "ssl_certificate", values["ssl_certificate"]), None, None
     sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
-                           proxied=[item for item in listen if _ngx_socket(item) in proxied]))
+                           proxied=[item for item in listen
+                                    if "proxy_protocol" in sockets.get(_ngx_socket(item), ())]))
 
 
 def nginx_sites(main, source, prefix=None):
@@ -485,7 +490,7 @@ def nginx_sites(main, source, prefix=None):
     prefix = prefix or os.path.dirname(main)
     sites = []
     tree = nginx_tree(main, source, prefix)
-    _nginx_walk(tree, {}, main, prefix, sites, _ngx_proxied_sockets(tree))
+    _nginx_walk(tree, {}, main, prefix, sites, _ngx_socket_options(tree))
     return sites
 
 

@@ -114,7 +114,9 @@ options:
         listen addresses and server names. Each found site is collected and probed.
       - A string (V(nginx), V(apache), V(haproxy)) uses the usual main configuration file; a dict names the
         configuration file (and for nginx the binary) explicitly.
-      - nginx is read through C(nginx -T) when the binary works, else by following its includes directly.
+      - nginx is read through C(nginx -T) when the binary works, else by following its includes directly. An nginx
+        server is a TLS site when some C(listen) of its address and port, in any server, says C(ssl), as nginx
+        applies it to the listening socket.
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the

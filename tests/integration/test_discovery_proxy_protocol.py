@@ -5,8 +5,9 @@ Each server's own rule decides which sites expect the header, and each is held t
 the collection probes with a header answers it and not a probe without one, and a site probed without one answers
 that and not a probe with one. So a wrong reading of any rule fails here, as it fails the user's probe.
 
-- nginx applies `listen ... proxy_protocol` to the listening socket: a server that shares the socket expects the
-  header too; a wildcard listen on the same port is another socket.
+- nginx applies `listen ... proxy_protocol` (and `ssl`) to the listening socket: a server that shares the socket
+  expects the header too (and speaks TLS, found as a site), whatever its own listen line says; a wildcard listen on
+  the same port is another socket.
 - HAProxy: `bind ... accept-proxy`, that bind line's addresses.
 - Apache (2.4.71): `RemoteIPProxyProtocol On` in a VirtualHost, for the addresses it listens on and so every
   VirtualHost there; in the main server, every address; an `Off` for the same address, anywhere, wins.
@@ -40,7 +41,8 @@ def _nginx_body(port, files):
     servers = [("127.0.0.1:%d ssl proxy_protocol" % n1, "ngx-a.test"),  # the header
                ("127.0.0.1:%d ssl" % n1, "ngx-b.test"),  # the same socket: the header too
                ("127.0.0.1:%d ssl" % n2, "ngx-c.test"),  # no header, beside a wildcard socket that wants one
-               ("127.0.0.1:%d ssl proxy_protocol;\n        listen 127.0.0.1:%d ssl" % (n3, n4), "ngx-d.test")]
+               ("127.0.0.1:%d ssl proxy_protocol;\n        listen 127.0.0.1:%d ssl" % (n3, n4), "ngx-d.test"),
+               ("127.0.0.1:%d" % n1, "ngx-e.test")]  # neither option on its own line: TLS and the header too
     body = "".join("    server {\n        listen %s;\n        server_name %s;\n        ssl_certificate %s;\n"
                    "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (listen, name, *files[name][:2])
                    for listen, name in servers)
@@ -85,7 +87,7 @@ def _apache_bodies(ports, files):
 
 
 # site name -> whether its server expects a PROXY protocol header first
-EXPECTS = {"ngx-a.test": True, "ngx-b.test": True, "ngx-c.test": False, "ngx-d.test": True,
+EXPECTS = {"ngx-a.test": True, "ngx-b.test": True, "ngx-c.test": False, "ngx-d.test": True, "ngx-e.test": True,
            "ha-a.test": True, "ha-b.test": False,
            "ap1-a.test": True, "ap2-a.test": True, "ap2-b.test": True, "ap2-c.test": True, "ap2-d.test": True,
            "ap2-e.test": False, "ap2-f.test": False, "ap2-g.test": True, "ap2-h.test": False, "ap2-i.test": True,

@@ -334,6 +334,21 @@ def test_nginx_proxy_protocol_is_the_sockets():
                                     "proxy_protocol": "v1"}
 
 
+def test_nginx_ssl_is_the_sockets():
+    """A server whose own listen line does not say `ssl` speaks TLS on a socket another server's line makes TLS (nginx
+    serves it its own certificate by SNI); on a socket of its own it is plain HTTP."""
+    main = """http {
+        ssl_certificate default.pem;
+        server { listen 127.0.0.1:8443 ssl; server_name a.test; }
+        server { listen 127.0.0.1:8443; server_name b.test; ssl_certificate b.pem; }
+        server { listen 8443; server_name plain.test; }
+        server { listen 127.0.0.1:8080; server_name plain2.test; }
+    }"""
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    assert [(s["name"], s["cert_file"]) for s in sites] == [
+        ("nginx-a.test", "/etc/nginx/default.pem"), ("nginx-b.test", "/etc/nginx/b.pem")]
+
+
 @pytest.mark.parametrize("value,expected", [
     ("443", ("*", "443")), ("*:443", ("*", "443")), ("0.0.0.0:443", ("*", "443")), ("127.0.0.1", ("127.0.0.1", "80")),
     ("[::1]:8443", ("::1", "8443")), ("[::]", ("::", "80")), ("localhost:8443", ("localhost", "8443")),
