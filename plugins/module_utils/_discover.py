@@ -496,28 +496,72 @@ def nginx_sites(main, source, prefix=None):
 
 # ---------------------------------------------------------------- Apache
 
-def _apache_lines(text):
-    buf = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
+_AP_SPACE = " \t\n\v\f\r"  # apr_isspace in the C locale: no other character (a no-break space) separates words
+
+
+def apache_lines(text):
+    """(first line number, logical line) of an Apache configuration file, as Apache reads it (ap_cfg_getline;
+    measured with Apache 2.4.71): a physical line ends at a newline (a carriage return before it dropped); one that
+    ends in a backslash goes on with the next physical line, joined as written (that backslash dropped, nothing
+    added, the next line's indentation kept), except the last line of a file without a final newline. The logical
+    line loses leading and trailing whitespace; one that then starts with # is a comment, so a comment ending in a
+    backslash takes the next line with it, as in Apache (one ending in a backslash and a space does not)."""
+    physical = text.split("\n")
+    buf, start = "", None
+    for number, raw in enumerate(physical, start=1):
+        last = number == len(physical)
+        text = raw[:-1] if not last and raw.endswith("\r") else raw
+        start = start or number
+        if text.endswith("\\") and not last:
+            buf += text[:-1]
             continue
-        line, buf = (buf + line).strip(), ""
+        line, buf, first, start = (buf + text).strip(_AP_SPACE), "", start, None
         if line and not line.startswith("#"):
-            yield line
+            yield first, line
 
 
-def _split_word(line):
-    """'Directive<any whitespace>rest' -> (directive, rest)."""
-    parts = line.split(None, 1)
-    if not parts:
-        return "", ""
-    return parts[0], parts[1] if len(parts) > 1 else ""
+def _apache_word(text, i):
+    """(the word at text[i:], where the next one starts) as Apache's ap_getword_conf reads it (see apache_words)."""
+    n = len(text)
+    quote = text[i] if text[i] in "\"'" else None
+    start = j = i + 1 if quote else i
+    while j < n and (text[j] != quote if quote else text[j] not in _AP_SPACE):
+        j += 2 if quote and text[j] == "\\" and j + 1 < n and text[j + 1] in (quote, "\\") else 1
+    raw, out, k = text[start:j], [], 0
+    while k < len(raw):  # substring_conf: a backslash before a backslash (or, quoted, the quote) stands for it
+        if raw[k] == "\\" and k + 1 < len(raw) and (raw[k + 1] == "\\" or (quote and raw[k + 1] == quote)):
+            k += 1
+        out.append(raw[k])
+        k += 1
+    return "".join(out), (j + 1 if quote and j < n else j)
 
 
-def _apache_args(rest):
-    return [a if a[:1] != '"' else a[1:-1] for a in re.findall(r'"[^"]*"|\S+', rest)]
+def apache_words(text):
+    """The words of an Apache directive line, as ap_getword_conf reads them (measured with Apache 2.4.71): separated
+    by ASCII whitespace only; a word quoted with " or ' runs to the same quote, or to the end of the line when it is
+    not closed, and ends there even when another word follows without a space ("a"b is two words); inside quotes a
+    backslash before the quote or a backslash stands for that character, outside only before a backslash."""
+    words, i = [], 0
+    while True:
+        while i < len(text) and text[i] in _AP_SPACE:
+            i += 1
+        if i >= len(text):
+            return words
+        word, i = _apache_word(text, i)
+        words.append(word)
+
+
+def apache_directive(line):
+    """A logical line -> (its first word, the rest as written): the directive, then what apache_words reads."""
+    word, end = _apache_word(line, 0)
+    return word, line[end:]
+
+
+def _apache_section(rest):
+    """The arguments of a section's opening tag (`<Proxy "url">`): up to its last '>', as mod_proxy and core cut
+    them before reading the words."""
+    cut = rest.rfind(">")
+    return rest[:cut] if cut >= 0 else rest
 
 
 _APACHE_VAR = re.compile(r"\$\{[^}]+\}")
@@ -542,19 +586,20 @@ def _apache_file(path, state, vhost, depth, stack=()):
     if depth > MAX_INCLUDE_DEPTH:
         raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
-    for line in _apache_lines(state.source.read(path)):
+    for _number, written in apache_lines(state.source.read(path)):
+        line = state.expand(written)  # 3: Apache resolves ${VAR} in the whole line before reading its words
         if line.startswith("</"):
             if line[2:].lower().startswith("virtualhost") and vhost is not None:
                 state.vhosts.append(vhost)
                 vhost = None
             continue
         if line.startswith("<"):
-            tag, rest = _split_word(line[1:].rstrip(">"))
+            tag, rest = apache_directive(line[1:])
             if tag.lower() == "virtualhost":
-                vhost = {"addresses": _apache_args(state.expand(rest)), "file": path, "names": []}
+                vhost = {"addresses": apache_words(_apache_section(rest)), "file": path, "names": []}
             continue
-        word, rest = _split_word(line)
-        key, args = word.lower(), _apache_args(state.expand(rest))
+        word, rest = apache_directive(line)
+        key, args = word.lower(), apache_words(rest)
         if not args:
             continue
         if key in ("include", "includeoptional"):
@@ -740,9 +785,9 @@ def _haproxy_crt_list(path, resolve, source):
     """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]; resolve: a relative file name
     -> the file HAProxy opens."""
     entries = []
-    for raw in _apache_lines(source.read(path)):
+    for raw in source.read(path).splitlines():
         parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
-        if not parts:
+        if not parts or parts[0].startswith("#"):
             continue
         names = [n for n in parts[1:] if not n.startswith("!")]
         for crt in _haproxy_crt_files(resolve(parts[0]), source):

@@ -23,6 +23,7 @@ guessed. Parsers raise only CertError (an unreadable main file, an include cycle
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import ssl
@@ -681,24 +682,15 @@ def _ngx_tls(settings, host, prefix):
 
 # ---------------------------------------------------------------- Apache (lb-view.md section 3)
 
-def _apache_numbered(text):
-    """(line, directive text) with continuation lines joined and comments dropped (as _discover._apache_lines)."""
-    buf, start = "", None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        start = start or number
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        line, buf, first, start = (buf + line).strip(), "", start, None
-        if line and not line.startswith("#"):
-            yield first, line
-
-
 _AP_SSL = ("sslproxyengine", "sslproxyverify", "sslproxyverifydepth", "sslproxycacertificatefile",
            "sslproxycacertificatepath", "sslproxycheckpeername", "sslproxycheckpeercn", "sslproxycheckpeerexpire",
            "sslproxymachinecertificatefile", "sslproxyprotocol", "sslproxyciphersuite", "proxypreservehost",
            "sslproxycarevocationfile", "sslproxycarevocationpath", "sslproxycarevocationcheck")
+_AP_NAMES = {name.lower(): name for name in (  # as Apache's documentation writes them, for messages
+    "SSLProxyEngine", "SSLProxyVerify", "SSLProxyVerifyDepth", "SSLProxyCACertificateFile",
+    "SSLProxyCACertificatePath", "SSLProxyCheckPeerName", "SSLProxyCheckPeerCN", "SSLProxyCheckPeerExpire",
+    "SSLProxyMachineCertificateFile", "SSLProxyProtocol", "SSLProxyCipherSuite", "ProxyPreserveHost",
+    "SSLProxyCARevocationFile", "SSLProxyCARevocationPath", "SSLProxyCARevocationCheck")}
 _AP_TLS_SCHEMES = ("https", "wss", "h2")
 _AP_PLAIN_SCHEMES = ("http", "ws", "h2c")
 
@@ -709,7 +701,7 @@ class _ApacheScope:
     def __init__(self, name, file, line):
         self.name, self.file, self.line = name, file, line
         self.settings = {}  # lowercased directive -> (args, line, file)
-        self.passes = []  # (path, url, line, file)
+        self.passes = []  # (path, url, line, file, parameters, problem or None)
         # {url, settings, members: [(url, line, file)], section: a <Proxy> section (not a balancer named only by
         # BalancerMember), ssl: the section holds a mod_ssl directive}
         self.proxies = []
@@ -727,13 +719,18 @@ def apache_backends(main, source, server_root=None, defines=None):
     main_serves = _ap_main_serves(main_scope.listens, [v.name for v in vhosts])
     items = []
     for scope in scopes:
-        for path, url, line, file in scope.passes:
+        for path, url, line, file, params, problem in scope.passes:
             # 3: mod_proxy copies the main server's ProxyPass (and <Location> ProxyPass) into every VirtualHost
             # (merge_proxy_config), and a request through a VirtualHost connects with that VirtualHost's SSLProxy*
             # settings: one item per VirtualHost, and one for the main server only where it answers requests itself.
             servers = [scope] if scope is not main_scope else ([main_scope] if main_serves else []) + vhosts
             for server in servers:
-                items.extend(_ap_pass(state, main_scope, server, path, url, line, file))
+                for item in _ap_pass(state, main_scope, server, path, url, line, file):
+                    if item["source"] == "ProxyPass":  # a worker of its own: its parameters are its own
+                        item.update(_ap_member_status(params))
+                    if problem:
+                        item["error"] = _config_error(problem)
+                    items.append(item)
     return items
 
 
@@ -770,7 +767,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
     if depth > _discover.MAX_INCLUDE_DEPTH:
         raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (_discover.MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
-    for line, text in _apache_numbered(state.source.read(path)):
+    for line, written in _discover.apache_lines(state.source.read(path)):
+        text = state.expand(written)  # 3: Apache resolves ${VAR} in the whole line before reading its words
         if text.startswith("</"):
             tag = text[2:].rstrip(">").strip().lower()
             if ctx["tags"]:
@@ -783,10 +781,10 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["location"] = None
             continue
         if text.startswith("<"):
-            tag, rest = _discover._split_word(text[1:].rstrip(">"))
+            tag, rest = _discover.apache_directive(text[1:])
             tag = tag.lower()
             ctx["tags"].append(tag)
-            args = _discover._apache_args(state.expand(rest))
+            args = _discover.apache_words(_discover._apache_section(rest))
             if tag == "virtualhost":
                 ctx["scope"] = _ApacheScope(" ".join(args), path, line)
                 scopes.append(ctx["scope"])
@@ -798,8 +796,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             elif tag in ("location", "locationmatch"):
                 ctx["location"] = args[0] if args else ""
             continue
-        word, rest = _discover._split_word(text)
-        key, args = word.lower(), _discover._apache_args(state.expand(rest))
+        word, rest = _discover.apache_directive(text)
+        key, args = word.lower(), _discover.apache_words(rest)
         if not args:
             continue
         if key in ("include", "includeoptional"):
@@ -822,9 +820,14 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["scope"].settings[key] = (args, line, path, "virtualhost" if ctx["scope"].name else "server")
         elif key in ("proxypass", "proxypassmatch"):
             if ctx["location"] is not None and len(args) >= 1 and "://" in args[0]:
-                ctx["scope"].passes.append((ctx["location"], args[0], line, path))
+                ctx["scope"].passes.append((ctx["location"], args[0], line, path, args[1:], None))
+            elif ctx["location"] is not None and len(args) >= 2 and "://" in args[1]:
+                # 3: Apache refuses a path here ("ProxyPass|ProxyPassMatch can not have a path when defined in a
+                # location")
+                ctx["scope"].passes.append((ctx["location"], args[1], line, path, args[2:], "%s can not have a path "
+                                            "inside <Location>: Apache refuses this configuration" % word))
             elif len(args) >= 2:
-                ctx["scope"].passes.append((args[0], args[1], line, path))
+                ctx["scope"].passes.append((args[0], args[1], line, path, args[2:], None))
         elif key == "balancermember":
             if ctx["proxy"] is not None and "://" in args[0] and not args[0].lower().startswith("balancer://"):
                 ctx["proxy"]["members"].append((args[0], line, path, args[1:]))
@@ -859,9 +862,8 @@ def _ap_settings(main_scope, scope, request_url):
     ProxyPreserveHost (mod_proxy's) merges through every layer as usual."""
     servers = [main_scope] if scope is main_scope else [main_scope, scope]
     layers = [s.settings for s in servers]
-    url = request_url.lower()
     matching = [(owner, p) for owner in servers for p in owner.proxies if p.get("section") and p["url"] is not None
-                and url.startswith(p["url"].rstrip("*").lower())]
+                and _ap_section_matches(p["url"], request_url)]
     ssl_layers = layers
     for owner, section in matching:
         if section["ssl"]:
@@ -873,6 +875,16 @@ def _ap_settings(main_scope, scope, request_url):
     if preserve:
         settings["proxypreservehost"] = preserve
     return settings
+
+
+def _ap_section_matches(pattern, url):
+    """3: whether a <Proxy pattern> section applies to a request proxied to url, as mod_proxy's proxy_walk decides:
+    a pattern with a wildcard (* ? [) matches the whole URL (apr_fnmatch without flags: * crosses /), any other is
+    a prefix; both case-sensitively, though the balancer a URL names is found ignoring case (measured with Apache
+    2.4.71 by a differential fuzz: <Proxy HTTPS://host/> does not apply to https://host/)."""
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(url, pattern) or url.startswith(pattern.rstrip("*"))
+    return url.startswith(pattern)
 
 
 def _ap_pass(state, main_scope, scope, path, url, line, file):
@@ -900,8 +912,9 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
 
 
 def _ap_member_status(params):
-    """{disabled, backup} from a BalancerMember's `status=` parameter (3: letters, each set by default or with `+`,
-    cleared with `-`; D disabled and S stopped take no requests, H hot standby and R hot spare are backups)."""
+    """{disabled, backup} from a BalancerMember's or ProxyPass worker's `status=` parameter (3: letters, each set by
+    default or with `+`, cleared with `-`; D disabled, S stopped and N draining take no new requests (Apache answers
+    503 with no other member), H hot standby and R hot spare are backups)."""
     flags = set()
     for param in params:
         key, _sep, value = param.partition("=")
@@ -915,7 +928,7 @@ def _ap_member_status(params):
                 flags.add(char)
             else:
                 flags.discard(char)
-    return {"disabled": bool(flags & {"D", "S"}), "backup": bool(flags & {"H", "R"})}
+    return {"disabled": bool(flags & {"D", "S", "N"}), "backup": bool(flags & {"H", "R"})}
 
 
 def _ap_merge(layers):
@@ -954,6 +967,58 @@ def _ap_protocols(args):
     return allowed
 
 
+def _ap_version_range(allowed):
+    """3: (min, max) as mod_ssl sets them (ssl_init_ctx_protocol): the highest version allowed, and down from it as
+    long as the next lower one is allowed too ("we do not allow holes"): `-all +TLSv1.1 +TLSv1.3` is TLS 1.3 only."""
+    ordered = [p for p in PROTOCOLS if p in allowed]
+    if not ordered:
+        return None, None
+    low = top = PROTOCOLS.index(ordered[-1])
+    while low > 0 and PROTOCOLS[low - 1] in allowed:
+        low -= 1
+    return PROTOCOLS[low], PROTOCOLS[top]
+
+
+def _ap_depth(text):
+    """3: SSLProxyVerifyDepth as mod_ssl reads it, with C's atoi: leading digits after an optional sign ("1x" is 1,
+    "abc" 0); (depth or None when longer than MAX_COUNT_DIGITS, problem or None: a negative depth Apache refuses)."""
+    match = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]*)", text)
+    digits = match.group(2).lstrip("0") or "0"
+    if match.group(1) == "-" and digits != "0":
+        return None, "SSLProxyVerifyDepth %s: Apache refuses a negative depth" % text
+    return (int(digits) if len(digits) <= MAX_COUNT_DIGITS else None), None
+
+
+# mod_ssl's and mod_proxy's directives read here: how many arguments each takes (1: TAKE1 or FLAG) and, for a FLAG or
+# an enumeration, the values Apache accepts (case-insensitive)
+_AP_ONE_ARG = {"sslproxyengine": ("on", "off"), "sslproxycheckpeername": ("on", "off"),
+               "sslproxycheckpeercn": ("on", "off"), "sslproxycheckpeerexpire": ("on", "off"),
+               "proxypreservehost": ("on", "off"),
+               "sslproxyverify": ("none", "optional", "require", "optional_no_ca"),
+               "sslproxyverifydepth": None, "sslproxycacertificatefile": None, "sslproxycacertificatepath": None,
+               "sslproxymachinecertificatefile": None, "sslproxycarevocationfile": None,
+               "sslproxycarevocationpath": None}
+
+
+_AP_SUITES = ("SSL", "TLSv1.3")  # SSLProxyCipherSuite's protocols, compared as written (mod_ssl: strcmp)
+
+
+def _ap_refused(settings):
+    """The first setting Apache refuses to start with (a wrong number of arguments, a value it does not know), as
+    a message; None when there is none."""
+    for key in sorted(settings):
+        args = settings[key][0]
+        if key in _AP_ONE_ARG:
+            allowed = _AP_ONE_ARG[key]
+            if len(args) != 1 or (allowed and args[0].lower() not in allowed):
+                return "%s %s: Apache refuses this configuration (%s)" % (
+                    _AP_NAMES[key], " ".join(args), "one argument" if not allowed else "one of " + ", ".join(allowed))
+        elif key == "sslproxyciphersuite" and (len(args) > 2 or (len(args) == 2 and args[0] not in _AP_SUITES)):
+            return ("SSLProxyCipherSuite %s: Apache refuses this configuration (the protocol is SSL or TLSv1.3, "
+                    "as written)" % " ".join(args))
+    return None
+
+
 def _ap_crl_check(entry):
     """SSLProxyCARevocationCheck's arguments -> (mode, no_crl_for_cert_ok, problem or None); unset: none (mod_ssl
     ssl_cmd_crlcheck_parse: none|leaf|chain, then only the flag no_crl_for_cert_ok, case-insensitive)."""
@@ -989,7 +1054,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     if _ap_flag(settings, "sslproxyengine") is not True:
         error = _config_error("SSLProxyEngine is not on here: Apache refuses to proxy to %s (500)" % url)
     verify_args = (settings.get("sslproxyverify") or (["none"], None, None))[0]  # 3: SSLProxyVerify none
-    verify = verify_args[0].lower() in ("require", "optional")
+    verify = verify_args[0].lower() in ("require", "optional", "optional_no_ca")
     verify_origin = settings["sslproxyverify"][3] if settings.get("sslproxyverify") else "default"
     name_on, cn_on = _ap_flag(settings, "sslproxycheckpeername"), _ap_flag(settings, "sslproxycheckpeercn")
     # 3: the name is checked after the handshake whatever SSLProxyVerify says (mod_ssl ssl_io_filter_handshake):
@@ -1009,7 +1074,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     ca_path = settings.get("sslproxycacertificatepath")
     cert = settings.get("sslproxymachinecertificatefile")
     protocols = (settings.get("sslproxyprotocol") or (["all", "-SSLv3"], None, None))[0]
-    min_version, max_version = _version_range(_ap_protocols(protocols))
+    min_version, max_version = _ap_version_range(_ap_protocols(protocols))
     protocol_problem = None if min_version else (
         "SSLProxyProtocol %s leaves no protocol version enabled: Apache refuses this configuration"
         % " ".join(protocols))
@@ -1017,23 +1082,27 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     suite = settings.get("sslproxyciphersuite")
     if suite:
         args = suite[0]
-        if len(args) > 1 and args[0].upper() in ("SSL", "TLSV1.3"):
-            if args[0].upper() == "TLSV1.3":
+        if len(args) > 1 and args[0] in _AP_SUITES:
+            if args[0] == "TLSv1.3":
                 ciphersuites = args[1]
             else:
                 ciphers = args[1]
         else:
             ciphers = args[0]
-    depth = (settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0]  # 3: default 1, anchor counted
+    depth, depth_problem = _ap_depth((settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0])
+    # (3: default 1, the anchor counted)
     crl_file, crl_path = settings.get("sslproxycarevocationfile"), settings.get("sslproxycarevocationpath")
     crl_check, crl_missing_ok, crl_problem = _ap_crl_check(settings.get("sslproxycarevocationcheck"))
     if crl_problem is None and crl_check != "none" and not (crl_file or crl_path):
         crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
                        "Apache refuses this configuration (AH01899)" % crl_check)
-    if crl_problem:
-        error = error or _config_error(crl_problem)
-    if protocol_problem:
-        error = error or _config_error(protocol_problem)
+    for problem in (_ap_refused(settings), crl_problem, protocol_problem, depth_problem):
+        if problem:
+            error = error or _config_error(problem)
+    if verify_args[0].lower() == "optional_no_ca" and error is None:
+        error = {"code": "UNSUPPORTED_SETTING", "message": "SSLProxyVerify optional_no_ca: Apache forgives an "
+                 "untrusted issuer there and keeps every other check of the chain (its dates, the depth, "
+                 "revocation), which cert_chain_verify cannot reproduce: not judged"}
 
     def path(entry):
         if not entry:
@@ -1045,7 +1114,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         verify=verify, verify_origin=verify_origin, sni=sni, verify_name=name if name_rule else None,
         name_rule=name_rule, check_expiry=verify or _ap_flag(settings, "sslproxycheckpeerexpire") is not False,
         ca_file=path(ca_file), ca_path=path(ca_path), crl_file=path(crl_file), crl_path=path(crl_path),
-        crl_check=crl_check, crl_missing_ok=crl_missing_ok, verify_depth=_depth(depth),
+        crl_check=crl_check, crl_missing_ok=crl_missing_ok, verify_depth=depth,
         client_cert=path(cert), min_version=min_version, max_version=max_version, ciphers=ciphers,
         ciphersuites=ciphersuites, error=error, **fields)
 
@@ -1376,7 +1445,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
 
     anchors, revocations, crls = {}, {}, {}
     for item in items:
-        fingerprints = []
+        fingerprints, empty_directory = [], None
         for key in ("ca_file", "ca_path"):
             if item[key]:
                 rule = "hashed" if key == "ca_path" else "haproxy" if item["lb_type"] == "haproxy" else None
@@ -1384,7 +1453,15 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                     anchors[(rule, item[key])] = _anchors(collector, item[key], rule)
                 found, error = anchors[(rule, item[key])]
                 fingerprints.extend(f for f in found or [] if f not in fingerprints)
-                item["error"] = item["error"] or error
+                if error and rule == "hashed" and error["code"] == "NOT_A_CERTIFICATE":
+                    empty_directory = error  # Apache starts with it and finds nothing there: see below
+                else:
+                    item["error"] = item["error"] or error
+        # 3: a hashed directory OpenSSL finds nothing in only matters when nothing else is trusted and the chain is
+        # verified (a differential fuzz against Apache 2.4.71: beside a CA file, or with SSLProxyVerify none, it
+        # proxies as without it)
+        if empty_directory and item["verify"] and not fingerprints:
+            item["error"] = item["error"] or empty_directory
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
         fingerprints = []
         for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)):

@@ -440,7 +440,8 @@ class ApacheLB(Server):
     def conf(self):
         return self.dir / "apache2.conf"
 
-    def start(self):
+    def write(self):
+        """The configuration file, written without starting Apache (for a file it refuses, say)."""
         modules = "".join("LoadModule %s_module %s/mod_%s.so\n" % (m, APACHE_MODULES, m) for m in (
             "mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "proxy_balancer",
             "lbmethod_byrequests", "slotmem_shm") + self.modules)
@@ -451,6 +452,10 @@ class ApacheLB(Server):
             "StartServers 1\nServerLimit 1\nThreadsPerChild 16\nMaxRequestWorkers 16\n%(listen)s%(body)s" % {
                 "d": self.dir, "user": user, "modules": modules, "body": self.body,
                 "listen": "".join("Listen 127.0.0.1:%d\n" % p for p in self.plain_ports)})
+        return self
+
+    def start(self):
+        self.write()
         _run(["apache2", "-t", "-f", str(self.conf)])
         _run(["apache2", "-k", "start", "-f", str(self.conf)])
         for port in self.ports:

@@ -674,3 +674,58 @@ def test_nginx_protocol_default_follows_the_installed_version(tmp_path, files):
     assert _lbview.nginx_version("openresty/1.25.3.1") is None
     here = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=True)
     assert _lbview.nginx_version(here.stderr) is not None, here.stderr
+
+
+# ---- Apache, as a differential fuzz against Apache 2.4.71 measured it (tests/integration/test_lb_apache_reading.py)
+
+
+@pytest.mark.parametrize("allowed,expected", [
+    ({"TLSv1.1", "TLSv1.3"}, ("TLSv1.3", "TLSv1.3")), ({"TLSv1", "TLSv1.2", "TLSv1.3"}, ("TLSv1.2", "TLSv1.3")),
+    ({"TLSv1.2"}, ("TLSv1.2", "TLSv1.2")), (set(_lbview.PROTOCOLS), ("TLSv1", "TLSv1.3")), (set(), (None, None)),
+])
+def test_apache_protocols_leave_no_holes(allowed, expected):
+    assert _lbview._ap_version_range(allowed) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1", (1, None)), ("abc", (0, None)), ("2x", (2, None)), ("+3", (3, None)), ("007", (7, None)),
+    ("-0", (0, None)), ("9" * 12, (None, None)),
+])
+def test_apache_verify_depth_is_atoi(text, expected):
+    assert _lbview._ap_depth(text) == expected
+
+
+def test_apache_refuses_a_negative_depth():
+    depth, problem = _lbview._ap_depth("-1")
+    assert depth is None and "refuses a negative depth" in problem
+
+
+@pytest.mark.parametrize("pattern,url,expected", [
+    ("https://a.test/", "https://a.test/x/", True), ("https://A.test/", "https://a.test/", False),
+    ("HTTPS://a.test/", "https://a.test/", False), ("https://a.test/*", "https://a.test/", True),
+    ("https://*.test/", "https://a.test/", True), ("balancer://Pool", "balancer://pool/", False),
+])
+def test_apache_proxy_sections_match_case_sensitively(pattern, url, expected):
+    assert _lbview._ap_section_matches(pattern, url) is expected
+
+
+@pytest.mark.parametrize("settings,needle", [
+    ({"sslproxyverify": (["always"], 1, "f", "server")}, "one of none, optional, require, optional_no_ca"),
+    ({"sslproxycheckpeername": (["yes"], 1, "f", "server")}, "one of on, off"),
+    ({"sslproxyverifydepth": (["2", "3"], 1, "f", "server")}, "one argument"),
+    ({"sslproxyciphersuite": (["ssl", "HIGH"], 1, "f", "server")}, "SSL or TLSv1.3"),
+    ({"sslproxyverify": (["REQUIRE"], 1, "f", "server"), "sslproxyciphersuite": (["TLSv1.3", "X"], 1, "f", "s")},
+     None),
+])
+def test_apache_settings_it_refuses(settings, needle):
+    problem = _lbview._ap_refused(settings)
+    assert (problem is None) if needle is None else (needle in problem and "Apache refuses" in problem)
+
+
+@pytest.mark.parametrize("params,expected", [
+    (["status=N"], {"disabled": True, "backup": False}), (["status=+D"], {"disabled": True, "backup": False}),
+    (["status=R"], {"disabled": False, "backup": True}), (["status=D-D"], {"disabled": False, "backup": False}),
+    (["timeout=5"], {"disabled": False, "backup": False}),
+])
+def test_apache_worker_status(params, expected):
+    assert _lbview._ap_member_status(params) == expected
