@@ -9,9 +9,9 @@ venv="$here/.venv"
 py=${PYTHON:-python3.11}
 
 need_pkgs=()
-# the lab servers; promtool (Prometheus rule tests); headless Chromium and a font (the HTML report as a person
-# sees it); Pebble, the ACME test server.
-for p in nginx apache2 haproxy openssl prometheus chromium fonts-dejavu-core pebble; do
+# the lab servers (and nginx's stream module, a load balancer's TCP proxy); promtool (Prometheus rule tests);
+# headless Chromium and a font (the HTML report as a person sees it); Pebble, the ACME test server.
+for p in nginx libnginx-mod-stream apache2 haproxy openssl prometheus chromium fonts-dejavu-core pebble; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

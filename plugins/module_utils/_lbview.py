@@ -462,7 +462,9 @@ _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl
 # 2: the defaults of nginx 1.22 when a level sets nothing.
 _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
                  "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
-                 "proxy_ssl_verify_depth": ["1"]}
+                 "proxy_ssl_verify_depth": ["1"], "proxy_ssl": ["off"], "proxy_protocol": ["off"]}
+# 2: a stream server's own switches: TLS to the backend (proxy_ssl) and a PROXY protocol v1 header first
+_NGX_STREAM_SETTINGS = _NGX_SETTINGS + ("proxy_ssl", "proxy_protocol")
 # nginx 1.23.4 (CHANGES: "now TLSv1.3 protocol is enabled by default") added TLSv1.3 to proxy_ssl_protocols' default.
 _NGX_TLS13_DEFAULT_SINCE = (1, 23, 4)
 _NGX_VERSION = re.compile(r"nginx/([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})")
@@ -484,13 +486,13 @@ def _ngx_protocols_default(version):
 _NGX_PROTOCOLS = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 
 
-def _ngx_level(directives, inherited, level):
-    """Settings of one level (http, server, location): its own proxy_ssl_* override the inherited ones
-    (2: merged http -> server -> location, the lowest level that sets one wins)."""
+def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
+    """Settings of one level (http, server, location; stream, server): its own proxy_ssl_* override the inherited
+    ones (2: merged http -> server -> location, the lowest level that sets one wins)."""
     settings = dict(inherited)
     commands = []
     for d in directives:
-        if d["children"] is None and d["name"] in _NGX_SETTINGS and d["args"]:
+        if d["children"] is None and d["name"] in names and d["args"]:
             if d["name"] == "proxy_ssl_conf_command":
                 commands.append(d["args"])
             else:
@@ -509,6 +511,8 @@ def nginx_backends(main, source, prefix=None, version=None):
     items = []
     base = {"proxy_ssl_protocols": (_ngx_protocols_default(version), "default")}
     for block in tree:
+        if block["name"] == "stream" and block["children"] is not None:
+            items.extend(_ngx_stream(block["children"], base, prefix))
         if block["name"] != "http" or block["children"] is None:
             continue
         upstreams = {}
@@ -521,6 +525,75 @@ def nginx_backends(main, source, prefix=None, version=None):
             settings = _ngx_level(server["children"], http, "server")
             _ngx_locations(server["children"], settings, names, None, upstreams, prefix, items)
     return items
+
+
+def _ngx_stream(directives, base, prefix):
+    """2: the backends of a `stream` block: each server's `proxy_pass` (an address with its port, or an upstream
+    group's name), with TLS when `proxy_ssl on` (stream -> server) and the same proxy_ssl_* settings as http."""
+    upstreams = {}
+    _ngx_upstreams(directives, upstreams)
+    stream = _ngx_level(directives, base, "stream", _NGX_STREAM_SETTINGS)
+    items = []
+    for server in directives:
+        if server["name"] != "server" or server["children"] is None:
+            continue
+        settings = _ngx_level(server["children"], stream, "server", _NGX_STREAM_SETTINGS)
+        listens = [d["args"][0] for d in server["children"] if d["name"] == "listen" and d["args"]]
+        for d in server["children"]:
+            if d["children"] is None and d["name"] == "proxy_pass" and d["args"]:
+                items.extend(_ngx_stream_pass(d, settings, listens[0] if listens else "-", upstreams, prefix))
+    return items
+
+
+def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
+    """2: one stream `proxy_pass`. Its address needs a port (nginx refuses one without: 'no port in upstream'),
+    unless it names an upstream group (found ignoring case), whose servers need one too; the name checked defaults
+    to the proxy_pass host (the group's name for a group), as in http; `proxy_protocol on` sends a v1 header."""
+    address = directive["args"][0]
+    tls = _ngx_setting(settings, "proxy_ssl")[0][0].lower() == "on"
+    header = "v1" if _ngx_setting(settings, "proxy_protocol")[0][0].lower() == "on" else None
+    common = {"lb_type": "nginx", "config_file": directive["file"], "line": directive["line"],
+              "location": "stream %s" % listen, "proxy_protocol": header}
+    if address.startswith("unix:"):
+        return []
+    if "$" in address:
+        return [backend_item(source="proxy_pass", pool=address, tls=tls, error={
+            "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
+            "(a variable)" % address}, **common)]
+    host, port, problem = _split_hostport(address, None)
+    group = upstreams.get(host.lower()) if host and port is None and ":" not in address.rsplit("]", 1)[-1] else None
+    tls_fields = {"tls": False, "verify": False}
+    if group is not None:
+        tls_fields = _ngx_tls(settings, host, prefix) if tls else tls_fields
+        out = []
+        for member in group:
+            m_address = member["args"][0]
+            if m_address.startswith("unix:"):
+                continue
+            m_host, m_port, m_problem = _split_hostport(m_address, None)
+            if not (m_problem or m_host):
+                m_problem = _ngx_no_host(m_address)
+            fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
+            if m_problem:
+                fields["error"] = _ngx_refused(m_problem)
+            fields.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
+            out.append(backend_item(source="upstream", pool=host, server=m_address, address=m_host, port=m_port,
+                                    **fields))
+        return out
+    if not (problem or host):
+        problem = _ngx_no_host(address)
+    if problem:
+        return [backend_item(source="proxy_pass", pool=address, tls=tls, error=_ngx_refused(
+            problem if host is None or port is not None else "%s, and no upstream of that name" % problem),
+            **common)]
+    if tls:
+        tls_fields = _ngx_tls(settings, host, prefix)
+    return [backend_item(source="proxy_pass", pool=address, server=address, address=host, port=port,
+                         **dict(common, **tls_fields))]
+
+
+def _ngx_refused(problem):
+    return _config_error(problem if "nginx refuses" in problem else "%s: nginx refuses this configuration" % problem)
 
 
 def _ngx_upstreams(directives, upstreams):

@@ -10,8 +10,8 @@ module: lb_backend_info
 short_description: Read the load balancer's view of its TLS backends and probe each one as the load balancer does
 version_added: 0.2.0
 description:
-  - Runs on the load balancer host. Reads the HAProxy, nginx or Apache configuration and returns every backend the
-    load balancer connects to (RV(lb_backends)), in one call for all pools, with how the load balancer connects to it
+  - Runs on the load balancer host. Reads the HAProxy, nginx (its http and stream proxies) or Apache configuration
+    and returns every backend the load balancer connects to (RV(lb_backends)), in one call for all pools, with how the load balancer connects to it
     and judges it, whether the chain is verified (and which setting decides), the SNI it sends, the name it checks,
     its trust anchors (the SHA-256 fingerprint of every certificate in its CA file), the certificate revocation lists
     it checks the chain against (RV(crls)), its client certificate, protocol range and ciphers.
@@ -196,7 +196,8 @@ lb_backends:
       type: str
       sample: server
     location:
-      description: "nginx: the first server_name and the location; Apache: the VirtualHost and the path (a main-server
+      description: "nginx: the first server_name and the location (a C(stream) server: V(stream) and its first listen
+        address); Apache: the VirtualHost and the path (a main-server
         ProxyPass gives one entry per VirtualHost, each with that VirtualHost's settings, and one V(main server) entry
         only where the main server answers requests itself). Null for HAProxy."
       returned: always
@@ -224,8 +225,8 @@ lb_backends:
       sample: true
     verify_origin:
       description: "What decided RV(lb_backends[].verify). HAProxy V(server), V(default-server), V(global)
-        (C(ssl-server-verify)) or V(default); nginx V(location), V(server), V(http) or V(default); Apache V(proxy)
-        (a C(<Proxy>) section), V(virtualhost), V(server) or V(default)."
+        (C(ssl-server-verify)) or V(default); nginx V(location), V(server), V(http), V(stream) or V(default); Apache
+        V(proxy) (a C(<Proxy>) section), V(virtualhost), V(server) or V(default)."
       returned: always
       type: str
       sample: default-server
@@ -402,8 +403,9 @@ lb_backends:
       type: bool
       sample: false
     proxy_protocol:
-      description: "HAProxy: the PROXY protocol header sent before each handshake, V(v1) (C(send-proxy)) or V(v2)
-        (C(send-proxy-v2), C(send-proxy-v2-ssl), C(send-proxy-v2-ssl-cn)); null when none (and for nginx and Apache).
+      description: "The PROXY protocol header sent before each handshake: HAProxy V(v1) (C(send-proxy)) or V(v2)
+        (C(send-proxy-v2), C(send-proxy-v2-ssl), C(send-proxy-v2-ssl-cn)), an nginx C(stream) server's V(v1)
+        (C(proxy_protocol on)); null when none (and for nginx http and Apache).
         A backend behind one expects it, and the probe sends it as the load balancer does (on a host whose Python is
         older than 3.10 it then sees the leaf only: C(openssl s_client) sends no such header)."
       returned: always

@@ -178,13 +178,14 @@ class Nginx(Server):
         plain = "".join("    server { listen 127.0.0.1:%d; return 200 \"plain\\n\"; }\n" % p for p in self.plain_ports)
         self.write_main("    include %s/sites/*.conf;\n%s" % (self.dir, plain))
 
-    def write_main(self, http_body):
-        """nginx.conf for a process of our own (pid, logs and temp files under self.dir) around http_body."""
+    def write_main(self, http_body, top="", after=""):
+        """nginx.conf for a process of our own (pid, logs and temp files under self.dir) around http_body; `top`
+        first (load_module lines), `after` after the http block (a stream block)."""
         temp = "".join("    %s_temp_path %s/tmp/%s;\n" % (t, self.dir, t)
                        for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (self.dir / "tmp").mkdir(exist_ok=True)
         self.conf.write_text(
-            ("user root;\n" if os.geteuid() == 0 else "")
+            top + ("user root;\n" if os.geteuid() == 0 else "")
             + "worker_processes 1;\n"
             "pid %(d)s/nginx.pid;\n"
             "error_log %(d)s/error.log;\n"
@@ -193,7 +194,7 @@ class Nginx(Server):
             "    access_log off;\n"
             "%(temp)s"
             "%(body)s"
-            "}\n" % {"d": self.dir, "temp": temp, "body": http_body})
+            "}\n%(after)s" % {"d": self.dir, "temp": temp, "body": http_body, "after": after})
 
     @property
     def test_command(self):
@@ -414,15 +415,24 @@ class HAProxyLB(Server):
         return {r["svname"]: (r["status"], r["check_status"], r["last_chk"]) for r in haproxy_stat(self.socket)}
 
 
-class NginxLB(Nginx):
-    """An nginx load balancer of our own: the http block's body as given (plain_ports: where it listens)."""
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"  # Debian's libnginx-mod-stream
 
-    def __init__(self, workdir, port, body):
-        super().__init__(workdir, [], plain_ports=[port])
+
+class NginxLB(Nginx):
+    """An nginx load balancer of our own: the http block's body as given (plain_ports: where it listens), and a
+    `stream` block's body when given (the stream module loaded)."""
+
+    def __init__(self, workdir, port, body, stream=None):
+        super().__init__(workdir, [], plain_ports=[port] if isinstance(port, int) else list(port))
         self.body = body
+        self.stream = stream
 
     def write_config(self):
-        self.write_main(self.body)
+        if self.stream is None:
+            self.write_main(self.body)
+        else:
+            self.write_main(self.body, top="load_module %s;\n" % NGINX_STREAM_MODULE,
+                            after="stream {\n%s}\n" % self.stream)
 
 
 class ApacheLB(Server):

@@ -729,3 +729,45 @@ def test_apache_settings_it_refuses(settings, needle):
 ])
 def test_apache_worker_status(params, expected):
     assert _lbview._ap_member_status(params) == expected
+
+
+# ---- nginx stream (held to the real nginx stream module in tests/integration/test_lb_nginx_stream.py)
+
+
+def _stream_backends(stream):
+    main = "/etc/nginx/nginx.conf"
+    return _lbview.nginx_backends(main, _discover.FileSource({main: "stream {\n%s\n}\n" % stream}))
+
+
+def test_nginx_stream_servers():
+    items = _stream_backends("""
+        proxy_ssl_trusted_certificate /etc/ssl/ca.pem;
+        proxy_ssl_verify on;
+        upstream Pool { server 10.0.0.1:8443; server 10.0.0.2:8443 down; server unix:/run/x.sock; }
+        server { listen 443; proxy_pass pool; proxy_ssl on; proxy_protocol on; }
+        server { listen 127.0.0.1:444; proxy_pass 10.0.0.3:9443; proxy_ssl on; proxy_ssl_name app.test;
+                 proxy_ssl_server_name on; proxy_ssl_protocols TLSv1.3; }
+        server { listen 445; proxy_pass 10.0.0.4:9443; }
+        server { listen 446; proxy_pass $backend; proxy_ssl on; }
+        server { listen 447; proxy_pass 10.0.0.5; proxy_ssl on; }
+        server { listen 448; proxy_pass unix:/run/y.sock; proxy_ssl on; }
+    """)
+    summary = [(i["location"], i["pool"], i["address"], i["port"], i["tls"], i["verify"], i["verify_name"], i["sni"],
+                i["proxy_protocol"], i["disabled"], (i["error"] or {}).get("code")) for i in items]
+    assert summary == [
+        ("stream 443", "pool", "10.0.0.1", 8443, True, True, "pool", None, "v1", False, None),
+        ("stream 443", "pool", "10.0.0.2", 8443, True, True, "pool", None, "v1", True, None),
+        ("stream 127.0.0.1:444", "10.0.0.3:9443", "10.0.0.3", 9443, True, True, "app.test", "app.test", None, False,
+         None),
+        ("stream 445", "10.0.0.4:9443", "10.0.0.4", 9443, False, False, None, None, None, False, None),
+        ("stream 446", "$backend", None, None, True, None, None, None, None, False, "DYNAMIC_ADDRESS"),
+        ("stream 447", "10.0.0.5", None, None, True, None, None, None, None, False, "INVALID_CONFIG"),
+    ]
+    assert items[0]["verify_origin"] == "stream" and items[0]["ca_file"] == "/etc/ssl/ca.pem"
+    assert (items[2]["min_version"], items[2]["max_version"]) == ("TLSv1.3", "TLSv1.3")
+    assert "no port" in items[5]["error"]["message"] and "nginx refuses" in items[5]["error"]["message"]
+
+
+def test_nginx_stream_upstream_server_needs_a_port():
+    (item,) = _stream_backends("upstream p { server 10.0.0.1; }\nserver { listen 443; proxy_pass p; proxy_ssl on; }")
+    assert item["error"]["code"] == "INVALID_CONFIG" and "nginx refuses" in item["error"]["message"], item
