@@ -510,12 +510,12 @@ def apache_lines(text):
     buf, start = "", None
     for number, raw in enumerate(physical, start=1):
         last = number == len(physical)
-        text = raw[:-1] if not last and raw.endswith("\r") else raw
+        content = raw[:-1] if not last and raw.endswith("\r") else raw
         start = start or number
-        if text.endswith("\\") and not last:
-            buf += text[:-1]
+        if content.endswith("\\") and not last:
+            buf += content[:-1]
             continue
-        line, buf, first, start = (buf + text).strip(_AP_SPACE), "", start, None
+        line, buf, first, start = (buf + content).strip(_AP_SPACE), "", start, None
         if line and not line.startswith("#"):
             yield first, line
 
@@ -523,6 +523,8 @@ def apache_lines(text):
 def _apache_word(text, i):
     """(the word at text[i:], where the next one starts) as Apache's ap_getword_conf reads it (see apache_words)."""
     n = len(text)
+    if i >= n:  # nothing left (a line a ${VAR} emptied, a lone "<"): the empty word
+        return "", n
     quote = text[i] if text[i] in "\"'" else None
     start = j = i + 1 if quote else i
     while j < n and (text[j] != quote if quote else text[j] not in _AP_SPACE):

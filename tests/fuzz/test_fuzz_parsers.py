@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import tempfile
 
 import pytest
@@ -400,6 +401,24 @@ def test_apache_from_files(files):
 @given(files=apache_tree())
 def test_apache_on_disk(files):
     _check_on_disk(files, "apache", "apache2/apache2.conf")
+
+
+_APACHE_CHARS = st.text(alphabet=st.sampled_from(list("ab<>#{}\\\"' \t\r\n\x0b\xa0$")), max_size=40)
+
+
+@settings(max_examples=examples(300, 20000))
+@given(text=st.one_of(_APACHE_CHARS, st.text(max_size=40)))
+def test_apache_lines_and_words(text):
+    """Apache's line and word reading never raises; plain words (no quote, no backslash) are what splitting at
+    ASCII whitespace gives, and a directive and its rest read as the same words as the whole line."""
+    for number, line in _discover.apache_lines(text):
+        assert number >= 1 and line and line == line.strip(" \t\n\v\f\r") and not line.startswith("#")
+        words = _discover.apache_words(line)
+        if not any(c in line for c in "\"'\\"):
+            assert words == [w for w in re.split("[ \t\n\v\f\r]+", line) if w]
+        name, rest = _discover.apache_directive(line)
+        assert [name] + _discover.apache_words(rest) == words
+    assert _discover.apache_directive("") == ("", "") and _discover.apache_words("") == []
 
 
 # HAProxy ---------------------------------------------------------------
