@@ -20,6 +20,7 @@ import hashlib
 import json
 import pathlib
 import sys
+import time
 
 import pytest
 
@@ -234,3 +235,66 @@ def test_the_role_remediates_a_site_behind_the_proxy_protocol(tmp_path):
         second = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
         again = recap(second.stdout)["pp"]
         assert (again["changed"], again["failed"]) == (0, 0), second.stdout[-3000:]
+
+
+def test_the_role_judged_by_a_load_balancer_that_sends_the_header(tmp_path):
+    """cert_remediation_lb_hosts with HAProxy's `send-proxy` to a backend that expects the header: the load balancer's
+    view probes it as HAProxy's checks do, judges it EXPIRED (HAProxy has it DOWN), the role pushes the renewal and
+    reloads, and HAProxy's own check then has it UP."""
+    name = "pp-lb.role.test"
+    old = CA.leaf(name, names=[name], days=30, start_days=-60)
+    renewed = CA.leaf(name, names=[name], days=90)
+    cert = pki.write(tmp_path / "site.crt", CA.chain_pem(old))
+    key = pki.write(tmp_path / "site.key", old.key_pem(), 0o600)
+    source = tmp_path / "source" / "pp"
+    source.mkdir(parents=True)
+    pki.write(source / "cert.pem", renewed.pem)
+    pki.write(source / "chain.pem", CA.intermediate.pem)
+    pki.write(source / "key.pem", renewed.key_pem(), 0o600)
+    ca_file = pki.write(tmp_path / "ca.pem", CA.root.pem)
+    (port,) = free_ports(1)
+    backend = ProtocolBackends(tmp_path / "srv", [{"name": "pp", "port": port, "cert": cert, "key": key,
+                                                   "protocols": "TLSv1.2 TLSv1.3", "fqdn": name,
+                                                   "proxy_protocol": True}])
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_pp\n    server pp 127.0.0.1:%d ssl verify required ca-file %s sni str(%s) check check-sni %s "
+        "send-proxy\n" % (port, ca_file, name, name)))
+    inventory = tmp_path / "inventory.json"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory.write_text(json.dumps({
+        "load_balancers": {"hosts": {"lb": dict(local)}},
+        "backends": {"hosts": {"pp": dict(local, cert_remediation_sites=[{
+            "name": "pp", "server_type": "nginx", "cert_path": cert, "key_path": key, "server_names": [name],
+            "endpoint": {"host": "127.0.0.1", "port": port, "server_name": name, "proxy_protocol": "v1"},
+            "test_command": " ".join(backend.test_command), "reload_command": " ".join(backend.reload_command)}])},
+            "vars": {
+            "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
+            "cert_remediation_lb_config": {"haproxy": str(lb.conf)}, "cert_remediation_ca_path": ca_file,
+            "cert_remediation_source_dir": str(tmp_path / "source"),
+            "cert_remediation_backup_dir": str(tmp_path / "backups"), "cert_remediation_report_dir": str(tmp_path),
+            "cert_remediation_report_formats": ["json"], "cert_remediation_reload": "command",
+            "cert_remediation_reload_wait": 10}}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(ROLE_PLAY)
+
+    def report():
+        (entry,) = json.loads((tmp_path / "report.json").read_text())["hosts"].values()
+        (site,) = entry["sites"]
+        return site
+
+    with backend, lb:
+        assert lbjudge.haproxy_settled(lb)["pp"][0] == "DOWN"
+        before = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "diagnose"})
+        assert before.returncode == 0, before.stdout[-5000:]
+        site = report()
+        assert site["endpoint"]["proxy_protocol"] == "v1", site
+        (line,) = site["before"]["lb"]
+        assert (line["valid"], line["codes"]) == (False, ["EXPIRED"]), line
+        fixed = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
+        assert fixed.returncode == 0 and report()["status"] == "done", fixed.stdout[-5000:]
+        probe = _probe.probe("127.0.0.1", port, server_name=name, timeout=10, proxy_protocol="v1")
+        assert hashlib.sha256(probe["chain_der"][0]).hexdigest() == renewed.fingerprint
+        deadline = time.monotonic() + 15
+        while lbjudge.haproxy_settled(lb)["pp"][0] != "UP" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert lb.stat()["pp"][0] == "UP", lb.stat()
