@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import ipaddress
 import os
 import re
 
@@ -413,17 +414,22 @@ _NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
 
 def _ngx_socket(value):
     """A listen value -> the listening socket it names, as nginx shares one between servers: (host, port), with
-    a wildcard host as "*" and a missing port as 80."""
+    a wildcard host as "*", an IP address in its one spelling ([0:0:0:0:0:0:0:1] is [::1]) and a missing port as
+    80. A host name stays as written (nginx resolves it: `localhost:443` may be the socket of `127.0.0.1:443`)."""
     value = value.strip()
     if value.startswith("["):
         host, _sep, port = value[1:].partition("]")
         port = port[1:] if port.startswith(":") else "80"
-        return host, port
-    if port_number(value):
-        return "*", value
-    host, sep, port = value.rpartition(":")
-    if not sep or not port_number(port):
-        host, port = value, "80"
+    elif port_number(value):
+        host, port = "*", value
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port_number(port):
+            host, port = value, "80"
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
     return ("*" if host in ("*", "0.0.0.0") else host), port
 
 
@@ -636,25 +642,35 @@ def _ap_socket(address):
     return host, port if port_number(port) else "*"
 
 
+def _ap_proxy_lists(settings):
+    """([On addresses], [Off addresses]) as mod_remoteip keeps them, from the RemoteIPProxyProtocol lines in order:
+    each adds the addresses of the server it stands in (None: the main server's, every address) to its list and
+    takes the very same address out of the other one (AH03491 "is being overridden"): for one address the later
+    line wins."""
+    lists = {True: [], False: []}
+    for on, addresses in settings:
+        for key in [None] if addresses is None else [_ap_socket(a) for a in addresses]:
+            lists[not on] = [k for k in lists[not on] if k != key]
+            if key not in lists[on]:
+                lists[on].append(key)
+    return lists[True], lists[False]
+
+
 def _ap_proxied(state, address):
     """Whether Apache (mod_remoteip) expects a PROXY protocol header on connections to this VirtualHost address.
 
-    Measured with Apache 2.4.71: `RemoteIPProxyProtocol On` in a VirtualHost turns it on for the addresses it
-    listens on, whichever of the VirtualHosts there is asked for; in the main server, for every address; and an
-    `Off` for the same address, in the main server or in any VirtualHost, wins over every `On`.
+    Measured with Apache 2.4.71 (tests/integration/test_discovery_proxy_protocol.py): `RemoteIPProxyProtocol On` in
+    a VirtualHost turns it on for the addresses it listens on, whichever of the VirtualHosts there is asked for; in
+    the main server, for every address; an `Off` that covers the address (in the main server, or for an address
+    that covers it) wins over an `On`, except that for the very same address the later line wins (_ap_proxy_lists).
     """
     host, port = _ap_socket(address)
 
-    def covers(addresses):
-        if addresses is None:
-            return True
-        for other in map(_ap_socket, addresses):
-            if (other[0] in ("*", host) or host == "*") and (other[1] in ("*", port) or port == "*"):
-                return True
-        return False
+    def covers(key):
+        return key is None or ((key[0] in ("*", host) or host == "*") and (key[1] in ("*", port) or port == "*"))
 
-    settings = [on for on, addresses in state.proxy_protocol if covers(addresses)]
-    return bool(settings) and all(settings)
+    on, off = _ap_proxy_lists(state.proxy_protocol)
+    return any(map(covers, on)) and not any(map(covers, off))
 
 
 def apache_sites(main, source, server_root=None, defines=None):

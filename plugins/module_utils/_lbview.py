@@ -23,7 +23,6 @@ guessed. Parsers raise only CertError (an unreadable main file, an include cycle
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import ssl
@@ -561,6 +560,9 @@ def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
             "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
             "(a variable)" % address}, **common)]
     host, port, problem = _split_hostport(address, None)
+    if host and port is not None and host.lower() in upstreams:
+        return [backend_item(source="proxy_pass", pool=address, tls=tls, error=_ngx_upstream_port(host, port),
+                             **common)]
     group = upstreams.get(host.lower()) if host and port is None and ":" not in address.rsplit("]", 1)[-1] else None
     tls_fields = {"tls": False, "verify": False}
     if group is not None:
@@ -590,6 +592,11 @@ def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
         tls_fields = _ngx_tls(settings, host, prefix)
     return [backend_item(source="proxy_pass", pool=address, server=address, address=host, port=port,
                          **dict(common, **tls_fields))]
+
+
+def _ngx_upstream_port(host, port):
+    """2: a proxy_pass naming an upstream group with a port: nginx refuses the file."""
+    return _config_error('upstream "%s" may not have port %s: nginx refuses this configuration' % (host, port))
 
 
 def _ngx_refused(problem):
@@ -653,7 +660,10 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
     if problem:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
     tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
-    if host.lower() in upstreams and ":" not in hostport.rsplit("]", 1)[-1]:
+    if host.lower() in upstreams and ":" in hostport.rsplit("]", 1)[-1]:
+        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_ngx_upstream_port(host, port),
+                             **common)]
+    if host.lower() in upstreams:
         out = []
         for member in upstreams[host.lower()]:
             address = member["args"][0]
@@ -787,22 +797,25 @@ def apache_backends(main, source, server_root=None, defines=None):
     state = _discover._ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
     main_scope = _ApacheScope(None, main, None)
     scopes = [main_scope]
-    _ap_file(main, state, {"scope": main_scope, "proxy": None, "location": None, "tags": []}, scopes, 0, ())
+    ctx = {"scope": main_scope, "proxy": None, "location": None, "tags": [], "refused": None}
+    _ap_file(main, state, ctx, scopes, 0, ())
     vhosts = scopes[1:]
     main_serves = _ap_main_serves(main_scope.listens, [v.name for v in vhosts])
+    # 3: Apache does not start with a setting it refuses anywhere, used by a backend or not, overridden or not
+    refused = ctx["refused"]
     items = []
     for scope in scopes:
-        for path, url, line, file, params, problem in scope.passes:
+        for path, url, line, file, _params, problem in scope.passes:
             # 3: mod_proxy copies the main server's ProxyPass (and <Location> ProxyPass) into every VirtualHost
             # (merge_proxy_config), and a request through a VirtualHost connects with that VirtualHost's SSLProxy*
             # settings: one item per VirtualHost, and one for the main server only where it answers requests itself.
             servers = [scope] if scope is not main_scope else ([main_scope] if main_serves else []) + vhosts
             for server in servers:
                 for item in _ap_pass(state, main_scope, server, path, url, line, file):
-                    if item["source"] == "ProxyPass":  # a worker of its own: its parameters are its own
-                        item.update(_ap_member_status(params))
-                    if problem:
-                        item["error"] = _config_error(problem)
+                    if item["source"] == "ProxyPass":  # a worker: the parameters of the one Apache uses for it
+                        item.update(_ap_member_status(_ap_worker_params(main_scope, server, url), drain=False))
+                    if problem or refused:
+                        item["error"] = _config_error(problem or refused)
                     items.append(item)
     return items
 
@@ -871,6 +884,11 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             continue
         word, rest = _discover.apache_directive(text)
         key, args = word.lower(), _discover.apache_words(rest)
+        if key in _AP_SSL:
+            problem = _ap_refused_setting(key, args) if args else "%s without an argument: Apache refuses this " \
+                "configuration" % _AP_NAMES[key]
+            if problem and not ctx["refused"]:
+                ctx["refused"] = "%s (%s, line %s)" % (problem, path, line)
         if not args:
             continue
         if key in ("include", "includeoptional"):
@@ -956,8 +974,54 @@ def _ap_section_matches(pattern, url):
     a prefix; both case-sensitively, though the balancer a URL names is found ignoring case (measured with Apache
     2.4.71 by a differential fuzz: <Proxy HTTPS://host/> does not apply to https://host/)."""
     if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(url, pattern) or url.startswith(pattern.rstrip("*"))
+        return _apr_fnmatch(pattern, url) or url.startswith(pattern.rstrip("*"))
     return url.startswith(pattern)
+
+
+def _apr_fnmatch(pattern, text):
+    """APR's apr_fnmatch without flags, as mod_proxy calls it: * and ? match any characters, / too; a bracket takes
+    ! or ^ for "none of" and ranges; a backslash makes the next character literal; case-sensitive, whole text."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i + 1
+            negate = j < n and pattern[j] in "!^"
+            j += 1 if negate else 0
+            members, k = [], j
+            while k < n and (pattern[k] != "]" or k == j):
+                if pattern[k] == "\\" and k + 1 < n:
+                    k += 1
+                members.append(pattern[k])
+                k += 1
+            if k >= n:  # no closing bracket: a literal [
+                out.append(re.escape(c))
+            else:
+                body, m = [], 0
+                while m < len(members):
+                    if m + 2 < len(members) and members[m + 1] == "-":
+                        body.append("%s-%s" % (re.escape(members[m]), re.escape(members[m + 2])))
+                        m += 3
+                    else:
+                        body.append(re.escape(members[m]))
+                        m += 1
+                out.append("[%s%s]" % ("^" if negate else "", "".join(body)))
+                i = k
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.fullmatch("".join(out), text, re.DOTALL) is not None
+    except re.error:  # a range APR reads and Python does not (z-a): no match, as APR's for it
+        return False
 
 
 def _ap_pass(state, main_scope, scope, path, url, line, file):
@@ -984,10 +1048,33 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
     return [item] if item else []
 
 
-def _ap_member_status(params):
+def _ap_worker_name(url):
+    """A worker's name as mod_proxy compares it: the URL with its scheme and host lowercased."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return scheme.lower() + sep + host.lower() + slash + path
+
+
+def _ap_worker_params(main_scope, scope, url):
+    """3: the parameters of the worker Apache proxies url through: mod_proxy keeps one worker per URL, made by the
+    first ProxyPass that names it (a later line's parameters for the same URL are ignored), and takes for a URL the
+    worker with the longest name it begins with, the main server's before a VirtualHost's (a differential fuzz
+    against Apache 2.4.71: `status=D` on the first of two lines to one URL takes both out of service)."""
+    name, best, length = _ap_worker_name(url), [], -1
+    for owner in [main_scope] + ([] if scope is main_scope else [scope]):
+        for _path, worker_url, _line, _file, params, _problem in owner.passes:
+            worker = _ap_worker_name(worker_url)
+            if "://" in worker_url and not worker.startswith("balancer://") and name.startswith(worker) \
+                    and len(worker) > length:
+                best, length = params, len(worker)
+    return best
+
+
+def _ap_member_status(params, drain=True):
     """{disabled, backup} from a BalancerMember's or ProxyPass worker's `status=` parameter (3: letters, each set by
-    default or with `+`, cleared with `-`; D disabled, S stopped and N draining take no new requests (Apache answers
-    503 with no other member), H hot standby and R hot spare are backups)."""
+    default or with `+`, cleared with `-`; D disabled and S stopped take no requests, N (draining) no new ones in a
+    balancer, where Apache answers 503 with no other member; a ProxyPass worker of its own ignores N (drain=False);
+    H hot standby and R hot spare are backups)."""
     flags = set()
     for param in params:
         key, _sep, value = param.partition("=")
@@ -1001,7 +1088,7 @@ def _ap_member_status(params):
                 flags.add(char)
             else:
                 flags.discard(char)
-    return {"disabled": bool(flags & {"D", "S", "N"}), "backup": bool(flags & {"H", "R"})}
+    return {"disabled": bool(flags & ({"D", "S", "N"} if drain else {"D", "S"})), "backup": bool(flags & {"H", "R"})}
 
 
 def _ap_merge(layers):
@@ -1076,19 +1163,25 @@ _AP_ONE_ARG = {"sslproxyengine": ("on", "off"), "sslproxycheckpeername": ("on", 
 _AP_SUITES = ("SSL", "TLSv1.3")  # SSLProxyCipherSuite's protocols, compared as written (mod_ssl: strcmp)
 
 
-def _ap_refused(settings):
-    """The first setting Apache refuses to start with (a wrong number of arguments, a value it does not know), as
-    a message; None when there is none."""
-    for key in sorted(settings):
-        args = settings[key][0]
-        if key in _AP_ONE_ARG:
-            allowed = _AP_ONE_ARG[key]
-            if len(args) != 1 or (allowed and args[0].lower() not in allowed):
-                return "%s %s: Apache refuses this configuration (%s)" % (
-                    _AP_NAMES[key], " ".join(args), "one argument" if not allowed else "one of " + ", ".join(allowed))
-        elif key == "sslproxyciphersuite" and (len(args) > 2 or (len(args) == 2 and args[0] not in _AP_SUITES)):
-            return ("SSLProxyCipherSuite %s: Apache refuses this configuration (the protocol is SSL or TLSv1.3, "
-                    "as written)" % " ".join(args))
+_AP_PROTOCOL_WORDS = ("all", "sslv3", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")  # mod_ssl ssl_cmd_protocol_parse
+
+
+def _ap_refused_setting(key, args):
+    """Why Apache refuses to start with this setting (a wrong number of arguments, a value it does not know); None
+    when it takes it."""
+    if key in _AP_ONE_ARG:
+        allowed = _AP_ONE_ARG[key]
+        if len(args) != 1 or (allowed and args[0].lower() not in allowed):
+            return "%s %s: Apache refuses this configuration (%s)" % (
+                _AP_NAMES[key], " ".join(args), "one argument" if not allowed else "one of " + ", ".join(allowed))
+    elif key == "sslproxyciphersuite" and (len(args) > 2 or (len(args) == 2 and args[0] not in _AP_SUITES)):
+        return ("SSLProxyCipherSuite %s: Apache refuses this configuration (the protocol is SSL or TLSv1.3, as "
+                "written)" % " ".join(args))
+    elif key == "sslproxyprotocol":
+        for word in args:
+            if word.lstrip("+-").lower() not in _AP_PROTOCOL_WORDS:
+                return "SSLProxyProtocol %s: Apache refuses this configuration (illegal protocol %r)" % (
+                    " ".join(args), word)
     return None
 
 
@@ -1169,7 +1262,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     if crl_problem is None and crl_check != "none" and not (crl_file or crl_path):
         crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
                        "Apache refuses this configuration (AH01899)" % crl_check)
-    for problem in (_ap_refused(settings), crl_problem, protocol_problem, depth_problem):
+    for problem in (crl_problem, protocol_problem, depth_problem):
         if problem:
             error = error or _config_error(problem)
     if verify_args[0].lower() == "optional_no_ca" and error is None:

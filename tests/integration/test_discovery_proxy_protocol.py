@@ -10,7 +10,8 @@ that and not a probe with one. So a wrong reading of any rule fails here, as it 
   the same port is another socket.
 - HAProxy: `bind ... accept-proxy`, that bind line's addresses.
 - Apache (2.4.71): `RemoteIPProxyProtocol On` in a VirtualHost, for the addresses it listens on and so every
-  VirtualHost there; in the main server, every address; an `Off` for the same address, anywhere, wins.
+  VirtualHost there; in the main server, every address; an `Off` that covers the address wins, except that for the
+  very same address (or the main server's line again) the later line wins.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _haproxy_text(ports, files):
 
 
 def _apache_bodies(ports, files):
-    """Four Apache servers: the main server's setting reaches every address, so each case of it has its own."""
+    """Five Apache servers: the main server's setting reaches every address, so each case of it has its own."""
     q = iter(ports)
     listen = {}
 
@@ -67,7 +68,7 @@ def _apache_bodies(ports, files):
         return ""
 
     one = on("p1") + "RemoteIPProxyProtocol On\n" + _vhost("127.0.0.1:%d" % listen["p1"], "ap1-a.test", files)
-    two = on("p2") + on("p3") + on("p4") + on("p5") + on("p6") + on("p7")
+    two = "".join(on(p) for p in ("p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14"))
     two += (_vhost("127.0.0.1:%d" % listen["p2"], "ap2-a.test", files)
             + _vhost("127.0.0.1:%d" % listen["p2"], "ap2-b.test", files, "RemoteIPProxyProtocol On")
             + _vhost("*:%d" % listen["p3"], "ap2-c.test", files)
@@ -77,14 +78,27 @@ def _apache_bodies(ports, files):
             + _vhost("127.0.0.1:%d" % listen["p5"], "ap2-g.test", files, "RemoteIPProxyProtocol On")
             + _vhost("127.0.0.1:%d" % listen["p6"], "ap2-h.test", files)
             + _vhost("*:%d" % listen["p7"], "ap2-i.test", files, "RemoteIPProxyProtocol On")
-            + _vhost("127.0.0.1:%d" % listen["p7"], "ap2-j.test", files))
+            + _vhost("127.0.0.1:%d" % listen["p7"], "ap2-j.test", files)
+            # for the very same address the later line wins (mod_remoteip: AH03491 "is being overridden")
+            + _vhost("127.0.0.1:%d" % listen["p10"], "ap2-k.test", files, "RemoteIPProxyProtocol Off")
+            + _vhost("127.0.0.1:%d" % listen["p10"], "ap2-l.test", files, "RemoteIPProxyProtocol On")
+            + _vhost("127.0.0.1:%d" % listen["p11"], "ap2-m.test", files,
+                     "RemoteIPProxyProtocol Off\n    RemoteIPProxyProtocol On")
+            + _vhost("*:%d" % listen["p12"], "ap2-n.test", files, "RemoteIPProxyProtocol Off")
+            + _vhost("*:%d" % listen["p12"], "ap2-o.test", files, "RemoteIPProxyProtocol On")
+            # an Off for an address that covers another's On wins
+            + _vhost("*:%d" % listen["p14"], "ap2-p.test", files, "RemoteIPProxyProtocol Off")
+            + _vhost("127.0.0.1:%d" % listen["p14"], "ap2-q.test", files, "RemoteIPProxyProtocol On"))
     three = on("p8") + "RemoteIPProxyProtocol On\n" + (
         _vhost("127.0.0.1:%d" % listen["p8"], "ap3-a.test", files, "RemoteIPProxyProtocol Off")
         + _vhost("127.0.0.1:%d" % listen["p8"], "ap3-b.test", files))
     four = on("p9") + "RemoteIPProxyProtocol Off\n"
     four += _vhost("127.0.0.1:%d" % listen["p9"], "ap4-a.test", files, "RemoteIPProxyProtocol On")
+    five = on("p13") + "RemoteIPProxyProtocol Off\nRemoteIPProxyProtocol On\n"
+    five += _vhost("127.0.0.1:%d" % listen["p13"], "ap5-a.test", files)
     return [([listen[p] for p in ps], body) for ps, body in (
-        (["p1"], one), (["p2", "p3", "p4", "p5", "p6", "p7"], two), (["p8"], three), (["p9"], four))]
+        (["p1"], one), (["p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14"], two), (["p8"], three),
+        (["p9"], four), (["p13"], five))]
 
 
 # site name -> whether its server expects a PROXY protocol header first
@@ -92,9 +106,11 @@ EXPECTS = {"ngx-a.test": True, "ngx-b.test": True, "ngx-c.test": False, "ngx-d.t
            "ha-a.test": True, "ha-b.test": False,
            "ap1-a.test": True, "ap2-a.test": True, "ap2-b.test": True, "ap2-c.test": True, "ap2-d.test": True,
            "ap2-e.test": False, "ap2-f.test": False, "ap2-g.test": True, "ap2-h.test": False, "ap2-i.test": True,
-           "ap2-j.test": True, "ap3-a.test": False, "ap3-b.test": False, "ap4-a.test": False}
+           "ap2-j.test": True, "ap2-k.test": True, "ap2-l.test": True, "ap2-m.test": True, "ap2-n.test": True,
+           "ap2-o.test": True, "ap2-p.test": False, "ap2-q.test": False, "ap3-a.test": False, "ap3-b.test": False,
+           "ap4-a.test": False, "ap5-a.test": True}
 # Apache answers a connection to 127.0.0.1 with the VirtualHosts of that address before any of *, whatever the SNI
-SERVED_BY = {"ap2-i.test": "ap2-j.test"}
+SERVED_BY = {"ap2-i.test": "ap2-j.test", "ap2-p.test": "ap2-q.test"}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +123,7 @@ def world(tmp_path_factory):
         key = pki.write(workdir / ("%s.key" % name), leaves[name].key_pem(), mode=0o600)
         both = pki.write(workdir / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), mode=0o600)
         files[name] = (chain, key, both)
-    ports = free_ports(4 + 2 + 9)
+    ports = free_ports(4 + 2 + 14)
     servers = [NginxLB(workdir / "nginx", ports[0], _nginx_body(ports[:4], files)),
                HAProxyLB(workdir / "haproxy", _haproxy_text(ports[4:6], files))]
     servers[0].plain_ports = ports[:4]

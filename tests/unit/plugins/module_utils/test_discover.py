@@ -352,7 +352,8 @@ def test_nginx_ssl_is_the_sockets():
 @pytest.mark.parametrize("value,expected", [
     ("443", ("*", "443")), ("*:443", ("*", "443")), ("0.0.0.0:443", ("*", "443")), ("127.0.0.1", ("127.0.0.1", "80")),
     ("[::1]:8443", ("::1", "8443")), ("[::]", ("::", "80")), ("localhost:8443", ("localhost", "8443")),
-    ("unix:/run/a.sock", ("unix:/run/a.sock", "80")),
+    ("unix:/run/a.sock", ("unix:/run/a.sock", "80")), ("[0:0:0:0:0:0:0:1]:8443", ("::1", "8443")),
+    ("[::]:443", ("::", "443")),
 ])
 def test_nginx_listening_socket(value, expected):
     assert _discover._ngx_socket(value) == expected
@@ -388,8 +389,16 @@ def _vhost(address, name, extra=""):
      ["v1", None]),
     (_vhost("*:8443", "a.test", "RemoteIPProxyProtocol On") + _vhost("127.0.0.1:8443", "b.test"), ["v1", "v1"]),
     (_vhost("127.0.0.1:8443", "a.test"), [None]),
+    (_vhost("127.0.0.1:8443", "a.test", "RemoteIPProxyProtocol Off") + _vhost("127.0.0.1:8443", "b.test",
+                                                                              "RemoteIPProxyProtocol On"),
+     ["v1", "v1"]),
+    ("RemoteIPProxyProtocol Off\nRemoteIPProxyProtocol On\n" + _vhost("127.0.0.1:8443", "a.test"), ["v1"]),
+    (_vhost("*:8443", "a.test", "RemoteIPProxyProtocol Off\nRemoteIPProxyProtocol On"), ["v1"]),
+    (_vhost("*:8443", "a.test", "RemoteIPProxyProtocol Off") + _vhost("127.0.0.1:8443", "b.test",
+                                                                      "RemoteIPProxyProtocol On"), [None, None]),
 ], ids=["main-on", "one-vhost-on", "main-on-vhost-off", "wildcard-vhost-on", "vhost-on-vhost-off", "main-off",
-        "another-port", "wildcard-on-covers-ip", "none"])
+        "another-port", "wildcard-on-covers-ip", "none", "vhost-off-vhost-on", "main-off-on", "same-vhost-off-on",
+        "wildcard-off-covers-ip-on"])
 def test_apache_remoteip_proxy_protocol(conf, expected):
     main = "/etc/apache2/apache2.conf"
     sites = _discover.apache_sites(main, _discover.FileSource({main: conf}))

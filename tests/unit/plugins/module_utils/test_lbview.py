@@ -709,17 +709,29 @@ def test_apache_proxy_sections_match_case_sensitively(pattern, url, expected):
     assert _lbview._ap_section_matches(pattern, url) is expected
 
 
-@pytest.mark.parametrize("settings,needle", [
-    ({"sslproxyverify": (["always"], 1, "f", "server")}, "one of none, optional, require, optional_no_ca"),
-    ({"sslproxycheckpeername": (["yes"], 1, "f", "server")}, "one of on, off"),
-    ({"sslproxyverifydepth": (["2", "3"], 1, "f", "server")}, "one argument"),
-    ({"sslproxyciphersuite": (["ssl", "HIGH"], 1, "f", "server")}, "SSL or TLSv1.3"),
-    ({"sslproxyverify": (["REQUIRE"], 1, "f", "server"), "sslproxyciphersuite": (["TLSv1.3", "X"], 1, "f", "s")},
-     None),
+@pytest.mark.parametrize("key,args,needle", [
+    ("sslproxyverify", ["always"], "one of none, optional, require, optional_no_ca"),
+    ("sslproxycheckpeername", ["yes"], "one of on, off"),
+    ("sslproxyverifydepth", ["2", "3"], "one argument"),
+    ("sslproxyciphersuite", ["ssl", "HIGH"], "SSL or TLSv1.3"),
+    ("sslproxyprotocol", ["all", "-SSLv3", "+bogus"], "illegal protocol '+bogus'"),
+    ("sslproxyverify", ["REQUIRE"], None), ("sslproxyciphersuite", ["TLSv1.3", "X"], None),
+    ("sslproxyprotocol", ["-all", "+TLSv1.2", "+tlsv1.3"], None),
 ])
-def test_apache_settings_it_refuses(settings, needle):
-    problem = _lbview._ap_refused(settings)
+def test_apache_settings_it_refuses(key, args, needle):
+    problem = _lbview._ap_refused_setting(key, args)
     assert (problem is None) if needle is None else (needle in problem and "Apache refuses" in problem)
+
+
+def test_apache_refuses_a_setting_no_backend_uses(tmp_path):
+    """Apache does not start with a bad setting anywhere (here in the main server, which the VirtualHost's own
+    setting overrides for its backend): every entry is INVALID_CONFIG, naming where it stands."""
+    conf = tmp_path / "apache2.conf"
+    conf.write_text("SSLProxyEngine on\nSSLProxyVerify bogus\n<VirtualHost *:443>\n    SSLProxyVerify none\n"
+                    "    ProxyPass /a/ https://b.test/\n</VirtualHost>\n")
+    (item,) = _lbview.apache_backends(str(conf), _discover.FileSource())
+    assert item["error"]["code"] == "INVALID_CONFIG", item
+    assert "SSLProxyVerify bogus" in item["error"]["message"] and "line 2" in item["error"]["message"]
 
 
 @pytest.mark.parametrize("params,expected", [
@@ -771,3 +783,15 @@ def test_nginx_stream_servers():
 def test_nginx_stream_upstream_server_needs_a_port():
     (item,) = _stream_backends("upstream p { server 10.0.0.1; }\nserver { listen 443; proxy_pass p; proxy_ssl on; }")
     assert item["error"]["code"] == "INVALID_CONFIG" and "nginx refuses" in item["error"]["message"], item
+
+
+@pytest.mark.parametrize("block", [
+    "http { upstream Pool { server 10.0.0.1:8443; } server { location / { proxy_pass https://pool:8443; } } }",
+    "http { server { location / { proxy_pass https://pool:443/x; } } upstream pool { server 10.0.0.1:8443; } }",
+    "stream { upstream pool { server 10.0.0.1:8443; } server { listen 443; proxy_pass pool:1; proxy_ssl on; } }",
+])
+def test_nginx_an_upstream_named_with_a_port_is_refused(block):
+    """nginx -t: 'upstream "pool" may not have port 8443' (checked on nginx 1.22)."""
+    main = "/etc/nginx/nginx.conf"
+    (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
+    assert item["error"]["code"] == "INVALID_CONFIG" and "may not have port" in item["error"]["message"], item
