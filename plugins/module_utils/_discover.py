@@ -631,14 +631,22 @@ def _apache_file(path, state, vhost, depth, stack=()):
 
 
 def _ap_socket(address):
-    """A VirtualHost address -> (host, port), "*" standing for any ("*", "_default_", or no port)."""
+    """A VirtualHost address -> (host, port) as Apache resolves it, "*" standing for any (*, _default_ and 0.0.0.0
+    are all 0.0.0.0 to Apache; no port is port 0), an IP address in its one spelling; a host name as written (Apache
+    resolves it: `localhost:443` may be `127.0.0.1:443`). None, the main server's own line, is 0.0.0.0:0."""
+    if address is None:
+        return "*", "*"
     address = address.strip()
     if address.startswith("["):
         host, _sep, port = address[1:].partition("]")
         port = port[1:]
     else:
         host, _sep, port = address.rpartition(":") if ":" in address else (address, "", "")
-    host = "*" if host in ("*", "_default_", "") else host
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    host = "*" if host in ("*", "_default_", "", "0.0.0.0") else host
     return host, port if port_number(port) else "*"
 
 
@@ -649,7 +657,7 @@ def _ap_proxy_lists(settings):
     line wins."""
     lists = {True: [], False: []}
     for on, addresses in settings:
-        for key in [None] if addresses is None else [_ap_socket(a) for a in addresses]:
+        for key in [_ap_socket(a) for a in (addresses if addresses is not None else [None])]:
             lists[not on] = [k for k in lists[not on] if k != key]
             if key not in lists[on]:
                 lists[on].append(key)
@@ -667,7 +675,7 @@ def _ap_proxied(state, address):
     host, port = _ap_socket(address)
 
     def covers(key):
-        return key is None or ((key[0] in ("*", host) or host == "*") and (key[1] in ("*", port) or port == "*"))
+        return (key[0] in ("*", host) or host == "*") and (key[1] in ("*", port) or port == "*")
 
     on, off = _ap_proxy_lists(state.proxy_protocol)
     return any(map(covers, on)) and not any(map(covers, off))

@@ -885,8 +885,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
         word, rest = _discover.apache_directive(text)
         key, args = word.lower(), _discover.apache_words(rest)
         if key in _AP_SSL:
-            problem = _ap_refused_setting(key, args) if args else "%s without an argument: Apache refuses this " \
-                "configuration" % _AP_NAMES[key]
+            problem = _ap_refused_setting(key, args) if args or key not in _AP_ONE_ARG else \
+                "%s without an argument: Apache refuses this configuration" % _AP_NAMES[key]
             if problem and not ctx["refused"]:
                 ctx["refused"] = "%s (%s, line %s)" % (problem, path, line)
         if not args:
@@ -970,58 +970,103 @@ def _ap_settings(main_scope, scope, request_url):
 
 def _ap_section_matches(pattern, url):
     """3: whether a <Proxy pattern> section applies to a request proxied to url, as mod_proxy's proxy_walk decides:
-    a pattern with a wildcard (* ? [) matches the whole URL (apr_fnmatch without flags: * crosses /), any other is
-    a prefix; both case-sensitively, though the balancer a URL names is found ignoring case (measured with Apache
-    2.4.71 by a differential fuzz: <Proxy HTTPS://host/> does not apply to https://host/)."""
-    if any(c in pattern for c in "*?["):
-        return _apr_fnmatch(pattern, url) or url.startswith(pattern.rstrip("*"))
+    a pattern with a wildcard (apr_fnmatch_test: an unescaped * or ?, or a [ closed later) matches the whole URL as
+    apr_fnmatch matches it, any other is a prefix; both case-sensitively, though the balancer a URL names is found
+    ignoring case (measured with Apache 2.4.71 by a differential fuzz: <Proxy HTTPS://host/> does not apply to
+    https://host/)."""
+    if _apr_fnmatch_test(pattern):
+        # (url is the ProxyPass target: a request's own path goes on after it, so a pattern that ends in * and
+        # begins with url's text applies to some requests; counted as applying)
+        return _apr_match(_apr_tokens(pattern), url) or url.startswith(pattern.rstrip("*"))
     return url.startswith(pattern)
 
 
-def _apr_fnmatch(pattern, text):
-    """APR's apr_fnmatch without flags, as mod_proxy calls it: * and ? match any characters, / too; a bracket takes
-    ! or ^ for "none of" and ranges; a backslash makes the next character literal; case-sensitive, whole text."""
-    out, i, n = [], 0, len(pattern)
+def _apr_fnmatch_test(pattern):
+    """APR's apr_fnmatch_test: whether mod_proxy takes a <Proxy> URL as a pattern (an unescaped * or ?, or a ]
+    after an unescaped [)."""
+    opened, i = False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "*?" or (c == "]" and opened):
+            return True
+        if c == "\\":
+            i += 1
+        elif c == "[":
+            opened = True
+        i += 1
+    return False
+
+
+def _apr_tokens(pattern):
+    """apr_fnmatch's pattern (no flags) as tokens: ("lit", c), ("any", None) for ?, ("star", None), ("set",
+    (negate, [(low, high)])) for a bracket (! or ^ negates; a ] first is literal; a backslash makes the next
+    character literal, also a -; a range written backwards is empty), and a [ never closed is a literal [."""
+    tokens, i, n = [], 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
+            tokens.append(("lit", pattern[i + 1]))
             i += 2
             continue
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
+        if c in "*?":
+            tokens.append(("star" if c == "*" else "any", None))
         elif c == "[":
             j = i + 1
             negate = j < n and pattern[j] in "!^"
             j += 1 if negate else 0
-            members, k = [], j
-            while k < n and (pattern[k] != "]" or k == j):
-                if pattern[k] == "\\" and k + 1 < n:
-                    k += 1
-                members.append(pattern[k])
-                k += 1
-            if k >= n:  # no closing bracket: a literal [
-                out.append(re.escape(c))
+            members, first = [], j  # (character, escaped)
+            while j < n and (pattern[j] != "]" or j == first):
+                escaped = pattern[j] == "\\" and j + 1 < n
+                j += 1 if escaped else 0
+                members.append((pattern[j], escaped))
+                j += 1
+            if j >= n:
+                tokens.append(("lit", c))
             else:
-                body, m = [], 0
+                ranges, m = [], 0
                 while m < len(members):
-                    if m + 2 < len(members) and members[m + 1] == "-":
-                        body.append("%s-%s" % (re.escape(members[m]), re.escape(members[m + 2])))
+                    if m + 2 < len(members) and members[m + 1] == ("-", False):
+                        ranges.append((members[m][0], members[m + 2][0]))
                         m += 3
                     else:
-                        body.append(re.escape(members[m]))
+                        ranges.append((members[m][0], members[m][0]))
                         m += 1
-                out.append("[%s%s]" % ("^" if negate else "", "".join(body)))
-                i = k
+                tokens.append(("set", (negate, ranges)))
+                i = j
         else:
-            out.append(re.escape(c))
+            tokens.append(("lit", c))
         i += 1
-    try:
-        return re.fullmatch("".join(out), text, re.DOTALL) is not None
-    except re.error:  # a range APR reads and Python does not (z-a): no match, as APR's for it
-        return False
+    return tokens
+
+
+def _apr_one(token, char):
+    kind, value = token
+    if kind == "any":
+        return True
+    if kind == "lit":
+        return char == value
+    negate, ranges = value
+    return any(low <= char <= high for low, high in ranges) != negate
+
+
+def _apr_match(tokens, text):
+    """Whether the whole text matches the tokens (* and ? match any character, / too): the usual glob walk that
+    goes back only to the last *, so a pattern of many * costs at most len(tokens) x len(text) steps."""
+    t = k = 0
+    star, mark = -1, 0
+    while k < len(text):
+        if t < len(tokens) and tokens[t][0] != "star" and _apr_one(tokens[t], text[k]):
+            t, k = t + 1, k + 1
+        elif t < len(tokens) and tokens[t][0] == "star":
+            star, mark, t = t, k, t + 1
+        elif star >= 0:
+            mark += 1
+            t, k = star + 1, mark
+        else:
+            return False
+    while t < len(tokens) and tokens[t][0] == "star":
+        t += 1
+    return t == len(tokens)
 
 
 def _ap_pass(state, main_scope, scope, path, url, line, file):
@@ -1055,19 +1100,35 @@ def _ap_worker_name(url):
     return scheme.lower() + sep + host.lower() + slash + path
 
 
-def _ap_worker_params(main_scope, scope, url):
-    """3: the parameters of the worker Apache proxies url through: mod_proxy keeps one worker per URL, made by the
-    first ProxyPass that names it (a later line's parameters for the same URL are ignored), and takes for a URL the
-    worker with the longest name it begins with, the main server's before a VirtualHost's (a differential fuzz
-    against Apache 2.4.71: `status=D` on the first of two lines to one URL takes both out of service)."""
-    name, best, length = _ap_worker_name(url), [], -1
-    for owner in [main_scope] + ([] if scope is main_scope else [scope]):
-        for _path, worker_url, _line, _file, params, _problem in owner.passes:
-            worker = _ap_worker_name(worker_url)
-            if "://" in worker_url and not worker.startswith("balancer://") and name.startswith(worker) \
-                    and len(worker) > length:
-                best, length = params, len(worker)
+def _ap_longest(workers, name):
+    """The worker (name, parameters) with the longest name that name begins with, the first of equals; None."""
+    best = None
+    for worker in workers:
+        if name.startswith(worker[0]) and (best is None or len(worker[0]) > len(best[0])):
+            best = worker
     return best
+
+
+def _ap_workers(scope):
+    """3: the workers a server's ProxyPass lines make, in order: a line whose URL begins with an earlier worker's
+    name shares that worker (its own parameters ignored: "Sharing worker"), any other makes one with its
+    parameters."""
+    workers = []
+    for _path, url, _line, _file, params, _problem in scope.passes:
+        name = _ap_worker_name(url)
+        if "://" in url and not name.startswith("balancer://") and _ap_longest(workers, name) is None:
+            workers.append((name, params))
+    return workers
+
+
+def _ap_worker_params(main_scope, scope, url):
+    """3: the parameters of the worker Apache proxies url through: the workers made by the main server's lines,
+    then the VirtualHost's (_ap_workers), and of them the one with the longest name url begins with, the first of
+    equals (differential fuzzes against Apache 2.4.71: `status=D` on a line to https://b/ takes a later line's
+    https://b/sub/ out of service; on the later line it is ignored)."""
+    workers = _ap_workers(main_scope) + ([] if scope is main_scope else _ap_workers(scope))
+    found = _ap_longest(workers, _ap_worker_name(url))
+    return found[1] if found else []
 
 
 def _ap_member_status(params, drain=True):
@@ -1163,7 +1224,8 @@ _AP_ONE_ARG = {"sslproxyengine": ("on", "off"), "sslproxycheckpeername": ("on", 
 _AP_SUITES = ("SSL", "TLSv1.3")  # SSLProxyCipherSuite's protocols, compared as written (mod_ssl: strcmp)
 
 
-_AP_PROTOCOL_WORDS = ("all", "sslv3", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")  # mod_ssl ssl_cmd_protocol_parse
+_AP_PROTOCOL_WORDS = ("all", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")  # mod_ssl ssl_cmd_protocol_parse
+_AP_PROTOCOL_GONE = ("sslv2", "sslv3")  # only to be taken away: SSLv2 is gone, SSLv3 not in OpenSSL 3
 
 
 def _ap_refused_setting(key, args):
@@ -1179,9 +1241,11 @@ def _ap_refused_setting(key, args):
                 "written)" % " ".join(args))
     elif key == "sslproxyprotocol":
         for word in args:
-            if word.lstrip("+-").lower() not in _AP_PROTOCOL_WORDS:
-                return "SSLProxyProtocol %s: Apache refuses this configuration (illegal protocol %r)" % (
-                    " ".join(args), word)
+            name = (word[1:] if word[:1] in "+-" else word).lower()
+            if name not in _AP_PROTOCOL_WORDS and not (name in _AP_PROTOCOL_GONE and word.startswith("-")):
+                return "SSLProxyProtocol %s: Apache refuses this configuration (%s)" % (
+                    " ".join(args), "%s is not supported" % word if name in _AP_PROTOCOL_GONE
+                    else "illegal protocol %r" % word)
     return None
 
 

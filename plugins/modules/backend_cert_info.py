@@ -121,9 +121,11 @@ options:
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the
         main server, for all; an C(Off) for an address that covers it wins, except that for the very same address
-        the later line wins, as in Apache 2.4). HAProxy's C(tcp-request connection expect-proxy) rules, Apache's
-        C(RemoteIPProxyProtocolExceptions), and nginx listen addresses written as host names are not read as the
-        servers resolve them (an nginx C(listen localhost:443) is another socket than C(127.0.0.1:443) here).
+        (C(*), C(_default_) and C(0.0.0.0) are one) the later line wins, as in Apache 2.4). HAProxy's
+        C(tcp-request connection expect-proxy) rules and Apache's C(RemoteIPProxyProtocolExceptions) are not read,
+        and addresses written as host names are not resolved as the servers resolve them (an nginx
+        C(listen localhost:443) or an Apache C(<VirtualHost localhost:443>) is another address than
+        C(127.0.0.1:443) here).
     type: list
     elements: raw
     suboptions:

@@ -68,7 +68,7 @@ def _apache_bodies(ports, files):
         return ""
 
     one = on("p1") + "RemoteIPProxyProtocol On\n" + _vhost("127.0.0.1:%d" % listen["p1"], "ap1-a.test", files)
-    two = "".join(on(p) for p in ("p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14"))
+    two = "".join(on(p) for p in ("p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14", "p15"))
     two += (_vhost("127.0.0.1:%d" % listen["p2"], "ap2-a.test", files)
             + _vhost("127.0.0.1:%d" % listen["p2"], "ap2-b.test", files, "RemoteIPProxyProtocol On")
             + _vhost("*:%d" % listen["p3"], "ap2-c.test", files)
@@ -88,7 +88,10 @@ def _apache_bodies(ports, files):
             + _vhost("*:%d" % listen["p12"], "ap2-o.test", files, "RemoteIPProxyProtocol On")
             # an Off for an address that covers another's On wins
             + _vhost("*:%d" % listen["p14"], "ap2-p.test", files, "RemoteIPProxyProtocol Off")
-            + _vhost("127.0.0.1:%d" % listen["p14"], "ap2-q.test", files, "RemoteIPProxyProtocol On"))
+            + _vhost("127.0.0.1:%d" % listen["p14"], "ap2-q.test", files, "RemoteIPProxyProtocol On")
+            # 0.0.0.0 is * to Apache: the very same address, the later line wins
+            + _vhost("0.0.0.0:%d" % listen["p15"], "ap2-r.test", files, "RemoteIPProxyProtocol Off")
+            + _vhost("*:%d" % listen["p15"], "ap2-s.test", files, "RemoteIPProxyProtocol On"))
     three = on("p8") + "RemoteIPProxyProtocol On\n" + (
         _vhost("127.0.0.1:%d" % listen["p8"], "ap3-a.test", files, "RemoteIPProxyProtocol Off")
         + _vhost("127.0.0.1:%d" % listen["p8"], "ap3-b.test", files))
@@ -97,7 +100,7 @@ def _apache_bodies(ports, files):
     five = on("p13") + "RemoteIPProxyProtocol Off\nRemoteIPProxyProtocol On\n"
     five += _vhost("127.0.0.1:%d" % listen["p13"], "ap5-a.test", files)
     return [([listen[p] for p in ps], body) for ps, body in (
-        (["p1"], one), (["p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14"], two), (["p8"], three),
+        (["p1"], one), (["p2", "p3", "p4", "p5", "p6", "p7", "p10", "p11", "p12", "p14", "p15"], two), (["p8"], three),
         (["p9"], four), (["p13"], five))]
 
 
@@ -107,7 +110,8 @@ EXPECTS = {"ngx-a.test": True, "ngx-b.test": True, "ngx-c.test": False, "ngx-d.t
            "ap1-a.test": True, "ap2-a.test": True, "ap2-b.test": True, "ap2-c.test": True, "ap2-d.test": True,
            "ap2-e.test": False, "ap2-f.test": False, "ap2-g.test": True, "ap2-h.test": False, "ap2-i.test": True,
            "ap2-j.test": True, "ap2-k.test": True, "ap2-l.test": True, "ap2-m.test": True, "ap2-n.test": True,
-           "ap2-o.test": True, "ap2-p.test": False, "ap2-q.test": False, "ap3-a.test": False, "ap3-b.test": False,
+           "ap2-o.test": True, "ap2-p.test": False, "ap2-q.test": False, "ap2-r.test": True,
+           "ap2-s.test": True, "ap3-a.test": False, "ap3-b.test": False,
            "ap4-a.test": False, "ap5-a.test": True}
 # Apache answers a connection to 127.0.0.1 with the VirtualHosts of that address before any of *, whatever the SNI
 SERVED_BY = {"ap2-i.test": "ap2-j.test", "ap2-p.test": "ap2-q.test"}
@@ -123,7 +127,7 @@ def world(tmp_path_factory):
         key = pki.write(workdir / ("%s.key" % name), leaves[name].key_pem(), mode=0o600)
         both = pki.write(workdir / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), mode=0o600)
         files[name] = (chain, key, both)
-    ports = free_ports(4 + 2 + 14)
+    ports = free_ports(4 + 2 + 15)
     servers = [NginxLB(workdir / "nginx", ports[0], _nginx_body(ports[:4], files)),
                HAProxyLB(workdir / "haproxy", _haproxy_text(ports[4:6], files))]
     servers[0].plain_ports = ports[:4]

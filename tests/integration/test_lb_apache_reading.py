@@ -50,6 +50,13 @@ CASES = {
     "comment": ("other", "TLSv1.2 TLSv1.3", "# a note " + BS + " \n    SSLProxyVerify require\n"
                 "    SSLProxyCACertificateFile {R}\n    SSLProxyVerifyDepth 5", 500, "UNTRUSTED_ROOT"),
     "holes": ("good", "TLSv1.2", "SSLProxyProtocol -all +TLSv1.1 +TLSv1.3", 500, "NO_COMMON_PROTOCOL"),
+    "no_sslv2": ("good", "TLSv1.2", "SSLProxyProtocol all -SSLv2 -SSLv3", 200, "valid"),  # SSLv2 may be taken away
+    # shared through a prefix: /shared_sub/ goes through shared_root's worker, made first, with its status=D
+    "shared_root": ("other", "TLSv1.2 TLSv1.3", "status=D", 503, "disabled"),
+    "shared_sub": ("other", "TLSv1.2 TLSv1.3", "below shared_root", 503, "disabled"),
+    # the other way round: the later, longer URL's status=D is ignored
+    "plain_root": ("good", "TLSv1.2 TLSv1.3", "plain", 200, "valid"),
+    "plain_sub": ("good", "TLSv1.2 TLSv1.3", "below plain_root, status=D", 200, "valid"),
     "depth_atoi": ("good", "TLSv1.2 TLSv1.3", "SSLProxyVerify require\n    SSLProxyVerifyDepth abc\n"
                    "    SSLProxyCACertificateFile {R}", 500, "CHAIN_TOO_LONG"),
     "depth_atoi_ok": ("good", "TLSv1.2 TLSv1.3", "SSLProxyVerify require\n    SSLProxyVerifyDepth 2x\n"
@@ -86,6 +93,9 @@ def _body(ports, files, lb_port):
                       "    SSLProxyCACertificateFile %s" % files["O"], "</Proxy>"]
         elif how in ("status=D", "status=N", "plain"):
             lines += ["ProxyPass /%s/ %s %s" % (case, url, "" if how == "plain" else how)]
+        elif how.startswith("below "):
+            first, _sep, params = how[len("below "):].partition(", ")
+            lines += ["ProxyPass /%s/ https://localhost:%d/sub/ %s" % (case, ports[first], params)]
         elif how.startswith("same as "):
             first, _sep, params = how[len("same as "):].partition(", ")
             lines += ["ProxyPass /%s/ https://localhost:%d/ %s" % (case, ports[first], params)]
@@ -155,7 +165,7 @@ def test_the_collection_agrees_with_apache(world):
 @pytest.mark.parametrize("line", [
     "SSLProxyVerify always", "SSLProxyCheckPeerName yes", "SSLProxyVerifyDepth 2 3", "SSLProxyCipherSuite ssl HIGH",
     "SSLProxyVerifyDepth -1", "SSLProxyProtocol all -SSLv3 +bogus", "SSLProxyVerify bogus\nSSLProxyVerify none",
-    "SSLProxyVerify"])
+    "SSLProxyVerify", "SSLProxyProtocol all +SSLv3"])
 def test_settings_apache_refuses_are_invalid_config(world, line):
     workdir = world["workdir"]
     lb = ApacheLB(workdir / ("refused-%d" % len(list(workdir.glob("refused-*")))), [free_ports(1)[0]],
@@ -206,3 +216,30 @@ def test_lines_and_words_are_apaches(tmp_path, text):
     said = [line[len("Define: A="):] for line in (proc.stdout + proc.stderr).decode("latin-1").splitlines()
             if line.startswith("Define: A")]
     assert said == ([] if WORDS[text] is None else [WORDS[text]])
+
+
+def test_proxy_patterns_are_aprs():
+    """<Proxy> wildcards as Apache matches them: held to the real libapr's apr_fnmatch and apr_fnmatch_test (the
+    library Apache calls, loaded with ctypes), over patterns of brackets, ranges, negations and escapes."""
+    import ctypes
+    import ctypes.util
+    import random
+
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview
+
+    path = ctypes.util.find_library("apr-1")
+    assert path, "libapr-1 (Apache's runtime, installed with apache2) is a test dependency"
+    apr = ctypes.CDLL(path)
+    apr.apr_fnmatch.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    apr.apr_fnmatch_test.argtypes = [ctypes.c_char_p]
+    rng = random.Random(20261206)
+    differ = []
+    for _case in range(30000):
+        pattern = "".join(rng.choice("ab-/*?[]!^" + BS + "xyz") for _char in range(rng.randint(0, 9)))
+        text = "".join(rng.choice("ab-/xyz[]!^" + BS) for _char in range(rng.randint(0, 7)))
+        if (apr.apr_fnmatch(pattern.encode(), text.encode(), 0) == 0) != _lbview._apr_match(
+                _lbview._apr_tokens(pattern), text):
+            differ.append(("match", pattern, text))
+        if (apr.apr_fnmatch_test(pattern.encode()) != 0) != _lbview._apr_fnmatch_test(pattern):
+            differ.append(("test", pattern))
+    assert differ == []

@@ -717,6 +717,8 @@ def test_apache_proxy_sections_match_case_sensitively(pattern, url, expected):
     ("sslproxyprotocol", ["all", "-SSLv3", "+bogus"], "illegal protocol '+bogus'"),
     ("sslproxyverify", ["REQUIRE"], None), ("sslproxyciphersuite", ["TLSv1.3", "X"], None),
     ("sslproxyprotocol", ["-all", "+TLSv1.2", "+tlsv1.3"], None),
+    ("sslproxyprotocol", ["all", "-SSLv2", "-SSLv3"], None), ("sslproxyprotocol", [], None),
+    ("sslproxyprotocol", ["+SSLv3"], "+SSLv3 is not supported"), ("sslproxyprotocol", ["SSLv2"], "SSLv2 is not"),
 ])
 def test_apache_settings_it_refuses(key, args, needle):
     problem = _lbview._ap_refused_setting(key, args)
