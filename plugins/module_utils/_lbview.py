@@ -567,21 +567,7 @@ def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
     tls_fields = {"tls": False, "verify": False}
     if group is not None:
         tls_fields = _ngx_tls(settings, host, prefix) if tls else tls_fields
-        out = []
-        for member in group:
-            m_address = member["args"][0]
-            if m_address.startswith("unix:"):
-                continue
-            m_host, m_port, m_problem = _split_hostport(m_address, None)
-            if not (m_problem or m_host):
-                m_problem = _ngx_no_host(m_address)
-            fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
-            if m_problem:
-                fields["error"] = _ngx_refused(m_problem)
-            fields.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
-            out.append(backend_item(source="upstream", pool=host, server=m_address, address=m_host, port=m_port,
-                                    **fields))
-        return out
+        return _ngx_members(group, host, None, dict(common, **tls_fields))  # 2: a stream server needs its port
     if not (problem or host):
         problem = _ngx_no_host(address)
     if problem:
@@ -592,6 +578,26 @@ def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
         tls_fields = _ngx_tls(settings, host, prefix)
     return [backend_item(source="proxy_pass", pool=address, server=address, address=host, port=port,
                          **dict(common, **tls_fields))]
+
+
+def _ngx_members(members, pool, default_port, fields):
+    """The backends of an upstream group's `server` lines (a unix: socket is none), each with fields; default_port:
+    a server's port when it gives none (None: nginx refuses it)."""
+    out = []
+    for member in members:
+        address = member["args"][0]
+        if address.startswith("unix:"):
+            continue
+        host, port, problem = _split_hostport(address, default_port)
+        if not (problem or host):
+            problem = _ngx_no_host(address)
+        entry = dict(fields, config_file=member["file"], line=member["line"])
+        if problem:
+            entry["error"] = _ngx_refused(problem)
+        # 2: `down` marks a server permanently unavailable; `backup` gets requests when the others are down
+        entry.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
+        out.append(backend_item(source="upstream", pool=pool, server=address, address=host, port=port, **entry))
+    return out
 
 
 def _ngx_upstream_port(host, port):
@@ -664,23 +670,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_ngx_upstream_port(host, port),
                              **common)]
     if host.lower() in upstreams:
-        out = []
-        for member in upstreams[host.lower()]:
-            address = member["args"][0]
-            if address.startswith("unix:"):
-                continue
-            # 2: an upstream server without a port is port 80, whatever the proxy_pass scheme.
-            m_host, m_port, m_problem = _split_hostport(address, 80)
-            if not (m_problem or m_host):
-                m_problem = _ngx_no_host(address)
-            fields = dict(common, config_file=member["file"], line=member["line"], **tls_fields)
-            if m_problem:
-                fields["error"] = _config_error(m_problem)
-            # 2: `down` marks a server permanently unavailable; `backup` gets requests when the others are down
-            fields.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
-            out.append(backend_item(source="upstream", pool=host, server=address, address=m_host, port=m_port,
-                                    **fields))
-        return out
+        # 2: an upstream server without a port is port 80, whatever the proxy_pass scheme.
+        return _ngx_members(upstreams[host.lower()], host, 80, dict(common, **tls_fields))
     return [backend_item(source="proxy_pass", pool=hostport, server=hostport, address=host, port=port,
                          **dict(common, **tls_fields))]
 

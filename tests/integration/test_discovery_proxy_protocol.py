@@ -208,11 +208,10 @@ def test_a_declared_endpoint_sends_either_version(world):
     assert "proxy_protocol must be v1 or v2" in refused["msg"]
 
 
-def test_the_role_remediates_a_site_behind_the_proxy_protocol(tmp_path):
-    """A declared site whose endpoint sends the header: the role reads what it serves, pushes the renewed
-    certificate, reloads, verifies it through the header, and a second run has nothing to do."""
-    name = "pp.role.test"
-    old = CA.leaf(name, names=[name], days=30, start_days=-60)  # expired
+def _expired_site(tmp_path, name):
+    """(old, renewed, cert file, key file): a site's live files with an expired leaf, and its renewal under
+    <tmp_path>/source/pp (the role's source directory)."""
+    old = CA.leaf(name, names=[name], days=30, start_days=-60)
     renewed = CA.leaf(name, names=[name], days=90)
     cert = pki.write(tmp_path / "site.crt", CA.chain_pem(old))
     key = pki.write(tmp_path / "site.key", old.key_pem(), 0o600)
@@ -221,6 +220,14 @@ def test_the_role_remediates_a_site_behind_the_proxy_protocol(tmp_path):
     pki.write(source / "cert.pem", renewed.pem)
     pki.write(source / "chain.pem", CA.intermediate.pem)
     pki.write(source / "key.pem", renewed.key_pem(), 0o600)
+    return old, renewed, cert, key
+
+
+def test_the_role_remediates_a_site_behind_the_proxy_protocol(tmp_path):
+    """A declared site whose endpoint sends the header: the role reads what it serves, pushes the renewed
+    certificate, reloads, verifies it through the header, and a second run has nothing to do."""
+    name = "pp.role.test"
+    old, renewed, cert, key = _expired_site(tmp_path, name)
     (port,) = free_ports(1)
     server = ProtocolBackends(tmp_path / "srv", [{"name": "pp", "port": port, "cert": cert, "key": key,
                                                   "protocols": "TLSv1.2 TLSv1.3", "fqdn": name,
@@ -262,15 +269,7 @@ def test_the_role_judged_by_a_load_balancer_that_sends_the_header(tmp_path):
     view probes it as HAProxy's checks do, judges it EXPIRED (HAProxy has it DOWN), the role pushes the renewal and
     reloads, and HAProxy's own check then has it UP."""
     name = "pp-lb.role.test"
-    old = CA.leaf(name, names=[name], days=30, start_days=-60)
-    renewed = CA.leaf(name, names=[name], days=90)
-    cert = pki.write(tmp_path / "site.crt", CA.chain_pem(old))
-    key = pki.write(tmp_path / "site.key", old.key_pem(), 0o600)
-    source = tmp_path / "source" / "pp"
-    source.mkdir(parents=True)
-    pki.write(source / "cert.pem", renewed.pem)
-    pki.write(source / "chain.pem", CA.intermediate.pem)
-    pki.write(source / "key.pem", renewed.key_pem(), 0o600)
+    _old, renewed, cert, key = _expired_site(tmp_path, name)
     ca_file = pki.write(tmp_path / "ca.pem", CA.root.pem)
     (port,) = free_ports(1)
     backend = ProtocolBackends(tmp_path / "srv", [{"name": "pp", "port": port, "cert": cert, "key": key,

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from testlib import pki
 from testlib.ansible_run import COLLECTIONS, ROOT, run_playbook
 from testlib.mtls import Material, OpenSSLServer
-from testlib.servers import Nginx, free_port
+from testlib.servers import Nginx, ProtocolBackends, free_port
 
 TARGET_PYTHONS = ("3.8", "3.9", "3.10", "3.12", "3.13")  # keep in step with hack/setup-targets.sh
 LABELS = ("info-floor", "verify-floor")
@@ -62,6 +62,11 @@ PLAYBOOK = """
         PATH: /nonexistent
       register: info_no_openssl
 
+    - name: The served chain behind the PROXY protocol (a v2 header first)
+      certops.backend_tls.backend_cert_info:
+        endpoints: [{host: 127.0.0.1, port: "{{ proxied_port }}", server_name: target.test, proxy_protocol: v2}]
+      register: info_proxied
+
     - name: Verify valid and broken chains in one call
       certops.backend_tls.cert_chain_verify:
         ca_content: "{{ root_pem }}"
@@ -77,7 +82,8 @@ PLAYBOOK = """
 
     - name: Hand the results to the test
       ansible.builtin.copy:
-        content: "{{ {'info': info, 'info_no_openssl': info_no_openssl, 'verdicts': verdicts} | to_json }}"
+        content: "{{ {'info': info, 'info_no_openssl': info_no_openssl, 'info_proxied': info_proxied,
+                      'verdicts': verdicts} | to_json }}"
         dest: "{{ results_file }}"
         mode: "0600"
 """
@@ -143,10 +149,14 @@ def material(tmp_path_factory):
                                                            "server_names": ["target.test"], "cert": cert, "key": key}]))
         required = {version: stack.enter_context(OpenSSLServer(tmp / "mtls", refusing, version=version)).port
                     for version in ("1.2", "1.3")}
+        proxied = stack.enter_context(ProtocolBackends(tmp / "proxied", [{
+            "name": "proxied", "port": free_port(), "cert": cert, "key": key, "protocols": "TLSv1.2 TLSv1.3",
+            "fqdn": "target.test", "proxy_protocol": True}]))
         yield {
             "ca": ca, "leaf": leaf, "combined_leaf": combined_leaf, "refusing": refusing,
             "vars": {"chain_file": cert, "key_file": key, "combined_file": combined, "port": port,
                      "required_tls12_port": required["1.2"], "required_tls13_port": required["1.3"],
+                     "proxied_port": proxied.ports[0],
                      "der_file": der, "p7b_file": p7b, "p12_file": p12,
                      "nginx_conf": str(nginx.conf), "root_pem": ca.root_pem, "leaf_pem": leaf.pem,
                      "chain_pem": ca.chain_pem(leaf), "expired_chain_pem": ca.chain_pem(expired),
@@ -227,6 +237,17 @@ def test_both_modules_on_target_python(pyver, label, material, tmp_path):
     else:
         assert bare["chain"] == full_chain, bare
         assert not out["info_no_openssl"].get("warnings"), out["info_no_openssl"]
+
+    # Behind the PROXY protocol: the header is sent on every Python; the ssl-module methods see the whole chain,
+    # 3.8/3.9 the leaf only (openssl s_client sends no header), and say so.
+    (proxied,) = out["info_proxied"]["endpoints"]
+    assert proxied["ok"] is True and proxied["proxy_protocol"] == "v2", proxied
+    if CHAIN_METHOD[pyver] == "openssl":
+        assert proxied["chain"] == [leaf.fingerprint], proxied
+        assert any("PROXY protocol" in w for w in out["info_proxied"].get("warnings", [])), out["info_proxied"]
+    else:
+        assert proxied["chain"] == full_chain, proxied
+        assert not out["info_proxied"].get("warnings"), out["info_proxied"]
 
     # cert_chain_verify: verdicts on cryptography >= 42, a clear refusal below.
     verdicts = out["verdicts"]
