@@ -794,6 +794,9 @@ def apache_backends(main, source, server_root=None, defines=None):
     main_serves = _ap_main_serves(main_scope.listens, [v.name for v in vhosts])
     # 3: Apache does not start with a setting it refuses anywhere, used by a backend or not, overridden or not
     refused = ctx["refused"]
+    main_workers = _ap_workers(main_scope)  # each server's workers made once: a file may hold thousands of lines
+    workers = {id(scope): _ap_workers(scope, main_workers) if scope is not main_scope else main_workers
+               for scope in scopes}
     items = []
     for scope in scopes:
         for path, url, line, file, _params, problem in scope.passes:
@@ -804,7 +807,7 @@ def apache_backends(main, source, server_root=None, defines=None):
             for server in servers:
                 for item in _ap_pass(state, main_scope, server, path, url, line, file):
                     if item["source"] == "ProxyPass":  # a worker: the parameters of the one Apache uses for it
-                        item.update(_ap_member_status(_ap_worker_params(main_scope, server, url), drain=False))
+                        item.update(_ap_member_status(_ap_worker_params(workers[id(server)], url), drain=False))
                     if problem or refused:
                         item["error"] = _config_error(problem or refused)
                     items.append(item)
@@ -1092,34 +1095,34 @@ def _ap_worker_name(url):
 
 
 def _ap_longest(workers, name):
-    """The worker (name, parameters) with the longest name that name begins with, the first of equals; None."""
-    best = None
-    for worker in workers:
-        if name.startswith(worker[0]) and (best is None or len(worker[0]) > len(best[0])):
-            best = worker
-    return best
+    """The parameters of the worker ({name: parameters}, the first of equal names kept) with the longest name that
+    name begins with; None when there is none."""
+    for end in range(len(name), 0, -1):
+        if name[:end] in workers:
+            return workers[name[:end]]
+    return None
 
 
-def _ap_workers(scope):
-    """3: the workers a server's ProxyPass lines make, in order: a line whose URL begins with an earlier worker's
-    name shares that worker (its own parameters ignored: "Sharing worker"), any other makes one with its
-    parameters."""
-    workers = []
+def _ap_workers(scope, workers=None):
+    """3: {name: parameters} of the workers a server's ProxyPass lines make, over `workers` (the main server's, for
+    a VirtualHost): a line whose URL begins with an earlier worker's name of the server shares that worker (its own
+    parameters ignored: "Sharing worker"), any other makes one with its parameters."""
+    own, merged = {}, dict(workers or {})
     for _path, url, _line, _file, params, _problem in scope.passes:
         name = _ap_worker_name(url)
-        if "://" in url and not name.startswith("balancer://") and _ap_longest(workers, name) is None:
-            workers.append((name, params))
-    return workers
+        if "://" in url and not name.startswith("balancer://") and _ap_longest(own, name) is None:
+            own[name] = params
+            merged.setdefault(name, params)  # (the main server's worker first, of equal names)
+    return merged
 
 
-def _ap_worker_params(main_scope, scope, url):
-    """3: the parameters of the worker Apache proxies url through: the workers made by the main server's lines,
-    then the VirtualHost's (_ap_workers), and of them the one with the longest name url begins with, the first of
-    equals (differential fuzzes against Apache 2.4.71: `status=D` on a line to https://b/ takes a later line's
+def _ap_worker_params(workers, url):
+    """3: the parameters of the worker Apache proxies url through: of the workers made by the main server's lines,
+    then the VirtualHost's (_ap_workers), the one with the longest name url begins with, the first of equals
+    (differential fuzzes against Apache 2.4.71: `status=D` on a line to https://b/ takes a later line's
     https://b/sub/ out of service; on the later line it is ignored)."""
-    workers = _ap_workers(main_scope) + ([] if scope is main_scope else _ap_workers(scope))
     found = _ap_longest(workers, _ap_worker_name(url))
-    return found[1] if found else []
+    return found if found is not None else []
 
 
 def _ap_member_status(params, drain=True):
