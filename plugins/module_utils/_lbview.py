@@ -556,9 +556,8 @@ def _ngx_stream_pass(directive, settings, listen, upstreams, prefix):
     if address.startswith("unix:"):
         return []
     if "$" in address:
-        return [backend_item(source="proxy_pass", pool=address, tls=tls, error={
-            "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
-            "(a variable)" % address}, **common)]
+        return [backend_item(source="proxy_pass", pool=address, tls=tls, error=_ngx_dynamic(
+            address, address, settings, prefix, tls), **common)]
     host, port, problem = _split_hostport(address, None)
     if host and port is not None and host.lower() in upstreams:
         return [backend_item(source="proxy_pass", pool=address, tls=tls, error=_ngx_upstream_port(host, port),
@@ -598,6 +597,16 @@ def _ngx_members(members, pool, default_port, fields):
         entry.update(disabled="down" in member["args"][1:], backup="backup" in member["args"][1:])
         out.append(backend_item(source="upstream", pool=pool, server=address, address=host, port=port, **entry))
     return out
+
+
+def _ngx_dynamic(written, address, settings, prefix, tls):
+    """The error of a proxy_pass whose backend is a variable: DYNAMIC_ADDRESS, unless its TLS settings make nginx
+    refuse the file whatever the variable holds (proxy_ssl_verify on without proxy_ssl_trusted_certificate)."""
+    refused = _ngx_tls(settings, address, prefix)["error"] if tls else None
+    if refused and refused["code"] == "INVALID_CONFIG":
+        return refused
+    return {"code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
+            "(a variable)" % written}
 
 
 def _ngx_upstream_port(host, port):
@@ -657,9 +666,8 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
         hostport = fixed
     tls = scheme.lower() == "https"
     if "$" in hostport:
-        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error={
-            "code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s: the backend is only known to nginx at run time "
-            "(a variable)" % url}, **common)]
+        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_ngx_dynamic(
+            url, hostport, settings, prefix, tls), **common)]
     host, port, problem = _split_hostport(hostport, 443 if tls else 80)
     if not (problem or host):
         problem = _ngx_no_host(hostport)

@@ -797,3 +797,27 @@ def test_nginx_an_upstream_named_with_a_port_is_refused(block):
     main = "/etc/nginx/nginx.conf"
     (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
     assert item["error"]["code"] == "INVALID_CONFIG" and "may not have port" in item["error"]["message"], item
+
+
+_MAPS = {"http": "map $host $up { default a.test; }", "stream": "map $remote_addr $up { default a.test:443; }"}
+
+
+@pytest.mark.parametrize("context,server,code", [
+    ("http", "server { location / { proxy_pass https://$up; proxy_ssl_verify on; } }", "INVALID_CONFIG"),
+    ("http", "server { location / { proxy_pass https://$up; } }", "DYNAMIC_ADDRESS"),
+    ("stream", "server { listen 127.0.0.1:1; proxy_pass $up; proxy_ssl on; proxy_ssl_verify on; }", "INVALID_CONFIG"),
+    ("stream", "server { listen 127.0.0.1:1; proxy_pass $up; proxy_ssl_verify on; }", "DYNAMIC_ADDRESS"),
+])
+def test_nginx_a_variable_backend_whose_tls_settings_nginx_refuses(tmp_path, context, server, code):
+    """proxy_ssl_verify on without proxy_ssl_trusted_certificate is a file nginx refuses whatever the variable holds
+    (nginx -t: 'no proxy_ssl_trusted_certificate for proxy_ssl_verify'), where TLS is on; held to nginx -t."""
+    block = "%s { %s %s }" % (context, _MAPS[context], server)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("%spid %s/nginx.pid;\nerror_log %s/error.log;\nevents {}\n%s\n" % (
+        "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n" if context == "stream" else "", tmp_path,
+        tmp_path, block))
+    checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
+    assert (checked.returncode != 0) == (code == "INVALID_CONFIG"), checked.stderr
+    main = "/etc/nginx/nginx.conf"
+    (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
+    assert item["error"]["code"] == code, item
