@@ -175,6 +175,19 @@ def _interpreter_facts(python):
     return json.loads(proc.stdout)
 
 
+def _served_chain(pyver, result, warning, leaf_only, full_chain):
+    """The one endpoint of a backend_cert_info result: its whole chain where this Python's ssl module reads it, the
+    leaf only on 3.8/3.9 (through openssl s_client, which is missing or cannot be used), with a warning saying so."""
+    (endpoint,) = result["endpoints"]
+    if CHAIN_METHOD[pyver] == "openssl":
+        assert endpoint["chain"] == leaf_only, endpoint
+        assert any(warning in w for w in result.get("warnings", [])), result
+    else:
+        assert endpoint["chain"] == full_chain, endpoint
+        assert not result.get("warnings"), result
+    return endpoint
+
+
 @pytest.mark.parametrize("pyver,label", [(p, lb) for p in TARGET_PYTHONS for lb in LABELS],
                          ids=["py%s-%s" % (p, lb) for p in TARGET_PYTHONS for lb in LABELS])
 def test_both_modules_on_target_python(pyver, label, material, tmp_path):
@@ -230,24 +243,11 @@ def test_both_modules_on_target_python(pyver, label, material, tmp_path):
     assert site["served_matches_disk"] is True and site["key_matches_cert"] is True, site
     # Without openssl on PATH only the ssl-module methods still see the whole chain; 3.8/3.9 fall back
     # to the leaf and say so.
-    (bare,) = out["info_no_openssl"]["endpoints"]
-    if CHAIN_METHOD[pyver] == "openssl":
-        assert bare["chain"] == [leaf.fingerprint], bare
-        assert any("served chain" in w for w in out["info_no_openssl"].get("warnings", [])), out["info_no_openssl"]
-    else:
-        assert bare["chain"] == full_chain, bare
-        assert not out["info_no_openssl"].get("warnings"), out["info_no_openssl"]
-
+    _served_chain(pyver, out["info_no_openssl"], "served chain", [leaf.fingerprint], full_chain)
     # Behind the PROXY protocol: the header is sent on every Python; the ssl-module methods see the whole chain,
     # 3.8/3.9 the leaf only (openssl s_client sends no header), and say so.
-    (proxied,) = out["info_proxied"]["endpoints"]
+    proxied = _served_chain(pyver, out["info_proxied"], "PROXY protocol", [leaf.fingerprint], full_chain)
     assert proxied["ok"] is True and proxied["proxy_protocol"] == "v2", proxied
-    if CHAIN_METHOD[pyver] == "openssl":
-        assert proxied["chain"] == [leaf.fingerprint], proxied
-        assert any("PROXY protocol" in w for w in out["info_proxied"].get("warnings", [])), out["info_proxied"]
-    else:
-        assert proxied["chain"] == full_chain, proxied
-        assert not out["info_proxied"].get("warnings"), out["info_proxied"]
 
     # cert_chain_verify: verdicts on cryptography >= 42, a clear refusal below.
     verdicts = out["verdicts"]
