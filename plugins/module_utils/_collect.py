@@ -89,6 +89,7 @@ class Collector:
         self._source = files or _LocalFiles(max_file_bytes)
         self.certificates = {}  # fingerprint -> facts (public)
         self._leaf_spki = {}  # leaf fingerprint -> its public key DER (to pair keys with leaves)
+        self._ca_names = {}  # CA certificate's fingerprint -> its _certs.leaf_names (few, and shared by many files)
         self.files = {}  # path -> file entry (public)
         self._file_leaf = {}  # path -> leaf fingerprint
         self._file_key = {}  # path -> public key DER of the file's private key
@@ -104,8 +105,10 @@ class Collector:
         if fingerprint in self.certificates:
             return fingerprint, None
         cert = _certs().load_certificate(der)
-        self.certificates[fingerprint] = _certs().certificate_facts(
+        self.certificates[fingerprint] = facts = _certs().certificate_facts(
             der, now=self.now, include_pem=self.include_pem or self.chain_pem, cert=cert)
+        if facts["is_ca"]:  # the intermediates and roots many files repeat: their names kept, not loaded again
+            self._ca_names[fingerprint] = (cert.subject, cert.issuer, True)
         return fingerprint, cert
 
     # -- files
@@ -138,7 +141,7 @@ class Collector:
             return entry
         entry["format"] = material["format"]
         problems = list(material["problems"])
-        parsed = []
+        parsed, names = [], []  # (der, Certificate or None when described before); each one's leaf_names
         for index, der in enumerate(material["ders"], start=1):
             try:
                 fingerprint, cert = self.add_der(der)
@@ -146,13 +149,18 @@ class Collector:
                 problems.append("certificate %d: %s" % (index, exc.message))
                 continue
             entry["chain"].append(fingerprint)
-            parsed.append((der, cert or _certs().load_certificate(der)))
+            known = None if cert else self._ca_names.get(fingerprint)
+            if cert is None and known is None:  # a leaf another file holds too
+                cert = _certs().load_certificate(der)
+            parsed.append((der, cert))
+            names.append(known or (cert.subject, cert.issuer, self.certificates[fingerprint]["is_ca"]))
         if entry["chain"]:
-            leaf_index = _certs().pick_leaf(parsed)
+            leaf_index = _certs().leaf_index(names)
             entry["leaf"] = entry["chain"][leaf_index]
             self._file_leaf[path] = entry["leaf"]
             if entry["leaf"] not in self._leaf_spki:
-                self._leaf_spki[entry["leaf"]] = _certs().leaf_spki(parsed[leaf_index][1])
+                leaf_der, leaf = parsed[leaf_index]
+                self._leaf_spki[entry["leaf"]] = _certs().leaf_spki(leaf or _certs().load_certificate(leaf_der))
             if self.chain_pem:
                 entry["chain_pem"] = [self.certificates[fp]["pem"] for fp in entry["chain"]]
         key = material["key"]

@@ -41,6 +41,9 @@ def _files():
         "leaf_first": (LEAF.pem + INT.pem + ROOT.pem, dict(chain=[LEAF, INT, ROOT], leaf=LEAF)),
         "reversed": (ROOT.pem + INT.pem + LEAF.pem, dict(chain=[ROOT, INT, LEAF], leaf=LEAF)),
         "shuffled": (INT.pem + LEAF.pem + ROOT.pem, dict(chain=[INT, LEAF, ROOT], leaf=LEAF)),
+        # a chain file (no leaf): its lowest CA is the leaf, in either order
+        "chain_file": (INT.pem + ROOT.pem, dict(chain=[INT, ROOT], leaf=INT)),
+        "chain_file_reversed": (ROOT.pem + INT.pem, dict(chain=[ROOT, INT], leaf=INT)),
         "crlf": ((LEAF.pem + INT.pem).replace("\n", "\r\n"), dict(chain=[LEAF, INT], leaf=LEAF)),
         "der": (LEAF.der, dict(chain=[LEAF], leaf=LEAF, format="der")),
         "combined_match": (LEAF.pem + INT.pem + LEAF.key_pem(),
@@ -113,6 +116,21 @@ def test_file_table(tree, name):
         assert entry["private_key"]["encrypted"] is expect.get("encrypted", False)
     # No private key bytes, ever.
     assert "PRIVATE KEY" not in repr(entry) and "_spki" not in repr(entry)
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed"])
+def test_one_collector_over_many_files_reads_each_as_alone(tree, order):
+    """One Collector over every file of the table (as a task over a directory reads them): each file's chain, leaf
+    and key pairing as a fresh Collector reads that file alone. The second file to hold a certificate finds it
+    described already (a CA's names are kept; a leaf is loaded again), in either order."""
+    names = sorted(FILES, reverse=order == "reversed")
+    shared = _collect.Collector(chain_pem=True)
+    together = {name: shared.add_file(str(tree / name)) for name in names}
+    for name in names:
+        alone = _collect.Collector(chain_pem=True).add_file(str(tree / name))
+        assert together[name] == alone, name
+    assert together["combined_match"]["private_key"]["matches_leaf"] is True
+    assert together["reversed"]["leaf"] == LEAF.fingerprint
 
 
 def _openssl(*args, cwd):
