@@ -27,7 +27,14 @@ import os
 import re
 import ssl
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import (
+    _base,
+    _certs,
+    _collect,
+    _discover,
+    _material,
+    _probe,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 
 LB_TYPES = ("haproxy", "nginx", "apache")
@@ -61,12 +68,6 @@ def _config_error(message):
 
 def _dynamic(expr):
     return {"dynamic": expr}
-
-
-def _version_range(allowed):
-    """A set of allowed protocol names -> (min, max) over PROTOCOLS; (None, None) when none is allowed."""
-    ordered = [p for p in PROTOCOLS if p in allowed]
-    return (ordered[0], ordered[-1]) if ordered else (None, None)
 
 
 def _split_hostport(text, default_port):
@@ -457,7 +458,7 @@ def _ha_global(state, tokens):
 
 _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_name", "proxy_ssl_server_name",
                  "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_certificate", "proxy_ssl_certificate_key",
-                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command", "proxy_ssl_crl")
+                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command", "proxy_ssl_crl", "resolver")
 # 2: the defaults of nginx 1.22 when a level sets nothing.
 _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
                  "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
@@ -482,7 +483,82 @@ def _ngx_protocols_default(version):
     return list(_NGX_DEFAULTS["proxy_ssl_protocols"])
 
 
-_NGX_PROTOCOLS = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
+# proxy_ssl_protocols' words as nginx reads them (ngx_conf_set_bitmask_slot: ignoring case; SSLv2 and SSLv3, which the
+# system OpenSSL 3 does not build, leave no version of their own); another word is one nginx refuses
+_NGX_PROTOCOLS = {"sslv2": None, "sslv3": None, "tlsv1": "TLSv1", "tlsv1.1": "TLSv1.1", "tlsv1.2": "TLSv1.2",
+                  "tlsv1.3": "TLSv1.3"}
+# proxy_ssl_conf_command's commands (OpenSSL's SSL_CONF_cmd, names ignoring case in a file's context) that set what a
+# handshake offers, and the protocol names they take (MinProtocol/MaxProtocol: exact case, "None" for no limit);
+# Options changes no version or cipher offered; any other command (Groups, SignatureAlgorithms...) is not reproduced
+_NGX_CONF_PROTOCOLS = {"None": None, "TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2",
+                       "TLSv1.3": "TLSv1.3", "SSLv3": "SSLv3"}
+_NGX_CONF_READ = ("ciphersuites", "cipherstring", "minprotocol", "maxprotocol", "protocol", "options")
+
+
+def _openssl_client_range(enabled, low=None, high=None):
+    """(min, max) of the versions an OpenSSL client offers (ssl_get_min_max_version): of those enabled and within
+    low..high, the LOWEST contiguous run ("TLSv1 TLSv1.2 TLSv1.3" offers TLS 1.0 only: a version disabled above an
+    enabled one is a hole, and the run starts again below it); (None, None) when none is left. Measured with the
+    system's `openssl s_client -no_tls1_1` against a TLS 1.2/1.3 server: it offers TLS 1.0 and fails."""
+    allowed = [p for i, p in enumerate(PROTOCOLS) if p in enabled
+               and (low is None or i >= PROTOCOLS.index(low)) and (high is None or i <= PROTOCOLS.index(high))]
+    if not allowed:
+        return None, None
+    top = start = PROTOCOLS.index(allowed[0])
+    while top + 1 < len(PROTOCOLS) and PROTOCOLS[top + 1] in allowed:
+        top += 1
+    return PROTOCOLS[start], PROTOCOLS[top]
+
+
+def _ngx_handshake(settings):
+    """(min_version, max_version, ciphers, ciphersuites, problem) of what nginx offers a backend: proxy_ssl_protocols
+    and proxy_ssl_ciphers, then each proxy_ssl_conf_command in order (nginx applies them last, over the others);
+    problem: (code, message) for a setting nginx refuses or a command not reproduced here."""
+    enabled = set()
+    for word in _ngx_setting(settings, "proxy_ssl_protocols")[0]:
+        if word.lower() not in _NGX_PROTOCOLS:
+            return None, None, None, None, ("INVALID_CONFIG", 'proxy_ssl_protocols: invalid value "%s": nginx '
+                                            'refuses this configuration' % word)
+        if _NGX_PROTOCOLS[word.lower()]:
+            enabled.add(_NGX_PROTOCOLS[word.lower()])
+    ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
+    ciphersuites = low = high = None
+    for args in (settings.get("proxy_ssl_conf_command") or ([], None))[0]:
+        command, value = args[0].lower(), args[1] if len(args) > 1 else ""
+        if command not in _NGX_CONF_READ:
+            return None, None, None, None, ("UNSUPPORTED_SETTING", "proxy_ssl_conf_command %s: how it changes the "
+                                            "handshake is not reproduced here, not judged" % args[0])
+        if command == "ciphersuites":
+            ciphersuites = value
+        elif command == "cipherstring":
+            ciphers = value
+        elif command in ("minprotocol", "maxprotocol"):
+            if value not in _NGX_CONF_PROTOCOLS:
+                return None, None, None, None, ("INVALID_CONFIG", "proxy_ssl_conf_command %s %s: OpenSSL refuses "
+                                                "the value, and nginx this configuration" % (args[0], value))
+            version = _NGX_CONF_PROTOCOLS[value]
+            if command == "minprotocol":
+                low = "TLSv1" if version == "SSLv3" else version
+            else:
+                high = version
+        elif command == "protocol":
+            for word in re.split(r"[\s,]+", value):  # OpenSSL's list: names ignoring case, + or - before each
+                name = word[1:] if word[:1] in "+-" else word
+                if not word:
+                    continue
+                versions = list(PROTOCOLS) if name.lower() == "all" else [
+                    p for p in PROTOCOLS if p.lower() == name.lower()]
+                if not versions and name.lower() not in ("sslv2", "sslv3", "dtlsv1", "dtlsv1.2"):
+                    return None, None, None, None, ("INVALID_CONFIG", "proxy_ssl_conf_command Protocol %s: OpenSSL "
+                                                    "refuses %s, and nginx this configuration" % (value, word))
+                for version in versions:
+                    (enabled.discard if word.startswith("-") else enabled.add)(version)
+    min_version, max_version = _openssl_client_range(enabled, low, None if high == "SSLv3" else high)
+    if min_version is None or high == "SSLv3":  # nginx starts, and every handshake with the backend fails
+        return None, None, ciphers, ciphersuites, ("INVALID_CONFIG", "nginx offers the backend no TLS version (its "
+                                                   "proxy_ssl_protocols and proxy_ssl_conf_command leave none): every "
+                                                   "handshake fails")
+    return min_version, max_version, ciphers, ciphersuites, None
 
 
 def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
@@ -516,14 +592,35 @@ def nginx_backends(main, source, prefix=None, version=None):
             continue
         upstreams = {}
         _ngx_upstreams(block["children"], upstreams)
+        implicit = set()
+        _ngx_implicit_upstreams(block["children"], implicit)
         http = _ngx_level(block["children"], base, "http")
         for server in block["children"]:
             if server["name"] != "server" or server["children"] is None:
                 continue
             names = [a for d in server["children"] if d["name"] == "server_name" for a in d["args"]]
             settings = _ngx_level(server["children"], http, "server")
-            _ngx_locations(server["children"], settings, names, None, upstreams, prefix, items)
+            _ngx_locations(server["children"], settings, names, None, (upstreams, implicit), prefix, items)
     return items
+
+
+_NGX_PASSES = ("proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "memcached_pass")
+_NGX_SCHEME_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "uwsgi": None, "suwsgi": None}
+
+
+def _ngx_implicit_upstreams(directives, implicit):
+    """2: the (host, port) of every *_pass without variables in an http block: nginx makes each an upstream of its
+    own at start (ngx_http_upstream_add), resolved then, and a proxy_pass with variables that names the same host
+    and port at run time uses it (ngx_http_upstream_init_request) with no `resolver`."""
+    for d in directives:
+        if d["children"] is not None:
+            _ngx_implicit_upstreams(d["children"], implicit)
+        elif d["name"] in _NGX_PASSES and d["args"] and "$" not in d["args"][0]:
+            scheme, sep, rest = d["args"][0].partition("://")
+            default = _NGX_SCHEME_PORTS.get(scheme.lower()) if sep else None
+            host, port, problem = _split_hostport((rest if sep else scheme).split("/", 1)[0], default)
+            if host and not problem and port is not None:
+                implicit.add((host.lower(), port))
 
 
 def _ngx_stream(directives, base, prefix):
@@ -626,6 +723,7 @@ def _ngx_upstreams(directives, upstreams):
 
 
 def _ngx_locations(directives, settings, server_names, location, upstreams, prefix, items):
+    """upstreams: ({group name: its server lines}, the implicit upstreams' (host, port))"""
     for d in directives:
         if d["children"] is None:
             if d["name"] == "proxy_pass" and d["args"] and location is not None:
@@ -646,7 +744,8 @@ def _ngx_setting(settings, name):
 _NGX_PATH_VARIABLE = re.compile(r"\$(?:\{(?:request_uri|uri|document_uri)\}|(?:request_uri|uri|document_uri)\b)")
 
 
-def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, prefix):
+def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix):
+    upstreams, implicit = groups
     url = directive["args"][0]
     scheme, sep, rest = url.partition("://")
     common = {"lb_type": "nginx", "config_file": directive["file"], "line": directive["line"],
@@ -674,7 +773,15 @@ def _ngx_proxy_pass(directive, settings, server_names, location, upstreams, pref
     if problem:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
     tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
-    if host.lower() in upstreams and ":" in hostport.rsplit("]", 1)[-1]:
+    with_port = ":" in hostport.rsplit("]", 1)[-1]
+    if "$" in url and not _probe.is_ip(host) and not (host.lower() in upstreams and not with_port) and \
+            (host.lower(), port) not in implicit and not (settings.get("resolver") or ([], None))[0]:
+        # 2: a URL with variables is evaluated per request; a host name no upstream holds is then resolved with
+        # nginx's own `resolver`, and without one every request fails ("no resolver defined to resolve ...", 502)
+        return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(
+            "proxy_pass %s: nginx resolves %s per request, with its resolver, and no resolver is set: every request "
+            "fails (no resolver defined)" % (url, host)), **common)]
+    if host.lower() in upstreams and with_port:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_ngx_upstream_port(host, port),
                              **common)]
     if host.lower() in upstreams:
@@ -718,14 +825,7 @@ def _ngx_tls(settings, host, prefix):
     # (nor an empty name or a bracketed one, whose port nginx cut off: "[::1]")
     sni = name if server_name_on and (isinstance(name, dict) or (
         name and not name.startswith("[") and not _probe.is_ip(name))) else None
-    protocols = [_NGX_PROTOCOLS[p] for p in _ngx_setting(settings, "proxy_ssl_protocols")[0] if p in _NGX_PROTOCOLS]
-    min_version, max_version = _version_range(set(protocols))
-    ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
-    ciphersuites = None
-    commands = (settings.get("proxy_ssl_conf_command") or ([], None))[0]
-    for args in commands:
-        if len(args) > 1 and args[0].lower() == "ciphersuites":
-            ciphersuites = args[1]
+    min_version, max_version, ciphers, ciphersuites, handshake_problem = _ngx_handshake(settings)
     ca = settings.get("proxy_ssl_trusted_certificate")
     cert = settings.get("proxy_ssl_certificate")
     key = settings.get("proxy_ssl_certificate_key")
@@ -733,6 +833,8 @@ def _ngx_tls(settings, host, prefix):
     if verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
         error = _config_error("proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx refuses this "
                               "configuration")
+    elif handshake_problem:
+        error = {"code": handshake_problem[0], "message": handshake_problem[1]}
     # proxy_ssl_crl: relative to the prefix like the CA; "" undoes an inherited one (ngx_ssl_crl: no CRL). nginx loads
     # it, and sets CRL_CHECK|CRL_CHECK_ALL, only when it verifies (ngx_http_proxy_set_ssl calls ngx_ssl_crl then).
     crl = (settings.get("proxy_ssl_crl") or ([""], None))[0][0]
@@ -1466,32 +1568,37 @@ def _anchor_files(path, rule):
 
 
 def _anchor_ders(name, prefix, rule, directory):
-    """The certificates a load balancer takes from one file of its CA setting (CertError when it takes none):
-    every one of a CA file; from HAProxy's directory the first one of each file (one PEM_read_bio_X509_AUX); from
-    a hashed directory those whose subject has the file's hash, of a PEM file (OpenSSL's X509_FILETYPE_PEM lookup)."""
-    material = _certs.parse_material(_base.read_file(name))
+    """(the certificates a load balancer takes from one file of its CA setting, how many it read there that trust
+    settings keep from being an anchor), CertError when it takes none: every one of a CA file; from HAProxy's
+    directory the first one of each file (one PEM_read_bio_X509_AUX); from a hashed directory those whose subject
+    has the file's hash, of a PEM file (OpenSSL's X509_FILETYPE_PEM lookup). OpenSSL reads a "TRUSTED CERTIFICATE"
+    with its trust settings, and verifying a TLS server it takes none whose settings refuse serverAuth or trust
+    other uses only (X509_V_ERR_INVALID_PURPOSE, error 26)."""
+    data = _base.read_file(name)
+    material = _certs.parse_material(data)
+    refused = set(der for der, trust in _material.trusted_blocks(data) if trust is False)
     ders = material["ders"]
-    if not directory:
-        return ders
-    if material["format"] != "pem" or not ders:
-        raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
-    if rule == "haproxy":
-        return ders[:1]
-    kept = []
-    for der in ders:
-        try:
-            subject = _certs.load_certificate(der).subject
-        except CertError:
-            continue
-        if _hash_of(subject) == prefix:
-            kept.append(der)
-    return kept
+    if directory:
+        if material["format"] != "pem" or not ders:
+            raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
+        ders = ders[:1] if rule == "haproxy" else [der for der in ders if _subject_hash(der) == prefix]
+    kept = [der for der in ders if der not in refused]
+    return kept, len(ders) - len(kept)
+
+
+def _subject_hash(der):
+    """OpenSSL's hash of the certificate's subject (the <hash> of a hashed directory's <hash>.N), None when the
+    certificate cannot be read."""
+    try:
+        return _hash_of(_certs.load_certificate(der).subject)
+    except CertError:
+        return None
 
 
 def _anchors(collector, path, rule=None):
     """(sha256 fingerprints of every certificate the CA file or directory holds for its load balancer, error or
     None); rule: how a directory is read (_anchor_files)."""
-    fingerprints, problems = [], []
+    fingerprints, problems, refused = [], [], 0
     try:
         files = _anchor_files(path, rule)
     except CertError as exc:
@@ -1502,7 +1609,8 @@ def _anchors(collector, path, rule=None):
         if prefix in stopped:
             continue
         try:
-            ders = _anchor_ders(name, prefix, rule, directory)
+            ders, untrusted = _anchor_ders(name, prefix, rule, directory)
+            refused += untrusted
         except CertError as exc:
             if not directory:
                 return None, {"code": exc.code, "message": "CA file %s: %s" % (name, exc.message)}
@@ -1518,6 +1626,10 @@ def _anchors(collector, path, rule=None):
             if fingerprint not in fingerprints:
                 fingerprints.append(fingerprint)
     if not fingerprints:
+        if refused:
+            return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s holds no certificate OpenSSL trusts for a TLS "
+                        "server: the trust settings of its TRUSTED CERTIFICATE blocks refuse serverAuth, or trust "
+                        "other uses only" % path}
         if rule == "hashed":
             return [], {"code": "NOT_A_CERTIFICATE", "message": "CA %s: no certificate under its subject's hashed "
                         "name (<hash>.0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there" % path}
@@ -1678,6 +1790,9 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
     anchors, revocations, crls = {}, {}, {}
     for item in items:
         fingerprints, empty_directory = [], None
+        # 2: nginx loads its CA and CRL files only where it verifies (ngx_http_proxy_set_ssl, and the stream
+        # module's alike): elsewhere one it cannot read fails nothing. HAProxy and Apache load theirs at start.
+        loaded = item["verify"] or item["lb_type"] != "nginx"
         for key in ("ca_file", "ca_path"):
             if item[key]:
                 rule = "hashed" if key == "ca_path" else "haproxy" if item["lb_type"] == "haproxy" else None
@@ -1687,7 +1802,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                 fingerprints.extend(f for f in found or [] if f not in fingerprints)
                 if error and rule == "hashed" and error["code"] == "NOT_A_CERTIFICATE":
                     empty_directory = error  # Apache starts with it and finds nothing there: see below
-                else:
+                elif loaded:
                     item["error"] = item["error"] or error
         # 3: a hashed directory OpenSSL finds nothing in only matters when nothing else is trusted and the chain is
         # verified (a differential fuzz against Apache 2.4.71: beside a CA file, or with SSLProxyVerify none, it
@@ -1709,7 +1824,8 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                             crls[fingerprint]["pem"] = crl_pem(der)
                     if fingerprint not in fingerprints:
                         fingerprints.append(fingerprint)
-                item["error"] = item["error"] or error
+                if loaded:
+                    item["error"] = item["error"] or error
         item["crl_fingerprints"] = fingerprints if (item["crl_file"] or item["crl_path"]) else None
         if item["client_cert"]:
             item["client_cert"] = {"path": item["client_cert"],

@@ -79,6 +79,22 @@ def trusted_certificate(der):
     return certificate, None
 
 
+def trusted_blocks(data):
+    """[(certificate DER, trust)] of the OpenSSL "TRUSTED CERTIFICATE" blocks in PEM data (bytes), in order, trust as
+    trusted_certificate() decides it; a block that is no such certificate is left out."""
+    if b"TRUSTED CERTIFICATE" not in data:
+        return []
+    out = []
+    for label, body in pem_blocks(data)[0]:
+        if label != b"TRUSTED CERTIFICATE":
+            continue
+        try:
+            out.append(trusted_certificate(pem_der(body)))
+        except ValueError:  # binascii.Error too
+            continue
+    return out
+
+
 def pem_material(data, *, read_key, read_pkcs7):
     """The PEM part of _certs.parse_material: (format, certificate DERs, key summary or None, problems).
 

@@ -202,20 +202,9 @@ def load_crl_set(*, crl_path=None, crl_content=None):
 def _trusted_pems(text):
     """The certificates of a CA file's OpenSSL "TRUSTED CERTIFICATE" blocks (RHEL's ca-bundle.trust.crt) that OpenSSL
     trusts for a TLS server, as PEM CERTIFICATE blocks: the trust settings that refuse serverAuth leave one out."""
-    if "TRUSTED CERTIFICATE" not in text:
-        return []
-    blocks, _unterminated = _base.pem_blocks(text.encode("utf-8", "replace") if isinstance(text, str) else text)
-    out = []
-    for label, body in blocks:
-        if label != b"TRUSTED CERTIFICATE":
-            continue
-        try:
-            der, trust = _material.trusted_certificate(_base.pem_der(body))
-        except ValueError:  # binascii.Error too
-            continue  # like a block that is no certificate
-        if trust is not False:
-            out.append(_certs.der_to_pem(der).encode("ascii"))
-    return out
+    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    return [_certs.der_to_pem(der).encode("ascii") for der, trust in _material.trusted_blocks(data)
+            if trust is not False]
 
 
 _ext = _certs._ext
@@ -422,9 +411,10 @@ class Verifier:
                                 [], None, None)
         dns_sans, ip_sans = _sans(leaf)
         names = [_names.normalize(n) for n in server_names]
-        # A load balancer's own name rule compares the name as configured (a trailing dot, case, a U-label
-        # included: all three load balancers refuse "a.test." for a SAN "a.test"), so the rule gets it as given.
-        as_given = [n.strip() for n in server_names] if checks["name_rule"] else names
+        # A load balancer's own name rule compares the name as configured (a trailing dot, case, a U-label, spaces
+        # included: all three load balancers refuse "a.test." for a SAN "a.test", and nginx "a.test " quoted in
+        # proxy_ssl_name), so the rule gets it as given.
+        as_given = list(server_names) if checks["name_rule"] else names
         found = self._check_order(leaf_index, leaf)
         found += self._check_served(served, leaf_der)
         found += self._check_extensions(served, intermediates)

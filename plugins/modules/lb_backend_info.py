@@ -413,12 +413,17 @@ lb_backends:
       sample: v2
     error:
       description:
-        - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, or a
-          setting the load balancer refuses), V(DYNAMIC_ADDRESS) (the backend is only known at run time),
-          V(UNSUPPORTED_ADDRESS) (no TCP address or no fixed port), V(UNSUPPORTED_SETTING) (a verification the
-          collection cannot reproduce, Apache's C(SSLProxyVerify optional_no_ca): not judged), V(DYNAMIC_PATH) (a CA,
-          CRL or client certificate path only known at run time), or the CA file's V(NOT_FOUND),
-          V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE), V(TOO_LARGE)."
+        - "Null, or a problem of the configuration entry: V(INVALID_CONFIG) (a line that cannot be understood, a
+          setting the load balancer refuses, or one with which it fails every connection to the backend: nginx
+          offering no TLS version, or resolving a C(proxy_pass) host per request with no C(resolver)),
+          V(DYNAMIC_ADDRESS) (the backend is only known at run time), V(UNSUPPORTED_ADDRESS) (no TCP address or no
+          fixed port), V(UNSUPPORTED_SETTING) (a setting whose effect the collection cannot reproduce, Apache's
+          C(SSLProxyVerify optional_no_ca) or an nginx C(proxy_ssl_conf_command) other than C(Ciphersuites),
+          C(CipherString), C(MinProtocol), C(MaxProtocol), C(Protocol) and C(Options): not judged), V(DYNAMIC_PATH)
+          (a CA, CRL or client certificate path only known at run time), or the CA file's V(NOT_FOUND),
+          V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE) (also when its only certificates are OpenSSL C(TRUSTED
+          CERTIFICATE)s whose trust settings refuse serverAuth), V(TOO_LARGE). nginx loads its CA and CRL files only
+          where it verifies: elsewhere their errors are not reported here."
         - "A CRL file or directory that cannot be read or holds no CRL: V(NOT_FOUND), V(PERMISSION_DENIED),
           V(NOT_A_CRL) (no PEM CRL in it, a DER CRL, or a directory where a file is named), V(TOO_LARGE) (over 16
           MiB) or V(NOT_REGULAR_FILE) (a FIFO, socket or device, never read), the message starting with
