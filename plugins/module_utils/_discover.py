@@ -60,11 +60,18 @@ class FileSource:
         # what open(path, "r", newline=None) read before: universal newlines
         return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
-    def glob(self, pattern):
+    def glob(self, pattern, recursive=False):
+        """The files a pattern names, sorted, as glob(3) finds them (a wildcard matches within one path segment, and
+        not a name's leading dot); a directory: its files, and with recursive (Apache's Include) those of every
+        directory below it too."""
         if self.files is not None:
-            return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern))
+            return sorted(p for p in self.files if _glob_match(p, pattern) or (recursive and pattern.endswith("/")
+                                                                              and p.startswith(pattern)))
         try:
             if os.path.isdir(pattern):
+                if recursive:
+                    return sorted(os.path.join(top, n) for top, _dirs, names in os.walk(pattern) for n in names
+                                  if os.path.isfile(os.path.join(top, n)))
                 return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
                               if os.path.isfile(os.path.join(pattern, n)))
             return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
@@ -74,6 +81,15 @@ class FileSource:
 
     def exists(self, path):
         return path in self.files if self.files is not None else os.path.exists(path)
+
+
+def _glob_match(path, pattern):
+    """Whether glob(3) matches path with pattern (as nginx's include does): segment by segment, a wildcard never
+    across a '/', and a name's leading dot only by a pattern segment that begins with one."""
+    names, parts = path.split("/"), pattern.split("/")
+    return len(names) == len(parts) and all(
+        fnmatch.fnmatchcase(name, part) and (part.startswith(".") or not name.startswith(".") or name == part)
+        for name, part in zip(names, parts))
 
 
 def _config_read_error(path, exc):
@@ -189,25 +205,44 @@ def parse_listen(value):
     return host, port
 
 
+PROBE_LABEL = "certops-probe"  # the label a probe puts where a site's only names have a wildcard
+
+
 def _usable_names(names):
-    return [n for n in names if n and n != "_" and not n.startswith("~") and "*" not in n]
+    """The names a site answers to, as a probe can ask for them: nginx's `.a.test` is a.test; regular expressions,
+    catch-alls and trailing wildcards name none."""
+    return [n[1:] if n.startswith(".") else n for n in names
+            if n and n not in ("_", ".") and not n.startswith("~") and "*" not in n]
+
+
+def _probe_name(names):
+    """The SNI that reaches a site: its first usable name, else one its first leading wildcard (`*.b.test`, as nginx
+    server_name, an HAProxy crt-list filter or Apache ServerAlias write it) matches, else None."""
+    usable = _usable_names(names)
+    if usable:
+        return usable[0]
+    for name in names:
+        if name and name.startswith("*.") and "*" not in name[2:] and len(name) > 2:
+            return PROBE_LABEL + name[1:]
+    return None
 
 
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
-              proxied=()):
-    """One site dict; the endpoint is the first listen address with the first usable name as SNI.
+              proxied=(), tls_listen=None):
+    """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
+    not all are) with the site's probe name as SNI (_probe_name).
 
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
     `accept-proxy`, Apache `RemoteIPProxyProtocol On`); the endpoint then sends one (v1: all three take either).
     """
     endpoint = None
-    for item in listen:
+    for item in listen if tls_listen is None else [i for i in listen if i in tls_listen]:
         parsed = parse_listen(item)
         if parsed:
-            names = _usable_names(server_names)
+            name = _probe_name(server_names)
             endpoint = {"host": parsed[0], "port": parsed[1],
-                        "server_name": names[0] if names else default_server_name(parsed[0])}
+                        "server_name": name if name else default_server_name(parsed[0])}
             if item in proxied:
                 endpoint["proxy_protocol"] = "v1"
             break
@@ -452,7 +487,8 @@ def _ngx_socket_options(directives, found=None):
 def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
     local = dict(inherited)
     for directive in directives:
-        if directive["name"] in _NGINX_INHERITED and directive["args"]:  # http-level values: servers inherit them
+        # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
+        if directive["name"] in _NGINX_INHERITED + ("ssl",) and directive["args"]:
             local[directive["name"]] = directive["args"][0]
     for directive in directives:
         if directive["children"] is None:
@@ -464,18 +500,19 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None)
 
 
 def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
-    listen, names, values, ssl_on = [], [], dict(inherited), False
+    listen, tls_listen, names, values = [], [], [], dict(inherited)
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
             listen.append(args[0])
-            ssl_on = ssl_on or "ssl" in args[1:] or "ssl" in sockets.get(_ngx_socket(args[0]), ())
+            if "ssl" in args[1:] or "ssl" in sockets.get(_ngx_socket(args[0]), ()):
+                tls_listen.append(args[0])
         elif name == "server_name":
             names.extend(args)
-        elif name in _NGINX_INHERITED and args:
+        elif name in _NGINX_INHERITED + ("ssl",) and args:
             values[name] = args[0]
-        elif name == "ssl" and args == ["on"]:
-            ssl_on = True
-    if not ssl_on or not values.get("ssl_certificate"):
+    if (values.get("ssl") or "").lower() == "on":  # `ssl on` (here or inherited): every listen of the server is TLS
+        tls_listen = list(listen)
+    if not tls_listen or not values.get("ssl_certificate"):
         return
     cert = _absolute(values["ssl_certificate"], prefix)
     key = _absolute(values["ssl_certificate_key"], prefix) if values.get("ssl_certificate_key") else cert
@@ -487,7 +524,8 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
         error, cert, key = dynamic_error("nginx", "ssl_certificate", values["ssl_certificate"]), None, None
     sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
                            proxied=[item for item in listen
-                                    if "proxy_protocol" in sockets.get(_ngx_socket(item), ())]))
+                                    if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
+                           tls_listen=tls_listen))
 
 
 def nginx_sites(main, source, prefix=None):
@@ -584,6 +622,9 @@ class _ApacheState:
         self.globals = {}
         self.vhosts = []
         self.proxy_protocol = []  # (on?, the VirtualHost's addresses, or None: the main server's, every address)
+        # the parameters <IfDefine> tests: those given (as httpd's -D), and each Define'd name (one or two arguments)
+        self.parameters = set(self.defines)
+        self.main_names = []  # the main server's ServerName
 
     def expand(self, value):
         return re.sub(r"\$\{([^}]+)\}", lambda m: self.defines.get(m.group(1), os.environ.get(m.group(1), m.group(0))),
@@ -594,8 +635,20 @@ def _apache_file(path, state, vhost, depth, stack=()):
     if depth > MAX_INCLUDE_DEPTH:
         raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
+    skipping = 0  # how deep inside an <IfDefine> section whose test fails (Apache reads none of it)
     for _number, written in apache_lines(state.source.read(path)):
         line = state.expand(written)  # 3: Apache resolves ${VAR} in the whole line before reading its words
+        if line[:10].lower() == "<ifdefine " or line[:10].lower() == "<ifdefine\t":
+            if skipping:
+                skipping += 1
+            else:
+                test = _apache_section(apache_directive(line[1:])[1]).strip()
+                negated = test.startswith("!")
+                skipping = int((test.lstrip("!") in state.parameters) == negated)
+            continue
+        if skipping:
+            skipping -= int(line[:11].lower() == "</ifdefine>")
+            continue
         if line.startswith("</"):
             if line[2:].lower().startswith("virtualhost") and vhost is not None:
                 state.vhosts.append(vhost)
@@ -611,23 +664,38 @@ def _apache_file(path, state, vhost, depth, stack=()):
         if not args:
             continue
         if key in ("include", "includeoptional"):
-            for included in state.source.glob(_absolute(args[0], state.server_root)):
+            for included in state.source.glob(_absolute(args[0], state.server_root), recursive=True):
                 if included in stack:
                     raise CertError("INVALID_CONFIG", "Include cycle: %s includes %s again" % (path, included))
                 vhost = _apache_file(included, state, vhost, depth + 1, stack)
-        elif key == "define" and len(args) > 1:
-            state.defines[args[0]] = args[1]
+        elif key == "define":
+            state.parameters.add(args[0])
+            if len(args) > 1:
+                state.defines[args[0]] = args[1]
+        elif key == "undefine":
+            state.parameters.discard(args[0])
+            state.defines.pop(args[0], None)
         elif key == "serverroot":
             state.server_root = args[0]
         elif key == "listen":
             state.listen.append(args[0])
         elif key in ("servername", "serveralias") and vhost is not None:
-            vhost["names"].extend(a.split(":")[0] if key == "servername" else a for a in args)
+            vhost["names"].extend(_ap_server_name(a) if key == "servername" else a for a in args)
+        elif key == "servername":
+            state.main_names = [_ap_server_name(args[0])]
         elif key in ("sslengine", "sslcertificatefile", "sslcertificatekeyfile", "sslcertificatechainfile"):
             (vhost if vhost is not None else state.globals)[key] = args[0]
         elif key == "remoteipproxyprotocol":
             state.proxy_protocol.append((args[0].lower() == "on", vhost["addresses"] if vhost is not None else None))
     return vhost
+
+
+def _ap_server_name(value):
+    """A ServerName's host: `[scheme://]name[:port]` as Apache writes it (an IPv6 literal in brackets kept whole)."""
+    value = value.split("://", 1)[1] if "://" in value else value
+    if value.startswith("["):
+        return value[:value.find("]") + 1] if "]" in value else value
+    return value.split(":")[0]
 
 
 def _ap_socket(address):
@@ -687,7 +755,14 @@ def apache_sites(main, source, server_root=None, defines=None):
     state = _ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
     _apache_file(main, state, None, 0)
     sites = []
-    for vhost in state.vhosts:
+    vhosts = list(state.vhosts)
+    # 3: a connection to a Listen address no VirtualHost covers is the main server's (with its own mod_ssl settings)
+    covered = [_ap_socket(a) for v in vhosts for a in v["addresses"]]
+    for listen in state.listen:
+        host, port = ("*", listen) if port_number(listen) else _ap_socket(listen)  # Listen 443: every address
+        if not any(key[1] in ("*", port) and (key[0] == "*" or host in ("*", key[0])) for key in covered):
+            vhosts.append({"addresses": [listen], "file": main, "names": list(state.main_names)})
+    for vhost in vhosts:
         values = dict(state.globals)
         values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
         if values.get("sslengine", "").lower() != "on" or not values.get("sslcertificatefile"):
@@ -821,6 +896,14 @@ def _haproxy_crt_list(path, resolve, source):
     return entries
 
 
+def _holds_key(path, source):
+    """Whether a PEM file holds a private key block (its bytes are not kept); False when it cannot be read."""
+    try:
+        return "PRIVATE KEY-----" in source.read(path)
+    except CertError:
+        return False
+
+
 def haproxy_sites(main, source):
     """Sites of an haproxy.cfg: every certificate of every `bind ... ssl crt|crt-list`."""
     source.reads = 0
@@ -865,7 +948,8 @@ def haproxy_sites(main, source):
                 key = crt + ".key"
                 if key_base:
                     key = _absolute(os.path.basename(crt) + ".key", key_base)
-                key = key if source.exists(key) else crt
+                # HAProxy reads <crt>.key only when the crt file holds no key of its own (ssl_sock_load_pem_into_ckch)
+                key = key if source.exists(key) and not _holds_key(crt, source) else crt
             sites.append(make_site("haproxy", main, names, listen, crt, key, None, error,
                                    proxied=listen if "accept-proxy" in words else ()))
     return sites

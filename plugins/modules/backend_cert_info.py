@@ -117,6 +117,20 @@ options:
       - nginx is read through C(nginx -T) when the binary works, else by following its includes directly. An nginx
         server is a TLS site when some C(listen) of its address and port, in any server, says C(ssl), as nginx
         applies it to the listening socket.
+      - Read as the servers read them - nginx C(ssl on) (in a server or the http block) makes every listen of a
+        server TLS, and a site is probed at its first TLS listen; C(include) wildcards match within one path segment,
+        as glob(3); Apache reads an C(Include)d directory recursively, skips an C(<IfDefine>) section whose
+        parameter is not defined (by C(Define) or C(-D); parameters given on httpd's command line are not known
+        here), takes a C(ServerName) written C(https://name:port) as its name, and a main server with
+        C(SSLEngine on) is a site of its own on each C(Listen) no VirtualHost covers; HAProxy reads a C(crt)
+        file's C(.key) beside it only when the file holds no key of its own.
+      - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names
+        are wildcards (C(*.a.test)) with C(certops-probe.a.test), a name it matches, so that the probe reaches
+        that site and not the default one.
+      - Not read, and documented limits - a server holding two certificates (nginx's or Apache's RSA and ECDSA
+        pair) is one site with the last one; HAProxy C(.if) blocks and Apache C(<IfModule>) sections are read in
+        every branch; a site on a wildcard address is probed at 127.0.0.1 even where another server listens on
+        that address itself.
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the
