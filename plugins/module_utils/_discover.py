@@ -227,10 +227,31 @@ def _probe_name(names):
     return None
 
 
+def _wildcard_listen(value):
+    """Whether a listen value names every IPv4 address (parse_listen probes it at 127.0.0.1)."""
+    value = value.strip()
+    for prefix in ("ipv4@", "tcp@", "tcp4@"):
+        if value.startswith(prefix):
+            value = value[len(prefix):]
+    return bool(port_number(value)) or value.rpartition(":")[0] in ("", "*", "0.0.0.0", "_default_")
+
+
+def _unclaimed_loopback(port, claimed):
+    """A loopback address whose connections to port reach the servers of a wildcard listen: 127.0.0.1, unless a
+    server of the same process listens there itself (nginx and Apache then hand 127.0.0.1's connections to it
+    alone), else the next 127.0.0.N that none does (Linux answers all of 127/8)."""
+    for last in range(1, 255):
+        address = "127.0.0.%d" % last
+        if (address, port) not in claimed:
+            return address
+    return "127.0.0.1"
+
+
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
-              proxied=(), tls_listen=None):
+              proxied=(), tls_listen=None, claimed=()):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
-    not all are) with the site's probe name as SNI (_probe_name).
+    not all are) with the site's probe name as SNI (_probe_name); claimed: the (IPv4 address, port) another server of
+    the same process listens on itself, where a wildcard listen is not reached (_unclaimed_loopback).
 
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
@@ -241,6 +262,8 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
         parsed = parse_listen(item)
         if parsed:
             name = _probe_name(server_names)
+            if claimed and _wildcard_listen(item):
+                parsed = (_unclaimed_loopback(parsed[1], claimed), parsed[1])
             endpoint = {"host": parsed[0], "port": parsed[1],
                         "server_name": name if name else default_server_name(parsed[0])}
             if item in proxied:
@@ -525,7 +548,8 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
     sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
                            proxied=[item for item in listen
                                     if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
-                           tls_listen=tls_listen))
+                           tls_listen=tls_listen,
+                           claimed={(host, int(port)) for host, port in sockets if host != "*" and port_number(port)}))
 
 
 def nginx_sites(main, source, prefix=None):
@@ -758,6 +782,8 @@ def apache_sites(main, source, server_root=None, defines=None):
     vhosts = list(state.vhosts)
     # 3: a connection to a Listen address no VirtualHost covers is the main server's (with its own mod_ssl settings)
     covered = [_ap_socket(a) for v in vhosts for a in v["addresses"]]
+    # 3: Apache answers a connection to an address some VirtualHost names with those of that address alone
+    claimed = {(host, int(port)) for host, port in covered if host != "*" and port_number(port)}
     for listen in state.listen:
         host, port = ("*", listen) if port_number(listen) else _ap_socket(listen)  # Listen 443: every address
         if not any(key[1] in ("*", port) and (key[0] == "*" or host in ("*", key[0])) for key in covered):
@@ -781,7 +807,8 @@ def apache_sites(main, source, server_root=None, defines=None):
         if _APACHE_VAR.search(cert):
             error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
         sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
-                               error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)]))
+                               error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
+                               claimed=claimed))
     return sites
 
 

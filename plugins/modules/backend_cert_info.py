@@ -129,8 +129,10 @@ options:
         that site and not the default one.
       - Not read, and documented limits - a server holding two certificates (nginx's or Apache's RSA and ECDSA
         pair) is one site with the last one; HAProxy C(.if) blocks and Apache C(<IfModule>) sections are read in
-        every branch; a site on a wildcard address is probed at 127.0.0.1 even where another server listens on
-        that address itself.
+        every branch.
+      - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
+        Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
+        does.
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the

@@ -11,6 +11,8 @@ a probe that reached another site:
 - Apache: `<IfDefine>` sections (skipped when their parameter is not defined; `Define` defines one); an `Include`
   of a directory (read recursively); `ServerName https://name:port`; a main server with SSLEngine on for a
   `Listen` no VirtualHost covers.
+- nginx and Apache: a server listening on every address, beside one that listens on 127.0.0.1 itself on the same
+  port (which takes 127.0.0.1's connections), is probed at 127.0.0.2.
 - HAProxy: a `crt` file that holds its key (its `.key` beside it is not read); a crt-list line whose only filter is
   a wildcard.
 """
@@ -33,7 +35,8 @@ LEAVES = {"ngx-sslon": ["ngx-sslon.test"], "ngx-plainfirst": ["ngx-plainfirst.te
           "ngx-wild": ["*.ngx-wild.test"], "ap-main": ["ap-main.test"], "ap-def": ["ap-def.test"],
           "ap-skip": ["ap-skip.test"], "ap-on": ["ap-on.test"], "ap-inc": ["ap-inc.test"],
           "ap-first": ["ap-first.test"], "ap-scheme": ["ap-scheme.test"], "ha-side": ["ha-side.test"],
-          "ha-def": ["ha-def.test"], "ha-wild": ["*.ha-wild.test"]}
+          "ha-def": ["ha-def.test"], "ha-wild": ["*.ha-wild.test"], "ngx-specific": ["ngx-specific.test"],
+          "ngx-any": ["ngx-any.test"], "ap-specific": ["ap-specific.test"], "ap-any": ["ap-any.test"]}
 # the sites discovery must find, by their certificate file's name (each served where its site is probed)
 EXPECTED = sorted(set(LEAVES) - {"ap-skip"})
 
@@ -59,7 +62,7 @@ def world(tmp_path_factory):
                        pki.write(base / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), 0o600))
     ports = iter(free_ports(20))
     p = {k: next(ports) for k in ("sslon", "plain", "tls", "c", "b", "dot", "wild", "main", "def", "on", "inc",
-                                  "scheme", "side", "list")}
+                                  "scheme", "side", "list", "ngx_any", "ap_any")}
     # nginx A: `ssl on` in the http block, a server whose listen line has no `ssl`
     nginx_a = NginxLB(base / "nginx_a", p["sslon"], "    ssl on;\n" + _server(
         "127.0.0.1:%d" % p["sslon"], "ngx-sslon.test", files["ngx-sslon"]))
@@ -78,8 +81,12 @@ def world(tmp_path_factory):
             p["b"], conf_d)
         + _server("127.0.0.1:%d ssl" % p["dot"], ".ngx-dot.test", files["ngx-dot"])
         + _server("127.0.0.1:%d ssl default_server" % p["wild"], "ngx-def.test", files["ngx-def"])
-        + _server("127.0.0.1:%d ssl" % p["wild"], "*.ngx-wild.test", files["ngx-wild"]))
-    nginx_b = NginxLB(base / "nginx_b", [p["plain"], p["tls"], p["c"], p["b"], p["dot"], p["wild"]], body_b)
+        + _server("127.0.0.1:%d ssl" % p["wild"], "*.ngx-wild.test", files["ngx-wild"])
+        # 127.0.0.1 is one server's own address; the other, on every address, is not reached there
+        + _server("127.0.0.1:%d ssl" % p["ngx_any"], "ngx-specific.test", files["ngx-specific"])
+        + _server("%d ssl" % p["ngx_any"], "ngx-any.test", files["ngx-any"]))
+    nginx_b = NginxLB(base / "nginx_b", [p["plain"], p["tls"], p["c"], p["b"], p["dot"], p["wild"], p["ngx_any"]],
+                      body_b)
     # Apache A: the main server over TLS, no VirtualHost
     apache_a = ApacheLB(base / "apache_a", [p["main"]], "ServerName ap-main.test\nSSLEngine on\n"
                         "SSLCertificateFile %s\nSSLCertificateKeyFile %s\n" % files["ap-main"][:2])
@@ -94,7 +101,9 @@ def world(tmp_path_factory):
                        "<IfDefine !CERTOPS_ON>\n%s</IfDefine>\n" % (*files["ap-on"][:2], skip))
               + "Include %s/\n" % included
               + _vhost(p["scheme"], "ap-first.test", files["ap-first"])
-              + _vhost(p["scheme"], "https://ap-scheme.test:%d" % p["scheme"], files["ap-scheme"]))
+              + _vhost(p["scheme"], "https://ap-scheme.test:%d" % p["scheme"], files["ap-scheme"])
+              + "Listen %d\n" % p["ap_any"] + _vhost(p["ap_any"], "ap-specific.test", files["ap-specific"])
+              + _vhost(p["ap_any"], "ap-any.test", files["ap-any"]).replace("127.0.0.1:", "*:"))
     apache_b = ApacheLB(base / "apache_b", [p["def"], p["on"], p["inc"], p["scheme"]], body_b)
     # HAProxy: a.pem holds its key, and a stale a.pem.key another; a crt-list whose second line's filter is a wildcard
     other_key = CA.leaf("stale.test").key_pem()
@@ -160,5 +169,10 @@ def test_what_each_site_names(world, discovered):
     assert sites["ap-scheme"]["server_names"] == ["ap-scheme.test"]
     assert sites["ap-main"]["server_names"] == ["ap-main.test"]
     assert sites["ap-def"]["key_file"] == str(files["ap-def"][1])
+    # a server on every address, beside one on 127.0.0.1 itself: probed where it answers
+    for name in ("ngx-any", "ap-any"):
+        assert sites[name]["endpoint"]["host"] == "127.0.0.2", sites[name]
+    for name in ("ngx-specific", "ap-specific"):
+        assert sites[name]["endpoint"]["host"] == "127.0.0.1", sites[name]
     # HAProxy uses the key inside the crt file; the stale .key beside it is not the site's
     assert sites["ha-side"]["key_file"] == str(files["ha-side"][2]) and sites["ha-side"]["key_matches_cert"] is True
