@@ -1758,7 +1758,18 @@ def verify_options(item):
             "name_rule": item["name_rule"], "verify_depth": depth, "check_chain": bool(item["verify"]),
             "check_expiry": bool(item["check_expiry"]),
             "crl_check": item["crl_check"] if item["verify"] else "none",
-            "crl_missing_ok": bool(item["crl_missing_ok"])}
+            "crl_missing_ok": bool(item["crl_missing_ok"]),
+            "security_level": security_level((check or {}).get("ciphers") or item.get("ciphers"))}
+
+
+_SECLEVEL = re.compile(r"@SECLEVEL=([0-9]+)")
+
+
+def security_level(ciphers):
+    """The OpenSSL security level a cipher string sets (its last `@SECLEVEL=n`, as SSL_CTX_set_cipher_list applies
+    it: 0-5, higher counts as 5), or None where it sets none (the library's default stands: 2 on Debian)."""
+    found = _SECLEVEL.findall(ciphers or "")
+    return min(int(found[-1]), 5) if found else None
 
 
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,

@@ -75,6 +75,11 @@ def find_openssl():
     return path
 
 
+def _outcome_key(leaf, untrusted, depth, level):
+    """How a prefetched outcome is kept: (leaf DER, untrusted DERs, depth), and the security level when one is set."""
+    return (leaf, untrusted, depth) if level is None else (leaf, untrusted, depth, level)
+
+
 class OpenSSLVerifier:
     """`openssl verify` with fixed anchors and validation time; verify() may run in several threads at once."""
 
@@ -94,7 +99,7 @@ class OpenSSLVerifier:
                         "-attime", str(seconds), "-CAfile", self.anchors, "-no-CApath"]
         if major and int(major.group(1)) >= 3:
             self.command.append("-no-CAstore")  # OpenSSL 3: or the default store would be trusted too
-        # (leaf DER, untrusted DERs, depth) -> outcome: filled by prefetch() before the items' threads start, then
+        # _outcome_key -> outcome: filled by prefetch() before the items' threads start, then
         # only read
         self._prefetched = {}
 
@@ -108,9 +113,12 @@ class OpenSSLVerifier:
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def _command(self, untrusted_ders, depth, tag):
-        """(the command before the leaves, [the files it names]) for these untrusted certificates and depth."""
+    def _command(self, untrusted_ders, depth, tag, level=None):
+        """(the command before the leaves, [the files it names]) for these untrusted certificates, depth and
+        security level (None: the verifier's own)."""
         command = list(self.command)
+        if level is not None:
+            command[command.index("-auth_level") + 1] = str(int(level))
         if depth is not None:
             command += ["-verify_depth", str(int(depth))]
         files = []
@@ -122,29 +130,30 @@ class OpenSSLVerifier:
         return command, files
 
     def prefetch(self, queries):
-        """Verify [(leaf DER, untrusted DERs, depth)] ahead of the verify() calls that will ask for them: the leaves
-        that share their untrusted certificates and depth in one process (BATCH_FILES at most), each outcome kept
-        for its verify() call. A leaf whose outcome the batch's output does not give is left to verify()."""
+        """Verify [(leaf DER, untrusted DERs, depth[, security level])] ahead of the verify() calls that will ask for
+        them: the leaves that share their untrusted certificates, depth and level in one process (BATCH_FILES at
+        most), each outcome kept for its verify() call. A leaf whose outcome the batch's output does not give is left
+        to verify()."""
         groups = {}
-        for leaf, untrusted, depth in queries:
-            groups.setdefault((tuple(untrusted), depth), {})[leaf] = None
-        for index, ((untrusted, depth), distinct) in enumerate(groups.items()):
+        for leaf, untrusted, depth, *level in queries:
+            groups.setdefault((tuple(untrusted), depth, level[0] if level else None), {})[leaf] = None
+        for index, ((untrusted, depth, level), distinct) in enumerate(groups.items()):
             leaves = list(distinct)
             if len(leaves) < 2:  # one process either way
                 continue
             for start in range(0, len(leaves), BATCH_FILES):
                 part = leaves[start:start + BATCH_FILES]
-                outcomes = self._verify_many(part, untrusted, depth, "batch%d-%d" % (index, start))
+                outcomes = self._verify_many(part, untrusted, depth, "batch%d-%d" % (index, start), level)
                 for leaf, outcome in zip(part, outcomes):
                     if outcome is not None:
-                        self._prefetched[(leaf, untrusted, depth)] = outcome
+                        self._prefetched[_outcome_key(leaf, untrusted, depth, level)] = outcome
 
-    def _verify_many(self, leaves, untrusted_ders, depth, tag):
+    def _verify_many(self, leaves, untrusted_ders, depth, tag, level=None):
         """[outcome or None] for each leaf, from one `openssl verify` over them all (see the module docstring)."""
         paths = [os.path.join(self.tmp, "leaf-%s-%d.pem" % (tag, i)) for i in range(len(leaves))]
         files = []
         try:
-            command, files = self._command(untrusted_ders, depth, tag)
+            command, files = self._command(untrusted_ders, depth, tag, level)
             for path, leaf in zip(paths, leaves):
                 _write(path, _certs.der_to_pem(leaf))
                 files.append(path)
@@ -156,17 +165,19 @@ class OpenSSLVerifier:
                 os.unlink(path)
         return split_outcomes(output, paths)
 
-    def verify(self, leaf_der, untrusted_ders, tag, depth=None):
+    def verify(self, leaf_der, untrusted_ders, tag, depth=None, level=None):
         """{ok, errors: [{code, depth, message, subject}]} for the leaf, with untrusted_ders to build the path.
 
         depth: at most that many intermediates between the leaf and the anchor (`-verify_depth`), as the load
-        balancer's verify depth allows; None is OpenSSL's default (100). A prefetched outcome is taken as it is.
+        balancer's verify depth allows; None is OpenSSL's default (100). level: the load balancer's security level
+        (`-auth_level`, as its cipher string's @SECLEVEL sets it); None: the verifier's own. A prefetched outcome is
+        taken as it is.
         """
-        known = self._prefetched.get((leaf_der, tuple(untrusted_ders), depth))
+        known = self._prefetched.get(_outcome_key(leaf_der, tuple(untrusted_ders), depth, level))
         if known is not None:
             return known
         leaf = os.path.join(self.tmp, "leaf-%s.pem" % tag)
-        command, files = self._command(untrusted_ders, depth, tag)
+        command, files = self._command(untrusted_ders, depth, tag, level)
         files.append(leaf)
         _write(leaf, _certs.der_to_pem(leaf_der))
         try:

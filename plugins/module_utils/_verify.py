@@ -626,7 +626,8 @@ class Verifier:
         # behind a leaf that is first are a warning already, and stay one.
         own_checks += ("WRONG_ORDER",)
         outcome = self.openssl.verify(served[0][0], [d for d, _c in served[1:]] + [d for d, _c in intermediates],
-                                      next(self._tags), depth=None if depth is None else max(depth, 0))
+                                      next(self._tags), depth=None if depth is None else max(depth, 0),
+                                      level=checks["security_level"])
         rejected = set()
         for error in outcome["errors"]:
             rejected.update(_openssl.codes_for(error))
@@ -1349,7 +1350,7 @@ def _name_list(value):
 
 
 DEFAULT_CHECKS = {"name_rule": None, "verify_depth": None, "check_chain": True, "check_expiry": True,
-                  "crl_check": None, "crl_missing_ok": False}
+                  "crl_check": None, "crl_missing_ok": False, "security_level": None}
 CHECK_OPTIONS = tuple(DEFAULT_CHECKS)
 
 
@@ -1362,7 +1363,9 @@ def check_options(item, defaults=None):
     check_chain false: the load balancer does not verify the chain, so only the names given (and with
     check_expiry, the leaf's dates) decide; crl_check none|leaf|chain: what it checks against its CRLs (None:
     chain when CRLs are given), crl_missing_ok: a certificate without a CRL of its issuer passes (Apache's
-    no_crl_for_cert_ok). CertError INVALID_ARGUMENT for a value out of range.
+    no_crl_for_cert_ok); security_level 0-5: the load balancer's OpenSSL security level, where its cipher string
+    sets one (@SECLEVEL=n), which decides the key sizes and signature hashes it accepts under profile openssl (None:
+    the default, 2). CertError INVALID_ARGUMENT for a value out of range.
     """
     checks = dict(defaults or DEFAULT_CHECKS)
     checks.update((key, item[key]) for key in CHECK_OPTIONS if item.get(key) is not None)
@@ -1376,6 +1379,10 @@ def check_options(item, defaults=None):
     if checks["crl_check"] is not None and checks["crl_check"] not in CRL_CHECKS:
         raise CertError("INVALID_ARGUMENT", "crl_check must be one of %s, not %r" % (
             ", ".join(CRL_CHECKS), checks["crl_check"]))
+    level = checks["security_level"]
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 5):
+        raise CertError("INVALID_ARGUMENT", "security_level must be a whole number from 0 to 5 (OpenSSL's security "
+                        "levels), not %r" % (level,))
     for key in ("check_chain", "check_expiry", "crl_missing_ok"):
         if not isinstance(checks[key], bool):
             raise CertError("INVALID_ARGUMENT", "%s must be true or false, not %r" % (key, checks[key]))
@@ -1414,7 +1421,7 @@ def _item_chain(item, parsed=None):
 
 
 def _openssl_queries(items, refused, checks, parsed):
-    """What Verifier.verify will ask `openssl verify` for each item ((leaf DER, untrusted DERs, depth), as
+    """What Verifier.verify will ask `openssl verify` for each item ((leaf DER, untrusted DERs, depth, level), as
     _apply_openssl asks it), so that OpenSSLVerifier.prefetch can answer many in one process. An item that cannot be
     read, or whose chain is not checked, asks nothing (its verify says why)."""
     out = []
@@ -1429,7 +1436,7 @@ def _openssl_queries(items, refused, checks, parsed):
         if chain and item_checks["check_chain"]:
             depth = item_checks["verify_depth"]
             out.append((chain[0][0], [d for d, _c in chain[1:]] + [d for d, _c in extra],
-                        None if depth is None else max(depth, 0)))
+                        None if depth is None else max(depth, 0), item_checks["security_level"]))
     return out
 
 

@@ -34,6 +34,7 @@ ITEM_OPTIONS = dict(
     check_expiry=dict(type="bool"),
     crl_check=dict(type="str"),  # null allowed, as name_rule (verify_options); checked per item
     crl_missing_ok=dict(type="bool"),
+    security_level=dict(type="int"),
 )
 
 ARGUMENT_SPEC = dict(
@@ -59,6 +60,7 @@ ARGUMENT_SPEC = dict(
     check_expiry=dict(type="bool", default=True),
     crl_check=dict(type="str", choices=["none", "leaf", "chain"]),
     crl_missing_ok=dict(type="bool", default=False),
+    security_level=dict(type="int"),
     compact=dict(type="bool", default=False),
 )
 REQUIRED_ONE_OF = [("chain", "path", "items")]

@@ -96,6 +96,10 @@ options:
         description: As O(crl_missing_ok), for this item (overrides it).
         type: bool
         version_added: 0.2.0
+      security_level:
+        description: As O(security_level), for this item (overrides it).
+        type: int
+        version_added: 0.2.0
   ca_path:
     description:
       - The trust anchors the load balancer uses, a PEM file or a directory of PEM files.
@@ -262,6 +266,17 @@ options:
       - A certificate whose issuer has no CRL passes (Apache's C(SSLProxyCARevocationCheck ... no_crl_for_cert_ok)).
     type: bool
     default: false
+    version_added: 0.2.0
+  security_level:
+    description:
+      - The load balancer's OpenSSL security level, 0 to 5, where its cipher string sets one (C(@SECLEVEL=n), as in
+        nginx's C(proxy_ssl_ciphers DEFAULT:@SECLEVEL=1), the usual way to reach a legacy backend). It decides
+        which key sizes and signature hashes OpenSSL accepts in the chain (level 0 takes SHA-1 and 1024-bit RSA,
+        level 3 refuses 2048-bit RSA). M(certops.backend_tls.lb_backend_info) reads it
+        (C(lb_backends[].verify_options.security_level)).
+      - Applies under O(profile=openssl) (C(openssl verify -auth_level)); unset, the default, 2. Under
+        O(profile=webpki) the WebPKI's own rules decide.
+    type: int
     version_added: 0.2.0
   compact:
     description:

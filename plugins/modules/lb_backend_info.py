@@ -331,7 +331,9 @@ lb_backends:
           the name depends on the request), V(name_rule), V(verify_depth) (converted to OpenSSL's count:
           Apache's depth minus one, so its 0 is V(-1): only a leaf its CA file holds itself), V(check_chain) (false
           for a pool that does not verify), V(check_expiry), V(crl_check) (RV(lb_backends[].crl_check) when the
-          chain is verified, else V(none)) and V(crl_missing_ok).
+          chain is verified, else V(none)), V(crl_missing_ok) and V(security_level) (the OpenSSL security level
+          its cipher string sets with C(@SECLEVEL=n), which decides the key sizes and signature hashes it accepts;
+          null where it sets none).
           Merge it into the item: C(dict(verify_options, name=..., chain=endpoint.chain_pem))."
         - "HAProxy is judged on the name its health checks verify when they run over TLS (its DOWN state and its
           alert come from them)."
@@ -339,7 +341,7 @@ lb_backends:
       returned: always
       type: dict
       sample: {server_names: [app.example.internal], name_rule: haproxy, verify_depth: null, check_chain: true,
-               check_expiry: true, crl_check: chain, crl_missing_ok: false}
+               check_expiry: true, crl_check: chain, crl_missing_ok: false, security_level: null}
     client_cert:
       description: "The client certificate the load balancer presents: C({path, fingerprint_sha256}) (the first
         certificate of the file; null when unreadable). Never the key."

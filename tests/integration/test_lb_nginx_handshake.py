@@ -12,7 +12,9 @@ it, lb_verify_items and cert_chain_verify judge it -- must agree. Found by a dif
 - a CA file or CRL file that cannot be read where nginx does not verify (nginx never loads them there);
 - a CA file of "TRUSTED CERTIFICATE"s whose trust settings refuse serverAuth, or trust clientAuth only;
 - a proxy_pass with variables naming a host: without `resolver` every request fails, unless another proxy_pass
-  without variables made an upstream of that host and port at start.
+  without variables made an upstream of that host and port at start;
+- a security level in proxy_ssl_ciphers (`DEFAULT:@SECLEVEL=0`, the usual way to reach a legacy backend), which
+  decides the key sizes and signature hashes nginx's OpenSSL accepts in the chain.
 
 One nginx serves the backends, one site per location on its own port (no session is shared between cases), each
 with its own protocols; one root CA R signs every leaf.
@@ -61,6 +63,19 @@ CASES = {
 }
 # not judged by the collection: nginx's answer is asserted, the collection's entry says why it does not judge it
 NOT_JUDGED = {"groups": "UNSUPPORTED_SETTING"}
+# the security level a cipher string sets (@SECLEVEL) decides which keys and signatures nginx's OpenSSL accepts in
+# the chain it verifies: case -> (the backend's leaf, the location's lines, nginx's answer: accepted?)
+LEGACY = {
+    "sha1_level0": ("sha1", VERIFY + " proxy_ssl_ciphers DEFAULT:@SECLEVEL=0;", True),
+    "sha1_default": ("sha1", VERIFY, False),
+    "rsa1024_level1": ("rsa1024", VERIFY + " proxy_ssl_ciphers DEFAULT:@SECLEVEL=1;", True),
+    "rsa1024_default": ("rsa1024", VERIFY, False),
+    "rsa2048_level3": ("rsa2048", VERIFY + " proxy_ssl_ciphers DEFAULT:@SECLEVEL=3;", False),
+}
+
+
+ALL = list(CASES) + list(LEGACY)
+ACCEPTED = dict({case: v[2] for case, v in CASES.items()}, **{case: v[2] for case, v in LEGACY.items()})
 
 
 def _location(case, port, files):
@@ -83,6 +98,24 @@ def _openssl_trusted(root_pem, workdir, *flags):
                           capture_output=True, text=True).stdout
 
 
+def _legacy_backends(base, ports):
+    """An nginx serving a SHA-1-signed leaf, a 1024-bit RSA one and a 2048-bit RSA one (each on its cases' ports),
+    at security level 0 so that it loads them."""
+    (base / "sha1").mkdir()
+    leaves = {"sha1": pki.issue_sha1("backend.test", issuer=ROOT, workdir=base / "sha1"),
+              "rsa1024": pki.issue("backend.test", issuer=ROOT, key=pki.new_key("rsa", 1024)),
+              "rsa2048": pki.issue("backend.test", issuer=ROOT, key=pki.new_key("rsa", 2048))}
+    servers = ""
+    for case, port in ports.items():
+        leaf = leaves[LEGACY[case][0]]
+        cert = pki.write(base / ("legacy-%s.crt" % case), leaf.pem)
+        key = pki.write(base / ("legacy-%s.key" % case), leaf.key_pem(), 0o600)
+        servers += ("    server {\n        listen 127.0.0.1:%d ssl;\n        ssl_ciphers DEFAULT:@SECLEVEL=0;\n"
+                    "        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200;\n    }\n"
+                    % (port, cert, key))
+    return NginxLB(base / "legacy", list(ports.values()), servers)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = lbjudge.workdir(tmp_path_factory, "nginx-handshake")
@@ -96,18 +129,21 @@ def world(tmp_path_factory):
                                       _openssl_trusted(ROOT.pem, base, "-addtrust", "clientAuth")),
              "trustout": pki.write(base / "R-trustout.pem", _openssl_trusted(ROOT.pem, base))}
     assert "TRUSTED CERTIFICATE" in open(files["rejected"]).read()
-    picked = free_ports(len(CASES) + 1)
-    ports = dict(zip(CASES, picked))
+    picked = free_ports(len(CASES) + len(LEGACY) + 1)
+    ports = dict(zip(list(CASES) + list(LEGACY), picked))
     lb_port = picked[-1]
     sites = [{"name": case, "port": ports[case], "cert": cert, "key": key, "protocols": CASES[case][0]}
              for case in CASES]
-    body = "    server {\n        listen 127.0.0.1:%d;\n%s    }\n" % (lb_port, "".join(
-        "        " + _location(case, ports[case], files) for case in CASES))
+    body = "    server {\n        listen 127.0.0.1:%d;\n%s%s    }\n" % (lb_port, "".join(
+        "        " + _location(case, ports[case], files) for case in CASES), "".join(
+        "        location /%s/ { proxy_pass https://127.0.0.1:%d/; %s }\n" % (
+            case, ports[case], LEGACY[case][1].format(root=files["root"])) for case in LEGACY))
     nginx = NginxLB(base / "lb", lb_port, body)
     nginx.write_config()
     _run(nginx.test_command)  # nginx accepts every case's file
+    legacy = _legacy_backends(base, {case: ports[case] for case in LEGACY})
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
-        for server in (ProtocolBackends(base / "backends", sites), nginx):
+        for server in (ProtocolBackends(base / "backends", sites), legacy, nginx):
             running.enter_context(server)
         yield {"nginx": nginx, "lb_port": lb_port, "ports": ports, "base": base}
 
@@ -115,7 +151,7 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def said(world):
     """{case: proxied status}: nginx's own answer, each location asked once, in the file's order."""
-    return {case: http_status("http://127.0.0.1:%d/%s/" % (world["lb_port"], case)) for case in CASES}
+    return {case: http_status("http://127.0.0.1:%d/%s/" % (world["lb_port"], case)) for case in ALL}
 
 
 @pytest.fixture(scope="module")
@@ -136,16 +172,16 @@ def collection(world):
 
 
 def test_nginx_answers_as_measured(said):
-    assert {case: status == 200 for case, status in said.items()} == {c: v[2] for c, v in CASES.items()}, said
+    assert {case: status == 200 for case, status in said.items()} == ACCEPTED, said
     assert set(said.values()) <= {200, 502}, said
 
 
 def test_the_collection_agrees_with_nginx(said, collection):
-    assert set(collection) == set(CASES)
+    assert set(collection) == set(ALL)
     disagree = {case: (said[case], collection[case][0], collection[case][1]["error"],
                        collection[case][2] and lbjudge.error_codes(collection[case][2]),
                        (collection[case][1]["endpoint"] or {}).get("error"))
-                for case in CASES if case not in NOT_JUDGED and (said[case] == 200) != collection[case][0]}
+                for case in ALL if case not in NOT_JUDGED and (said[case] == 200) != collection[case][0]}
     assert not disagree, disagree
 
 
@@ -164,6 +200,10 @@ def test_each_refusal_is_named(collection):
         item = collection[case][1]
         assert item["error"]["code"] == "NOT_A_CERTIFICATE" and "trust settings" in item["error"]["message"], item
     assert codes("var_name")[0] == "INVALID_CONFIG"
+    assert codes("sha1_default")[2] == ["WEAK_SIGNATURE"] and codes("rsa1024_default")[2] == ["WEAK_KEY"]
+    assert codes("rsa2048_level3")[2] == ["WEAK_KEY"]
+    assert {case: collection[case][1]["verify_options"]["security_level"] for case in LEGACY} == {
+        "sha1_level0": 0, "sha1_default": None, "rsa1024_level1": 1, "rsa1024_default": None, "rsa2048_level3": 3}
     for case, code in NOT_JUDGED.items():
         assert codes(case)[0] == code
     # what nginx offers, as read

@@ -821,3 +821,12 @@ def test_nginx_a_variable_backend_whose_tls_settings_nginx_refuses(tmp_path, con
     main = "/etc/nginx/nginx.conf"
     (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
     assert item["error"]["code"] == code, item
+
+
+@pytest.mark.parametrize("ciphers,level", [
+    (None, None), ("DEFAULT", None), ("DEFAULT:@SECLEVEL=0", 0), ("HIGH:@SECLEVEL=3:!aNULL", 3),
+    ("@SECLEVEL=1:DEFAULT:@SECLEVEL=0", 0),  # the last one sets it, as OpenSSL reads the list
+    ("DEFAULT:@SECLEVEL=9", 5),  # above 5 acts as 5
+])
+def test_the_security_level_a_cipher_string_sets(ciphers, level):
+    assert _lbview.security_level(ciphers) == level

@@ -79,6 +79,25 @@ def test_sha1_signature_is_below_the_security_level(tmp_path):
     assert errors(lb) == ["WEAK_SIGNATURE"]
 
 
+def test_the_load_balancers_security_level_decides_under_openssl(tmp_path):
+    """security_level (a cipher string's @SECLEVEL): level 0 takes a SHA-1 signature and level 1 a 1024-bit RSA key
+    (each kept as a warning: a WebPKI client refuses it), level 3 refuses a 2048-bit RSA key, as `openssl verify
+    -auth_level` does; a batch verifies each level in its own process; a level out of range is the item's error."""
+    sha1 = pki.issue_sha1("sha1.p.test", issuer=CA.intermediate, workdir=tmp_path).pem + CA.intermediate.pem
+    small = CA.leaf("small.p.test", key=pki.new_key("rsa", 1024)).pem + CA.intermediate.pem
+    rsa = CA.leaf("rsa.p.test", key=pki.new_key("rsa", 2048)).pem + CA.intermediate.pem
+    cases = [(sha1, 0, []), (sha1, 1, ["WEAK_SIGNATURE"]), (small, 1, []), (small, None, ["WEAK_KEY"]),
+             (rsa, 2, []), (rsa, 3, ["WEAK_KEY"])]
+    for chain, level, expected in cases:
+        assert errors(verify("openssl", chain=chain, security_level=level)) == expected, (level, expected)
+    assert [c["code"] for c in warnings(verify("openssl", chain=sha1, security_level=0))] == ["WEAK_SIGNATURE"]
+    batch = _verify.verify_batch([{"chain": chain, "security_level": level} for chain, level, _e in cases] * 2,
+                                 ca_content=CA.root.pem, profile="openssl")
+    assert [errors(r) for r in batch["results"]] == [e for _c, _l, e in cases] * 2
+    bad = verify("openssl", security_level=6)
+    assert bad["error"]["code"] == "INVALID_ARGUMENT" and "security_level" in bad["error"]["message"]
+
+
 @pytest.mark.parametrize("profile", ["openssl", "webpki"])
 @pytest.mark.parametrize("sans,names,valid", [
     (["shop.p.test"], ["SHOP.P.TEST."], True),
