@@ -646,8 +646,11 @@ class _ApacheState:
         self.globals = {}
         self.vhosts = []
         self.proxy_protocol = []  # (on?, the VirtualHost's addresses, or None: the main server's, every address)
-        # the parameters <IfDefine> tests: those given (as httpd's -D), and each Define'd name (one or two arguments)
+        # the parameters <IfDefine> tests: those given (as httpd's -D) and Define'd (one or two arguments) are
+        # defined, those UnDefine'd are not; any other is unknown here (httpd's own -D flags, as Gentoo's and SUSE's
+        # `-D SSL`, are not known), and its section is read as if its test held
         self.parameters = set(self.defines)
+        self.undefined = set()
         self.main_names = []  # the main server's ServerName
 
     def expand(self, value):
@@ -667,8 +670,9 @@ def _apache_file(path, state, vhost, depth, stack=()):
                 skipping += 1
             else:
                 test = _apache_section(apache_directive(line[1:])[1]).strip()
-                negated = test.startswith("!")
-                skipping = int((test.lstrip("!") in state.parameters) == negated)
+                negated, name = test.startswith("!"), test.lstrip("!")
+                known = name in state.parameters or name in state.undefined
+                skipping = int(known and (name in state.parameters) == negated)
             continue
         if skipping:
             skipping -= int(line[:11].lower() == "</ifdefine>")
@@ -694,10 +698,12 @@ def _apache_file(path, state, vhost, depth, stack=()):
                 vhost = _apache_file(included, state, vhost, depth + 1, stack)
         elif key == "define":
             state.parameters.add(args[0])
+            state.undefined.discard(args[0])
             if len(args) > 1:
                 state.defines[args[0]] = args[1]
         elif key == "undefine":
             state.parameters.discard(args[0])
+            state.undefined.add(args[0])
             state.defines.pop(args[0], None)
         elif key == "serverroot":
             state.server_root = args[0]

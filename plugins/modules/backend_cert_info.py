@@ -120,8 +120,8 @@ options:
       - Read as the servers read them - nginx C(ssl on) (in a server or the http block) makes every listen of a
         server TLS, and a site is probed at its first TLS listen; C(include) wildcards match within one path segment,
         as glob(3); Apache reads an C(Include)d directory recursively, skips an C(<IfDefine>) section whose
-        parameter is not defined (by C(Define) or C(-D); parameters given on httpd's command line are not known
-        here), takes a C(ServerName) written C(https://name:port) as its name, and a main server with
+        test fails for a parameter the files C(Define) or C(UnDefine) (one they do not name may be given by httpd's
+        C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written C(https://name:port) as its name, and a main server with
         C(SSLEngine on) is a site of its own on each C(Listen) no VirtualHost covers; HAProxy reads a C(crt)
         file's C(.key) beside it only when the file holds no key of its own.
       - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names

@@ -8,8 +8,9 @@ a probe that reached another site:
   (probed at its TLS one); an `include conf.d/*.conf` (from `nginx -T`'s dump) that does not reach conf.d/sub/ (a
   wildcard never crosses a '/', as glob(3)); `server_name .a.test` (a.test); a server whose only name is a wildcard
   (probed with a name it matches, not the default server's).
-- Apache: `<IfDefine>` sections (skipped when their parameter is not defined; `Define` defines one); an `Include`
-  of a directory (read recursively); `ServerName https://name:port`; a main server with SSLEngine on for a
+- Apache: `<IfDefine>` sections (skipped when the files `Define` or `UnDefine` their parameter so that the test
+  fails; a parameter they do not name may come from httpd's `-D` and is read); an `Include` of a directory (read
+  recursively); `ServerName https://name:port`; a main server with SSLEngine on for a
   `Listen` no VirtualHost covers.
 - nginx and Apache: a server listening on every address, beside one that listens on 127.0.0.1 itself on the same
   port (which takes 127.0.0.1's connections), is probed at 127.0.0.2.
@@ -94,8 +95,8 @@ def world(tmp_path_factory):
     (included / "sub").mkdir(parents=True)
     (included / "sub" / "inc.conf").write_text(_vhost(p["inc"], "ap-inc.test", files["ap-inc"]))
     skip = "    SSLCertificateFile %s\n    SSLCertificateKeyFile %s\n" % files["ap-skip"][:2]
-    body_b = ("Define CERTOPS_ON\n"
-              + _vhost(p["def"], "ap-def.test", files["ap-def"], "<IfDefine CERTOPS_UNDEFINED>\n%s</IfDefine>\n" % skip)
+    body_b = ("Define CERTOPS_ON\nDefine CERTOPS_OFF\nUnDefine CERTOPS_OFF\n"
+              + _vhost(p["def"], "ap-def.test", files["ap-def"], "<IfDefine CERTOPS_OFF>\n%s</IfDefine>\n" % skip)
               + _vhost(p["on"], "ap-on.test", files["ap-skip"],
                        "<IfDefine CERTOPS_ON>\n    SSLCertificateFile %s\n    SSLCertificateKeyFile %s\n</IfDefine>\n"
                        "<IfDefine !CERTOPS_ON>\n%s</IfDefine>\n" % (*files["ap-on"][:2], skip))

@@ -409,3 +409,20 @@ def test_apache_remoteip_proxy_protocol(conf, expected):
     main = "/etc/apache2/apache2.conf"
     sites = _discover.apache_sites(main, _discover.FileSource({main: conf}))
     assert [(s["endpoint"] or {}).get("proxy_protocol") for s in sites] == expected
+
+
+def test_apache_ifdefine_reads_what_httpd_would():
+    """<IfDefine>: a parameter the files Define (or UnDefine) decides its sections, nested ones too; one they do not
+    name may come from httpd's -D (Gentoo's and SUSE's `-D SSL`), and its section is read."""
+    def vhost(port, cert):
+        return ("<VirtualHost 127.0.0.1:%d>\nSSLEngine on\nSSLCertificateFile /c/%s.crt\n</VirtualHost>\n"
+                % (port, cert))
+    conf = ("Define ON\nDefine GONE\nUnDefine GONE\n"
+            "<IfDefine ON>\n" + vhost(1, "on") + "<IfDefine !ON>\n" + vhost(2, "nested-off") + "</IfDefine>\n"
+            "</IfDefine>\n<IfDefine !ON>\n" + vhost(3, "not-on") + "</IfDefine>\n"
+            "<IfDefine GONE>\n" + vhost(4, "gone") + "</IfDefine>\n<ifdefine !GONE>\n" + vhost(5, "not-gone")
+            + "</ifdefine>\n<IfDefine SSL>\n" + vhost(6, "from-command-line") + "</IfDefine>\n")
+    sites = _discover.apache_sites("/etc/apache2/apache2.conf",
+                                   _discover.FileSource(files={"/etc/apache2/apache2.conf": conf}))
+    assert sorted(site["cert_file"] for site in sites) == [
+        "/c/from-command-line.crt", "/c/not-gone.crt", "/c/on.crt"]
