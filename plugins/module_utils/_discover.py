@@ -65,15 +65,17 @@ class FileSource:
         not a name's leading dot); a directory: its files, and with recursive (Apache's Include) those of every
         directory below it too."""
         if self.files is not None:
-            return sorted(p for p in self.files if _glob_match(p, pattern) or (recursive and pattern.endswith("/")
-                                                                              and p.startswith(pattern)))
+            below = recursive and pattern.endswith("/")
+            return sorted(p for p in self.files if _glob_match(p, pattern) or (below and p.startswith(pattern)))
         try:
             if os.path.isdir(pattern):
                 if recursive:
-                    return sorted(os.path.join(top, n) for top, _dirs, names in os.walk(pattern) for n in names
-                                  if os.path.isfile(os.path.join(top, n)))
+                    return _tree_files(pattern)
                 return sorted(os.path.join(pattern, n) for n in os.listdir(pattern)
                               if os.path.isfile(os.path.join(pattern, n)))
+            if recursive:  # Apache: a directory the wildcard matches is included whole, where it sorts
+                return [f for p in sorted(glob.glob(pattern)) for f in (_tree_files(p) if os.path.isdir(p) else
+                                                                        [p] if os.path.isfile(p) else [])]
             return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         except OSError as exc:
             code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "NOT_FOUND"
@@ -81,6 +83,21 @@ class FileSource:
 
     def exists(self, path):
         return path in self.files if self.files is not None else os.path.exists(path)
+
+
+def _tree_files(directory, depth=0):
+    """Every file under a directory as Apache's Include reads it: each directory's entries sorted by name, a
+    directory read in place where it sorts (x/ before x.conf), dot files included."""
+    if depth > MAX_INCLUDE_DEPTH:
+        raise CertError("INVALID_CONFIG", "directories nested deeper than %d under %s" % (MAX_INCLUDE_DEPTH, directory))
+    out = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            out.extend(_tree_files(path, depth + 1))
+        elif os.path.isfile(path):
+            out.append(path)
+    return out
 
 
 def _glob_match(path, pattern):
@@ -670,7 +687,8 @@ def _apache_file(path, state, vhost, depth, stack=()):
                 skipping += 1
             else:
                 test = _apache_section(apache_directive(line[1:])[1]).strip()
-                negated, name = test.startswith("!"), test.lstrip("!")
+                negated = test.startswith("!")
+                name = test[1:] if negated else test  # Apache takes one '!'; `!!X` tests a parameter named !X
                 known = name in state.parameters or name in state.undefined
                 skipping = int(known and (name in state.parameters) == negated)
             continue

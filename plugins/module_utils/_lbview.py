@@ -491,7 +491,7 @@ _NGX_PROTOCOLS = {"sslv2": None, "sslv3": None, "tlsv1": "TLSv1", "tlsv1.1": "TL
 # handshake offers, and the protocol names they take (MinProtocol/MaxProtocol: exact case, "None" for no limit);
 # Options changes no version or cipher offered; any other command (Groups, SignatureAlgorithms...) is not reproduced
 _NGX_CONF_PROTOCOLS = {"None": None, "TLSv1": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2",
-                       "TLSv1.3": "TLSv1.3", "SSLv3": "SSLv3"}
+                       "TLSv1.3": "TLSv1.3", "SSLv3": "SSLv3", "DTLSv1": "DTLS", "DTLSv1.2": "DTLS"}
 _NGX_CONF_READ = ("ciphersuites", "cipherstring", "minprotocol", "maxprotocol", "protocol", "options")
 
 
@@ -515,6 +515,12 @@ def _ngx_handshake(settings):
     and proxy_ssl_ciphers, then each proxy_ssl_conf_command in order (nginx applies them last, over the others);
     problem: (code, message) for a setting nginx refuses or a command not reproduced here."""
     enabled = set()
+    for text in [_ngx_setting(settings, "proxy_ssl_ciphers")[0][0]] + [
+            args[1] for args in (settings.get("proxy_ssl_conf_command") or ([], None))[0]
+            if len(args) > 1 and args[0].lower() == "cipherstring"]:
+        if "@SECLEVEL" in text.upper() and not all(_SECLEVEL_VALID.fullmatch(m) for m in _SECLEVEL_ANY.findall(text)):
+            return None, None, None, None, ("INVALID_CONFIG", "cipher string %s: OpenSSL refuses its security level "
+                                            "(@SECLEVEL=0 to 5), and nginx this configuration" % text)
     for word in _ngx_setting(settings, "proxy_ssl_protocols")[0]:
         if word.lower() not in _NGX_PROTOCOLS:
             return None, None, None, None, ("INVALID_CONFIG", 'proxy_ssl_protocols: invalid value "%s": nginx '
@@ -531,21 +537,25 @@ def _ngx_handshake(settings):
         if command == "ciphersuites":
             ciphersuites = value
         elif command == "cipherstring":
-            ciphers = value
+            # OpenSSL keeps the security level an earlier cipher string set unless this one sets another
+            level = security_level(ciphers)
+            ciphers = value if level is None or _SECLEVEL.search(value) else "%s:@SECLEVEL=%d" % (value, level)
         elif command in ("minprotocol", "maxprotocol"):
             if value not in _NGX_CONF_PROTOCOLS:
                 return None, None, None, None, ("INVALID_CONFIG", "proxy_ssl_conf_command %s %s: OpenSSL refuses "
                                                 "the value, and nginx this configuration" % (args[0], value))
             version = _NGX_CONF_PROTOCOLS[value]
+            if version == "DTLS":
+                continue  # a DTLS bound: OpenSSL takes it, and a TLS context ignores it
             if command == "minprotocol":
                 low = "TLSv1" if version == "SSLv3" else version
             else:
                 high = version
         elif command == "protocol":
-            for word in re.split(r"[\s,]+", value):  # OpenSSL's list: names ignoring case, + or - before each
+            # OpenSSL's list: names separated by commas (spaces around them dropped), ignoring case, + or - before
+            # each; an empty name, or one with a space inside, is one OpenSSL refuses
+            for word in (w.strip(" \t") for w in value.split(",")):
                 name = word[1:] if word[:1] in "+-" else word
-                if not word:
-                    continue
                 versions = list(PROTOCOLS) if name.lower() == "all" else [
                     p for p in PROTOCOLS if p.lower() == name.lower()]
                 if not versions and name.lower() not in ("sslv2", "sslv3", "dtlsv1", "dtlsv1.2"):
@@ -1762,14 +1772,17 @@ def verify_options(item):
             "security_level": security_level((check or {}).get("ciphers") or item.get("ciphers"))}
 
 
-_SECLEVEL = re.compile(r"@SECLEVEL=([0-9]+)")
+_SECLEVEL = re.compile(r"@SECLEVEL=([0-5])(?![0-9])")
+_SECLEVEL_ANY = re.compile(r"@seclevel=?[0-9]*", re.IGNORECASE)  # how OpenSSL's cipher list parser sees one
+_SECLEVEL_VALID = re.compile(r"@SECLEVEL=[0-5]")
 
 
 def security_level(ciphers):
     """The OpenSSL security level a cipher string sets (its last `@SECLEVEL=n`, as SSL_CTX_set_cipher_list applies
-    it: 0-5, higher counts as 5), or None where it sets none (the library's default stands: 2 on Debian)."""
+    it: one digit, 0 to 5; OpenSSL refuses any other, and lower case), or None where it sets none (the library's
+    default stands: 2 on Debian)."""
     found = _SECLEVEL.findall(ciphers or "")
-    return min(int(found[-1]), 5) if found else None
+    return int(found[-1]) if found else None
 
 
 def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True, chain_pem=False, run_command=None,

@@ -121,9 +121,10 @@ options:
         server TLS, and a site is probed at its first TLS listen; C(include) wildcards match within one path segment,
         as glob(3); Apache reads an C(Include)d directory recursively, skips an C(<IfDefine>) section whose
         test fails for a parameter the files C(Define) or C(UnDefine) (one they do not name may be given by httpd's
-        C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written C(https://name:port) as its name, and a main server with
-        C(SSLEngine on) is a site of its own on each C(Listen) no VirtualHost covers; HAProxy reads a C(crt)
-        file's C(.key) beside it only when the file holds no key of its own.
+        C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written
+        C(https://name:port) as its name, and a main server with C(SSLEngine on) is a site of its own on each
+        C(Listen) no VirtualHost covers; HAProxy reads a C(crt) file's C(.key) beside it only when the file holds
+        no key of its own.
       - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names
         are wildcards (C(*.a.test)) with C(certops-probe.a.test), a name it matches, so that the probe reaches
         that site and not the default one.
@@ -132,7 +133,8 @@ options:
         every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
-        does.
+        does (only IPv4 addresses written as such count: an IPv6 wildcard beside C([::1]), or one beside a server
+        on C(localhost:port), is probed at C(::1) or 127.0.0.1 regardless).
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the

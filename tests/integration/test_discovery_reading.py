@@ -61,9 +61,9 @@ def world(tmp_path_factory):
         files[name] = (pki.write(base / ("%s.crt" % name), CA.chain_pem(leaves[name])),
                        pki.write(base / ("%s.key" % name), leaves[name].key_pem(), 0o600),
                        pki.write(base / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), 0o600))
-    ports = iter(free_ports(20))
-    p = {k: next(ports) for k in ("sslon", "plain", "tls", "c", "b", "dot", "wild", "main", "def", "on", "inc",
-                                  "scheme", "side", "list", "ngx_any", "ap_any")}
+    kinds = ("sslon", "plain", "tls", "c", "b", "dot", "wild", "main", "def", "on", "inc", "scheme", "side", "list",
+             "ngx_any", "ap_any")
+    p = dict(zip(kinds, free_ports(len(kinds))))
     # nginx A: `ssl on` in the http block, a server whose listen line has no `ssl`
     nginx_a = NginxLB(base / "nginx_a", p["sslon"], "    ssl on;\n" + _server(
         "127.0.0.1:%d" % p["sslon"], "ngx-sslon.test", files["ngx-sslon"]))

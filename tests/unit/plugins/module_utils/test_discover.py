@@ -426,3 +426,26 @@ def test_apache_ifdefine_reads_what_httpd_would():
                                    _discover.FileSource(files={"/etc/apache2/apache2.conf": conf}))
     assert sorted(site["cert_file"] for site in sites) == [
         "/c/from-command-line.crt", "/c/not-gone.crt", "/c/on.crt"]
+
+
+def test_apache_include_reads_directories_as_apache_does(tmp_path):
+    """Include of a directory, or a wildcard that matches one: every file under it, each directory's entries in name
+    order and a directory read where it sorts (inc/x/ before inc/x.conf: a Define there decides x.conf's
+    <IfDefine>), dot files too; a wildcard skips dot entries (as apache2 -S showed in a review, 2026-12-06)."""
+    def vhost(port, cert):
+        return ("<VirtualHost 127.0.0.1:%d>\nSSLEngine on\nSSLCertificateFile /c/%s.crt\n</VirtualHost>\n"
+                % (port, cert))
+    (tmp_path / "inc" / "x").mkdir(parents=True)
+    (tmp_path / "inc" / "x" / "y.conf").write_text("Define Q\n")
+    (tmp_path / "inc" / "x.conf").write_text("<IfDefine Q>\n" + vhost(1, "after-define") + "</IfDefine>\n")
+    (tmp_path / "inc" / ".hidden.conf").write_text(vhost(2, "hidden"))
+    (tmp_path / "glob" / "sub").mkdir(parents=True)
+    (tmp_path / "glob" / "sub" / "a.conf").write_text(vhost(3, "under-a-matched-directory"))
+    (tmp_path / "glob" / ".dot").mkdir()
+    (tmp_path / "glob" / ".dot" / "b.conf").write_text(vhost(4, "under-a-dot-directory"))
+    # Q is known undefined until inc/x/y.conf defines it: x.conf's section is read only after that file
+    (tmp_path / "apache2.conf").write_text("UnDefine Q\nInclude %s/inc\nIncludeOptional %s/glob/*\n"
+                                           % (tmp_path, tmp_path))
+    sites = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
+    assert [site["cert_file"] for site in sites] == [
+        "/c/hidden.crt", "/c/after-define.crt", "/c/under-a-matched-directory.crt"]
