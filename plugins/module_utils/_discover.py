@@ -948,9 +948,12 @@ def _haproxy_crt_list(path, resolve, source):
 
 
 def _holds_key(path, source):
-    """Whether a PEM file holds a private key block (its bytes are not kept); False when it cannot be read."""
+    """Whether a PEM file holds a private key block (its bytes are not kept, and the read is no configuration file's:
+    it counts toward no include limit); False when it cannot be read."""
+    if source.files is not None:
+        return "PRIVATE KEY-----" in source.files.get(path, "")
     try:
-        return "PRIVATE KEY-----" in source.read(path)
+        return b"PRIVATE KEY-----" in read_file(path, max_bytes=MAX_CONFIG_BYTES)
     except CertError:
         return False
 
