@@ -283,8 +283,7 @@ def collection(views, world):
             case = _case_of(lb, item, world)
             assert case not in out, ("one item per case", case)
             verdict = verdicts.get(index)
-            accepted = bool((item["endpoint"] or {}).get("ok") and not item["error"] and verdict and verdict["valid"])
-            out[case] = (accepted, item, verdict)
+            out[case] = (lbjudge.accepted(item, verdict), item, verdict)
     return out
 
 

@@ -169,8 +169,7 @@ def collection(world):
             continue
         assert case not in out, ("one item per case", case)
         verdict = verdicts.get(index)
-        accepted = bool((item["endpoint"] or {}).get("ok") and not item["error"] and verdict and verdict["valid"])
-        out[case] = (accepted, item, verdict)
+        out[case] = (lbjudge.accepted(item, verdict), item, verdict)
     return out
 
 

@@ -214,8 +214,7 @@ def _collection(view):
     out = {}
     for index, item in enumerate(view["lb_backends"]):
         verdict = verdicts.get(index)
-        out[item["server"]] = (bool((item["endpoint"] or {}).get("ok") and not item["error"] and verdict
-                                    and verdict["valid"]), item)
+        out[item["server"]] = (lbjudge.accepted(item, verdict), item)
     return out
 
 

@@ -54,6 +54,12 @@ def judged(result, profile="openssl"):
     return out
 
 
+def accepted(item, verdict):
+    """The collection's answer for one backend: reached, its entry free of errors (a configuration its load balancer
+    refuses, a CA it cannot use) and its served chain valid as judged (verdict: judged()'s, None when left out)."""
+    return bool((item["endpoint"] or {}).get("ok") and not item["error"] and verdict and verdict["valid"])
+
+
 def error_codes(verdict):
     return [f["code"] for f in verdict["findings"] if f["severity"] == "error"]
 
