@@ -133,7 +133,7 @@ options:
         every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
-        does (only IPv4 addresses written as such count: an IPv6 wildcard beside C([::1]), or one beside a server
+        does (only IPv4 addresses written as such count; an IPv6 wildcard beside C([::1]), or one beside a server
         on C(localhost:port), is probed at C(::1) or 127.0.0.1 regardless).
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
