@@ -927,6 +927,109 @@ def _haproxy_words(line, env):
     return words
 
 
+_HA_COND_TOKEN = re.compile(r"\s*(\|\||&&|!|\(|\)|[A-Za-z_][A-Za-z0-9_]*\([^()]*\)|[^\s()!&|]+)")
+
+
+def _ha_predicate(term, env):
+    """One condition term of HAProxy's (cfgcond.c) as far as it can be decided here: True, False or None (unknown:
+    what HAProxy's own environment, features or version decide)."""
+    if term.isdigit():
+        return int(term) != 0
+    name, _paren, rest = term.partition("(")
+    args = rest[:-1].split(",") if rest.endswith(")") else None
+    if args is None:
+        return None
+    if name == "defined" and len(args) == 1:
+        return True if args[0] in env else None  # (HAProxy's environment holds more than its setenv lines)
+    if name in ("streq", "strneq") and len(args) == 2:
+        return (args[0] == args[1]) == (name == "streq")
+    return None
+
+
+def ha_condition(words, env):
+    """The value of an `.if`/`.elif` condition (its words after the directive, as _haproxy_words gives them): True,
+    False, or None when it cannot be decided here (a dynamic word, an unknown predicate, HAProxy's environment).
+    `!`, `&&`, `||` and parentheses as HAProxy 2.6 reads them, in three-valued logic."""
+    if not words or any(dynamic for _word, dynamic in words):
+        return None
+    tokens = _HA_COND_TOKEN.findall(" ".join(word for word, _dynamic in words))
+    if len(tokens) > 64:  # no condition a person writes; and the reading below recurses on each '(' and '!'
+        return None
+    position = [0]
+
+    def peek():
+        return tokens[position[0]] if position[0] < len(tokens) else None
+
+    def take():
+        position[0] += 1
+        return tokens[position[0] - 1]
+
+    def term():
+        token = take() if peek() is not None else ")"
+        if token == "!":
+            value = term()
+            return None if value is None else not value
+        if token == "(":
+            value = either()
+            return value if take_if(")") else None
+        if token in (")", "&&", "||"):
+            return None
+        return _ha_predicate(token, env)
+
+    def take_if(token):
+        if peek() == token:
+            take()
+            return True
+        return False
+
+    def both():
+        values = [term()]
+        while take_if("&&"):
+            values.append(term())
+        return False if False in values else None if None in values else True
+
+    def either():
+        values = [both()]
+        while take_if("||"):
+            values.append(both())
+        return True if True in values else None if None in values else False
+
+    value = either()
+    return value if position[0] == len(tokens) else None
+
+
+class HAConditions:
+    """HAProxy's conditional blocks (`.if`, `.elif`, `.else`, `.endif`) as far as they can be decided here: skip(tokens)
+    says whether a line is not read (a block HAProxy skips, or one of these directives, or `.notice` and the like);
+    a block whose condition cannot be decided (ha_condition None) is read, as every branch was before."""
+
+    def __init__(self, env):
+        self.env = env
+        self.blocks = []  # [state of the branch being read (True, False, None), a branch was taken, one may have been]
+
+    def _active(self):
+        return all(block[0] is not False for block in self.blocks)
+
+    def skip(self, tokens):
+        keyword = tokens[0][0] if tokens else ""
+        if not keyword.startswith("."):
+            return not self._active()
+        if keyword == ".if":
+            state = ha_condition(tokens[1:], self.env) if self._active() else False
+            self.blocks.append([state, state is True, state is None])
+        elif keyword in (".elif", ".else") and self.blocks:
+            block = self.blocks.pop()
+            state = ha_condition(tokens[1:], self.env) if keyword == ".elif" else True
+            if block[1] or not self._active():
+                state = False
+            elif block[2] and state is not False:
+                state = None  # an earlier branch may have been taken
+            self.blocks.append([state, block[1] or state is True, block[2] or state is None])
+        elif keyword == ".endif" and self.blocks:
+            self.blocks.pop()
+        return True
+
+
 def _haproxy_crt_files(path, source):
     if source.files is None and os.path.isdir(path):
         return [p for p in source.glob(path) if not p.endswith(_HAPROXY_EXTRA_SUFFIXES)]
@@ -964,10 +1067,11 @@ def haproxy_sites(main, source):
     crt_base, key_base, env, paths = None, None, {}, HAProxyPaths(main)
 
     binds = []
+    conditions = HAConditions(env)
     for raw in source.read(main).splitlines():
         tokens = _haproxy_words(raw.strip(), env)
         words = [w for w, _dynamic in tokens]
-        if not words or words[0] in _HAPROXY_SECTIONS:
+        if not words or conditions.skip(tokens) or words[0] in _HAPROXY_SECTIONS:
             continue
         if words[0] in ("setenv", "presetenv") and len(words) > 2 and not tokens[2][1]:
             if words[0] == "setenv" or words[1] not in env:

@@ -381,9 +381,10 @@ def haproxy_backends(main, source):
     section = proxy = None
     proxy_defaults, proxy_disabled = [], False
     items, in_section = [], []  # every server; those of the section being read
+    conditions = _discover.HAConditions(state.env)
     for lineno, raw in enumerate(source.read(main).splitlines(), start=1):
         tokens = _discover._haproxy_words(raw.strip(), state.env)
-        if not tokens:
+        if not tokens or conditions.skip(tokens):  # .if blocks HAProxy skips, and the .if lines themselves
             continue
         keyword = tokens[0][0]
         if keyword in _HA_SECTIONS:
@@ -404,8 +405,6 @@ def haproxy_backends(main, source):
                 state.current_name = name
             elif section in ("backend", "listen"):
                 proxy, proxy_defaults, proxy_disabled = name, inherited, disabled
-            continue
-        if keyword.startswith("."):  # .if/.elif/.else/.endif, .notice...: every branch is read
             continue
         if section == "global":
             _ha_global(state, tokens)

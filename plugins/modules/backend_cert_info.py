@@ -129,8 +129,9 @@ options:
         are wildcards (C(*.a.test)) with C(certops-probe.a.test), a name it matches, so that the probe reaches
         that site and not the default one.
       - Not read, and documented limits - a server holding two certificates (nginx's or Apache's RSA and ECDSA
-        pair) is one site with the last one; HAProxy C(.if) blocks and Apache C(<IfModule>) sections are read in
-        every branch.
+        pair) is one site with the last one; an HAProxy C(.if) block is read unless the file decides its condition
+        (a number, C(streq) of fixed words, C(defined) of a C(setenv) name), and Apache C(<IfModule>) sections are
+        read in every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
         does (only IPv4 addresses written as such count; an IPv6 wildcard beside C([::1]), or one beside a server

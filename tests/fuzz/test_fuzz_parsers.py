@@ -510,3 +510,21 @@ def test_ip_address_agrees_with_ipaddress(text):
     except ValueError:
         expected = None
     assert _base.ip_address(text) == expected
+
+
+_HA_COND_ALPHABET = st.sampled_from(["0", "1", "!", "(", ")", "&&", "||", " ", ",", "defined(", "streq(", "strneq(",
+                                     "feature(OPENSSL)", "A", "B", "SET", '"', "$SET", "x"])
+
+
+@settings(max_examples=examples(300, 30000))
+@given(parts=st.lists(_HA_COND_ALPHABET, max_size=14), lines=st.lists(st.sampled_from(
+    [".if 0", ".if 1", ".if SET", ".elif 0", ".elif 1", ".else", ".endif", "server s 127.0.0.1:1"]), max_size=12))
+def test_haproxy_conditions_never_raise(parts, lines):
+    """Any `.if` condition is True, False or None (undecided, read) and never raises; any sequence of the block
+    directives (unbalanced too) leaves a line read or skipped."""
+    env = {"SET": "1"}
+    value = _discover.ha_condition(_discover._haproxy_words(".if " + "".join(parts), env)[1:], env)
+    assert value in (True, False, None)
+    conditions = _discover.HAConditions(env)
+    for line in lines:
+        assert conditions.skip(_discover._haproxy_words(line, env)) in (True, False)

@@ -14,8 +14,9 @@ a probe that reached another site:
   `Listen` no VirtualHost covers.
 - nginx and Apache: a server listening on every address, beside one that listens on 127.0.0.1 itself on the same
   port (which takes 127.0.0.1's connections), is probed at 127.0.0.2.
-- HAProxy: a `crt` file that holds its key (its `.key` beside it is not read); a crt-list line whose only filter is
-  a wildcard.
+- HAProxy: `.if` blocks whose condition is decided in the file (`0`, `streq(a,b)`): a `crt-base` and a `bind`
+  HAProxy skips are not read; a `crt` file that holds its key (its `.key` beside it is not read); a crt-list line
+  whose only filter is a wildcard.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ LEAVES = {"ngx-sslon": ["ngx-sslon.test"], "ngx-plainfirst": ["ngx-plainfirst.te
           "ap-skip": ["ap-skip.test"], "ap-on": ["ap-on.test"], "ap-inc": ["ap-inc.test"],
           "ap-first": ["ap-first.test"], "ap-scheme": ["ap-scheme.test"], "ha-side": ["ha-side.test"],
           "ha-def": ["ha-def.test"], "ha-wild": ["*.ha-wild.test"], "ngx-specific": ["ngx-specific.test"],
-          "ngx-any": ["ngx-any.test"], "ap-specific": ["ap-specific.test"], "ap-any": ["ap-any.test"]}
+          "ngx-any": ["ngx-any.test"], "ap-specific": ["ap-specific.test"], "ap-any": ["ap-any.test"],
+          "ha-cond": ["ha-cond.test"], "ha-skip": ["ha-skip.test"]}
 # the sites discovery must find, by their certificate file's name (each served where its site is probed)
-EXPECTED = sorted(set(LEAVES) - {"ap-skip"})
+EXPECTED = sorted(set(LEAVES) - {"ap-skip", "ha-skip"})
 
 
 def _server(listen, name, cert, extra=""):
@@ -62,7 +64,7 @@ def world(tmp_path_factory):
                        pki.write(base / ("%s.key" % name), leaves[name].key_pem(), 0o600),
                        pki.write(base / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), 0o600))
     kinds = ("sslon", "plain", "tls", "c", "b", "dot", "wild", "main", "def", "on", "inc", "scheme", "side", "list",
-             "ngx_any", "ap_any")
+             "ngx_any", "ap_any", "cond", "skipped")
     p = dict(zip(kinds, free_ports(len(kinds))))
     # nginx A: `ssl on` in the http block, a server whose listen line has no `ssl`
     nginx_a = NginxLB(base / "nginx_a", p["sslon"], "    ssl on;\n" + _server(
@@ -111,10 +113,14 @@ def world(tmp_path_factory):
     pki.write(base / "ha-side.pem.key", other_key, 0o600)
     crt_list = pki.write(base / "list.txt", "%s ha-def.test\n%s *.ha-wild.test\n" % (
         files["ha-def"][2], files["ha-wild"][2]))
-    haproxy = HAProxyLB(base / "haproxy", lbjudge.haproxy_head() + (
+    # conditional blocks: a crt-base and a bind line HAProxy skips (.if streq(a,b), .if 0), the .else it reads
+    haproxy = HAProxyLB(base / "haproxy", lbjudge.haproxy_head(
+        "    crt-base %s\n.if streq(a,b)\n    crt-base /nonexistent\n.endif" % base) + (
         "frontend fe_side\n    bind 127.0.0.1:%d ssl crt %s\n    http-request return status 200\n"
-        "frontend fe_list\n    bind 127.0.0.1:%d ssl crt-list %s\n    http-request return status 200\n" % (
-            p["side"], files["ha-side"][2], p["list"], crt_list)))
+        "frontend fe_list\n    bind 127.0.0.1:%d ssl crt-list %s\n    http-request return status 200\n"
+        "frontend fe_cond\n.if 0\n    bind 127.0.0.1:%d ssl crt ha-skip.pem\n.else\n"
+        "    bind 127.0.0.1:%d ssl crt ha-cond.pem\n.endif\n    http-request return status 200\n" % (
+            p["side"], files["ha-side"][2], p["list"], crt_list, p["skipped"], p["cond"])))
     servers = {"nginx_a": nginx_a, "nginx_b": nginx_b, "apache_a": apache_a, "apache_b": apache_b,
                "haproxy": haproxy}
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
