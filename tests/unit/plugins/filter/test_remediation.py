@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -301,8 +302,11 @@ def test_fleet_plan_from_compact_results_is_the_plan_from_full_ones():
         site["files"][0]["chain_pem"] = [disk.pem, CA.intermediate.pem]
         requests.append(request(host, collected=site, ca_path=None, profile="webpki"))
     plans = {}
+    # one validation time for both: an expired leaf's days_remaining moves when the clock crosses a second between them
+    at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for compact in (False, True):
-        verified = {"results": [dict(_verify.verify_batch(call["chains"], ca_content=CA.root.pem, compact=compact))
+        verified = {"results": [dict(_verify.verify_batch(call["chains"], ca_content=CA.root.pem, compact=compact,
+                                                          at=at))
                                 for call in remediation.fleet_verify_items(requests)]}
         plans[compact] = remediation.fleet_plan(requests, verified)
     assert plans[True] == plans[False]
