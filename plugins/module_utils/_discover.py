@@ -241,6 +241,8 @@ def _probe_name(names):
     for name in names:
         if name and name.startswith("*.") and "*" not in name[2:] and len(name) > 2:
             return PROBE_LABEL + name[1:]
+        if name and name.endswith(".*") and "*" not in name[:-2] and len(name) > 2 and not name.startswith("~"):
+            return name[:-1] + PROBE_LABEL  # nginx's `www.a.*`: www.a. and anything after it
     return None
 
 
@@ -253,19 +255,20 @@ def _wildcard_listen(value):
     return bool(port_number(value)) or value.rpartition(":")[0] in ("", "*", "0.0.0.0", "_default_")
 
 
-def _unclaimed_loopback(port, claimed):
-    """A loopback address whose connections to port reach the servers of a wildcard listen: 127.0.0.1, unless a
-    server of the same process listens there itself (nginx and Apache then hand 127.0.0.1's connections to it
-    alone), else the next 127.0.0.N that none does (Linux answers all of 127/8)."""
-    for last in range(1, 255):
-        address = "127.0.0.%d" % last
+def _unclaimed_loopback(port, claimed, listened=None):
+    """An address whose connections to port reach the servers of a wildcard listen: 127.0.0.1, unless a server of
+    the same process listens there itself (nginx and Apache then hand 127.0.0.1's connections to it alone), else the
+    next 127.0.0.N that none does (Linux answers all of 127/8). listened: {port: the IPv4 addresses the server binds
+    there} where it binds only those (Apache's `Listen 127.0.0.3:443`): the first of them none claims."""
+    bound = (listened or {}).get(port)
+    for address in sorted(bound) if bound else ("127.0.0.%d" % last for last in range(1, 255)):
         if (address, port) not in claimed:
             return address
     return "127.0.0.1"
 
 
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
-              proxied=(), tls_listen=None, claimed=()):
+              proxied=(), tls_listen=None, claimed=(), listened=None):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
     not all are) with the site's probe name as SNI (_probe_name); claimed: the (IPv4 address, port) another server of
     the same process listens on itself, where a wildcard listen is not reached (_unclaimed_loopback).
@@ -279,8 +282,8 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
         parsed = parse_listen(item)
         if parsed:
             name = _probe_name(server_names)
-            if claimed and _wildcard_listen(item):
-                parsed = (_unclaimed_loopback(parsed[1], claimed), parsed[1])
+            if (claimed or listened) and _wildcard_listen(item):
+                parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
             endpoint = {"host": parsed[0], "port": parsed[1],
                         "server_name": name if name else default_server_name(parsed[0])}
             if item in proxied:
@@ -524,6 +527,35 @@ def _ngx_socket_options(directives, found=None):
     return found
 
 
+def _ngx_default_ssl(directives, sockets, inherited=None, defaults=None):
+    """Adds "ssl" to each listening socket whose default server (the one whose listen says `default_server`, else the
+    first to listen there) has `ssl on`, its own or its http block's: nginx decides TLS per socket from its default
+    server (ngx_http_init_connection), so a server of that socket with no `ssl` of its own answers over TLS too."""
+    top = defaults is None
+    defaults = {} if top else defaults  # socket -> (its server says default_server, that server has ssl on)
+    local = inherited
+    for directive in directives:
+        if directive["name"] == "ssl" and directive["args"]:
+            local = directive["args"][0].lower() == "on"
+    for directive in directives:
+        if directive["children"] is None:
+            continue
+        if directive["name"] != "server":
+            _ngx_default_ssl(directive["children"], sockets, local, defaults)
+            continue
+        own = [d["args"][0].lower() == "on" for d in directive["children"] if d["name"] == "ssl" and d["args"]]
+        ssl_on = own[-1] if own else bool(local)
+        for listen in (d["args"] for d in directive["children"] if d["name"] == "listen" and d["args"]):
+            socket, explicit = _ngx_socket(listen[0]), "default_server" in listen[1:] or "default" in listen[1:]
+            if socket not in defaults or (explicit and not defaults[socket][0]):
+                defaults[socket] = (explicit, ssl_on)
+    if top:
+        for socket, (_explicit, ssl_on) in defaults.items():
+            if ssl_on:
+                sockets.setdefault(socket, set()).add("ssl")
+    return sockets
+
+
 def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
     local = dict(inherited)
     for directive in directives:
@@ -575,7 +607,7 @@ def nginx_sites(main, source, prefix=None):
     prefix = prefix or os.path.dirname(main)
     sites = []
     tree = nginx_tree(main, source, prefix)
-    _nginx_walk(tree, {}, main, prefix, sites, _ngx_socket_options(tree))
+    _nginx_walk(tree, {}, main, prefix, sites, _ngx_default_ssl(tree, _ngx_socket_options(tree)))
     return sites
 
 
@@ -808,10 +840,17 @@ def apache_sites(main, source, server_root=None, defines=None):
     covered = [_ap_socket(a) for v in vhosts for a in v["addresses"]]
     # 3: Apache answers a connection to an address some VirtualHost names with those of that address alone
     claimed = {(host, int(port)) for host, port in covered if host != "*" and port_number(port)}
+    listened = {}  # port -> the IPv4 addresses Apache binds there, where it binds no wildcard
     for listen in state.listen:
         host, port = ("*", listen) if port_number(listen) else _ap_socket(listen)  # Listen 443: every address
-        if not any(key[1] in ("*", port) and (key[0] == "*" or host in ("*", key[0])) for key in covered):
+        if host != "*" and port_number(port) and "*" not in listened.get(int(port), ()):
+            listened.setdefault(int(port), set()).add(host)
+        elif port_number(port):
+            listened[int(port)] = {"*"}
+        # a VirtualHost on * (or _default_) for the port takes every address; one on an address, that address only
+        if not any(key[1] in ("*", port) and (key[0] == "*" or key[0] == host) for key in covered):
             vhosts.append({"addresses": [listen], "file": main, "names": list(state.main_names)})
+    listened = {port: hosts for port, hosts in listened.items() if "*" not in hosts}
     for vhost in vhosts:
         values = dict(state.globals)
         values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
@@ -832,7 +871,7 @@ def apache_sites(main, source, server_root=None, defines=None):
             error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
         sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
                                error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
-                               claimed=claimed))
+                               claimed=claimed, listened=listened))
     return sites
 
 

@@ -118,24 +118,27 @@ options:
         server is a TLS site when some C(listen) of its address and port, in any server, says C(ssl), as nginx
         applies it to the listening socket.
       - Read as the servers read them - nginx C(ssl on) (in a server or the http block) makes every listen of a
-        server TLS, and a site is probed at its first TLS listen; C(include) wildcards match within one path segment,
+        server TLS, and in a socket's default server the socket TLS for its other servers too; a site is probed at
+        its first TLS listen; C(include) wildcards match within one path segment,
         as glob(3); Apache reads an C(Include)d directory recursively, skips an C(<IfDefine>) section whose
         test fails for a parameter the files C(Define) or C(UnDefine) (one they do not name may be given by httpd's
         C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written
         C(https://name:port) as its name, and a main server with C(SSLEngine on) is a site of its own on each
-        C(Listen) no VirtualHost covers; HAProxy reads a C(crt) file's C(.key) beside it only when the file holds
+        C(Listen) it answers (one no VirtualHost covers, or a wildcard one on addresses no VirtualHost names); HAProxy reads a C(crt) file's C(.key) beside it only when the file holds
         no key of its own.
       - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names
-        are wildcards (C(*.a.test)) with C(certops-probe.a.test), a name it matches, so that the probe reaches
-        that site and not the default one.
+        are wildcards (C(*.a.test), nginx's C(www.a.*)) with a name they match (C(certops-probe.a.test),
+        C(www.a.certops-probe)), so that the probe reaches that site and not the default one. A site named only by
+        regular expressions or catch-alls (C(_)) is probed without SNI and gets its socket's default server.
       - Not read, and documented limits - a server holding two certificates (nginx's or Apache's RSA and ECDSA
         pair) is one site with the last one; an HAProxy C(.if) block is read unless the file decides its condition
         (a number, C(streq) of fixed words, C(defined) of a C(setenv) name), and Apache C(<IfModule>) sections are
         read in every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
-        does (only IPv4 addresses written as such count; an IPv6 wildcard beside C([::1]), or one beside a server
-        on C(localhost:port), is probed at C(::1) or 127.0.0.1 regardless).
+        does, and for Apache binding only some addresses (C(Listen 127.0.0.3:443)) the first of those (only IPv4
+        addresses written as such count; an IPv6 wildcard beside C([::1]), or one beside a server on
+        C(localhost:port), is probed at C(::1) or 127.0.0.1 regardless).
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the

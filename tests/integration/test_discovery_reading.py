@@ -13,7 +13,10 @@ a probe that reached another site:
   recursively); `ServerName https://name:port`; a main server with SSLEngine on for a
   `Listen` no VirtualHost covers.
 - nginx and Apache: a server listening on every address, beside one that listens on 127.0.0.1 itself on the same
-  port (which takes 127.0.0.1's connections), is probed at 127.0.0.2.
+  port (which takes 127.0.0.1's connections), is probed at 127.0.0.2, or where Apache binds its Listen (127.0.0.3);
+  an nginx socket whose default server has `ssl on` is TLS for its other servers too; a trailing wildcard name
+  (`www.a.*`) is probed with a name it matches; an Apache main server with SSLEngine on answers every address of a
+  wildcard Listen that no VirtualHost names.
 - HAProxy: `.if` blocks whose condition is decided in the file (`0`, `streq(a,b)`): a `crt-base` and a `bind`
   HAProxy skips are not read; a `crt` file that holds its key (its `.key` beside it is not read); a crt-list line
   whose only filter is a wildcard.
@@ -39,7 +42,9 @@ LEAVES = {"ngx-sslon": ["ngx-sslon.test"], "ngx-plainfirst": ["ngx-plainfirst.te
           "ap-first": ["ap-first.test"], "ap-scheme": ["ap-scheme.test"], "ha-side": ["ha-side.test"],
           "ha-def": ["ha-def.test"], "ha-wild": ["*.ha-wild.test"], "ngx-specific": ["ngx-specific.test"],
           "ngx-any": ["ngx-any.test"], "ap-specific": ["ap-specific.test"], "ap-any": ["ap-any.test"],
-          "ha-cond": ["ha-cond.test"], "ha-skip": ["ha-skip.test"]}
+          "ha-cond": ["ha-cond.test"], "ha-skip": ["ha-skip.test"], "ngx-dflt": ["ngx-dflt.test"],
+          "ngx-viadefault": ["ngx-viadefault.test"], "ngx-tail": ["www.ngx-tail.test"], "ap-q1": ["ap-q1.test"],
+          "ap-q3": ["ap-q3.test"], "ap-vh2": ["ap-vh2.test"]}
 # the sites discovery must find, by their certificate file's name (each served where its site is probed)
 EXPECTED = sorted(set(LEAVES) - {"ap-skip", "ha-skip"})
 
@@ -64,7 +69,7 @@ def world(tmp_path_factory):
                        pki.write(base / ("%s.key" % name), leaves[name].key_pem(), 0o600),
                        pki.write(base / ("%s.pem" % name), CA.chain_pem(leaves[name]) + leaves[name].key_pem(), 0o600))
     kinds = ("sslon", "plain", "tls", "c", "b", "dot", "wild", "main", "def", "on", "inc", "scheme", "side", "list",
-             "ngx_any", "ap_any", "cond", "skipped")
+             "ngx_any", "ap_any", "cond", "skipped", "dflt", "q", "wild_main")
     p = dict(zip(kinds, free_ports(len(kinds))))
     # nginx A: `ssl on` in the http block, a server whose listen line has no `ssl`
     nginx_a = NginxLB(base / "nginx_a", p["sslon"], "    ssl on;\n" + _server(
@@ -87,12 +92,20 @@ def world(tmp_path_factory):
         + _server("127.0.0.1:%d ssl" % p["wild"], "*.ngx-wild.test", files["ngx-wild"])
         # 127.0.0.1 is one server's own address; the other, on every address, is not reached there
         + _server("127.0.0.1:%d ssl" % p["ngx_any"], "ngx-specific.test", files["ngx-specific"])
-        + _server("%d ssl" % p["ngx_any"], "ngx-any.test", files["ngx-any"]))
-    nginx_b = NginxLB(base / "nginx_b", [p["plain"], p["tls"], p["c"], p["b"], p["dot"], p["wild"], p["ngx_any"]],
-                      body_b)
+        + _server("%d ssl" % p["ngx_any"], "ngx-any.test", files["ngx-any"])
+        # a socket's default server with `ssl on` makes the socket TLS, for a server with no ssl of its own too
+        + _server("127.0.0.1:%d" % p["dflt"], "ngx-dflt.test", files["ngx-dflt"], "        ssl on;\n")
+        + _server("127.0.0.1:%d" % p["dflt"], "ngx-viadefault.test", files["ngx-viadefault"])
+        # a trailing wildcard name: probed as www.ngx-tail.certops-probe
+        + _server("127.0.0.1:%d ssl" % p["wild"], "www.ngx-tail.*", files["ngx-tail"]))
+    nginx_b = NginxLB(base / "nginx_b", [p["plain"], p["tls"], p["c"], p["b"], p["dot"], p["wild"], p["ngx_any"],
+                                         p["dflt"]], body_b)
     # Apache A: the main server over TLS, no VirtualHost
+    # ... and on every address of a wildcard Listen but the one a VirtualHost names
     apache_a = ApacheLB(base / "apache_a", [p["main"]], "ServerName ap-main.test\nSSLEngine on\n"
-                        "SSLCertificateFile %s\nSSLCertificateKeyFile %s\n" % files["ap-main"][:2])
+                        "SSLCertificateFile %s\nSSLCertificateKeyFile %s\n" % files["ap-main"][:2]
+                        + "Listen %d\n" % p["wild_main"]
+                        + _vhost(p["wild_main"], "ap-vh2.test", files["ap-vh2"]).replace("127.0.0.1:", "127.0.0.2:"))
     included = base / "apache_b_sites"
     (included / "sub").mkdir(parents=True)
     (included / "sub" / "inc.conf").write_text(_vhost(p["inc"], "ap-inc.test", files["ap-inc"]))
@@ -106,8 +119,11 @@ def world(tmp_path_factory):
               + _vhost(p["scheme"], "ap-first.test", files["ap-first"])
               + _vhost(p["scheme"], "https://ap-scheme.test:%d" % p["scheme"], files["ap-scheme"])
               + "Listen %d\n" % p["ap_any"] + _vhost(p["ap_any"], "ap-specific.test", files["ap-specific"])
-              + _vhost(p["ap_any"], "ap-any.test", files["ap-any"]).replace("127.0.0.1:", "*:"))
-    apache_b = ApacheLB(base / "apache_b", [p["def"], p["on"], p["inc"], p["scheme"]], body_b)
+              + _vhost(p["ap_any"], "ap-any.test", files["ap-any"]).replace("127.0.0.1:", "*:")
+              # Apache binds 127.0.0.1 and 127.0.0.3 only: the VirtualHost on * is reached at 127.0.0.3
+              + "Listen 127.0.0.3:%d\n" % p["q"] + _vhost(p["q"], "ap-q1.test", files["ap-q1"])
+              + _vhost(p["q"], "ap-q3.test", files["ap-q3"]).replace("127.0.0.1:", "*:"))
+    apache_b = ApacheLB(base / "apache_b", [p["def"], p["on"], p["inc"], p["scheme"], p["q"]], body_b)
     # HAProxy: a.pem holds its key, and a stale a.pem.key another; a crt-list whose second line's filter is a wildcard
     other_key = CA.leaf("stale.test").key_pem()
     pki.write(base / "ha-side.pem.key", other_key, 0o600)
@@ -151,14 +167,16 @@ def _by_cert(result):
 def test_every_site_is_found_with_the_file_its_server_serves(discovered):
     sites = _by_cert(discovered)
     assert sorted(sites) == EXPECTED, sorted(sites)
-    assert all(len(found) == 1 for found in sites.values()), sites
+    # one site each; the main server's on each Listen it answers (one no VirtualHost names, one partly named)
+    assert {name: len(found) for name, found in sites.items()} == {name: 2 if name == "ap-main" else 1
+                                                                  for name in EXPECTED}, sites
 
 
 def test_each_sites_probe_reaches_it(world, discovered):
     """The endpoint probed for each site gets the site's own leaf: over TLS, at an address and with a name that its
     server answers with that site."""
     by_key = {(e["host"], e["port"], e["server_name"]): e for e in discovered["endpoints"]}
-    for name, (site,) in _by_cert(discovered).items():
+    for name, site in ((name, site) for name, found in _by_cert(discovered).items() for site in found):
         endpoint = site["endpoint"]
         served = by_key[(endpoint["host"], endpoint["port"], endpoint["server_name"])]
         assert served["ok"] and served["chain"][0] == world["leaves"][name].fingerprint, (name, site, served)
@@ -167,6 +185,9 @@ def test_each_sites_probe_reaches_it(world, discovered):
 
 def test_what_each_site_names(world, discovered):
     sites = {name: found[0] for name, found in _by_cert(discovered).items()}
+    assert sorted(s["endpoint"]["host"] for s in _by_cert(discovered)["ap-main"]) == ["127.0.0.1", "127.0.0.1"]
+    assert sites["ap-vh2"]["endpoint"]["host"] == "127.0.0.2" and sites["ap-q3"]["endpoint"]["host"] == "127.0.0.3"
+    assert sites["ngx-tail"]["endpoint"]["server_name"] == "www.ngx-tail.certops-probe"
     files = world["files"]
     assert sites["ngx-plainfirst"]["listen"][0].endswith(str(world["servers"]["nginx_b"].plain_ports[0]))
     assert sites["ngx-plainfirst"]["endpoint"]["port"] == world["servers"]["nginx_b"].plain_ports[1]
