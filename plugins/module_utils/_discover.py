@@ -23,7 +23,7 @@ import os
 import re
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number, read_file
-from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name
+from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name, is_ip
 
 MAX_INCLUDE_DEPTH = 32
 MAX_INCLUDED_FILES = 10000  # file reads per configuration: bounds include fan-out (a*/ including a*/...)
@@ -843,7 +843,8 @@ def apache_sites(main, source, server_root=None, defines=None):
     listened = {}  # port -> the IPv4 addresses Apache binds there, where it binds no wildcard
     for listen in state.listen:
         host, port = ("*", listen) if port_number(listen) else _ap_socket(listen)  # Listen 443: every address
-        if host != "*" and port_number(port) and "*" not in listened.get(int(port), ()):
+        if host != "*" and is_ip(host) and ":" not in host and port_number(port) and \
+                "*" not in listened.get(int(port), ()):  # an IPv4 address (IPv6, [::] included, is left alone)
             listened.setdefault(int(port), set()).add(host)
         elif port_number(port):
             listened[int(port)] = {"*"}
