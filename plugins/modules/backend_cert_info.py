@@ -124,8 +124,8 @@ options:
         test fails for a parameter the files C(Define) or C(UnDefine) (one they do not name may be given by httpd's
         C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written
         C(https://name:port) as its name, and a main server with C(SSLEngine on) is a site of its own on each
-        C(Listen) it answers (one no VirtualHost covers, or a wildcard one on addresses no VirtualHost names); HAProxy reads a C(crt) file's C(.key) beside it only when the file holds
-        no key of its own.
+        C(Listen) it answers (one no VirtualHost covers, or a wildcard one on addresses no VirtualHost names);
+        HAProxy reads a C(crt) file's C(.key) beside it only when the file holds no key of its own.
       - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names
         are wildcards (C(*.a.test), nginx's C(www.a.*)) with a name they match (C(certops-probe.a.test),
         C(www.a.certops-probe)), so that the probe reaches that site and not the default one. A site named only by

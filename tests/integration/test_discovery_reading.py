@@ -168,8 +168,8 @@ def test_every_site_is_found_with_the_file_its_server_serves(discovered):
     sites = _by_cert(discovered)
     assert sorted(sites) == EXPECTED, sorted(sites)
     # one site each; the main server's on each Listen it answers (one no VirtualHost names, one partly named)
-    assert {name: len(found) for name, found in sites.items()} == {name: 2 if name == "ap-main" else 1
-                                                                  for name in EXPECTED}, sites
+    expected = {name: 2 if name == "ap-main" else 1 for name in EXPECTED}
+    assert {name: len(found) for name, found in sites.items()} == expected, sites
 
 
 def test_each_sites_probe_reaches_it(world, discovered):
