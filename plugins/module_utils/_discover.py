@@ -199,12 +199,14 @@ def dynamic_error(server_type, directive, value):
                        % (server_type, directive, value)}
 
 
-def parse_listen(value):
-    """'127.0.0.1:8443', '[::1]:443', '*:443', '443' -> (host to probe, port); None for unix:."""
+def _listen_address(value):
+    """A listen value ('127.0.0.1:8443', '[::1]:443', '*:443', '443', HAProxy's 'ipv4@:443') -> (host to probe,
+    port, whether it names every IPv4 address), or None (unix:, no port). A wildcard is probed at 127.0.0.1."""
     value = value.strip()
+    family = ""
     for prefix in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
         if value.startswith(prefix):
-            value = value[len(prefix):]
+            value, family = value[len(prefix):], prefix
     if value.startswith("unix:") or value.startswith("/") or value.startswith("abns@"):
         return None
     if value.startswith("["):
@@ -214,12 +216,17 @@ def parse_listen(value):
         host, port = "", value
     else:
         host, _sep, port = value.rpartition(":")
-    if host in ("", "*", "0.0.0.0", "_default_"):
-        host = "127.0.0.1"
+    wildcard = host in ("", "*", "0.0.0.0", "_default_")
     port = port_number(port)
     if port is None:
         return None
-    return host, port
+    return ("127.0.0.1" if wildcard else host), port, wildcard and family not in ("ipv6@", "tcp6@")
+
+
+def parse_listen(value):
+    """'127.0.0.1:8443', '[::1]:443', '*:443', '443' -> (host to probe, port); None for unix:."""
+    address = _listen_address(value)
+    return address[:2] if address else None
 
 
 PROBE_LABEL = "certops-probe"  # the label a probe puts where a site's only names have a wildcard
@@ -246,15 +253,6 @@ def _probe_name(names):
     return None
 
 
-def _wildcard_listen(value):
-    """Whether a listen value names every IPv4 address (parse_listen probes it at 127.0.0.1)."""
-    value = value.strip()
-    for prefix in ("ipv4@", "tcp@", "tcp4@"):
-        if value.startswith(prefix):
-            value = value[len(prefix):]
-    return bool(port_number(value)) or value.rpartition(":")[0] in ("", "*", "0.0.0.0", "_default_")
-
-
 def _unclaimed_loopback(port, claimed, listened=None):
     """An address whose connections to port reach the servers of a wildcard listen: 127.0.0.1, unless a server of
     the same process listens there itself (nginx and Apache then hand 127.0.0.1's connections to it alone), else the
@@ -279,10 +277,10 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
     """
     endpoint = None
     for item in listen if tls_listen is None else [i for i in listen if i in tls_listen]:
-        parsed = parse_listen(item)
-        if parsed:
-            name = _probe_name(server_names)
-            if (claimed or listened) and _wildcard_listen(item):
+        address = _listen_address(item)
+        if address:
+            parsed, name = address[:2], _probe_name(server_names)
+            if (claimed or listened) and address[2]:
                 parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
             endpoint = {"host": parsed[0], "port": parsed[1],
                         "server_name": name if name else default_server_name(parsed[0])}

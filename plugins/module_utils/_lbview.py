@@ -514,9 +514,9 @@ def _ngx_handshake(settings):
     and proxy_ssl_ciphers, then each proxy_ssl_conf_command in order (nginx applies them last, over the others);
     problem: (code, message) for a setting nginx refuses or a command not reproduced here."""
     enabled = set()
-    for text in [_ngx_setting(settings, "proxy_ssl_ciphers")[0][0]] + [
-            args[1] for args in (settings.get("proxy_ssl_conf_command") or ([], None))[0]
-            if len(args) > 1 and args[0].lower() == "cipherstring"]:
+    ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
+    commands = (settings.get("proxy_ssl_conf_command") or ([], None))[0]
+    for text in [ciphers] + [args[1] for args in commands if len(args) > 1 and args[0].lower() == "cipherstring"]:
         if "@SECLEVEL" in text.upper() and not all(_SECLEVEL_VALID.fullmatch(m) for m in _SECLEVEL_ANY.findall(text)):
             return None, None, None, None, ("INVALID_CONFIG", "cipher string %s: OpenSSL refuses its security level "
                                             "(@SECLEVEL=0 to 5), and nginx this configuration" % text)
@@ -526,9 +526,8 @@ def _ngx_handshake(settings):
                                             'refuses this configuration' % word)
         if _NGX_PROTOCOLS[word.lower()]:
             enabled.add(_NGX_PROTOCOLS[word.lower()])
-    ciphers = _ngx_setting(settings, "proxy_ssl_ciphers")[0][0]
     ciphersuites = low = high = None
-    for args in (settings.get("proxy_ssl_conf_command") or ([], None))[0]:
+    for args in commands:
         command, value = args[0].lower(), args[1] if len(args) > 1 else ""
         if command not in _NGX_CONF_READ:
             return None, None, None, None, ("UNSUPPORTED_SETTING", "proxy_ssl_conf_command %s: how it changes the "
