@@ -32,8 +32,8 @@ def _by(items, key):
 def _endpoint_of(collected, site):
     ep = site.get("endpoint") or {}
     for endpoint in collected.get("endpoints", []):
-        if (endpoint["host"], endpoint["port"], endpoint["server_name"]) == (
-                ep.get("host"), ep.get("port"), ep.get("server_name")):
+        if (endpoint["host"], endpoint["port"], endpoint["server_name"], endpoint.get("key_type")) == (
+                ep.get("host"), ep.get("port"), ep.get("server_name"), ep.get("key_type")):
             return endpoint
     return None
 
@@ -260,17 +260,26 @@ def _lb_names(site_lb):
     return names
 
 
-def _site_for(entry, sites):
+def _site_for(entry, collected):
     """The site of a host that answers for a load balancer backend: the one whose endpoint is the backend's
     address and port, else the only one on its port (several sites on one port, told apart by SNI, or none on it:
-    unplaced, reported)."""
+    unplaced, reported). Where those are one server's certificates of several key types (`<site>+rsa`,
+    `<site>+ec`), the one whose own probe was served the leaf the load balancer was served."""
+    sites = collected.get("sites") or []
+
     def endpoint(site):
         return (site.get("endpoint") or {}).get("host"), (site.get("endpoint") or {}).get("port")
 
-    for candidates in ([s for s in sites if endpoint(s) == (entry["address"], entry["port"])],
-                       [s for s in sites if endpoint(s)[1] == entry["port"]]):
-        if len(candidates) == 1:
-            return candidates[0]["name"]
+    def served(site):
+        probe = _endpoint_of(collected, site) or {}
+        return (probe.get("chain") or [None])[0]
+
+    for found in ([s for s in sites if endpoint(s) == (entry["address"], entry["port"])],
+                  [s for s in sites if endpoint(s)[1] == entry["port"]]):
+        typed = len(found) > 1 and entry.get("served") and all((s.get("endpoint") or {}).get("key_type") for s in found)
+        picked = [s for s in found if served(s) == entry["served"]] if typed else found
+        if len(picked) == 1:
+            return picked[0]["name"]
     return None
 
 
@@ -278,9 +287,8 @@ def _lb_by_site(request, lb):
     """{site name: [(index, entry)]} for the load balancer backends mapped to this host, and the entries that
     fit no site of it. index numbers the host's backends (the verification's view 'lb:<index>')."""
     by_site, unplaced = {}, []
-    sites = request["collected"].get("sites") or []
     for index, entry in enumerate(e for e in (lb or {}).get("backends") or [] if e["host"] == request["host"]):
-        name = _site_for(entry, sites)
+        name = _site_for(entry, request["collected"])
         if name is None:
             unplaced.append(entry)
         else:

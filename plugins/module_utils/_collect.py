@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._gather import (
     _certs,
@@ -195,6 +195,8 @@ class Collector:
             entry.update(client_cert=target["client_cert"], client_key=target["client_key"])
         if target.get("proxy_protocol"):
             entry["proxy_protocol"] = target["proxy_protocol"]
+        if target.get("key_type"):
+            entry["key_type"] = target["key_type"]
         for der in probe["chain_der"]:
             try:
                 entry["chain"].append(self.add_der(der)[0])
@@ -247,6 +249,42 @@ def _unique_names(sites):
             seen[base] = 1
 
 
+_GROUP = "_certificate_group"  # _discover.GROUP (not imported: a run that does not discover never loads _discover)
+
+
+def _certificate_groups(collector, all_sites):
+    """The sites of a server that loads several certificates (_discover.certificate_group), once their files are read:
+    the server holds one certificate of each key type, the last it loads of that type, so an earlier one of the same
+    type is not served (dropped, with a warning); when it serves more than one key type, each of its sites is named
+    for its type (`nginx-a.test+rsa`, `nginx-a.test+ec`) and probed asking for that type (endpoint key_type), since a
+    client gets the one its handshake favours. Updates all_sites in place."""
+    groups, dropped = {}, set()
+    for site in all_sites:
+        mark = site.pop(_GROUP, None)
+        if mark is not None:
+            groups.setdefault(mark[0], []).append(site)
+    for members in groups.values():
+        served = {}  # key type -> the site of the certificate the server keeps for it
+        for site in members:  # in the order the server loads them
+            leaf = collector.leaf_of(site["cert_file"]) if site["cert_file"] else None
+            kind = collector.certificates[leaf]["public_key"]["type"] if leaf else None
+            if kind not in _probe.KEY_TYPES:
+                continue
+            if kind in served:
+                dropped.add(id(served[kind]))
+                collector.warnings.append(
+                    "%s: %s is not served: %s, loaded after it, is a certificate of the same key type (%s), which "
+                    "replaces it" % (site["name"], served[kind]["cert_file"], site["cert_file"], kind))
+            served[kind] = site
+        if len(served) > 1:
+            for kind, site in served.items():
+                site["name"] = "%s+%s" % (site["name"], kind.lower())
+                if site["endpoint"]:
+                    site["endpoint"] = dict(site["endpoint"], key_type=kind)
+    if dropped:
+        all_sites[:] = [site for site in all_sites if id(site) not in dropped]
+
+
 def _read_files(collector, expanded, all_sites):
     """Every file the task names into the collector, in the result's order: the paths, then each site's files."""
     for path, error in expanded:
@@ -267,6 +305,7 @@ def _read_files(collector, expanded, all_sites):
                 proxied = site["listen"] if (site["endpoint"] or {}).get("proxy_protocol") else ()
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
                                                    site["cert_file"], site["key_file"], None, proxied=proxied))
+    _certificate_groups(collector, all_sites)
     _unique_names(all_sites)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import ipaddress
+import itertools
 import os
 import re
 
@@ -230,6 +231,8 @@ def parse_listen(value):
 
 
 PROBE_LABEL = "certops-probe"  # the label a probe puts where a site's only names have a wildcard
+GROUP = "_certificate_group"  # a discovered site's (group, place) among its server's certificates (certificate_group)
+_GROUPS = itertools.count()
 
 
 def _usable_names(names):
@@ -300,6 +303,18 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
         "endpoint": endpoint,
         "error": error,
     }
+
+
+def certificate_group(sites):
+    """The sites of one server that loads several certificates (nginx's ssl_certificate, Apache's
+    SSLCertificateFile given more than once: one served per key type, the last of each type), each marked with the
+    group it belongs to (GROUP): which of them is served, and how a probe reaches each, is decided once their files
+    are read (_collect). A server with one certificate is one site, unmarked."""
+    if len(sites) > 1:
+        number = next(_GROUPS)
+        for index, site in enumerate(sites):
+            site[GROUP] = (number, index)
+    return sites
 
 
 # ---------------------------------------------------------------- nginx
@@ -554,12 +569,24 @@ def _ngx_default_ssl(directives, sockets, inherited=None, defaults=None):
     return sockets
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
+def _ngx_values(directives, inherited):
+    """The values a block holds or inherits: `ssl` (its last word), and ssl_certificate and ssl_certificate_key as
+    lists (nginx loads each certificate given, one of each key type served): a block with any of its own replaces
+    the whole inherited list, as nginx merges array directives."""
     local = dict(inherited)
+    own = {}
     for directive in directives:
-        # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
-        if directive["name"] in _NGINX_INHERITED + ("ssl",) and directive["args"]:
-            local[directive["name"]] = directive["args"][0]
+        if directive["name"] in _NGINX_INHERITED and directive["args"]:
+            own.setdefault(directive["name"], []).append(directive["args"][0])
+        elif directive["name"] == "ssl" and directive["args"]:
+            local["ssl"] = directive["args"][0]
+    local.update(own)
+    return local
+
+
+def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
+    # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
+    local = _ngx_values(directives, inherited)
     for directive in directives:
         if directive["children"] is None:
             continue
@@ -570,7 +597,7 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None)
 
 
 def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
-    listen, tls_listen, names, values = [], [], [], dict(inherited)
+    listen, tls_listen, names, values = [], [], [], _ngx_values(directives, inherited)
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
             listen.append(args[0])
@@ -578,25 +605,29 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
                 tls_listen.append(args[0])
         elif name == "server_name":
             names.extend(args)
-        elif name in _NGINX_INHERITED + ("ssl",) and args:
-            values[name] = args[0]
     if (values.get("ssl") or "").lower() == "on":  # `ssl on` (here or inherited): every listen of the server is TLS
         tls_listen = list(listen)
     if not tls_listen or not values.get("ssl_certificate"):
         return
-    cert = _absolute(values["ssl_certificate"], prefix)
-    key = _absolute(values["ssl_certificate_key"], prefix) if values.get("ssl_certificate_key") else cert
-    error = None
-    # nginx >= 1.15.9 resolves variables in these per handshake (e.g. $ssl_server_name): no file to read.
-    if "$" in key and values.get("ssl_certificate_key"):
-        error, key = dynamic_error("nginx", "ssl_certificate_key", values["ssl_certificate_key"]), None
-    if "$" in cert:
-        error, cert, key = dynamic_error("nginx", "ssl_certificate", values["ssl_certificate"]), None, None
-    sites.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
-                           proxied=[item for item in listen
-                                    if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
-                           tls_listen=tls_listen,
-                           claimed={(host, int(port)) for host, port in sockets if host != "*" and port_number(port)}))
+    keys = values.get("ssl_certificate_key") or []
+    group = []
+    for index, written in enumerate(values["ssl_certificate"]):
+        key_written = keys[index] if index < len(keys) else None  # nginx -t refuses a certificate without its key
+        cert = _absolute(written, prefix)
+        key = _absolute(key_written, prefix) if key_written else cert
+        error = None
+        # nginx >= 1.15.9 resolves variables in these per handshake (e.g. $ssl_server_name): no file to read.
+        if "$" in key and key_written:
+            error, key = dynamic_error("nginx", "ssl_certificate_key", key_written), None
+        if "$" in cert:
+            error, cert, key = dynamic_error("nginx", "ssl_certificate", written), None, None
+        group.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
+                               proxied=[item for item in listen
+                                        if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
+                               tls_listen=tls_listen,
+                               claimed={(host, int(port)) for host, port in sockets
+                                        if host != "*" and port_number(port)}))
+    sites.extend(certificate_group(group))
 
 
 def nginx_sites(main, source, prefix=None):
@@ -761,8 +792,10 @@ def _apache_file(path, state, vhost, depth, stack=()):
             vhost["names"].extend(_ap_server_name(a) if key == "servername" else a for a in args)
         elif key == "servername":
             state.main_names = [_ap_server_name(args[0])]
-        elif key in ("sslengine", "sslcertificatefile", "sslcertificatekeyfile", "sslcertificatechainfile"):
+        elif key in ("sslengine", "sslcertificatechainfile"):
             (vhost if vhost is not None else state.globals)[key] = args[0]
+        elif key in ("sslcertificatefile", "sslcertificatekeyfile"):  # each given is loaded: lists
+            (vhost if vhost is not None else state.globals).setdefault(key, []).append(args[0])
         elif key == "remoteipproxyprotocol":
             state.proxy_protocol.append((args[0].lower() == "on", vhost["addresses"] if vhost is not None else None))
     return vhost
@@ -853,24 +886,31 @@ def apache_sites(main, source, server_root=None, defines=None):
     for vhost in vhosts:
         values = dict(state.globals)
         values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
-        if values.get("sslengine", "").lower() != "on" or not values.get("sslcertificatefile"):
+        for key in ("sslcertificatefile", "sslcertificatekeyfile"):  # mod_ssl: the VirtualHost's Nth, else the
+            own, base = vhost.get(key) or [], state.globals.get(key) or []  # main server's
+            values[key] = own + base[len(own):]
+        if values.get("sslengine", "").lower() != "on" or not values["sslcertificatefile"]:
             continue
-        cert = _absolute(values["sslcertificatefile"], state.server_root)
-        key = values.get("sslcertificatekeyfile")
-        key = _absolute(key, state.server_root) if key else cert
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
-        error = None
+        chain_error = None
         # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
         if chain and _APACHE_VAR.search(chain):
-            error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
-        if _APACHE_VAR.search(key):
-            error, key = dynamic_error("apache", "SSLCertificateKeyFile", key), None
-        if _APACHE_VAR.search(cert):
-            error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
-        sites.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
-                               error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
-                               claimed=claimed, listened=listened))
+            chain_error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
+        group = []
+        for index, written in enumerate(values["sslcertificatefile"]):
+            keys = values["sslcertificatekeyfile"]
+            cert = _absolute(written, state.server_root)
+            key = _absolute(keys[index], state.server_root) if index < len(keys) else cert
+            error = chain_error
+            if _APACHE_VAR.search(key):
+                error, key = dynamic_error("apache", "SSLCertificateKeyFile", key), None
+            if _APACHE_VAR.search(cert):
+                error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
+            group.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
+                                   error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
+                                   claimed=claimed, listened=listened))
+        sites.extend(certificate_group(group))
     return sites
 
 

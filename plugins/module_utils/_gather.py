@@ -26,7 +26,12 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import C
 SERVER_TYPES = ("nginx", "apache", "haproxy")
 
 
-ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key", "proxy_protocol")
+ENDPOINT_KEYS = ("host", "port", "server_name", "sni", "client_cert", "client_key", "proxy_protocol", "key_type")
+
+
+# an endpoint's key_type, as written (any case; ECDSA is EC) -> as certificates[].public_key.type spells it
+KEY_TYPE_SPELLINGS = {name.lower(): name for name in _probe.KEY_TYPES}
+KEY_TYPE_SPELLINGS["ecdsa"] = "EC"
 
 
 PROXY_PROTOCOLS = ("v1", "v2")
@@ -331,9 +336,10 @@ def _client_path(spec, value, what):
 
 def parse_endpoint(spec):
     """'host:port', '[v6]:port', 'host', '[v6]' or {host, port, server_name, sni, client_cert, client_key,
-    proxy_protocol} -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the cert file)
-    when a client certificate is given, sni: False (server_name None) when no SNI is to be sent, and proxy_protocol
-    ("v1" or "v2") when a PROXY protocol header is to be sent first.
+    proxy_protocol, key_type} -> {host, port, server_name}, plus client_cert and client_key (paths; key None: in the
+    cert file) when a client certificate is given, sni: False (server_name None) when no SNI is to be sent,
+    proxy_protocol ("v1" or "v2") when a PROXY protocol header is to be sent first, and key_type (RSA, EC, Ed25519
+    or Ed448) when the certificate of that key type is asked for.
 
     The host is an IP literal or a DNS-like name; anything else (a URL, an IPv6 address without
     brackets in a string, an unknown dict key, key text instead of a key path) is CertError
@@ -371,6 +377,13 @@ def parse_endpoint(spec):
                             "header sent before the handshake), or null for none" % (shown,))
         if proxy_protocol:
             extra["proxy_protocol"] = proxy_protocol
+        key_type = spec.get("key_type")
+        if key_type is not None:
+            if not isinstance(key_type, str) or key_type.lower() not in KEY_TYPE_SPELLINGS:
+                raise CertError("INVALID_ARGUMENT", "endpoint %r: key_type must be one of %s (the key type of the "
+                                "certificate to ask for, where the server holds several), or null for any"
+                                % (shown, ", ".join(_probe.KEY_TYPES)))
+            extra["key_type"] = KEY_TYPE_SPELLINGS[key_type.lower()]
         spec = shown
     elif isinstance(spec, str):
         host, port = _split_endpoint(spec, spec.strip())
@@ -390,10 +403,10 @@ def parse_endpoint(spec):
 
 
 def endpoint_key(target):
-    """What makes two endpoints the same probe: address, SNI, the client certificate presented and the PROXY
-    protocol header sent first."""
+    """What makes two endpoints the same probe: address, SNI, the client certificate presented, the PROXY
+    protocol header sent first and the key type asked for."""
     return (target["host"], target["port"], target["server_name"], target.get("client_cert"),
-            target.get("client_key"), target.get("proxy_protocol"))
+            target.get("client_key"), target.get("proxy_protocol"), target.get("key_type"))
 
 
 def parse_discover(item):

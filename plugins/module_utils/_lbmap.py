@@ -146,6 +146,8 @@ def map_backends(views, hosts, match=MATCH_RULES):
             entry = {"lb_host": view["lb_host"], "pool": backend.get("pool"), "server": backend.get("server"),
                      "label": label(backend), "address": backend.get("address"), "port": backend.get("port"),
                      "verify": backend.get("verify"), "reached": endpoint.get("ok"),
+                     # the leaf it was served: which of a server's certificates of several key types it judged
+                     "served": (endpoint.get("chain") or [None])[0],
                      "error": backend.get("error") or endpoint.get("error"),
                      "item": item, "ca_content": anchors if item is not None else None,
                      # the CRLs it checks the backend against (None: none), as lb_verify_items hands them over

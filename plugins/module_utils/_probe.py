@@ -51,6 +51,7 @@ from __future__ import annotations
 import _ssl
 import errno
 import math
+import re
 import select
 import shutil
 import socket
@@ -102,6 +103,21 @@ _CIPHER_REASONS = ("SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INSUFFICIENT_SE
 _VERDICT_MIN_WAIT = 1.0
 _VERDICT_HANDSHAKES = 3
 _SEEN = "_certops_tls_messages"  # per-connection record, an attribute of the SSLSocket
+
+# key_type -> how a client asks a server that holds certificates of several key types (nginx's and Apache's RSA beside
+# ECDSA) for the one of that type: (the TLS <= 1.2 cipher string whose suites only that key type can sign, or None;
+# the signature algorithms that only it can make, as `openssl s_client -sigalgs` takes them). OpenSSL's server picks
+# the certificate from the cipher suite in TLS 1.2 and from the client's signature algorithms in TLS 1.3, which
+# Python's ssl cannot set: a TLS 1.3-only server is asked by s_client. An EdDSA certificate signs ECDSA suites too
+# in TLS 1.2, so Ed25519 and Ed448 are always asked by their signature algorithm.
+KEY_TYPES = {
+    "RSA": ("aRSA:@SECLEVEL=0", "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pss_pss_sha256:"
+                                "rsa_pss_pss_sha384:rsa_pss_pss_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
+                                "rsa_pkcs1_sha512"),
+    "EC": ("aECDSA:@SECLEVEL=0", "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512"),
+    "Ed25519": (None, "ed25519"),
+    "Ed448": (None, "ed448"),
+}
 
 
 def chain_method():
@@ -211,10 +227,12 @@ _record_message.user_function = _record_message  # what ssl.SSLContext's _msg_ca
 
 class _ProbeContext(ssl.SSLContext):
     """The probe's client context; `identity` is the client certificate it presents, or None; `lb_settings` the
-    load balancer's limits it was restricted to (restrict_context), or None."""
+    load balancer's limits it was restricted to (restrict_context), or None; `key_type` the key type whose
+    certificate it asks for (KEY_TYPES), or None."""
 
     identity = None
     lb_settings = None
+    key_type = None
     watching = False  # whether _record_message sees this context's handshakes (_watch_messages)
 
 
@@ -352,9 +370,10 @@ def _served_chain(tls, method):
     return [leaf] if leaf else []
 
 
-def _chain_via_openssl(host, port, server_name, deadline, identity=None):
+def _s_client(host, port, server_name, identity, extra):
+    """The `openssl s_client` command that reads what a server sends, as the probe asks for it."""
     cmd = ["openssl", "s_client", "-connect", "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port),
-           "-showcerts"]
+           "-showcerts"] + list(extra)
     if server_name:
         cmd += ["-servername", server_name]
     else:  # no SNI, as asked (OpenSSL >= 1.1.1 would otherwise send the host when it is a name)
@@ -363,6 +382,11 @@ def _chain_via_openssl(host, port, server_name, deadline, identity=None):
         cmd += ["-cert", identity["cert"], "-key", identity["key"]]
         if identity["certificates"] > 1:
             cmd += ["-cert_chain", identity["cert"]]
+    return cmd
+
+
+def _chain_via_openssl(host, port, server_name, deadline, identity=None, extra=()):
+    cmd = _s_client(host, port, server_name, identity, extra)
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               timeout=_left(deadline), check=False)
@@ -372,6 +396,57 @@ def _chain_via_openssl(host, port, server_name, deadline, identity=None):
         return _certs().parse_material(proc.stdout)["ders"]
     except CertError:  # s_client printed no certificate
         return []
+
+
+def _s_client_ders(stdout):
+    """The certificates `openssl s_client -showcerts` printed, as DER (standard library: no cryptography here)."""
+    ders = []
+    for label, body in _base.pem_blocks(stdout)[0]:
+        if label == b"CERTIFICATE":
+            try:
+                ders.append(_base.pem_der(body))
+            except ValueError:
+                return []
+    return ders
+
+
+def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, proxy_protocol=None, tls13=False):
+    """probe()'s result for the certificate of one key type, asked for by its signature algorithms with `openssl
+    s_client` (KEY_TYPES: Python's ssl cannot set them), only TLS 1.3 when tls13. s_client sends no PROXY protocol
+    header: behind one, UNSUPPORTED_SETTING."""
+    begun = time.monotonic()
+    why = "key_type %s: only openssl s_client can ask for it here (by its signature algorithms), and " % key_type
+    result = _failed(CertError("UNSUPPORTED_SETTING", why))
+    if proxy_protocol:
+        result["error"]["message"] += "it sends no PROXY protocol header"
+        return result
+    if not shutil.which("openssl"):
+        result["error"]["message"] += "this host has no openssl command"
+        return result
+    extra = ["-sigalgs", KEY_TYPES[key_type][1]] + (["-tls1_3"] if tls13 else [])
+    try:
+        proc = subprocess.run(_s_client(host, port, server_name, identity, extra), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=max(0.01, timeout),
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return _failed(CertError("TIMEOUT", "no answer within %ss" % timeout))
+    except OSError as exc:
+        result["error"]["message"] += "it could not run (%s)" % exc
+        return result
+    ders = _s_client_ders(proc.stdout)
+    negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
+    elapsed = round((time.monotonic() - begun) * 1000.0, 1)
+    if ders and negotiated and negotiated.group(1) != b"(NONE)":
+        return dict(result, ok=True, error=None, chain_der=ders, tls_version=negotiated.group(1).decode(),
+                    cipher=negotiated.group(2).decode(), handshake_ms=elapsed, elapsed_ms=elapsed)
+    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    why = next((line for line in lines if "alert" in line or "error:" in line or "refused" in line.lower()),
+               lines[-1] if lines else "no certificate")
+    code = "CONNECTION_REFUSED" if "refused" in why.lower() else "TLS_HANDSHAKE_FAILED"
+    result["error"] = {"code": code, "message": "the server sent no %s certificate%s (openssl s_client: %s)" % (
+        key_type, " over TLS 1.3" if tls13 else "", why)}
+    result["elapsed_ms"] = elapsed
+    return result
 
 
 def _certificate_message_chain(seen):
@@ -546,7 +621,10 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
             sock = None
             tls.close()  # before the second connection: a server may serve one connection at a time
             # (s_client sends no PROXY protocol header: behind one, the leaf is all this Python sees)
-            chain = None if proxy_protocol else _chain_via_openssl(host, port, server_name, deadline, identity)
+            key_type = getattr(context, "key_type", None)
+            chain = None if proxy_protocol else _chain_via_openssl(
+                host, port, server_name, deadline, identity,
+                ("-sigalgs", KEY_TYPES[key_type][1], "-no_tls1_3") if key_type else ())
             # Only trust the second connection if it saw the same leaf.
             result["chain_der"] = chain if chain and chain[0] == leaf else ([leaf] if leaf else [])
         elif method == "leaf":
@@ -654,7 +732,9 @@ def probe_many(targets, *, timeout, concurrency):
     Each distinct client certificate is read and checked once, before any connection; an endpoint
     whose certificate or key cannot be used gets that error without being connected to. A target with
     `lb_settings` ({min_version, max_version, ciphers}) is probed offering only those; when that fails, a second
-    handshake without them, within the same timeout, names the failure (lb_failure).
+    handshake without them, within the same timeout, names the failure (lb_failure). A target with `key_type` (a
+    key of KEY_TYPES) asks for the server's certificate of that key type: over TLS <= 1.2 by its cipher suites,
+    and when the server refuses that, over TLS 1.3 by `openssl s_client` (typed_probe).
     """
     if not targets:
         return []
@@ -666,12 +746,22 @@ def probe_many(targets, *, timeout, concurrency):
         if key not in contexts:
             try:
                 contexts[key] = client_context(key[0], key[1], lb_settings=settings)
+                if settings_key and settings_key[0] == "key_type":
+                    contexts[key].key_type = settings_key[1]  # what s_client asks for too (Python < 3.10)
             except CertError as exc:
                 contexts[key] = exc
         return contexts[key]
 
+    def settings_of(target):
+        """(the key of the context the target's first handshake uses, its settings)."""
+        if target.get("key_type"):  # TLS <= 1.2, the suites only that key type signs
+            ciphers = KEY_TYPES[target["key_type"]][0]
+            return ("key_type", target["key_type"]), {"min_version": None, "max_version": "TLSv1.2",
+                                                      "ciphers": ciphers}
+        return _settings_key(target), target.get("lb_settings")
+
     for target in targets:
-        context_for(target, _settings_key(target), target.get("lb_settings"))
+        context_for(target, *settings_of(target))
         if target.get("lb_settings") is not None:
             context_for(target, None, None)
 
@@ -681,7 +771,32 @@ def probe_many(targets, *, timeout, concurrency):
         return probe(target["host"], target["port"], server_name=target["server_name"],
                      timeout=budget, method=method, context=context, proxy_protocol=target.get("proxy_protocol"))
 
+    def typed(target, budget, tls13):
+        context = contexts[(target.get("client_cert"), target.get("client_key"), settings_of(target)[0])]
+        if isinstance(context, CertError):
+            return _failed(context)
+        return typed_probe(target["host"], target["port"], server_name=target["server_name"],
+                           key_type=target["key_type"], timeout=budget, identity=getattr(context, "identity", None),
+                           proxy_protocol=target.get("proxy_protocol"), tls13=tls13)
+
+    def one_typed(target):
+        if KEY_TYPES[target["key_type"]][0] is None:
+            return typed(target, timeout, False)
+        begun = time.monotonic()
+        result = run(target, contexts[(target.get("client_cert"), target.get("client_key"),
+                                       settings_of(target)[0])], timeout)
+        left = timeout - (time.monotonic() - begun)
+        refused = result.get("alert") in (_PROTOCOL_ALERT,) + _CIPHER_ALERTS or \
+            (result.get("reason") or "") in _PROTOCOL_REASONS + _CIPHER_REASONS
+        if result["ok"] or not refused or left <= 0.05:
+            return result
+        second = typed(target, left, True)  # the server takes no TLS <= 1.2 suite of the type: TLS 1.3 then
+        second["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
+        return second
+
     def one(target):
+        if target.get("key_type"):
+            return one_typed(target)
         settings = target.get("lb_settings")
         begun = time.monotonic()
         result = run(target, contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))],

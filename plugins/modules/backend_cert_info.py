@@ -108,6 +108,21 @@ options:
             (C(lb_backends[].proxy_protocol)).
         type: str
         choices: [v1, v2]
+      key_type:
+        description:
+          - Ask for the server's certificate of this key type, where it holds several (nginx's or Apache's RSA
+            certificate beside an ECDSA one); without it the server sends the one OpenSSL's default handshake favours
+            (ECDSA, then EdDSA, then RSA). Spelled as RV(certificates[].public_key) spells its type; any case, and V(ECDSA) for
+            V(EC).
+          - Asked over TLS 1.2 or lower by the cipher suites only that key type signs; a server that takes none of
+            them (TLS 1.3 only) is asked over TLS 1.3 by C(openssl s_client) with that type's signature algorithms,
+            as V(Ed25519) and V(Ed448) always are (an EdDSA certificate signs ECDSA suites too). s_client sends no
+            PROXY protocol header, so with O(endpoints[].proxy_protocol) such a probe is error C(UNSUPPORTED_SETTING).
+          - A server with no certificate of that type fails the handshake (C(TLS_HANDSHAKE_FAILED)); it never
+            answers with another type's.
+          - Discovered sites set it themselves where their server holds several (see O(discover)).
+        type: str
+        choices: [RSA, EC, Ed25519, Ed448]
   discover:
     description:
       - Web servers whose configuration is read to find each TLS site's certificate, key and chain files,
@@ -130,8 +145,15 @@ options:
         are wildcards (C(*.a.test), nginx's C(www.a.*)) with a name they match (C(certops-probe.a.test),
         C(www.a.certops-probe)), so that the probe reaches that site and not the default one. A site named only by
         regular expressions or catch-alls (C(_)) is probed without SNI and gets its socket's default server.
-      - Not read, and documented limits - a server holding two certificates (nginx's or Apache's RSA and ECDSA
-        pair) is one site with the last one; an HAProxy C(.if) block is read unless the file decides its condition
+      - A server that loads several certificates (nginx C(ssl_certificate), Apache C(SSLCertificateFile), given
+        more than once, each with the key file of its place; Apache's VirtualHost takes the main server's Nth in
+        place of its own Nth missing, as mod_ssl merges them) serves one of each key type, the last it loads of
+        that type. Each key type it serves is a site of its own, named for it (C(nginx-a.test+rsa),
+        C(nginx-a.test+ec)) and probed asking for that type (O(endpoints[].key_type)); a certificate replaced by a
+        later one of the same type is no site, with a warning. A server with one certificate is one site, named as
+        before.
+      - Not read, and documented limits - HAProxy certificates of several key types for one name are sites probed
+        without a key type (the probe gets ECDSA's); an HAProxy C(.if) block is read unless the file decides its condition
         (a number, C(streq) of fixed words, C(defined) of a C(setenv) name), and Apache C(<IfModule>) sections are
         read in every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
@@ -486,6 +508,12 @@ endpoints:
       returned: when a header was sent
       type: str
       sample: v1
+    key_type:
+      description: "The key type whose certificate was asked for, as given in O(endpoints[].key_type) or found by
+        O(discover) (a server holding certificates of several key types)."
+      returned: when one was asked for
+      type: str
+      sample: RSA
     tls_version:
       description: "Negotiated protocol version; null when the handshake did not complete."
       returned: always
@@ -534,7 +562,9 @@ sites:
   elements: dict
   contains:
     name:
-      description: "The declared name, or <server_type>-<first server name> when discovered."
+      description: "The declared name, or <server_type>-<first server name> when discovered; followed by
+        C(+<key type>) (C(+rsa), C(+ec), C(+ed25519)) where the server serves certificates of several key types,
+        one site each."
       returned: always
       type: str
       sample: nginx-www.example.com

@@ -282,3 +282,42 @@ def test_a_revoked_certificate_is_pushed_and_a_stale_crl_is_the_load_balancers_t
     # a backend whose load balancer checks no CRL: as before
     (site,) = plan_for([with_crl(backend("app1", 9001, GOOD), None, check="none")])["sites"]
     assert site["action"] == "none" and site["lb_checks"][0]["crl_content"] == "", site
+
+
+def test_a_servers_certificates_of_two_key_types_each_get_the_verdict_of_the_one_served(tmp_path):
+    """nginx with an RSA and an ECDSA certificate is two sites on one endpoint, told apart by the key type their
+    probes ask for (`<site>+rsa`, `<site>+ec`). A load balancer's backend goes to the one whose own probe got the
+    leaf the load balancer got (before: two sites on its address and port, so unplaced, and the expired certificate
+    the load balancer refuses was nobody's)."""
+    names = ["app1.lb.test"]
+    sites, endpoints, files = [], [], []
+    for kind, leaf in (("RSA", EXPIRED), ("EC", GOOD)):
+        endpoint = {"host": "127.0.0.1", "port": 9001, "server_name": names[0], "key_type": kind}
+        chain = [leaf.pem, LB_CA.intermediate.pem]
+        path = "/%s.pem" % kind.lower()
+        sites.append({"name": "site+%s" % kind.lower(), "server_type": "nginx", "cert_file": path, "key_file": path,
+                      "chain_file": None, "server_names": names, "endpoint": endpoint, "served_matches_disk": True,
+                      "key_matches_cert": True, "error": None})
+        endpoints.append(dict(endpoint, chain=[fp(leaf), fp(LB_CA.intermediate)], chain_pem=chain))
+        files.append({"path": path, "chain_pem": chain})
+    coll = {"sites": sites, "endpoints": endpoints, "files": files}
+    lb = lb_result(backend("app1", 9001, EXPIRED))
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], [{"host": "h", "claims": ["app1"]}])
+    assert mapped["backends"][0]["served"] == fp(EXPIRED)
+    # the host's own CA (the ECDSA site, which no load balancer judged, is judged by it)
+    ca_path = pki.write(tmp_path / "ca.pem", LB_CA.root.pem)
+    requests = [{"host": "h", "collected": coll, "sites": [], "ca_path": ca_path, "min_days": 0,
+                 "profile": "openssl", "force": False}]
+    groups = remediation.fleet_verify_items(requests, mapped)
+    verified = {"results": [_verify.verify_batch(g["chains"], ca_content=g.get("ca_content") or None,
+                                                 ca_path=g.get("ca_path") or None, profile="openssl")
+                            for g in groups]}
+    plan = remediation.fleet_plan(requests, verified, mapped)["h"]
+    assert plan["lb_unplaced"] == []
+    by_name = {site["name"]: site for site in plan["sites"]}
+    rsa, ec = by_name["site+rsa"], by_name["site+ec"]
+    assert rsa["action"] == "push" and "EXPIRED" in rsa["reasons"], rsa
+    assert [line["backend"] for line in rsa["before"]["lb"]] == ["be_app/app1"]
+    assert ec["action"] == "none" and "lb" not in ec["before"], ec
+    # each site is judged by its own probe's chain: the ECDSA one's served chain is the good leaf's
+    assert ec["before"]["served"]["fingerprint"] == fp(GOOD) and rsa["before"]["served"]["fingerprint"] == fp(EXPIRED)

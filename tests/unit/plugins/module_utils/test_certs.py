@@ -298,6 +298,14 @@ def test_certificates_of_one_issuer_share_what_they_repeat():
     ({"host": "a.test", "sni": False, "proxy_protocol": "v1"},
      {"host": "a.test", "port": 443, "server_name": None, "sni": False, "proxy_protocol": "v1"}),
     ({"host": "a.test", "proxy_protocol": None}, {"host": "a.test", "port": 443, "server_name": "a.test"}),
+    # the certificate of one key type, spelled as certificates[].public_key.type spells it
+    ({"host": "a.test", "key_type": "ecdsa"},
+     {"host": "a.test", "port": 443, "server_name": "a.test", "key_type": "EC"}),
+    ({"host": "a.test", "key_type": "rsa"},
+     {"host": "a.test", "port": 443, "server_name": "a.test", "key_type": "RSA"}),
+    ({"host": "a.test", "key_type": "ED25519"},
+     {"host": "a.test", "port": 443, "server_name": "a.test", "key_type": "Ed25519"}),
+    ({"host": "a.test", "key_type": None}, {"host": "a.test", "port": 443, "server_name": "a.test"}),
 ])
 def test_parse_endpoint(spec, expected):
     assert _collect.parse_endpoint(spec) == expected
@@ -328,8 +336,8 @@ def test_parse_endpoint(spec, expected):
     ("a..b:443", "empty label"),
     ("x" * 64 + ".test", "longer than 63"),
     ({"host": "a.test", "servername": "b.test"},
-     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key, proxy_protocol); "
-     "did you mean server_name (not servername)?"),
+     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key, proxy_protocol, "
+     "key_type); did you mean server_name (not servername)?"),
     ({"host": "a.test", "port": True}, "is not a number"),
     ({"host": "a.test", "port": 0}, "between 1 and 65535"),
     ({"host": "a.test:443"}, "not a valid IPv6 address"),
@@ -338,6 +346,8 @@ def test_parse_endpoint(spec, expected):
     ({"host": "a.test", "proxy_protocol": "v3"}, "proxy_protocol must be v1 or v2"),
     ({"host": "a.test", "proxy_protocol": True}, "proxy_protocol must be v1 or v2"),
     ({"host": "a.test", "proxy_protocol": ["v1"]}, "proxy_protocol must be v1 or v2"),
+    ({"host": "a.test", "key_type": "DSA"}, "key_type must be one of RSA, EC, Ed25519, Ed448"),
+    ({"host": "a.test", "key_type": 1}, "key_type must be one of"),
 ])
 def test_parse_endpoint_rejects(spec, needle):
     with pytest.raises(_certs.CertError) as info:

@@ -449,3 +449,53 @@ def test_apache_include_reads_directories_as_apache_does(tmp_path):
     sites = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
     assert [site["cert_file"] for site in sites] == [
         "/c/hidden.crt", "/c/after-define.crt", "/c/under-a-matched-directory.crt"]
+
+
+def _certificates(sites):
+    """{site name: [(certificate, key) of each site the server's certificates make, in the order loaded]}."""
+    out = {}
+    for site in sites:
+        out.setdefault(site["name"], []).append((site["cert_file"], site["key_file"]))
+    return out
+
+
+def test_nginx_every_ssl_certificate_is_a_site_of_its_group():
+    """nginx loads every ssl_certificate of a block (one served per key type: which is decided once the files are read,
+    _collect._certificate_groups), each with the ssl_certificate_key of its place; a block with any of its own
+    replaces the whole inherited list, and each of the two directives is inherited on its own. Held to nginx in
+    tests/integration/test_discovery_key_types.py."""
+    main = """http {
+        ssl_certificate /h/rsa.crt; ssl_certificate_key /h/rsa.key;
+        ssl_certificate /h/ec.crt; ssl_certificate_key /h/ec.key;
+        server { listen 1 ssl; server_name inherit.test; }
+        server { listen 2 ssl; server_name own.test; ssl_certificate /o/ec.crt; ssl_certificate_key /o/ec.key; }
+        server { listen 3 ssl; server_name two.test; ssl_certificate /t/a.crt; ssl_certificate /t/b.crt;
+                 ssl_certificate_key /t/a.key; ssl_certificate_key /t/b.key; }
+        server { listen 4 ssl; server_name keys.test; ssl_certificate_key /k/new.key; }
+    }"""
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    assert _certificates(sites) == {
+        "nginx-inherit.test": [("/h/rsa.crt", "/h/rsa.key"), ("/h/ec.crt", "/h/ec.key")],
+        "nginx-own.test": [("/o/ec.crt", "/o/ec.key")],
+        "nginx-two.test": [("/t/a.crt", "/t/a.key"), ("/t/b.crt", "/t/b.key")],
+        "nginx-keys.test": [("/h/rsa.crt", "/k/new.key"), ("/h/ec.crt", "/h/ec.crt")]}
+    groups = [site.get(_discover.GROUP) for site in sites]
+    assert groups[2] is None  # one certificate: no group
+    assert groups[0][0] == groups[1][0] != groups[3][0] and [g[1] for g in groups[:2] + groups[3:5]] == [0, 1, 0, 1]
+
+
+def test_apache_each_certificate_file_with_mod_ssl_merge():
+    """SSLCertificateFile and SSLCertificateKeyFile given more than once are all loaded; a VirtualHost's Nth takes
+    the place of the main server's Nth, and the main server's later ones stay (mod_ssl's merge of the two lists)."""
+    conf = ("SSLCertificateFile /m/ec.crt\nSSLCertificateKeyFile /m/ec.key\n"
+            "SSLCertificateFile /m/rsa.crt\nSSLCertificateKeyFile /m/rsa.key\n"
+            "<VirtualHost 127.0.0.1:1>\nServerName both.test\nSSLEngine on\n"
+            "SSLCertificateFile /v/rsa.crt\nSSLCertificateKeyFile /v/rsa.key\n"
+            "SSLCertificateFile /v/ec.crt\nSSLCertificateKeyFile /v/ec.key\n</VirtualHost>\n"
+            "<VirtualHost 127.0.0.1:2>\nServerName merged.test\nSSLEngine on\n"
+            "SSLCertificateFile /v/own.crt\nSSLCertificateKeyFile /v/own.key\n</VirtualHost>\n")
+    sites = _discover.apache_sites("/etc/apache2/apache2.conf",
+                                   _discover.FileSource(files={"/etc/apache2/apache2.conf": conf}))
+    assert _certificates(sites) == {
+        "apache-both.test": [("/v/rsa.crt", "/v/rsa.key"), ("/v/ec.crt", "/v/ec.key")],
+        "apache-merged.test": [("/v/own.crt", "/v/own.key"), ("/m/rsa.crt", "/m/rsa.key")]}

@@ -36,3 +36,23 @@ def test_the_callback_takes_the_plain_integers_openssl_gives():
     assert seen["messages"] == [("read", 22, 11, 0x0303), ("read", 22, 13, 0x0303), ("read", 21, 40, 0x0303)]
     assert seen["certificate"] == (0x0303, certificate)
     assert _probe._asked(seen) is True and _probe._last_alert(seen) == 40 and _probe._served_version(seen) == "TLSv1.2"
+
+
+def test_a_key_type_openssl_must_ask_for_behind_a_proxy_header_is_a_coded_error():
+    """An Ed25519 certificate is asked for by signature algorithm, which only openssl s_client sets, and s_client
+    sends no PROXY protocol header: the probe says so instead of connecting without the header."""
+    result = _probe.probe_many([{"host": "127.0.0.1", "port": 9, "server_name": "a.test", "key_type": "Ed25519",
+                                 "proxy_protocol": "v1"}], timeout=2, concurrency=1)[0]
+    assert result["ok"] is False and result["chain_der"] == []
+    assert result["error"]["code"] == "UNSUPPORTED_SETTING"
+    assert "PROXY protocol" in result["error"]["message"] and "Ed25519" in result["error"]["message"]
+
+
+def test_a_key_types_context_offers_only_that_types_suites_below_tls_1_3():
+    contexts = {}
+    for key_type in ("RSA", "EC"):
+        ctx = _probe.client_context(lb_settings={"min_version": None, "max_version": "TLSv1.2",
+                                                 "ciphers": _probe.KEY_TYPES[key_type][0]})
+        contexts[key_type] = {c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"}
+    assert contexts["RSA"] and contexts["EC"] and not contexts["RSA"] & contexts["EC"]
+    assert all("ECDSA" in name for name in contexts["EC"]) and not any("ECDSA" in n for n in contexts["RSA"])

@@ -102,7 +102,8 @@ def test_bad_arguments(args, needle):
     ({"endpoints": ["https://host:443/"]}, "give host:port, not a URL (here: 'host:443')"),
     ({"endpoints": ["::1:8443"]}, "write IPv6 with a port as [::1]:8443"),
     ({"endpoints": [{"host": "a.test", "servername": "b.test"}]},
-     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key, proxy_protocol)"),
+     "unknown key servername (allowed: host, port, server_name, sni, client_cert, client_key, proxy_protocol, "
+     "key_type)"),
     ({"endpoints": [{"host": "a.test", "port": "x"}]}, "port 'x' is not a number"),
     ({"endpoints": [None]}, "neither 'host:port' nor a dict"),
     ({"sites": [{"name": "s", "cert_path": "/x", "endpoint": "https://s.test/"}]}, "give host:port, not a URL"),

@@ -1,0 +1,215 @@
+"""A server that loads certificates of several key types (nginx's `ssl_certificate` and Apache's
+`SSLCertificateFile` given more than once: RSA beside ECDSA, the common pair) serves one certificate per key type,
+and which one a client gets depends on what its handshake offers. Discovery used to make one site of the last
+certificate listed and probe it unrestricted: the probe got the ECDSA certificate, so an RSA certificate listed
+last was "not what the server serves" (the role planned a reload, which could change nothing), and one listed
+first was never looked at, expired or not.
+
+Each key type is now its own site (`<site>+rsa`, `<site>+ec`), probed asking for that type, and a certificate a
+later one of the same type replaces is not a site. Held here to REAL nginx 1.22 and Apache 2.4: what each site's
+probe got must be what `openssl s_client -sigalgs` (the reference: it asks by signature algorithm, over TLS 1.2 or
+1.3) gets from the running server for that key type, and the certificate file discovery names for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
+from testlib import lbjudge, pki
+from testlib.ansible_run import ROOT, run_module, run_playbook
+from testlib.module_runner import run_main
+from testlib.servers import ApacheLB, NginxLB, free_ports
+
+CA = pki.CA("Key Types")
+# what `openssl s_client -sigalgs` offers to get each key type's certificate (any TLS version)
+SIGALGS = {"RSA": "rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "EC": "ecdsa_secp256r1_sha256", "Ed25519": "ed25519"}
+KEYS = {"RSA": lambda: pki.new_key("rsa"), "EC": pki.new_key, "Ed25519": ed25519.Ed25519PrivateKey.generate}
+
+
+def _files(base, label, name, kind, **kwargs):
+    leaf = CA.leaf(name, names=[name], key=KEYS[kind](), **kwargs)
+    return {"cert": pki.write(base / ("%s.crt" % label), CA.chain_pem(leaf)),
+            "key": pki.write(base / ("%s.key" % label), leaf.key_pem(), 0o600),
+            "fingerprint": leaf.fingerprint, "kind": kind}
+
+
+def _ngx_certs(*files):
+    return "".join("        ssl_certificate %s;\n        ssl_certificate_key %s;\n" % (f["cert"], f["key"])
+                   for f in files)
+
+
+def _openssl_leaf(port, name, kind, host="127.0.0.1"):
+    """The leaf the running server sends a client asking for `kind` by signature algorithm, by openssl itself."""
+    proc = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port), "-servername", name,
+                           "-sigalgs", SIGALGS[kind]], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                          check=False)
+    pem = proc.stdout.decode()
+    assert "-----BEGIN CERTIFICATE-----" in pem, proc.stderr.decode()[-2000:]
+    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
+    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = lbjudge.workdir(tmp_path_factory, "key-types")
+    f = {}
+    for label, name, kind in (("rsa-ec.rsa", "rsa-ec.test", "RSA"), ("rsa-ec.ec", "rsa-ec.test", "EC"),
+                              ("ec-rsa.ec", "ec-rsa.test", "EC"), ("tls13.rsa", "tls13.test", "RSA"),
+                              ("tls13.ec", "tls13.test", "EC"), ("inh.rsa", "inherit.test", "RSA"),
+                              ("inh.ec", "inherit.test", "EC"), ("own.ec", "own.test", "EC"),
+                              ("stale.rsa-old", "stale.test", "RSA"), ("stale.ec", "stale.test", "EC"),
+                              ("stale.rsa", "stale.test", "RSA"), ("ed.rsa", "ed.test", "RSA"),
+                              ("ed.ed25519", "ed.test", "Ed25519"), ("ap.rsa", "ap-both.test", "RSA"),
+                              ("ap.ec", "ap-both.test", "EC"), ("ap-main.ec", "ap-merged.test", "EC"),
+                              ("ap-main.rsa", "ap-merged.test", "RSA"), ("ap-own.ec", "ap-merged.test", "EC")):
+        f[label] = _files(base, label, name, kind)
+    # listed first and expired: before, never looked at
+    f["ec-rsa.rsa"] = _files(base, "ec-rsa.rsa", "ec-rsa.test", "RSA", days=10, start_days=-30)
+    p = dict(zip(("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed", "ap_both", "ap_merged"),
+                 free_ports(9)))
+
+    def server(port, name, *files, extra=""):
+        return ("    server {\n        listen 127.0.0.1:%d ssl;\n        server_name %s;\n%s%s        return 200;\n"
+                "    }\n" % (port, name, _ngx_certs(*files), extra))
+
+    # the http block's two certificates: inherited by a server with none of its own, replaced by one's own
+    body = (_ngx_certs(f["inh.rsa"], f["inh.ec"]).replace("        ", "    ")
+            + server(p["rsa_ec"], "rsa-ec.test", f["rsa-ec.rsa"], f["rsa-ec.ec"])
+            + server(p["ec_rsa"], "ec-rsa.test", f["ec-rsa.ec"], f["ec-rsa.rsa"])
+            + server(p["tls13"], "tls13.test", f["tls13.rsa"], f["tls13.ec"], extra="        ssl_protocols TLSv1.3;\n")
+            + server(p["inherit"], "inherit.test")
+            + server(p["own"], "own.test", f["own.ec"])
+            + server(p["stale"], "stale.test", f["stale.rsa-old"], f["stale.ec"], f["stale.rsa"])
+            + server(p["ed"], "ed.test", f["ed.rsa"], f["ed.ed25519"]))
+    nginx = NginxLB(base / "nginx", [p[k] for k in ("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed")],
+                    body)
+    # Apache: a VirtualHost with both; the main server's two beside a VirtualHost's one (mod_ssl takes the
+    # VirtualHost's first in place of the main server's first, and keeps the main server's second)
+    vhost = ("<VirtualHost 127.0.0.1:%d>\n    ServerName %s\n    SSLEngine on\n%s</VirtualHost>\n")
+    certs = "".join("    SSLCertificateFile %s\n    SSLCertificateKeyFile %s\n" % (x["cert"], x["key"])
+                    for x in (f["ap.rsa"], f["ap.ec"]))
+    apache = ApacheLB(base / "apache", [p["ap_both"], p["ap_merged"]],
+                      "SSLCertificateFile %s\nSSLCertificateKeyFile %s\nSSLCertificateFile %s\n"
+                      "SSLCertificateKeyFile %s\n" % (f["ap-main.ec"]["cert"], f["ap-main.ec"]["key"],
+                                                      f["ap-main.rsa"]["cert"], f["ap-main.rsa"]["key"])
+                      + vhost % (p["ap_both"], "ap-both.test", certs)
+                      + vhost % (p["ap_merged"], "ap-merged.test", "    SSLCertificateFile %s\n    "
+                                 "SSLCertificateKeyFile %s\n" % (f["ap-own.ec"]["cert"], f["ap-own.ec"]["key"])))
+    with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
+        for item in (nginx, apache):
+            running.enter_context(item)
+        yield {"nginx": nginx, "apache": apache, "files": f, "ports": p, "base": base}
+
+
+# site name -> (the file label discovery must name, the port it is served on)
+EXPECTED = {
+    "nginx-rsa-ec.test+rsa": ("rsa-ec.rsa", "rsa_ec"), "nginx-rsa-ec.test+ec": ("rsa-ec.ec", "rsa_ec"),
+    "nginx-ec-rsa.test+rsa": ("ec-rsa.rsa", "ec_rsa"), "nginx-ec-rsa.test+ec": ("ec-rsa.ec", "ec_rsa"),
+    "nginx-tls13.test+rsa": ("tls13.rsa", "tls13"), "nginx-tls13.test+ec": ("tls13.ec", "tls13"),
+    "nginx-inherit.test+rsa": ("inh.rsa", "inherit"), "nginx-inherit.test+ec": ("inh.ec", "inherit"),
+    "nginx-own.test": ("own.ec", "own"),
+    "nginx-stale.test+rsa": ("stale.rsa", "stale"), "nginx-stale.test+ec": ("stale.ec", "stale"),
+    "nginx-ed.test+rsa": ("ed.rsa", "ed"), "nginx-ed.test+ed25519": ("ed.ed25519", "ed"),
+    "apache-ap-both.test+rsa": ("ap.rsa", "ap_both"), "apache-ap-both.test+ec": ("ap.ec", "ap_both"),
+    "apache-ap-merged.test+ec": ("ap-own.ec", "ap_merged"), "apache-ap-merged.test+rsa": ("ap-main.rsa", "ap_merged"),
+}
+
+
+@pytest.fixture(scope="module")
+def discovered(world):
+    result = run_module("backend_cert_info", {
+        "discover": [{"type": "nginx", "config": str(world["nginx"].conf)},
+                     {"type": "apache", "config": str(world["apache"].conf)}],
+        "include_pem": False, "timeout": 15})
+    assert not result.get("failed"), result
+    assert all(d["error"] is None for d in result["discovery"]), result["discovery"]
+    return result
+
+
+def test_each_key_type_is_a_site_with_the_file_the_server_serves_for_it(world, discovered):
+    files, ports = world["files"], world["ports"]
+    sites = {s["name"]: s for s in discovered["sites"]}
+    assert sorted(sites) == sorted(EXPECTED)
+    endpoints = {(e["host"], e["port"], e["server_name"], e.get("key_type")): e for e in discovered["endpoints"]}
+    for name, (label, port) in EXPECTED.items():
+        site, expected = sites[name], files[label]
+        assert site["cert_file"] == expected["cert"] and site["key_file"] == expected["key"], (name, site)
+        assert site["endpoint"]["port"] == ports[port], (name, site["endpoint"])
+        # the reference: what the running server sends a client asking for this key type, by openssl
+        served = _openssl_leaf(ports[port], site["endpoint"]["server_name"], expected["kind"])
+        assert served == expected["fingerprint"], (name, "the server does not serve this file for its key type")
+        # the collection's probe got it, and says so
+        if name == "nginx-own.test":  # one certificate: one site, probed as before
+            assert "key_type" not in site["endpoint"]
+        else:
+            assert site["endpoint"]["key_type"] == expected["kind"], site["endpoint"]
+        probe = endpoints[(site["endpoint"]["host"], site["endpoint"]["port"], site["endpoint"]["server_name"],
+                           site["endpoint"].get("key_type"))]
+        assert probe["ok"] and probe["chain"][0] == expected["fingerprint"], (name, probe)
+        assert site["served_matches_disk"] is True and site["key_matches_cert"] is True, (name, site)
+        assert site["error"] is None, (name, site["error"])
+    # TLS 1.3 only: the RSA certificate is reached over TLS 1.3, by its signature algorithms
+    tls13 = endpoints[("127.0.0.1", ports["tls13"], "tls13.test", "RSA")]
+    assert tls13["tls_version"] == "TLSv1.3", tls13
+    # a TLS 1.2 server's RSA certificate is asked for by its cipher suites
+    assert endpoints[("127.0.0.1", ports["rsa_ec"], "rsa-ec.test", "RSA")]["tls_version"] == "TLSv1.2"
+
+
+def test_a_certificate_replaced_by_a_later_one_of_its_key_type_is_no_site(world, discovered, capfd):
+    files = world["files"]
+    named = [s["cert_file"] for s in discovered["sites"]]
+    assert files["stale.rsa-old"]["cert"] not in named
+    # the module warns (run in-process as Ansible runs it; ansible-core 2.19 prints a module's warning as it is made)
+    capfd.readouterr()
+    run_main(backend_cert_info.main, {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
+                                      "include_pem": False, "timeout": 15})
+    warnings = [w for w in capfd.readouterr().err.splitlines() if files["stale.rsa-old"]["cert"] in w]
+    assert len(warnings) == 1 and "(RSA)" in warnings[0] and files["stale.rsa"]["cert"] in warnings[0], warnings
+
+
+def test_key_type_endpoint_option(world):
+    port = world["ports"]["ec_rsa"]
+    files = world["files"]
+    result = run_module("backend_cert_info", {"endpoints": [
+        {"host": "127.0.0.1", "port": port, "server_name": "ec-rsa.test", "key_type": kind}
+        for kind in ("rsa", "ECDSA", "EC")] + [{"host": "127.0.0.1", "port": port, "server_name": "ec-rsa.test"}],
+        "include_pem": False, "timeout": 15})
+    got = [(e.get("key_type"), e["chain"][0] if e["chain"] else None) for e in result["endpoints"]]
+    # ECDSA and EC are the same probe; without key_type the server's choice for OpenSSL's default order (ECDSA)
+    assert got == [("RSA", files["ec-rsa.rsa"]["fingerprint"]), ("EC", files["ec-rsa.ec"]["fingerprint"]),
+                   (None, files["ec-rsa.ec"]["fingerprint"])], got
+    # a key type the server has no certificate of: an error, not another certificate
+    own = run_module("backend_cert_info", {"endpoints": [
+        {"host": "127.0.0.1", "port": world["ports"]["own"], "server_name": "own.test", "key_type": "RSA"}],
+        "include_pem": False, "timeout": 15})
+    entry = own["endpoints"][0]
+    assert not entry["ok"] and entry["chain"] == [] and entry["error"]["code"] == "TLS_HANDSHAKE_FAILED", entry
+    bad = run_module("backend_cert_info", {"endpoints": [{"host": "127.0.0.1", "port": port, "key_type": "dsa"}]})
+    assert bad.get("failed") and "key_type must be one of RSA, EC, Ed25519, Ed448" in bad["msg"], bad
+    assert "Traceback" not in json.dumps(bad)
+
+
+def test_diagnose_judges_each_key_type_and_plans_only_for_the_expired_one(world, tmp_path):
+    # Before: nginx-ec-rsa.test was one site of its RSA file, served the ECDSA one: "reload" (which changes
+    # nothing), and the expired RSA certificate was the served chain's verdict nobody saw.
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
+        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
+        "cert_remediation_discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
+        "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    sites = {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]}
+    assert sites["nginx-ec-rsa.test+rsa"]["action"] == "push", sites["nginx-ec-rsa.test+rsa"]
+    assert "EXPIRED" in sites["nginx-ec-rsa.test+rsa"]["reasons"]
+    assert "SERVED_DIFFERS_FROM_DISK" not in sites["nginx-ec-rsa.test+rsa"]["reasons"]
+    nginx_sites = {name for name in EXPECTED if name.startswith("nginx-")}
+    assert set(sites) == nginx_sites, sorted(sites)
+    for name in nginx_sites - {"nginx-ec-rsa.test+rsa"}:
+        assert sites[name]["action"] == "none", sites[name]
