@@ -285,14 +285,46 @@ def _site_for(entry, collected):
 
 def _lb_by_site(request, lb):
     """{site name: [(index, entry)]} for the load balancer backends mapped to this host, and the entries that
-    fit no site of it. index numbers the host's backends (the verification's view 'lb:<index>')."""
+    fit no site of it. index numbers the host's backends (the verification's view 'lb:<index>').
+
+    A backend placed on one key type's site of a server that serves several (`<site>+ec`) also judges the other
+    types' sites (`<site>+rsa`): the same load balancer takes whichever its handshake gets, so each is checked
+    as it checks, with its anchors and names, on the chain that site's own probe was served (a derived entry,
+    indexed after the host's backends)."""
     by_site, unplaced = {}, []
-    for index, entry in enumerate(e for e in (lb or {}).get("backends") or [] if e["host"] == request["host"]):
-        name = _site_for(entry, request["collected"])
+    collected = request["collected"]
+    backends = [e for e in (lb or {}).get("backends") or [] if e["host"] == request["host"]]
+    for index, entry in enumerate(backends):
+        name = _site_for(entry, collected)
         if name is None:
             unplaced.append(entry)
         else:
             by_site.setdefault(name, []).append((index, entry))
+    sites = _by(collected.get("sites"), "name")
+    pem_by_fingerprint = None
+    index = len(backends)
+    for name, entries in list(by_site.items()):
+        endpoint = sites[name].get("endpoint") or {}
+        if not endpoint.get("key_type"):
+            continue
+        where = (endpoint.get("host"), endpoint.get("port"), endpoint.get("server_name"))
+        for other in collected.get("sites") or []:
+            theirs = other.get("endpoint") or {}
+            if other["name"] == name or other["name"] in by_site or not theirs.get("key_type") or \
+                    (theirs.get("host"), theirs.get("port"), theirs.get("server_name")) != where:
+                continue
+            probe = _endpoint_of(collected, other) or {}
+            if pem_by_fingerprint is None:
+                pem_by_fingerprint = {c["fingerprint_sha256"]: c["pem"] for c in collected.get("certificates") or []
+                                      if "pem" in c}
+            chain = _pems(probe, pem_by_fingerprint)
+            if not chain:  # its own probe was served nothing: judged by the host's own settings
+                continue
+            for _i, entry in entries:
+                by_site.setdefault(other["name"], []).append((index, dict(
+                    entry, served=(probe.get("chain") or [None])[0],
+                    item=dict(entry["item"], chain=chain) if entry["item"] is not None else None)))
+                index += 1
     return by_site, unplaced
 
 

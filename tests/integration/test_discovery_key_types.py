@@ -16,15 +16,17 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import sys
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
 from testlib import lbjudge, pki
-from testlib.ansible_run import ROOT, run_module, run_playbook
+from testlib.ansible_run import ROLE_PLAY, ROOT, run_module, run_playbook
 from testlib.module_runner import run_main
-from testlib.servers import ApacheLB, NginxLB, free_ports
+from testlib.servers import ApacheLB, HAProxyLB, NginxLB, free_ports
 
 CA = pki.CA("Key Types")
 # what `openssl s_client -sigalgs` offers to get each key type's certificate (any TLS version)
@@ -213,3 +215,76 @@ def test_diagnose_judges_each_key_type_and_plans_only_for_the_expired_one(world,
     assert set(sites) == nginx_sites, sorted(sites)
     for name in nginx_sites - {"nginx-ec-rsa.test+rsa"}:
         assert sites[name]["action"] == "none", sites[name]
+
+
+def test_the_role_fixes_the_certificate_the_load_balancer_refuses_and_leaves_the_other(tmp_path):
+    """HAProxy verifies a backend whose nginx holds an RSA and an ECDSA certificate; HAProxy's handshake gets the
+    ECDSA one, expired, and has the backend DOWN. The role, reading HAProxy's view and discovering the backend's
+    sites (no CA path given: HAProxy's anchors are the ones), gives that verdict to `+ec` alone, pushes its renewal
+    into the ECDSA files, reloads and HAProxy has the backend UP; the RSA site is judged as HAProxy would judge it
+    on the chain its own probe got (valid), and its files are not touched."""
+    name = "dual-lb.test"
+    old_ec = CA.leaf(name, names=[name], days=10, start_days=-30)
+    renewed_ec = CA.leaf(name, names=[name])
+    rsa = CA.leaf(name, names=[name], key=pki.new_key("rsa"))
+    files = {kind: (pki.write(tmp_path / ("%s.crt" % kind), CA.chain_pem(leaf)),
+                    pki.write(tmp_path / ("%s.key" % kind), leaf.key_pem(), 0o600))
+             for kind, leaf in (("rsa", rsa), ("ec", old_ec))}
+    rsa_bytes = {path: open(path, "rb").read() for path in files["rsa"]}
+    source = tmp_path / "source" / "nginx-dual-lb.test+ec"
+    source.mkdir(parents=True)
+    pki.write(source / "cert.pem", renewed_ec.pem)
+    pki.write(source / "chain.pem", CA.intermediate.pem)
+    pki.write(source / "key.pem", renewed_ec.key_pem(), 0o600)
+    ca_file = pki.write(tmp_path / "ca.pem", CA.root.pem)
+    port, = free_ports(1)
+    backend = NginxLB(tmp_path / "nginx", port, "    server {\n        listen 127.0.0.1:%d ssl;\n        server_name "
+                      "%s;\n%s        return 200;\n    }\n" % (port, name, _ngx_certs(
+                          {"cert": files["rsa"][0], "key": files["rsa"][1]},
+                          {"cert": files["ec"][0], "key": files["ec"][1]})))
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_dual\n    server dual 127.0.0.1:%d ssl verify required ca-file %s sni str(%s) check check-sni %s\n"
+        % (port, ca_file, name, name)))
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({
+        "load_balancers": {"hosts": {"lb": dict(local)}},
+        "backends": {"hosts": {"dual": dict(local)}, "vars": {
+            "cert_remediation_discover": [{"type": "nginx", "config": str(backend.conf)}],
+            "cert_remediation_commands": {"nginx": {"test": " ".join(backend.test_command),
+                                                    "reload": " ".join(backend.reload_command)}},
+            "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
+            "cert_remediation_lb_config": {"haproxy": str(lb.conf)},
+            "cert_remediation_source_dir": str(tmp_path / "source"),
+            "cert_remediation_backup_dir": str(tmp_path / "backups"), "cert_remediation_report_dir": str(tmp_path),
+            "cert_remediation_report_formats": ["json"], "cert_remediation_reload": "command",
+            "cert_remediation_reload_wait": 10}}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(ROLE_PLAY)
+
+    def report():
+        return {s["site"]: s for s in json.loads((tmp_path / "report.json").read_text())["hosts"]["dual"]["sites"]}
+
+    with backend, lb:
+        assert lbjudge.haproxy_settled(lb)["dual"][0] == "DOWN"
+        before = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "diagnose"})
+        assert before.returncode == 0, before.stdout[-5000:]
+        sites = report()
+        assert sorted(sites) == ["nginx-dual-lb.test+ec", "nginx-dual-lb.test+rsa"], sorted(sites)
+        (line,) = sites["nginx-dual-lb.test+ec"]["before"]["lb"]
+        assert (line["valid"], line["codes"]) == (False, ["EXPIRED"]), line
+        assert sites["nginx-dual-lb.test+ec"]["action"] == "push"
+        # the RSA site: judged as HAProxy judges (its CA, its name), on the chain the site's own probe got
+        rsa_site = sites["nginx-dual-lb.test+rsa"]
+        assert rsa_site["action"] == "none", rsa_site
+        assert [(x["backend"], x["valid"]) for x in rsa_site["before"]["lb"]] == [("be_dual/dual", True)], rsa_site
+        fixed = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
+        assert fixed.returncode == 0, fixed.stdout[-5000:]
+        assert report()["nginx-dual-lb.test+ec"]["status"] == "done", report()
+        assert _openssl_leaf(port, name, "EC") == renewed_ec.fingerprint
+        assert _openssl_leaf(port, name, "RSA") == rsa.fingerprint
+        assert {path: open(path, "rb").read() for path in files["rsa"]} == rsa_bytes
+        deadline = time.monotonic() + 15
+        while lbjudge.haproxy_settled(lb)["dual"][0] != "UP" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert lb.stat()["dual"][0] == "UP", lb.stat()

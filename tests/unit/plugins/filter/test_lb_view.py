@@ -284,11 +284,12 @@ def test_a_revoked_certificate_is_pushed_and_a_stale_crl_is_the_load_balancers_t
     assert site["action"] == "none" and site["lb_checks"][0]["crl_content"] == "", site
 
 
-def test_a_servers_certificates_of_two_key_types_each_get_the_verdict_of_the_one_served(tmp_path):
+def test_a_servers_certificates_of_two_key_types_each_get_the_verdict_of_the_one_served():
     """nginx with an RSA and an ECDSA certificate is two sites on one endpoint, told apart by the key type their
     probes ask for (`<site>+rsa`, `<site>+ec`). A load balancer's backend goes to the one whose own probe got the
     leaf the load balancer got (before: two sites on its address and port, so unplaced, and the expired certificate
-    the load balancer refuses was nobody's)."""
+    the load balancer refuses was nobody's); the other is judged by the same load balancer's checks on its own
+    chain."""
     names = ["app1.lb.test"]
     sites, endpoints, files = [], [], []
     for kind, leaf in (("RSA", EXPIRED), ("EC", GOOD)):
@@ -304,20 +305,19 @@ def test_a_servers_certificates_of_two_key_types_each_get_the_verdict_of_the_one
     lb = lb_result(backend("app1", 9001, EXPIRED))
     mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], [{"host": "h", "claims": ["app1"]}])
     assert mapped["backends"][0]["served"] == fp(EXPIRED)
-    # the host's own CA (the ECDSA site, which no load balancer judged, is judged by it)
-    ca_path = pki.write(tmp_path / "ca.pem", LB_CA.root.pem)
-    requests = [{"host": "h", "collected": coll, "sites": [], "ca_path": ca_path, "min_days": 0,
-                 "profile": "openssl", "force": False}]
-    groups = remediation.fleet_verify_items(requests, mapped)
-    verified = {"results": [_verify.verify_batch(g["chains"], ca_content=g.get("ca_content") or None,
-                                                 ca_path=g.get("ca_path") or None, profile="openssl")
-                            for g in groups]}
+    requests = [{"host": "h", "collected": coll, "sites": [], "ca_path": "", "min_days": 0, "profile": "openssl",
+                 "force": False}]
+    verified = {"results": judge(remediation.fleet_verify_items(requests, mapped))}
     plan = remediation.fleet_plan(requests, verified, mapped)["h"]
     assert plan["lb_unplaced"] == []
     by_name = {site["name"]: site for site in plan["sites"]}
     rsa, ec = by_name["site+rsa"], by_name["site+ec"]
     assert rsa["action"] == "push" and "EXPIRED" in rsa["reasons"], rsa
     assert [line["backend"] for line in rsa["before"]["lb"]] == ["be_app/app1"]
-    assert ec["action"] == "none" and "lb" not in ec["before"], ec
+    # the ECDSA site, which the load balancer was not served, is judged as it would judge it (its anchors: the host
+    # gave no CA), on the chain the site's own probe got
+    assert ec["action"] == "none", ec
+    assert [(line["backend"], line["valid"]) for line in ec["before"]["lb"]] == [("be_app/app1", True)]
+    assert ec["ca_content"] == LB_CA.root.pem
     # each site is judged by its own probe's chain: the ECDSA one's served chain is the good leaf's
     assert ec["before"]["served"]["fingerprint"] == fp(GOOD) and rsa["before"]["served"]["fingerprint"] == fp(EXPIRED)
