@@ -266,9 +266,8 @@ def _certificate_groups(collector, all_sites):
     for members in groups.values():
         served = {}  # key type -> the site of the certificate the server keeps for it
         for site in members:  # in the order the server loads them
-            leaf = collector.leaf_of(site["cert_file"]) if site["cert_file"] else None
-            kind = collector.certificates[leaf]["public_key"]["type"] if leaf else None
-            if kind not in _probe.KEY_TYPES:
+            kind = _kind(collector, site)
+            if kind is None:
                 continue
             if kind in served:
                 dropped.add(id(served[kind]))
@@ -283,6 +282,37 @@ def _certificate_groups(collector, all_sites):
                     site["endpoint"] = dict(site["endpoint"], key_type=kind)
     if dropped:
         all_sites[:] = [site for site in all_sites if id(site) not in dropped]
+
+
+def _kind(collector, site):
+    """The key type of a site's certificate (as KEY_TYPES spells it), or None."""
+    leaf = collector.leaf_of(site["cert_file"]) if site["cert_file"] else None
+    kind = collector.certificates[leaf]["public_key"]["type"] if leaf else None
+    return kind if kind in _probe.KEY_TYPES else None
+
+
+def _answers(names, name):
+    """Whether a certificate's names take this SNI, as HAProxy matches them (exactly, or a leading wildcard)."""
+    return name in names or ("." in name and "*." + name.split(".", 1)[1] in names)
+
+
+def _haproxy_key_types(collector, all_sites):
+    """HAProxy picks among the certificates of a `bind` that take a client's SNI by the key types the client can
+    use (several `crt`, a directory, a `.rsa`/`.ecdsa` bundle): a discovered site whose probe name another of its
+    bind's certificates, of another key type, takes too is probed asking for its own type and named for it
+    (`haproxy-a.test+rsa`)."""
+    binds = {}
+    for site in all_sites:
+        if site["origin"] == "discovered" and site["server_type"] == "haproxy" and site["endpoint"]:
+            binds.setdefault((site["config_file"], tuple(site["listen"])), []).append(site)
+    for members in binds.values():
+        kinds = [_kind(collector, site) for site in members]
+        for site, kind in zip(members, kinds):
+            name = site["endpoint"]["server_name"]
+            if kind and name and any(other is not site and theirs and theirs != kind and _answers(
+                    other["server_names"], name) for other, theirs in zip(members, kinds)):
+                site["endpoint"] = dict(site["endpoint"], key_type=kind)
+                site["name"] = "%s+%s" % (site["name"], kind.lower())
 
 
 def _read_files(collector, expanded, all_sites):
@@ -306,6 +336,7 @@ def _read_files(collector, expanded, all_sites):
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
                                                    site["cert_file"], site["key_file"], None, proxied=proxied))
     _certificate_groups(collector, all_sites)
+    _haproxy_key_types(collector, all_sites)
     _unique_names(all_sites)
 
 

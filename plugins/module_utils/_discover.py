@@ -1108,9 +1108,19 @@ class HAConditions:
         return True
 
 
+_HAPROXY_BUNDLE_SUFFIXES = (".rsa", ".ecdsa", ".dsa")
+
+
 def _haproxy_crt_files(path, source):
+    """The certificate files a `crt` path loads: a directory's files (but the extra files beside them), a
+    multi-certificate bundle's `<path>.rsa`, `.ecdsa` and `.dsa` when the path itself does not exist (HAProxy's
+    ssl-load-extra-files, `bundle` by default), else the path."""
     if source.files is None and os.path.isdir(path):
         return [p for p in source.glob(path) if not p.endswith(_HAPROXY_EXTRA_SUFFIXES)]
+    if not source.exists(path):
+        bundle = [path + suffix for suffix in _HAPROXY_BUNDLE_SUFFIXES if source.exists(path + suffix)]
+        if bundle:
+            return bundle
     return [path]
 
 

@@ -152,8 +152,11 @@ options:
         C(nginx-a.test+ec)) and probed asking for that type (O(endpoints[].key_type)); a certificate replaced by a
         later one of the same type is no site, with a warning. A server with one certificate is one site, named as
         before.
-      - Not read, and documented limits - HAProxy certificates of several key types for one name are sites probed
-        without a key type (the probe gets ECDSA's); an HAProxy C(.if) block is read unless the file decides its condition
+      - HAProxy picks among a C(bind)'s certificates that take a client's SNI by the key types the client can use
+        (several C(crt), a directory, a bundle - C(crt a.pem) loads C(a.pem.rsa), C(a.pem.ecdsa) and C(a.pem.dsa)
+        when C(a.pem) is not there), so a site whose probe name another certificate of its C(bind), of another key
+        type, also takes is probed asking for its type and named for it (C(haproxy-a.test+rsa)).
+      - Not read, and documented limits - an HAProxy C(.if) block is read unless the file decides its condition
         (a number, C(streq) of fixed words, C(defined) of a C(setenv) name), and Apache C(<IfModule>) sections are
         read in every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or

@@ -6,7 +6,9 @@ last was "not what the server serves" (the role planned a reload, which could ch
 first was never looked at, expired or not.
 
 Each key type is now its own site (`<site>+rsa`, `<site>+ec`), probed asking for that type, and a certificate a
-later one of the same type replaces is not a site. Held here to REAL nginx 1.22 and Apache 2.4: what each site's
+later one of the same type replaces is not a site. HAProxy, which picks among a bind's certificates for one name
+by key type (several `crt`, a `.rsa`/`.ecdsa` bundle), likewise. Held here to REAL nginx 1.22, Apache 2.4 and
+HAProxy 2.6: what each site's
 probe got must be what `openssl s_client -sigalgs` (the reference: it asks by signature algorithm, over TLS 1.2 or
 1.3) gets from the running server for that key type, and the certificate file discovery names for it.
 """
@@ -103,10 +105,25 @@ def world(tmp_path_factory):
                       + vhost % (p["ap_both"], "ap-both.test", certs)
                       + vhost % (p["ap_merged"], "ap-merged.test", "    SSLCertificateFile %s\n    "
                                  "SSLCertificateKeyFile %s\n" % (f["ap-own.ec"]["cert"], f["ap-own.ec"]["key"])))
+    # HAProxy: two `crt` of one name, and a multi-certificate bundle (`crt b.pem` loads b.pem.rsa and b.pem.ecdsa);
+    # HAProxy's files hold the key (its `.key` is not there)
+    for label, name, kind in (("two-rsa.pem", "ha-two.test", "RSA"), ("two-ec.pem", "ha-two.test", "EC"),
+                              ("bundle.pem.rsa", "ha-bundle.test", "RSA"),
+                              ("bundle.pem.ecdsa", "ha-bundle.test", "EC")):
+        leaf = CA.leaf(name, names=[name], key=KEYS[kind]())
+        f[label] = {"cert": pki.write(base / label, CA.chain_pem(leaf) + leaf.key_pem(), 0o600),
+                    "fingerprint": leaf.fingerprint, "kind": kind}
+        f[label]["key"] = f[label]["cert"]
+    ha_two, ha_bundle = free_ports(2)
+    p.update(ha_two=ha_two, ha_bundle=ha_bundle)
+    haproxy = HAProxyLB(base / "haproxy", lbjudge.haproxy_head() + (
+        "frontend two\n    bind 127.0.0.1:%d ssl crt %s crt %s\n    http-request return status 200\n"
+        "frontend bundle\n    bind 127.0.0.1:%d ssl crt %s\n    http-request return status 200\n" % (
+            ha_two, f["two-rsa.pem"]["cert"], f["two-ec.pem"]["cert"], ha_bundle, base / "bundle.pem")))
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
-        for item in (nginx, apache):
+        for item in (nginx, apache, haproxy):
             running.enter_context(item)
-        yield {"nginx": nginx, "apache": apache, "files": f, "ports": p, "base": base}
+        yield {"nginx": nginx, "apache": apache, "haproxy": haproxy, "files": f, "ports": p, "base": base}
 
 
 # site name -> (the file label discovery must name, the port it is served on)
@@ -120,6 +137,9 @@ EXPECTED = {
     "nginx-ed.test+rsa": ("ed.rsa", "ed"), "nginx-ed.test+ed25519": ("ed.ed25519", "ed"),
     "apache-ap-both.test+rsa": ("ap.rsa", "ap_both"), "apache-ap-both.test+ec": ("ap.ec", "ap_both"),
     "apache-ap-merged.test+ec": ("ap-own.ec", "ap_merged"), "apache-ap-merged.test+rsa": ("ap-main.rsa", "ap_merged"),
+    "haproxy-ha-two.test+rsa": ("two-rsa.pem", "ha_two"), "haproxy-ha-two.test+ec": ("two-ec.pem", "ha_two"),
+    "haproxy-ha-bundle.test+rsa": ("bundle.pem.rsa", "ha_bundle"),
+    "haproxy-ha-bundle.test+ec": ("bundle.pem.ecdsa", "ha_bundle"),
 }
 
 
@@ -127,7 +147,8 @@ EXPECTED = {
 def discovered(world):
     result = run_module("backend_cert_info", {
         "discover": [{"type": "nginx", "config": str(world["nginx"].conf)},
-                     {"type": "apache", "config": str(world["apache"].conf)}],
+                     {"type": "apache", "config": str(world["apache"].conf)},
+                     {"type": "haproxy", "config": str(world["haproxy"].conf)}],
         "include_pem": False, "timeout": 15})
     assert not result.get("failed"), result
     assert all(d["error"] is None for d in result["discovery"]), result["discovery"]

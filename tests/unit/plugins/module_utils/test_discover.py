@@ -499,3 +499,13 @@ def test_apache_each_certificate_file_with_mod_ssl_merge():
     assert _certificates(sites) == {
         "apache-both.test": [("/v/rsa.crt", "/v/rsa.key"), ("/v/ec.crt", "/v/ec.key")],
         "apache-merged.test": [("/v/own.crt", "/v/own.key"), ("/m/rsa.crt", "/m/rsa.key")]}
+
+
+def test_haproxy_multi_certificate_bundle():
+    """`crt b.pem` where b.pem is not there loads the bundle b.pem.rsa, b.pem.ecdsa and b.pem.dsa that are (HAProxy's
+    ssl-load-extra-files bundle); a crt that exists is itself. Held to HAProxy in test_discovery_key_types."""
+    cfg = "frontend f\n    bind 127.0.0.1:1 ssl crt /c/b.pem crt /c/one.pem crt /c/missing.pem\n"
+    files = {"/etc/haproxy/haproxy.cfg": cfg, "/c/b.pem.rsa": "x", "/c/b.pem.ecdsa": "x", "/c/one.pem": "x",
+             "/c/one.pem.rsa": "x"}
+    sites = _discover.haproxy_sites("/etc/haproxy/haproxy.cfg", _discover.FileSource(files))
+    assert [site["cert_file"] for site in sites] == ["/c/b.pem.rsa", "/c/b.pem.ecdsa", "/c/one.pem", "/c/missing.pem"]
