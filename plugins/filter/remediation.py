@@ -200,9 +200,15 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             reasons.append("KEY_MISMATCH")
         if force:
             reasons.append("FORCED")
+        # loaded and sent to no client, or a key type this host cannot ask for: a push cannot change the first, nor
+        # be verified after the reload in the second
+        not_served = (site.get("error") or {}).get("code") if (site.get("error") or {}).get("code") in _UNPROBED \
+            else None
+        if not_served:
+            reasons = [not_served] + [r for r in reasons if r != "NOT_SERVED"]
         if not reasons:
             action = "none"
-        elif not force and lb_side:
+        elif not force and (lb_side or not_served):
             action = "manual"  # the load balancer cannot reach, negotiate with or judge the backend: no push fixes it
         elif not force and matches is False and disk["valid"] and not disk["codes"] and \
                 site.get("key_matches_cert") is not False:
@@ -248,6 +254,7 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
 
 
 _POLICY = ("ca_path", "ca_content", "min_days", "profile", "crl_content")
+_UNPROBED = ("KEY_TYPE_NOT_SERVED", "UNSUPPORTED_SETTING")  # a site's probe error that makes it a person's
 
 
 def _lb_names(site_lb):
@@ -270,14 +277,22 @@ def _site_for(entry, collected):
     def endpoint(site):
         return (site.get("endpoint") or {}).get("host"), (site.get("endpoint") or {}).get("port")
 
+    files = _by(collected.get("files"), "path")
+
     def served(site):
         probe = _endpoint_of(collected, site) or {}
         return (probe.get("chain") or [None])[0]
 
+    def disk(site):
+        return (files.get(site.get("cert_file")) or {}).get("leaf")
+
     for found in ([s for s in sites if endpoint(s) == (entry["address"], entry["port"])],
                   [s for s in sites if endpoint(s)[1] == entry["port"]]):
         typed = len(found) > 1 and entry.get("served") and all((s.get("endpoint") or {}).get("key_type") for s in found)
-        picked = [s for s in found if served(s) == entry["served"]] if typed else found
+        # the site whose probe got the same leaf; else (its probe got nothing: a TLS 1.3-only server behind a PROXY
+        # protocol header) the one whose file holds it
+        picked = ([s for s in found if served(s) == entry["served"]] or [s for s in found if disk(s) == entry["served"]]
+                  ) if typed else found
         if len(picked) == 1:
             return picked[0]["name"]
     return None
@@ -303,6 +318,7 @@ def _lb_by_site(request, lb):
     sites = _by(collected.get("sites"), "name")
     pem_by_fingerprint = None
     index = len(backends)
+    placed = set(by_site)
     for name, entries in list(by_site.items()):
         endpoint = sites[name].get("endpoint") or {}
         if not endpoint.get("key_type"):
@@ -310,7 +326,7 @@ def _lb_by_site(request, lb):
         where = (endpoint.get("host"), endpoint.get("port"), endpoint.get("server_name"))
         for other in collected.get("sites") or []:
             theirs = other.get("endpoint") or {}
-            if other["name"] == name or other["name"] in by_site or not theirs.get("key_type") or \
+            if other["name"] in placed or not theirs.get("key_type") or \
                     (theirs.get("host"), theirs.get("port"), theirs.get("server_name")) != where:
                 continue
             probe = _endpoint_of(collected, other) or {}
@@ -557,8 +573,20 @@ _FIX_LB = ("fix by hand: the load balancer cannot reach, negotiate with or judge
            "network, or its own configuration, CA file or CRL file), which no certificate push fixes")
 
 
+_FIX_UNPROBED = ("fix by hand: this host cannot ask the server for this certificate (see before.error), so a push "
+                 "could not be verified")
+_FIX_NOT_SERVED = ("fix by hand: the server loads this certificate and sends it to no client (its protocols or "
+                   "ciphers leave no handshake for its key type), which no certificate push fixes")
+
+
 def _fix(entry):
-    return _FIX_LB if entry["action"] == "manual" and entry.get("lb_side") else _FIX[entry["action"]]
+    if entry["action"] == "manual" and entry.get("lb_side"):
+        return _FIX_LB
+    if entry["action"] == "manual" and "KEY_TYPE_NOT_SERVED" in entry["reasons"]:
+        return _FIX_NOT_SERVED
+    if entry["action"] == "manual" and "UNSUPPORTED_SETTING" in entry["reasons"]:
+        return _FIX_UNPROBED
+    return _FIX[entry["action"]]
 
 
 @takes("the plan of remediation_plan or fleet_plan (a list of sites with name, action and reasons) "

@@ -46,6 +46,8 @@ _WORDS = {
     "FORCED": "remediation forced",
     "DYNAMIC_PATH": "the certificate's path is only known at request time",
     "NO_CERT_PATH": "no certificate file is known for the site",
+    "KEY_TYPE_NOT_SERVED": "the server loads the certificate and sends it to no client (its protocols or ciphers)",
+    "UNSUPPORTED_SETTING": "this host cannot ask the server for the certificate as it is set up",
 }
 
 

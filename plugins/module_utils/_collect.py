@@ -249,6 +249,8 @@ def _unique_names(sites):
             seen[base] = 1
 
 
+# a key-type probe's failure that means the server does not send that type's certificate
+_REFUSED_TYPE = ("TLS_HANDSHAKE_FAILED", "NO_COMMON_CIPHER", "NO_COMMON_PROTOCOL")
 _GROUP = "_certificate_group"  # _discover.GROUP (not imported: a run that does not discover never loads _discover)
 
 
@@ -275,7 +277,9 @@ def _certificate_groups(collector, all_sites):
                     "%s: %s is not served: %s, loaded after it, is a certificate of the same key type (%s), which "
                     "replaces it" % (site["name"], served[kind]["cert_file"], site["cert_file"], kind))
             served[kind] = site
-        if len(served) > 1:
+        # two or more left (one whose type is unknown, a variable path or an unreadable file, too): each of a
+        # known type is probed for it, or it would get whichever its handshake favours
+        if len([site for site in members if id(site) not in dropped]) > 1:
             for kind, site in served.items():
                 site["name"] = "%s+%s" % (site["name"], kind.lower())
                 if site["endpoint"]:
@@ -378,6 +382,9 @@ def _result(collector, all_sites, keyed, order, probes, discovery):
     include_pem, chain_pem = collector.include_pem, collector.chain_pem
     by_key = {k: collector.endpoint_entry(keyed[k], p) for k, p in zip(order, probes)}
 
+    # where a server is reached without a key type asked for (the key-type sites that got a certificate)
+    typed_ok = {endpoint_key(dict(s["endpoint"], key_type=None)) for s in all_sites
+                if (s["endpoint"] or {}).get("key_type") and by_key[endpoint_key(s["endpoint"])]["ok"]}
     site_entries = []
     for site in all_sites:
         entry = dict(site, key_matches_cert=None, served_matches_disk=None, error=site.get("error"))
@@ -394,6 +401,12 @@ def _result(collector, all_sites, keyed, order, probes, discovery):
                 entry["served_matches_disk"] = served["chain"][0] == leaf
             elif not served["ok"] and entry["error"] is None:
                 entry["error"] = served["error"]
+                if site["endpoint"].get("key_type") and (served["error"] or {}).get("code") in _REFUSED_TYPE and \
+                        endpoint_key(dict(site["endpoint"], key_type=None)) in typed_ok:
+                    entry["error"] = {"code": "KEY_TYPE_NOT_SERVED", "message": (
+                        "the server answers for its other key types but sends no client its %s certificate (%s): "
+                        "it is loaded and never served, under the server's own protocols and ciphers" % (
+                            site["endpoint"]["key_type"], served["error"]["message"]))}
         site_entries.append(entry)
 
     certificates = list(collector.certificates.values())

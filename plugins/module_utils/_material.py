@@ -144,6 +144,27 @@ def pem_material(data, *, read_key, read_pkcs7):
 
 _RSA_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01"  # 1.2.840.113549.1.1.1 rsaEncryption
 _EC_OID = b"\x2a\x86\x48\xce\x3d\x02\x01"  # 1.2.840.10045.2.1 id-ecPublicKey
+# a certificate's public key algorithm OID -> its key type, as certificates[].public_key spells it
+_KEY_TYPE_OIDS = {_RSA_OID: "RSA", b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a": "RSA",  # ... RSASSA-PSS
+                  _EC_OID: "EC", b"\x2b\x65\x70": "Ed25519", b"\x2b\x65\x71": "Ed448"}
+
+
+def certificate_key_type(der):
+    """The key type of a certificate's public key (RSA, EC, Ed25519, Ed448), from its DER with the standard library;
+    None when it is another or the DER cannot be read that far."""
+    try:
+        _tag, start, end = der_element(der, 0, len(der))  # Certificate
+        _tag, start, end = der_element(der, start, end)  # TBSCertificate
+        fields = list(der_children(der, start, end))
+        fields = fields[1:] if fields and fields[0][0] == 0xA0 else fields  # [0] version
+        _tag, start, end = fields[5]  # serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+        _tag, start, end = der_element(der, start, end)  # AlgorithmIdentifier
+        tag, start, end = der_element(der, start, end)  # its OID
+    except (ValueError, IndexError):
+        return None
+    return _KEY_TYPE_OIDS.get(der[start:end]) if tag == 0x06 else None
+
+
 # named curve OID -> (size in bits, p, b, n, Gx, Gy); a = -3 on all three
 _CURVES = {
     b"\x2a\x86\x48\xce\x3d\x03\x01\x07": (  # 1.2.840.10045.3.1.7 secp256r1 (P-256)

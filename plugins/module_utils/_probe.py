@@ -63,7 +63,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
@@ -429,24 +429,38 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=max(0.01, timeout),
                               check=False)
     except subprocess.TimeoutExpired:
-        return _failed(CertError("TIMEOUT", "no answer within %ss" % timeout))
+        return dict(_failed(CertError("TIMEOUT", "no answer within %ss" % timeout)),
+                    elapsed_ms=round((time.monotonic() - begun) * 1000.0, 1))
     except OSError as exc:
         result["error"]["message"] += "it could not run (%s)" % exc
         return result
     ders = _s_client_ders(proc.stdout)
     negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
     elapsed = round((time.monotonic() - begun) * 1000.0, 1)
+    result["elapsed_ms"] = elapsed
     if ders and negotiated and negotiated.group(1) != b"(NONE)":
         return dict(result, ok=True, error=None, chain_der=ders, tls_version=negotiated.group(1).decode(),
-                    cipher=negotiated.group(2).decode(), handshake_ms=elapsed, elapsed_ms=elapsed)
+                    cipher=negotiated.group(2).decode(), handshake_ms=elapsed)
     lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     why = next((line for line in lines if "alert" in line or "error:" in line or "refused" in line.lower()),
                lines[-1] if lines else "no certificate")
-    code = "CONNECTION_REFUSED" if "refused" in why.lower() else "TLS_HANDSHAKE_FAILED"
-    result["error"] = {"code": code, "message": "the server sent no %s certificate%s (openssl s_client: %s)" % (
-        key_type, " over TLS 1.3" if tls13 else "", why)}
-    result["elapsed_ms"] = elapsed
+    if "refused" in why.lower():
+        result["error"] = {"code": "CONNECTION_REFUSED", "message": "connection refused (openssl s_client: %s)" % why}
+    else:
+        result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "the server sent no %s certificate%s (openssl "
+                           "s_client: %s)" % (key_type, " over TLS 1.3" if tls13 else "", why)}
     return result
+
+
+def _of_type(result, key_type):
+    """A key-type probe's result whose leaf is of another key type (an Ed25519 certificate signs the ECDSA suites
+    too) is no answer: the handshake's error then says what came instead."""
+    kind = _material.certificate_key_type(result["chain_der"][0]) if result["chain_der"] else None
+    if not result["ok"] or kind == key_type:
+        return result
+    return dict(result, ok=False, chain_der=[], error={
+        "code": "TLS_HANDSHAKE_FAILED", "message": "asked for its %s certificate, the server sent %s" % (
+            key_type, "a certificate of key type %s" % kind if kind else "a certificate whose key type is unknown")})
 
 
 def _certificate_message_chain(seen):
@@ -762,7 +776,7 @@ def probe_many(targets, *, timeout, concurrency):
 
     for target in targets:
         context_for(target, *settings_of(target))
-        if target.get("lb_settings") is not None:
+        if target.get("lb_settings") is not None or (target.get("key_type") and target.get("proxy_protocol")):
             context_for(target, None, None)
 
     def run(target, context, budget):
@@ -772,12 +786,20 @@ def probe_many(targets, *, timeout, concurrency):
                      timeout=budget, method=method, context=context, proxy_protocol=target.get("proxy_protocol"))
 
     def typed(target, budget, tls13):
-        context = contexts[(target.get("client_cert"), target.get("client_key"), settings_of(target)[0])]
+        """By the key type's signature algorithms (openssl s_client), or behind a PROXY protocol header (which
+        s_client cannot send) the server's own choice for an unrestricted handshake, when it is of that type."""
+        key_type, identity = target["key_type"], (target.get("client_cert"), target.get("client_key"))
+        context = contexts[identity + (settings_of(target)[0],)]
         if isinstance(context, CertError):
             return _failed(context)
-        return typed_probe(target["host"], target["port"], server_name=target["server_name"],
-                           key_type=target["key_type"], timeout=budget, identity=getattr(context, "identity", None),
-                           proxy_protocol=target.get("proxy_protocol"), tls13=tls13)
+        if target.get("proxy_protocol"):
+            plain = _of_type(run(target, contexts[identity + (None,)], budget), key_type)
+            if plain["ok"]:
+                return plain
+        return _of_type(typed_probe(
+            target["host"], target["port"], server_name=target["server_name"], key_type=key_type, timeout=budget,
+            identity=getattr(context, "identity", None), proxy_protocol=target.get("proxy_protocol"), tls13=tls13),
+            key_type)
 
     def one_typed(target):
         if KEY_TYPES[target["key_type"]][0] is None:
@@ -788,9 +810,12 @@ def probe_many(targets, *, timeout, concurrency):
         left = timeout - (time.monotonic() - begun)
         refused = result.get("alert") in (_PROTOCOL_ALERT,) + _CIPHER_ALERTS or \
             (result.get("reason") or "") in _PROTOCOL_REASONS + _CIPHER_REASONS
-        if result["ok"] or not refused or left <= 0.05:
-            return result
-        second = typed(target, left, True)  # the server takes no TLS <= 1.2 suite of the type: TLS 1.3 then
+        checked = _of_type(result, target["key_type"])
+        if checked["ok"] or left <= 0.05 or not (result["ok"] or refused):
+            return checked
+        # another key type's certificate (EdDSA signs the ECDSA suites too): ask by signature algorithm, any version;
+        # no TLS <= 1.2 suite of the type taken: TLS 1.3 then
+        second = typed(target, left, not result["ok"])
         second["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
         return second
 

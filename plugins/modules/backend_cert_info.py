@@ -476,7 +476,9 @@ endpoints:
     error:
       description:
         - "Null, or code (DNS_FAILURE, CONNECTION_REFUSED, HOST_UNREACHABLE, TIMEOUT, CONNECTION_RESET, NOT_TLS,
-          TLS_HANDSHAKE_FAILED, CLIENT_CERT_REQUIRED, CLIENT_CERT_REJECTED) and message."
+          TLS_HANDSHAKE_FAILED, CLIENT_CERT_REQUIRED, CLIENT_CERT_REJECTED, UNSUPPORTED_SETTING) and message."
+        - With O(endpoints[].key_type), C(TLS_HANDSHAKE_FAILED) also when the server sent a certificate of another
+          key type, and C(UNSUPPORTED_SETTING) when only C(openssl s_client) could ask for it and it cannot here."
         - C(CONNECTION_REFUSED) only for a refused connection; a reset at accept or during the handshake is
           C(CONNECTION_RESET); C(HOST_UNREACHABLE) means no route to the host or its network, or this host may not
           connect to it.
@@ -635,7 +637,10 @@ sites:
     error:
       description: >-
         The certificate file's or the endpoint's error, or C(DYNAMIC_PATH) for a discovered path only known at request
-        time; null when fine.
+        time; null when fine. A site of one key type whose probe failed while the server's other key types were
+        served is C(KEY_TYPE_NOT_SERVED) (the server loads the certificate and sends it to no client, under its own
+        protocols and ciphers); one this host cannot ask for is C(UNSUPPORTED_SETTING) (see
+        O(endpoints[].key_type)).
       returned: always
       type: dict
       sample: null

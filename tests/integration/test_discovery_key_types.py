@@ -75,12 +75,16 @@ def world(tmp_path_factory):
         f[label] = _files(base, label, name, kind)
     # listed first and expired: before, never looked at
     f["ec-rsa.rsa"] = _files(base, "ec-rsa.rsa", "ec-rsa.test", "RSA", days=10, start_days=-30)
-    p = dict(zip(("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed", "ap_both", "ap_merged"),
-                 free_ports(9)))
+    for label, name, kind in (("mixed.rsa", "mixed.test", "RSA"), ("mixed.test", "mixed.test", "EC"),
+                              ("uns.rsa", "unservable.test", "RSA"), ("uns.ec", "unservable.test", "EC"),
+                              ("pp13.rsa", "pp13.test", "RSA"), ("pp13.ec", "pp13.test", "EC")):
+        f[label] = _files(base, label, name, kind)
+    p = dict(zip(("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed", "ap_both", "ap_merged", "mixed",
+                  "unservable", "pp13"), free_ports(12)))
 
-    def server(port, name, *files, extra=""):
-        return ("    server {\n        listen 127.0.0.1:%d ssl;\n        server_name %s;\n%s%s        return 200;\n"
-                "    }\n" % (port, name, _ngx_certs(*files), extra))
+    def server(port, name, *files, extra="", listen=""):
+        return ("    server {\n        listen 127.0.0.1:%d ssl%s;\n        server_name %s;\n%s%s        return 200;\n"
+                "    }\n" % (port, listen, name, _ngx_certs(*files), extra))
 
     # the http block's two certificates: inherited by a server with none of its own, replaced by one's own
     body = (_ngx_certs(f["inh.rsa"], f["inh.ec"]).replace("        ", "    ")
@@ -90,9 +94,18 @@ def world(tmp_path_factory):
             + server(p["inherit"], "inherit.test")
             + server(p["own"], "own.test", f["own.ec"])
             + server(p["stale"], "stale.test", f["stale.rsa-old"], f["stale.ec"], f["stale.rsa"])
-            + server(p["ed"], "ed.test", f["ed.rsa"], f["ed.ed25519"]))
-    nginx = NginxLB(base / "nginx", [p[k] for k in ("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed")],
-                    body)
+            + server(p["ed"], "ed.test", f["ed.rsa"], f["ed.ed25519"])
+            # one of two certificates named by a variable (resolved per handshake: here the ECDSA mixed.test.crt)
+            + server(p["mixed"], "mixed.test", f["mixed.rsa"], {"cert": str(base / "$ssl_server_name.crt"),
+                                                                "key": str(base / "$ssl_server_name.key")})
+            # the server's own settings leave no handshake for its RSA certificate
+            + server(p["unservable"], "unservable.test", f["uns.rsa"], f["uns.ec"],
+                     extra="        ssl_protocols TLSv1.2;\n        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;\n")
+            # TLS 1.3 only, behind a PROXY protocol header: s_client, which sets signature algorithms, sends none
+            + server(p["pp13"], "pp13.test", f["pp13.rsa"], f["pp13.ec"], listen=" proxy_protocol",
+                     extra="        ssl_protocols TLSv1.3;\n"))
+    nginx = NginxLB(base / "nginx", [p[k] for k in ("rsa_ec", "ec_rsa", "tls13", "inherit", "own", "stale", "ed",
+                                                    "mixed", "unservable", "pp13")], body)
     # Apache: a VirtualHost with both; the main server's two beside a VirtualHost's one (mod_ssl takes the
     # VirtualHost's first in place of the main server's first, and keeps the main server's second)
     vhost = ("<VirtualHost 127.0.0.1:%d>\n    ServerName %s\n    SSLEngine on\n%s</VirtualHost>\n")
@@ -140,7 +153,12 @@ EXPECTED = {
     "haproxy-ha-two.test+rsa": ("two-rsa.pem", "ha_two"), "haproxy-ha-two.test+ec": ("two-ec.pem", "ha_two"),
     "haproxy-ha-bundle.test+rsa": ("bundle.pem.rsa", "ha_bundle"),
     "haproxy-ha-bundle.test+ec": ("bundle.pem.ecdsa", "ha_bundle"),
+    "nginx-mixed.test+rsa": ("mixed.rsa", "mixed"), "nginx-unservable.test+ec": ("uns.ec", "unservable"),
 }
+# site name -> (its error's code, the file label it names, or None)
+NOT_PROBED = {"nginx-mixed.test": ("DYNAMIC_PATH", None),
+              "nginx-unservable.test+rsa": ("KEY_TYPE_NOT_SERVED", "uns.rsa"),
+              "nginx-pp13.test+rsa": ("UNSUPPORTED_SETTING", "pp13.rsa")}
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +176,7 @@ def discovered(world):
 def test_each_key_type_is_a_site_with_the_file_the_server_serves_for_it(world, discovered):
     files, ports = world["files"], world["ports"]
     sites = {s["name"]: s for s in discovered["sites"]}
-    assert sorted(sites) == sorted(EXPECTED)
+    assert sorted(sites) == sorted(list(EXPECTED) + list(NOT_PROBED) + ["nginx-pp13.test+ec"])
     endpoints = {(e["host"], e["port"], e["server_name"], e.get("key_type")): e for e in discovered["endpoints"]}
     for name, (label, port) in EXPECTED.items():
         site, expected = sites[name], files[label]
@@ -184,6 +202,25 @@ def test_each_key_type_is_a_site_with_the_file_the_server_serves_for_it(world, d
     assert endpoints[("127.0.0.1", ports["rsa_ec"], "rsa-ec.test", "RSA")]["tls_version"] == "TLSv1.2"
 
 
+def test_a_certificate_no_client_is_sent_or_this_host_cannot_ask_for(world, discovered):
+    """A site whose certificate the server never sends (its ciphers leave its key type no handshake), or that only
+    s_client could ask for where it cannot (behind a PROXY protocol header, TLS 1.3 only), says so; the other key
+    type of those servers is probed as usual (behind the header: the server's own choice, ECDSA, taken when it is
+    of the type asked for). A variable path is DYNAMIC_PATH, and its sibling is still probed for its type."""
+    files = world["files"]
+    sites = {s["name"]: s for s in discovered["sites"]}
+    for name, (code, label) in NOT_PROBED.items():
+        assert sites[name]["error"]["code"] == code, (name, sites[name]["error"])
+        assert sites[name]["cert_file"] == (files[label]["cert"] if label else None), sites[name]
+    assert "RSA" in sites["nginx-unservable.test+rsa"]["error"]["message"]
+    ec = sites["nginx-pp13.test+ec"]
+    assert ec["endpoint"] == {"host": "127.0.0.1", "port": world["ports"]["pp13"], "server_name": "pp13.test",
+                              "proxy_protocol": "v1", "key_type": "EC"}
+    assert ec["served_matches_disk"] is True and ec["error"] is None, ec
+    (probe,) = [e for e in discovered["endpoints"] if e["port"] == world["ports"]["pp13"] and e["key_type"] == "EC"]
+    assert probe["tls_version"] == "TLSv1.3" and probe["chain"][0] == files["pp13.ec"]["fingerprint"], probe
+
+
 def test_a_certificate_replaced_by_a_later_one_of_its_key_type_is_no_site(world, discovered, capfd):
     files = world["files"]
     named = [s["cert_file"] for s in discovered["sites"]]
@@ -207,6 +244,13 @@ def test_key_type_endpoint_option(world):
     # ECDSA and EC are the same probe; without key_type the server's choice for OpenSSL's default order (ECDSA)
     assert got == [("RSA", files["ec-rsa.rsa"]["fingerprint"]), ("EC", files["ec-rsa.ec"]["fingerprint"]),
                    (None, files["ec-rsa.ec"]["fingerprint"])], got
+    # an Ed25519 certificate signs the ECDSA suites too: asked for EC, the server beside its RSA one has none
+    ed = run_module("backend_cert_info", {"endpoints": [
+        {"host": "127.0.0.1", "port": world["ports"]["ed"], "server_name": "ed.test", "key_type": kind}
+        for kind in ("EC", "Ed25519")], "include_pem": False, "timeout": 15})
+    as_ec, as_ed = ed["endpoints"]
+    assert not as_ec["ok"] and as_ec["chain"] == [] and as_ec["error"]["code"] == "TLS_HANDSHAKE_FAILED", as_ec
+    assert as_ed["ok"] and as_ed["chain"][0] == files["ed.ed25519"]["fingerprint"], as_ed
     # a key type the server has no certificate of: an error, not another certificate
     own = run_module("backend_cert_info", {"endpoints": [
         {"host": "127.0.0.1", "port": world["ports"]["own"], "server_name": "own.test", "key_type": "RSA"}],
@@ -232,9 +276,14 @@ def test_diagnose_judges_each_key_type_and_plans_only_for_the_expired_one(world,
     assert sites["nginx-ec-rsa.test+rsa"]["action"] == "push", sites["nginx-ec-rsa.test+rsa"]
     assert "EXPIRED" in sites["nginx-ec-rsa.test+rsa"]["reasons"]
     assert "SERVED_DIFFERS_FROM_DISK" not in sites["nginx-ec-rsa.test+rsa"]["reasons"]
-    nginx_sites = {name for name in EXPECTED if name.startswith("nginx-")}
+    nginx_sites = {name for name in list(EXPECTED) + list(NOT_PROBED) + ["nginx-pp13.test+ec"]
+                   if name.startswith("nginx-")}
     assert set(sites) == nginx_sites, sorted(sites)
-    for name in nginx_sites - {"nginx-ec-rsa.test+rsa"}:
+    # a certificate never sent, or one this host cannot ask for: a person's, never a push
+    for name in ("nginx-unservable.test+rsa", "nginx-pp13.test+rsa"):
+        assert (sites[name]["action"], sites[name]["reasons"][0]) == ("manual", NOT_PROBED[name][0]), sites[name]
+    # (the variable path's site, probed without a key type, got the ECDSA certificate its variable names: healthy)
+    for name in nginx_sites - {"nginx-ec-rsa.test+rsa", "nginx-unservable.test+rsa", "nginx-pp13.test+rsa"}:
         assert sites[name]["action"] == "none", sites[name]
 
 

@@ -321,3 +321,26 @@ def test_a_servers_certificates_of_two_key_types_each_get_the_verdict_of_the_one
     assert ec["ca_content"] == LB_CA.root.pem
     # each site is judged by its own probe's chain: the ECDSA one's served chain is the good leaf's
     assert ec["before"]["served"]["fingerprint"] == fp(GOOD) and rsa["before"]["served"]["fingerprint"] == fp(EXPIRED)
+
+
+def test_a_backend_whose_key_type_sites_were_not_reached_goes_to_the_one_whose_file_holds_its_leaf():
+    """Neither key-type site's own probe got a certificate (a TLS 1.3-only server behind a PROXY protocol header,
+    which only s_client could ask by key type): the backend goes to the site whose file holds the leaf the load
+    balancer was served, not unplaced."""
+    names = ["app1.lb.test"]
+    sites, endpoints, files = [], [], []
+    for kind, leaf in (("RSA", GOOD), ("EC", EXPIRED)):
+        endpoint = {"host": "127.0.0.1", "port": 9001, "server_name": names[0], "key_type": kind}
+        path = "/%s.pem" % kind.lower()
+        sites.append({"name": "site+%s" % kind.lower(), "server_type": "nginx", "cert_file": path, "key_file": path,
+                      "chain_file": None, "server_names": names, "endpoint": endpoint, "served_matches_disk": None,
+                      "key_matches_cert": True, "error": {"code": "UNSUPPORTED_SETTING", "message": "x"}})
+        endpoints.append(dict(endpoint, ok=False, chain=[], chain_pem=[]))
+        files.append({"path": path, "leaf": fp(leaf), "chain": [fp(leaf), fp(LB_CA.intermediate)],
+                      "chain_pem": [leaf.pem, LB_CA.intermediate.pem]})
+    lb = lb_result(backend("app1", 9001, EXPIRED))
+    mapped = lb_view.lb_backend_map([{"lb_host": "lb1", "result": lb}], [{"host": "h", "claims": ["app1"]}])
+    request = {"host": "h", "collected": {"sites": sites, "endpoints": endpoints, "files": files}}
+    by_site, unplaced = remediation._lb_by_site(request, mapped)
+    assert unplaced == [] and [entry["label"] for _i, entry in by_site["site+ec"]] == ["be_app/app1"]
+    assert "site+rsa" not in by_site  # its own probe was served nothing: nothing to judge as the LB would

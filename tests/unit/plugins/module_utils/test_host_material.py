@@ -317,3 +317,17 @@ def test_gather_needs_no_cryptography_for_pem_and_probes(tree, monkeypatch):
                           sites=[dict(name="s", cert_path=str(t / "sec1_match"))])
     assert not blocked and not any(n.startswith("cryptography") for n in sys.modules)
     assert wire["files"][str(t / "combined_match")]["key"]["type"] == "EC"
+
+
+def test_certificate_key_type_reads_the_public_key_algorithm():
+    """The key type of a served leaf, with the standard library (a key-type probe checks it: an Ed25519 certificate
+    signs the ECDSA suites too)."""
+    from cryptography.hazmat.primitives.asymmetric import ed448
+
+    ca = pki.CA("Key Type")
+    for key, kind in ((pki.new_key("rsa"), "RSA"), (pki.new_key(), "EC"), (pki.new_key("ec", 384), "EC"),
+                      (ed25519.Ed25519PrivateKey.generate(), "Ed25519"), (ed448.Ed448PrivateKey.generate(), "Ed448")):
+        assert _material.certificate_key_type(ca.leaf("a.test", key=key).der) == kind
+        assert _material.certificate_key_type(ca.leaf("a.test", key=key).der[:40]) is None
+    for junk in (b"", b"\x30\x03\x02\x01\x00", b"\x30\x80" + b"\x00" * 10):
+        assert _material.certificate_key_type(junk) is None
