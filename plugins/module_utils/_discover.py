@@ -256,6 +256,156 @@ def _probe_name(names):
     return None
 
 
+# -- a name nginx's regular expression server_name matches, for a probe's SNI
+
+_RX_WILD_ESCAPES = {"d": "0", "w": "x"}
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+def _rx_class(p, i):
+    """A bracket expression at p[i] -> (one character it takes, where it ends): a letter or digit where it names
+    one (a negated one: x or 0, when not excluded)."""
+    j, negated, members = i + 1, p[i + 1:i + 2] == "^", []
+    j += negated
+    while j < len(p) and (p[j] != "]" or j == i + 1 + negated):
+        if p[j] == "\\":
+            members.append(_RX_WILD_ESCAPES.get(p[j + 1], p[j + 1]))
+            j += 2
+        elif p[j + 1:j + 2] == "-" and p[j + 2:j + 3] not in ("]", ""):
+            members.append(p[j])  # a range: its first character
+            j += 3
+        else:
+            members.append(p[j])
+            j += 1
+    if j >= len(p):
+        raise ValueError("unterminated [")
+    pick = [c for c in "x0" if c not in members] if negated else \
+        [c for c in members if c.isalnum()] + [c for c in members if c in "-."]
+    if not pick:
+        raise ValueError("no character")
+    return pick[0], j + 1, True
+
+
+def _rx_atom(p, i):
+    """(text, where it ends, whether it stands for any of several characters) for the atom at p[i]."""
+    c = p[i]
+    if c in "^$":
+        return "", i + 1, False
+    if c == ".":
+        return "x", i + 1, True
+    if c == "\\":
+        escaped = p[i + 1]
+        if escaped in _RX_WILD_ESCAPES:
+            return _RX_WILD_ESCAPES[escaped], i + 2, True
+        if escaped.isalnum():  # \s, \b, a back reference...: not walked
+            raise ValueError(escaped)
+        return escaped, i + 2, False
+    if c == "[":
+        return _rx_class(p, i)
+    if c == "(":
+        if p.startswith("(?:", i):
+            j = i + 3
+        elif p.startswith("(?P<", i) or (p.startswith("(?<", i) and p[i + 3:i + 4] not in ("=", "!")):
+            j = p.index(">", i) + 1
+        elif p.startswith("(?'", i):
+            j = p.index("'", i + 3) + 1
+        elif p.startswith("(?", i):  # look-around, flags, comments: not walked
+            raise ValueError("(?")
+        else:
+            j = i + 1
+        text, j = _rx_alternation(p, j)
+        if p[j:j + 1] != ")":
+            raise ValueError("unbalanced (")
+        return text, j + 1, False
+    if c in "*+?{":
+        raise ValueError(c)
+    return c, i + 1, False
+
+
+def _rx_sequence(p, i, depth=0):
+    out = []
+    while i < len(p) and p[i] not in "|)":
+        text, i, wild = _rx_atom(p, i)
+        low, quantified = 1, re.match(r"[*+?]|\{(\d+)(?:,\d*)?\}", p[i:])
+        if quantified:
+            token = quantified.group(0)
+            low = {"*": 0, "+": 1, "?": 0}.get(token, int(quantified.group(1) or 0))
+            i += len(token)
+            if p[i:i + 1] in ("?", "+"):  # lazy, possessive
+                i += 1
+            if low == 0 and wild and token != "?":
+                low = 1  # `.*` as one character: an empty label is no host name
+        out.append(text * min(low, 64))
+    return "".join(out), i
+
+
+def _rx_alternation(p, i):
+    first, i = _rx_sequence(p, i)
+    while i < len(p) and p[i] == "|":
+        _other, i = _rx_sequence(p, i + 1)
+    return first, i
+
+
+def _pcre_to_python(pattern):
+    """An nginx (PCRE) regular expression as Python's re reads it: its named groups (?<n>...) and (?'n'...)."""
+    pattern = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
+    return re.sub(r"\(\?'([A-Za-z_]\w*)'", r"(?P<\1>", pattern)
+
+
+def _ngx_regex_match(pattern, name):
+    """Whether nginx's regular expression server_name (without its ~) takes this name (case-insensitive, as nginx
+    compiles them); None when Python's re cannot read it."""
+    try:
+        return re.search(_pcre_to_python(pattern), name, re.IGNORECASE) is not None
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
+def regex_example(pattern):
+    """A host name nginx's regular expression server_name (without its ~) matches: a walk of the pattern (the first
+    of alternatives, optional parts left out, one of each repeated character or class), kept only when it is a host
+    name and Python's re finds the pattern in it; else None."""
+    try:
+        text, end = _rx_alternation(pattern, 0)
+    except (ValueError, IndexError, RecursionError):
+        return None
+    name = text.lower()
+    if end != len(pattern) or len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        return None
+    return name if _ngx_regex_match(pattern, name) else None
+
+
+def _ngx_takes(names, name):
+    """Whether a server's exact or wildcard names take this name before any regular expression does (nginx:
+    exact, then leading wildcards (`*.a.test`, `.a.test`), then trailing ones (`www.a.*`))."""
+    for server_name in (n.lower() for n in names):
+        if server_name == name:
+            return True
+        if server_name.startswith(".") and (name == server_name[1:] or name.endswith(server_name)):
+            return True
+        if server_name.startswith("*.") and name.endswith(server_name[1:]):
+            return True
+        if server_name.endswith(".*") and not server_name.startswith("~") and name.startswith(server_name[:-1]):
+            return True
+    return False
+
+
+def ngx_regex_probe_name(names, others):
+    """The SNI that reaches a server named only by regular expressions: an example of one of them (regex_example)
+    that no other server of its listening sockets takes first - by an exact or wildcard name, or by a regular
+    expression earlier in the configuration. others: [(names, whether it comes before this server)]. None if
+    there is none."""
+    for written in names:
+        if not written.startswith("~"):
+            continue
+        name = regex_example(written[1:])
+        if name and not any(_ngx_takes(theirs, name) or (before and any(
+                n.startswith("~") and _ngx_regex_match(n[1:], name) is not False for n in theirs))
+                for theirs, before in others):
+            return name
+    return None
+
+
 def _unclaimed_loopback(port, claimed, listened=None):
     """An address whose connections to port reach the servers of a wildcard listen: 127.0.0.1, unless a server of
     the same process listens there itself (nginx and Apache then hand 127.0.0.1's connections to it alone), else the
@@ -269,10 +419,11 @@ def _unclaimed_loopback(port, claimed, listened=None):
 
 
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
-              proxied=(), tls_listen=None, claimed=(), listened=None):
+              proxied=(), tls_listen=None, claimed=(), listened=None, probe_name=None):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
-    not all are) with the site's probe name as SNI (_probe_name); claimed: the (IPv4 address, port) another server of
-    the same process listens on itself, where a wildcard listen is not reached (_unclaimed_loopback).
+    not all are) with the site's probe name as SNI (probe_name, else _probe_name); claimed: the (IPv4 address,
+    port) another server of the same process listens on itself, where a wildcard listen is not reached
+    (_unclaimed_loopback).
 
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
@@ -282,7 +433,7 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
     for item in listen if tls_listen is None else [i for i in listen if i in tls_listen]:
         address = _listen_address(item)
         if address:
-            parsed, name = address[:2], _probe_name(server_names)
+            parsed, name = address[:2], probe_name or _probe_name(server_names)
             if (claimed or listened) and address[2]:
                 parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
             endpoint = {"host": parsed[0], "port": parsed[1],
@@ -584,19 +735,50 @@ def _ngx_values(directives, inherited):
     return local
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None):
+def _ngx_servers(directives, found=None):
+    """[(a server block's directives, the listening sockets of its listens, its server names)] in configuration
+    order: what decides which server a name reaches on a socket."""
+    found = [] if found is None else found
+    for directive in directives:
+        if directive["children"] is None:
+            continue
+        if directive["name"] == "server":
+            children = directive["children"]
+            listening = {_ngx_socket(d["args"][0]) for d in children if d["name"] == "listen" and d["args"]}
+            found.append((children, listening, [n for d in children if d["name"] == "server_name" for n in d["args"]]))
+        else:
+            _ngx_servers(directive["children"], found)
+    return found
+
+
+def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=()):
     # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
     local = _ngx_values(directives, inherited)
     for directive in directives:
         if directive["children"] is None:
             continue
         if directive["name"] == "server":
-            _nginx_server(directive["children"], local, config_file, prefix, sites, sockets or {})
+            _nginx_server(directive["children"], local, config_file, prefix, sites, sockets or {}, servers)
         else:
-            _nginx_walk(directive["children"], local, config_file, prefix, sites, sockets)
+            _nginx_walk(directive["children"], local, config_file, prefix, sites, sockets, servers)
 
 
-def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
+def _ngx_probe_name(directives, names, tls_listen, servers):
+    """The probe's SNI for a server named only by regular expressions (and catch-alls): see ngx_regex_probe_name,
+    among the servers of the sockets of its TLS listens; None otherwise."""
+    if _probe_name(names) is not None or not any(n.startswith("~") for n in names):
+        return None
+    mine = {_ngx_socket(listen) for listen in tls_listen}
+    others, before = [], True
+    for children, theirs, their_names in servers:
+        if children is directives:
+            before = False
+        elif theirs & mine:
+            others.append((their_names, before))
+    return ngx_regex_probe_name(names, others)
+
+
+def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, servers=()):
     listen, tls_listen, names, values = [], [], [], _ngx_values(directives, inherited)
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
@@ -610,6 +792,7 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
     if not tls_listen or not values.get("ssl_certificate"):
         return
     keys = values.get("ssl_certificate_key") or []
+    probe_name = _ngx_probe_name(directives, names, tls_listen, servers)
     group = []
     for index, written in enumerate(values["ssl_certificate"]):
         key_written = keys[index] if index < len(keys) else None  # nginx -t refuses a certificate without its key
@@ -624,7 +807,7 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets):
         group.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
                                proxied=[item for item in listen
                                         if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
-                               tls_listen=tls_listen,
+                               tls_listen=tls_listen, probe_name=probe_name,
                                claimed={(host, int(port)) for host, port in sockets
                                         if host != "*" and port_number(port)}))
     sites.extend(certificate_group(group))
@@ -636,7 +819,8 @@ def nginx_sites(main, source, prefix=None):
     prefix = prefix or os.path.dirname(main)
     sites = []
     tree = nginx_tree(main, source, prefix)
-    _nginx_walk(tree, {}, main, prefix, sites, _ngx_default_ssl(tree, _ngx_socket_options(tree)))
+    sockets = _ngx_default_ssl(tree, _ngx_socket_options(tree))
+    _nginx_walk(tree, {}, main, prefix, sites, sockets, _ngx_servers(tree))
     return sites
 
 

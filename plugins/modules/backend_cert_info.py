@@ -143,8 +143,12 @@ options:
         HAProxy reads a C(crt) file's C(.key) beside it only when the file holds no key of its own.
       - Each site is probed with its first name as SNI (nginx's C(.a.test) is C(a.test)); a site whose only names
         are wildcards (C(*.a.test), nginx's C(www.a.*)) with a name they match (C(certops-probe.a.test),
-        C(www.a.certops-probe)), so that the probe reaches that site and not the default one. A site named only by
-        regular expressions or catch-alls (C(_)) is probed without SNI and gets its socket's default server.
+        C(www.a.certops-probe)), so that the probe reaches that site and not the default one. An nginx server named
+        only by regular expressions is probed with a name one of them matches (C(~^[a-z0-9-]+[.]saas[.]test$) with
+        C(a.saas.test) - the first alternative, optional parts left out, one of each repeated character, checked with
+        Python's re) that no other server of its sockets takes first (an exact or wildcard name, an earlier
+        expression); where there is none, and for catch-alls (C(_)), it is probed without SNI and gets its socket's
+        default server.
       - A server that loads several certificates (nginx C(ssl_certificate), Apache C(SSLCertificateFile), given
         more than once, each with the key file of its place; Apache's VirtualHost takes the main server's Nth in
         place of its own Nth missing, as mod_ssl merges them) serves one of each key type, the last it loads of

@@ -528,3 +528,21 @@ def test_haproxy_conditions_never_raise(parts, lines):
     conditions = _discover.HAConditions(env)
     for line in lines:
         assert conditions.skip(_discover._haproxy_words(line, env)) in (True, False)
+
+
+_RX_ALPHABET = st.sampled_from(["^", "$", "(", ")", "(?<t>", "(?P<t>", "(?'t'", "(?:", "(?=", "[", "]", "[^", "-", "|",
+                                "*", "+", "?", "{2}", "{0,}", "{3,5}", ".", "\\.", "\\d", "\\w", "\\s", "\\", "a", "z",
+                                "0", "test", "(a+)+", "{99999}"])
+
+
+@settings(max_examples=examples(300, 30000))
+@given(parts=st.lists(_RX_ALPHABET, max_size=16))
+def test_regex_example_is_a_name_the_expression_matches_or_none(parts):
+    """Any nginx server_name expression: regex_example gives None or a host name Python's re finds the expression
+    in, never raises, never hangs."""
+    pattern = "".join(parts)
+    with time_limit(HANG_SECONDS):
+        name = _discover.regex_example(pattern)
+    if name is not None:
+        assert re.fullmatch(r"[a-z0-9.-]+", name) and len(name) <= 253
+        assert re.search(_discover._pcre_to_python(pattern), name, re.IGNORECASE)

@@ -509,3 +509,43 @@ def test_haproxy_multi_certificate_bundle():
              "/c/one.pem.rsa": "x"}
     sites = _discover.haproxy_sites("/etc/haproxy/haproxy.cfg", _discover.FileSource(files))
     assert [site["cert_file"] for site in sites] == ["/c/b.pem.rsa", "/c/b.pem.ecdsa", "/c/one.pem", "/c/missing.pem"]
+
+
+@pytest.mark.parametrize("pattern,expected", [
+    (r"^(?<tenant>[a-z0-9-]+)\.saas\.test$", "a.saas.test"),
+    (r"^(?P<t>.+)\.a\.test$", "x.a.test"),
+    (r"^(?'t'[a-z]+)\.q\.test$", "a.q.test"),
+    (r"^(www\.)?shop\.test$", "shop.test"),
+    (r"^www\.example\.(com|org)$", "www.example.com"),
+    (r"^[^.]+\.c\.test$", "x.c.test"),
+    (r"^\d{3}\.n\.test$", "000.n.test"),
+    (r"^.*\.example\.com$", "x.example.com"),
+    (r"EXAMPLE\.com", "example.com"),  # nginx compiles them caseless
+    # not walked, or no host name: None (the probe then sends no SNI, as before)
+    (r"(?i)foo", None), (r"^a\sb$", None), (r"^a(?=b)", None), (r"[", None), (r"(", None), (r"^$", None),
+    (r"^x{0,}\.y\.test$", None), (r"^-a\.test$", None), ("a" * 300, None),
+])
+def test_regex_example(pattern, expected):
+    assert _discover.regex_example(pattern) == expected
+
+
+def test_a_regex_probe_name_no_other_server_takes_first():
+    """nginx takes an exact name, then wildcards, then the first matching expression in configuration order."""
+    name = "~^x\\.coll\\.test$"
+    assert _discover.ngx_regex_probe_name([name], []) == "x.coll.test"
+    for others in ([(["x.coll.test"], False)], [(["*.coll.test"], False)], [([".coll.test"], False)],
+                   [(["x.coll.*"], False)], [(["~coll"], True)]):
+        assert _discover.ngx_regex_probe_name([name], others) is None, others
+    # an expression after this server's does not take it first; nor another name
+    assert _discover.ngx_regex_probe_name([name], [(["~coll"], False), (["y.coll.test"], True)]) == "x.coll.test"
+    # a server with a usable name keeps it (no expression walked)
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen 1 ssl default_server; server_name d.test; ssl_certificate /d.crt; }
+        server { listen 1 ssl; server_name ~^(?<t>.+)\\.s\\.test$; ssl_certificate /s.crt; }
+        server { listen 1 ssl; server_name ~^a\\.s\\.test$; ssl_certificate /late.crt; }
+        server { listen 2 ssl; server_name ~^a\\.s\\.test$ _; ssl_certificate /other.crt; }
+        server { listen 1 ssl; server_name b.test ~^z\\.test$; ssl_certificate /b.crt; }
+    }"""}))
+    assert {s["cert_file"]: s["endpoint"]["server_name"] for s in sites} == {
+        # a.s.test is the earlier expression's on socket 1: no name reaches the later one there (as before: no SNI)
+        "/d.crt": "d.test", "/s.crt": "x.s.test", "/late.crt": None, "/other.crt": "a.s.test", "/b.crt": "b.test"}

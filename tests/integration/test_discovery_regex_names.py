@@ -1,0 +1,76 @@
+"""An nginx server named only by regular expressions (`server_name ~^(?<tenant>[a-z0-9-]+)\\.saas\\.test$;`, the
+multi-tenant front) was probed without SNI, so it got its socket's default server's certificate: the site "did not
+serve its files" and the role planned a reload that could change nothing. It is now probed with a name its
+expression matches (a.saas.test), one no other server of the socket takes first (an exact or wildcard name, an
+earlier expression); held here to REAL nginx 1.22, with `openssl s_client -servername` as the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from testlib import lbjudge, pki
+from testlib.ansible_run import ROOT, run_module, run_playbook
+from testlib.servers import NginxLB, free_ports
+
+CA = pki.CA("Regex Names")
+# label -> (server_name as written, the name the probe must send, the names its certificate holds)
+SERVERS = {
+    "default": ("def.test", "def.test", ["def.test"]),
+    "tenant": (r"~^(?<tenant>[a-z0-9-]+)\.saas\.test$", "a.saas.test", ["*.saas.test"]),
+    "shop": (r"~^(www\.)?shop\.test$", "shop.test", ["shop.test", "www.shop.test"]),
+    "api": (r"~^api-v[0-9]+\.b\.test$", "api-v0.b.test", ["*.b.test"]),
+}
+
+
+def _leaf(port, name):
+    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", name],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+    pem = proc.stdout.decode()
+    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
+    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = lbjudge.workdir(tmp_path_factory, "regex-names")
+    port, = free_ports(1)
+    body, leaves = "", {}
+    for label, (written, _probe, names) in SERVERS.items():
+        leaves[label] = CA.leaf(names[0], names=names)
+        cert = pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label]))
+        key = pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)
+        body += ("    server {\n        listen 127.0.0.1:%d ssl%s;\n        server_name \"%s\";\n"
+                 "        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200;\n    }\n"
+                 % (port, " default_server" if label == "default" else "", written, cert, key))
+    with NginxLB(base / "nginx", port, body) as nginx:
+        yield {"nginx": nginx, "port": port, "leaves": leaves}
+
+
+def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
+    result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
+                                              "include_pem": False, "timeout": 15})
+    sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+    assert sorted(sites) == sorted(SERVERS)
+    for label, (_written, probe, _names) in SERVERS.items():
+        site = sites[label]
+        assert site["endpoint"]["server_name"] == probe, site["endpoint"]
+        # the reference: nginx sends this server's certificate for that name
+        assert _leaf(world["port"], probe) == world["leaves"][label].fingerprint, label
+        assert site["served_matches_disk"] is True and site["error"] is None, site
+
+
+def test_diagnose_leaves_them_alone(world, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
+        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
+        "cert_remediation_discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
+        "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    sites = json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]
+    assert len(sites) == len(SERVERS)
+    assert [(s["site"], s["action"]) for s in sites if s["action"] != "none"] == [], sites
