@@ -358,3 +358,23 @@ def test_the_role_fixes_the_certificate_the_load_balancer_refuses_and_leaves_the
         while lbjudge.haproxy_settled(lb)["dual"][0] != "UP" and time.monotonic() < deadline:
             time.sleep(0.5)
         assert lb.stat()["dual"][0] == "UP", lb.stat()
+
+
+def test_declared_sites_name_their_key_type(world, tmp_path):
+    """cert_remediation_sites declares one site per key type of a server holding both, each endpoint with its
+    key_type (the role's argument spec takes it): each is judged on the certificate of its type."""
+    files, port = world["files"], world["ports"]["ec_rsa"]
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    sites = [{"name": "shop-%s" % kind.lower(), "server_type": "nginx", "cert_path": files[label]["cert"],
+              "key_path": files[label]["key"], "server_names": ["ec-rsa.test"],
+              "endpoint": {"host": "127.0.0.1", "port": port, "server_name": "ec-rsa.test", "key_type": kind}}
+             for kind, label in (("RSA", "ec-rsa.rsa"), ("EC", "ec-rsa.ec"))]
+    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
+        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
+        "cert_remediation_sites": sites, "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    report = {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]}
+    assert (report["shop-rsa"]["action"], report["shop-rsa"]["reasons"]) == ("push", ["EXPIRED"]), report["shop-rsa"]
+    assert report["shop-rsa"]["before"]["served"]["fingerprint"] == files["ec-rsa.rsa"]["fingerprint"]
+    assert report["shop-ec"]["action"] == "none", report["shop-ec"]
