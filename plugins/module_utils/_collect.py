@@ -382,9 +382,11 @@ def _result(collector, all_sites, keyed, order, probes, discovery):
     include_pem, chain_pem = collector.include_pem, collector.chain_pem
     by_key = {k: collector.endpoint_entry(keyed[k], p) for k, p in zip(order, probes)}
 
-    # where a server is reached without a key type asked for (the key-type sites that got a certificate)
+    # the servers whose key-type sites were reached: a site of theirs that got its own file's certificate (one
+    # that got another's was sent to another server: a wrong name, no proof of anything)
     typed_ok = {endpoint_key(dict(s["endpoint"], key_type=None)) for s in all_sites
-                if (s["endpoint"] or {}).get("key_type") and by_key[endpoint_key(s["endpoint"])]["ok"]}
+                if (s["endpoint"] or {}).get("key_type") and by_key[endpoint_key(s["endpoint"])]["ok"]
+                and by_key[endpoint_key(s["endpoint"])]["chain"][:1] == [collector.leaf_of(s["cert_file"])]}
     site_entries = []
     for site in all_sites:
         entry = dict(site, key_matches_cert=None, served_matches_disk=None, error=site.get("error"))

@@ -268,7 +268,11 @@ def _rx_class(p, i):
     j, negated, members = i + 1, p[i + 1:i + 2] == "^", []
     j += negated
     while j < len(p) and (p[j] != "]" or j == i + 1 + negated):
+        if p[j] == "[":  # a POSIX class ([:digit:]), which Python's re reads as characters: not walked
+            raise ValueError("[ in a bracket expression")
         if p[j] == "\\":
+            if p[j + 1:j + 2].isalnum() and p[j + 1] not in _RX_WILD_ESCAPES:  # \x41, \s...: PCRE's, not walked
+                raise ValueError("escape in a bracket expression")
             members.append(_RX_WILD_ESCAPES.get(p[j + 1], p[j + 1]))
             j += 2
         elif p[j + 1:j + 2] == "-" and p[j + 2:j + 3] not in ("]", ""):
@@ -322,8 +326,8 @@ def _rx_atom(p, i):
     return c, i + 1, False
 
 
-def _rx_sequence(p, i, depth=0):
-    out = []
+def _rx_sequence(p, i):
+    out, size = [], 0
     while i < len(p) and p[i] not in "|)":
         text, i, wild = _rx_atom(p, i)
         low, quantified = 1, re.match(r"[*+?]|\{(\d+)(?:,\d*)?\}", p[i:])
@@ -335,7 +339,10 @@ def _rx_sequence(p, i, depth=0):
                 i += 1
             if low == 0 and wild and token != "?":
                 low = 1  # `.*` as one character: an empty label is no host name
-        out.append(text * min(low, 64))
+        size += len(text) * low
+        if size > 253:  # no host name (and no need to build what `(a{64}){64}` would)
+            raise ValueError("too long")
+        out.append(text * low)
     return "".join(out), i
 
 
@@ -346,6 +353,24 @@ def _rx_alternation(p, i):
     return first, i
 
 
+# A quantified group that holds a quantifier or an alternative, `(a+)+`, `(a|a)*`: Python's re may backtrack for
+# minutes on a name it does not match. Such an expression is not walked, and another server's is taken to take any
+# name (no probe name then, as before).
+_RX_NESTED = re.compile(r"\((?:[^()\\]|\\.)*(?:[*+}|])(?:[^()\\]|\\.)*\)(?:[*+]|\{\d*,)")
+
+
+# What PCRE reads and Python's re reads otherwise, or not at all: POSIX classes ([[:digit:]], which Python takes
+# as the characters [:dgit), \Q...\E, verbs (*...), branch reset (?|, recursion (?R) (?1).
+_RX_PCRE_ONLY = re.compile(r"\[\[|\[:|\\Q|\(\*|\(\?\||\(\?R|\(\?[+-]?\d")
+
+
+def _rx_risky(pattern):
+    """Whether Python's re cannot be trusted to read an expression as nginx's PCRE does (_RX_PCRE_ONLY), or may
+    backtrack on it without bound (see _RX_NESTED; groups nested deeper than that check sees count too)."""
+    return bool(_RX_PCRE_ONLY.search(pattern) or _RX_NESTED.search(pattern) or pattern.count("(") > 16 or (
+        re.search(r"\([^)]*\(", pattern) and re.search(r"\)[*+{]", pattern)))
+
+
 def _pcre_to_python(pattern):
     """An nginx (PCRE) regular expression as Python's re reads it: its named groups (?<n>...) and (?'n'...)."""
     pattern = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
@@ -353,10 +378,14 @@ def _pcre_to_python(pattern):
 
 
 def _ngx_regex_match(pattern, name):
-    """Whether nginx's regular expression server_name (without its ~) takes this name (case-insensitive, as nginx
-    compiles them); None when Python's re cannot read it."""
+    """Whether nginx's regular expression server_name (without its ~) takes this (lower-case) name: caseless only
+    when the expression holds a capital letter, as nginx compiles them; None when Python's re cannot read it, or
+    might not finish (_rx_risky)."""
+    if _rx_risky(pattern):
+        return None
     try:
-        return re.search(_pcre_to_python(pattern), name, re.IGNORECASE) is not None
+        return re.search(_pcre_to_python(pattern), name, re.IGNORECASE if re.search("[A-Z]", pattern) else 0) \
+            is not None
     except (re.error, RecursionError, OverflowError):
         return None
 
@@ -365,11 +394,16 @@ def regex_example(pattern):
     """A host name nginx's regular expression server_name (without its ~) matches: a walk of the pattern (the first
     of alternatives, optional parts left out, one of each repeated character or class), kept only when it is a host
     name and Python's re finds the pattern in it; else None."""
+    if "(?" in pattern.replace("(?:", "").replace("(?<", "").replace("(?P<", "").replace("(?'", "") or \
+            "\\Q" in pattern or _rx_risky(pattern):
+        return None
     try:
         text, end = _rx_alternation(pattern, 0)
     except (ValueError, IndexError, RecursionError):
         return None
     name = text.lower()
+    if name.startswith(".") and not pattern.startswith("^"):
+        name = "x" + name  # `~\.a\.test$`: found anywhere in the name
     if end != len(pattern) or len(name) > 253 or not _HOST_NAME.fullmatch(name):
         return None
     return name if _ngx_regex_match(pattern, name) else None

@@ -103,6 +103,8 @@ _CIPHER_REASONS = ("SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INSUFFICIENT_SE
 _VERDICT_MIN_WAIT = 1.0
 _VERDICT_HANDSHAKES = 3
 _SEEN = "_certops_tls_messages"  # per-connection record, an attribute of the SSLSocket
+# a probe's error codes that say the server was not reached, or does not speak TLS
+_UNREACHED = ("DNS_FAILURE", "CONNECTION_REFUSED", "HOST_UNREACHABLE", "TIMEOUT", "CONNECTION_RESET", "NOT_TLS")
 
 # key_type -> how a client asks a server that holds certificates of several key types (nginx's and Apache's RSA beside
 # ECDSA) for the one of that type: (the TLS <= 1.2 cipher string whose suites only that key type can sign, or None;
@@ -793,7 +795,10 @@ def probe_many(targets, *, timeout, concurrency):
         if isinstance(context, CertError):
             return _failed(context)
         if target.get("proxy_protocol"):
-            plain = _of_type(run(target, contexts[identity + (None,)], budget), key_type)
+            plain = run(target, contexts[identity + (None,)], budget)
+            if not plain["ok"] and (plain["error"] or {}).get("code") in _UNREACHED:
+                return plain  # down, or not there: that, not what s_client cannot do
+            plain = _of_type(plain, key_type)
             if plain["ok"]:
                 return plain
         return _of_type(typed_probe(

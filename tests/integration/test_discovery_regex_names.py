@@ -2,7 +2,8 @@
 multi-tenant front) was probed without SNI, so it got its socket's default server's certificate: the site "did not
 serve its files" and the role planned a reload that could change nothing. It is now probed with a name its
 expression matches (a.saas.test), one no other server of the socket takes first (an exact or wildcard name, an
-earlier expression); held here to REAL nginx 1.22, with `openssl s_client -servername` as the reference.
+earlier expression); held here to REAL nginx 1.22, with `openssl s_client -servername` as the reference. An
+expression Python's re would read otherwise than nginx's PCRE, or might backtrack on for minutes, is not walked.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ SERVERS = {
     "shop": (r"~^(www\.)?shop\.test$", "shop.test", ["shop.test", "www.shop.test"]),
     "api": (r"~^api-v[0-9]+\.b\.test$", "api-v0.b.test", ["*.b.test"]),
 }
+# servers no name is walked for (a POSIX class Python's re reads otherwise: it would have sent appd.example.test,
+# which nginx routes to the default server): probed without SNI, as before; the second holds an RSA and an ECDSA
+# certificate, and the default server's certificate its probes get must not make either "never sent"
+UNNAMED = {"posix": r"~^app[[:digit:]]*\.example\.test$", "dual": r"~^(a|b)+\.kt\.test$"}
 
 
 def _leaf(port, name):
@@ -46,6 +51,15 @@ def world(tmp_path_factory):
         body += ("    server {\n        listen 127.0.0.1:%d ssl%s;\n        server_name \"%s\";\n"
                  "        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200;\n    }\n"
                  % (port, " default_server" if label == "default" else "", written, cert, key))
+    for label, written in UNNAMED.items():
+        certs = ""
+        for kind in ("rsa", "ec") if label == "dual" else ("ec",):
+            leaf = CA.leaf("%s.test" % label, key=pki.new_key(kind))
+            certs += "        ssl_certificate %s;\n        ssl_certificate_key %s;\n" % (
+                pki.write(base / ("%s-%s.crt" % (label, kind)), CA.chain_pem(leaf)),
+                pki.write(base / ("%s-%s.key" % (label, kind)), leaf.key_pem(), 0o600))
+        body += ("    server {\n        listen 127.0.0.1:%d ssl;\n        server_name \"%s\";\n%s        return 200;\n"
+                 "    }\n" % (port, written, certs))
     with NginxLB(base / "nginx", port, body) as nginx:
         yield {"nginx": nginx, "port": port, "leaves": leaves}
 
@@ -54,7 +68,12 @@ def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
     result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
                                               "include_pem": False, "timeout": 15})
     sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
-    assert sorted(sites) == sorted(SERVERS)
+    assert sorted(sites) == sorted(list(SERVERS) + ["posix-ec", "dual-rsa", "dual-ec"])
+    for label in ("posix-ec", "dual-rsa", "dual-ec"):
+        assert sites[label]["endpoint"]["server_name"] is None, sites[label]
+        # the default server's certificate, or none of the type asked for: as before, the wrong server
+        assert sites[label]["served_matches_disk"] is not True, sites[label]
+        assert (sites[label]["error"] or {}).get("code") != "KEY_TYPE_NOT_SERVED", sites[label]
     for label, (_written, probe, _names) in SERVERS.items():
         site = sites[label]
         assert site["endpoint"]["server_name"] == probe, site["endpoint"]
@@ -72,5 +91,6 @@ def test_diagnose_leaves_them_alone(world, tmp_path):
         "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
     assert proc.returncode == 0, proc.stdout[-5000:]
     sites = json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]
-    assert len(sites) == len(SERVERS)
-    assert [(s["site"], s["action"]) for s in sites if s["action"] != "none"] == [], sites
+    assert len(sites) == len(SERVERS) + 3
+    named = {"nginx-" + written for written, _probe, _names in SERVERS.values()}
+    assert [(s["site"], s["action"]) for s in sites if s["action"] != "none" and s["site"] in named] == [], sites

@@ -524,6 +524,14 @@ def test_haproxy_multi_certificate_bundle():
     # not walked, or no host name: None (the probe then sends no SNI, as before)
     (r"(?i)foo", None), (r"^a\sb$", None), (r"^a(?=b)", None), (r"[", None), (r"(", None), (r"^$", None),
     (r"^x{0,}\.y\.test$", None), (r"^-a\.test$", None), ("a" * 300, None),
+    # found anywhere: a leading label added
+    (r"\.saas\.test$", "x.saas.test"),
+    # what Python's re reads otherwise than PCRE (a POSIX class is the characters [:dgit to it), or may never finish
+    # on, or would build a name of a gigabyte
+    (r"^app[[:digit:]]*\.example\.test$", None), (r"^\Qa.b\E$", None), (r"^[\x41-\x5a]+\.test$", None),
+    (r"([a-z0-9]+-?)+\.internal$", None), (r"^(a|b)+\.t$", None), (r"^(((((a{64}){64}){64}){64}){64})\.test$", None),
+    # capitals make nginx compile it caseless; the name sent is lower-case
+    (r"^APP-[0-9]+\.Test$", "app-0.test"),
 ])
 def test_regex_example(pattern, expected):
     assert _discover.regex_example(pattern) == expected
@@ -536,6 +544,11 @@ def test_a_regex_probe_name_no_other_server_takes_first():
     for others in ([(["x.coll.test"], False)], [(["*.coll.test"], False)], [([".coll.test"], False)],
                    [(["x.coll.*"], False)], [(["~coll"], True)]):
         assert _discover.ngx_regex_probe_name([name], others) is None, others
+    # an earlier expression Python's re cannot be trusted with (PCRE's POSIX class; nested quantifiers that may
+    # backtrack for minutes) is taken to take any name
+    assert _discover.ngx_regex_probe_name([name], [(["~^[[:alpha:]]+\\.coll\\.test$"], True)]) is None
+    assert _discover.ngx_regex_probe_name(["~^(?<t>[a-z0-9-]+)\\.averylongcustomerdomainname\\.test$"], [
+        (["~([a-z0-9]+-?)+\\.internal$"], True)]) is None
     # an expression after this server's does not take it first; nor another name
     assert _discover.ngx_regex_probe_name([name], [(["~coll"], False), (["y.coll.test"], True)]) == "x.coll.test"
     # a server with a usable name keeps it (no expression walked)
