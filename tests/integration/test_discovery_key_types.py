@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info
 from testlib import lbjudge, pki
-from testlib.ansible_run import ROLE_PLAY, ROOT, run_module, run_playbook
+from testlib.ansible_run import ROLE_PLAY, diagnose_sites, haproxy_judged_vars, run_module, run_playbook
 from testlib.module_runner import run_main
 from testlib.servers import ApacheLB, HAProxyLB, NginxLB, free_ports
 
@@ -265,14 +265,8 @@ def test_key_type_endpoint_option(world):
 def test_diagnose_judges_each_key_type_and_plans_only_for_the_expired_one(world, tmp_path):
     # Before: nginx-ec-rsa.test was one site of its RSA file, served the ECDSA one: "reload" (which changes
     # nothing), and the expired RSA certificate was the served chain's verdict nobody saw.
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
-        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
-        "cert_remediation_discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
-        "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    sites = {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]}
+    sites = diagnose_sites(tmp_path, CA.root.pem,
+                           cert_remediation_discover=[{"type": "nginx", "config": str(world["nginx"].conf)}])
     assert sites["nginx-ec-rsa.test+rsa"]["action"] == "push", sites["nginx-ec-rsa.test+rsa"]
     assert "EXPIRED" in sites["nginx-ec-rsa.test+rsa"]["reasons"]
     assert "SERVED_DIFFERS_FROM_DISK" not in sites["nginx-ec-rsa.test+rsa"]["reasons"]
@@ -319,16 +313,10 @@ def test_the_role_fixes_the_certificate_the_load_balancer_refuses_and_leaves_the
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({
         "load_balancers": {"hosts": {"lb": dict(local)}},
-        "backends": {"hosts": {"dual": dict(local)}, "vars": {
-            "cert_remediation_discover": [{"type": "nginx", "config": str(backend.conf)}],
-            "cert_remediation_commands": {"nginx": {"test": " ".join(backend.test_command),
-                                                    "reload": " ".join(backend.reload_command)}},
-            "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
-            "cert_remediation_lb_config": {"haproxy": str(lb.conf)},
-            "cert_remediation_source_dir": str(tmp_path / "source"),
-            "cert_remediation_backup_dir": str(tmp_path / "backups"), "cert_remediation_report_dir": str(tmp_path),
-            "cert_remediation_report_formats": ["json"], "cert_remediation_reload": "command",
-            "cert_remediation_reload_wait": 10}}}))
+        "backends": {"hosts": {"dual": dict(local)}, "vars": haproxy_judged_vars(
+            tmp_path, lb.conf, cert_remediation_discover=[{"type": "nginx", "config": str(backend.conf)}],
+            cert_remediation_commands={"nginx": {"test": " ".join(backend.test_command),
+                                                 "reload": " ".join(backend.reload_command)}})}}))
     playbook = tmp_path / "play.yml"
     playbook.write_text(ROLE_PLAY)
 
@@ -364,17 +352,11 @@ def test_declared_sites_name_their_key_type(world, tmp_path):
     """cert_remediation_sites declares one site per key type of a server holding both, each endpoint with its
     key_type (the role's argument spec takes it): each is judged on the certificate of its type."""
     files, port = world["files"], world["ports"]["ec_rsa"]
-    reports = tmp_path / "reports"
-    reports.mkdir()
     sites = [{"name": "shop-%s" % kind.lower(), "server_type": "nginx", "cert_path": files[label]["cert"],
               "key_path": files[label]["key"], "server_names": ["ec-rsa.test"],
               "endpoint": {"host": "127.0.0.1", "port": port, "server_name": "ec-rsa.test", "key_type": kind}}
              for kind, label in (("RSA", "ec-rsa.rsa"), ("EC", "ec-rsa.ec"))]
-    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
-        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
-        "cert_remediation_sites": sites, "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    report = {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]}
+    report = diagnose_sites(tmp_path, CA.root.pem, cert_remediation_sites=sites)
     assert (report["shop-rsa"]["action"], report["shop-rsa"]["reasons"]) == ("push", ["EXPIRED"]), report["shop-rsa"]
     assert report["shop-rsa"]["before"]["served"]["fingerprint"] == files["ec-rsa.rsa"]["fingerprint"]
     assert report["shop-ec"]["action"] == "none", report["shop-ec"]

@@ -27,7 +27,7 @@ import pytest
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 from testlib import lbjudge, pki
-from testlib.ansible_run import ROLE_PLAY, recap, run_module, run_playbook
+from testlib.ansible_run import ROLE_PLAY, haproxy_judged_vars, recap, run_module, run_playbook
 from testlib.servers import ApacheLB, HAProxyLB, NginxLB, ProtocolBackends, free_ports
 
 CA = pki.CA("Proxy Protocol")
@@ -286,13 +286,7 @@ def test_the_role_judged_by_a_load_balancer_that_sends_the_header(tmp_path):
             "name": "pp", "server_type": "nginx", "cert_path": cert, "key_path": key, "server_names": [name],
             "endpoint": {"host": "127.0.0.1", "port": port, "server_name": name, "proxy_protocol": "v1"},
             "test_command": " ".join(backend.test_command), "reload_command": " ".join(backend.reload_command)}])},
-            "vars": {
-            "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
-            "cert_remediation_lb_config": {"haproxy": str(lb.conf)}, "cert_remediation_ca_path": ca_file,
-            "cert_remediation_source_dir": str(tmp_path / "source"),
-            "cert_remediation_backup_dir": str(tmp_path / "backups"), "cert_remediation_report_dir": str(tmp_path),
-            "cert_remediation_report_formats": ["json"], "cert_remediation_reload": "command",
-            "cert_remediation_reload_wait": 10}}}))
+            "vars": haproxy_judged_vars(tmp_path, lb.conf, cert_remediation_ca_path=ca_file)}}))
     playbook = tmp_path / "play.yml"
     playbook.write_text(ROLE_PLAY)
 

@@ -8,13 +8,12 @@ expression Python's re would read otherwise than nginx's PCRE, or might backtrac
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
 from testlib import lbjudge, pki
-from testlib.ansible_run import ROOT, run_module, run_playbook
+from testlib.ansible_run import diagnose_sites, run_module
 from testlib.servers import NginxLB, free_ports
 
 CA = pki.CA("Regex Names")
@@ -83,14 +82,8 @@ def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
 
 
 def test_diagnose_leaves_them_alone(world, tmp_path):
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars={
-        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
-        "cert_remediation_discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
-        "cert_remediation_ca_path": pki.write(tmp_path / "ca.pem", CA.root.pem)})
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    sites = json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]
+    sites = diagnose_sites(tmp_path, CA.root.pem,
+                           cert_remediation_discover=[{"type": "nginx", "config": str(world["nginx"].conf)}])
     assert len(sites) == len(SERVERS) + 3
     named = {"nginx-" + written for written, _probe, _names in SERVERS.values()}
-    assert [(s["site"], s["action"]) for s in sites if s["action"] != "none" and s["site"] in named] == [], sites
+    assert [(name, sites[name]["action"]) for name in named if sites[name]["action"] != "none"] == [], sites

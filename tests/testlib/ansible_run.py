@@ -89,3 +89,29 @@ def recap(stdout):
     for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", stdout, re.MULTILINE):
         out[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
     return out
+
+
+def diagnose_sites(tmp_path, ca_pem, **extra_vars):
+    """playbooks/diagnose.yml over localhost with these role variables (cert_remediation_discover or _sites) and a CA
+    file of ca_pem: {site: its report entry}, from the JSON report (the run must succeed)."""
+    reports = Path(tmp_path) / "reports"
+    reports.mkdir(exist_ok=True)
+    ca_path = Path(tmp_path) / "diagnose-ca.pem"
+    ca_path.write_text(ca_pem)
+    proc = run_playbook(ROOT / "playbooks" / "diagnose.yml", extra_vars=dict({
+        "cert_remediation_hosts": "localhost", "cert_remediation_report_dir": str(reports),
+        "cert_remediation_ca_path": str(ca_path)}, **extra_vars))
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    return {s["site"]: s for s in json.loads((reports / "report.json").read_text())["hosts"]["localhost"]["sites"]}
+
+
+def haproxy_judged_vars(tmp_path, lb_conf, **extra):
+    """The role's variables for backends the HAProxy of host `lb` (its configuration lb_conf) judges: renewals under
+    tmp_path/source, backups under tmp_path/backups, the JSON report in tmp_path, reloads by command; plus extra."""
+    return dict({
+        "cert_remediation_lb_hosts": ["lb"], "cert_remediation_lb_type": ["haproxy"],
+        "cert_remediation_lb_config": {"haproxy": str(lb_conf)},
+        "cert_remediation_source_dir": str(Path(tmp_path) / "source"),
+        "cert_remediation_backup_dir": str(Path(tmp_path) / "backups"), "cert_remediation_report_dir": str(tmp_path),
+        "cert_remediation_report_formats": ["json"], "cert_remediation_reload": "command",
+        "cert_remediation_reload_wait": 10}, **extra)
