@@ -46,6 +46,11 @@ def _pems(entry, pem_by_fingerprint):
     return [pem_by_fingerprint[fp] for fp in entry.get("chain") or [] if fp in pem_by_fingerprint]
 
 
+def _pem_index(collected):
+    """{fingerprint: PEM} of a backend_cert_info result's certificates (those returned with their PEM)."""
+    return {c["fingerprint_sha256"]: c["pem"] for c in collected.get("certificates") or [] if "pem" in c}
+
+
 def _disk_chain(collected, site, pem_by_fingerprint):
     files = _by(collected.get("files"), "path")
     chain = []
@@ -59,7 +64,7 @@ def _disk_chain(collected, site, pem_by_fingerprint):
 def _chains_to_verify(collected):
     """(site name, view, item) for every chain of a backend_cert_info result that must be verified: the chain
     each site serves ('served') and the one in its files ('disk'), with every name the site must answer for."""
-    pem_by_fingerprint = {c["fingerprint_sha256"]: c["pem"] for c in collected.get("certificates") or [] if "pem" in c}
+    pem_by_fingerprint = _pem_index(collected)
     for site in collected.get("sites", []):
         names = _site_names(site)
         endpoint = _endpoint_of(collected, site)
@@ -331,8 +336,7 @@ def _lb_by_site(request, lb):
                 continue
             probe = _endpoint_of(collected, other) or {}
             if pem_by_fingerprint is None:
-                pem_by_fingerprint = {c["fingerprint_sha256"]: c["pem"] for c in collected.get("certificates") or []
-                                      if "pem" in c}
+                pem_by_fingerprint = _pem_index(collected)
             chain = _pems(probe, pem_by_fingerprint)
             if not chain:  # its own probe was served nothing: judged by the host's own settings
                 continue

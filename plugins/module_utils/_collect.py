@@ -281,11 +281,16 @@ def _certificate_groups(collector, all_sites):
         # known type is probed for it, or it would get whichever its handshake favours
         if len([site for site in members if id(site) not in dropped]) > 1:
             for kind, site in served.items():
-                site["name"] = "%s+%s" % (site["name"], kind.lower())
-                if site["endpoint"]:
-                    site["endpoint"] = dict(site["endpoint"], key_type=kind)
+                _of_key_type(site, kind)
     if dropped:
         all_sites[:] = [site for site in all_sites if id(site) not in dropped]
+
+
+def _of_key_type(site, kind):
+    """A site that is one key type's certificate of its server: named for it, its probe asking for it."""
+    site["name"] = "%s+%s" % (site["name"], kind.lower())
+    if site["endpoint"]:
+        site["endpoint"] = dict(site["endpoint"], key_type=kind)
 
 
 def _kind(collector, site):
@@ -315,8 +320,7 @@ def _haproxy_key_types(collector, all_sites):
             name = site["endpoint"]["server_name"]
             if kind and name and any(other is not site and theirs and theirs != kind and _answers(
                     other["server_names"], name) for other, theirs in zip(members, kinds)):
-                site["endpoint"] = dict(site["endpoint"], key_type=kind)
-                site["name"] = "%s+%s" % (site["name"], kind.lower())
+                _of_key_type(site, kind)
 
 
 def _read_files(collector, expanded, all_sites):
