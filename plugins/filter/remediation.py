@@ -259,7 +259,8 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
 
 
 _POLICY = ("ca_path", "ca_content", "min_days", "profile", "crl_content")
-_UNPROBED = ("KEY_TYPE_NOT_SERVED", "UNSUPPORTED_SETTING")  # a site's probe error that makes it a person's
+# a site's probe error that makes it a person's
+_UNPROBED = ("KEY_TYPE_NOT_SERVED", "UNSUPPORTED_SETTING", "NO_PROBE_NAME")
 
 
 def _lb_names(site_lb):
@@ -579,6 +580,9 @@ _FIX_LB = ("fix by hand: the load balancer cannot reach, negotiate with or judge
 
 _FIX_UNPROBED = ("fix by hand: this host cannot ask the server for this certificate (see before.error), so a push "
                  "could not be verified")
+_FIX_NO_NAME = ("fix by hand: no name was found that reaches this server (see before.error): a probe would get another "
+                "server's certificate, so a push could not be verified; give the server a name clients send, make it "
+                "its socket's default server, or remove it")
 _FIX_NOT_SERVED = ("fix by hand: the server loads this certificate and sends it to no client (its protocols or "
                    "ciphers leave no handshake for its key type), which no certificate push fixes")
 
@@ -588,6 +592,8 @@ def _fix(entry):
         return _FIX_LB
     if entry["action"] == "manual" and "KEY_TYPE_NOT_SERVED" in entry["reasons"]:
         return _FIX_NOT_SERVED
+    if entry["action"] == "manual" and "NO_PROBE_NAME" in entry["reasons"]:
+        return _FIX_NO_NAME
     if entry["action"] == "manual" and "UNSUPPORTED_SETTING" in entry["reasons"]:
         return _FIX_UNPROBED
     return _FIX[entry["action"]]

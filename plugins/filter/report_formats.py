@@ -48,6 +48,7 @@ _WORDS = {
     "NO_CERT_PATH": "no certificate file is known for the site",
     "KEY_TYPE_NOT_SERVED": "the server loads the certificate and sends it to no client (its protocols or ciphers)",
     "UNSUPPORTED_SETTING": "this host cannot ask the server for the certificate as it is set up",
+    "NO_PROBE_NAME": "no name was found that reaches the server: a probe would get another server's certificate",
 }
 
 

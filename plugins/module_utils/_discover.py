@@ -770,22 +770,39 @@ def _ngx_values(directives, inherited):
 
 
 def _ngx_servers(directives, found=None):
-    """[(a server block's directives, the listening sockets of its listens, its server names)] in configuration
-    order: what decides which server a name reaches on a socket."""
+    """[(a server block's directives, the listening sockets of its listens, its server names, the sockets where its
+    listen says default_server)] in configuration order: what decides which server a name reaches on a socket."""
     found = [] if found is None else found
     for directive in directives:
         if directive["children"] is None:
             continue
         if directive["name"] == "server":
             children = directive["children"]
-            listening = {_ngx_socket(d["args"][0]) for d in children if d["name"] == "listen" and d["args"]}
-            found.append((children, listening, [n for d in children if d["name"] == "server_name" for n in d["args"]]))
+            listens = [d["args"] for d in children if d["name"] == "listen" and d["args"]]
+            found.append((children, {_ngx_socket(args[0]) for args in listens},
+                          [n for d in children if d["name"] == "server_name" for n in d["args"]],
+                          {_ngx_socket(args[0]) for args in listens if {"default_server", "default"} & set(args[1:])}))
         else:
             _ngx_servers(directive["children"], found)
     return found
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=()):
+def _ngx_defaults(servers):
+    """{listening socket: the directives of its default server}: the server whose listen there says default_server,
+    else the first to listen there. A client that sends no name, or a name no server of the socket has, gets its
+    certificate."""
+    defaults = {}
+    for children, _listening, _names, marked in servers:
+        for socket in marked:
+            defaults.setdefault(socket, children)
+    for children, listening, _names, _marked in servers:
+        for socket in listening:
+            defaults.setdefault(socket, children)
+    return defaults
+
+
+def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=((), None)):
+    """servers: (_ngx_servers, _ngx_defaults) of the whole configuration."""
     # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
     local = _ngx_values(directives, inherited)
     for directive in directives:
@@ -797,6 +814,25 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None,
             _nginx_walk(directive["children"], local, config_file, prefix, sites, sockets, servers)
 
 
+def _ngx_unnamed(directives, names, tls_listen, defaults):
+    """For a server with no name a probe can send (_probe_name, _ngx_probe_name): (its TLS listens where it is the
+    socket's default server, so a probe without a name reaches it, None) - or, where it is the default server of
+    none, ([], the NO_PROBE_NAME error): a probe without a name would get another server's certificate there."""
+    reached = [item for item in tls_listen if defaults.get(_ngx_socket(item)) is directives]
+    if reached:
+        return reached, None
+    sockets = ", ".join(sorted({"%s:%s" % _ngx_socket(item) for item in tls_listen}))
+    if any(n.startswith("~") for n in names):
+        why = ("no name was found that its regular expressions match and no other server of its sockets takes "
+               "first (an expression this collection does not walk, or whose example another server takes)")
+    else:
+        why = ("it has no host name a client can send (server_name %s), so only a client that sends no name, or a name "
+               "no server has, reaches it, and those get the default server" % (" ".join(names) or '""'))
+    return [], {"code": "NO_PROBE_NAME", "message": (
+        "not probed: %s; it is not the default server of %s (the first server to listen there, or the one whose "
+        "listen says default_server), so a probe would get another server's certificate" % (why, sockets))}
+
+
 def _ngx_probe_name(directives, names, tls_listen, servers):
     """The probe's SNI for a server named only by regular expressions (and catch-alls): see ngx_regex_probe_name,
     among the servers of the sockets of its TLS listens; None otherwise."""
@@ -804,7 +840,7 @@ def _ngx_probe_name(directives, names, tls_listen, servers):
         return None
     mine = {_ngx_socket(listen) for listen in tls_listen}
     others, before = [], True
-    for children, theirs, their_names in servers:
+    for children, theirs, their_names, _marked in servers:
         if children is directives:
             before = False
         elif theirs & mine:
@@ -812,7 +848,7 @@ def _ngx_probe_name(directives, names, tls_listen, servers):
     return ngx_regex_probe_name(names, others)
 
 
-def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, servers=()):
+def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, servers=((), None)):
     listen, tls_listen, names, values = [], [], [], _ngx_values(directives, inherited)
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
@@ -826,13 +862,15 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
     if not tls_listen or not values.get("ssl_certificate"):
         return
     keys = values.get("ssl_certificate_key") or []
-    probe_name = _ngx_probe_name(directives, names, tls_listen, servers)
+    probe_name, unnamed = _ngx_probe_name(directives, names, tls_listen, servers[0]), None
+    if probe_name is None and _probe_name(names) is None and servers[1] is not None:
+        tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1])
     group = []
     for index, written in enumerate(values["ssl_certificate"]):
         key_written = keys[index] if index < len(keys) else None  # nginx -t refuses a certificate without its key
         cert = _absolute(written, prefix)
         key = _absolute(key_written, prefix) if key_written else cert
-        error = None
+        error = unnamed
         # nginx >= 1.15.9 resolves variables in these per handshake (e.g. $ssl_server_name): no file to read.
         if "$" in key and key_written:
             error, key = dynamic_error("nginx", "ssl_certificate_key", key_written), None
@@ -854,7 +892,8 @@ def nginx_sites(main, source, prefix=None):
     sites = []
     tree = nginx_tree(main, source, prefix)
     sockets = _ngx_default_ssl(tree, _ngx_socket_options(tree))
-    _nginx_walk(tree, {}, main, prefix, sites, sockets, _ngx_servers(tree))
+    servers = _ngx_servers(tree)
+    _nginx_walk(tree, {}, main, prefix, sites, sockets, (servers, _ngx_defaults(servers)))
     return sites
 
 

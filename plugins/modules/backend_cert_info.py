@@ -624,7 +624,8 @@ sites:
         - The host, port and server_name probed for the site, and, when the site was declared with them, C(sni)
           (V(false)), C(client_cert) and C(client_key) (paths); C(proxy_protocol) when a PROXY protocol header is
           sent first (declared, or found by O(discover)).
-        - Null for a declared site without an endpoint.
+        - Null for a declared site without an endpoint, and for a discovered nginx server that no name a probe can
+          send reaches (C(NO_PROBE_NAME) in RV(sites[].error)).
       returned: always
       type: dict
       sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}
@@ -644,7 +645,10 @@ sites:
         time; null when fine. A site of one key type whose probe failed while the server's other key types were
         served is C(KEY_TYPE_NOT_SERVED) (the server loads the certificate and sends it to no client, under its own
         protocols and ciphers); one this host cannot ask for is C(UNSUPPORTED_SETTING) (see
-        O(endpoints[].key_type)).
+        O(endpoints[].key_type)). A discovered nginx server with no name a probe can send (no server_name, only
+        C(_), or regular expressions no example was found for) that is not the default server of any of its TLS
+        sockets is C(NO_PROBE_NAME) and not probed, since a probe without a name gets the default server's
+        certificate; where it is a socket's default server it is probed there without a name.
       returned: always
       type: dict
       sample: null

@@ -25,9 +25,11 @@ SERVERS = {
     "api": (r"~^api-v[0-9]+\.b\.test$", "api-v0.b.test", ["*.b.test"]),
 }
 # servers no name is walked for (a POSIX class Python's re reads otherwise: it would have sent appd.example.test,
-# which nginx routes to the default server): probed without SNI, as before; the second holds an RSA and an ECDSA
-# certificate, and the default server's certificate its probes get must not make either "never sent"
-UNNAMED = {"posix": r"~^app[[:digit:]]*\.example\.test$", "dual": r"~^(a|b)+\.kt\.test$"}
+# which nginx routes to the default server), and one named `_` (a catch-all by convention only): none is its socket's
+# default server, so a probe without SNI gets the default server's certificate. They are not probed (NO_PROBE_NAME);
+# they were, and the role planned a reload that could change nothing. The second holds an RSA and an ECDSA
+# certificate.
+UNNAMED = {"posix": r"~^app[[:digit:]]*\.example\.test$", "dual": r"~^(a|b)+\.kt\.test$", "catchall": "_"}
 
 
 def _leaf(port, name):
@@ -41,7 +43,7 @@ def _leaf(port, name):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = lbjudge.workdir(tmp_path_factory, "regex-names")
-    port, = free_ports(1)
+    port, second = free_ports(2)
     body, leaves = "", {}
     for label, (written, _probe, names) in SERVERS.items():
         leaves[label] = CA.leaf(names[0], names=names)
@@ -59,20 +61,42 @@ def world(tmp_path_factory):
                 pki.write(base / ("%s-%s.key" % (label, kind)), leaf.key_pem(), 0o600))
         body += ("    server {\n        listen 127.0.0.1:%d ssl;\n        server_name \"%s\";\n%s        return 200;\n"
                  "    }\n" % (port, written, certs))
-    with NginxLB(base / "nginx", port, body) as nginx:
-        yield {"nginx": nginx, "port": port, "leaves": leaves}
+    # a server with no name at all, the first to listen on a second socket: its default server, probed there
+    leaves["nameless"] = CA.leaf("nameless.test")
+    body += ("    server {\n        listen 127.0.0.1:%d ssl;\n        listen 127.0.0.1:%d ssl;\n"
+             "        ssl_certificate %s;\n        ssl_certificate_key %s;\n        return 200;\n    }\n"
+             % (second, port, pki.write(base / "nameless.crt", CA.chain_pem(leaves["nameless"])),
+                pki.write(base / "nameless.key", leaves["nameless"].key_pem(), 0o600)))
+    with NginxLB(base / "nginx", (port, second), body) as nginx:
+        yield {"nginx": nginx, "port": port, "second": second, "leaves": leaves}
+
+
+def _leaf_without_sni(port):
+    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-noservername"],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+    pem = proc.stdout.decode()
+    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
+    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
 
 
 def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
     result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
                                               "include_pem": False, "timeout": 15})
     sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
-    assert sorted(sites) == sorted(list(SERVERS) + ["posix-ec", "dual-rsa", "dual-ec"])
-    for label in ("posix-ec", "dual-rsa", "dual-ec"):
-        assert sites[label]["endpoint"]["server_name"] is None, sites[label]
-        # the default server's certificate, or none of the type asked for: as before, the wrong server
-        assert sites[label]["served_matches_disk"] is not True, sites[label]
-        assert (sites[label]["error"] or {}).get("code") != "KEY_TYPE_NOT_SERVED", sites[label]
+    unnamed = ["posix-ec", "dual-rsa", "dual-ec", "catchall-ec"]
+    assert sorted(sites) == sorted(list(SERVERS) + unnamed + ["nameless"])
+    # the reference: without a name, the first socket gives the default server's certificate, and the second the
+    # nameless server's own
+    assert _leaf_without_sni(world["port"]) == world["leaves"]["default"].fingerprint
+    assert _leaf_without_sni(world["second"]) == world["leaves"]["nameless"].fingerprint
+    for label in unnamed:
+        assert sites[label]["endpoint"] is None, sites[label]
+        assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]
+        assert sites[label]["served_matches_disk"] is None, sites[label]
+    assert "server_name _" in sites["catchall-ec"]["error"]["message"]
+    nameless = sites["nameless"]
+    assert nameless["endpoint"]["port"] == world["second"] and nameless["endpoint"]["server_name"] is None
+    assert nameless["served_matches_disk"] is True and nameless["error"] is None, nameless
     for label, (_written, probe, _names) in SERVERS.items():
         site = sites[label]
         assert site["endpoint"]["server_name"] == probe, site["endpoint"]
@@ -84,6 +108,11 @@ def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
 def test_diagnose_leaves_them_alone(world, tmp_path):
     sites = diagnose_sites(tmp_path, CA.root.pem,
                            cert_remediation_discover=[{"type": "nginx", "config": str(world["nginx"].conf)}])
-    assert len(sites) == len(SERVERS) + 3
-    named = {"nginx-" + written for written, _probe, _names in SERVERS.values()}
+    assert len(sites) == len(SERVERS) + 5
+    named = {"nginx-" + written for written, _probe, _names in SERVERS.values()} | {"nginx-nameless.crt"}
     assert [(name, sites[name]["action"]) for name in named if sites[name]["action"] != "none"] == [], sites
+    # the servers no probe can reach are a person's: no push or reload could be verified (it was `reload`)
+    unreached = sorted(name for name in sites if name not in named)
+    assert unreached == ["nginx-_", "nginx-~^(a|b)+\\.kt\\.test$+ec", "nginx-~^(a|b)+\\.kt\\.test$+rsa",
+                         "nginx-~^app[[:digit:]]*\\.example\\.test$"], sites
+    assert {(sites[name]["action"], sites[name]["reasons"][0]) for name in unreached} == {("manual", "NO_PROBE_NAME")}

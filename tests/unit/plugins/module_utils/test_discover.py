@@ -559,6 +559,44 @@ def test_a_regex_probe_name_no_other_server_takes_first():
         server { listen 2 ssl; server_name ~^a\\.s\\.test$ _; ssl_certificate /other.crt; }
         server { listen 1 ssl; server_name b.test ~^z\\.test$; ssl_certificate /b.crt; }
     }"""}))
-    assert {s["cert_file"]: s["endpoint"]["server_name"] for s in sites} == {
-        # a.s.test is the earlier expression's on socket 1: no name reaches the later one there (as before: no SNI)
+    assert {s["cert_file"]: (s["endpoint"] or {}).get("server_name") for s in sites} == {
+        # a.s.test is the earlier expression's on socket 1: no name reaches the later one there, and it is not the
+        # socket's default server: not probed (it was probed without SNI, and got d.test's certificate)
         "/d.crt": "d.test", "/s.crt": "x.s.test", "/late.crt": None, "/other.crt": "a.s.test", "/b.crt": "b.test"}
+    late, = [s for s in sites if s["cert_file"] == "/late.crt"]
+    assert late["endpoint"] is None and late["error"]["code"] == "NO_PROBE_NAME", late
+    assert "regular expressions" in late["error"]["message"] and "*:1" in late["error"]["message"], late
+
+
+def test_a_server_no_name_reaches_is_not_probed_unless_it_is_its_sockets_default():
+    """nginx gives a client that sends no name, or a name no server of the socket has, the socket's default server
+    (default_server, else the first to listen there). A server with no name a probe can send is reached that way
+    only where it is that default; elsewhere a probe without SNI got the default server's certificate, its site
+    'did not serve its files' and the role planned a reload that could change nothing."""
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen 1 ssl; server_name _; ssl_certificate /first.crt; }
+        server { listen 2 ssl; listen 1 ssl; ssl_certificate /nameless.crt; }
+        server { listen 3 ssl; server_name a.test; ssl_certificate /a.crt; }
+        server { listen 3 ssl default_server; server_name ""; ssl_certificate /marked.crt; }
+        server { listen 3 ssl; server_name _; ssl_certificate /catchall.crt; ssl_certificate /catchall-ec.crt; }
+        server { listen 4 ssl; server_name ~^(a|b)+\\.x\\.test$; ssl_certificate /rx.crt; }
+        server { listen 4 ssl; server_name ~^(a|b)+\\.y\\.test$; ssl_certificate /rx2.crt; }
+        server { listen 127.0.0.1:5 ssl; server_name _; ssl_certificate /own.crt; }
+        server { listen 5 ssl; server_name w.test; ssl_certificate /wild.crt; }
+    }"""}))
+    by_file = {s["cert_file"]: s for s in sites}
+    reached = {path: site["endpoint"] for path, site in by_file.items() if site["endpoint"]}
+    assert {path: (ep["port"], ep["server_name"]) for path, ep in reached.items()} == {
+        "/first.crt": (1, None),  # the first server of socket 1
+        "/nameless.crt": (2, None),  # not socket 1's default, but socket 2's: probed there
+        "/a.crt": (3, "a.test"), "/marked.crt": (3, None),  # default_server, though not the first
+        "/rx.crt": (4, None),  # not walked (an alternative under a quantifier), but socket 4's first server
+        "/own.crt": (5, None),  # the only server of 127.0.0.1:5
+        "/wild.crt": (5, "w.test"),
+    }
+    unreached = {path: site["error"] for path, site in by_file.items() if not site["endpoint"]}
+    assert sorted(unreached) == ["/catchall-ec.crt", "/catchall.crt", "/rx2.crt"]
+    assert {error["code"] for error in unreached.values()} == {"NO_PROBE_NAME"}
+    assert "server_name _" in unreached["/catchall.crt"]["message"] and "*:3" in unreached["/catchall.crt"]["message"]
+    assert "regular expressions" in unreached["/rx2.crt"]["message"]
+    assert all(by_file[path]["error"] is None for path in reached)
