@@ -335,7 +335,7 @@ def compile_from_zip(work, runs=5):
     """Print what compiling the collection's module_utils costs a module process: AnsiballZ ships them as source in
     a zip, and Python's zipimport (3.11, as measured here) compiles a module's source once to find its spec
     (zipimporter.get_filename) and again to run it; no bytecode is cached. The modules are the ones the
-    lb_backend_info payload imports (the module's own file aside)."""
+    lb_backend_info payload imports for a HAProxy load balancer (the module's own file aside)."""
     import subprocess
     import zipfile
 
@@ -358,7 +358,8 @@ def compile_from_zip(work, runs=5):
             "        spent[str(filename)][1] += time.perf_counter() - begun\n"
             "builtins.compile = compile\n"
             "sys.path.insert(0, sys.argv[1])\n"
-            "from ansible_collections.certops.backend_tls.plugins.module_utils import _infomodule, _lbview\n"
+            "from ansible_collections.certops.backend_tls.plugins.module_utils import _infomodule, _lbview, "
+            "_lbview_haproxy\n"
             "for name, (count, seconds) in spent.items():\n"
             "    if '/module_utils/_' in name and not name.endswith('__init__.py'):\n"
             "        print(name.rsplit('/', 1)[-1], count, seconds)\n")
@@ -435,12 +436,13 @@ def profile(work, runs=5, only=None):
             return
         # 1. the module process's imports (collection source compiled, as from AnsiballZ's zip)
         code = ("import time; t = time.monotonic(); import ansible.module_utils.basic; b = time.monotonic(); "
-                "from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview; "
+                "from ansible_collections.certops.backend_tls.plugins.module_utils import _lbview, _lbview_haproxy; "
                 "print('%.3f %.3f' % (b - t, time.monotonic() - b))")
         pairs = [subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True, check=True,
                                 env={"PYTHONPATH": str(COLLECTIONS), "PATH": "/usr/bin:/bin"}).stdout.split()
                  for _run in range(runs)]
-        print("imports: ansible.module_utils.basic %.3f s, then the collection (_lbview, cryptography) %.3f s"
+        print("imports: ansible.module_utils.basic %.3f s, then the collection (_lbview and its HAProxy parser, "
+              "cryptography) %.3f s"
               % (statistics.median(float(p[0]) for p in pairs), statistics.median(float(p[1]) for p in pairs)))
         compile_from_zip(work, runs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _lbview
+from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _lbview_nginx
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 NGINX_MAIN = """
@@ -82,7 +82,7 @@ def test_nginx_sites(tmp_path, via):
 def test_nginx_include_loops_and_nesting_are_errors(files, needle, parser):
     # one nginx parser (_discover.nginx_tree) serves both: the sites of backend_cert_info's discovery and the
     # backends of lb_backend_info
-    read = _discover.nginx_sites if parser == "discovery" else _lbview.nginx_backends
+    read = _discover.nginx_sites if parser == "discovery" else _lbview_nginx.nginx_backends
     with pytest.raises(CertError) as info:
         read("/n/nginx.conf", _discover.FileSource(files))
     assert info.value.code == "INVALID_CONFIG" and needle in info.value.message

@@ -16,7 +16,13 @@ import subprocess
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _lbview, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import (
+    _discover,
+    _lbview,
+    _lbview_apache,
+    _lbview_nginx,
+    _probe,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from testlib import pki
 from testlib.servers import APACHE_MODULES
@@ -471,7 +477,7 @@ def test_a_lua_block_is_skipped_whole():
     (["status=-H+D"], (True, False)),
 ])
 def test_apache_member_status_letters(params, state):
-    assert _lbview._ap_member_status(params) == {"disabled": state[0], "backup": state[1]}
+    assert _lbview_apache._ap_member_status(params) == {"disabled": state[0], "backup": state[1]}
 
 
 # ---------------------------------------------------------------- Apache
@@ -631,7 +637,7 @@ def test_an_inline_client_key_is_never_echoed(tmp_path):
 
 def test_unusual_numbers_and_empty_arguments_are_not_tracebacks():
     assert [_lbview._depth(text) for text in ("2", "\u00b2", "", None, "-1")] == [2, None, None, None, None]
-    assert isinstance(_lbview._ap_protocols([""]), set)  # an empty argument raised IndexError
+    assert isinstance(_lbview_apache._ap_protocols([""]), set)  # an empty argument raised IndexError
 
 
 def test_a_server_name_that_cannot_be_sent_is_a_coded_error():
@@ -670,10 +676,10 @@ def test_nginx_protocol_default_follows_the_installed_version(tmp_path, files):
     named = next(i for i in _lbview.lb_backends("nginx", str(conf), version=(1, 26, 2)) if i["sni"] == "named.test"
                  and i["verify"])
     assert named["min_version"] == "TLSv1.2"  # a level that sets proxy_ssl_protocols keeps its own
-    assert _lbview.nginx_version("nginx version: nginx/1.22.1\n") == (1, 22, 1)
-    assert _lbview.nginx_version("openresty/1.25.3.1") is None
+    assert _lbview_nginx.nginx_version("nginx version: nginx/1.22.1\n") == (1, 22, 1)
+    assert _lbview_nginx.nginx_version("openresty/1.25.3.1") is None
     here = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=True)
-    assert _lbview.nginx_version(here.stderr) is not None, here.stderr
+    assert _lbview_nginx.nginx_version(here.stderr) is not None, here.stderr
 
 
 # ---- Apache, as a differential fuzz against Apache 2.4.71 measured it (tests/integration/test_lb_apache_reading.py)
@@ -684,7 +690,7 @@ def test_nginx_protocol_default_follows_the_installed_version(tmp_path, files):
     ({"TLSv1.2"}, ("TLSv1.2", "TLSv1.2")), (set(_lbview.PROTOCOLS), ("TLSv1", "TLSv1.3")), (set(), (None, None)),
 ])
 def test_apache_protocols_leave_no_holes(allowed, expected):
-    assert _lbview._ap_version_range(allowed) == expected
+    assert _lbview_apache._ap_version_range(allowed) == expected
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -692,11 +698,11 @@ def test_apache_protocols_leave_no_holes(allowed, expected):
     ("-0", (0, None)), ("9" * 12, (None, None)),
 ])
 def test_apache_verify_depth_is_atoi(text, expected):
-    assert _lbview._ap_depth(text) == expected
+    assert _lbview_apache._ap_depth(text) == expected
 
 
 def test_apache_refuses_a_negative_depth():
-    depth, problem = _lbview._ap_depth("-1")
+    depth, problem = _lbview_apache._ap_depth("-1")
     assert depth is None and "refuses a negative depth" in problem
 
 
@@ -706,7 +712,7 @@ def test_apache_refuses_a_negative_depth():
     ("https://*.test/", "https://a.test/", True), ("balancer://Pool", "balancer://pool/", False),
 ])
 def test_apache_proxy_sections_match_case_sensitively(pattern, url, expected):
-    assert _lbview._ap_section_matches(pattern, url) is expected
+    assert _lbview_apache._ap_section_matches(pattern, url) is expected
 
 
 @pytest.mark.parametrize("key,args,needle", [
@@ -721,7 +727,7 @@ def test_apache_proxy_sections_match_case_sensitively(pattern, url, expected):
     ("sslproxyprotocol", ["+SSLv3"], "+SSLv3 is not supported"), ("sslproxyprotocol", ["SSLv2"], "SSLv2 is not"),
 ])
 def test_apache_settings_it_refuses(key, args, needle):
-    problem = _lbview._ap_refused_setting(key, args)
+    problem = _lbview_apache._ap_refused_setting(key, args)
     assert (problem is None) if needle is None else (needle in problem and "Apache refuses" in problem)
 
 
@@ -731,7 +737,7 @@ def test_apache_refuses_a_setting_no_backend_uses(tmp_path):
     conf = tmp_path / "apache2.conf"
     conf.write_text("SSLProxyEngine on\nSSLProxyVerify bogus\n<VirtualHost *:443>\n    SSLProxyVerify none\n"
                     "    ProxyPass /a/ https://b.test/\n</VirtualHost>\n")
-    (item,) = _lbview.apache_backends(str(conf), _discover.FileSource())
+    (item,) = _lbview_apache.apache_backends(str(conf), _discover.FileSource())
     assert item["error"]["code"] == "INVALID_CONFIG", item
     assert "SSLProxyVerify bogus" in item["error"]["message"] and "line 2" in item["error"]["message"]
 
@@ -742,7 +748,7 @@ def test_apache_refuses_a_setting_no_backend_uses(tmp_path):
     (["timeout=5"], {"disabled": False, "backup": False}),
 ])
 def test_apache_worker_status(params, expected):
-    assert _lbview._ap_member_status(params) == expected
+    assert _lbview_apache._ap_member_status(params) == expected
 
 
 # ---- nginx stream (held to the real nginx stream module in tests/integration/test_lb_nginx_stream.py)
@@ -750,7 +756,7 @@ def test_apache_worker_status(params, expected):
 
 def _stream_backends(stream):
     main = "/etc/nginx/nginx.conf"
-    return _lbview.nginx_backends(main, _discover.FileSource({main: "stream {\n%s\n}\n" % stream}))
+    return _lbview_nginx.nginx_backends(main, _discover.FileSource({main: "stream {\n%s\n}\n" % stream}))
 
 
 def test_nginx_stream_servers():
@@ -795,7 +801,7 @@ def test_nginx_stream_upstream_server_needs_a_port():
 def test_nginx_an_upstream_named_with_a_port_is_refused(block):
     """nginx -t: 'upstream "pool" may not have port 8443' (checked on nginx 1.22)."""
     main = "/etc/nginx/nginx.conf"
-    (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
+    (item,) = _lbview_nginx.nginx_backends(main, _discover.FileSource({main: block}))
     assert item["error"]["code"] == "INVALID_CONFIG" and "may not have port" in item["error"]["message"], item
 
 
@@ -819,7 +825,7 @@ def test_nginx_a_variable_backend_whose_tls_settings_nginx_refuses(tmp_path, con
     checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
     assert (checked.returncode != 0) == (code == "INVALID_CONFIG"), checked.stderr
     main = "/etc/nginx/nginx.conf"
-    (item,) = _lbview.nginx_backends(main, _discover.FileSource({main: block}))
+    (item,) = _lbview_nginx.nginx_backends(main, _discover.FileSource({main: block}))
     assert item["error"]["code"] == code, item
 
 
