@@ -1021,7 +1021,8 @@ def _apache_file(path, state, vhost, depth, stack=()):
         if line.startswith("<"):
             tag, rest = apache_directive(line[1:])
             if tag.lower() == "virtualhost":
-                vhost = {"addresses": apache_words(_apache_section(rest)), "file": path, "names": []}
+                vhost = {"addresses": apache_words(_apache_section(rest)), "file": path, "names": [],
+                         "servername": None}
             continue
         word, rest = apache_directive(line)
         key, args = word.lower(), apache_words(rest)
@@ -1047,6 +1048,8 @@ def _apache_file(path, state, vhost, depth, stack=()):
             state.listen.append(args[0])
         elif key in ("servername", "serveralias") and vhost is not None:
             vhost["names"].extend(_ap_server_name(a) if key == "servername" else a for a in args)
+            if key == "servername":
+                vhost["servername"] = _ap_server_name(args[0])
         elif key == "servername":
             state.main_names = [_ap_server_name(args[0])]
         elif key in ("sslengine", "sslcertificatechainfile"):
@@ -1117,6 +1120,47 @@ def _ap_proxied(state, address):
     return any(map(covers, on)) and not any(map(covers, off))
 
 
+def _ap_names(vhost, main_names):
+    """The names mod_ssl compares a client's SNI with for a VirtualHost: its ServerName, else the main server's
+    (which it inherits), and its ServerAlias names (wildcards as written)."""
+    inherited = [] if vhost.get("servername") or "servername" not in vhost else main_names[:1]
+    return [n.lower() for n in inherited + vhost["names"]]
+
+
+def _ap_takes(names, name):
+    """Whether one of a VirtualHost's names (_ap_names) takes this SNI: equal, or a ServerAlias wildcard matching."""
+    return any(n == name or (("*" in n or "?" in n) and fnmatch.fnmatchcase(name, n)) for n in names)
+
+
+def _ap_unnamed(vhost, on_socket, main_names):
+    """For a VirtualHost with no name a probe can send of its own: (the SNI that reaches it, None, None) when it
+    inherits the main server's ServerName and no earlier VirtualHost of its sockets takes that name; else (None,
+    its addresses where it is the socket's first VirtualHost, None), where a client that sends no name gets it; else
+    (None, [], the NO_PROBE_NAME error): a probe would get another VirtualHost's certificate."""
+    sockets = {address: _ap_socket(address) for address in vhost["addresses"]}
+    inherited = None if vhost.get("servername") else (main_names or [None])[0]
+    if inherited and not is_ip(inherited.strip("[]")) and _usable_names([inherited]):
+        name = inherited.lower()
+        if not any(_ap_takes(_ap_names(other, main_names), name) for socket in set(sockets.values())
+                   for other in on_socket[socket][:on_socket[socket].index(vhost)]):
+            return name, None, None
+    reached = [address for address, socket in sockets.items() if on_socket[socket][0] is vhost]
+    if reached:
+        return None, reached, None
+    if inherited:
+        why = ("the name it inherits, the main server's ServerName %s, is taken by an earlier VirtualHost of its "
+               "addresses" % inherited)
+    elif vhost.get("servername"):
+        why = "it has no host name a client can send (ServerName %s)" % vhost["servername"]
+    else:
+        why = ("it has no ServerName, and the main server has none either (Apache then takes this machine's name, "
+               "which is not known here)")
+    return None, [], {"code": "NO_PROBE_NAME", "message": (
+        "not probed: %s; it is not the first VirtualHost of %s, which a client that sends no name, or a name no "
+        "VirtualHost has, gets, so a probe would get another VirtualHost's certificate" % (
+            why, ", ".join(vhost["addresses"])))}
+
+
 def apache_sites(main, source, server_root=None, defines=None):
     """Sites of an Apache configuration tree: VirtualHost blocks with SSLEngine on."""
     source.reads = 0
@@ -1140,6 +1184,10 @@ def apache_sites(main, source, server_root=None, defines=None):
         if not any(key[1] in ("*", port) and (key[0] == "*" or key[0] == host) for key in covered):
             vhosts.append({"addresses": [listen], "file": main, "names": list(state.main_names)})
     listened = {port: hosts for port, hosts in listened.items() if "*" not in hosts}
+    on_socket = {}  # socket -> its VirtualHosts in configuration order: the first is its default
+    for vhost in vhosts:
+        for address in vhost["addresses"]:
+            on_socket.setdefault(_ap_socket(address), []).append(vhost)
     for vhost in vhosts:
         values = dict(state.globals)
         values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
@@ -1150,7 +1198,9 @@ def apache_sites(main, source, server_root=None, defines=None):
             continue
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
-        chain_error = None
+        chain_error = probe_name = tls_listen = None
+        if _probe_name(vhost["names"]) is None:
+            probe_name, tls_listen, chain_error = _ap_unnamed(vhost, on_socket, state.main_names)
         # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
         if chain and _APACHE_VAR.search(chain):
             chain_error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
@@ -1166,7 +1216,8 @@ def apache_sites(main, source, server_root=None, defines=None):
                 error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
             group.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
                                    error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
-                                   claimed=claimed, listened=listened))
+                                   claimed=claimed, listened=listened, tls_listen=tls_listen,
+                                   probe_name=probe_name))
         sites.extend(certificate_group(group))
     return sites
 

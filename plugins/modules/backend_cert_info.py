@@ -624,8 +624,8 @@ sites:
         - The host, port and server_name probed for the site, and, when the site was declared with them, C(sni)
           (V(false)), C(client_cert) and C(client_key) (paths); C(proxy_protocol) when a PROXY protocol header is
           sent first (declared, or found by O(discover)).
-        - Null for a declared site without an endpoint, and for a discovered nginx server that no name a probe can
-          send reaches (C(NO_PROBE_NAME) in RV(sites[].error)).
+        - Null for a declared site without an endpoint, and for a discovered server that no name a probe can send
+          reaches (C(NO_PROBE_NAME) in RV(sites[].error)).
       returned: always
       type: dict
       sample: {host: 127.0.0.1, port: 443, server_name: www.example.com}
@@ -648,7 +648,10 @@ sites:
         O(endpoints[].key_type)). A discovered nginx server with no name a probe can send (no server_name, only
         C(_), or regular expressions no example was found for) that is not the default server of any of its TLS
         sockets is C(NO_PROBE_NAME) and not probed, since a probe without a name gets the default server's
-        certificate; where it is a socket's default server it is probed there without a name.
+        certificate; where it is a socket's default server it is probed there without a name. An Apache
+        VirtualHost without a ServerName of its own is probed with the main server's, which it inherits, unless
+        an earlier VirtualHost of its address takes that name; failing that, as for nginx, where it is its
+        address's first VirtualHost it is probed without a name, and elsewhere it is C(NO_PROBE_NAME).
       returned: always
       type: dict
       sample: null

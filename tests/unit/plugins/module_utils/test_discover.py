@@ -600,3 +600,60 @@ def test_a_server_no_name_reaches_is_not_probed_unless_it_is_its_sockets_default
     assert "server_name _" in unreached["/catchall.crt"]["message"] and "*:3" in unreached["/catchall.crt"]["message"]
     assert "regular expressions" in unreached["/rx2.crt"]["message"]
     assert all(by_file[path]["error"] is None for path in reached)
+
+
+def test_an_apache_virtual_host_without_a_name_is_probed_as_apache_reaches_it():
+    """A VirtualHost with no ServerName of its own answers to the main server's (mod_ssl's SNI lookup compares the
+    name it inherits), unless an earlier VirtualHost of the socket takes that name; a client that sends no name gets
+    the socket's first VirtualHost. It was probed without SNI wherever it stood, got the first one's certificate,
+    and the role planned a reload."""
+    conf = """ServerName main.test
+Listen 1
+Listen 2
+<VirtualHost *:1>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile /a.crt
+</VirtualHost>
+<VirtualHost *:1>
+  SSLEngine on
+  SSLCertificateFile /inherits.crt
+</VirtualHost>
+<VirtualHost *:1>
+  SSLEngine on
+  SSLCertificateFile /second-nameless.crt
+</VirtualHost>
+<VirtualHost *:1>
+  ServerName _
+  SSLEngine on
+  SSLCertificateFile /underscore.crt
+</VirtualHost>
+<VirtualHost *:2>
+  ServerName _
+  SSLEngine on
+  SSLCertificateFile /first-of-2.crt
+</VirtualHost>
+<VirtualHost 127.0.0.1:1>
+  ServerName _
+  SSLEngine on
+  SSLCertificateFile /own-address.crt
+</VirtualHost>
+"""
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    reached = {path: (s["endpoint"]["host"], s["endpoint"]["port"], s["endpoint"]["server_name"])
+               for path, s in sites.items() if s["endpoint"]}
+    assert reached == {
+        "/a.crt": ("127.0.0.2", 1, "a.test"),  # 127.0.0.1:1 is the address-specific VirtualHost's
+        "/inherits.crt": ("127.0.0.2", 1, "main.test"),  # the main server's name, which no earlier one takes
+        "/first-of-2.crt": ("127.0.0.1", 2, None),  # the first of its socket: a client without a name gets it
+        "/own-address.crt": ("127.0.0.1", 1, None),  # the only VirtualHost of 127.0.0.1:1
+    }
+    unreached = {path: s["error"] for path, s in sites.items() if not s["endpoint"]}
+    assert sorted(unreached) == ["/second-nameless.crt", "/underscore.crt"]
+    assert {e["code"] for e in unreached.values()} == {"NO_PROBE_NAME"}
+    assert "main.test" in unreached["/second-nameless.crt"]["message"]
+    assert all(sites[path]["error"] is None for path in reached)
+    # without a main ServerName (Apache then takes this machine's name, not known here), only the first is reached
+    conf = conf.replace("ServerName main.test\n", "")
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    assert sites["/inherits.crt"]["endpoint"] is None and sites["/inherits.crt"]["error"]["code"] == "NO_PROBE_NAME"
