@@ -22,6 +22,7 @@ import ipaddress
 import itertools
 import os
 import re
+from socket import gethostname
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number, read_file
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name, is_ip
@@ -242,10 +243,22 @@ def _usable_names(names):
             if n and n not in ("_", ".") and not n.startswith("~") and "*" not in n]
 
 
+def _sni_names(names):
+    """The usable names (_usable_names) a client can send as SNI: no IP address (TLS carries none; Python sends no
+    SNI for one), no nginx variable but `$hostname`, which nginx reads as this machine's host name (gethostname)."""
+    sendable = []
+    for written in _usable_names(names):
+        name = gethostname().lower() if written == "$hostname" else written
+        if "$" not in name and not is_ip(name.strip("[]")):
+            sendable.append(name)
+    return sendable
+
+
 def _probe_name(names):
-    """The SNI that reaches a site: its first usable name, else one its first leading wildcard (`*.b.test`, as nginx
-    server_name, an HAProxy crt-list filter or Apache ServerAlias write it) matches, else None."""
-    usable = _usable_names(names)
+    """The SNI that reaches a site: its first name a client can send (_sni_names), else one its first leading
+    wildcard (`*.b.test`, as nginx server_name, an HAProxy crt-list filter or Apache ServerAlias write it) matches,
+    else None."""
+    usable = _sni_names(names)
     if usable:
         return usable[0]
     for name in names:
@@ -453,11 +466,13 @@ def _unclaimed_loopback(port, claimed, listened=None):
 
 
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
-              proxied=(), tls_listen=None, claimed=(), listened=None, probe_name=None):
+              proxied=(), tls_listen=None, claimed=(), listened=None, probe_name=None, sni=True):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
     not all are) with the site's probe name as SNI (probe_name, else _probe_name); claimed: the (IPv4 address,
     port) another server of the same process listens on itself, where a wildcard listen is not reached
     (_unclaimed_loopback).
+
+    sni=False: probed with no SNI at all, even at a listen written with a host name (which would be sent as one).
 
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
@@ -471,7 +486,7 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
             if (claimed or listened) and address[2]:
                 parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
             endpoint = {"host": parsed[0], "port": parsed[1],
-                        "server_name": name if name else default_server_name(parsed[0])}
+                        "server_name": name if name else default_server_name(parsed[0]) if sni else None}
             if item in proxied:
                 endpoint["proxy_protocol"] = "v1"
             break
@@ -790,15 +805,29 @@ def _ngx_servers(directives, found=None):
 def _ngx_defaults(servers):
     """{listening socket: the directives of its default server}: the server whose listen there says default_server,
     else the first to listen there. A client that sends no name, or a name no server of the socket has, gets its
-    certificate."""
+    certificate. None for a socket whose default is not known here (_named_socket_doubt)."""
     defaults = {}
     for children, _listening, _names, marked in servers:
-        for socket in marked:
-            defaults.setdefault(socket, children)
+        for key in marked:
+            defaults.setdefault(key, children)
     for children, listening, _names, _marked in servers:
-        for socket in listening:
-            defaults.setdefault(socket, children)
-    return defaults
+        for key in listening:
+            defaults.setdefault(key, children)
+    doubtful = _named_socket_doubt(defaults)
+    return {key: None if key in doubtful else server for key, server in defaults.items()}
+
+
+def _named_socket_doubt(sockets):
+    """The sockets ((host, port), "*" for any address) whose servers are not known here: a host name (`listen
+    localhost:443`, `<VirtualHost localhost:443>`) is resolved by the server when it starts, so a socket written
+    with one may be the socket of another address of its port, and that address's socket its."""
+    doubtful = set()
+    for key in sockets:
+        for other in sockets:
+            if other != key and other[1] == key[1] and "*" not in (key[0], other[0]) and \
+                    not (is_ip(key[0]) and is_ip(other[0])):
+                doubtful.update((key, other))
+    return doubtful
 
 
 def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=((), None)):
@@ -822,6 +851,9 @@ def _ngx_unnamed(directives, names, tls_listen, defaults):
     if reached:
         return reached, None
     sockets = ", ".join(sorted({"%s:%s" % _ngx_socket(item) for item in tls_listen}))
+    if any(defaults.get(_ngx_socket(item), directives) is None for item in tls_listen):
+        sockets += (" (or its default is not known here: a listen written with a host name, which nginx resolves "
+                    "when it starts, shares its port with another address)")
     if any(n.startswith("~") for n in names):
         why = ("no name was found that its regular expressions match and no other server of its sockets takes "
                "first (an expression this collection does not walk, or whose example another server takes)")
@@ -862,9 +894,10 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
     if not tls_listen or not values.get("ssl_certificate"):
         return
     keys = values.get("ssl_certificate_key") or []
-    probe_name, unnamed = _ngx_probe_name(directives, names, tls_listen, servers[0]), None
+    probe_name, unnamed, sni = _ngx_probe_name(directives, names, tls_listen, servers[0]), None, True
     if probe_name is None and _probe_name(names) is None and servers[1] is not None:
         tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1])
+        sni = False  # reached without a name, where it is reached at all
     group = []
     for index, written in enumerate(values["ssl_certificate"]):
         key_written = keys[index] if index < len(keys) else None  # nginx -t refuses a certificate without its key
@@ -876,7 +909,9 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
             error, key = dynamic_error("nginx", "ssl_certificate_key", key_written), None
         if "$" in cert:
             error, cert, key = dynamic_error("nginx", "ssl_certificate", written), None, None
-        group.append(make_site("nginx", config_file, names, listen, cert, key, None, error,
+        if unnamed and cert:  # not probed: it says why the site is a person's, even with a key path unknown here
+            error = unnamed
+        group.append(make_site("nginx", config_file, names, listen, cert, key, None, error, sni=sni,
                                proxied=[item for item in listen
                                         if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
                                tls_listen=tls_listen, probe_name=probe_name,
@@ -1047,6 +1082,8 @@ def _apache_file(path, state, vhost, depth, stack=()):
         elif key == "listen":
             state.listen.append(args[0])
         elif key in ("servername", "serveralias") and vhost is not None:
+            if key == "servername" and vhost["servername"] is not None:  # Apache keeps the last one
+                vhost["names"].remove(vhost["servername"])
             vhost["names"].extend(_ap_server_name(a) if key == "servername" else a for a in args)
             if key == "servername":
                 vhost["servername"] = _ap_server_name(args[0])
@@ -1120,11 +1157,20 @@ def _ap_proxied(state, address):
     return any(map(covers, on)) and not any(map(covers, off))
 
 
+def _ap_inherited(vhost, main_names):
+    """The ServerName a VirtualHost without its own has: the main server's when its first address is any address
+    (`*`, `_default_`); on an IP address, Apache names it by a reverse lookup of that address, not made here (None);
+    None too for the main server itself and one with its own."""
+    if "servername" not in vhost or vhost["servername"] or not vhost["addresses"]:
+        return None
+    return main_names[0] if main_names and _ap_socket(vhost["addresses"][0])[0] == "*" else None
+
+
 def _ap_names(vhost, main_names):
-    """The names mod_ssl compares a client's SNI with for a VirtualHost: its ServerName, else the main server's
-    (which it inherits), and its ServerAlias names (wildcards as written)."""
-    inherited = [] if vhost.get("servername") or "servername" not in vhost else main_names[:1]
-    return [n.lower() for n in inherited + vhost["names"]]
+    """The names mod_ssl compares a client's SNI with for a VirtualHost: its ServerName, else the one it inherits
+    (_ap_inherited), and its ServerAlias names (wildcards as written)."""
+    inherited = _ap_inherited(vhost, main_names)
+    return [n.lower() for n in ([inherited] if inherited else []) + vhost["names"]]
 
 
 def _ap_takes(names, name):
@@ -1132,26 +1178,44 @@ def _ap_takes(names, name):
     return any(n == name or (("*" in n or "?" in n) and fnmatch.fnmatchcase(name, n)) for n in names)
 
 
+def _ap_before(vhosts, vhost):
+    """The VirtualHosts of a socket before this one (the same one, not an equal one)."""
+    for index, other in enumerate(vhosts):
+        if other is vhost:
+            return vhosts[:index]
+    return vhosts
+
+
 def _ap_unnamed(vhost, on_socket, main_names):
-    """For a VirtualHost with no name a probe can send of its own: (the SNI that reaches it, None, None) when it
-    inherits the main server's ServerName and no earlier VirtualHost of its sockets takes that name; else (None,
-    its addresses where it is the socket's first VirtualHost, None), where a client that sends no name gets it; else
-    (None, [], the NO_PROBE_NAME error): a probe would get another VirtualHost's certificate."""
+    """For a VirtualHost with no name a probe can send of its own: (the SNI that reaches it, its addresses where it
+    does, None) when it inherits the main server's ServerName (_ap_inherited) and no earlier VirtualHost of the
+    address takes that name; else (None, its addresses where it is the socket's first VirtualHost, None), where a
+    client that sends no name gets it; else (None, [], the NO_PROBE_NAME error): a probe would get another
+    VirtualHost's certificate. A socket written with a host name, where its port has other addresses, is neither
+    (_named_socket_doubt)."""
+    doubtful = _named_socket_doubt(on_socket)
     sockets = {address: _ap_socket(address) for address in vhost["addresses"]}
-    inherited = None if vhost.get("servername") else (main_names or [None])[0]
-    if inherited and not is_ip(inherited.strip("[]")) and _usable_names([inherited]):
+    inherited = _ap_inherited(vhost, main_names)
+    if inherited and _sni_names([inherited]):
         name = inherited.lower()
-        if not any(_ap_takes(_ap_names(other, main_names), name) for socket in set(sockets.values())
-                   for other in on_socket[socket][:on_socket[socket].index(vhost)]):
-            return name, None, None
-    reached = [address for address, socket in sockets.items() if on_socket[socket][0] is vhost]
+        named = [address for address, key in sockets.items() if key not in doubtful and not any(
+            _ap_takes(_ap_names(other, main_names), name) for other in _ap_before(on_socket[key], vhost))]
+        if named:
+            return name, named, None
+    reached = [address for address, key in sockets.items() if key not in doubtful and on_socket[key][0] is vhost]
     if reached:
         return None, reached, None
-    if inherited:
+    if any(key in doubtful for key in sockets.values()):
+        why = ("its address is written with a host name, which Apache resolves when it starts, and its port has "
+               "other addresses: which VirtualHost a client gets there is not known here")
+    elif inherited:
         why = ("the name it inherits, the main server's ServerName %s, is taken by an earlier VirtualHost of its "
                "addresses" % inherited)
     elif vhost.get("servername"):
         why = "it has no host name a client can send (ServerName %s)" % vhost["servername"]
+    elif vhost["addresses"] and _ap_socket(vhost["addresses"][0])[0] != "*":
+        why = ("it has no ServerName, and on an IP address Apache names it by a reverse lookup of that address, "
+               "which is not made here")
     else:
         why = ("it has no ServerName, and the main server has none either (Apache then takes this machine's name, "
                "which is not known here)")
@@ -1198,9 +1262,11 @@ def apache_sites(main, source, server_root=None, defines=None):
             continue
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
-        chain_error = probe_name = tls_listen = None
+        chain_error = probe_name = tls_listen = unnamed = None
+        sni = True
         if _probe_name(vhost["names"]) is None:
-            probe_name, tls_listen, chain_error = _ap_unnamed(vhost, on_socket, state.main_names)
+            probe_name, tls_listen, unnamed = _ap_unnamed(vhost, on_socket, state.main_names)
+            sni = probe_name is not None
         # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
         if chain and _APACHE_VAR.search(chain):
             chain_error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
@@ -1214,10 +1280,12 @@ def apache_sites(main, source, server_root=None, defines=None):
                 error, key = dynamic_error("apache", "SSLCertificateKeyFile", key), None
             if _APACHE_VAR.search(cert):
                 error, cert, key = dynamic_error("apache", "SSLCertificateFile", cert), None, None
+            if unnamed and cert:  # not probed: it says why the site is a person's, even with a path unknown here
+                error = unnamed
             group.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
                                    error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
                                    claimed=claimed, listened=listened, tls_listen=tls_listen,
-                                   probe_name=probe_name))
+                                   probe_name=probe_name, sni=sni))
         sites.extend(certificate_group(group))
     return sites
 

@@ -116,3 +116,35 @@ def test_diagnose_leaves_them_alone(world, tmp_path):
     assert unreached == ["nginx-_", "nginx-~^(a|b)+\\.kt\\.test$+ec", "nginx-~^(a|b)+\\.kt\\.test$+rsa",
                          "nginx-~^app[[:digit:]]*\\.example\\.test$"], sites
     assert {(sites[name]["action"], sites[name]["reasons"][0]) for name in unreached} == {("manual", "NO_PROBE_NAME")}
+
+
+def test_names_a_probe_cannot_send_and_listens_on_host_names(tmp_path_factory):
+    """From a review against real nginx: `server_name $hostname` is this machine's name (it was sent as the text
+    `$hostname`), an IP address as server_name is no SNI a probe sends (Python sends none: it got the default
+    server's certificate), and a server alone on `listen localhost:PORT` is its socket's default, probed with no SNI
+    (the host name was sent as one). The reference: `openssl s_client` against the running nginx."""
+    import socket
+
+    base = lbjudge.workdir(tmp_path_factory, "sni-names")
+    port, alone = free_ports(2)
+    leaves, body = {}, ""
+    for label, listen, name in (("default", "127.0.0.1:%d ssl default_server" % port, "def.test"),
+                                ("host", "127.0.0.1:%d ssl" % port, "$hostname"),
+                                ("ip", "127.0.0.1:%d ssl" % port, "127.0.0.1"),
+                                ("alone", "localhost:%d ssl" % alone, "")):
+        leaves[label] = CA.leaf("%s.test" % label)
+        body += ("    server {\n        listen %s;\n        server_name \"%s\";\n        ssl_certificate %s;\n"
+                 "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
+                     listen, name, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
+                     pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
+    with NginxLB(base / "nginx", (port, alone), body) as nginx:
+        result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(nginx.conf)}],
+                                                  "include_pem": False, "timeout": 15})
+        sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+        hostname = socket.gethostname().lower()
+        assert sites["host"]["endpoint"]["server_name"] == hostname
+        assert _leaf(port, hostname) == leaves["host"].fingerprint  # nginx's $hostname
+        assert sites["ip"]["endpoint"] is None and sites["ip"]["error"]["code"] == "NO_PROBE_NAME", sites["ip"]
+        assert sites["alone"]["endpoint"] == {"host": "localhost", "port": alone, "server_name": None}
+        for label in ("default", "host", "alone"):
+            assert sites[label]["served_matches_disk"] is True and sites[label]["error"] is None, sites[label]

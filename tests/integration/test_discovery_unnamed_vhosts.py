@@ -46,11 +46,14 @@ def world(tmp_path_factory):
     base = lbjudge.workdir(tmp_path_factory, "unnamed-vhosts")
     port, second = free_ports(2)
     body, leaves = "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (port, second), {}
-    vhosts = [(label, port, line, names) for label, (line, names) in VHOSTS.items()]
-    vhosts.append(("first", second, "ServerName _", ["first.test"]))  # the first VirtualHost of its address
+    vhosts = [(label, "*:%d" % port, line, names) for label, (line, names) in VHOSTS.items()]
+    # on an IP address: the first VirtualHost there, and one without a ServerName, which Apache names by a reverse
+    # lookup of its address (not made by discovery: not probed)
+    vhosts.append(("first", "127.0.0.1:%d" % second, "ServerName _", ["first.test"]))
+    vhosts.append(("reverse", "127.0.0.1:%d" % second, "", ["localhost"]))
     for label, where, line, names in vhosts:
         leaves[label] = CA.leaf(names[0], names=names)
-        body += ("<VirtualHost 127.0.0.1:%d>\n  %s\n  SSLEngine on\n  SSLCertificateFile %s\n"
+        body += ("<VirtualHost %s>\n  %s\n  SSLEngine on\n  SSLCertificateFile %s\n"
                  "  SSLCertificateKeyFile %s\n</VirtualHost>\n" % (
                      where, line, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
                      pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
@@ -66,7 +69,7 @@ def _discovered(world):
 
 def test_each_virtual_host_is_probed_where_apache_sends_its_certificate(world):
     sites = _discovered(world)
-    assert sorted(sites) == sorted(list(VHOSTS) + ["first"])
+    assert sorted(sites) == sorted(list(VHOSTS) + ["first", "reverse"])
     leaves = world["leaves"]
     for label in ("named", "inherits", "first"):
         endpoint = sites[label]["endpoint"]
@@ -75,14 +78,16 @@ def test_each_virtual_host_is_probed_where_apache_sends_its_certificate(world):
         assert sites[label]["served_matches_disk"] is True and sites[label]["error"] is None, sites[label]
     assert sites["inherits"]["endpoint"]["server_name"] == "localhost"
     assert sites["first"]["endpoint"] == {"host": "127.0.0.1", "port": world["second"], "server_name": None}
-    # without a name, the first address's first VirtualHost answers: a probe of the others got its certificate
+    # without a name, each address's first VirtualHost answers: a probe of the others got its certificate
     assert _served(world["port"], None) == leaves["named"].fingerprint
-    for label in ("late", "underscore"):
+    assert _served(world["second"], None) == leaves["first"].fingerprint
+    for label in ("late", "underscore", "reverse"):
         assert sites[label]["endpoint"] is None, sites[label]
         assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]
         assert sites[label]["served_matches_disk"] is None
     assert "localhost" in sites["late"]["error"]["message"]
     assert "ServerName _" in sites["underscore"]["error"]["message"]
+    assert "reverse lookup" in sites["reverse"]["error"]["message"]
 
 
 def test_diagnose_plans_them_as_apache_serves_them(world, tmp_path):
@@ -92,5 +97,5 @@ def test_diagnose_plans_them_as_apache_serves_them(world, tmp_path):
     assert actions == {
         "apache-named.test": ("none", []), "apache-inherits.crt": ("none", []),
         "apache-late.crt": ("manual", ["NO_PROBE_NAME"]), "apache-_": ("manual", ["NO_PROBE_NAME"]),
-        "apache-_-2": ("none", []),
+        "apache-_-2": ("none", []), "apache-reverse.crt": ("manual", ["NO_PROBE_NAME"]),
     }, sites

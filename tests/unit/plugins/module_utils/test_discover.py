@@ -657,3 +657,92 @@ Listen 2
     conf = conf.replace("ServerName main.test\n", "")
     sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
     assert sites["/inherits.crt"]["endpoint"] is None and sites["/inherits.crt"]["error"]["code"] == "NO_PROBE_NAME"
+
+
+def test_what_a_probe_can_send_and_where_the_default_is_not_known():
+    """From a review against real nginx 1.22 and Apache 2.4 (openssl s_client as the reference): an IP address is
+    no SNI (Python sends none for one, so the probe got the default server's certificate), nginx's `$hostname` is
+    this machine's name, a listen written with a host name may be another address's socket (nginx and Apache
+    resolve it when they start), a default server on such a socket is probed with no SNI at all (the host name was
+    sent as one), and NO_PROBE_NAME is kept where a key or chain path is only known at run time (it was replaced by
+    DYNAMIC_PATH, and the role planned a push)."""
+    import socket
+
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen 1 ssl; server_name a.test; ssl_certificate /a.crt; }
+        server { listen 1 ssl; server_name 127.0.0.1; ssl_certificate /ip.crt; }
+        server { listen 1 ssl; server_name $hostname; ssl_certificate /host.crt; }
+        server { listen 1 ssl; ssl_certificate /dyn.crt; ssl_certificate_key /k/$ssl_server_name.key; }
+        server { listen 127.0.0.1:2 ssl; server_name b.test; ssl_certificate /b.crt; }
+        server { listen localhost:2 ssl; ssl_certificate /named-socket.crt; }
+        server { listen localhost:3 ssl; ssl_certificate /alone.crt; }
+    }"""}))
+    by_file = {s["cert_file"]: s for s in sites}
+    assert by_file["/ip.crt"]["endpoint"] is None and by_file["/ip.crt"]["error"]["code"] == "NO_PROBE_NAME"
+    assert by_file["/host.crt"]["endpoint"]["server_name"] == socket.gethostname().lower()
+    assert by_file["/dyn.crt"]["endpoint"] is None and by_file["/dyn.crt"]["error"]["code"] == "NO_PROBE_NAME"
+    assert by_file["/named-socket.crt"]["endpoint"] is None
+    assert "host name" in by_file["/named-socket.crt"]["error"]["message"]
+    assert by_file["/b.crt"]["endpoint"]["server_name"] == "b.test"
+    assert by_file["/alone.crt"]["endpoint"] == {"host": "localhost", "port": 3, "server_name": None}
+
+    conf = """ServerName main.test
+<VirtualHost *:1>
+  ServerName main.test
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile /a.crt
+</VirtualHost>
+<VirtualHost *:1>
+  SSLEngine on
+  SSLCertificateFile /inherits.crt
+</VirtualHost>
+<VirtualHost *:2>
+  ServerName q.test
+  ServerAlias main.test
+  SSLEngine on
+  SSLCertificateFile /q.crt
+</VirtualHost>
+<VirtualHost *:3>
+  ServerName c.test
+  SSLEngine on
+  SSLCertificateFile /c.crt
+</VirtualHost>
+<VirtualHost *:2 *:3>
+  SSLEngine on
+  SSLCertificateFile /two.crt
+</VirtualHost>
+<VirtualHost *:4>
+  SSLEngine on
+  SSLCertificateFile /same.crt
+</VirtualHost>
+<VirtualHost *:4>
+  SSLEngine on
+  SSLCertificateFile /same.crt
+</VirtualHost>
+<VirtualHost *:5>
+  ServerName d.test
+  SSLEngine on
+  SSLCertificateFile /d.crt
+</VirtualHost>
+<VirtualHost *:5>
+  ServerName _
+  SSLEngine on
+  SSLCertificateFile /u.crt
+  SSLCertificateChainFile ${NOPE}/chain.pem
+</VirtualHost>
+"""
+    sites = _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))
+    by_file = {}
+    for site in sites:
+        by_file.setdefault(site["cert_file"], []).append(site)
+    # Apache keeps the last ServerName: main.test is the next VirtualHost's, which inherits it
+    assert by_file["/a.crt"][0]["server_names"] == ["a.test"]
+    assert by_file["/inherits.crt"][0]["endpoint"]["server_name"] == "main.test"
+    # port 2's main.test is q.test's alias; port 3's is free: probed there
+    assert by_file["/two.crt"][0]["endpoint"]["port"] == 3
+    assert by_file["/two.crt"][0]["endpoint"]["server_name"] == "main.test"
+    # two equal VirtualHosts: the first takes the name, the second is not reached
+    assert [(s["endpoint"] or {}).get("server_name") for s in by_file["/same.crt"]] == ["main.test", None]
+    assert by_file["/same.crt"][1]["error"]["code"] == "NO_PROBE_NAME"
+    assert by_file["/u.crt"][0]["endpoint"] is None and by_file["/u.crt"][0]["error"]["code"] == "NO_PROBE_NAME"
