@@ -22,8 +22,10 @@ import ipaddress
 import itertools
 import os
 import re
+import time
 from socket import gethostname
 
+from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number, read_file
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name, is_ip
 
@@ -252,6 +254,26 @@ def _sni_names(names):
         if "$" not in name and not is_ip(name.strip("[]")):
             sendable.append(name)
     return sendable
+
+
+_RESOLVED = {}  # a listen's host name -> the address it is taken for (_listen_host), once per run
+RESOLVE_SECONDS = 2.0  # each host name a listen is written with: a resolver that does not answer costs this once
+
+
+def _listen_host(host):
+    """The address of a listen written with a host name (`listen localhost:443`, `<VirtualHost localhost:443>`),
+    which the server resolves when it starts and listens at: as resolved here (this runs on its host), the first
+    IPv4 address, else the first one; the name as written when it cannot be resolved within RESOLVE_SECONDS."""
+    if host not in _RESOLVED:
+        _RESOLVED[host] = host
+        if _HOST_NAME.fullmatch(host.lower()):
+            try:
+                found = [info[4][0] for info in _probe._resolve(host, None, time.monotonic() + RESOLVE_SECONDS)]
+            except CertError:
+                found = []
+            found = sorted(found, key=lambda address: ":" in address)  # IPv4 first, else in the resolver's order
+            _RESOLVED[host] = str(ipaddress.ip_address(found[0])) if found else host
+    return _RESOLVED[host]
 
 
 def _probe_name(names):
@@ -706,7 +728,8 @@ _NGINX_INHERITED = ("ssl_certificate", "ssl_certificate_key")
 def _ngx_socket(value):
     """A listen value -> the listening socket it names, as nginx shares one between servers: (host, port), with
     a wildcard host as "*", an IP address in its one spelling ([0:0:0:0:0:0:0:1] is [::1]) and a missing port as
-    80. A host name stays as written (nginx resolves it: `localhost:443` may be the socket of `127.0.0.1:443`)."""
+    80. A host name as this host resolves it (_listen_host: nginx resolves it when it starts, so `localhost:443` is
+    the socket of `127.0.0.1:443`), else as written."""
     value = value.strip()
     if value.startswith("["):
         host, _sep, port = value[1:].partition("]")
@@ -720,7 +743,7 @@ def _ngx_socket(value):
     try:
         host = str(ipaddress.ip_address(host))
     except ValueError:
-        pass
+        host = host if host in ("*", "") else _listen_host(host)
     return ("*" if host in ("*", "0.0.0.0") else host), port
 
 
@@ -1108,8 +1131,9 @@ def _ap_server_name(value):
 
 def _ap_socket(address):
     """A VirtualHost address -> (host, port) as Apache resolves it, "*" standing for any (*, _default_ and 0.0.0.0
-    are all 0.0.0.0 to Apache; no port is port 0), an IP address in its one spelling; a host name as written (Apache
-    resolves it: `localhost:443` may be `127.0.0.1:443`). None, the main server's own line, is 0.0.0.0:0."""
+    are all 0.0.0.0 to Apache, and so is [::]; no port is port 0), an IP address in its one spelling; a host name as
+    this host resolves it (_listen_host: Apache resolves it when it starts, so `localhost:443` is `127.0.0.1:443`),
+    else as written. None, the main server's own line, is 0.0.0.0:0."""
     if address is None:
         return "*", "*"
     address = address.strip()
@@ -1121,8 +1145,8 @@ def _ap_socket(address):
     try:
         host = str(ipaddress.ip_address(host))
     except ValueError:
-        pass
-    host = "*" if host in ("*", "_default_", "", "0.0.0.0") else host
+        host = host if host in ("*", "_default_", "") else _listen_host(host)
+    host = "*" if host in ("*", "_default_", "", "0.0.0.0", "::") else host
     return host, port if port_number(port) else "*"
 
 
@@ -1158,12 +1182,12 @@ def _ap_proxied(state, address):
 
 
 def _ap_inherited(vhost, main_names):
-    """The ServerName a VirtualHost without its own has: the main server's when its first address is any address
-    (`*`, `_default_`); on an IP address, Apache names it by a reverse lookup of that address, not made here (None);
-    None too for the main server itself and one with its own."""
-    if "servername" not in vhost or vhost["servername"] or not vhost["addresses"]:
+    """The ServerName a VirtualHost without its own has: the main server's when any of its addresses is any address
+    (`*`, `_default_`, `[::]`); on IP addresses only, Apache names it by a reverse lookup of the first, not made here
+    (None); None too for the main server itself and one with its own."""
+    if "servername" not in vhost or vhost["servername"] or not main_names:
         return None
-    return main_names[0] if main_names and _ap_socket(vhost["addresses"][0])[0] == "*" else None
+    return main_names[0] if any(_ap_socket(address)[0] == "*" for address in vhost["addresses"]) else None
 
 
 def _ap_names(vhost, main_names):
@@ -1186,18 +1210,25 @@ def _ap_before(vhosts, vhost):
     return vhosts
 
 
-def _ap_unnamed(vhost, on_socket, main_names):
-    """For a VirtualHost with no name a probe can send of its own: (the SNI that reaches it, its addresses where it
-    does, None) when it inherits the main server's ServerName (_ap_inherited) and no earlier VirtualHost of the
-    address takes that name; else (None, its addresses where it is the socket's first VirtualHost, None), where a
-    client that sends no name gets it; else (None, [], the NO_PROBE_NAME error): a probe would get another
-    VirtualHost's certificate. A socket written with a host name, where its port has other addresses, is neither
-    (_named_socket_doubt)."""
+def _ap_candidates(vhost, main_names):
+    """The SNI names a probe may send to reach a VirtualHost, in order: its own names a client can send, a name each
+    of its leading wildcards (`ServerAlias *.b.test`) matches, then the name it inherits (_ap_inherited)."""
+    names = _sni_names(vhost["names"]) + [PROBE_LABEL + n[1:] for n in vhost["names"]
+                                          if n.startswith("*.") and "*" not in n[2:] and len(n) > 2]
+    return [n.lower() for n in names + _sni_names([_ap_inherited(vhost, main_names) or ""])]
+
+
+def _ap_probe(vhost, on_socket, main_names):
+    """How a probe reaches a VirtualHost, as mod_ssl picks one for a client's SNI (the first of the address whose
+    names take it, else the address's first): (the name to send, its addresses where no earlier VirtualHost takes
+    that name, None) for the first of _ap_candidates that one of its addresses leaves to it; else (None, its
+    addresses where it is the first VirtualHost, None), where a client that sends no name gets it; else (None, [],
+    the NO_PROBE_NAME error): a probe would get another VirtualHost's certificate. A socket written with a host name
+    not resolved here, where its port has other addresses, is neither (_named_socket_doubt)."""
     doubtful = _named_socket_doubt(on_socket)
     sockets = {address: _ap_socket(address) for address in vhost["addresses"]}
-    inherited = _ap_inherited(vhost, main_names)
-    if inherited and _sni_names([inherited]):
-        name = inherited.lower()
+    candidates = _ap_candidates(vhost, main_names)
+    for name in candidates:
         named = [address for address, key in sockets.items() if key not in doubtful and not any(
             _ap_takes(_ap_names(other, main_names), name) for other in _ap_before(on_socket[key], vhost))]
         if named:
@@ -1205,15 +1236,16 @@ def _ap_unnamed(vhost, on_socket, main_names):
     reached = [address for address, key in sockets.items() if key not in doubtful and on_socket[key][0] is vhost]
     if reached:
         return None, reached, None
+    inherited = _ap_inherited(vhost, main_names)
     if any(key in doubtful for key in sockets.values()):
-        why = ("its address is written with a host name, which Apache resolves when it starts, and its port has "
-               "other addresses: which VirtualHost a client gets there is not known here")
-    elif inherited:
-        why = ("the name it inherits, the main server's ServerName %s, is taken by an earlier VirtualHost of its "
-               "addresses" % inherited)
+        why = ("its address is written with a host name, which Apache resolves when it starts and this host could "
+               "not, and its port has other addresses: which VirtualHost a client gets there is not known here")
+    elif candidates:
+        why = "the names it answers to (%s) are taken by earlier VirtualHosts of its addresses" % ", ".join(
+            n for n in [inherited] + vhost["names"] if n)
     elif vhost.get("servername"):
         why = "it has no host name a client can send (ServerName %s)" % vhost["servername"]
-    elif vhost["addresses"] and _ap_socket(vhost["addresses"][0])[0] != "*":
+    elif main_names and not inherited:
         why = ("it has no ServerName, and on an IP address Apache names it by a reverse lookup of that address, "
                "which is not made here")
     else:
@@ -1262,11 +1294,8 @@ def apache_sites(main, source, server_root=None, defines=None):
             continue
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
-        chain_error = probe_name = tls_listen = unnamed = None
-        sni = True
-        if _probe_name(vhost["names"]) is None:
-            probe_name, tls_listen, unnamed = _ap_unnamed(vhost, on_socket, state.main_names)
-            sni = probe_name is not None
+        chain_error = None
+        probe_name, tls_listen, unnamed = _ap_probe(vhost, on_socket, state.main_names)
         # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
         if chain and _APACHE_VAR.search(chain):
             chain_error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
@@ -1285,7 +1314,7 @@ def apache_sites(main, source, server_root=None, defines=None):
             group.append(make_site("apache", vhost["file"], vhost["names"], vhost["addresses"], cert, key, chain,
                                    error, proxied=[a for a in vhost["addresses"] if _ap_proxied(state, a)],
                                    claimed=claimed, listened=listened, tls_listen=tls_listen,
-                                   probe_name=probe_name, sni=sni))
+                                   probe_name=probe_name, sni=probe_name is not None))
         sites.extend(certificate_group(group))
     return sites
 

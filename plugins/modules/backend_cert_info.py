@@ -649,12 +649,14 @@ sites:
         C(_), or regular expressions no example was found for) that is not the default server of any of its TLS
         sockets is C(NO_PROBE_NAME) and not probed, since a probe without a name gets the default server's
         certificate; where it is a socket's default server it is probed there without a name. An Apache
-        VirtualHost on C(*) without a ServerName of its own is probed with the main server's, which it inherits,
-        unless an earlier VirtualHost of its address takes that name (one on an IP address is named by a reverse
-        lookup, not made here); failing that, as for nginx, where it is its address's first VirtualHost it is
-        probed without a name, and elsewhere it is C(NO_PROBE_NAME). An IP address is no name a probe sends,
-        nginx's C($hostname) is this host's name, and a listen written with a host name that shares its port with
-        another address leaves the default server there unknown (C(NO_PROBE_NAME)).
+        VirtualHost is probed with the first of its names (its own, else the main server's ServerName, which one
+        with an address C(*) inherits; one on IP addresses only is named by a reverse lookup, not made here) that no
+        earlier VirtualHost of its address takes (the same name, or a ServerAlias wildcard); failing that, as for
+        nginx, where it is its address's first VirtualHost it is probed without a name, and elsewhere it is
+        C(NO_PROBE_NAME). An IP address is no name a probe sends, nginx's C($hostname) is this host's name, and a
+        listen written with a host name is the address this host resolves it to (the server resolves it when it
+        starts); one that does not resolve within 2 seconds, sharing its port with another address, leaves the
+        default server there unknown (C(NO_PROBE_NAME)).
       returned: always
       type: dict
       sample: null

@@ -126,18 +126,21 @@ def test_names_a_probe_cannot_send_and_listens_on_host_names(tmp_path_factory):
     import socket
 
     base = lbjudge.workdir(tmp_path_factory, "sni-names")
-    port, alone = free_ports(2)
+    port, alone, shared = free_ports(3)
     leaves, body = {}, ""
     for label, listen, name in (("default", "127.0.0.1:%d ssl default_server" % port, "def.test"),
                                 ("host", "127.0.0.1:%d ssl" % port, "$hostname"),
                                 ("ip", "127.0.0.1:%d ssl" % port, "127.0.0.1"),
-                                ("alone", "localhost:%d ssl" % alone, "")):
+                                ("alone", "localhost:%d ssl" % alone, ""),
+                                # localhost:SHARED is 127.0.0.1:SHARED: the wildcard's servers are not reached there
+                                ("lh", "localhost:%d ssl" % shared, "lh.test"),
+                                ("wild-default", "%d ssl" % shared, ""), ("wild-named", "%d ssl" % shared, "wn.test")):
         leaves[label] = CA.leaf("%s.test" % label)
         body += ("    server {\n        listen %s;\n        server_name \"%s\";\n        ssl_certificate %s;\n"
                  "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
                      listen, name, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
                      pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
-    with NginxLB(base / "nginx", (port, alone), body) as nginx:
+    with NginxLB(base / "nginx", (port, alone, shared), body) as nginx:
         result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(nginx.conf)}],
                                                   "include_pem": False, "timeout": 15})
         sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
@@ -146,5 +149,7 @@ def test_names_a_probe_cannot_send_and_listens_on_host_names(tmp_path_factory):
         assert _leaf(port, hostname) == leaves["host"].fingerprint  # nginx's $hostname
         assert sites["ip"]["endpoint"] is None and sites["ip"]["error"]["code"] == "NO_PROBE_NAME", sites["ip"]
         assert sites["alone"]["endpoint"] == {"host": "localhost", "port": alone, "server_name": None}
-        for label in ("default", "host", "alone"):
+        assert sites["wild-default"]["endpoint"] == {"host": "127.0.0.2", "port": shared, "server_name": None}
+        assert sites["wild-named"]["endpoint"]["host"] == "127.0.0.2"
+        for label in ("default", "host", "alone", "lh", "wild-default", "wild-named"):
             assert sites[label]["served_matches_disk"] is True and sites[label]["error"] is None, sites[label]

@@ -31,10 +31,10 @@ VHOSTS = {
 }
 
 
-def _served(port, name):
-    """The leaf Apache sends on port for this SNI (None: no name sent)."""
+def _served(port, name, host="127.0.0.1"):
+    """The leaf Apache sends at host:port for this SNI (None: no name sent)."""
     args = ["-servername", name] if name else ["-noservername"]
-    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + args,
+    proc = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port)] + args,
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
     pem = proc.stdout.decode()
     block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
@@ -44,13 +44,19 @@ def _served(port, name):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = lbjudge.workdir(tmp_path_factory, "unnamed-vhosts")
-    port, second = free_ports(2)
-    body, leaves = "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (port, second), {}
+    port, second, third = free_ports(3)
+    body, leaves = "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\nListen %d\n" % (port, second, third), {}
     vhosts = [(label, "*:%d" % port, line, names) for label, (line, names) in VHOSTS.items()]
     # on an IP address: the first VirtualHost there, and one without a ServerName, which Apache names by a reverse
     # lookup of its address (not made by discovery: not probed)
     vhosts.append(("first", "127.0.0.1:%d" % second, "ServerName _", ["first.test"]))
     vhosts.append(("reverse", "127.0.0.1:%d" % second, "", ["localhost"]))
+    # a third address: one of the addresses of `127.0.0.2:P *:P` is any address, so it inherits localhost, before
+    # the next one without a name, and before one whose ServerName is localhost itself
+    vhosts.append(("third", "*:%d" % third, "ServerName third.test", ["third.test"]))
+    vhosts.append(("ipstar", "127.0.0.2:%d *:%d" % (third, third), "", ["localhost"]))
+    vhosts.append(("star", "*:%d" % third, "", ["star.test"]))
+    vhosts.append(("takes", "*:%d" % third, "ServerName localhost", ["localhost"]))
     for label, where, line, names in vhosts:
         leaves[label] = CA.leaf(names[0], names=names)
         body += ("<VirtualHost %s>\n  %s\n  SSLEngine on\n  SSLCertificateFile %s\n"
@@ -58,7 +64,7 @@ def world(tmp_path_factory):
                      where, line, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
                      pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
     with ApacheLB(base / "apache", [], body) as apache:
-        yield {"apache": apache, "port": port, "second": second, "leaves": leaves}
+        yield {"apache": apache, "port": port, "second": second, "third": third, "leaves": leaves}
 
 
 def _discovered(world):
@@ -69,19 +75,21 @@ def _discovered(world):
 
 def test_each_virtual_host_is_probed_where_apache_sends_its_certificate(world):
     sites = _discovered(world)
-    assert sorted(sites) == sorted(list(VHOSTS) + ["first", "reverse"])
+    assert sorted(sites) == sorted(list(VHOSTS) + ["first", "reverse", "third", "ipstar", "star", "takes"])
     leaves = world["leaves"]
-    for label in ("named", "inherits", "first"):
+    for label in ("named", "inherits", "first", "third", "ipstar"):
         endpoint = sites[label]["endpoint"]
         # the reference: Apache sends this VirtualHost's certificate for the probe's name (or for none)
-        assert _served(endpoint["port"], endpoint["server_name"]) == leaves[label].fingerprint, (label, endpoint)
+        assert _served(endpoint["port"], endpoint["server_name"], endpoint["host"]) == leaves[label].fingerprint, (
+            label, endpoint)
         assert sites[label]["served_matches_disk"] is True and sites[label]["error"] is None, sites[label]
     assert sites["inherits"]["endpoint"]["server_name"] == "localhost"
     assert sites["first"]["endpoint"] == {"host": "127.0.0.1", "port": world["second"], "server_name": None}
     # without a name, each address's first VirtualHost answers: a probe of the others got its certificate
     assert _served(world["port"], None) == leaves["named"].fingerprint
     assert _served(world["second"], None) == leaves["first"].fingerprint
-    for label in ("late", "underscore", "reverse"):
+    assert _served(world["third"], "localhost") == leaves["ipstar"].fingerprint  # not "takes"
+    for label in ("late", "underscore", "reverse", "star", "takes"):
         assert sites[label]["endpoint"] is None, sites[label]
         assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]
         assert sites[label]["served_matches_disk"] is None
@@ -98,4 +106,6 @@ def test_diagnose_plans_them_as_apache_serves_them(world, tmp_path):
         "apache-named.test": ("none", []), "apache-inherits.crt": ("none", []),
         "apache-late.crt": ("manual", ["NO_PROBE_NAME"]), "apache-_": ("manual", ["NO_PROBE_NAME"]),
         "apache-_-2": ("none", []), "apache-reverse.crt": ("manual", ["NO_PROBE_NAME"]),
+        "apache-third.test": ("none", []), "apache-ipstar.crt": ("none", []),
+        "apache-star.crt": ("manual", ["NO_PROBE_NAME"]), "apache-localhost": ("manual", ["NO_PROBE_NAME"]),
     }, sites

@@ -351,7 +351,9 @@ def test_nginx_ssl_is_the_sockets():
 
 @pytest.mark.parametrize("value,expected", [
     ("443", ("*", "443")), ("*:443", ("*", "443")), ("0.0.0.0:443", ("*", "443")), ("127.0.0.1", ("127.0.0.1", "80")),
-    ("[::1]:8443", ("::1", "8443")), ("[::]", ("::", "80")), ("localhost:8443", ("localhost", "8443")),
+    ("[::1]:8443", ("::1", "8443")), ("[::]", ("::", "80")),
+    # a host name as this host resolves it (nginx resolves it when it starts), else as written
+    ("localhost:8443", ("127.0.0.1", "8443")), ("no-such-name.invalid:8443", ("no-such-name.invalid", "8443")),
     ("unix:/run/a.sock", ("unix:/run/a.sock", "80")), ("[0:0:0:0:0:0:0:1]:8443", ("::1", "8443")),
     ("[::]:443", ("::", "443")),
 ])
@@ -681,8 +683,9 @@ def test_what_a_probe_can_send_and_where_the_default_is_not_known():
     assert by_file["/ip.crt"]["endpoint"] is None and by_file["/ip.crt"]["error"]["code"] == "NO_PROBE_NAME"
     assert by_file["/host.crt"]["endpoint"]["server_name"] == socket.gethostname().lower()
     assert by_file["/dyn.crt"]["endpoint"] is None and by_file["/dyn.crt"]["error"]["code"] == "NO_PROBE_NAME"
+    # localhost:2 is 127.0.0.1:2 (resolved, as nginx does when it starts), whose default is b.test's server
     assert by_file["/named-socket.crt"]["endpoint"] is None
-    assert "host name" in by_file["/named-socket.crt"]["error"]["message"]
+    assert "127.0.0.1:2" in by_file["/named-socket.crt"]["error"]["message"]
     assert by_file["/b.crt"]["endpoint"]["server_name"] == "b.test"
     assert by_file["/alone.crt"]["endpoint"] == {"host": "localhost", "port": 3, "server_name": None}
 
@@ -746,3 +749,78 @@ def test_what_a_probe_can_send_and_where_the_default_is_not_known():
     assert [(s["endpoint"] or {}).get("server_name") for s in by_file["/same.crt"]] == ["main.test", None]
     assert by_file["/same.crt"][1]["error"]["code"] == "NO_PROBE_NAME"
     assert by_file["/u.crt"][0]["endpoint"] is None and by_file["/u.crt"][0]["error"]["code"] == "NO_PROBE_NAME"
+
+
+def test_a_second_review_host_named_sockets_any_wildcard_and_names_taken_first():
+    """From a second review against real nginx and Apache: a listen on `localhost:P` takes 127.0.0.1:P from the
+    servers of the wildcard (they were probed there and got its certificate); an Apache VirtualHost inherits the main
+    ServerName when any of its addresses is `*`; a named VirtualHost whose names an earlier one of its address takes
+    (the same name, inherited or not, or a ServerAlias wildcard) is not reached by them."""
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen localhost:1 ssl; server_name lh.test; ssl_certificate /lh.crt; }
+        server { listen 1 ssl; server_name ""; ssl_certificate /b.crt; }
+        server { listen 1 ssl; server_name wn.test; ssl_certificate /c.crt; }
+        server { listen localhost:2 ssl; ssl_certificate /first.crt; }
+        server { listen 127.0.0.1:2 ssl; server_name n.test; ssl_certificate /n.crt; }
+    }"""}))
+    endpoints = {s["cert_file"]: s["endpoint"] for s in sites}
+    assert endpoints["/b.crt"] == {"host": "127.0.0.2", "port": 1, "server_name": None}
+    assert endpoints["/c.crt"] == {"host": "127.0.0.2", "port": 1, "server_name": "wn.test"}
+    assert endpoints["/first.crt"] == {"host": "localhost", "port": 2, "server_name": None}  # its socket's first
+
+    conf = """ServerName main.test
+<VirtualHost *:1>
+  ServerName first.test
+  SSLEngine on
+  SSLCertificateFile /first.crt
+</VirtualHost>
+<VirtualHost 127.0.0.2:1 *:1>
+  SSLEngine on
+  SSLCertificateFile /ip-star.crt
+</VirtualHost>
+<VirtualHost *:1>
+  SSLEngine on
+  SSLCertificateFile /star.crt
+</VirtualHost>
+<VirtualHost *:1>
+  ServerName main.test
+  SSLEngine on
+  SSLCertificateFile /takes-main.crt
+</VirtualHost>
+<VirtualHost *:2>
+  ServerName x.test
+  ServerAlias *.x.test
+  SSLEngine on
+  SSLCertificateFile /x.crt
+</VirtualHost>
+<VirtualHost *:2>
+  ServerName www.x.test
+  SSLEngine on
+  SSLCertificateFile /www.crt
+</VirtualHost>
+<VirtualHost *:2>
+  ServerName www.x.test
+  ServerAlias other.test
+  SSLEngine on
+  SSLCertificateFile /other.crt
+</VirtualHost>
+<VirtualHost localhost:3>
+  ServerName l.test
+  SSLEngine on
+  SSLCertificateFile /l.crt
+</VirtualHost>
+<VirtualHost 127.0.0.2:3>
+  SSLEngine on
+  SSLCertificateFile /alone.crt
+</VirtualHost>
+"""
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    probed = {path: (s["endpoint"]["host"], s["endpoint"]["server_name"]) for path, s in sites.items()
+              if s["endpoint"]}
+    assert probed == {"/first.crt": ("127.0.0.1", "first.test"), "/ip-star.crt": ("127.0.0.2", "main.test"),
+                      "/x.crt": ("127.0.0.1", "x.test"), "/other.crt": ("127.0.0.1", "other.test"),
+                      "/l.crt": ("localhost", "l.test"), "/alone.crt": ("127.0.0.2", None)}
+    unreached = {path: s["error"] for path, s in sites.items() if not s["endpoint"]}
+    assert sorted(unreached) == ["/star.crt", "/takes-main.crt", "/www.crt"]
+    assert {e["code"] for e in unreached.values()} == {"NO_PROBE_NAME"}
+    assert "taken by earlier" in unreached["/www.crt"]["message"]
