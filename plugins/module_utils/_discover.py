@@ -841,15 +841,17 @@ def _ngx_defaults(servers):
 
 
 def _named_socket_doubt(sockets):
-    """The sockets ((host, port), "*" for any address) whose servers are not known here: a host name (`listen
-    localhost:443`, `<VirtualHost localhost:443>`) is resolved by the server when it starts, so a socket written
-    with one may be the socket of another address of its port, and that address's socket its."""
-    doubtful = set()
+    """The sockets ((host, port), "*" for any address) whose servers are not known here: a host name this host did
+    not resolve (_listen_host) is resolved by the server when it starts, so a socket written with one may be the
+    socket of another address of its port, and that address's socket its."""
+    by_port = {}
     for key in sockets:
-        for other in sockets:
-            if other != key and other[1] == key[1] and "*" not in (key[0], other[0]) and \
-                    not (is_ip(key[0]) and is_ip(other[0])):
-                doubtful.update((key, other))
+        if key[0] != "*":
+            by_port.setdefault(key[1], []).append(key)
+    doubtful = set()
+    for keys in by_port.values():
+        if len(keys) > 1 and not all(is_ip(host) for host, _port in keys):
+            doubtful.update(keys)
     return doubtful
 
 
@@ -1197,17 +1199,35 @@ def _ap_names(vhost, main_names):
     return [n.lower() for n in ([inherited] if inherited else []) + vhost["names"]]
 
 
-def _ap_takes(names, name):
-    """Whether one of a VirtualHost's names (_ap_names) takes this SNI: equal, or a ServerAlias wildcard matching."""
-    return any(n == name or (("*" in n or "?" in n) and fnmatch.fnmatchcase(name, n)) for n in names)
+def _ap_socket_names(on_socket, main_names):
+    """{socket: (the place of the first VirtualHost of each exact name, of each leading wildcard's suffix (`*.b.test`:
+    `.b.test`), [(place, any other ServerAlias wildcard)], {id of a VirtualHost: its place})}: what _ap_taken asks,
+    built once (a server may have thousands of VirtualHosts)."""
+    index = {}
+    for key, vhosts in on_socket.items():
+        exact, leading, wild, place = {}, {}, [], {}
+        for position, vhost in enumerate(vhosts):
+            place.setdefault(id(vhost), position)
+            for name in _ap_names(vhost, main_names):
+                if name.startswith("*.") and not any(c in name[1:] for c in "*?["):
+                    leading.setdefault(name[1:], position)
+                elif any(c in name for c in "*?"):
+                    wild.append((position, name))
+                else:
+                    exact.setdefault(name, position)
+        index[key] = (exact, leading, wild, place)
+    return index
 
 
-def _ap_before(vhosts, vhost):
-    """The VirtualHosts of a socket before this one (the same one, not an equal one)."""
-    for index, other in enumerate(vhosts):
-        if other is vhost:
-            return vhosts[:index]
-    return vhosts
+def _ap_taken(names, vhost, name):
+    """Whether a VirtualHost before this one on a socket (names: its _ap_socket_names entry) takes this SNI, as
+    mod_ssl looks the name up: the first whose ServerName or ServerAlias is the name, or a wildcard matching it (a
+    `*` matches dots too)."""
+    exact, leading, wild, place = names
+    mine = place[id(vhost)]
+    return exact.get(name, mine) < mine or any(
+        leading.get(name[i:], mine) < mine for i in range(1, len(name)) if name[i] == ".") or any(
+        position < mine and fnmatch.fnmatchcase(name, pattern) for position, pattern in wild)
 
 
 def _ap_candidates(vhost, main_names):
@@ -1218,19 +1238,19 @@ def _ap_candidates(vhost, main_names):
     return [n.lower() for n in names + _sni_names([_ap_inherited(vhost, main_names) or ""])]
 
 
-def _ap_probe(vhost, on_socket, main_names):
+def _ap_probe(vhost, on_socket, main_names, doubtful, names):
     """How a probe reaches a VirtualHost, as mod_ssl picks one for a client's SNI (the first of the address whose
     names take it, else the address's first): (the name to send, its addresses where no earlier VirtualHost takes
     that name, None) for the first of _ap_candidates that one of its addresses leaves to it; else (None, its
     addresses where it is the first VirtualHost, None), where a client that sends no name gets it; else (None, [],
     the NO_PROBE_NAME error): a probe would get another VirtualHost's certificate. A socket written with a host name
-    not resolved here, where its port has other addresses, is neither (_named_socket_doubt)."""
-    doubtful = _named_socket_doubt(on_socket)
+    not resolved here, where its port has other addresses (doubtful: _named_socket_doubt), is neither. names:
+    _ap_socket_names."""
     sockets = {address: _ap_socket(address) for address in vhost["addresses"]}
     candidates = _ap_candidates(vhost, main_names)
     for name in candidates:
-        named = [address for address, key in sockets.items() if key not in doubtful and not any(
-            _ap_takes(_ap_names(other, main_names), name) for other in _ap_before(on_socket[key], vhost))]
+        named = [address for address, key in sockets.items()
+                 if key not in doubtful and not _ap_taken(names[key], vhost, name)]
         if named:
             return name, named, None
     reached = [address for address, key in sockets.items() if key not in doubtful and on_socket[key][0] is vhost]
@@ -1284,6 +1304,7 @@ def apache_sites(main, source, server_root=None, defines=None):
     for vhost in vhosts:
         for address in vhost["addresses"]:
             on_socket.setdefault(_ap_socket(address), []).append(vhost)
+    doubtful, names = _named_socket_doubt(on_socket), _ap_socket_names(on_socket, state.main_names)
     for vhost in vhosts:
         values = dict(state.globals)
         values.update({k: v for k, v in vhost.items() if k.startswith("ssl")})
@@ -1295,7 +1316,7 @@ def apache_sites(main, source, server_root=None, defines=None):
         chain = values.get("sslcertificatechainfile")
         chain = _absolute(chain, state.server_root) if chain else None
         chain_error = None
-        probe_name, tls_listen, unnamed = _ap_probe(vhost, on_socket, state.main_names)
+        probe_name, tls_listen, unnamed = _ap_probe(vhost, on_socket, state.main_names, doubtful, names)
         # A ${VAR} left after expansion is neither Defined nor in our environment: Apache's may differ.
         if chain and _APACHE_VAR.search(chain):
             chain_error, chain = dynamic_error("apache", "SSLCertificateChainFile", chain), None
