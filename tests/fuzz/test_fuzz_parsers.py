@@ -546,3 +546,21 @@ def test_regex_example_is_a_name_the_expression_matches_or_none(parts):
     if name is not None:
         assert re.fullmatch(r"[a-z0-9.-]+", name) and len(name) <= 253
         assert re.search(_discover._pcre_to_python(pattern), name, re.IGNORECASE)
+
+
+_AP_LABELS = st.sampled_from(["a", "b", "x", "w1", "test", "b-c", "*", "?", "a*", "[ab]"])
+
+
+@settings(max_examples=examples(300, 30000))
+@given(patterns=st.lists(st.lists(_AP_LABELS, min_size=1, max_size=4).map(".".join), max_size=5),
+       name=st.lists(st.sampled_from(["a", "b", "x", "w1", "test", "b-c"]), min_size=1, max_size=5).map(".".join))
+def test_apache_name_index_takes_what_fnmatch_takes(patterns, name):
+    """_ap_taken's index (exact names, leading `*.` wildcards by suffix, other wildcards by fnmatch) takes a name
+    exactly when an earlier VirtualHost's name is it or matches it by fnmatch, as mod_ssl's lookup does."""
+    import fnmatch
+
+    vhosts = [{"addresses": ["*:1"], "names": [pattern], "servername": pattern} for pattern in patterns]
+    mine = {"addresses": ["*:1"], "names": ["me.test"], "servername": "me.test"}
+    socket_names = _discover._ap_socket_names({("*", "1"): vhosts + [mine]}, [])[("*", "1")]
+    expected = any(p == name or (any(c in p for c in "*?") and fnmatch.fnmatchcase(name, p)) for p in patterns)
+    assert _discover._ap_taken(socket_names, mine, name) == expected, (patterns, name)
