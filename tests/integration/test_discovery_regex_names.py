@@ -8,12 +8,10 @@ expression Python's re would read otherwise than nginx's PCRE, or might backtrac
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from testlib import lbjudge, pki
-from testlib.ansible_run import diagnose_sites, run_module
+from testlib.ansible_run import diagnose_sites, openssl_leaf, run_module
 from testlib.servers import NginxLB, free_ports
 
 CA = pki.CA("Regex Names")
@@ -30,14 +28,6 @@ SERVERS = {
 # they were, and the role planned a reload that could change nothing. The second holds an RSA and an ECDSA
 # certificate.
 UNNAMED = {"posix": r"~^app[[:digit:]]*\.example\.test$", "dual": r"~^(a|b)+\.kt\.test$", "catchall": "_"}
-
-
-def _leaf(port, name):
-    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", name],
-                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
-    pem = proc.stdout.decode()
-    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
-    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +61,6 @@ def world(tmp_path_factory):
         yield {"nginx": nginx, "port": port, "second": second, "leaves": leaves}
 
 
-def _leaf_without_sni(port):
-    proc = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-noservername"],
-                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
-    pem = proc.stdout.decode()
-    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
-    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
-
 
 def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
     result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
@@ -87,8 +70,8 @@ def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
     assert sorted(sites) == sorted(list(SERVERS) + unnamed + ["nameless"])
     # the reference: without a name, the first socket gives the default server's certificate, and the second the
     # nameless server's own
-    assert _leaf_without_sni(world["port"]) == world["leaves"]["default"].fingerprint
-    assert _leaf_without_sni(world["second"]) == world["leaves"]["nameless"].fingerprint
+    assert openssl_leaf(world["port"]) == world["leaves"]["default"].fingerprint
+    assert openssl_leaf(world["second"]) == world["leaves"]["nameless"].fingerprint
     for label in unnamed:
         assert sites[label]["endpoint"] is None, sites[label]
         assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]
@@ -101,7 +84,7 @@ def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
         site = sites[label]
         assert site["endpoint"]["server_name"] == probe, site["endpoint"]
         # the reference: nginx sends this server's certificate for that name
-        assert _leaf(world["port"], probe) == world["leaves"][label].fingerprint, label
+        assert openssl_leaf(world["port"], probe) == world["leaves"][label].fingerprint, label
         assert site["served_matches_disk"] is True and site["error"] is None, site
 
 
@@ -146,7 +129,7 @@ def test_names_a_probe_cannot_send_and_listens_on_host_names(tmp_path_factory):
         sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
         hostname = socket.gethostname().lower()
         assert sites["host"]["endpoint"]["server_name"] == hostname
-        assert _leaf(port, hostname) == leaves["host"].fingerprint  # nginx's $hostname
+        assert openssl_leaf(port, hostname) == leaves["host"].fingerprint  # nginx's $hostname
         assert sites["ip"]["endpoint"] is None and sites["ip"]["error"]["code"] == "NO_PROBE_NAME", sites["ip"]
         assert sites["alone"]["endpoint"] == {"host": "localhost", "port": alone, "server_name": None}
         assert sites["wild-default"]["endpoint"] == {"host": "127.0.0.2", "port": shared, "server_name": None}

@@ -12,12 +12,10 @@ counterpart is in test_discovery_regex_names.py.)
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from testlib import lbjudge, pki
-from testlib.ansible_run import diagnose_sites, run_module
+from testlib.ansible_run import diagnose_sites, openssl_leaf, run_module
 from testlib.servers import ApacheLB, free_ports
 
 CA = pki.CA("Unnamed VirtualHosts")
@@ -29,16 +27,6 @@ VHOSTS = {
     "late": ("", ["late.test"]),  # localhost is the one above's: no name reaches it
     "underscore": ("ServerName _", ["underscore.test"]),  # a name no client sends
 }
-
-
-def _served(port, name, host="127.0.0.1"):
-    """The leaf Apache sends at host:port for this SNI (None: no name sent)."""
-    args = ["-servername", name] if name else ["-noservername"]
-    proc = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port)] + args,
-                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
-    pem = proc.stdout.decode()
-    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
-    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +68,15 @@ def test_each_virtual_host_is_probed_where_apache_sends_its_certificate(world):
     for label in ("named", "inherits", "first", "third", "ipstar"):
         endpoint = sites[label]["endpoint"]
         # the reference: Apache sends this VirtualHost's certificate for the probe's name (or for none)
-        assert _served(endpoint["port"], endpoint["server_name"], endpoint["host"]) == leaves[label].fingerprint, (
+        assert openssl_leaf(endpoint["port"], endpoint["server_name"], endpoint["host"]) == leaves[label].fingerprint, (
             label, endpoint)
         assert sites[label]["served_matches_disk"] is True and sites[label]["error"] is None, sites[label]
     assert sites["inherits"]["endpoint"]["server_name"] == "localhost"
     assert sites["first"]["endpoint"] == {"host": "127.0.0.1", "port": world["second"], "server_name": None}
     # without a name, each address's first VirtualHost answers: a probe of the others got its certificate
-    assert _served(world["port"], None) == leaves["named"].fingerprint
-    assert _served(world["second"], None) == leaves["first"].fingerprint
-    assert _served(world["third"], "localhost") == leaves["ipstar"].fingerprint  # not "takes"
+    assert openssl_leaf(world["port"], None) == leaves["named"].fingerprint
+    assert openssl_leaf(world["second"], None) == leaves["first"].fingerprint
+    assert openssl_leaf(world["third"], "localhost") == leaves["ipstar"].fingerprint  # not "takes"
     for label in ("late", "underscore", "reverse", "star", "takes"):
         assert sites[label]["endpoint"] is None, sites[label]
         assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]

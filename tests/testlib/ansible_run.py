@@ -35,6 +35,22 @@ def served_leaf(port, server_name):
     return hashlib.sha256(result["chain_der"][0]).hexdigest()
 
 
+def openssl_leaf(port, server_name=None, host="127.0.0.1"):
+    """The SHA-256 fingerprint of the leaf `openssl s_client` is served at host:port for this SNI (None: it sends
+    none): the reference, independent of the collection's own probe."""
+    import subprocess
+
+    from testlib import pki
+
+    args = ["-servername", server_name] if server_name else ["-noservername"]
+    proc = subprocess.run(["openssl", "s_client", "-connect", "%s:%d" % (host, port)] + args,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+    pem = proc.stdout.decode()
+    assert "-----BEGIN CERTIFICATE-----" in pem, proc.stderr.decode()[-2000:]
+    block = pem[pem.index("-----BEGIN CERTIFICATE-----"):pem.index("-----END CERTIFICATE-----") + 25]
+    return pki.Issued(pki.x509.load_pem_x509_certificate(block.encode()), None).fingerprint
+
+
 def env(**extra):
     out = dict(os.environ)
     out.update({

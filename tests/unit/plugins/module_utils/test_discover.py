@@ -604,43 +604,26 @@ def test_a_server_no_name_reaches_is_not_probed_unless_it_is_its_sockets_default
     assert all(by_file[path]["error"] is None for path in reached)
 
 
+def _apache_conf(head, *vhosts):
+    """An Apache configuration: head (main-server lines), then one VirtualHost per (addresses, certificate file,
+    its other lines...), each with SSLEngine on."""
+    return head + "".join("<VirtualHost %s>\n%s  SSLEngine on\n  SSLCertificateFile %s\n</VirtualHost>\n" % (
+        addresses, "".join("  %s\n" % line for line in lines), cert) for addresses, cert, *lines in vhosts)
+
+
 def test_an_apache_virtual_host_without_a_name_is_probed_as_apache_reaches_it():
     """A VirtualHost with no ServerName of its own answers to the main server's (mod_ssl's SNI lookup compares the
     name it inherits), unless an earlier VirtualHost of the socket takes that name; a client that sends no name gets
     the socket's first VirtualHost. It was probed without SNI wherever it stood, got the first one's certificate,
     and the role planned a reload."""
-    conf = """ServerName main.test
-Listen 1
-Listen 2
-<VirtualHost *:1>
-  ServerName a.test
-  SSLEngine on
-  SSLCertificateFile /a.crt
-</VirtualHost>
-<VirtualHost *:1>
-  SSLEngine on
-  SSLCertificateFile /inherits.crt
-</VirtualHost>
-<VirtualHost *:1>
-  SSLEngine on
-  SSLCertificateFile /second-nameless.crt
-</VirtualHost>
-<VirtualHost *:1>
-  ServerName _
-  SSLEngine on
-  SSLCertificateFile /underscore.crt
-</VirtualHost>
-<VirtualHost *:2>
-  ServerName _
-  SSLEngine on
-  SSLCertificateFile /first-of-2.crt
-</VirtualHost>
-<VirtualHost 127.0.0.1:1>
-  ServerName _
-  SSLEngine on
-  SSLCertificateFile /own-address.crt
-</VirtualHost>
-"""
+    conf = _apache_conf(
+        "ServerName main.test\nListen 1\nListen 2\n",
+        ("*:1", "/a.crt", "ServerName a.test"),
+        ("*:1", "/inherits.crt"),
+        ("*:1", "/second-nameless.crt"),
+        ("*:1", "/underscore.crt", "ServerName _"),
+        ("*:2", "/first-of-2.crt", "ServerName _"),
+        ("127.0.0.1:1", "/own-address.crt", "ServerName _"))
     sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
     reached = {path: (s["endpoint"]["host"], s["endpoint"]["port"], s["endpoint"]["server_name"])
                for path, s in sites.items() if s["endpoint"]}
@@ -689,52 +672,17 @@ def test_what_a_probe_can_send_and_where_the_default_is_not_known():
     assert by_file["/b.crt"]["endpoint"]["server_name"] == "b.test"
     assert by_file["/alone.crt"]["endpoint"] == {"host": "localhost", "port": 3, "server_name": None}
 
-    conf = """ServerName main.test
-<VirtualHost *:1>
-  ServerName main.test
-  ServerName a.test
-  SSLEngine on
-  SSLCertificateFile /a.crt
-</VirtualHost>
-<VirtualHost *:1>
-  SSLEngine on
-  SSLCertificateFile /inherits.crt
-</VirtualHost>
-<VirtualHost *:2>
-  ServerName q.test
-  ServerAlias main.test
-  SSLEngine on
-  SSLCertificateFile /q.crt
-</VirtualHost>
-<VirtualHost *:3>
-  ServerName c.test
-  SSLEngine on
-  SSLCertificateFile /c.crt
-</VirtualHost>
-<VirtualHost *:2 *:3>
-  SSLEngine on
-  SSLCertificateFile /two.crt
-</VirtualHost>
-<VirtualHost *:4>
-  SSLEngine on
-  SSLCertificateFile /same.crt
-</VirtualHost>
-<VirtualHost *:4>
-  SSLEngine on
-  SSLCertificateFile /same.crt
-</VirtualHost>
-<VirtualHost *:5>
-  ServerName d.test
-  SSLEngine on
-  SSLCertificateFile /d.crt
-</VirtualHost>
-<VirtualHost *:5>
-  ServerName _
-  SSLEngine on
-  SSLCertificateFile /u.crt
-  SSLCertificateChainFile ${NOPE}/chain.pem
-</VirtualHost>
-"""
+    conf = _apache_conf(
+        "ServerName main.test\n",
+        ("*:1", "/a.crt", "ServerName main.test", "ServerName a.test"),
+        ("*:1", "/inherits.crt"),
+        ("*:2", "/q.crt", "ServerName q.test", "ServerAlias main.test"),
+        ("*:3", "/c.crt", "ServerName c.test"),
+        ("*:2 *:3", "/two.crt"),
+        ("*:4", "/same.crt"),
+        ("*:4", "/same.crt"),
+        ("*:5", "/d.crt", "ServerName d.test"),
+        ("*:5", "/u.crt", "ServerName _", "SSLCertificateChainFile ${NOPE}/chain.pem"))
     sites = _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))
     by_file = {}
     for site in sites:
@@ -768,52 +716,17 @@ def test_a_second_review_host_named_sockets_any_wildcard_and_names_taken_first()
     assert endpoints["/c.crt"] == {"host": "127.0.0.2", "port": 1, "server_name": "wn.test"}
     assert endpoints["/first.crt"] == {"host": "localhost", "port": 2, "server_name": None}  # its socket's first
 
-    conf = """ServerName main.test
-<VirtualHost *:1>
-  ServerName first.test
-  SSLEngine on
-  SSLCertificateFile /first.crt
-</VirtualHost>
-<VirtualHost 127.0.0.2:1 *:1>
-  SSLEngine on
-  SSLCertificateFile /ip-star.crt
-</VirtualHost>
-<VirtualHost *:1>
-  SSLEngine on
-  SSLCertificateFile /star.crt
-</VirtualHost>
-<VirtualHost *:1>
-  ServerName main.test
-  SSLEngine on
-  SSLCertificateFile /takes-main.crt
-</VirtualHost>
-<VirtualHost *:2>
-  ServerName x.test
-  ServerAlias *.x.test
-  SSLEngine on
-  SSLCertificateFile /x.crt
-</VirtualHost>
-<VirtualHost *:2>
-  ServerName www.x.test
-  SSLEngine on
-  SSLCertificateFile /www.crt
-</VirtualHost>
-<VirtualHost *:2>
-  ServerName www.x.test
-  ServerAlias other.test
-  SSLEngine on
-  SSLCertificateFile /other.crt
-</VirtualHost>
-<VirtualHost localhost:3>
-  ServerName l.test
-  SSLEngine on
-  SSLCertificateFile /l.crt
-</VirtualHost>
-<VirtualHost 127.0.0.2:3>
-  SSLEngine on
-  SSLCertificateFile /alone.crt
-</VirtualHost>
-"""
+    conf = _apache_conf(
+        "ServerName main.test\n",
+        ("*:1", "/first.crt", "ServerName first.test"),
+        ("127.0.0.2:1 *:1", "/ip-star.crt"),
+        ("*:1", "/star.crt"),
+        ("*:1", "/takes-main.crt", "ServerName main.test"),
+        ("*:2", "/x.crt", "ServerName x.test", "ServerAlias *.x.test"),
+        ("*:2", "/www.crt", "ServerName www.x.test"),
+        ("*:2", "/other.crt", "ServerName www.x.test", "ServerAlias other.test"),
+        ("localhost:3", "/l.crt", "ServerName l.test"),
+        ("127.0.0.2:3", "/alone.crt"))
     sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
     probed = {path: (s["endpoint"]["host"], s["endpoint"]["server_name"]) for path, s in sites.items()
               if s["endpoint"]}
