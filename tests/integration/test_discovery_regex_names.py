@@ -61,7 +61,6 @@ def world(tmp_path_factory):
         yield {"nginx": nginx, "port": port, "second": second, "leaves": leaves}
 
 
-
 def test_a_server_named_by_expressions_is_probed_with_a_name_they_match(world):
     result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
                                               "include_pem": False, "timeout": 15})
