@@ -276,6 +276,13 @@ def _listen_host(host):
     return _RESOLVED[host]
 
 
+def _leading_wildcard_name(name):
+    """A name a leading wildcard (`*.b.test`) matches, with PROBE_LABEL in its place; None for any other name."""
+    if name and name.startswith("*.") and "*" not in name[2:] and len(name) > 2:
+        return PROBE_LABEL + name[1:]
+    return None
+
+
 def _probe_name(names):
     """The SNI that reaches a site: its first name a client can send (_sni_names), else one its first leading
     wildcard (`*.b.test`, as nginx server_name, an HAProxy crt-list filter or Apache ServerAlias write it) matches,
@@ -284,8 +291,8 @@ def _probe_name(names):
     if usable:
         return usable[0]
     for name in names:
-        if name and name.startswith("*.") and "*" not in name[2:] and len(name) > 2:
-            return PROBE_LABEL + name[1:]
+        if _leading_wildcard_name(name):
+            return _leading_wildcard_name(name)
         if name and name.endswith(".*") and "*" not in name[:-2] and len(name) > 2 and not name.startswith("~"):
             return name[:-1] + PROBE_LABEL  # nginx's `www.a.*`: www.a. and anything after it
     return None
@@ -1233,8 +1240,7 @@ def _ap_taken(names, vhost, name):
 def _ap_candidates(vhost, main_names):
     """The SNI names a probe may send to reach a VirtualHost, in order: its own names a client can send, a name each
     of its leading wildcards (`ServerAlias *.b.test`) matches, then the name it inherits (_ap_inherited)."""
-    names = _sni_names(vhost["names"]) + [PROBE_LABEL + n[1:] for n in vhost["names"]
-                                          if n.startswith("*.") and "*" not in n[2:] and len(n) > 2]
+    names = _sni_names(vhost["names"]) + [n for n in map(_leading_wildcard_name, vhost["names"]) if n]
     return [n.lower() for n in names + _sni_names([_ap_inherited(vhost, main_names) or ""])]
 
 
