@@ -497,25 +497,25 @@ def _unclaimed_loopback(port, claimed, listened=None):
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
               proxied=(), tls_listen=None, claimed=(), listened=None, probe_name=None, sni=True):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
-    not all are) with the site's probe name as SNI (probe_name, else _probe_name); claimed: the (IPv4 address,
-    port) another server of the same process listens on itself, where a wildcard listen is not reached
-    (_unclaimed_loopback).
+    not all are, in the order to try them) with the site's probe name as SNI (probe_name, else _probe_name);
+    claimed: the (IPv4 address, port) another server of the same process listens on itself, where a wildcard listen
+    is not reached (_unclaimed_loopback).
 
-    sni=False: probed with no SNI at all, even at a listen written with a host name (which would be sent as one).
+    sni=False: probed with no SNI at all: not its names (nginx ignores them all, say), nor a listen's host name.
 
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
     `accept-proxy`, Apache `RemoteIPProxyProtocol On`); the endpoint then sends one (v1: all three take either).
     """
     endpoint = None
-    for item in listen if tls_listen is None else [i for i in listen if i in tls_listen]:
+    for item in listen if tls_listen is None else [i for i in tls_listen if i in listen]:
         address = _listen_address(item)
         if address:
-            parsed, name = address[:2], probe_name or _probe_name(server_names)
+            parsed = address[:2]
             if (claimed or listened) and address[2]:
                 parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
-            endpoint = {"host": parsed[0], "port": parsed[1],
-                        "server_name": name if name else default_server_name(parsed[0]) if sni else None}
+            name = (probe_name or _probe_name(server_names) or default_server_name(parsed[0])) if sni else None
+            endpoint = {"host": parsed[0], "port": parsed[1], "server_name": name}
             if item in proxied:
                 endpoint["proxy_protocol"] = "v1"
             break
@@ -862,8 +862,8 @@ def _named_socket_doubt(sockets):
     return doubtful
 
 
-def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=((), None)):
-    """servers: (_ngx_servers, _ngx_defaults) of the whole configuration."""
+def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None, servers=((), None, {})):
+    """servers: (_ngx_servers, _ngx_defaults, _ngx_served) of the whole configuration."""
     # http-level values: servers inherit them (`ssl on` too: deprecated, and nginx 1.22 still applies it)
     local = _ngx_values(directives, inherited)
     for directive in directives:
@@ -875,10 +875,48 @@ def _nginx_walk(directives, inherited, config_file, prefix, sites, sockets=None,
             _nginx_walk(directive["children"], local, config_file, prefix, sites, sockets, servers)
 
 
-def _ngx_unnamed(directives, names, tls_listen, defaults):
-    """For a server with no name a probe can send (_probe_name, _ngx_probe_name): (its TLS listens where it is the
-    socket's default server, so a probe without a name reaches it, None) - or, where it is the default server of
-    none, ([], the NO_PROBE_NAME error): a probe without a name would get another server's certificate there."""
+def _ngx_kept(name, exact, head, tail):
+    """Whether nginx keeps a server_name entry (lowercase) on a socket, after the entries it registered there before
+    (exact, head, tail: sets of keys, updated here). It refuses an entry whose key an earlier entry of the socket
+    registered, of its own server too ("conflicting server name ... ignored", ngx_hash_add_key): an exact name by the
+    same name; `*.a.test` by `*.a.test` or `.a.test`; `www.a.*` by `www.a.*`; `.a.test` by either of its halves. It
+    registers a.test for `.a.test` before it checks the wildcard half, so a refused `.a.test` still refuses a later
+    a.test (held to nginx 1.22: no server then answers to a.test)."""
+    if name.startswith("."):
+        if name[1:] in exact:
+            return False
+        exact.add(name[1:])
+        key, registry = name[1:], head
+    elif name.startswith("*."):
+        key, registry = name[2:], head
+    elif name.endswith(".*"):
+        key, registry = name[:-2], tail
+    else:
+        key, registry = name, exact
+    if key in registry:
+        return False
+    registry.add(key)
+    return True
+
+
+def _ngx_served(servers):
+    """{(id of a server block's directives, listening socket): its server_name entries nginx keeps there (_ngx_kept),
+    as written}, each socket's servers taken in configuration order. Regular expressions never conflict."""
+    served, registries = {}, {}
+    for children, listening, names, _marked in servers:
+        for socket in listening:
+            exact, head, tail = registries.setdefault(socket, (set(), set(), set()))
+            served[id(children), socket] = [
+                written for written in names if not written or written.startswith("~") or _ngx_kept(
+                    gethostname().lower() if written == "$hostname" else written.lower(), exact, head, tail)]
+    return served
+
+
+def _ngx_unnamed(directives, names, tls_listen, defaults, refused=()):
+    """For a server no name a probe can send reaches (_ngx_probe): (its TLS listens where it is the socket's default
+    server, so a probe without a name reaches it, None) - or, where it is the default server of none, ([], the
+    NO_PROBE_NAME error): a probe without a name would get another server's certificate there. refused: its names
+    nginx ignores there (_ngx_served)."""
     reached = [item for item in tls_listen if defaults.get(_ngx_socket(item)) is directives]
     if reached:
         return reached, None
@@ -886,7 +924,10 @@ def _ngx_unnamed(directives, names, tls_listen, defaults):
     if any(defaults.get(_ngx_socket(item), directives) is None for item in tls_listen):
         sockets += (" (or its default is not known here: a listen written with a host name, which nginx resolves "
                     "when it starts, shares its port with another address)")
-    if any(n.startswith("~") for n in names):
+    if refused:
+        why = ("nginx ignores its server names %s there, each a conflicting server name (a server before it, or "
+               "this one, has the name already; nginx warns when it starts)" % " ".join(refused))
+    elif any(n.startswith("~") for n in names):
         why = ("no name was found that its regular expressions match and no other server of its sockets takes "
                "first (an expression this collection does not walk, or whose example another server takes)")
     else:
@@ -897,22 +938,34 @@ def _ngx_unnamed(directives, names, tls_listen, defaults):
         "listen says default_server), so a probe would get another server's certificate" % (why, sockets))}
 
 
-def _ngx_probe_name(directives, names, tls_listen, servers):
-    """The probe's SNI for a server named only by regular expressions (and catch-alls): see ngx_regex_probe_name,
-    among the servers of the sockets of its TLS listens; None otherwise."""
-    if _probe_name(names) is not None or not any(n.startswith("~") for n in names):
-        return None
-    mine = {_ngx_socket(listen) for listen in tls_listen}
-    others, before = [], True
-    for children, theirs, their_names, _marked in servers:
-        if children is directives:
-            before = False
-        elif theirs & mine:
-            others.append((their_names, before))
-    return ngx_regex_probe_name(names, others)
+def _ngx_probe(directives, names, tls_listen, servers, served):
+    """(the SNI that reaches this server, its TLS listens with the one it reaches it at first, []), or (None, its TLS
+    listens, its names nginx ignores on their sockets) when no name does. On each socket, in the order of its
+    listens, the names nginx keeps for it there (_ngx_served) decide: the first a client can send, or one a wildcard
+    matches (_probe_name); else one its regular expressions match that no other server of the socket takes first
+    (ngx_regex_probe_name)."""
+    refused = []
+    for item in tls_listen:
+        if _listen_address(item) is None:  # a unix socket: no probe goes there
+            continue
+        socket = _ngx_socket(item)
+        kept = served.get((id(directives), socket), names)
+        refused.extend(n for n in names if n not in kept and n not in refused)
+        name = _probe_name(kept)
+        if name is None and any(n.startswith("~") for n in kept):
+            others, before = [], True
+            for children, theirs, their_names, _marked in servers:
+                if children is directives:
+                    before = False
+                elif socket in theirs:
+                    others.append((served.get((id(children), socket), their_names), before))
+            name = ngx_regex_probe_name(kept, others)
+        if name is not None:
+            return name, [item] + [other for other in tls_listen if other is not item], []
+    return None, tls_listen, refused
 
 
-def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, servers=((), None)):
+def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, servers=((), None, {})):
     listen, tls_listen, names, values = [], [], [], _ngx_values(directives, inherited)
     for name, args in ((d["name"], d["args"]) for d in directives):
         if name == "listen" and args:
@@ -926,9 +979,10 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
     if not tls_listen or not values.get("ssl_certificate"):
         return
     keys = values.get("ssl_certificate_key") or []
-    probe_name, unnamed, sni = _ngx_probe_name(directives, names, tls_listen, servers[0]), None, True
-    if probe_name is None and _probe_name(names) is None and servers[1] is not None:
-        tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1])
+    probe_name, tls_listen, refused = _ngx_probe(directives, names, tls_listen, servers[0], servers[2])
+    unnamed, sni = None, True
+    if probe_name is None and servers[1] is not None:
+        tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1], refused)
         sni = False  # reached without a name, where it is reached at all
     group = []
     for index, written in enumerate(values["ssl_certificate"]):
@@ -960,7 +1014,7 @@ def nginx_sites(main, source, prefix=None):
     tree = nginx_tree(main, source, prefix)
     sockets = _ngx_default_ssl(tree, _ngx_socket_options(tree))
     servers = _ngx_servers(tree)
-    _nginx_walk(tree, {}, main, prefix, sites, sockets, (servers, _ngx_defaults(servers)))
+    _nginx_walk(tree, {}, main, prefix, sites, sockets, (servers, _ngx_defaults(servers), _ngx_served(servers)))
     return sites
 
 

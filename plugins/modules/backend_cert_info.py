@@ -648,7 +648,11 @@ sites:
         O(endpoints[].key_type)). A discovered nginx server with no name a probe can send (no server_name, only
         C(_), or regular expressions no example was found for) that is not the default server of any of its TLS
         sockets is C(NO_PROBE_NAME) and not probed, since a probe without a name gets the default server's
-        certificate; where it is a socket's default server it is probed there without a name. An Apache
+        certificate; where it is a socket's default server it is probed there without a name. A name nginx ignores
+        for the server on a socket (a conflicting server name: an earlier server of the socket, or an earlier entry
+        of its own, has it; C(.a.test) conflicts by either half) is no name that reaches it there: it is probed with a
+        name nginx keeps for it, on the first of its TLS sockets where it has one, and otherwise as a server with no
+        name. An Apache
         VirtualHost is probed with the first of its names (its own, else the main server's ServerName, which one
         with an address C(*) inherits; one on IP addresses only is named by a reverse lookup, not made here) that no
         earlier VirtualHost of its address takes (the same name, or a ServerAlias wildcard); failing that, as for

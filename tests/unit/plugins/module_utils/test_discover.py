@@ -604,6 +604,45 @@ def test_a_server_no_name_reaches_is_not_probed_unless_it_is_its_sockets_default
     assert all(by_file[path]["error"] is None for path in reached)
 
 
+def test_nginx_probes_with_the_names_it_keeps_on_each_socket():
+    """nginx keeps the first server's name on a socket and ignores a later server's ("conflicting server name ...
+    ignored"): the later one was probed with that name, got the first one's certificate, and the role planned a
+    reload. Each rule below was held to nginx 1.22 (tests/integration/test_discovery_conflicting_names.py)."""
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen 1 ssl; server_name a.test; ssl_certificate /a.crt; }
+        server { listen 1 ssl; server_name A.test b.test; ssl_certificate /b.crt; }
+        server { listen 1 ssl; server_name a.test; ssl_certificate /c.crt; }
+        server { listen 1 ssl; listen 2 ssl; server_name a.test; ssl_certificate /moves.crt; }
+        server { listen 1 ssl; server_name e.test; ssl_certificate /e.crt; }
+        server { listen 1 ssl; server_name .e.test; ssl_certificate /dot.crt; }
+        server { listen 1 ssl; server_name *.w.test; ssl_certificate /w.crt; }
+        server { listen 1 ssl; server_name .w.test x.test; ssl_certificate /dotw.crt; }
+        server { listen 1 ssl; server_name w.test; ssl_certificate /exw.crt; }
+        server { listen 1 ssl; server_name www.t.* ~^rx\\.test$; ssl_certificate /t.crt; }
+        server { listen 1 ssl; server_name www.t.* ~^ry\\.test$; ssl_certificate /t2.crt; }
+        server { listen 1 ssl; server_name s.test .s.test; ssl_certificate /self.crt; }
+        server { listen 3 ssl; server_name d.test; ssl_certificate /d.crt; }
+        server { listen 3 ssl default_server; server_name d.test; ssl_certificate /default.crt; }
+    }"""}))
+    by_file = {s["cert_file"]: s for s in sites}
+    assert {path: (site["endpoint"]["port"], site["endpoint"]["server_name"])
+            for path, site in by_file.items() if site["endpoint"]} == {
+        "/a.crt": (1, "a.test"), "/b.crt": (1, "b.test"),  # A.test is a.test: its next name
+        "/moves.crt": (2, "a.test"),  # kept on its second socket: probed there
+        "/e.crt": (1, "e.test"), "/w.crt": (1, "certops-probe.w.test"),
+        "/dotw.crt": (1, "x.test"),  # .w.test refused whole
+        "/t.crt": (1, "www.t.certops-probe"), "/t2.crt": (1, "ry.test"),  # a trailing wildcard conflicts too
+        "/self.crt": (1, "s.test"),  # its own s.test refuses its .s.test; s.test is still its
+        "/d.crt": (3, "d.test"), "/default.crt": (3, None),  # its name refused, but it is socket 3's default
+    }
+    unreached = {path: site["error"] for path, site in by_file.items() if not site["endpoint"]}
+    # c: a.test is a's; dot: e.test is exact's; exw: the refused .w.test registered w.test
+    assert sorted(unreached) == ["/c.crt", "/dot.crt", "/exw.crt"], unreached
+    for error in unreached.values():
+        assert error["code"] == "NO_PROBE_NAME" and "conflicting server name" in error["message"], error
+    assert "server names .e.test there" in unreached["/dot.crt"]["message"]
+
+
 def _apache_conf(head, *vhosts):
     """An Apache configuration: head (main-server lines), then one VirtualHost per (addresses, certificate file,
     its other lines...), each with SSLEngine on."""

@@ -1,0 +1,97 @@
+"""Two nginx servers of one socket with the same name: nginx keeps the first and ignores the later one's
+("conflicting server name ... ignored", a warning at start). The later server was probed with that name, got the
+first server's certificate, and the role planned a reload that could change nothing. A server is now probed with a
+name nginx keeps for it on that socket, or without a name where it is the socket's default, and is otherwise not
+probed (NO_PROBE_NAME). Held here to REAL nginx 1.22, with `openssl s_client -servername` as the reference, including
+nginx's own quirks: `.a.test` is refused whole when either half conflicts, and a refused `.a.test` still keeps a
+later server's `a.test` from being served at all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from testlib import lbjudge, pki
+from testlib.ansible_run import diagnose_sites, openssl_leaf, run_module
+from testlib.servers import NginxLB, free_ports
+
+CA = pki.CA("Conflicting Names")
+# in configuration order: label -> (its sockets ("main", "other"), server_name as written, listen options, the socket
+# the probe must go to and the SNI it must send (None: none), or None for a server not probed (NO_PROBE_NAME))
+SERVERS = (
+    ("first", "main", "first.test", "", ("main", "first.test")),
+    ("dup", "main", "dup.test", "", ("main", "dup.test")),
+    ("dup-second-name", "main", "dup.test other.test", "", ("main", "other.test")),  # its first name is dup's
+    ("dup-case", "main", "DUP.test", "", None),  # nginx compares names in lowercase
+    ("dup-default", "main", "dup.test", " default_server", ("main", None)),  # main's default: reached with no name
+    ("dup-moves", "main+other", "dup.test", "", ("other", "dup.test")),  # kept on its second socket: probed there
+    ("exact", "main", "e.test", "", ("main", "e.test")),
+    ("dot-after-exact", "main", ".e.test", "", None),  # refused whole: x.e.test reaches the default server
+    ("wild", "main", "*.w.test", "", ("main", "certops-probe.w.test")),
+    ("dot-after-wild", "main", ".w.test", "", None),  # refused whole, yet it registered w.test ...
+    ("after-refused-dot", "main", "w.test", "", None),  # ... so this one is refused too: no server answers w.test
+    ("other-first", "other", "other.test", "", ("other", "other.test")),
+    ("taken-on-both", "main+other", "other.test", "", None),  # other.test is an earlier server's on both sockets
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = lbjudge.workdir(tmp_path_factory, "conflicting-names")
+    ports = dict(zip(("main", "other"), free_ports(2)))
+    body, leaves = "", {}
+    for label, sockets, written, options, _probe in SERVERS:
+        names = [n for w in written.lower().split() for n in ((w[1:], "*" + w) if w.startswith(".") else (w,))]
+        leaves[label] = CA.leaf(names[0], names=names)  # valid for its names: only where it is served can differ
+        listens = "".join("        listen 127.0.0.1:%d ssl%s;\n" % (ports[s], options) for s in sockets.split("+"))
+        body += ("    server {\n%s        server_name %s;\n        ssl_certificate %s;\n"
+                 "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
+                     listens, written, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
+                     pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
+    with NginxLB(base / "nginx", tuple(ports.values()), body) as nginx:
+        yield {"nginx": nginx, "ports": ports, "leaves": leaves}
+
+
+def test_nginx_warns_of_the_conflicts_the_probes_follow(world):
+    log = (world["nginx"].dir / "error.log").read_text()
+    for written in ("dup.test", ".e.test", ".w.test", "w.test", "other.test"):  # nginx lowercases DUP.test
+        assert 'conflicting server name "%s"' % written in log, log
+
+
+def test_each_server_is_probed_where_nginx_answers_with_its_certificate(world):
+    result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(world["nginx"].conf)}],
+                                              "include_pem": False, "timeout": 15})
+    sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+    assert sorted(sites) == sorted(label for label, *_rest in SERVERS)
+    ports, leaves = world["ports"], world["leaves"]
+    # the reference for the servers not probed: nginx gives their names (or one their wildcard matches) another
+    # server's certificate, and without a name the default server's
+    for label, name in (("dup-case", "dup.test"), ("dot-after-exact", "x.e.test"), ("dot-after-wild", "w.test"),
+                        ("after-refused-dot", "w.test"), ("taken-on-both", "other.test")):
+        for port in ports.values():
+            assert openssl_leaf(port, name) != leaves[label].fingerprint, (label, port)
+    assert openssl_leaf(ports["main"], "w.test") == leaves["dup-default"].fingerprint  # no server keeps w.test
+    for label, _sockets, _written, _options, probe in SERVERS:
+        site = sites[label]
+        if probe is None:
+            assert site["endpoint"] is None, site
+            assert site["error"]["code"] == "NO_PROBE_NAME", site
+            assert "conflicting server name" in site["error"]["message"], site
+            continue
+        port, name = ports[probe[0]], probe[1]
+        assert site["endpoint"] == {"host": "127.0.0.1", "port": port, "server_name": name}, (label, site)
+        assert openssl_leaf(port, name) == leaves[label].fingerprint, label  # the reference
+        assert site["served_matches_disk"] is True and site["error"] is None, site
+
+
+def test_diagnose_plans_nothing_for_the_servers_it_reaches(world, tmp_path):
+    sites = diagnose_sites(tmp_path, CA.root.pem,
+                           cert_remediation_discover=[{"type": "nginx", "config": str(world["nginx"].conf)}])
+    labels = {leaf.fingerprint: label for label, leaf in world["leaves"].items()}
+    by_file = {labels[s["before"]["disk"]["fingerprint"]]: s for s in sites.values()}  # the leaf on disk says whose
+    assert sorted(by_file) == sorted(label for label, *_rest in SERVERS)
+    unreached = sorted(label for label, *_rest, probe in SERVERS if probe is None)
+    assert sorted(label for label, site in by_file.items() if site["action"] != "none") == unreached, sites
+    # a person's: a reload could change nothing that a probe could see (it was `reload`)
+    assert {(by_file[label]["action"], by_file[label]["reasons"][0]) for label in unreached} == {
+        ("manual", "NO_PROBE_NAME")}
