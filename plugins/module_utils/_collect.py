@@ -323,6 +323,52 @@ def _haproxy_key_types(collector, all_sites):
                 _of_key_type(site, kind)
 
 
+def _haproxy_picked(members, name):
+    """The indexes, in load order, of a bind's certificates HAProxy picks among for this SNI (ssl_sock_switchctx_cbk,
+    names in lowercase): those whose names hold it, else those whose leading wildcard takes it."""
+    name = name.lower()
+    names = [{n.lower() for n in site["server_names"]} for site in members]
+    exact = [index for index, held in enumerate(names) if name in held]
+    if exact or "." not in name:
+        return exact
+    return [index for index, held in enumerate(names) if "*." + name.split(".", 1)[1] in held]
+
+
+def _haproxy_reach(collector, all_sites):
+    """HAProxy answers a name of a bind with the first certificate of each key type it loads with that name (a `crt`
+    directory's files in name order, crt-list lines in order; held to HAProxy 2.6): a later one of the same type is
+    never sent for it. A discovered site is probed with the first of its names that reaches it (a name a client can
+    send, else an example of a leading wildcard), without a name where it is its bind's first certificate (HAProxy's
+    default), and otherwise not at all (NO_PROBE_NAME): it was probed with a name that got the earlier certificate,
+    and the role planned a reload that could change nothing."""
+    discovery, binds = _discovery(), {}
+    for site in all_sites:  # each bind's certificates in the order HAProxy loads them (one it cannot: no names)
+        if site["origin"] == "discovered" and site["server_type"] == "haproxy":
+            binds.setdefault((site["config_file"], tuple(site["listen"])), []).append(site)
+    for members in binds.values():
+        kinds = [_kind(collector, site) for site in members]
+        for index, site in enumerate(members):
+            if not (site["endpoint"] and site["cert_file"]) or site["error"] is not None:
+                continue
+            names = site["server_names"]
+            candidates = discovery._sni_names(names) + [
+                example for example in map(discovery._leading_wildcard_name, names) if example]
+            reaching = [name for name in candidates if [
+                i for i in _haproxy_picked(members, name) if kinds[i] == kinds[index]][:1] == [index]]
+            if reaching:
+                site["endpoint"]["server_name"] = reaching[0]
+            elif index == 0:
+                site["endpoint"]["server_name"] = None
+            else:
+                site["endpoint"] = None
+                site["error"] = {"code": "NO_PROBE_NAME", "message": (
+                    "not probed: %s; it is not the first certificate of its bind (%s), which a client that sends "
+                    "no name gets, so a probe would get another certificate" % (
+                        ("an earlier certificate of its bind, of the same key type, holds each of its names (%s): "
+                         "HAProxy answers a name with the first it loads" % " ".join(names)) if names else
+                        "no name of its certificate a client can send is known here", ",".join(site["listen"])))}
+
+
 def _read_files(collector, expanded, all_sites):
     """Every file the task names into the collector, in the result's order: the paths, then each site's files."""
     for path, error in expanded:
@@ -344,6 +390,7 @@ def _read_files(collector, expanded, all_sites):
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
                                                    site["cert_file"], site["key_file"], None, proxied=proxied))
     _certificate_groups(collector, all_sites)
+    _haproxy_reach(collector, all_sites)
     _haproxy_key_types(collector, all_sites)
     _unique_names(all_sites)
 

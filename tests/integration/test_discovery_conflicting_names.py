@@ -13,7 +13,7 @@ import pytest
 
 from testlib import lbjudge, pki
 from testlib.ansible_run import diagnose_sites, openssl_leaf, run_module
-from testlib.servers import NginxLB, free_ports
+from testlib.servers import HAProxyLB, NginxLB, free_ports
 
 CA = pki.CA("Conflicting Names")
 # in configuration order: label -> (its sockets ("main", "other"), server_name as written, listen options, the socket
@@ -93,5 +93,80 @@ def test_diagnose_plans_nothing_for_the_servers_it_reaches(world, tmp_path):
     unreached = sorted(label for label, *_rest, probe in SERVERS if probe is None)
     assert sorted(label for label, site in by_file.items() if site["action"] != "none") == unreached, sites
     # a person's: a reload could change nothing that a probe could see (it was `reload`)
+    assert {(by_file[label]["action"], by_file[label]["reasons"][0]) for label in unreached} == {
+        ("manual", "NO_PROBE_NAME")}
+
+
+# HAProxy answers a name of a bind with the first certificate of each key type it loads with that name (a `crt`
+# directory's files in name order, crt-list lines in order): label -> (its names, key type, the SNI the probe must
+# send, or None for a certificate not probed (NO_PROBE_NAME))
+HAPROXY_DIR = (
+    ("1-first", ["a.test", "one.test"], "ec", "a.test"),
+    ("2-second", ["a.test", "two.test"], "ec", "two.test"),  # a.test is 1-first's
+    ("3-wild", ["*.w.test"], "ec", "certops-probe.w.test"),
+    ("4-wild-taken", ["*.w.test", "four.test"], "ec", "four.test"),
+    ("5-taken", ["a.test"], "ec", None),
+    ("6-rsa", ["a.test"], "rsa", "a.test"),  # the first RSA certificate of a.test: a client asking for RSA gets it
+    ("7-wild-taken", ["*.w.test"], "ec", None),
+)
+HAPROXY_LIST = (  # crt-list lines: the filters are the names
+    ("c1", ["x.test"], "ec", "x.test"),
+    ("c2", ["x.test", "y.test"], "ec", "y.test"),
+    ("c3", ["X.test"], "ec", None),  # HAProxy compares names in lowercase
+)
+
+
+@pytest.fixture(scope="module")
+def haproxy_world(tmp_path_factory):
+    base = lbjudge.workdir(tmp_path_factory, "conflicting-haproxy")
+    (base / "dir").mkdir()
+    leaves, files, crt_list = {}, {}, ""
+    for label, names, kind, _probe in HAPROXY_DIR + HAPROXY_LIST:
+        leaves[label] = CA.leaf(names[0].lstrip("*."), names=[n.lower() for n in names], key=pki.new_key(kind))
+        folder = base / "dir" if (label, names, kind, _probe) in HAPROXY_DIR else base
+        files[label] = pki.write(folder / ("%s.pem" % label), CA.chain_pem(leaves[label]) + leaves[label].key_pem(),
+                                 0o600)
+        if folder == base:
+            crt_list += "%s %s\n" % (files[label], " ".join(names))
+    (base / "list.txt").write_text(crt_list)
+    ports = dict(zip(("dir", "list"), free_ports(2)))
+    lb = HAProxyLB(base / "haproxy", lbjudge.haproxy_head() + (
+        "frontend dir\n    bind 127.0.0.1:%d ssl crt %s/\n    http-request return status 200\n"
+        "frontend list\n    bind 127.0.0.1:%d ssl crt-list %s\n    http-request return status 200\n" % (
+            ports["dir"], base / "dir", ports["list"], base / "list.txt")))
+    with lb:
+        yield {"haproxy": lb, "ports": ports, "leaves": leaves, "files": files}
+
+
+def test_haproxy_certificates_are_probed_with_a_name_haproxy_answers_with_them(haproxy_world):
+    world = haproxy_world
+    result = run_module("backend_cert_info", {"discover": [{"type": "haproxy", "config": str(world["haproxy"].conf)}],
+                                              "include_pem": False, "timeout": 15})
+    sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+    assert sorted(sites) == sorted(label for label, *_rest in HAPROXY_DIR + HAPROXY_LIST)
+    leaves = world["leaves"]
+    for group, port in ((HAPROXY_DIR, world["ports"]["dir"]), (HAPROXY_LIST, world["ports"]["list"])):
+        for label, names, _kind, probe in group:
+            site = sites[label]
+            if probe is None:
+                assert site["endpoint"] is None and site["error"]["code"] == "NO_PROBE_NAME", site
+                for name in names:  # the reference: HAProxy answers each of its names with another certificate
+                    sni = name.replace("*", "x").lower()
+                    assert openssl_leaf(port, sni) != leaves[label].fingerprint, (label, sni)
+                continue
+            assert site["endpoint"]["port"] == port and site["endpoint"]["server_name"] == probe, (label, site)
+            assert site["served_matches_disk"] is True and site["error"] is None, site
+            if label != "6-rsa":  # the reference (a client that takes any key type gets the ECDSA certificate)
+                assert openssl_leaf(port, probe) == leaves[label].fingerprint, label
+    assert sites["6-rsa"]["endpoint"]["key_type"] == "RSA", sites["6-rsa"]
+
+
+def test_diagnose_plans_nothing_for_the_certificates_haproxy_serves(haproxy_world, tmp_path):
+    sites = diagnose_sites(tmp_path, CA.root.pem, cert_remediation_discover=[
+        {"type": "haproxy", "config": str(haproxy_world["haproxy"].conf)}])
+    labels = {leaf.fingerprint: label for label, leaf in haproxy_world["leaves"].items()}
+    by_file = {labels[s["before"]["disk"]["fingerprint"]]: s for s in sites.values()}
+    unreached = sorted(label for label, *_rest, probe in HAPROXY_DIR + HAPROXY_LIST if probe is None)
+    assert sorted(label for label, site in by_file.items() if site["action"] != "none") == unreached, sites
     assert {(by_file[label]["action"], by_file[label]["reasons"][0]) for label in unreached} == {
         ("manual", "NO_PROBE_NAME")}
