@@ -853,7 +853,7 @@ def _named_socket_doubt(sockets):
     socket of another address of its port, and that address's socket its."""
     by_port = {}
     for key in sockets:
-        if key[0] != "*":
+        if key[0] != "*" and not key[0].startswith("unix:"):  # a unix socket is a socket of its own
             by_port.setdefault(key[1], []).append(key)
     doubtful = set()
     for keys in by_port.values():
@@ -901,14 +901,17 @@ def _ngx_kept(name, exact, head, tail):
 
 def _ngx_served(servers):
     """{(id of a server block's directives, listening socket): its server_name entries nginx keeps there (_ngx_kept),
-    as written}, each socket's servers taken in configuration order. Regular expressions never conflict."""
+    as written}, each socket's servers taken in configuration order. Regular expressions never conflict. A name with
+    a trailing dot or a port (`a.test.`, `a.test:443`) is kept as written, but no client's name is compared with it
+    that way (nginx strips both from the name a client sends): it reaches nothing (held to nginx 1.22)."""
     served, registries = {}, {}
     for children, listening, names, _marked in servers:
         for socket in listening:
             exact, head, tail = registries.setdefault(socket, (set(), set(), set()))
             served[id(children), socket] = [
                 written for written in names if not written or written.startswith("~") or _ngx_kept(
-                    gethostname().lower() if written == "$hostname" else written.lower(), exact, head, tail)]
+                    gethostname().lower() if written == "$hostname" else written.lower(), exact, head, tail)
+                and not written.endswith(".") and ":" not in written]
     return served
 
 
@@ -924,9 +927,14 @@ def _ngx_unnamed(directives, names, tls_listen, defaults, refused=()):
     if any(defaults.get(_ngx_socket(item), directives) is None for item in tls_listen):
         sockets += (" (or its default is not known here: a listen written with a host name, which nginx resolves "
                     "when it starts, shares its port with another address)")
+    unmatched = [n for n in refused if n.endswith(".") or ":" in n]
+    conflicting = [n for n in refused if n not in unmatched]
     if refused:
-        why = ("nginx ignores its server names %s there, each a conflicting server name (a server before it, or "
-               "this one, has the name already; nginx warns when it starts)" % " ".join(refused))
+        why = "; ".join(([
+            "nginx ignores its server names %s there, each a conflicting server name (a server before it, or this "
+            "one, has the name already; nginx warns when it starts)" % " ".join(conflicting)] if conflicting else []) + (
+            ["no client's name is compared with %s (nginx strips a trailing dot and a port from the name a client "
+             "sends)" % " ".join(unmatched)] if unmatched else []))
     elif any(n.startswith("~") for n in names):
         why = ("no name was found that its regular expressions match and no other server of its sockets takes "
                "first (an expression this collection does not walk, or whose example another server takes)")
@@ -946,8 +954,6 @@ def _ngx_probe(directives, names, tls_listen, servers, served):
     (ngx_regex_probe_name)."""
     refused = []
     for item in tls_listen:
-        if _listen_address(item) is None:  # a unix socket: no probe goes there
-            continue
         socket = _ngx_socket(item)
         kept = served.get((id(directives), socket), names)
         refused.extend(n for n in names if n not in kept and n not in refused)
@@ -974,16 +980,18 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
                 tls_listen.append(args[0])
         elif name == "server_name":
             names.extend(args)
-    if (values.get("ssl") or "").lower() == "on":  # `ssl on` (here or inherited): every listen of the server is TLS
-        tls_listen = list(listen)
+    # (`ssl on`, its own or inherited, makes a socket TLS where its server is the socket's default: _ngx_default_ssl;
+    # on a socket whose default is plain it is plain, held to nginx 1.22)
     if not tls_listen or not values.get("ssl_certificate"):
         return
     keys = values.get("ssl_certificate_key") or []
-    probe_name, tls_listen, refused = _ngx_probe(directives, names, tls_listen, servers[0], servers[2])
-    unnamed, sni = None, True
-    if probe_name is None and servers[1] is not None:
-        tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1], refused)
-        sni = False  # reached without a name, where it is reached at all
+    probe_name, unnamed, sni = None, None, True
+    tls_listen = [item for item in tls_listen if _listen_address(item)]  # a unix socket: no probe goes there
+    if tls_listen:
+        probe_name, tls_listen, refused = _ngx_probe(directives, names, tls_listen, servers[0], servers[2])
+        if probe_name is None and servers[1] is not None:
+            tls_listen, unnamed = _ngx_unnamed(directives, names, tls_listen, servers[1], refused)
+            sni = False  # reached without a name, where it is reached at all
     group = []
     for index, written in enumerate(values["ssl_certificate"]):
         key_written = keys[index] if index < len(keys) else None  # nginx -t refuses a certificate without its key

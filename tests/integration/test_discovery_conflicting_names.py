@@ -97,6 +97,41 @@ def test_diagnose_plans_nothing_for_the_servers_it_reaches(world, tmp_path):
         ("manual", "NO_PROBE_NAME")}
 
 
+def test_names_no_client_sends_and_ssl_on_where_the_default_is_plain(tmp_path_factory):
+    """From a review against real nginx: a server_name with a trailing dot or a port is kept as written, but nginx
+    strips both from the name a client sends, so it reaches nothing (the probe sent `t.test.` and got t.test's
+    server); `ssl on` makes a socket TLS only where its server is the socket's default (a probe went to a plain
+    socket, where its name was kept). The reference: `openssl s_client` against the running nginx."""
+    base = lbjudge.workdir(tmp_path_factory, "names-no-client-sends")
+    tls, plain = free_ports(2)
+    leaves, body = {}, "    server {\n        listen 127.0.0.1:%d;\n        server_name p.test;\n        return 200;\n    }\n" % plain
+    for label, listens, written, extra in (
+            ("first", [tls], "first.test", ""), ("dot", [tls], "t.test.", ""), ("exact", [tls], "t.test", ""),
+            ("port", [tls], "c.test:443", ""), ("q", [tls], "q.test", ""),
+            ("ssl-on", [tls, plain], "q.test", "        ssl on;\n")):
+        leaves[label] = CA.leaf(written.split(":")[0].rstrip("."))
+        body += ("    server {\n%s        server_name %s;\n%s        ssl_certificate %s;\n"
+                 "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
+                     "".join("        listen 127.0.0.1:%d%s;\n" % (port, " ssl" if port == tls else "")
+                             for port in listens), written, extra,
+                     pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
+                     pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
+    with NginxLB(base / "nginx", (tls, plain), body) as nginx:
+        result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(nginx.conf)}],
+                                                  "include_pem": False, "timeout": 15})
+        sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+        for label, sni in (("dot", "t.test."), ("port", "c.test:443"), ("ssl-on", "q.test")):
+            assert openssl_leaf(tls, sni) != leaves[label].fingerprint, label  # the reference: another's
+            assert sites[label]["endpoint"] is None, sites[label]
+            assert sites[label]["error"]["code"] == "NO_PROBE_NAME", sites[label]
+        assert "no client's name is compared with t.test." in sites["dot"]["error"]["message"]
+        assert "127.0.0.1:%d" % tls in sites["ssl-on"]["error"]["message"]  # its TLS socket; the other is plain
+        for label, sni in (("first", "first.test"), ("exact", "t.test"), ("q", "q.test")):
+            assert sites[label]["endpoint"] == {"host": "127.0.0.1", "port": tls, "server_name": sni}, sites[label]
+            assert openssl_leaf(tls, sni) == leaves[label].fingerprint, label
+            assert sites[label]["served_matches_disk"] is True, sites[label]
+
+
 # HAProxy answers a name of a bind with the first certificate of each key type it loads with that name (a `crt`
 # directory's files in name order, crt-list lines in order): label -> (its names, key type, the SNI the probe must
 # send, or None for a certificate not probed (NO_PROBE_NAME))

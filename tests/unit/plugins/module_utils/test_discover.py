@@ -643,6 +643,41 @@ def test_nginx_probes_with_the_names_it_keeps_on_each_socket():
     assert "server names .e.test there" in unreached["/dot.crt"]["message"]
 
 
+def test_a_review_of_kept_names_unix_sockets_ssl_on_and_names_no_client_sends():
+    """From a review against real nginx 1.22: a server on unix sockets only is not probed and has no error (it was
+    NO_PROBE_NAME, and with two unix sockets even the first server's default was taken for unknown); a unix socket
+    where a server is the default does not make its site reached; `ssl on` makes a socket TLS only where its server
+    is the socket's default (a probe went to a plain socket); a name with a trailing dot or a port reaches nothing
+    (nginx strips both from the name a client sends)."""
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen unix:/v.sock ssl; server_name n.test; ssl_certificate /u1.crt; }
+        server { listen unix:/v.sock ssl; server_name o.test; ssl_certificate /u2.crt; }
+        server { listen unix:/w.sock ssl; server_name n.test; ssl_certificate /u3.crt; }
+        server { listen 1 ssl; server_name m.test; ssl_certificate /k0.crt; }
+        server { listen unix:/k.sock ssl; listen 1 ssl; server_name m.test; ssl_certificate /k1.crt; }
+        server { listen 2; server_name p.test; }
+        server { listen 3 ssl; server_name q.test; ssl_certificate /n3.crt; }
+        server { listen 3 ssl; listen 2; ssl on; server_name q.test; ssl_certificate /n4.crt; }
+        server { listen 4 ssl; server_name first.test; ssl_certificate /g0.crt; }
+        server { listen 4 ssl; server_name t.test.; ssl_certificate /g1.crt; }
+        server { listen 4 ssl; server_name t.test; ssl_certificate /g2.crt; }
+        server { listen 4 ssl; server_name c.test:443 d.test; ssl_certificate /g3.crt; }
+    }"""}))
+    by_file = {s["cert_file"]: s for s in sites}
+    for path in ("/u1.crt", "/u2.crt", "/u3.crt"):  # no address a probe goes to: not probed, nothing to say
+        assert by_file[path]["endpoint"] is None and by_file[path]["error"] is None, by_file[path]
+    assert {path: (site["endpoint"]["port"], site["endpoint"]["server_name"])
+            for path, site in by_file.items() if site["endpoint"]} == {
+        "/k0.crt": (1, "m.test"), "/n3.crt": (3, "q.test"), "/g0.crt": (4, "first.test"), "/g2.crt": (4, "t.test"),
+        "/g3.crt": (4, "d.test")}
+    for path in ("/k1.crt", "/n4.crt", "/g1.crt"):
+        assert by_file[path]["endpoint"] is None and by_file[path]["error"]["code"] == "NO_PROBE_NAME", by_file[path]
+    assert "*:3" in by_file["/n4.crt"]["error"]["message"]  # not the plain socket 2
+    assert "conflicting server name" in by_file["/n4.crt"]["error"]["message"]
+    assert "no client's name is compared with t.test." in by_file["/g1.crt"]["error"]["message"]
+    assert "conflicting" not in by_file["/g1.crt"]["error"]["message"]
+
+
 def _apache_conf(head, *vhosts):
     """An Apache configuration: head (main-server lines), then one VirtualHost per (addresses, certificate file,
     its other lines...), each with SSLEngine on."""
