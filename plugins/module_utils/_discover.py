@@ -909,9 +909,9 @@ def _ngx_served(servers):
         for socket in listening:
             exact, head, tail = registries.setdefault(socket, (set(), set(), set()))
             served[id(children), socket] = [
-                written for written in names if not written or written.startswith("~") or _ngx_kept(
+                written for written in names if not written or written.startswith("~") or (_ngx_kept(
                     gethostname().lower() if written == "$hostname" else written.lower(), exact, head, tail)
-                and not written.endswith(".") and ":" not in written]
+                    and not written.endswith(".") and ":" not in written)]
     return served
 
 
@@ -932,7 +932,8 @@ def _ngx_unnamed(directives, names, tls_listen, defaults, refused=()):
     if refused:
         why = "; ".join(([
             "nginx ignores its server names %s there, each a conflicting server name (a server before it, or this "
-            "one, has the name already; nginx warns when it starts)" % " ".join(conflicting)] if conflicting else []) + (
+            "one, has the name already; nginx warns when it starts)" % " ".join(conflicting)] if conflicting else [])
+            + (
             ["no client's name is compared with %s (nginx strips a trailing dot and a port from the name a client "
              "sends)" % " ".join(unmatched)] if unmatched else []))
     elif any(n.startswith("~") for n in names):

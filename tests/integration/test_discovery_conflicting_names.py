@@ -104,12 +104,14 @@ def test_names_no_client_sends_and_ssl_on_where_the_default_is_plain(tmp_path_fa
     socket, where its name was kept). The reference: `openssl s_client` against the running nginx."""
     base = lbjudge.workdir(tmp_path_factory, "names-no-client-sends")
     tls, plain = free_ports(2)
-    leaves, body = {}, "    server {\n        listen 127.0.0.1:%d;\n        server_name p.test;\n        return 200;\n    }\n" % plain
+    leaves = {}
+    body = "    server {\n        listen 127.0.0.1:%d;\n        server_name p.test;\n        return 200;\n    }\n" % (
+        plain)  # a plain server, the default of its socket
     for label, listens, written, extra in (
             ("first", [tls], "first.test", ""), ("dot", [tls], "t.test.", ""), ("exact", [tls], "t.test", ""),
             ("port", [tls], "c.test:443", ""), ("q", [tls], "q.test", ""),
             ("ssl-on", [tls, plain], "q.test", "        ssl on;\n")):
-        leaves[label] = CA.leaf(written.split(":")[0].rstrip("."))
+        leaves[label] = CA.leaf(written.partition(":")[0].rstrip("."))
         body += ("    server {\n%s        server_name %s;\n%s        ssl_certificate %s;\n"
                  "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
                      "".join("        listen 127.0.0.1:%d%s;\n" % (port, " ssl" if port == tls else "")
