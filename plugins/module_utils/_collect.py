@@ -252,6 +252,7 @@ def _unique_names(sites):
 # a key-type probe's failure that means the server does not send that type's certificate
 _REFUSED_TYPE = ("TLS_HANDSHAKE_FAILED", "NO_COMMON_CIPHER", "NO_COMMON_PROTOCOL")
 _GROUP = "_certificate_group"  # _discover.GROUP (not imported: a run that does not discover never loads _discover)
+_HAPROXY_BIND = "_haproxy_bind"  # _discover.HAPROXY_BIND, likewise
 
 
 def _certificate_groups(collector, all_sites):
@@ -301,15 +302,17 @@ def _kind(collector, site):
 
 
 def _answers(names, name):
-    """Whether a certificate's names take this SNI, as HAProxy matches them (exactly, or a leading wildcard)."""
+    """Whether a certificate's names take this SNI, as HAProxy matches them (in lowercase: exactly, or a leading
+    wildcard)."""
+    names, name = {n.lower() for n in names}, name.lower()
     return name in names or ("." in name and "*." + name.split(".", 1)[1] in names)
 
 
-def _haproxy_key_types(collector, all_sites):
+def _haproxy_key_types(collector, all_sites, known):
     """HAProxy picks among the certificates of a `bind` that take a client's SNI by the key types the client can
     use (several `crt`, a directory, a `.rsa`/`.ecdsa` bundle): a discovered site whose probe name another of its
     bind's certificates, of another key type, takes too is probed asking for its own type and named for it
-    (`haproxy-a.test+rsa`)."""
+    (`haproxy-a.test+rsa`). known: {id(site): the names HAProxy knows its certificate by} (_read_files)."""
     binds = {}
     for site in all_sites:
         if site["origin"] == "discovered" and site["server_type"] == "haproxy" and site["endpoint"]:
@@ -319,54 +322,67 @@ def _haproxy_key_types(collector, all_sites):
         for site, kind in zip(members, kinds):
             name = site["endpoint"]["server_name"]
             if kind and name and any(other is not site and theirs and theirs != kind and _answers(
-                    other["server_names"], name) for other, theirs in zip(members, kinds)):
+                    known.get(id(other), other["server_names"]), name) for other, theirs in zip(members, kinds)):
                 _of_key_type(site, kind)
 
 
-def _haproxy_picked(members, name):
+def _haproxy_picked(members, name, known):
     """The indexes, in load order, of a bind's certificates HAProxy picks among for this SNI (ssl_sock_switchctx_cbk,
     names in lowercase): those whose names hold it, else those whose leading wildcard takes it."""
     name = name.lower()
-    names = [{n.lower() for n in site["server_names"]} for site in members]
+    names = [{n.lower() for n in known.get(id(site), site["server_names"])} for site in members]
     exact = [index for index, held in enumerate(names) if name in held]
     if exact or "." not in name:
         return exact
     return [index for index, held in enumerate(names) if "*." + name.split(".", 1)[1] in held]
 
 
-def _haproxy_reach(collector, all_sites):
+def _haproxy_slot(kind):
+    """The key type HAProxy chooses by (ssl_sock_switchctx_cbk): RSA, ECDSA, or any other (Ed25519 and Ed448 share
+    one)."""
+    return kind if kind in ("RSA", "EC") else "other"
+
+
+def _haproxy_reach(collector, all_sites, known, binds_of):
     """HAProxy answers a name of a bind with the first certificate of each key type it loads with that name (a `crt`
     directory's files in name order, crt-list lines in order; held to HAProxy 2.6): a later one of the same type is
-    never sent for it. A discovered site is probed with the first of its names that reaches it (a name a client can
-    send, else an example of a leading wildcard), without a name where it is its bind's first certificate (HAProxy's
-    default), and otherwise not at all (NO_PROBE_NAME): it was probed with a name that got the earlier certificate,
-    and the role planned a reload that could change nothing."""
+    never sent for it. A discovered site is probed with the first of the names HAProxy knows its certificate by that
+    reaches it (known: its crt-list filters, else its DNS names and its CN: a name a client can send, else an example
+    of a leading wildcard), without a name where it is its bind's first certificate (HAProxy's default; none with
+    strict-sni), and otherwise not at all (NO_PROBE_NAME): it was probed with a name that got another certificate,
+    and the role planned a reload that could change nothing. binds_of: {id(site): its bind (_discover.HAPROXY_BIND)}."""
     discovery, binds = _discovery(), {}
     for site in all_sites:  # each bind's certificates in the order HAProxy loads them (one it cannot: no names)
         if site["origin"] == "discovered" and site["server_type"] == "haproxy":
             binds.setdefault((site["config_file"], tuple(site["listen"])), []).append(site)
     for members in binds.values():
-        kinds = [_kind(collector, site) for site in members]
+        slots = [_haproxy_slot(_kind(collector, site)) for site in members]
+        leaves = [collector.leaf_of(site["cert_file"]) if site["cert_file"] else None for site in members]
         for index, site in enumerate(members):
             if not (site["endpoint"] and site["cert_file"]) or site["error"] is not None:
                 continue
-            names = site["server_names"]
+            names = known.get(id(site), site["server_names"])
             candidates = discovery._sni_names(names) + [
                 example for example in map(discovery._leading_wildcard_name, names) if example]
-            reaching = [name for name in candidates if [
-                i for i in _haproxy_picked(members, name) if kinds[i] == kinds[index]][:1] == [index]]
+            reaching = [name for name in candidates if any(  # (the same certificate given twice is reached too)
+                first == index or (leaves[index] and leaves[first] == leaves[index]) for first in [
+                    i for i in _haproxy_picked(members, name, known) if slots[i] == slots[index]][:1])]
+            strict = (binds_of.get(id(site)) or {}).get("strict_sni")
             if reaching:
                 site["endpoint"]["server_name"] = reaching[0]
-            elif index == 0:
+            elif index == 0 and not strict:
                 site["endpoint"]["server_name"] = None
             else:
                 site["endpoint"] = None
-                site["error"] = {"code": "NO_PROBE_NAME", "message": (
-                    "not probed: %s; it is not the first certificate of its bind (%s), which a client that sends "
-                    "no name gets, so a probe would get another certificate" % (
-                        ("an earlier certificate of its bind, of the same key type, holds each of its names (%s): "
-                         "HAProxy answers a name with the first it loads" % " ".join(names)) if names else
-                        "no name of its certificate a client can send is known here", ",".join(site["listen"])))}
+                site["error"] = {"code": "NO_PROBE_NAME", "message": "not probed: %s; %s, so a probe would get "
+                                 "another certificate, or none" % (
+                                     ("an earlier certificate of its bind, of the same key type, holds each of its "
+                                      "names (%s): HAProxy answers a name with the first it loads" % " ".join(names))
+                                     if names else "no name of its certificate a client can send is known here",
+                                     "its bind (%s) has strict-sni: HAProxy refuses a client that sends no name it "
+                                     "knows" % ",".join(site["listen"]) if strict else
+                                     "it is not the first certificate of its bind (%s), which a client that sends "
+                                     "no name gets" % ",".join(site["listen"]))}
 
 
 def _read_files(collector, expanded, all_sites):
@@ -376,22 +392,27 @@ def _read_files(collector, expanded, all_sites):
             collector.add_error(path, error)
         else:
             collector.add_file(path)
+    known, binds_of = {}, {}  # HAProxy: the names it knows each certificate by; each site's bind
     for site in all_sites:
         for key in ("cert_file", "key_file", "chain_file"):
             if site[key]:
                 collector.add_file(site[key])
         leaf = collector.leaf_of(site["cert_file"])
-        if site["origin"] == "discovered" and site["server_type"] == "haproxy" and not site["server_names"] and leaf:
-            # HAProxy picks the certificate by SNI from its names: the cert's own names are the site's.
+        bind = binds_of[id(site)] = site.pop(_HAPROXY_BIND, None)
+        if (site["origin"] == "discovered" and site["server_type"] == "haproxy" and not site["server_names"]
+                and leaf and not (bind or {}).get("filtered")):
+            # HAProxy picks the certificate by SNI from its names: the cert's own names are the site's. It knows it
+            # by its CN too, which is no name of the site (a client that verifies it does not take it).
             facts = collector.certificates[leaf]
             names = facts["sans"]["dns"] or ([facts["subject_cn"]] if facts["subject_cn"] else [])
+            known[id(site)] = names + [facts["subject_cn"]] if facts["subject_cn"] not in names + [None] else names
             if names:  # (a bind line's accept-proxy is every one of its addresses')
                 proxied = site["listen"] if (site["endpoint"] or {}).get("proxy_protocol") else ()
                 site.update(_discovery().make_site("haproxy", site["config_file"], names, site["listen"],
                                                    site["cert_file"], site["key_file"], None, proxied=proxied))
     _certificate_groups(collector, all_sites)
-    _haproxy_reach(collector, all_sites)
-    _haproxy_key_types(collector, all_sites)
+    _haproxy_reach(collector, all_sites, known, binds_of)
+    _haproxy_key_types(collector, all_sites, known)
     _unique_names(all_sites)
 
 

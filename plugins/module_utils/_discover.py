@@ -1603,15 +1603,21 @@ class HAConditions:
         return True
 
 
-_HAPROXY_BUNDLE_SUFFIXES = (".rsa", ".ecdsa", ".dsa")
+_HAPROXY_BUNDLE_SUFFIXES = (".dsa", ".ecdsa", ".rsa")  # in the order HAProxy loads them (SSL_SOCK_KEYTYPE_NAMES)
+# a discovered HAProxy site's bind, until _collect has read its files: {"strict_sni": the bind refuses a client whose
+# name no certificate holds (no default certificate), "filtered": its crt-list line has SNI filters (negative ones
+# included), so the certificate's own names are not its names}
+HAPROXY_BIND = "_haproxy_bind"
 
 
 def _haproxy_crt_files(path, source):
-    """The certificate files a `crt` path loads: a directory's files (but the extra files beside them), a
-    multi-certificate bundle's `<path>.rsa`, `.ecdsa` and `.dsa` when the path itself does not exist (HAProxy's
+    """The certificate files a `crt` path loads, in the order HAProxy loads them: a directory's files in name order
+    (but the extra files beside them, and those whose name begins with a dot, which HAProxy skips), a
+    multi-certificate bundle's `<path>.dsa`, `.ecdsa` and `.rsa` when the path itself does not exist (HAProxy's
     ssl-load-extra-files, `bundle` by default), else the path."""
     if source.files is None and os.path.isdir(path):
-        return [p for p in source.glob(path) if not p.endswith(_HAPROXY_EXTRA_SUFFIXES)]
+        return [p for p in source.glob(path)
+                if not p.endswith(_HAPROXY_EXTRA_SUFFIXES) and not os.path.basename(p).startswith(".")]
     if not source.exists(path):
         bundle = [path + suffix for suffix in _HAPROXY_BUNDLE_SUFFIXES if source.exists(path + suffix)]
         if bundle:
@@ -1620,8 +1626,9 @@ def _haproxy_crt_files(path, source):
 
 
 def _haproxy_crt_list(path, resolve, source):
-    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names)]; resolve: a relative file name
-    -> the file HAProxy opens."""
+    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names, None, whether the line has SNI
+    filters: then they, not the certificate's own names, are the names HAProxy knows it by)]; resolve: a relative
+    file name -> the file HAProxy opens."""
     entries = []
     for raw in source.read(path).splitlines():
         parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
@@ -1629,7 +1636,7 @@ def _haproxy_crt_list(path, resolve, source):
             continue
         names = [n for n in parts[1:] if not n.startswith("!")]
         for crt in _haproxy_crt_files(resolve(parts[0]), source):
-            entries.append((crt, names, None))
+            entries.append((crt, names, None, len(parts) > 1))
     return entries
 
 
@@ -1677,13 +1684,14 @@ def haproxy_sites(main, source):
             if word not in ("crt", "crt-list"):
                 continue
             if dynamic:
-                entries.append((None, [], dynamic_error("haproxy", word, value)))
+                entries.append((None, [], dynamic_error("haproxy", word, value), False))
             elif word == "crt":
-                entries.extend((crt, [], None) for crt in _haproxy_crt_files(paths.absolute(value, crt_base), source))
+                entries.extend((crt, [], None, False)
+                               for crt in _haproxy_crt_files(paths.absolute(value, crt_base), source))
             else:
                 entries.extend(_haproxy_crt_list(paths.absolute(value, crt_base),
                                                  lambda entry: paths.absolute(entry, crt_base), source))
-        for crt, names, error in entries:
+        for crt, names, error, filtered in entries:
             key = None
             if crt:
                 key = crt + ".key"
@@ -1691,8 +1699,10 @@ def haproxy_sites(main, source):
                     key = _absolute(os.path.basename(crt) + ".key", key_base)
                 # HAProxy reads <crt>.key only when the crt file holds no key of its own (ssl_sock_load_pem_into_ckch)
                 key = key if source.exists(key) and not _holds_key(crt, source) else crt
-            sites.append(make_site("haproxy", main, names, listen, crt, key, None, error,
-                                   proxied=listen if "accept-proxy" in words else ()))
+            site = make_site("haproxy", main, names, listen, crt, key, None, error,
+                             proxied=listen if "accept-proxy" in words else ())
+            site[HAPROXY_BIND] = {"strict_sni": "strict-sni" in words, "filtered": filtered}
+            sites.append(site)
     return sites
 
 

@@ -652,10 +652,12 @@ sites:
         for the server on a socket (a conflicting server name: an earlier server of the socket, or an earlier entry
         of its own, has it; C(.a.test) conflicts by either half) is no name that reaches it there: it is probed with a
         name nginx keeps for it, on the first of its TLS sockets where it has one, and otherwise as a server with no
-        name. An HAProxy certificate is probed with the first of its names (its crt-list filters, else its own DNS
-        names) that HAProxy answers with it, since it answers a name of a bind with the first certificate of each key
-        type it loads with that name; else without a name where it is its bind's first certificate (the default);
-        else it is C(NO_PROBE_NAME). An Apache
+        name. An HAProxy certificate is probed with the first of the names HAProxy knows it by (its crt-list
+        filters, else its DNS names and its CN) that HAProxy answers with it, since it answers a name of a bind with
+        the first certificate of each key type (RSA, ECDSA, any other) it loads with that name (a C(crt) directory's
+        files in name order, skipping those whose name begins with a dot; a bundle's C(.ecdsa) before its C(.rsa));
+        else without a name where it is its bind's first certificate (the default; there is none with
+        C(strict-sni)); else it is C(NO_PROBE_NAME). An Apache
         VirtualHost is probed with the first of its names (its own, else the main server's ServerName, which one
         with an address C(*) inherits; one on IP addresses only is named by a reverse lookup, not made here) that no
         earlier VirtualHost of its address takes (the same name, or a ServerAlias wildcard); failing that, as for

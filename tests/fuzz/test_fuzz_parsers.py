@@ -277,8 +277,10 @@ def nginx_tree(draw):
 def _check_sites(sites, server_type):
     assert isinstance(sites, list)
     for site in sites:
-        # a server loading several certificates gives a site each, marked with their group (_discover.GROUP)
-        assert set(site) - {_discover.GROUP} == SITE_KEYS and site["server_type"] == server_type
+        # a server loading several certificates gives a site each, marked with their group (_discover.GROUP); an
+        # HAProxy site carries its bind's settings (_discover.HAPROXY_BIND) until its files are read
+        assert set(site) - {_discover.GROUP, _discover.HAPROXY_BIND} == SITE_KEYS and site["server_type"] == server_type
+        assert (_discover.HAPROXY_BIND in site) == (server_type == "haproxy"), site
         assert site["error"] is None or site["error"]["code"] in ("DYNAMIC_PATH", "NO_PROBE_NAME")
         if site["error"] and site["error"]["code"] == "NO_PROBE_NAME":  # no name reaches it: it is not probed
             assert site["endpoint"] is None, site

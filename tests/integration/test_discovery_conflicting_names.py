@@ -134,22 +134,38 @@ def test_names_no_client_sends_and_ssl_on_where_the_default_is_plain(tmp_path_fa
             assert sites[label]["served_matches_disk"] is True, sites[label]
 
 
-# HAProxy answers a name of a bind with the first certificate of each key type it loads with that name (a `crt`
-# directory's files in name order, crt-list lines in order): label -> (its names, key type, the SNI the probe must
-# send, or None for a certificate not probed (NO_PROBE_NAME))
-HAPROXY_DIR = (
-    ("1-first", ["a.test", "one.test"], "ec", "a.test"),
-    ("2-second", ["a.test", "two.test"], "ec", "two.test"),  # a.test is 1-first's
-    ("3-wild", ["*.w.test"], "ec", "certops-probe.w.test"),
-    ("4-wild-taken", ["*.w.test", "four.test"], "ec", "four.test"),
-    ("5-taken", ["a.test"], "ec", None),
-    ("6-rsa", ["a.test"], "rsa", "a.test"),  # the first RSA certificate of a.test: a client asking for RSA gets it
-    ("7-wild-taken", ["*.w.test"], "ec", None),
-)
-HAPROXY_LIST = (  # crt-list lines: the filters are the names
-    ("c1", ["x.test"], "ec", "x.test"),
-    ("c2", ["x.test", "y.test"], "ec", "y.test"),
-    ("c3", ["X.test"], "ec", None),  # HAProxy compares names in lowercase
+# HAProxy answers a name of a bind with the first certificate of each key type (RSA, ECDSA, any other) it loads
+# with that name: a `crt` directory's files in name order (not those whose name begins with a dot), crt-list lines
+# in order, a bundle's .ecdsa before its .rsa; it knows a certificate by its crt-list filters, else by its DNS names
+# and its CN. label -> (frontend, CN, DNS names, key type, the SNI the probe must send ("" for none), or None for a
+# certificate not probed (NO_PROBE_NAME), and the key type it must ask for, if any)
+HAPROXY = (
+    ("1-first", "dir", "a.test", ["a.test", "one.test"], "ec", "a.test", "EC"),  # 6-rsa holds a.test too
+    ("2-second", "dir", "a.test", ["a.test", "two.test"], "ec", "two.test", None),  # a.test is 1-first's
+    ("3-wild", "dir", "*.w.test", ["*.w.test"], "ec", "certops-probe.w.test", None),
+    ("4-wild-taken", "dir", "four.test", ["*.w.test", "four.test"], "ec", "four.test", None),
+    ("5-taken", "dir", "a.test", ["a.test"], "ec", None, None),
+    ("6-rsa", "dir", "a.test", ["a.test"], "rsa", "a.test", "RSA"),  # the first RSA one: an RSA client gets it
+    ("7-wild-taken", "dir", "*.w.test", ["*.w.test"], "ec", None, None),
+    ("c1", "list", "x.test", ["x.test"], "ec", "x.test", None),
+    ("c2", "list", "x.test", ["x.test", "y.test"], "ec", "y.test", None),
+    ("c3", "list", "x.test", ["X.test"], "ec", None, None),  # HAProxy compares names in lowercase
+    ("c4", "list", "c4.test", ["!zzz.test"], "ec", None, None),  # any filter replaces its own names
+    ("cn-a", "cn", "shared.test", ["one.cn.test"], "ec", "one.cn.test", None),  # HAProxy knows it by its CN too
+    ("cn-b", "cn", "two.cn.test", ["shared.test"], "ec", "two.cn.test", None),  # shared.test is cn-a's (its CN)
+    ("cn-c", "cn", "reach.cn.test", ["one.cn.test"], "ec", "reach.cn.test", None),
+    ("t-d", "types", "d.test", ["d.test"], "rsa", "d.test", None),
+    ("t-r", "types", "ab.test", ["ab.test"], "rsa", "ab.test", "RSA"),
+    ("t-e", "types", "AB.TEST", ["AB.TEST"], "ec", "AB.TEST", "EC"),  # the same name, in capitals
+    ("t-e1", "types", "x.test", ["x.test"], "ed25519", "x.test", None),  # the only one of x.test HAProxy sends
+    ("t-e2", "types", "x.test", ["x.test"], "ed448", None, None),  # Ed25519 and Ed448 are one key type to HAProxy
+    ("s-a", "strict", "10.9.9.9", [], "ec", None, None),  # no name a client sends, and strict-sni: no default
+    ("s-n", "strict", "n.test", ["n.test"], "ec", "n.test", None),
+    ("d-a", "default", "10.9.9.8", [], "ec", "", None),  # the same without strict-sni: the default, reached so
+    ("d-n", "default", "n.test", ["n.test"], "ec", "n.test", None),
+    ("bnd.pem.ecdsa", "bundle", "10.9.9.7", [], "ec", "", None),  # loaded before its .rsa: the default
+    ("bnd.pem.rsa", "bundle", "10.9.9.7", [], "rsa", None, None),
+    ("bn", "bundle", "bn.test", ["bn.test"], "ec", "bn.test", None),
 )
 
 
@@ -157,45 +173,57 @@ HAPROXY_LIST = (  # crt-list lines: the filters are the names
 def haproxy_world(tmp_path_factory):
     base = lbjudge.workdir(tmp_path_factory, "conflicting-haproxy")
     (base / "dir").mkdir()
-    leaves, files, crt_list = {}, {}, ""
-    for label, names, kind, _probe in HAPROXY_DIR + HAPROXY_LIST:
-        leaves[label] = CA.leaf(names[0].lstrip("*."), names=[n.lower() for n in names], key=pki.new_key(kind))
-        folder = base / "dir" if (label, names, kind, _probe) in HAPROXY_DIR else base
-        files[label] = pki.write(folder / ("%s.pem" % label), CA.chain_pem(leaves[label]) + leaves[label].key_pem(),
-                                 0o600)
-        if folder == base:
-            crt_list += "%s %s\n" % (files[label], " ".join(names))
+    leaves, crts, crt_list = {}, {}, ""
+    for label, frontend, cn, names, kind, _probe, _key_type in HAPROXY:
+        positive = [n for n in names if not n.startswith("!")]
+        leaves[label] = CA.leaf(cn, names=positive or ([] if cn[0].isdigit() else [cn]),
+                                ips=[cn] if cn[0].isdigit() else None, key=pki.new_key(kind))
+        path = (base / "dir" if frontend == "dir" else base) / (label if "." in label else "%s.pem" % label)
+        pki.write(path, CA.chain_pem(leaves[label]) + leaves[label].key_pem(), 0o600)
+        if frontend == "list":
+            crt_list += "%s %s\n" % (path, " ".join(names))
+        elif frontend not in ("dir", "bundle") or label == "bn":
+            crts.setdefault(frontend, []).append(str(path))
+    crts["bundle"] = [str(base / "bnd.pem")] + crts["bundle"]  # bnd.pem is not there: HAProxy loads the bundle
+    stale = CA.leaf("a.test")  # a backup beside the directory's certificates: HAProxy skips a name with a dot first
+    pki.write(base / "dir" / ".0old.pem", CA.chain_pem(stale) + stale.key_pem(), 0o600)
     (base / "list.txt").write_text(crt_list)
-    ports = dict(zip(("dir", "list"), free_ports(2)))
-    lb = HAProxyLB(base / "haproxy", lbjudge.haproxy_head() + (
-        "frontend dir\n    bind 127.0.0.1:%d ssl crt %s/\n    http-request return status 200\n"
-        "frontend list\n    bind 127.0.0.1:%d ssl crt-list %s\n    http-request return status 200\n" % (
-            ports["dir"], base / "dir", ports["list"], base / "list.txt")))
+    frontends = ("dir", "list", "cn", "types", "strict", "default", "bundle")
+    ports = dict(zip(frontends, free_ports(len(frontends))))
+    crts.update({"dir": ["%s/" % (base / "dir")]})
+    text = "".join("frontend %s\n    bind 127.0.0.1:%d ssl%s %s\n    http-request return status 200\n" % (
+        frontend, ports[frontend], " strict-sni" if frontend == "strict" else "",
+        "crt-list %s" % (base / "list.txt") if frontend == "list" else " ".join("crt %s" % c for c in crts[frontend]))
+        for frontend in frontends)
+    lb = HAProxyLB(base / "haproxy", lbjudge.haproxy_head() + text)
     with lb:
-        yield {"haproxy": lb, "ports": ports, "leaves": leaves, "files": files}
+        yield {"haproxy": lb, "ports": ports, "leaves": leaves}
 
 
 def test_haproxy_certificates_are_probed_with_a_name_haproxy_answers_with_them(haproxy_world):
     world = haproxy_world
     result = run_module("backend_cert_info", {"discover": [{"type": "haproxy", "config": str(world["haproxy"].conf)}],
                                               "include_pem": False, "timeout": 15})
-    sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
-    assert sorted(sites) == sorted(label for label, *_rest in HAPROXY_DIR + HAPROXY_LIST)
+    sites = {s["cert_file"].rsplit("/", 1)[-1].replace(".pem", "") if not s["cert_file"].endswith(("rsa", "ecdsa"))
+             else s["cert_file"].rsplit("/", 1)[-1]: s for s in result["sites"]}
+    assert sorted(sites) == sorted(label for label, *_rest in HAPROXY)  # not .0old.pem
     leaves = world["leaves"]
-    for group, port in ((HAPROXY_DIR, world["ports"]["dir"]), (HAPROXY_LIST, world["ports"]["list"])):
-        for label, names, _kind, probe in group:
-            site = sites[label]
-            if probe is None:
-                assert site["endpoint"] is None and site["error"]["code"] == "NO_PROBE_NAME", site
-                for name in names:  # the reference: HAProxy answers each of its names with another certificate
-                    sni = name.replace("*", "x").lower()
+    for label, frontend, _cn, names, _kind, probe, key_type in HAPROXY:
+        site, port = sites[label], world["ports"][frontend]
+        if probe is None:
+            assert site["endpoint"] is None and site["error"]["code"] == "NO_PROBE_NAME", site
+            for name in [n for n in names if not n.startswith("!")] or [None]:  # the reference: never this one
+                if frontend != "strict" or name:
+                    sni = name.replace("*", "x").lower() if name else None
                     assert openssl_leaf(port, sni) != leaves[label].fingerprint, (label, sni)
-                continue
-            assert site["endpoint"]["port"] == port and site["endpoint"]["server_name"] == probe, (label, site)
-            assert site["served_matches_disk"] is True and site["error"] is None, site
-            if label != "6-rsa":  # the reference (a client that takes any key type gets the ECDSA certificate)
-                assert openssl_leaf(port, probe) == leaves[label].fingerprint, label
-    assert sites["6-rsa"]["endpoint"]["key_type"] == "RSA", sites["6-rsa"]
+            continue
+        expected = {"host": "127.0.0.1", "port": port, "server_name": probe or None}
+        if key_type:
+            expected["key_type"] = key_type
+        assert site["endpoint"] == expected, (label, site)
+        assert site["served_matches_disk"] is True and site["error"] is None, site
+        if key_type in (None, "EC"):  # the reference (a client that takes any key type favours ECDSA)
+            assert openssl_leaf(port, probe or None) == leaves[label].fingerprint, label
 
 
 def test_diagnose_plans_nothing_for_the_certificates_haproxy_serves(haproxy_world, tmp_path):
@@ -203,7 +231,7 @@ def test_diagnose_plans_nothing_for_the_certificates_haproxy_serves(haproxy_worl
         {"type": "haproxy", "config": str(haproxy_world["haproxy"].conf)}])
     labels = {leaf.fingerprint: label for label, leaf in haproxy_world["leaves"].items()}
     by_file = {labels[s["before"]["disk"]["fingerprint"]]: s for s in sites.values()}
-    unreached = sorted(label for label, *_rest, probe in HAPROXY_DIR + HAPROXY_LIST if probe is None)
+    unreached = sorted(label for label, *_rest, probe, _key_type in HAPROXY if probe is None)
     assert sorted(label for label, site in by_file.items() if site["action"] != "none") == unreached, sites
     assert {(by_file[label]["action"], by_file[label]["reasons"][0]) for label in unreached} == {
         ("manual", "NO_PROBE_NAME")}

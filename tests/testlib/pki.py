@@ -20,11 +20,14 @@ def now():
 
 
 def new_key(kind="ec", size=None, cache_slot=None):
-    """EC P-256 by default (fast); RSA when asked. cache_slot reuses a key across calls (benchmarks)."""
+    """EC P-256 by default (fast); RSA, Ed25519 or Ed448 when asked. cache_slot reuses a key across calls
+    (benchmarks)."""
     if cache_slot is not None and (kind, size, cache_slot) in _KEY_CACHE:
         return _KEY_CACHE[(kind, size, cache_slot)]
     if kind == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
+    elif kind in ("ed25519", "ed448"):
+        key = {"ed25519": ed25519.Ed25519PrivateKey, "ed448": ed448.Ed448PrivateKey}[kind].generate()
     else:
         key = ec.generate_private_key({None: ec.SECP256R1(), 256: ec.SECP256R1(), 384: ec.SECP384R1(),
                                        192: ec.SECP192R1()}[size])

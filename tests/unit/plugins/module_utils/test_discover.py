@@ -504,13 +504,16 @@ def test_apache_each_certificate_file_with_mod_ssl_merge():
 
 
 def test_haproxy_multi_certificate_bundle():
-    """`crt b.pem` where b.pem is not there loads the bundle b.pem.rsa, b.pem.ecdsa and b.pem.dsa that are (HAProxy's
-    ssl-load-extra-files bundle); a crt that exists is itself. Held to HAProxy in test_discovery_key_types."""
+    """`crt b.pem` where b.pem is not there loads the bundle b.pem.dsa, b.pem.ecdsa and b.pem.rsa that are (HAProxy's
+    ssl-load-extra-files bundle), in that order: the ECDSA one before the RSA one, so it is the bind's default (a
+    review held it to HAProxy 2.6; this asserted the RSA one first until 2026-12-06, and its site was probed without
+    a name as the default). A crt that exists is itself. Held to HAProxy in test_discovery_key_types and
+    test_discovery_conflicting_names."""
     cfg = "frontend f\n    bind 127.0.0.1:1 ssl crt /c/b.pem crt /c/one.pem crt /c/missing.pem\n"
     files = {"/etc/haproxy/haproxy.cfg": cfg, "/c/b.pem.rsa": "x", "/c/b.pem.ecdsa": "x", "/c/one.pem": "x",
              "/c/one.pem.rsa": "x"}
     sites = _discover.haproxy_sites("/etc/haproxy/haproxy.cfg", _discover.FileSource(files))
-    assert [site["cert_file"] for site in sites] == ["/c/b.pem.rsa", "/c/b.pem.ecdsa", "/c/one.pem", "/c/missing.pem"]
+    assert [site["cert_file"] for site in sites] == ["/c/b.pem.ecdsa", "/c/b.pem.rsa", "/c/one.pem", "/c/missing.pem"]
 
 
 @pytest.mark.parametrize("pattern,expected", [
