@@ -326,15 +326,17 @@ def _haproxy_key_types(collector, all_sites, known):
                 _of_key_type(site, kind)
 
 
-def _haproxy_picked(members, name, known):
+def _haproxy_picked(members, name, known, binds_of):
     """The indexes, in load order, of a bind's certificates HAProxy picks among for this SNI (ssl_sock_switchctx_cbk,
-    names in lowercase): those whose names hold it, else those whose leading wildcard takes it."""
+    names in lowercase): those whose names hold it, else those whose leading wildcard takes it and whose crt-list
+    line does not exclude it (a negative filter)."""
     name = name.lower()
     names = [{n.lower() for n in known.get(id(site), site["server_names"])} for site in members]
     exact = [index for index, held in enumerate(names) if name in held]
     if exact or "." not in name:
         return exact
-    return [index for index, held in enumerate(names) if "*." + name.split(".", 1)[1] in held]
+    return [index for index, held in enumerate(names) if "*." + name.split(".", 1)[1] in held
+            and name not in (binds_of.get(id(members[index])) or {}).get("excluded", ())]
 
 
 def _haproxy_slot(kind):
@@ -362,11 +364,15 @@ def _haproxy_reach(collector, all_sites, known, binds_of):
             if not (site["endpoint"] and site["cert_file"]) or site["error"] is not None:
                 continue
             names = known.get(id(site), site["server_names"])
+            wildcards = [n.lower()[1:] for n in names if discovery._leading_wildcard_name(n)]
             candidates = discovery._sni_names(names) + [
-                example for example in map(discovery._leading_wildcard_name, names) if example]
+                example for example in map(discovery._leading_wildcard_name, names) if example] + [
+                # a name an earlier line's negative filter takes from its wildcard, which this one's takes
+                excluded for other in members for excluded in (binds_of.get(id(other)) or {}).get("excluded", ())
+                if "." in excluded and "." + excluded.split(".", 1)[1] in wildcards]
             reaching = [name for name in candidates if any(  # (the same certificate given twice is reached too)
                 first == index or (leaves[index] and leaves[first] == leaves[index]) for first in [
-                    i for i in _haproxy_picked(members, name, known) if slots[i] == slots[index]][:1])]
+                    i for i in _haproxy_picked(members, name, known, binds_of) if slots[i] == slots[index]][:1])]
             strict = (binds_of.get(id(site)) or {}).get("strict_sni")
             if reaching:
                 site["endpoint"]["server_name"] = reaching[0]

@@ -1606,7 +1606,8 @@ class HAConditions:
 _HAPROXY_BUNDLE_SUFFIXES = (".dsa", ".ecdsa", ".rsa")  # in the order HAProxy loads them (SSL_SOCK_KEYTYPE_NAMES)
 # a discovered HAProxy site's bind, until _collect has read its files: {"strict_sni": the bind refuses a client whose
 # name no certificate holds (no default certificate), "filtered": its crt-list line has SNI filters (negative ones
-# included), so the certificate's own names are not its names}
+# included), so the certificate's own names are not its names, "excluded": the names its line's negative filters
+# take from its wildcards (lowercase)}
 HAPROXY_BIND = "_haproxy_bind"
 
 
@@ -1626,9 +1627,9 @@ def _haproxy_crt_files(path, source):
 
 
 def _haproxy_crt_list(path, resolve, source):
-    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names, None, whether the line has SNI
-    filters: then they, not the certificate's own names, are the names HAProxy knows it by)]; resolve: a relative
-    file name -> the file HAProxy opens."""
+    """crt-list lines: '<crtfile> [ssl options] [sni filters...]' -> [(file, names, None, the names its negative
+    filters exclude, or None for a line without filters: with any, they and not the certificate's own names are the
+    names HAProxy knows it by)]; resolve: a relative file name -> the file HAProxy opens."""
     entries = []
     for raw in source.read(path).splitlines():
         parts = re.sub(r"\[[^\]]*\]", " ", raw).split()
@@ -1636,7 +1637,8 @@ def _haproxy_crt_list(path, resolve, source):
             continue
         names = [n for n in parts[1:] if not n.startswith("!")]
         for crt in _haproxy_crt_files(resolve(parts[0]), source):
-            entries.append((crt, names, None, len(parts) > 1))
+            entries.append((crt, names, None, [n[1:].lower() for n in parts[1:] if n.startswith("!")]
+                            if len(parts) > 1 else None))
     return entries
 
 
@@ -1684,12 +1686,13 @@ def haproxy_sites(main, source):
             if word not in ("crt", "crt-list"):
                 continue
             if dynamic:
-                entries.append((None, [], dynamic_error("haproxy", word, value), False))
+                entries.append((None, [], dynamic_error("haproxy", word, value), None))
             elif word == "crt":
-                entries.extend((crt, [], None, False)
+                entries.extend((crt, [], None, None)
                                for crt in _haproxy_crt_files(paths.absolute(value, crt_base), source))
             else:
-                entries.extend(_haproxy_crt_list(paths.absolute(value, crt_base),
+                # crt-base is for the list's certificates, not the list (held to HAProxy 2.6 in a review)
+                entries.extend(_haproxy_crt_list(paths.absolute(value),
                                                  lambda entry: paths.absolute(entry, crt_base), source))
         for crt, names, error, filtered in entries:
             key = None
@@ -1701,7 +1704,8 @@ def haproxy_sites(main, source):
                 key = key if source.exists(key) and not _holds_key(crt, source) else crt
             site = make_site("haproxy", main, names, listen, crt, key, None, error,
                              proxied=listen if "accept-proxy" in words else ())
-            site[HAPROXY_BIND] = {"strict_sni": "strict-sni" in words, "filtered": filtered}
+            site[HAPROXY_BIND] = {"strict_sni": "strict-sni" in words, "filtered": filtered is not None,
+                                  "excluded": filtered or []}
             sites.append(site)
     return sites
 

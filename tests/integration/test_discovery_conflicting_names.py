@@ -151,6 +151,8 @@ HAPROXY = (
     ("c2", "list", "x.test", ["x.test", "y.test"], "ec", "y.test", None),
     ("c3", "list", "x.test", ["X.test"], "ec", None, None),  # HAProxy compares names in lowercase
     ("c4", "list", "c4.test", ["!zzz.test"], "ec", None, None),  # any filter replaces its own names
+    ("c5", "list", "*.e.test", ["*.e.test", "!b.e.test"], "ec", "certops-probe.e.test", None),
+    ("c6", "list", "*.e.test", ["*.e.test"], "ec", "b.e.test", None),  # c5's line excludes b.e.test: c6 has it
     ("cn-a", "cn", "shared.test", ["one.cn.test"], "ec", "one.cn.test", None),  # HAProxy knows it by its CN too
     ("cn-b", "cn", "two.cn.test", ["shared.test"], "ec", "two.cn.test", None),  # shared.test is cn-a's (its CN)
     ("cn-c", "cn", "reach.cn.test", ["one.cn.test"], "ec", "reach.cn.test", None),
@@ -181,7 +183,7 @@ def haproxy_world(tmp_path_factory):
         path = (base / "dir" if frontend == "dir" else base) / (label if "." in label else "%s.pem" % label)
         pki.write(path, CA.chain_pem(leaves[label]) + leaves[label].key_pem(), 0o600)
         if frontend == "list":
-            crt_list += "%s %s\n" % (path, " ".join(names))
+            crt_list += "%s%s %s\n" % (path, " [alpn h2]" if label == "c5" else "", " ".join(names))
         elif frontend not in ("dir", "bundle") or label == "bn":
             crts.setdefault(frontend, []).append(str(path))
     crts["bundle"] = [str(base / "bnd.pem")] + crts["bundle"]  # bnd.pem is not there: HAProxy loads the bundle

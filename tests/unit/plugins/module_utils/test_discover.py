@@ -187,10 +187,17 @@ def test_haproxy_crt_list_line_without_file(tmp_path):
     (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
     # a relative entry without crt-base: HAProxy's working directory, / when no HAProxy runs this configuration
     assert site["cert_file"] == "/ok.pem" and site["server_names"] == ["a.test"]
+    (tmp_path / "haproxy.cfg").write_text("global\n crt-base %s\nfrontend f\n bind :8447 ssl crt-list %s/list.txt\n"
+                                          % (tmp_path, tmp_path))
+    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    assert site["cert_file"] == str(tmp_path / "ok.pem")  # crt-base: the list's entries under it
+    # ... but not the list: a relative crt-list path is HAProxy's working directory's, / when no HAProxy runs this
+    # configuration (it was read under crt-base, until a review held it to HAProxy 2.6 on 2026-12-06; the list was
+    # relative here and asserted to be under crt-base)
     (tmp_path / "haproxy.cfg").write_text("global\n crt-base %s\nfrontend f\n bind :8447 ssl crt-list list.txt\n"
                                           % tmp_path)
-    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
-    assert site["cert_file"] == str(tmp_path / "ok.pem")  # crt-base: the list and its entries under it
+    with pytest.raises(CertError, match=r"cannot read /list\.txt"):
+        _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
 
 
 APACHE_MAIN = """
