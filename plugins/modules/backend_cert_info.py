@@ -133,8 +133,9 @@ options:
         server is a TLS site when some C(listen) of its address and port, in any server, says C(ssl), as nginx
         applies it to the listening socket.
       - Read as the servers read them - nginx C(ssl on) (in a server or the http block) makes every listen of a
-        server TLS, and in a socket's default server the socket TLS for its other servers too; a site is probed at
-        its first TLS listen; C(include) wildcards match within one path segment,
+        server TLS, and in a socket's default server the socket TLS for its other servers too (C(ssl on) likewise
+        makes a socket TLS only where its server is the socket's default); a site is probed at the first of its TLS
+        listens where a name reaches it (see RV(sites[].error)); C(include) wildcards match within one path segment,
         as glob(3); Apache reads an C(Include)d directory recursively, skips an C(<IfDefine>) section whose
         test fails for a parameter the files C(Define) or C(UnDefine) (one they do not name may be given by httpd's
         C(-D), as Gentoo's and SUSE's C(-D SSL), and its section is read), takes a C(ServerName) written
@@ -147,8 +148,8 @@ options:
         only by regular expressions is probed with a name one of them matches (C(~^[a-z0-9-]+[.]saas[.]test$) with
         C(a.saas.test) - the first alternative, optional parts left out, one of each repeated character, checked with
         Python's re) that no other server of its sockets takes first (an exact or wildcard name, an earlier
-        expression); where there is none, and for catch-alls (C(_)), it is probed without SNI and gets its socket's
-        default server.
+        expression); where there is none, and for catch-alls (C(_)), it is probed without SNI where it is its
+        socket's default server, and is otherwise C(NO_PROBE_NAME) (RV(sites[].error)).
       - A server that loads several certificates (nginx C(ssl_certificate), Apache C(SSLCertificateFile), given
         more than once, each with the key file of its place; Apache's VirtualHost takes the main server's Nth in
         place of its own Nth missing, as mod_ssl merges them) serves one of each key type, the last it loads of
@@ -157,26 +158,25 @@ options:
         later one of the same type is no site, with a warning. A server with one certificate is one site, named as
         before.
       - HAProxy picks among a C(bind)'s certificates that take a client's SNI by the key types the client can use
-        (several C(crt), a directory, a bundle - C(crt a.pem) loads C(a.pem.rsa), C(a.pem.ecdsa) and C(a.pem.dsa)
-        when C(a.pem) is not there), so a site whose probe name another certificate of its C(bind), of another key
+        (several C(crt), a directory, a bundle - C(crt a.pem) loads C(a.pem.dsa), C(a.pem.ecdsa) and C(a.pem.rsa),
+        in that order, when C(a.pem) is not there), so a site whose probe name another certificate of its C(bind), of another key
         type, also takes is probed asking for its type and named for it (C(haproxy-a.test+rsa)).
       - Not read, and documented limits - an HAProxy C(.if) block is read unless the file decides its condition
         (a number, C(streq) of fixed words, C(defined) of a C(setenv) name), and Apache C(<IfModule>) sections are
         read in every branch.
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
-        does, and for Apache binding only some addresses (C(Listen 127.0.0.3:443)) the first of those (only IPv4
-        addresses written as such count; an IPv6 wildcard beside C([::1]), or one beside a server on
-        C(localhost:port), is probed at C(::1) or 127.0.0.1 regardless).
+        does, and for Apache binding only some addresses (C(Listen 127.0.0.3:443)) the first of those (IPv4
+        addresses only, a host name counting as the address it resolves to; an IPv6 wildcard beside a server on
+        C([::1]) is probed at C(::1) regardless, and gets that server's certificate).
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the
         main server, for all; an C(Off) for an address that covers it wins, except that for the very same address
         (C(*), C(_default_) and C(0.0.0.0) are one) the later line wins, as in Apache 2.4). HAProxy's
-        C(tcp-request connection expect-proxy) rules and Apache's C(RemoteIPProxyProtocolExceptions) are not read,
-        and addresses written as host names are not resolved as the servers resolve them (an nginx
-        C(listen localhost:443) or an Apache C(<VirtualHost localhost:443>) is another address than
-        C(127.0.0.1:443) here).
+        C(tcp-request connection expect-proxy) rules and Apache's C(RemoteIPProxyProtocolExceptions) are not read.
+        An address written as a host name (nginx C(listen localhost:443), Apache C(<VirtualHost localhost:443>)) is
+        the address this host resolves it to, as the server resolves it when it starts.
     type: list
     elements: raw
     suboptions:
