@@ -494,6 +494,27 @@ def _unclaimed_loopback(port, claimed, listened=None):
     return "127.0.0.1"
 
 
+def _ipv6_wildcard(value):
+    """Whether a listen value is the IPv6 wildcard (`[::]:443`), which a probe reaches at ::1."""
+    value = value.strip()
+    return value.startswith("[::]") or value.startswith("[]")
+
+
+def _unclaimed_ipv6(port, claimed):
+    """Where a probe reaches the servers of an IPv6 wildcard listen on port: ::1, unless a server of the same process
+    listens there itself (it then takes ::1's connections): None. (IPv6 has no other loopback address, and a probe
+    is not sent to another of this host's addresses.)"""
+    return None if ("::1", port) in claimed else "::1"
+
+
+def _ipv6_unreached(listens):
+    """The NO_PROBE_NAME error of a site whose only TLS listens are IPv6 wildcards no probe reaches."""
+    return {"code": "NO_PROBE_NAME", "message": (
+        "not probed: another server of its process listens on [::1] at the port of its IPv6 wildcard listen %s, so "
+        "it takes the connections a probe makes to ::1, the only IPv6 loopback address (a probe is not sent to "
+        "another of this host's addresses)" % ", ".join(listens))}
+
+
 def make_site(server_type, config_file, server_names, listen, cert_file, key_file, chain_file, error=None,
               proxied=(), tls_listen=None, claimed=(), listened=None, probe_name=None, sni=True):
     """One site dict; the endpoint is the first listen address over TLS (tls_listen: those of listen that are, when
@@ -506,19 +527,28 @@ def make_site(server_type, config_file, server_names, listen, cert_file, key_fil
     `error` ({code, message}) says why a path is None (DYNAMIC_PATH); None otherwise. `proxied`: the listen values
     whose connections must begin with a PROXY protocol header (nginx `listen ... proxy_protocol`, HAProxy
     `accept-proxy`, Apache `RemoteIPProxyProtocol On`); the endpoint then sends one (v1: all three take either).
+    An IPv6 wildcard listen a probe to ::1 does not reach (_unclaimed_ipv6) is skipped; when that leaves no
+    endpoint, the error is NO_PROBE_NAME.
     """
-    endpoint = None
+    endpoint, unreached = None, []
     for item in listen if tls_listen is None else [i for i in tls_listen if i in listen]:
         address = _listen_address(item)
         if address:
             parsed = address[:2]
             if (claimed or listened) and address[2]:
                 parsed = (_unclaimed_loopback(parsed[1], claimed, listened), parsed[1])
+            elif claimed and _ipv6_wildcard(item):
+                parsed = (_unclaimed_ipv6(parsed[1], claimed), parsed[1])
+                if parsed[0] is None:
+                    unreached.append(item)
+                    continue
             name = (probe_name or _probe_name(server_names) or default_server_name(parsed[0])) if sni else None
             endpoint = {"host": parsed[0], "port": parsed[1], "server_name": name}
             if item in proxied:
                 endpoint["proxy_protocol"] = "v1"
             break
+    if endpoint is None and unreached and error is None:
+        error = _ipv6_unreached(unreached)
     first = (_usable_names(server_names) or server_names or [os.path.basename(cert_file or "site")])[0]
     return {
         "name": "%s-%s" % (server_type, first),
@@ -987,7 +1017,13 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
         return
     keys = values.get("ssl_certificate_key") or []
     probe_name, unnamed, sni = None, None, True
-    tls_listen = [item for item in tls_listen if _listen_address(item)]  # a unix socket: no probe goes there
+    claimed = {(host, int(port)) for host, port in sockets if host != "*" and port_number(port)}
+    # a unix socket, or an IPv6 wildcard ::1 does not reach (_unclaimed_ipv6): no probe goes there
+    tcp = [item for item in tls_listen if _listen_address(item)]
+    tls_listen = [item for item in tcp
+                  if not (_ipv6_wildcard(item) and _unclaimed_ipv6(_listen_address(item)[1], claimed) is None)]
+    if not tls_listen and tcp:
+        unnamed = _ipv6_unreached(tcp)
     if tls_listen:
         probe_name, tls_listen, refused = _ngx_probe(directives, names, tls_listen, servers[0], servers[2])
         if probe_name is None and servers[1] is not None:
@@ -1009,9 +1045,7 @@ def _nginx_server(directives, inherited, config_file, prefix, sites, sockets, se
         group.append(make_site("nginx", config_file, names, listen, cert, key, None, error, sni=sni,
                                proxied=[item for item in listen
                                         if "proxy_protocol" in sockets.get(_ngx_socket(item), ())],
-                               tls_listen=tls_listen, probe_name=probe_name,
-                               claimed={(host, int(port)) for host, port in sockets
-                                        if host != "*" and port_number(port)}))
+                               tls_listen=tls_listen, probe_name=probe_name, claimed=claimed))
     sites.extend(certificate_group(group))
 
 

@@ -167,8 +167,10 @@ options:
       - A site listening on every IPv4 address is probed at 127.0.0.1, or, where another server of the same nginx or
         Apache listens on 127.0.0.1 itself on that port (and so takes its connections), at the next 127.0.0.N none
         does, and for Apache binding only some addresses (C(Listen 127.0.0.3:443)) the first of those (IPv4
-        addresses only, a host name counting as the address it resolves to; an IPv6 wildcard beside a server on
-        C([::1]) is probed at C(::1) regardless, and gets that server's certificate).
+        addresses only, a host name counting as the address it resolves to). A site listening on the IPv6 wildcard
+        is probed at C(::1), and where another server of the same nginx or Apache listens on C([::1]) itself on that
+        port (so takes those connections; IPv6 has no other loopback address) at another of its TLS listens, else
+        it is C(NO_PROBE_NAME) (no probe goes to another of the host's addresses).
       - A site whose server expects a PROXY protocol header before the handshake is probed with one (V(v1)) - nginx
         C(listen ... proxy_protocol) (for every server on that address and port, as nginx applies it), HAProxy
         C(bind ... accept-proxy), Apache C(RemoteIPProxyProtocol On) (in a VirtualHost, for its addresses; in the

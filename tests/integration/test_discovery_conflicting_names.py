@@ -134,6 +134,33 @@ def test_names_no_client_sends_and_ssl_on_where_the_default_is_plain(tmp_path_fa
             assert sites[label]["served_matches_disk"] is True, sites[label]
 
 
+def test_an_ipv6_wildcard_behind_a_server_on_ipv6_loopback(tmp_path_factory):
+    """From a review against real nginx: a server on `[::1]:P` takes the connections a probe makes to ::1, so a
+    server on `[::]:P` was probed at ::1 and got the first one's certificate (the role planned a reload). It is not
+    probed now (NO_PROBE_NAME): IPv6 has no other loopback address, and no probe goes to another of the host's
+    addresses. Every connection here is to ::1 or 127.0.0.1."""
+    base = lbjudge.workdir(tmp_path_factory, "ipv6-wildcard")
+    port, ready = free_ports(2)
+    leaves, body = {}, "    server {\n        listen 127.0.0.1:%d;\n        return 200;\n    }\n" % ready
+    for label, listen in (("loopback", "[::1]:%d" % port), ("wildcard", "[::]:%d" % port)):
+        leaves[label] = CA.leaf("%s.test" % label)
+        body += ("    server {\n        listen %s ssl;\n        server_name %s.test;\n        ssl_certificate %s;\n"
+                 "        ssl_certificate_key %s;\n        return 200;\n    }\n" % (
+                     listen, label, pki.write(base / ("%s.crt" % label), CA.chain_pem(leaves[label])),
+                     pki.write(base / ("%s.key" % label), leaves[label].key_pem(), 0o600)))
+    with NginxLB(base / "nginx", ready, body) as nginx:
+        result = run_module("backend_cert_info", {"discover": [{"type": "nginx", "config": str(nginx.conf)}],
+                                                  "include_pem": False, "timeout": 15})
+        sites = {s["cert_file"].rsplit("/", 1)[-1][:-4]: s for s in result["sites"]}
+        # the reference: at ::1, the wildcard server's name gets the loopback server's certificate
+        assert openssl_leaf(port, "wildcard.test", host="[::1]") == leaves["loopback"].fingerprint
+        assert sites["loopback"]["endpoint"] == {"host": "::1", "port": port, "server_name": "loopback.test"}
+        assert sites["loopback"]["served_matches_disk"] is True, sites["loopback"]
+        assert sites["wildcard"]["endpoint"] is None, sites["wildcard"]
+        assert sites["wildcard"]["error"]["code"] == "NO_PROBE_NAME", sites["wildcard"]
+        assert "[::1]" in sites["wildcard"]["error"]["message"]
+
+
 # HAProxy answers a name of a bind with the first certificate of each key type (RSA, ECDSA, any other) it loads
 # with that name: a `crt` directory's files in name order (not those whose name begins with a dot), crt-list lines
 # in order, a bundle's .ecdsa before its .rsa; it knows a certificate by its crt-list filters, else by its DNS names

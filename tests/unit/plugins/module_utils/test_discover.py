@@ -688,6 +688,24 @@ def test_a_review_of_kept_names_unix_sockets_ssl_on_and_names_no_client_sends():
     assert "conflicting" not in by_file["/g1.crt"]["error"]["message"]
 
 
+def test_an_ipv6_wildcard_behind_a_server_on_ipv6_loopback_is_not_probed():
+    """A server on `[::1]:P` takes the connections a probe makes to ::1 (IPv6's only loopback address), so a server
+    on `[::]:P` is not reached there: it was probed at ::1 and got the other server's certificate (a review against
+    real nginx). It is probed at another TLS listen, else it is NO_PROBE_NAME; no probe goes to another of the host's
+    addresses."""
+    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+        server { listen [::1]:1 ssl; server_name a.test; ssl_certificate /a.crt; }
+        server { listen [::]:1 ssl; server_name b.test; ssl_certificate /b.crt; }
+        server { listen [::]:1 ssl; listen 127.0.0.1:2 ssl; server_name c.test; ssl_certificate /c.crt; }
+        server { listen [::]:3 ssl; server_name d.test; ssl_certificate /d.crt; }
+    }"""}))
+    by_file = {s["cert_file"]: s for s in sites}
+    assert {path: (site["endpoint"]["host"], site["endpoint"]["port"], site["endpoint"]["server_name"])
+            for path, site in by_file.items() if site["endpoint"]} == {
+        "/a.crt": ("::1", 1, "a.test"), "/c.crt": ("127.0.0.1", 2, "c.test"), "/d.crt": ("::1", 3, "d.test")}
+    assert by_file["/b.crt"]["error"]["code"] == "NO_PROBE_NAME" and "[::1]" in by_file["/b.crt"]["error"]["message"]
+
+
 def _apache_conf(head, *vhosts):
     """An Apache configuration: head (main-server lines), then one VirtualHost per (addresses, certificate file,
     its other lines...), each with SSLEngine on."""
