@@ -11,7 +11,8 @@ each call's wall-clock milliseconds to a log:
   calls for the same module read AnsiballZ's cache;
 - `ActionBase._execute_module`: the above, then sending the payload, the module's process, and parsing its result;
 - `ActionBase._parse_returned_data`: the module's JSON result read back on the controller;
-- `WorkerProcess._run`: the forked worker, the whole task;
+- `WorkerProcess._run`: the forked worker, the whole task (until it hands its result over:
+  `FinalQueue.send_task_result`);
 - `TaskExecutor.run`: each task on each host, by the task's name (a fleet's rows sum over its hosts);
 - full garbage collections (generation 2), by process: a big heap makes each one cost tens of milliseconds.
 
@@ -69,7 +70,35 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
     _wrap("ansible.plugins.action", "ActionBase", "_configure_module", "configure_module")
     _wrap("ansible.plugins.action", "ActionBase", "_execute_module", "execute_module")
     _wrap("ansible.plugins.action", "ActionBase", "_parse_returned_data", "parse_returned_data")
-    _wrap("ansible.executor.process.worker", "WorkerProcess", "_run", "worker")
+    # the worker's whole task: timed until it hands its result over (FinalQueue.send_task_result), and logged then,
+    # before the main process can end the run and terminate a worker still running (a row was lost so under load)
+    _WORKER = {}
+
+    def _worker_begun(module, owner, method):
+        cls = getattr(importlib.import_module(module), owner, None)
+        real = getattr(cls, method, None)
+        if real is None:
+            return
+
+        def begun(self, *args, **kwargs):
+            _WORKER["begun"] = time.monotonic()
+            return real(self, *args, **kwargs)
+        setattr(cls, method, begun)
+
+    def _worker_done(module, owner, method):
+        cls = getattr(importlib.import_module(module), owner, None)
+        real = getattr(cls, method, None)
+        if real is None:
+            return
+
+        def done(self, *args, **kwargs):
+            if "begun" in _WORKER:
+                _log("worker", time.monotonic() - _WORKER.pop("begun"))
+            return real(self, *args, **kwargs)
+        setattr(cls, method, done)
+
+    _worker_begun("ansible.executor.process.worker", "WorkerProcess", "_run")
+    _worker_done("ansible.executor.task_queue_manager", "FinalQueue", "send_task_result")
     # one task on one host (or its loop), in the forked worker
     _wrap("ansible.executor.task_executor", "TaskExecutor", "run",
           lambda executor: "task: " + " ".join(str(executor._task.get_name()).split()))
