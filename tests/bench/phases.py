@@ -74,31 +74,25 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
     # before the main process can end the run and terminate a worker still running (a row was lost so under load)
     _WORKER = {}
 
-    def _worker_begun(module, owner, method):
+    def _first(module, owner, method, hook):
+        """hook() before each call of the method, where ansible-core has it."""
         cls = getattr(importlib.import_module(module), owner, None)
         real = getattr(cls, method, None)
         if real is None:
             return
 
-        def begun(self, *args, **kwargs):
-            _WORKER["begun"] = time.monotonic()
+        def hooked(self, *args, **kwargs):
+            hook()
             return real(self, *args, **kwargs)
-        setattr(cls, method, begun)
+        setattr(cls, method, hooked)
 
-    def _worker_done(module, owner, method):
-        cls = getattr(importlib.import_module(module), owner, None)
-        real = getattr(cls, method, None)
-        if real is None:
-            return
+    def _worker_done():
+        if "begun" in _WORKER:
+            _log("worker", time.monotonic() - _WORKER.pop("begun"))
 
-        def done(self, *args, **kwargs):
-            if "begun" in _WORKER:
-                _log("worker", time.monotonic() - _WORKER.pop("begun"))
-            return real(self, *args, **kwargs)
-        setattr(cls, method, done)
-
-    _worker_begun("ansible.executor.process.worker", "WorkerProcess", "_run")
-    _worker_done("ansible.executor.task_queue_manager", "FinalQueue", "send_task_result")
+    _first("ansible.executor.process.worker", "WorkerProcess", "_run",
+           lambda: _WORKER.__setitem__("begun", time.monotonic()))
+    _first("ansible.executor.task_queue_manager", "FinalQueue", "send_task_result", _worker_done)
     # one task on one host (or its loop), in the forked worker
     _wrap("ansible.executor.task_executor", "TaskExecutor", "run",
           lambda executor: "task: " + " ".join(str(executor._task.get_name()).split()))
