@@ -365,8 +365,7 @@ def _haproxy_reach(collector, all_sites, known, binds_of):
                 continue
             names = known.get(id(site), site["server_names"])
             wildcards = [n.lower()[1:] for n in names if discovery._leading_wildcard_name(n)]
-            candidates = discovery._sni_names(names) + [
-                example for example in map(discovery._leading_wildcard_name, names) if example] + [
+            candidates = discovery.probe_candidates(names) + [
                 # a name an earlier line's negative filter takes from its wildcard, which this one's takes
                 excluded for other in members for excluded in (binds_of.get(id(other)) or {}).get("excluded", ())
                 if "." in excluded and "." + excluded.split(".", 1)[1] in wildcards]

@@ -283,6 +283,12 @@ def _leading_wildcard_name(name):
     return None
 
 
+def probe_candidates(names):
+    """The names a probe may send to reach a site known by these names, in order: those a client can send
+    (_sni_names), then a name each leading wildcard matches (_leading_wildcard_name)."""
+    return _sni_names(names) + [example for example in map(_leading_wildcard_name, names) if example]
+
+
 def _probe_name(names):
     """The SNI that reaches a site: its first name a client can send (_sni_names), else one its first leading
     wildcard (`*.b.test`, as nginx server_name, an HAProxy crt-list filter or Apache ServerAlias write it) matches,
@@ -1337,8 +1343,8 @@ def _ap_taken(names, vhost, name):
 def _ap_candidates(vhost, main_names):
     """The SNI names a probe may send to reach a VirtualHost, in order: its own names a client can send, a name each
     of its leading wildcards (`ServerAlias *.b.test`) matches, then the name it inherits (_ap_inherited)."""
-    names = _sni_names(vhost["names"]) + [n for n in map(_leading_wildcard_name, vhost["names"]) if n]
-    return [n.lower() for n in names + _sni_names([_ap_inherited(vhost, main_names) or ""])]
+    names = probe_candidates(vhost["names"]) + _sni_names([_ap_inherited(vhost, main_names) or ""])
+    return [n.lower() for n in names]
 
 
 def _ap_probe(vhost, on_socket, main_names, doubtful, names):
