@@ -18,9 +18,9 @@ only when a run reads that type (_parser): AnsiballZ ships the collection's code
 what it imports each time. This module holds what they share (backend_item and the helpers above the entry point),
 the dispatch (lb_backends), and the view itself: trust anchors, CRLs, the probes and the result (lb_view).
 
-Files are read through _discover.FileSource (the filesystem, or the files of an `nginx -T` dump); the
-HAProxy words and the Apache arguments are split by _discover's readers (quotes, escapes, comments,
-environment variables, Define), and nginx's directives (with their lines) by _discover.nginx_tree. A line that
+Files are read through _confread.FileSource (the filesystem, or the files of an `nginx -T` dump); the
+HAProxy words and the Apache arguments are split by _confread's readers (quotes, escapes, comments,
+environment variables, Define), and nginx's directives (with their lines) by _confread.nginx_tree. A line that
 cannot be understood is an item with `error` {code: INVALID_CONFIG}; an address or name known only at run time is
 reported as dynamic, never guessed. Parsers raise only CertError (an unreadable main file, an include cycle).
 """
@@ -34,8 +34,8 @@ import ssl
 from ansible_collections.certops.backend_tls.plugins.module_utils import (
     _base,
     _certs,
-    _collect,
-    _discover,
+    _collector,
+    _confread,
     _material,
     _probe,
 )
@@ -116,7 +116,7 @@ def _depth(text):
 def lb_backends(lb_type, config, source=None, version=None):
     """The backends of one load balancer from its main configuration file (filesystem unless `source`); version:
     the nginx version, when known."""
-    source = source or _discover.FileSource()
+    source = source or _confread.FileSource()
     if lb_type == "haproxy":
         return _parser("haproxy").haproxy_backends(config, source)
     if lb_type == "nginx":
@@ -141,7 +141,7 @@ def _parser(lb_type):
 
 def installed(lb_type):
     """Whether the usual main configuration file of lb_type exists on this host (lb_type: auto)."""
-    return any(os.path.exists(p) for p in _discover.DEFAULT_CONFIGS[lb_type])
+    return any(os.path.exists(p) for p in _confread.DEFAULT_CONFIGS[lb_type])
 
 
 # ---------------------------------------------------------------- the whole view (what lb_backend_info returns)
@@ -169,13 +169,13 @@ def parse_lb_types(lb_types, config):
     for name in wanted:
         if name not in seen:
             seen.append(name)
-    return [(name, os.path.expanduser(config.get(name) or _discover.default_config(name))) for name in seen]
+    return [(name, os.path.expanduser(config.get(name) or _confread.default_config(name))) for name in seen]
 
 
 def _read_config(lb_type, path, run_command, version=None):
     source = None
     if lb_type == "nginx" and run_command is not None:
-        source = _discover.dump_source(run_command(lb_type, path), path)
+        source = _confread.dump_source(run_command(lb_type, path), path)
     return lb_backends(lb_type, path, source, version=version)
 
 
@@ -451,7 +451,7 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
     """The whole lb_backend_info result (without `changed`), plus 'warnings'. specs: [(lb_type, config path)];
     version_of(lb_type): the installed server's version text (`nginx -v`), when it can be asked; only: keep just
     these backends ('pool/server')."""
-    collector = _collect.Collector(include_pem=include_pem, chain_pem=chain_pem, now=now)
+    collector = _collector.Collector(include_pem=include_pem, chain_pem=chain_pem, now=now)
     items, configs = [], []
     for lb_type, path in specs:
         status = {"lb_type": lb_type, "config_file": path, "backends": 0, "error": None, "version": None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     CRL_CHECKS,
@@ -53,7 +53,7 @@ class _ApacheScope:
 def apache_backends(main, source, server_root=None, defines=None):
     """Every backend of every ProxyPass / ProxyPassMatch / BalancerMember of an Apache configuration tree."""
     source.reads = 0
-    state = _discover._ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
+    state = _confread._ApacheState(source, server_root or os.path.dirname(main), dict(defines or {}))
     main_scope = _ApacheScope(None, main, None)
     scopes = [main_scope]
     ctx = {"scope": main_scope, "proxy": None, "location": None, "tags": [], "refused": None}
@@ -112,10 +112,10 @@ def _ap_main_serves(listens, vhost_names):
 
 
 def _ap_file(path, state, ctx, scopes, depth, stack):
-    if depth > _discover.MAX_INCLUDE_DEPTH:
-        raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (_discover.MAX_INCLUDE_DEPTH, path))
+    if depth > _confread.MAX_INCLUDE_DEPTH:
+        raise CertError("INVALID_CONFIG", "Include nesting deeper than %d at %s" % (_confread.MAX_INCLUDE_DEPTH, path))
     stack = stack + (path,)
-    for line, written in _discover.apache_lines(state.source.read(path)):
+    for line, written in _confread.apache_lines(state.source.read(path)):
         text = state.expand(written)  # 3: Apache resolves ${VAR} in the whole line before reading its words
         if text.startswith("</"):
             tag = text[2:].rstrip(">").strip().lower()
@@ -129,10 +129,10 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["location"] = None
             continue
         if text.startswith("<"):
-            tag, rest = _discover.apache_directive(text[1:])
+            tag, rest = _confread.apache_directive(text[1:])
             tag = tag.lower()
             ctx["tags"].append(tag)
-            args = _discover.apache_words(_discover._apache_section(rest))
+            args = _confread.apache_words(_confread._apache_section(rest))
             if tag == "virtualhost":
                 ctx["scope"] = _ApacheScope(" ".join(args), path, line)
                 scopes.append(ctx["scope"])
@@ -144,8 +144,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             elif tag in ("location", "locationmatch"):
                 ctx["location"] = args[0] if args else ""
             continue
-        word, rest = _discover.apache_directive(text)
-        key, args = word.lower(), _discover.apache_words(rest)
+        word, rest = _confread.apache_directive(text)
+        key, args = word.lower(), _confread.apache_words(rest)
         if key in _AP_SSL:
             problem = _ap_refused_setting(key, args) if args or key not in _AP_ONE_ARG else \
                 "%s without an argument: Apache refuses this configuration" % _AP_NAMES[key]
@@ -154,7 +154,7 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
         if not args:
             continue
         if key in ("include", "includeoptional"):
-            for included in state.source.glob(_discover._absolute(args[0], state.server_root)):
+            for included in state.source.glob(_confread._absolute(args[0], state.server_root)):
                 if included in stack:
                     raise CertError("INVALID_CONFIG", "Include cycle: %s includes %s again" % (path, included))
                 _ap_file(included, state, ctx, scopes, depth + 1, stack)
@@ -593,7 +593,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         if not entry:
             return None
         value = entry[0][0]
-        return _discover._absolute(value, state.server_root) if not _discover._APACHE_VAR.search(value) else None
+        return _confread._absolute(value, state.server_root) if not _confread._APACHE_VAR.search(value) else None
 
     return backend_item(
         verify=verify, verify_origin=verify_origin, sni=sni, verify_name=name if name_rule else None,

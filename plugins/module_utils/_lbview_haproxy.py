@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     MAX_COUNT_DIGITS,
     MAX_TEMPLATE_SERVERS,
@@ -127,7 +127,7 @@ def _ha_protocols(settings, global_settings):
 class _HAState:
     def __init__(self, main):
         self.main = main
-        self.paths = _discover.HAProxyPaths(main)  # relative paths: ca-base/crt-base, default-path, working dir
+        self.paths = _confread.HAProxyPaths(main)  # relative paths: ca-base/crt-base, default-path, working dir
         self.ca_base = None
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
@@ -290,7 +290,7 @@ def _ha_item(state, proxy, settings, line, source, problems):
         proxy_protocol=proxy_protocol, error=error)
 
 
-_HA_SECTIONS = _discover._HAPROXY_SECTIONS
+_HA_SECTIONS = _confread._HAPROXY_SECTIONS
 
 
 def haproxy_backends(main, source):
@@ -300,9 +300,9 @@ def haproxy_backends(main, source):
     section = proxy = None
     proxy_defaults, proxy_disabled = [], False
     items, in_section = [], []  # every server; those of the section being read
-    conditions = _discover.HAConditions(state.env)
+    conditions = _confread.HAConditions(state.env)
     for lineno, raw in enumerate(source.read(main).splitlines(), start=1):
-        tokens = _discover._haproxy_words(raw.strip(), state.env)
+        tokens = _confread._haproxy_words(raw.strip(), state.env)
         if not tokens or conditions.skip(tokens):  # .if blocks HAProxy skips, and the .if lines themselves
             continue
         keyword = tokens[0][0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     _SECLEVEL,
     _SECLEVEL_ANY,
@@ -160,7 +160,7 @@ def nginx_backends(main, source, prefix=None, version=None):
     version: the nginx that reads it, (major, minor, patch), for the defaults that changed (None: 1.22's)."""
     source.reads = 0
     prefix = prefix or os.path.dirname(main)
-    tree = _discover.nginx_tree(main, source, prefix, strict=True)
+    tree = _confread.nginx_tree(main, source, prefix, strict=True)
     items = []
     base = {"proxy_ssl_protocols": (_ngx_protocols_default(version), "default")}
     for block in tree:
@@ -418,8 +418,8 @@ def _ngx_tls(settings, host, prefix):
     crl = (settings.get("proxy_ssl_crl") or ([""], None))[0][0]
     fields = {"tls": True, "verify": verify, "verify_origin": verify_level, "sni": sni, "verify_name": name if verify
               else None, "name_rule": "openssl" if verify else None, "check_expiry": verify,
-              "ca_file": _discover._absolute(ca[0][0], prefix) if ca else None,
-              "crl_file": _discover._absolute(crl, prefix) if crl else None,
+              "ca_file": _confread._absolute(ca[0][0], prefix) if ca else None,
+              "crl_file": _confread._absolute(crl, prefix) if crl else None,
               "crl_check": "chain" if crl and verify else "none",
               "verify_depth": _depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0]),
               "client_cert": None, "client_key": None,
@@ -435,7 +435,7 @@ def _ngx_tls(settings, host, prefix):
             fields["error"] = fields["error"] or {"code": "DYNAMIC_PATH", "message": "%s is only known to nginx at "
                                                   "run time, not checked" % value[0][0]}
         elif value:
-            fields[key_name] = _discover._absolute(value[0][0], prefix)
+            fields[key_name] = _confread._absolute(value[0][0], prefix)
     for key_name in ("ca_file", "crl_file"):
         if fields[key_name] and "$" in fields[key_name]:
             fields[key_name] = None

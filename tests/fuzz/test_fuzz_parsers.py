@@ -19,7 +19,14 @@ from fuzz.fuzzlib import examples, material, time_limit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _collect, _discover, _verify
+from ansible_collections.certops.backend_tls.plugins.module_utils import (
+    _base,
+    _certs,
+    _collect,
+    _confread,
+    _discover,
+    _verify,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 from testlib import printable
 
@@ -288,7 +295,7 @@ def _check_sites(sites, server_type):
             if server_type == "nginx":
                 assert "$" not in (site[key] or ""), site
             elif server_type == "apache":
-                assert not _discover._APACHE_VAR.search(site[key] or ""), site
+                assert not _confread._APACHE_VAR.search(site[key] or ""), site
         if site["cert_file"] is None:
             assert site["error"] is not None, site
         if site["endpoint"] is not None:
@@ -307,15 +314,15 @@ def test_nginx_dump(files, junk):
     """`nginx -T` output, split back into files, exactly as _collect does it."""
     dump = "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n" + "".join(
         "# configuration file %s:\n%s\n" % (path, text) for path, text in files.items()) + "".join(junk)
-    split = value_or_certerror(_discover.split_nginx_dump, dump)
+    split = value_or_certerror(_confread.split_nginx_dump, dump)
     if split and "/etc/nginx/nginx.conf" in split:
-        sites = value_or_certerror(_discover.discover, "nginx", "/etc/nginx/nginx.conf", _discover.FileSource(split))
+        sites = value_or_certerror(_discover.discover, "nginx", "/etc/nginx/nginx.conf", _confread.FileSource(split))
         if sites is not None:
             _check_sites(sites, "nginx")
 
 
 def _check_from_files(parser, conf, files, kind):
-    sites = value_or_certerror(parser, conf, _discover.FileSource(files))
+    sites = value_or_certerror(parser, conf, _confread.FileSource(files))
     if sites is not None:
         _check_sites(sites, kind)
 
@@ -416,14 +423,14 @@ _APACHE_CHARS = st.text(alphabet=st.sampled_from(list("ab<>#{}\\\"' \t\r\n\x0b\x
 def test_apache_lines_and_words(text):
     """Apache's line and word reading never raises; plain words (no quote, no backslash) are what splitting at
     ASCII whitespace gives, and a directive and its rest read as the same words as the whole line."""
-    for number, line in _discover.apache_lines(text):
+    for number, line in _confread.apache_lines(text):
         assert number >= 1 and line and line == line.strip(" \t\n\v\f\r") and not line.startswith("#")
-        words = _discover.apache_words(line)
+        words = _confread.apache_words(line)
         if not any(c in line for c in "\"'\\"):
             assert words == [w for w in re.split("[ \t\n\v\f\r]+", line) if w]
-        name, rest = _discover.apache_directive(line)
-        assert [name] + _discover.apache_words(rest) == words
-    assert _discover.apache_directive("") == ("", "") and _discover.apache_words("") == []
+        name, rest = _confread.apache_directive(line)
+        assert [name] + _confread.apache_words(rest) == words
+    assert _confread.apache_directive("") == ("", "") and _confread.apache_words("") == []
 
 
 # HAProxy ---------------------------------------------------------------
@@ -528,11 +535,11 @@ def test_haproxy_conditions_never_raise(parts, lines):
     """Any `.if` condition is True, False or None (undecided, read) and never raises; any sequence of the block
     directives (unbalanced too) leaves a line read or skipped."""
     env = {"SET": "1"}
-    value = _discover.ha_condition(_discover._haproxy_words(".if " + "".join(parts), env)[1:], env)
+    value = _confread.ha_condition(_confread._haproxy_words(".if " + "".join(parts), env)[1:], env)
     assert value in (True, False, None)
-    conditions = _discover.HAConditions(env)
+    conditions = _confread.HAConditions(env)
     for line in lines:
-        assert conditions.skip(_discover._haproxy_words(line, env)) in (True, False)
+        assert conditions.skip(_confread._haproxy_words(line, env)) in (True, False)
 
 
 _RX_ALPHABET = st.sampled_from(["^", "$", "(", ")", "(?<t>", "(?P<t>", "(?'t'", "(?:", "(?=", "[", "]", "[^", "-", "|",

@@ -202,10 +202,10 @@ WORDS = {
 
 @pytest.mark.parametrize("text", list(WORDS), ids=range(len(WORDS)))
 def test_lines_and_words_are_apaches(tmp_path, text):
-    from ansible_collections.certops.backend_tls.plugins.module_utils import _discover
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _confread
 
-    lines = list(_discover.apache_lines(text))
-    read = _discover.apache_words(lines[0][1])[2] if lines else None
+    lines = list(_confread.apache_lines(text))
+    read = _confread.apache_words(lines[0][1])[2] if lines else None
     assert read == WORDS[text]
     conf = tmp_path / "apache2.conf"
     conf.write_bytes(("ServerRoot %s\nServerName localhost\nPidFile %s/pid\nErrorLog %s/error.log\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _discover, _lbview_nginx
+from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _discover, _lbview_nginx
 from ansible_collections.certops.backend_tls.plugins.module_utils._certs import CertError
 
 NGINX_MAIN = """
@@ -40,18 +40,18 @@ def _nginx_files():
 def test_nginx_dump_split_roundtrip():
     dump = "nginx: the configuration file ok\n" + "".join(
         "# configuration file %s:\n%s" % (path, text) for path, text in _nginx_files().items())
-    assert _discover.split_nginx_dump(dump) == _nginx_files()
+    assert _confread.split_nginx_dump(dump) == _nginx_files()
 
 
 @pytest.mark.parametrize("via", ["dump", "filesystem"])
 def test_nginx_sites(tmp_path, via):
     if via == "dump":
-        source, main = _discover.FileSource(_nginx_files()), "/etc/nginx/nginx.conf"
+        source, main = _confread.FileSource(_nginx_files()), "/etc/nginx/nginx.conf"
     else:
         (tmp_path / "conf.d").mkdir()
         (tmp_path / "nginx.conf").write_text(NGINX_MAIN)
         (tmp_path / "conf.d" / "site.conf").write_text(NGINX_SITE)
-        source, main = _discover.FileSource(), str(tmp_path / "nginx.conf")
+        source, main = _confread.FileSource(), str(tmp_path / "nginx.conf")
     prefix = main.rsplit("/", 1)[0]
     shop, inherit = _discover.nginx_sites(main, source)
     assert shop == {
@@ -80,11 +80,11 @@ def test_nginx_sites(tmp_path, via):
 ])
 @pytest.mark.parametrize("parser", ["discovery", "lb view"])
 def test_nginx_include_loops_and_nesting_are_errors(files, needle, parser):
-    # one nginx parser (_discover.nginx_tree) serves both: the sites of backend_cert_info's discovery and the
+    # one nginx parser (_confread.nginx_tree) serves both: the sites of backend_cert_info's discovery and the
     # backends of lb_backend_info
     read = _discover.nginx_sites if parser == "discovery" else _lbview_nginx.nginx_backends
     with pytest.raises(CertError) as info:
-        read("/n/nginx.conf", _discover.FileSource(files))
+        read("/n/nginx.conf", _confread.FileSource(files))
     assert info.value.code == "INVALID_CONFIG" and needle in info.value.message
 
 
@@ -95,15 +95,15 @@ def test_include_fan_out_is_bounded():
         for i in range(4):
             files["/n/l%d/%d.conf" % (level, i)] = "include /n/l%d/*.conf;" % (level + 1)
     with pytest.raises(CertError) as info:
-        _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(files))
-    assert "more than %d configuration files" % _discover.MAX_INCLUDED_FILES in info.value.message
+        _discover.nginx_sites("/n/nginx.conf", _confread.FileSource(files))
+    assert "more than %d configuration files" % _confread.MAX_INCLUDED_FILES in info.value.message
 
 
 def test_apache_include_cycle_is_an_error(tmp_path):
     (tmp_path / "a.conf").write_text("Include b.conf\n")
     (tmp_path / "b.conf").write_text("Include a.conf\n")
     with pytest.raises(CertError) as info:
-        _discover.apache_sites(str(tmp_path / "a.conf"), _discover.FileSource())
+        _discover.apache_sites(str(tmp_path / "a.conf"), _confread.FileSource())
     assert info.value.code == "INVALID_CONFIG" and "cycle" in info.value.message
 
 
@@ -120,7 +120,7 @@ http {
 
 
 def test_nginx_variable_paths_are_dynamic_not_files():
-    a, b, c, d = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": NGINX_DYNAMIC}))
+    a, b, c, d = _discover.nginx_sites("/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": NGINX_DYNAMIC}))
     assert (a["cert_file"], a["key_file"]) == (None, None)
     assert a["error"]["code"] == "DYNAMIC_PATH"
     assert "/etc/ssl/$ssl_server_name.crt" in a["error"]["message"] and "not checked" in a["error"]["message"]
@@ -139,7 +139,7 @@ def test_nginx_stray_closing_brace_does_not_hide_the_rest_of_the_file(before):
     # do not run into the next directive (`listen 1 } server {` is no block named listen)
     text = (before + "\nhttp { server { listen 127.0.0.1:8443 ssl; server_name after.test;\n"
             "  ssl_certificate /etc/ssl/after.crt; ssl_certificate_key /etc/ssl/after.key; } }\n")
-    (site,) = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
+    (site,) = _discover.nginx_sites("/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": text}))
     assert site["name"] == "nginx-after.test" and site["cert_file"] == "/etc/ssl/after.crt"
     assert site["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "after.test"}
 
@@ -153,7 +153,7 @@ def test_apache_undefined_variable_is_dynamic(tmp_path, monkeypatch):
         "<VirtualHost *:444>\n\tServerName\tb.test\n\tSSLEngine\ton\n"
         "\tSSLCertificateFile ${CERTS}/b.crt\n\tSSLCertificateChainFile ${NOT_DEFINED_ANYWHERE}/chain.crt\n"
         "</VirtualHost>\n")
-    a, b = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
+    a, b = _discover.apache_sites(str(tmp_path / "apache2.conf"), _confread.FileSource())
     assert (a["cert_file"], a["key_file"], a["error"]["code"]) == (None, None, "DYNAMIC_PATH")
     assert "${NOT_DEFINED_ANYWHERE}/a.crt" in a["error"]["message"]
     # a Defined variable is resolved; tabs separate directives as well as spaces
@@ -171,7 +171,7 @@ def test_haproxy_variables(tmp_path):
         '    bind :8443 ssl crt "${CERTS}/site.pem"   # setenv: resolved\n'
         '    bind :8444 ssl crt "${FROM_HAPROXY_ENV}/site.pem"\n'
         "    bind :8445 ssl crt '$CERTS/site.pem' crt $LITERAL.pem\n")
-    resolved, dynamic, single, literal = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    resolved, dynamic, single, literal = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
     assert (resolved["cert_file"], resolved["error"]) == (str(tmp_path / "site.pem"), None)
     assert (dynamic["cert_file"], dynamic["key_file"], dynamic["error"]["code"]) == (None, None, "DYNAMIC_PATH")
     assert dynamic["endpoint"]["port"] == 8444
@@ -184,12 +184,12 @@ def test_haproxy_variables(tmp_path):
 def test_haproxy_crt_list_line_without_file(tmp_path):
     (tmp_path / "list.txt").write_text("[alpn h2]\n   \nok.pem a.test\n")
     (tmp_path / "haproxy.cfg").write_text("frontend f\n bind :8447 ssl crt-list %s/list.txt\n" % tmp_path)
-    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
     # a relative entry without crt-base: HAProxy's working directory, / when no HAProxy runs this configuration
     assert site["cert_file"] == "/ok.pem" and site["server_names"] == ["a.test"]
     (tmp_path / "haproxy.cfg").write_text("global\n crt-base %s\nfrontend f\n bind :8447 ssl crt-list %s/list.txt\n"
                                           % (tmp_path, tmp_path))
-    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    (site,) = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
     assert site["cert_file"] == str(tmp_path / "ok.pem")  # crt-base: the list's entries under it
     # ... but not the list: a relative crt-list path is HAProxy's working directory's, / when no HAProxy runs this
     # configuration (it was read under crt-base, until a review held it to HAProxy 2.6 on 2026-12-06; the list was
@@ -197,7 +197,7 @@ def test_haproxy_crt_list_line_without_file(tmp_path):
     (tmp_path / "haproxy.cfg").write_text("global\n crt-base %s\nfrontend f\n bind :8447 ssl crt-list list.txt\n"
                                           % tmp_path)
     with pytest.raises(CertError, match=r"cannot read /list\.txt"):
-        _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+        _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
 
 
 APACHE_MAIN = """
@@ -237,7 +237,7 @@ def test_apache_sites(tmp_path):
     (tmp_path / "sites-enabled").mkdir()
     (tmp_path / "apache2.conf").write_text(APACHE_MAIN.format(root=root))
     (tmp_path / "sites-enabled" / "api.conf").write_text(APACHE_SITE.format(root=root))
-    api, combined = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
+    api, combined = _discover.apache_sites(str(tmp_path / "apache2.conf"), _confread.FileSource())
     assert api["name"] == "apache-api.test"
     assert api["server_names"] == ["api.test", "api2.test", "api3.test"]
     assert api["listen"] == ["127.0.0.1:8444", "[::1]:8444"]
@@ -274,7 +274,7 @@ def test_haproxy_sites(tmp_path):
         (certs / name).write_text("x")
     (tmp_path / "list.txt").write_text("# comment\nlisted.pem [alpn h2 ssl-min-ver TLSv1.2] l.test !no.test *.w.test\n")
     (tmp_path / "haproxy.cfg").write_text(HAPROXY_CFG.format(root=tmp_path))
-    sites = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    sites = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
     assert [(s["cert_file"], s["key_file"]) for s in sites] == [
         (str(certs / "site.pem"), str(certs / "site.pem")),
         (str(certs / "dir/a.pem"), str(certs / "dir/a.pem.key")),
@@ -334,7 +334,7 @@ def test_nginx_proxy_protocol_is_the_sockets():
         server { listen [::1]:8445 ssl proxy_protocol; listen 8445 ssl; server_name e.test; ssl_certificate e.pem; }
         server { listen 8445 ssl; listen [::1]:8445 ssl; server_name f.test; ssl_certificate f.pem; }
     }"""
-    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _confread.FileSource({"/etc/nginx/nginx.conf": main}))
     assert _endpoints(sites) == {"nginx-a.test": "v1", "nginx-b.test": "v1", "nginx-c.test": "v1",
                                  "nginx-d.test": None, "nginx-e.test": "v1", "nginx-f.test": None}
     assert sites[0]["endpoint"] == {"host": "127.0.0.1", "port": 8443, "server_name": "a.test",
@@ -351,7 +351,7 @@ def test_nginx_ssl_is_the_sockets():
         server { listen 8443; server_name plain.test; }
         server { listen 127.0.0.1:8080; server_name plain2.test; }
     }"""
-    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _confread.FileSource({"/etc/nginx/nginx.conf": main}))
     assert [(s["name"], s["cert_file"]) for s in sites] == [
         ("nginx-a.test", "/etc/nginx/default.pem"), ("nginx-b.test", "/etc/nginx/b.pem")]
 
@@ -373,7 +373,7 @@ def test_haproxy_accept_proxy(tmp_path):
     (tmp_path / "haproxy.cfg").write_text(
         "frontend f\n    bind 127.0.0.1:8446 ssl crt %(d)s/a.pem accept-proxy\n"
         "    bind 127.0.0.1:8447 ssl crt %(d)s/a.pem\n" % {"d": tmp_path})
-    sites = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _discover.FileSource())
+    sites = _discover.haproxy_sites(str(tmp_path / "haproxy.cfg"), _confread.FileSource())
     assert [s["endpoint"].get("proxy_protocol") for s in sites] == ["v1", None]
 
 
@@ -416,7 +416,7 @@ def _vhost(address, name, extra=""):
         "wildcard-off-covers-ip-on", "any-vhost-is-the-main-servers-address", "zero-address-is-the-wildcard"])
 def test_apache_remoteip_proxy_protocol(conf, expected):
     main = "/etc/apache2/apache2.conf"
-    sites = _discover.apache_sites(main, _discover.FileSource({main: conf}))
+    sites = _discover.apache_sites(main, _confread.FileSource({main: conf}))
     assert [(s["endpoint"] or {}).get("proxy_protocol") for s in sites] == expected
 
 
@@ -432,7 +432,7 @@ def test_apache_ifdefine_reads_what_httpd_would():
             "<IfDefine GONE>\n" + vhost(4, "gone") + "</IfDefine>\n<ifdefine !GONE>\n" + vhost(5, "not-gone")
             + "</ifdefine>\n<IfDefine SSL>\n" + vhost(6, "from-command-line") + "</IfDefine>\n")
     sites = _discover.apache_sites("/etc/apache2/apache2.conf",
-                                   _discover.FileSource(files={"/etc/apache2/apache2.conf": conf}))
+                                   _confread.FileSource(files={"/etc/apache2/apache2.conf": conf}))
     assert sorted(site["cert_file"] for site in sites) == [
         "/c/from-command-line.crt", "/c/not-gone.crt", "/c/on.crt"]
 
@@ -455,7 +455,7 @@ def test_apache_include_reads_directories_as_apache_does(tmp_path):
     # Q is known undefined until inc/x/y.conf defines it: x.conf's section is read only after that file
     (tmp_path / "apache2.conf").write_text("UnDefine Q\nInclude %s/inc\nIncludeOptional %s/glob/*\n"
                                            % (tmp_path, tmp_path))
-    sites = _discover.apache_sites(str(tmp_path / "apache2.conf"), _discover.FileSource())
+    sites = _discover.apache_sites(str(tmp_path / "apache2.conf"), _confread.FileSource())
     assert [site["cert_file"] for site in sites] == [
         "/c/hidden.crt", "/c/after-define.crt", "/c/under-a-matched-directory.crt"]
 
@@ -482,7 +482,7 @@ def test_nginx_every_ssl_certificate_is_a_site_of_its_group():
                  ssl_certificate_key /t/a.key; ssl_certificate_key /t/b.key; }
         server { listen 4 ssl; server_name keys.test; ssl_certificate_key /k/new.key; }
     }"""
-    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _discover.FileSource({"/etc/nginx/nginx.conf": main}))
+    sites = _discover.nginx_sites("/etc/nginx/nginx.conf", _confread.FileSource({"/etc/nginx/nginx.conf": main}))
     assert _certificates(sites) == {
         "nginx-inherit.test": [("/h/rsa.crt", "/h/rsa.key"), ("/h/ec.crt", "/h/ec.key")],
         "nginx-own.test": [("/o/ec.crt", "/o/ec.key")],
@@ -504,7 +504,7 @@ def test_apache_each_certificate_file_with_mod_ssl_merge():
             "<VirtualHost 127.0.0.1:2>\nServerName merged.test\nSSLEngine on\n"
             "SSLCertificateFile /v/own.crt\nSSLCertificateKeyFile /v/own.key\n</VirtualHost>\n")
     sites = _discover.apache_sites("/etc/apache2/apache2.conf",
-                                   _discover.FileSource(files={"/etc/apache2/apache2.conf": conf}))
+                                   _confread.FileSource(files={"/etc/apache2/apache2.conf": conf}))
     assert _certificates(sites) == {
         "apache-both.test": [("/v/rsa.crt", "/v/rsa.key"), ("/v/ec.crt", "/v/ec.key")],
         "apache-merged.test": [("/v/own.crt", "/v/own.key"), ("/m/rsa.crt", "/m/rsa.key")]}
@@ -519,7 +519,7 @@ def test_haproxy_multi_certificate_bundle():
     cfg = "frontend f\n    bind 127.0.0.1:1 ssl crt /c/b.pem crt /c/one.pem crt /c/missing.pem\n"
     files = {"/etc/haproxy/haproxy.cfg": cfg, "/c/b.pem.rsa": "x", "/c/b.pem.ecdsa": "x", "/c/one.pem": "x",
              "/c/one.pem.rsa": "x"}
-    sites = _discover.haproxy_sites("/etc/haproxy/haproxy.cfg", _discover.FileSource(files))
+    sites = _discover.haproxy_sites("/etc/haproxy/haproxy.cfg", _confread.FileSource(files))
     assert [site["cert_file"] for site in sites] == ["/c/b.pem.ecdsa", "/c/b.pem.rsa", "/c/one.pem", "/c/missing.pem"]
 
 
@@ -564,7 +564,7 @@ def test_a_regex_probe_name_no_other_server_takes_first():
     # an expression after this server's does not take it first; nor another name
     assert _discover.ngx_regex_probe_name([name], [(["~coll"], False), (["y.coll.test"], True)]) == "x.coll.test"
     # a server with a usable name keeps it (no expression walked)
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen 1 ssl default_server; server_name d.test; ssl_certificate /d.crt; }
         server { listen 1 ssl; server_name ~^(?<t>.+)\\.s\\.test$; ssl_certificate /s.crt; }
         server { listen 1 ssl; server_name ~^a\\.s\\.test$; ssl_certificate /late.crt; }
@@ -585,7 +585,7 @@ def test_a_server_no_name_reaches_is_not_probed_unless_it_is_its_sockets_default
     (default_server, else the first to listen there). A server with no name a probe can send is reached that way
     only where it is that default; elsewhere a probe without SNI got the default server's certificate, its site
     'did not serve its files' and the role planned a reload that could change nothing."""
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen 1 ssl; server_name _; ssl_certificate /first.crt; }
         server { listen 2 ssl; listen 1 ssl; ssl_certificate /nameless.crt; }
         server { listen 3 ssl; server_name a.test; ssl_certificate /a.crt; }
@@ -618,7 +618,7 @@ def test_nginx_probes_with_the_names_it_keeps_on_each_socket():
     """nginx keeps the first server's name on a socket and ignores a later server's ("conflicting server name ...
     ignored"): the later one was probed with that name, got the first one's certificate, and the role planned a
     reload. Each rule below was held to nginx 1.22 (tests/integration/test_discovery_conflicting_names.py)."""
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen 1 ssl; server_name a.test; ssl_certificate /a.crt; }
         server { listen 1 ssl; server_name A.test b.test; ssl_certificate /b.crt; }
         server { listen 1 ssl; server_name a.test; ssl_certificate /c.crt; }
@@ -659,7 +659,7 @@ def test_a_review_of_kept_names_unix_sockets_ssl_on_and_names_no_client_sends():
     where a server is the default does not make its site reached; `ssl on` makes a socket TLS only where its server
     is the socket's default (a probe went to a plain socket); a name with a trailing dot or a port reaches nothing
     (nginx strips both from the name a client sends)."""
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen unix:/v.sock ssl; server_name n.test; ssl_certificate /u1.crt; }
         server { listen unix:/v.sock ssl; server_name o.test; ssl_certificate /u2.crt; }
         server { listen unix:/w.sock ssl; server_name n.test; ssl_certificate /u3.crt; }
@@ -693,7 +693,7 @@ def test_an_ipv6_wildcard_behind_a_server_on_ipv6_loopback_is_not_probed():
     on `[::]:P` is not reached there: it was probed at ::1 and got the other server's certificate (a review against
     real nginx). It is probed at another TLS listen, else it is NO_PROBE_NAME; no probe goes to another of the host's
     addresses."""
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen [::1]:1 ssl; server_name a.test; ssl_certificate /a.crt; }
         server { listen [::]:1 ssl; server_name b.test; ssl_certificate /b.crt; }
         server { listen [::]:1 ssl; listen 127.0.0.1:2 ssl; server_name c.test; ssl_certificate /c.crt; }
@@ -726,7 +726,7 @@ def test_an_apache_virtual_host_without_a_name_is_probed_as_apache_reaches_it():
         ("*:1", "/underscore.crt", "ServerName _"),
         ("*:2", "/first-of-2.crt", "ServerName _"),
         ("127.0.0.1:1", "/own-address.crt", "ServerName _"))
-    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _confread.FileSource({"/a.conf": conf}))}
     reached = {path: (s["endpoint"]["host"], s["endpoint"]["port"], s["endpoint"]["server_name"])
                for path, s in sites.items() if s["endpoint"]}
     assert reached == {
@@ -742,7 +742,7 @@ def test_an_apache_virtual_host_without_a_name_is_probed_as_apache_reaches_it():
     assert all(sites[path]["error"] is None for path in reached)
     # without a main ServerName (Apache then takes this machine's name, not known here), only the first is reached
     conf = conf.replace("ServerName main.test\n", "")
-    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _confread.FileSource({"/a.conf": conf}))}
     assert sites["/inherits.crt"]["endpoint"] is None and sites["/inherits.crt"]["error"]["code"] == "NO_PROBE_NAME"
 
 
@@ -755,7 +755,7 @@ def test_what_a_probe_can_send_and_where_the_default_is_not_known():
     DYNAMIC_PATH, and the role planned a push)."""
     import socket
 
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen 1 ssl; server_name a.test; ssl_certificate /a.crt; }
         server { listen 1 ssl; server_name 127.0.0.1; ssl_certificate /ip.crt; }
         server { listen 1 ssl; server_name $hostname; ssl_certificate /host.crt; }
@@ -785,7 +785,7 @@ def test_what_a_probe_can_send_and_where_the_default_is_not_known():
         ("*:4", "/same.crt"),
         ("*:5", "/d.crt", "ServerName d.test"),
         ("*:5", "/u.crt", "ServerName _", "SSLCertificateChainFile ${NOPE}/chain.pem"))
-    sites = _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))
+    sites = _discover.apache_sites("/a.conf", _confread.FileSource({"/a.conf": conf}))
     by_file = {}
     for site in sites:
         by_file.setdefault(site["cert_file"], []).append(site)
@@ -806,7 +806,7 @@ def test_a_second_review_host_named_sockets_any_wildcard_and_names_taken_first()
     servers of the wildcard (they were probed there and got its certificate); an Apache VirtualHost inherits the main
     ServerName when any of its addresses is `*`; a named VirtualHost whose names an earlier one of its address takes
     (the same name, inherited or not, or a ServerAlias wildcard) is not reached by them."""
-    sites = _discover.nginx_sites("/n.conf", _discover.FileSource({"/n.conf": """http {
+    sites = _discover.nginx_sites("/n.conf", _confread.FileSource({"/n.conf": """http {
         server { listen localhost:1 ssl; server_name lh.test; ssl_certificate /lh.crt; }
         server { listen 1 ssl; server_name ""; ssl_certificate /b.crt; }
         server { listen 1 ssl; server_name wn.test; ssl_certificate /c.crt; }
@@ -829,7 +829,7 @@ def test_a_second_review_host_named_sockets_any_wildcard_and_names_taken_first()
         ("*:2", "/other.crt", "ServerName www.x.test", "ServerAlias other.test"),
         ("localhost:3", "/l.crt", "ServerName l.test"),
         ("127.0.0.2:3", "/alone.crt"))
-    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _discover.FileSource({"/a.conf": conf}))}
+    sites = {s["cert_file"]: s for s in _discover.apache_sites("/a.conf", _confread.FileSource({"/a.conf": conf}))}
     probed = {path: (s["endpoint"]["host"], s["endpoint"]["server_name"]) for path, s in sites.items()
               if s["endpoint"]}
     assert probed == {"/first.crt": ("127.0.0.1", "first.test"), "/ip-star.crt": ("127.0.0.2", "main.test"),

@@ -22,7 +22,14 @@ from unittest import mock
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _collect, _discover, _lbview, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import (
+    _certs,
+    _collect,
+    _confread,
+    _discover,
+    _lbview,
+    _probe,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number
 from ansible_collections.certops.backend_tls.plugins.modules import backend_cert_info, lb_backend_info
 from testlib import pki
@@ -40,7 +47,7 @@ def _sibling(name):
 
 bounded = _sibling("test_hostile_inputs.py").bounded
 
-MAX_CONFIG_BYTES = getattr(_discover, "MAX_CONFIG_BYTES", 32 * 1024 * 1024)
+MAX_CONFIG_BYTES = getattr(_confread, "MAX_CONFIG_BYTES", 32 * 1024 * 1024)
 LONG = "1" * 5000  # int() refuses strings of more than 4300 digits (Python >= 3.11; 3.10.7, 3.9.14, 3.8.14)
 
 
@@ -76,7 +83,7 @@ def test_a_fifo_configuration_is_named_not_read(tmp_path, case):
 
     def call():
         if case in parsers:
-            return parsers[case](main, _discover.FileSource())
+            return parsers[case](main, _confread.FileSource())
         if case.startswith("lb-"):
             return _lbview.lb_backends(case[3:], fifo)
         return _discover.discover(case, fifo)
@@ -169,7 +176,7 @@ def test_a_configuration_at_the_limit_is_read(tmp_path):
     text = "frontend f\n  bind 127.0.0.1:8443 ssl crt /etc/x.pem\n"
     main.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) - 1) + "\n")
     assert os.path.getsize(main) == MAX_CONFIG_BYTES
-    (site,) = _discover.haproxy_sites(str(main), _discover.FileSource())
+    (site,) = _discover.haproxy_sites(str(main), _confread.FileSource())
     assert site["cert_file"] == "/etc/x.pem"
 
 
@@ -177,7 +184,7 @@ def test_newlines_read_as_before(tmp_path):
     """Bytes decoded as open(path, 'r') did: universal newlines, invalid UTF-8 replaced."""
     main = tmp_path / "a.conf"
     main.write_bytes(b"Listen 443\r\nDefine X \xff\rListen 8443\n")
-    assert _discover.FileSource().read(str(main)) == "Listen 443\nDefine X \ufffd\nListen 8443\n"
+    assert _confread.FileSource().read(str(main)) == "Listen 443\nDefine X \ufffd\nListen 8443\n"
 
 
 # ---------------------------------------------------------------- 3. numbers longer than int() reads
@@ -206,10 +213,10 @@ def test_long_ports_are_no_ports():
 def test_long_listen_and_bind_ports(tmp_path):
     nginx = {"/n/nginx.conf": "http { server { listen 127.0.0.1:%s ssl; server_name a.test; "
                               "ssl_certificate /x.pem; } }\n" % LONG}
-    (site,) = _discover.nginx_sites("/n/nginx.conf", _discover.FileSource(nginx))
+    (site,) = _discover.nginx_sites("/n/nginx.conf", _confread.FileSource(nginx))
     assert site["endpoint"] is None and site["cert_file"] == "/x.pem"
     haproxy = {"/h.cfg": "frontend f\n  bind 127.0.0.1:%s ssl crt /x.pem\n" % LONG}
-    (site,) = _discover.haproxy_sites("/h.cfg", _discover.FileSource(haproxy))
+    (site,) = _discover.haproxy_sites("/h.cfg", _confread.FileSource(haproxy))
     assert site["endpoint"] is None
 
 
@@ -220,7 +227,7 @@ def test_long_listen_and_bind_ports(tmp_path):
     ("server-template s %s 10.0.0.1:443 ssl verify none" % ("0" * 5000 + "1"), None),
 ], ids=["server-port", "template-count", "template-range", "template-leading-zeros"])
 def test_long_haproxy_numbers_are_items_with_a_code(line, code):
-    source = _discover.FileSource({"/h.cfg": "backend be\n    %s\n" % line})
+    source = _confread.FileSource({"/h.cfg": "backend be\n    %s\n" % line})
     (item,) = _lbview.lb_backends("haproxy", "/h.cfg", source)
     assert (item["error"] or {}).get("code") == code, item
 
@@ -232,7 +239,7 @@ def test_long_haproxy_numbers_are_items_with_a_code(line, code):
                "  ProxyPass / https://10.0.0.1:443/\n</VirtualHost>\n" % LONG),
 ], ids=["nginx", "apache"])
 def test_long_verify_depths_are_no_depth(lb_type, config):
-    (item,) = _lbview.lb_backends(lb_type, "/lb.conf", _discover.FileSource({"/lb.conf": config}))
+    (item,) = _lbview.lb_backends(lb_type, "/lb.conf", _confread.FileSource({"/lb.conf": config}))
     assert item["verify_depth"] is None and item["address"] == "10.0.0.1", item
 
 

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import (
-    _discover,
+    _confread,
     _lbview,
     _lbview_apache,
     _lbview_nginx,
@@ -172,7 +172,7 @@ def test_haproxy_global_verify_none_and_version_flags(tmp_path, files):
     ('server x 10.0.0.1:443 ssl ca-file "${CA}" verify required', "DYNAMIC_PATH"),
 ])
 def test_haproxy_lines_that_cannot_be_read_are_items_with_a_code(line, code):
-    source = _discover.FileSource({"/h.cfg": "backend be\n    %s\n" % line})
+    source = _confread.FileSource({"/h.cfg": "backend be\n    %s\n" % line})
     (item,) = _lbview.lb_backends("haproxy", "/h.cfg", source)
     assert item["error"]["code"] == code, item
     assert (item["line"], item["pool"]) == (2, "be")
@@ -275,12 +275,12 @@ def test_nginx_read_from_its_dump_gives_the_same_backends(tmp_path, files):
     conf = _nginx(tmp_path, files)
     dump = subprocess.run(["nginx", "-T", "-q", "-c", str(conf), "-e", str(tmp_path / "error.log")],
                           capture_output=True, text=True, check=True).stdout
-    source = _discover.FileSource(_discover.split_nginx_dump(dump))
+    source = _confread.FileSource(_confread.split_nginx_dump(dump))
     assert _lbview.lb_backends("nginx", str(conf), source) == _lbview.lb_backends("nginx", str(conf))
 
 
 def test_nginx_include_cycle_is_an_error():
-    source = _discover.FileSource({"/n/nginx.conf": "http { include /n/a.conf; }", "/n/a.conf": "include /n/a.conf;"})
+    source = _confread.FileSource({"/n/nginx.conf": "http { include /n/a.conf; }", "/n/a.conf": "include /n/a.conf;"})
     with pytest.raises(CertError) as info:
         _lbview.lb_backends("nginx", "/n/nginx.conf", source)
     assert info.value.code == "INVALID_CONFIG"
@@ -330,7 +330,7 @@ backend no_on_default_server
 
 
 def _ranges(text):
-    source = _discover.FileSource({"/h/haproxy.cfg": text})
+    source = _confread.FileSource({"/h/haproxy.cfg": text})
     return {i["server"]: (i["min_version"], i["max_version"], i["error"])
             for i in _lbview.lb_backends("haproxy", "/h/haproxy.cfg", source)}
 
@@ -360,7 +360,7 @@ def test_haproxy_proxy_protocol_options_as_haproxy_sets_them(keywords, header):
     turns v2 off too; a header is sent when any bit is on, version 2 when the v2 bit is."""
     text = "backend b\n    default-server send-proxy\n    server s 10.0.0.1:443 ssl verify none no-send-proxy %s\n" % (
         keywords)
-    (item,) = _lbview.lb_backends("haproxy", "/h/haproxy.cfg", _discover.FileSource({"/h/haproxy.cfg": text}))
+    (item,) = _lbview.lb_backends("haproxy", "/h/haproxy.cfg", _confread.FileSource({"/h/haproxy.cfg": text}))
     assert item["proxy_protocol"] == header, item
 
 
@@ -369,17 +369,17 @@ def test_haproxy_proxy_protocol_options_as_haproxy_sets_them(keywords, header):
     (r'"a\$b"', "a$b"), (r"a\$b", "a\\$b"), (r"'a\x2eb'", "a\\x2eb"), ("a\\", "a\\"),
     (r"caf\xc3\xa9", "caf\u00e9"), (r"a\xffb", "a\ufffdb"), (r"a\x00b", "a")])
 def test_haproxy_backslashes_as_parse_line_reads_them(word, read):
-    assert _discover._haproxy_words("check-sni " + word, {}) == [("check-sni", False), (read, False)]
+    assert _confread._haproxy_words("check-sni " + word, {}) == [("check-sni", False), (read, False)]
 
 
 def test_haproxy_truncated_hex_escape_is_invalid_config():
     with pytest.raises(CertError) as info:
-        _discover._haproxy_words(r"check-sni a\x4", {})
+        _confread._haproxy_words(r"check-sni a\x4", {})
     assert info.value.code == "INVALID_CONFIG" and "hexadecimal" in info.value.message
 
 
 def test_haproxy_relative_ca_base_is_resolved_against_default_path():
-    source = _discover.FileSource({"/h/haproxy.cfg": "global\n    default-path origin /srv/lb\n    ca-base cas\n"
+    source = _confread.FileSource({"/h/haproxy.cfg": "global\n    default-path origin /srv/lb\n    ca-base cas\n"
                                    "backend b\n    server s 10.0.0.1:443 ssl verify required ca-file root.pem\n"})
     (item,) = _lbview.lb_backends("haproxy", "/h/haproxy.cfg", source)
     assert item["ca_file"] == "/srv/lb/cas/root.pem", item
@@ -398,11 +398,11 @@ def test_an_nginx_file_nginx_refuses_is_an_error_of_the_view(text, where, tmp_pa
     checked = subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-e", str(tmp_path / "e.log")],
                              capture_output=True, text=True, check=False)
     assert checked.returncode != 0 and "unexpected" in checked.stderr, checked
-    source = _discover.FileSource({"/n/nginx.conf": text})
+    source = _confread.FileSource({"/n/nginx.conf": text})
     with pytest.raises(CertError) as info:
         _lbview.lb_backends("nginx", "/n/nginx.conf", source)
     assert info.value.code == "INVALID_CONFIG" and where in info.value.message, info.value.message
-    assert _discover.nginx_tree("/n/nginx.conf", source, "/n") is not None  # site discovery stays lenient
+    assert _confread.nginx_tree("/n/nginx.conf", source, "/n") is not None  # site discovery stays lenient
 
 
 @pytest.mark.parametrize("text", [
@@ -422,7 +422,7 @@ def test_an_nginx_backend_with_no_host_is_invalid_config(text, tmp_path):
     checked = subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-e", str(tmp_path / "e.log")],
                              capture_output=True, text=True, check=False)
     assert checked.returncode != 0 and "no host in upstream" in checked.stderr, checked
-    items = _lbview.lb_backends("nginx", "/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
+    items = _lbview.lb_backends("nginx", "/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": text}))
     assert [(i["error"] or {}).get("code") for i in items] == ["INVALID_CONFIG"], items
     assert "no host in upstream" in items[0]["error"]["message"]
 
@@ -456,7 +456,7 @@ def test_nginx_words_as_nginx_reads_them(tmp_path, files):
                    ("/f", None, None, "DYNAMIC_ADDRESS"), ("/g", None, None, "DYNAMIC_ADDRESS"),
                    ("/r", "127.0.0.1", 9443, None),
                    ("^/a\\{2\\}$", "127.0.0.1", 9443, None)]
-    words = [t[0] for t in _discover.nginx_tokens(NGINX_WORDS_SITE) if t[1]]
+    words = [t[0] for t in _confread.nginx_tokens(NGINX_WORDS_SITE) if t[1]]
     assert {"${host}", "a}b", "a#b}", "${host}-a", "^/a\\{2\\}$", "~^x\\{2\\}$"} <= set(words)
 
 
@@ -465,7 +465,7 @@ def test_a_lua_block_is_skipped_whole():
     strings and comments do not end the block."""
     text = ('location / { content_by_lua_block { local t = {1} ngx.say("}") -- }\n'
             '  local s = [[ } ]] --[[ } ]] } proxy_pass https://127.0.0.1:9443; }')
-    tokens = _discover.nginx_tokens(text)
+    tokens = _confread.nginx_tokens(text)
     assert [t[0] for t in tokens] == ["location", "/", "{", "content_by_lua_block", "{", "}", "proxy_pass",
                                       "https://127.0.0.1:9443", ";", "}"]
 
@@ -737,7 +737,7 @@ def test_apache_refuses_a_setting_no_backend_uses(tmp_path):
     conf = tmp_path / "apache2.conf"
     conf.write_text("SSLProxyEngine on\nSSLProxyVerify bogus\n<VirtualHost *:443>\n    SSLProxyVerify none\n"
                     "    ProxyPass /a/ https://b.test/\n</VirtualHost>\n")
-    (item,) = _lbview_apache.apache_backends(str(conf), _discover.FileSource())
+    (item,) = _lbview_apache.apache_backends(str(conf), _confread.FileSource())
     assert item["error"]["code"] == "INVALID_CONFIG", item
     assert "SSLProxyVerify bogus" in item["error"]["message"] and "line 2" in item["error"]["message"]
 
@@ -756,7 +756,7 @@ def test_apache_worker_status(params, expected):
 
 def _stream_backends(stream):
     main = "/etc/nginx/nginx.conf"
-    return _lbview_nginx.nginx_backends(main, _discover.FileSource({main: "stream {\n%s\n}\n" % stream}))
+    return _lbview_nginx.nginx_backends(main, _confread.FileSource({main: "stream {\n%s\n}\n" % stream}))
 
 
 def test_nginx_stream_servers():
@@ -801,7 +801,7 @@ def test_nginx_stream_upstream_server_needs_a_port():
 def test_nginx_an_upstream_named_with_a_port_is_refused(block):
     """nginx -t: 'upstream "pool" may not have port 8443' (checked on nginx 1.22)."""
     main = "/etc/nginx/nginx.conf"
-    (item,) = _lbview_nginx.nginx_backends(main, _discover.FileSource({main: block}))
+    (item,) = _lbview_nginx.nginx_backends(main, _confread.FileSource({main: block}))
     assert item["error"]["code"] == "INVALID_CONFIG" and "may not have port" in item["error"]["message"], item
 
 
@@ -825,7 +825,7 @@ def test_nginx_a_variable_backend_whose_tls_settings_nginx_refuses(tmp_path, con
     checked = subprocess.run(["nginx", "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
     assert (checked.returncode != 0) == (code == "INVALID_CONFIG"), checked.stderr
     main = "/etc/nginx/nginx.conf"
-    (item,) = _lbview_nginx.nginx_backends(main, _discover.FileSource({main: block}))
+    (item,) = _lbview_nginx.nginx_backends(main, _confread.FileSource({main: block}))
     assert item["error"]["code"] == code, item
 
 

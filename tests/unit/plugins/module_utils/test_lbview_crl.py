@@ -18,7 +18,7 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _lbview
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _confread, _lbview
 from testlib import pki
 from testlib.servers import APACHE_MODULES
 
@@ -181,7 +181,7 @@ def test_haproxy_relative_crl_file_without_ca_base_and_a_dynamic_one():
     text = ("backend be\n    server rel 10.0.0.1:443 ssl verify required ca-file /ca.pem crl-file crl/x.pem\n"
             '    server dyn 10.0.0.2:443 ssl verify required ca-file /ca.pem crl-file "${CRL}"\n'
             "    server at 10.0.0.3:443 ssl verify required ca-file /ca.pem crl-file @system-ca\n")
-    source = _discover.FileSource({"/etc/haproxy/haproxy.cfg": text})
+    source = _confread.FileSource({"/etc/haproxy/haproxy.cfg": text})
     by = {i["server"]: i for i in _lbview.lb_backends("haproxy", "/etc/haproxy/haproxy.cfg", source)}
     # relative without ca-base: HAProxy's working directory (/ under systemd; no HAProxy runs this configuration
     # here), not the configuration's (test_lbview_semantics holds the rule to haproxy -c)
@@ -259,7 +259,7 @@ def test_nginx_crl_with_a_variable_is_not_a_path():
     text = ("events {}\nhttp {\n server {\n  location / {\n   proxy_ssl_verify on;\n"
             "   proxy_ssl_trusted_certificate /ca.pem;\n   proxy_ssl_crl /crl/$host.pem;\n"
             "   proxy_pass https://10.0.0.1;\n  }\n }\n}\n")
-    (item,) = _lbview.lb_backends("nginx", "/n/nginx.conf", _discover.FileSource({"/n/nginx.conf": text}))
+    (item,) = _lbview.lb_backends("nginx", "/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": text}))
     assert (item["crl_file"], item["crl_check"]) == (None, "chain")  # as a ca_file with a variable
 
 
@@ -366,14 +366,14 @@ def test_apache_revocation_file_path_and_check_through_its_scopes(tmp_path, pkis
 def test_apache_revocation_check_apache_refuses_is_invalid_config(lines, message):
     text = "<VirtualHost *:443>\n  SSLProxyEngine on\n  SSLProxyVerify require\n  SSLProxyCACertificateFile /ca.pem\n" \
            "  %s\n  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n" % lines
-    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _discover.FileSource({"/a/apache2.conf": text}))
+    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _confread.FileSource({"/a/apache2.conf": text}))
     assert item["error"]["code"] == "INVALID_CONFIG" and message in item["error"]["message"], item["error"]
 
 
 def test_apache_revocation_file_with_an_undefined_variable_is_not_a_path():
     text = "<VirtualHost *:443>\n  SSLProxyEngine on\n  SSLProxyCARevocationFile ${CRL_DIR}/x.crl\n" \
            "  SSLProxyCARevocationCheck leaf\n  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n"
-    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _discover.FileSource({"/a/apache2.conf": text}))
+    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _confread.FileSource({"/a/apache2.conf": text}))
     assert (item["crl_file"], item["crl_check"], item["error"]) == (None, "leaf", None)  # as a CA file's
 
 

@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _discover, _lbview
+from ansible_collections.certops.backend_tls.plugins.module_utils import _certs, _confread, _discover, _lbview
 from testlib import pki
 from testlib.servers import APACHE_MODULES
 
@@ -218,7 +218,7 @@ def test_the_main_server_keeps_its_item_where_it_answers_requests(tmp_path, list
 
 def test_without_virtualhosts_a_main_server_proxypass_is_the_main_server_s():
     text = "Listen 8080\nSSLProxyEngine on\nProxyPass /app/ https://backend.test:8443/\n"
-    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _discover.FileSource({"/a/apache2.conf": text}))
+    (item,) = _lbview.lb_backends("apache", "/a/apache2.conf", _confread.FileSource({"/a/apache2.conf": text}))
     assert (item["location"], item["error"]) == ("main server /app/", None)
 
 
@@ -452,14 +452,14 @@ def test_haproxy_workdir_is_that_of_the_haproxy_running_the_configuration(tmp_pa
     (tmp_path / "srv").mkdir()
     _fake_process(proc, 10, ["/usr/bin/python3", "-f", str(conf)], str(tmp_path))  # not an HAProxy
     _fake_process(proc, 11, ["/usr/sbin/haproxy", "-f", "/elsewhere.cfg"], "/var")  # another configuration
-    assert _discover.haproxy_workdir(str(conf), proc=str(proc)) == "/"
+    assert _confread.haproxy_workdir(str(conf), proc=str(proc)) == "/"
     _fake_process(proc, 12, ["/usr/sbin/haproxy", "-Ws", "-f", "etc/haproxy.cfg", "-p", "/run/h.pid"],
                   str(tmp_path))  # relative -f, against its own working directory
-    assert _discover.haproxy_workdir(str(conf), proc=str(proc)) == str(tmp_path)
+    assert _confread.haproxy_workdir(str(conf), proc=str(proc)) == str(tmp_path)
     proc2 = tmp_path / "proc2"
     _fake_process(proc2, 20, ["haproxy", "-f" + str(conf.parent)], str(tmp_path / "srv"))  # a directory, -f<dir>
-    assert _discover.haproxy_workdir(str(conf), proc=str(proc2)) == str(tmp_path / "srv")
-    assert _discover.haproxy_workdir(str(conf), proc=str(tmp_path / "no-proc")) == "/"
+    assert _confread.haproxy_workdir(str(conf), proc=str(proc2)) == str(tmp_path / "srv")
+    assert _confread.haproxy_workdir(str(conf), proc=str(tmp_path / "no-proc")) == "/"
 
 
 @pytest.mark.parametrize("default_path,where", [
@@ -482,5 +482,5 @@ def test_haproxy_default_path_sets_the_base_of_relative_paths(tmp_path, default_
     assert (said.returncode == 0) == (where != "/"), said.stdout + said.stderr
     (item,) = _lbview.lb_backends("haproxy", str(conf))
     assert item["ca_file"] == os.path.join(base, "ca.pem")
-    (site,) = _discover.haproxy_sites(str(conf), _discover.FileSource())
+    (site,) = _discover.haproxy_sites(str(conf), _confread.FileSource())
     assert site["cert_file"] == os.path.join(base, "site.pem")
