@@ -176,10 +176,13 @@ def _haproxy_reach(collector, all_sites, known, binds_of):
     of a leading wildcard), without a name where it is its bind's first certificate (HAProxy's default; none with
     strict-sni), and otherwise not at all (NO_PROBE_NAME): it was probed with a name that got another certificate,
     and the role planned a reload that could change nothing. binds_of: {id(site): its bind (_discover.HAPROXY_BIND)}."""
-    discovery, binds = _discovery(), {}
+    binds = {}
     for site in all_sites:  # each bind's certificates in the order HAProxy loads them (one it cannot: no names)
         if site["origin"] == "discovered" and site["server_type"] == "haproxy":
             binds.setdefault((site["config_file"], tuple(site["listen"])), []).append(site)
+    if not binds:  # declared sites only (the role's fleet): the parsers are not imported (a worker compiles them)
+        return
+    discovery = _discovery()
     for members in binds.values():
         slots = [_haproxy_slot(_kind(collector, site)) for site in members]
         leaves = [collector.leaf_of(site["cert_file"]) if site["cert_file"] else None for site in members]

@@ -1,0 +1,77 @@
+"""What a run pays for the code it carries: the module_utils a module's payload ships and a worker imports.
+
+ansible-core parses every module_util a module imports (at any depth, lazily or not) to build its payload, and the
+host compiles each one it imports from that zip (twice, zipimport on Python 3.11); the controller's collection loader
+compiles the collection's source anew in each forked worker. So an import that a run does not need is a cost every
+run pays (docs/performance.md). These hold the imports that were measured to matter where a later change would not
+notice them: nothing else fails when a module ships or imports more than it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from ansible_collections.certops.backend_tls.plugins.module_utils import _gather
+from testlib import pki
+from testlib.ansible_run import COLLECTIONS
+
+PACKAGE = "ansible_collections/certops/backend_tls/plugins/module_utils/"
+
+
+def _python(code, *args):
+    """Run code in a fresh interpreter (this one has imported everything already); its stdout, parsed as JSON."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _payload_module_utils(module):
+    """The collection's module_utils in the AnsiballZ payload ansible-core builds for `module`."""
+    code = (
+        "import base64, io, json, re, sys, zipfile\n"
+        "from ansible.plugins.loader import init_plugin_loader, module_loader\n"
+        "init_plugin_loader([sys.argv[1]])\n"
+        "from ansible.executor import module_common\n"
+        "from ansible.template import Templar\n"
+        "found = module_loader.find_plugin_with_context(sys.argv[2])\n"
+        "built = module_common.modify_module(module_name=found.resolved_fqcn, module_path=found.plugin_resolved_path,"
+        " module_args={}, templar=Templar(loader=None), task_vars={'ansible_python_interpreter': sys.executable},"
+        " module_compression='ZIP_DEFLATED')\n"
+        "data = max(re.findall(rb\"'([A-Za-z0-9+/=]{1000,})'\", built.b_module_data), key=len)\n"
+        "print(json.dumps(zipfile.ZipFile(io.BytesIO(base64.b64decode(data))).namelist()))\n")
+    names = _python(code, str(COLLECTIONS), "certops.backend_tls.%s" % module)
+    return sorted(n[len(PACKAGE):-3] for n in names if n.startswith(PACKAGE) and n != PACKAGE + "__init__.py")
+
+
+def test_lb_backend_info_ships_no_site_discovery():
+    """lb_backend_info reads configuration with _confread and builds its result with _collector: its payload carries
+    neither the discovery of sites (_discover) nor backend_cert_info's collection (_collect, _gather), about 2,000
+    lines a run parsed on the controller and compiled twice on the host (0.14 s to 0.09 s of compiling, 2026-12-06)."""
+    shipped = _payload_module_utils("lb_backend_info")
+    assert {"_lbview", "_lbview_haproxy", "_confread", "_collector", "_probe", "_certs"} <= set(shipped), shipped
+    assert not {"_discover", "_collect", "_gather"} & set(shipped), shipped
+
+
+def test_describing_declared_sites_imports_no_parsers(tmp_path):
+    """The role's collect describes each host's declared sites in that host's forked worker, which compiles every
+    collection module it imports from source: describing them must not import the configuration parsers (about
+    20-40 ms a host, a fleet of 60 about 0.1 of the ping play, before 2026-12-06's fix)."""
+    ca = pki.CA("Import Weight")
+    leaf = ca.leaf("a.test")
+    cert = pki.write(tmp_path / "a.crt", ca.chain_pem(leaf))
+    key = pki.write(tmp_path / "a.key", leaf.key_pem(), mode=0o600)
+    wire = _gather.gather(sites=[{"name": "a", "server_type": "nginx", "cert_path": cert, "key_path": key}])
+    (tmp_path / "wire.json").write_text(json.dumps(wire))
+    code = ("import json, sys\n"
+            "from ansible_collections.certops.backend_tls.plugins.module_utils import _collect\n"
+            "result = _collect.describe(json.load(open(sys.argv[1])))\n"
+            "print(json.dumps({'sites': [s['name'] for s in result['sites']], 'modules': sorted(m.rsplit('.', 1)[-1]"
+            " for m in sys.modules if m.startswith('ansible_collections.certops.backend_tls.plugins.module_utils.'))}))\n")
+    out = _python(code, str(tmp_path / "wire.json"))
+    assert out["sites"] == ["a"], out
+    assert "_certs" in out["modules"], out  # it did describe
+    assert not {"_discover", "_confread"} & set(out["modules"]), out["modules"]
