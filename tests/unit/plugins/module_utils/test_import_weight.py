@@ -69,8 +69,9 @@ def test_describing_declared_sites_imports_no_parsers(tmp_path):
     code = ("import json, sys\n"
             "from ansible_collections.certops.backend_tls.plugins.module_utils import _collect\n"
             "result = _collect.describe(json.load(open(sys.argv[1])))\n"
-            "print(json.dumps({'sites': [s['name'] for s in result['sites']], 'modules': sorted(m.rsplit('.', 1)[-1]"
-            " for m in sys.modules if m.startswith('ansible_collections.certops.backend_tls.plugins.module_utils.'))}))\n")
+            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            "print(json.dumps({'sites': [s['name'] for s in result['sites']],\n"
+            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
     out = _python(code, str(tmp_path / "wire.json"))
     assert out["sites"] == ["a"], out
     assert "_certs" in out["modules"], out  # it did describe
