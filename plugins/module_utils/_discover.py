@@ -1147,4 +1147,3 @@ def discover(server_type, config, source=None):
     if server_type == "haproxy":
         return haproxy_sites(config, source)
     raise CertError("INVALID_ARGUMENT", "unknown server type %r" % server_type)
-
