@@ -39,6 +39,20 @@ def ip_address(text):
         return None
 
 
+def is_ip(host):
+    return ip_address(host) is not None
+
+
+def default_server_name(host):
+    """SNI defaults to the host when it is a DNS name; IP literals send no SNI."""
+    return None if is_ip(host) else host
+
+
+# The key types a probe can ask a server for, where it holds certificates of several (an endpoint's key_type);
+# _probe.KEY_TYPES says how it asks for each. Here so that parsing an endpoint does not import the prober.
+KEY_TYPES = ("RSA", "EC", "Ed25519", "Ed448")
+
+
 class CertError(Exception):
     """The one exception of the collection's helpers: a machine-readable code and a message."""
 

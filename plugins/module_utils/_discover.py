@@ -25,7 +25,13 @@ import time
 from socket import gethostname
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, port_number, read_file
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
+    CertError,
+    default_server_name,
+    is_ip,
+    port_number,
+    read_file,
+)
 from ansible_collections.certops.backend_tls.plugins.module_utils._confread import (
     _APACHE_VAR,
     _HAPROXY_SECTIONS,
@@ -43,7 +49,6 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._confread impo
     apache_words,
     nginx_tree,
 )
-from ansible_collections.certops.backend_tls.plugins.module_utils._probe import default_server_name, is_ip
 
 
 def dynamic_error(server_type, directive, value):

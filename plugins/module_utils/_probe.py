@@ -64,7 +64,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material
-from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
+from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, is_ip
 
 # SSL error reasons that mean the peer answered, but not with TLS (e.g. an HTTP server).
 _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
@@ -112,6 +112,7 @@ _UNREACHED = ("DNS_FAILURE", "CONNECTION_REFUSED", "HOST_UNREACHABLE", "TIMEOUT"
 # the certificate from the cipher suite in TLS 1.2 and from the client's signature algorithms in TLS 1.3, which
 # Python's ssl cannot set: a TLS 1.3-only server is asked by s_client. An EdDSA certificate signs ECDSA suites too
 # in TLS 1.2, so Ed25519 and Ed448 are always asked by their signature algorithm.
+# (its keys are _base.KEY_TYPES, in that order)
 KEY_TYPES = {
     "RSA": ("aRSA:@SECLEVEL=0", "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pss_pss_sha256:"
                                 "rsa_pss_pss_sha384:rsa_pss_pss_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
@@ -132,15 +133,6 @@ def chain_method():
     if shutil.which("openssl"):
         return "openssl"
     return "leaf"
-
-
-def is_ip(host):
-    return _base.ip_address(host) is not None
-
-
-def default_server_name(host):
-    """SNI defaults to the host when it is a DNS name; IP literals send no SNI."""
-    return None if is_ip(host) else host
 
 
 def _left(deadline):

@@ -281,6 +281,30 @@ def test_no_private_key_byte_leaves_the_host(tree):
     assert "raw" not in wire["files"][str(tree / "t" / "key_der")]
 
 
+def test_realpaths_are_what_realpath_says(tmp_path, monkeypatch):
+    """The host names each file by its real path with one lstat where it can (_gather._realpaths): whatever the
+    path, a symlink on the way or at its end, '..', a relative or missing one, it is os.path.realpath's answer."""
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "a.pem").write_text("x")
+    (real / "sub" / "b.pem").write_text("x")
+    os.symlink(str(real), str(tmp_path / "dirlink"))  # a directory symlink on the way
+    os.symlink("a.pem", str(real / "rel.pem"))  # relative file symlink
+    os.symlink(str(real / "sub" / "b.pem"), str(real / "abs.pem"))
+    os.symlink(str(tmp_path / "gone"), str(real / "dangling.pem"))
+    os.symlink("sub", str(real / "sublink"))
+    monkeypatch.chdir(tmp_path)
+    paths = [str(real / "a.pem"), str(tmp_path / "dirlink" / "a.pem"), str(tmp_path / "dirlink" / "rel.pem"),
+             str(real / "abs.pem"), str(real / "dangling.pem"), str(real / "sublink" / "b.pem"),
+             str(real / "sublink" / ".." / "a.pem"), str(tmp_path / "dirlink" / "sub" / ".." / "rel.pem"),
+             str(real / "missing.pem"), str(tmp_path / "nodir" / "x.pem"), "real/a.pem", "dirlink/sub/b.pem",
+             "a.pem", str(real / "sub") + os.sep, str(real / "."), str(real / "sub" / ".."), os.sep]
+    realpath = _gather._realpaths()
+    for _twice in range(2):  # the second time from its directories' cache
+        assert [realpath(p) for p in paths] == [os.path.realpath(p) for p in paths]
+    assert realpath(str(real / "sublink" / "b.pem")) == str(real / "sub" / "b.pem")
+
+
 def test_der_is_sent_whole_only_when_it_ends_where_the_file_ends(tmp_path):
     """A PKCS#7 chain with a DER key appended (cat chain.p7b key.der) is read on the host: the key stays there."""
     from cryptography.hazmat.primitives.serialization import pkcs7

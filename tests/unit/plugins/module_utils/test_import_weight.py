@@ -76,3 +76,22 @@ def test_describing_declared_sites_imports_no_parsers(tmp_path):
     assert out["sites"] == ["a"], out
     assert "_certs" in out["modules"], out  # it did describe
     assert not {"_discover", "_confread"} & set(out["modules"]), out["modules"]
+
+
+def test_reading_files_on_a_host_imports_no_prober(tmp_path):
+    """A host that only reads files (backend_cert_material with paths) does not import _probe: ssl, threads and about
+    850 lines that zipimport compiles twice (about 25-30 ms a run, 2026-12-07). One that probes does."""
+    ca = pki.CA("Import Weight Files")
+    pki.write(tmp_path / "a.crt", ca.chain_pem(ca.leaf("a.test")))
+    code = ("import json, sys\n"
+            "from ansible_collections.certops.backend_tls.plugins.module_utils import _gather\n"
+            "wire = _gather.gather(paths=[sys.argv[1]], endpoints=json.loads(sys.argv[2]), timeout=2)\n"
+            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            "print(json.dumps({'files': sorted(wire['files']), 'probes': len(wire['probes']),\n"
+            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
+    files_only = _python(code, str(tmp_path), "[]")
+    assert files_only["files"] == [str(tmp_path / "a.crt")] and files_only["probes"] == 0, files_only
+    assert "_material" in files_only["modules"], files_only["modules"]  # it did read the file
+    assert "_probe" not in files_only["modules"], files_only["modules"]
+    probing = _python(code, str(tmp_path), json.dumps(["127.0.0.1:1"]))
+    assert probing["probes"] == 1 and "_probe" in probing["modules"], probing
