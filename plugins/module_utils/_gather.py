@@ -484,7 +484,7 @@ def _require_cryptography():
 
 def _realpaths():
     """os.path.realpath for the many files of a few directories: each directory resolved once, and a file that is no
-    symlink joined to it, for one lstat instead of one per component of its path (1,000 files: 17 to 5 ms)."""
+    symlink joined to it, for one lstat instead of one per component of its path (1,000 files: 28 to 9 ms)."""
     directories = {}
 
     def realpath(path):
