@@ -10,7 +10,7 @@ from __future__ import annotations
 import _ssl
 import socket
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _probe
 
 
 def test_the_callback_is_set_underneath_ssl_contexts_wrapper():
@@ -61,3 +61,9 @@ def test_a_key_types_context_offers_only_that_types_suites_below_tls_1_3():
         contexts[key_type] = {c["name"] for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3"}
     assert contexts["RSA"] and contexts["EC"] and not contexts["RSA"] & contexts["EC"]
     assert all("ECDSA" in name for name in contexts["EC"]) and not any("ECDSA" in n for n in contexts["RSA"])
+
+
+def test_an_endpoints_key_types_are_those_a_probe_can_ask_for():
+    """parse_endpoint takes a key_type from _base.KEY_TYPES (so that parsing an endpoint imports no prober), and the
+    prober says how it asks for each in _probe.KEY_TYPES: one list of names, in one order (messages list them)."""
+    assert tuple(_probe.KEY_TYPES) == _base.KEY_TYPES
