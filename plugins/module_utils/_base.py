@@ -39,6 +39,16 @@ def ip_address(text):
         return None
 
 
+def real_path(path):
+    """os.path.realpath, for any path a task may name: one holding a NUL byte (which no file has) is made absolute as
+    it is, where Python 3.10 and later raise ValueError from realpath (3.8 and 3.9 gave it back); reading it then
+    says NOT_FOUND (read_file)."""
+    try:
+        return os.path.realpath(path)
+    except ValueError:
+        return os.path.abspath(path)
+
+
 def is_ip(host):
     return ip_address(host) is not None
 

@@ -12,8 +12,6 @@ compiles each one it imports twice (zipimport, Python 3.11), about 0.1 s of a 20
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 
@@ -37,7 +35,7 @@ class _LocalFiles:
 
     @staticmethod
     def realpath(path):
-        return os.path.realpath(path)
+        return _base.real_path(path)
 
 
 class _HostFiles:

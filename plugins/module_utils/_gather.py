@@ -483,19 +483,20 @@ def _require_cryptography():
 
 
 def _realpaths():
-    """os.path.realpath for the many files of a few directories: each directory resolved once, and a file that is no
-    symlink joined to it, for one lstat instead of one per component of its path (1,000 files: 28 to 9 ms)."""
+    """_base.real_path (os.path.realpath) for the many files of a few directories: each directory resolved once, and
+    a file that is no symlink joined to it, for one lstat instead of one per component of its path (1,000 files: 28
+    to 9 ms)."""
     directories = {}
 
     def realpath(path):
         head, name = os.path.split(path)
         try:
             if not head or name in ("", ".", "..") or stat.S_ISLNK(os.lstat(path).st_mode):
-                return os.path.realpath(path)
-        except OSError:  # missing, or a directory on the way cannot be searched: as realpath says
-            return os.path.realpath(path)
+                return _base.real_path(path)
+        except (OSError, ValueError):  # missing, a directory on the way not searchable, a NUL byte: as realpath says
+            return _base.real_path(path)
         if head not in directories:
-            directories[head] = os.path.realpath(head)
+            directories[head] = _base.real_path(head)
         return os.path.join(directories[head], name)
 
     return realpath

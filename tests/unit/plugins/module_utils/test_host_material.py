@@ -305,6 +305,17 @@ def test_realpaths_are_what_realpath_says(tmp_path, monkeypatch):
     assert realpath(str(real / "sublink" / "b.pem")) == str(real / "sub" / "b.pem")
 
 
+def test_a_site_path_holding_a_nul_byte_is_not_found_on_every_python(tree):
+    """A declared site's file named with a NUL byte (JSON carries one): the file is NOT_FOUND, as read_file says,
+    where os.path.realpath raised ValueError first on Python 3.10 and later (a traceback, not a coded error)."""
+    bad = str(tree / "t") + "/leaf\x00first"
+    whole, split, wire = _both(sites=[dict(name="nul", cert_path=bad)])
+    assert split == whole
+    assert wire["files"][bad]["error"]["code"] == "NOT_FOUND"
+    assert [f["error"]["code"] for f in split["files"]] == ["NOT_FOUND"]
+    assert split["files"][0]["realpath"] == bad
+
+
 def test_der_is_sent_whole_only_when_it_ends_where_the_file_ends(tmp_path):
     """A PKCS#7 chain with a DER key appended (cat chain.p7b key.der) is read on the host: the key stays there."""
     from cryptography.hazmat.primitives.serialization import pkcs7

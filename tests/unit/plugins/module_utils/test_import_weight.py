@@ -95,3 +95,5 @@ def test_reading_files_on_a_host_imports_no_prober(tmp_path):
     assert "_probe" not in files_only["modules"], files_only["modules"]
     probing = _python(code, str(tmp_path), json.dumps(["127.0.0.1:1"]))
     assert probing["probes"] == 1 and "_probe" in probing["modules"], probing
+    # imported inside a function, it must still ship: ansible-core's payload builder finds nested imports too
+    assert "_probe" in _payload_module_utils("backend_cert_material")
