@@ -17,7 +17,7 @@ both on the host.
 
 from __future__ import annotations
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._collector import Collector, _HostFiles
 from ansible_collections.certops.backend_tls.plugins.module_utils._gather import (
@@ -121,7 +121,7 @@ def _kind(collector, site):
     """The key type of a site's certificate (as KEY_TYPES spells it), or None."""
     leaf = collector.leaf_of(site["cert_file"]) if site["cert_file"] else None
     kind = collector.certificates[leaf]["public_key"]["type"] if leaf else None
-    return kind if kind in _probe.KEY_TYPES else None
+    return kind if kind in _base.KEY_TYPES else None
 
 
 def _answers(names, name):

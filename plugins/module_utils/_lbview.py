@@ -85,7 +85,7 @@ def _split_hostport(text, default_port):
         host, _sep, port = text.partition(":")
     elif text.count(":") > 1:  # IPv6 without brackets (HAProxy): the last colon starts the port
         host, _sep, port = text.rpartition(":")
-        if not _probe.is_ip(host):
+        if not _base.is_ip(host):
             host, port = text, None
     else:
         host, port = text, None

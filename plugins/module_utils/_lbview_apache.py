@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     CRL_CHECKS,
@@ -554,7 +554,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     # 3: the name is the backend URL's host, or the client's Host with ProxyPreserveHost on.
     preserve = _ap_flag(settings, "proxypreservehost") is True
     name = _dynamic("Host header of the request (ProxyPreserveHost on)") if preserve else host
-    sni = name if isinstance(name, dict) or not _probe.is_ip(name) else None  # 3: never an IP literal as SNI
+    sni = name if isinstance(name, dict) or not _base.is_ip(name) else None  # 3: never an IP literal as SNI
     ca_file = settings.get("sslproxycacertificatefile")
     ca_path = settings.get("sslproxycacertificatepath")
     cert = settings.get("sslproxymachinecertificatefile")

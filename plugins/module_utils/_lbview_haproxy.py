@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     MAX_COUNT_DIGITS,
     MAX_TEMPLATE_SERVERS,
@@ -202,7 +202,7 @@ def _ha_server(state, proxy, default_lines, words, line, source):
             error = error or {"code": "UNSUPPORTED_ADDRESS", "message": "the port of %s follows the port the "
                               "client connected to, or is missing: no fixed port to probe" % address}
             port = None
-    if source == "server-template" and host and not _probe.is_ip(host):
+    if source == "server-template" and host and not _base.is_ip(host):
         # server-template with a DNS name (1.4): the addresses come from resolvers at run time, one per slot; the
         # template is one item, probed at the name.
         names = ["%s[%s]" % (prefix, count if "-" in count else "1-%s" % count)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _confread, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     _SECLEVEL,
     _SECLEVEL_ANY,
@@ -352,7 +352,7 @@ def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix)
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
     tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
     with_port = ":" in hostport.rsplit("]", 1)[-1]
-    if "$" in url and not _probe.is_ip(host) and not (host.lower() in upstreams and not with_port) and \
+    if "$" in url and not _base.is_ip(host) and not (host.lower() in upstreams and not with_port) and \
             (host.lower(), port) not in implicit and not (settings.get("resolver") or ([], None))[0]:
         # 2: a URL with variables is evaluated per request; a host name no upstream holds is then resolved with
         # nginx's own `resolver`, and without one every request fails ("no resolver defined to resolve ...", 502)
@@ -402,7 +402,7 @@ def _ngx_tls(settings, host, prefix):
     # 2: no SNI unless proxy_ssl_server_name on; then the name, never an IP literal.
     # (nor an empty name or a bracketed one, whose port nginx cut off: "[::1]")
     sni = name if server_name_on and (isinstance(name, dict) or (
-        name and not name.startswith("[") and not _probe.is_ip(name))) else None
+        name and not name.startswith("[") and not _base.is_ip(name))) else None
     min_version, max_version, ciphers, ciphersuites, handshake_problem = _ngx_handshake(settings)
     ca = settings.get("proxy_ssl_trusted_certificate")
     cert = settings.get("proxy_ssl_certificate")

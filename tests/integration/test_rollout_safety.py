@@ -293,7 +293,13 @@ def _playbook_until_marker(inv, extra_vars, marker, timeout=120):
     varfile = marker.with_suffix(".vars.json")
     varfile.write_text(json.dumps(extra_vars))
     cmd = [str(BIN / "ansible-playbook"), str(REMEDIATE), "-i", str(inv), "-e", "@%s" % varfile]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(),
+    # A run killed mid-task cleans none of its temporary files up (Ansible's own and each module's AnsiballZ
+    # payload): kept in the test's directory, not in the machine's /tmp and ~/.ansible/tmp.
+    litter = marker.parent / "killed-run-tmp"
+    litter.mkdir()
+    temps = {"TMPDIR": str(litter), "ANSIBLE_LOCAL_TEMP": str(litter / "local"),
+             "ANSIBLE_REMOTE_TMP": str(litter / "remote")}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env(**temps),
                             start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
