@@ -65,12 +65,19 @@ def option_name(path):
 
 
 def redact(text, *, secrets=()):
-    """text with every PEM private key block masked, and each multi-line secret as a repr writes it."""
+    """text with every PEM private key block masked, each multi-line secret as a repr writes it, and each secret
+    holding key text as it is too: a key whose BEGIN line was cut off (a truncated paste) is no block to find."""
     if MARKER in text:
         text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
     for secret in secrets:
-        if isinstance(secret, str) and "\n" in secret and MARKER not in secret:  # PEM keys: masked above
-            text = text.replace(repr(secret)[1:-1], REDACTED)
+        if not isinstance(secret, str):
+            continue
+        forms = [secret] if MARKER in secret else []
+        if "\n" in secret:
+            forms.append(repr(secret)[1:-1])
+        for form in forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
     return text
 
 
@@ -135,17 +142,23 @@ class KeySafeModule(AnsibleModule):
             message = overflow_message(self.argument_spec, self.params)
             self.fail_json(msg=message, error={"code": "INVALID_ARGUMENT", "message": message})
 
+    def _key_texts(self):
+        """Every argument string holding key text: as given, and as validated (a string option converted to a list
+        is split on commas, and the pieces of a legacy encrypted PEM (Proc-Type: 4,ENCRYPTED) differ from it)."""
+        texts = set(text for _path, text in self.private_key_strings)
+        texts.update(text for _path, text in private_key_strings(getattr(self, "params", None)))
+        return texts
+
     def log(self, msg, log_args=None):
-        secrets = self.no_log_values
+        # Called inside the constructor too (the invocation), before exit_json/fail_json add the key texts to
+        # no_log_values: they are masked here as well.
+        secrets = set(self.no_log_values) | self._key_texts()
         if log_args:  # journald stores each logged argument as a field of its own
             log_args = dict((name, redact(str(value), secrets=secrets)) for name, value in log_args.items())
         super().log(redact(msg, secrets=secrets), log_args=log_args)
 
     def _mask_private_keys(self):
-        self.no_log_values.update(text for _path, text in self.private_key_strings)
-        # As validated too: a string option converted to a list is split on commas, and the pieces of
-        # a legacy encrypted PEM (Proc-Type: 4,ENCRYPTED) then differ from the string given.
-        self.no_log_values.update(text for _path, text in private_key_strings(getattr(self, "params", None)))
+        self.no_log_values.update(self._key_texts())
 
     def _invocation(self, kwargs):
         """kwargs with an `invocation` whose option names hold no key text. AnsibleModule masks no_log values, never

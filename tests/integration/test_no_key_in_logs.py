@@ -113,6 +113,7 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
     ec_leaf = ca.leaf("ec.nokey.test")
     rsa_leaf = ca.leaf("rsa.nokey.test", key=pki.new_key("rsa", 2048))
     pasted_keys = [pem(pki.new_key("rsa", 2048)), pem(pki.new_key(), serialization.PrivateFormat.TraditionalOpenSSL)]
+    headless_key = pem(pki.new_key("rsa", 2048))  # pasted without its BEGIN line: no PEM block, only its END says key
     chain = ec_leaf.pem + ca.intermediate.pem
     report_dir = tmp_path / "report"
     report_dir.mkdir()
@@ -126,6 +127,7 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
         ],
         "chain_with_key": ec_leaf.pem + pasted_keys[0] + ca.intermediate.pem,
         "item_chain_with_key": [ec_leaf.pem, ca.intermediate.pem, pasted_keys[1]],
+        "headless": headless_key.split("\n", 1)[1],
     }
     verify = "certops.backend_tls.cert_chain_verify"
     playbook = write_playbook(tmp_path / "verify.yml", [
@@ -140,7 +142,15 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
         {"name": "Key pasted into an item's chain", verify: {
             "ca_content": "{{ root }}", "items": [{"name": "x", "chain": "{{ item_chain_with_key }}"}]},
          "register": "pasted_item"},
+        {"name": "Key without its BEGIN line as the CA", verify: {
+            "chain": "{{ chain }}", "ca_content": "{{ headless }}"},
+         "register": "headless_ca", "ignore_errors": True},
+        {"name": "Key without its BEGIN line as an intermediate", verify: {
+            "chain": "{{ chain }}", "ca_content": "{{ root }}", "intermediates": ["{{ headless }}"]},
+         "register": "headless_list", "ignore_errors": True},
         {"name": "Results", "ansible.builtin.assert": {"that": [
+            "headless_ca is failed", "headless_ca.error.code == 'INVALID_ARGUMENT'",
+            "headless_list is failed", "headless_list.error.code == 'INVALID_ARGUMENT'",
             "single.valid", "single.findings == []",
             "batch.results | map(attribute='valid') | list == [true, true, false]",
             "batch.results[2].findings[0].code == 'KEY_MISMATCH'",
@@ -151,7 +161,7 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
             "'items[0].chain[2] holds a private key; pass keys only as key_content/key_path'",
         ]}},
         save("single", "single"), save("batch", "batch"), save("pasted", "pasted"),
-        save("pasted_item", "pasted_item"),
+        save("pasted_item", "pasted_item"), save("headless_ca", "headless_ca"), save("headless_list", "headless_list"),
     ], environment={"CERTOPS_TEST_PATH": where} if where == "module" else None)
     proc = run_playbook(playbook, extra_vars=variables, args=["-vvv"])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
@@ -161,11 +171,15 @@ def test_cert_chain_verify_keeps_keys_out_of_logs(syslog, tmp_path, where):
         (single_line,) = [m for m in invoked(syslog, "cert_chain_verify") if "server_names=['ec.nokey.test']" in m]
         assert "key_content=NOT_LOGGING_PARAMETER" in single_line and "items=None" in single_line
         assert "AnsiballZ_cert_chain_verify.py" in proc.stdout  # -vvv shows the module process run
+        # the keys without their BEGIN line were logged too, masked
+        lines = invoked(syslog, "cert_chain_verify")
+        assert [m for m in lines if "ca_content=********" in m], lines
+        assert [m for m in lines if "intermediates=['********']" in m], lines
     else:
         assert invoked(syslog, "cert_chain_verify") == [] and "AnsiballZ_cert_chain_verify" not in proc.stdout
-    assert len(list(report_dir.iterdir())) == 4
+    assert len(list(report_dir.iterdir())) == 6
     lines = key_lines(ec_leaf.key_pem(), rsa_leaf.key_pem(), variables["batch_items"][1]["key_content"],
-                      *pasted_keys, public=[ec_leaf.pem, rsa_leaf.pem])
+                      *pasted_keys, headless_key, public=[ec_leaf.pem, rsa_leaf.pem])
     assert_nothing_leaked(lines, proc, syslog, report_dir)
 
 

@@ -46,6 +46,49 @@ def test_a_refused_option_holding_a_key_is_not_echoed(module, args):
     assert result["error"]["code"] == "INVALID_ARGUMENT"
 
 
+# A truncated paste: the key without its BEGIN line is no PEM block, but its END line says what it is.
+HEADLESS = KEY.split("\n", 1)[1]
+CERT = pki.CA("Headless").leaf("headless.test").pem
+
+
+@pytest.fixture
+def logged(monkeypatch):
+    """What modules send to syslog (journald is not used here), through AnsibleModule's own log()."""
+    from ansible.module_utils import basic
+
+    sent = []
+    monkeypatch.setattr(basic, "has_journal", False)
+    monkeypatch.setattr(basic.AnsibleModule, "_log_to_syslog", lambda self, msg: sent.append(msg))
+    return sent
+
+
+@pytest.mark.parametrize("module,args,expect", [
+    (cert_chain_verify, {"chain": CERT, "ca_content": HEADLESS}, "fail"),
+    (cert_chain_verify, {"chain": CERT, "intermediates": [HEADLESS]}, "fail"),
+    (cert_chain_verify, {"items": [{"name": "a", "chain": [CERT, HEADLESS]}]}, "exit"),  # refused per item
+    (backend_cert_info, {"paths": [HEADLESS]}, "exit"),  # a path that names no file
+    (backend_cert_info, {"endpoints": [{"host": "127.0.0.1", "port": 1, "client_key": HEADLESS}], "timeout": 1},
+     "fail"),
+], ids=["ca_content", "intermediates", "item-chain", "paths", "client_key"])
+def test_a_key_without_its_begin_line_is_neither_logged_nor_returned(logged, module, args, expect):
+    """The invocation is logged inside AnsibleModule's constructor, before the module looks at its options: the key
+    text was logged whole there (a review of 2026-12-07), though the result masked it."""
+    result = run_main(module.main, args, expect=expect)
+    invoked = [msg for msg in logged if "Invoked with" in msg]
+    assert invoked, logged  # the invocation was logged, and looked at
+    places = {"syslog": "\n".join(logged), "result": json.dumps(result)}
+    assert KEY_LINES and {place: [line for line in KEY_LINES if line in text] for place, text in places.items()} == {
+        "syslog": [], "result": []}, invoked[0][:600]
+
+
+def test_redact_masks_a_secret_holding_key_text_in_every_form():
+    for form in (HEADLESS, repr(HEADLESS)[1:-1], repr([HEADLESS])):
+        masked = _secrets.redact("Invoked with x=%s y=1" % form, secrets={HEADLESS})
+        assert not [line for line in KEY_LINES if line in masked] and masked.endswith(" y=1"), masked
+    assert _secrets.redact("a\\nb c", secrets={"a\nb"}) == "%s c" % _secrets.REDACTED  # a multi-line secret's repr
+    assert _secrets.redact("plain text", secrets={"other", 3}) == "plain text"
+
+
 def test_redact_all_masks_key_blocks_as_written_and_as_repr_writes_them():
     value = {"msg": "endpoint %r: bad" % KEY, KEY: [KEY, 3], "n": None}
     masked = json.dumps(_secrets.redact_all(value))
