@@ -276,3 +276,43 @@ def test_serial_run_stops_at_the_first_failing_host(lab, tmp_path):
     assert set(counts) == {"backend-shop"}, counts  # the other hosts never ran
     assert snapshot(lab) == before
     assert {h: served(lab, h) for h in HOSTS} == served_before
+
+
+def test_a_chain_path_naming_the_cert_file_is_a_full_chain_there_and_one_naming_the_key_file_is_refused(lab, tmp_path):
+    """A chain_path naming the site's certificate file (an nginx fullchain, HAProxy's combined PEM declared with all
+    three paths) is the full chain written there: the role wrote the leaf alone and then the intermediates over it
+    (the server then failed its config test, and the push was rolled back). One naming the key file alone has no
+    layout to write: pre-flight refuses it and nothing is touched. Run with --diff: no material file is diffed (the
+    combined PEM's diff showed its key, a review of 2026-12-07)."""
+    shop, edge, api = backend(lab, "shop"), backend(lab, "edge"), backend(lab, "api")
+    assert shop["chain_path"] is None is api["chain_path"] and edge["key_path"] == edge["cert_path"]
+    inv = inventory(lab, tmp_path, shop={"site": {"chain_path": shop["cert_path"]}},
+                    edge={"site": {"chain_path": edge["cert_path"]}},
+                    api={"site": {"chain_path": api["key_path"]}})
+    before, served_before = snapshot(lab), served(lab, "api")
+    keys_before = {name: Path(backend(lab, name)["key_path"]).read_text() for name in ("shop", "edge", "api")}
+    proc = run(lab, inv, args=["--diff"])
+    counts = recap(proc.stdout)
+    assert {h: counts["backend-" + h]["failed"] for h in HOSTS} == {"shop": 0, "api": 1, "edge": 0, "blog": 0}, \
+        proc.stdout[-6000:]
+    message = re.search(r"fatal: \[backend-api\].*", proc.stdout).group(0)
+    assert "pre-flight refused" in message and "api: its chain_path %s is its key file" % api["key_path"] in message
+    after = snapshot(lab)
+    assert {p: after[p] for p in (api["cert_path"], api["key_path"])} == {
+        p: before[p] for p in (api["cert_path"], api["key_path"])}
+    assert served(lab, "api") == served_before
+
+    ca = pki.CA.load(Path(lab["dir"]) / "ca")
+    for name in ("shop", "edge"):
+        assert served(lab, name) == source_fingerprint(lab, name), name
+        text = Path(backend(lab, name)["cert_path"]).read_text()
+        assert text.count("-----BEGIN CERTIFICATE-----") == 2 and ca.intermediate.pem in text, name
+        assert report(lab, name)["status"] == "done", report(lab, name)
+    assert "PRIVATE KEY-----" in Path(edge["cert_path"]).read_text()  # still the combined PEM, with its new key
+
+    # --diff showed no material file, and no key line of any key, old or renewed
+    material = {p for b in lab["backends"] for p in (b["cert_path"], b["key_path"], b["chain_path"]) if p}
+    assert [p for p in material if "--- before: %s" % p in proc.stdout] == []
+    texts = list(keys_before.values()) + [Path(backend(lab, n)["key_path"]).read_text() for n in ("shop", "edge")]
+    lines = {line for text in texts for line in text.splitlines() if len(line) >= 16 and "-----" not in line}
+    assert len(lines) >= 6 and [line for line in lines if line in proc.stdout] == []

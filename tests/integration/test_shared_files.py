@@ -70,7 +70,8 @@ def world(tmp_path_factory):
         names = ["a-chainfile.shared.test", "b-chainfile.shared.test"]
         base = root / "chainfile"
         base.mkdir()
-        chain = pki.write(base / "chain.pem", ca.intermediate.pem)
+        # (a line of text before the intermediate: the push replaces the file, which --diff would then show)
+        chain = pki.write(base / "chain.pem", "# the vhosts' intermediates\n" + ca.intermediate.pem)
         olds = [ca.leaf(name, days=30, start_days=-60) for name in names]
         files = [(pki.write(base / ("%d.crt" % i), old.pem), pki.write(base / ("%d.key" % i), old.key_pem(), 0o600))
                  for i, old in enumerate(olds)]
@@ -104,7 +105,9 @@ def world(tmp_path_factory):
             "cert_remediation_reload": "command", "cert_remediation_reload_wait": 10}}}))
         playbook = root / "play.yml"
         playbook.write_text(ROLE_PLAY)
-        out["first"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
+        out["first"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"},
+                                    args=["--diff"])
+        out["chain"], out["intermediate"] = chain, ca.intermediate.pem
         out["second"] = run_playbook(playbook, inventory=inventory, extra_vars={"cert_remediation_mode": "remediate"})
         yield out
     finally:
@@ -149,3 +152,8 @@ def test_vhosts_sharing_only_a_chain_file_with_the_same_intermediates_are_pushed
         assert served_leaf(port, name) == renewed.fingerprint
     again = recap(world["second"].stdout)["chainfile"]
     assert again["changed"] == 0 and again["failed"] == 0, again
+    # written, and not shown by --diff: a chain file may hold anything (a key someone put in it; the same file as a
+    # combined PEM), and its diff printed it (a review of 2026-12-07)
+    assert open(world["chain"]).read() == world["intermediate"]
+    assert "--- before: %s" % world["chain"] not in world["first"].stdout
+    assert "+++ after" in world["first"].stdout  # --diff was on: the backup directories made are diffed
