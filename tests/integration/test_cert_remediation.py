@@ -279,14 +279,16 @@ def test_serial_run_stops_at_the_first_failing_host(lab, tmp_path):
 
 
 def test_a_chain_path_naming_the_cert_file_is_a_full_chain_there_and_one_naming_the_key_file_is_refused(lab, tmp_path):
-    """A chain_path naming the site's certificate file (an nginx fullchain, HAProxy's combined PEM declared with all
-    three paths) is the full chain written there: the role wrote the leaf alone and then the intermediates over it
+    """A chain_path naming the site's certificate file (here through a symlink, and HAProxy's combined PEM declared
+    with all three paths) is the full chain written there: the role wrote the leaf alone and then the intermediates over it
     (the server then failed its config test, and the push was rolled back). One naming the key file alone has no
     layout to write: pre-flight refuses it and nothing is touched. Run with --diff: no material file is diffed (the
     combined PEM's diff showed its key, a review of 2026-12-07)."""
     shop, edge, api = backend(lab, "shop"), backend(lab, "edge"), backend(lab, "api")
     assert shop["chain_path"] is None is api["chain_path"] and edge["key_path"] == edge["cert_path"]
-    inv = inventory(lab, tmp_path, shop={"site": {"chain_path": shop["cert_path"]}},
+    fullchain = Path(shop["cert_path"]).with_name("fullchain.pem")  # shop names its cert file through a link
+    fullchain.symlink_to(shop["cert_path"])
+    inv = inventory(lab, tmp_path, shop={"site": {"chain_path": str(fullchain)}},
                     edge={"site": {"chain_path": edge["cert_path"]}},
                     api={"site": {"chain_path": api["key_path"]}})
     before, served_before = snapshot(lab), served(lab, "api")
@@ -309,6 +311,7 @@ def test_a_chain_path_naming_the_cert_file_is_a_full_chain_there_and_one_naming_
         assert text.count("-----BEGIN CERTIFICATE-----") == 2 and ca.intermediate.pem in text, name
         assert report(lab, name)["status"] == "done", report(lab, name)
     assert "PRIVATE KEY-----" in Path(edge["cert_path"]).read_text()  # still the combined PEM, with its new key
+    assert fullchain.is_symlink() and fullchain.resolve() == Path(shop["cert_path"]).resolve()
 
     # --diff showed no material file, and no key line of any key, old or renewed
     material = {p for b in lab["backends"] for p in (b["cert_path"], b["key_path"], b["chain_path"]) if p}
