@@ -249,6 +249,16 @@ def _anchor_ders(name, prefix, rule, directory):
     material = _certs.parse_material(data)
     refused = set(der for der, trust in _material.trusted_blocks(data) if trust is False)
     ders = material["ders"]
+    if not directory and rule != "system":
+        # HAProxy's ca-file, nginx's proxy_ssl_trusted_certificate and Apache's SSLProxyCACertificateFile are read as
+        # PEM, every block of it (OpenSSL's X509_load_cert_crl_file): a DER file, or a block that cannot be decoded,
+        # and the load balancer does not start.
+        if material["format"] != "pem":
+            raise CertError("NOT_A_CERTIFICATE", "%s, not PEM: the load balancer cannot load it" % (
+                "DER" if material["format"] == "der" else material["format"].upper()))
+        broken = [p for p in material["problems"] if not p.startswith("more than one private key")]
+        if broken:
+            raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % "; ".join(broken))
     if directory:
         if material["format"] != "pem" or not ders:
             raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
@@ -280,7 +290,7 @@ def _anchors(collector, path, rule=None):
         if prefix in stopped:
             continue
         try:
-            ders, untrusted = _anchor_ders(name, prefix, rule, directory)
+            ders, untrusted = _anchor_ders(name, prefix, "system" if path == "@system-ca" else rule, directory)
             refused += untrusted
         except CertError as exc:
             if not directory:

@@ -104,6 +104,10 @@ def _ha_protocols(settings, global_settings):
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):  # force-* is in ssl-min-ver / ssl-max-ver (_ha_apply)
         configured_low, configured_high = _ha_value(source, "ssl-min-ver")[0], _ha_value(source, "ssl-max-ver")[0]
+        unknown = [v for v in (configured_low, configured_high) if v and v not in _HA_VERSIONS]
+        if unknown:  # HAProxy 2.6: "'ssl-min-ver' : unknown ssl/tls version string 'TLSv1.4'"
+            return None, None, ("unknown SSL/TLS version %s (HAProxy knows %s): HAProxy refuses this configuration"
+                                % (unknown[0], ", ".join(_HA_VERSIONS)))
         if configured_low:
             low = _HA_VERSIONS.get(configured_low, low)
             bounded = True
@@ -211,12 +215,15 @@ def _ha_server(state, proxy, default_lines, words, line, source):
 
 def _ha_item(state, proxy, settings, line, source, problems):
     tls = bool(_ha_value(settings, "ssl")[0])
-    verify_value, verify_origin, _dyn = _ha_value(settings, "verify")
+    verify_value, verify_origin, verify_dynamic = _ha_value(settings, "verify")
     if verify_value is None and state.server_verify:
         verify_value, verify_origin = state.server_verify, "global"  # 1.1: ssl-server-verify
     elif verify_value is None:
         verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
     verify = tls and verify_value == "required"
+    if not verify_dynamic and verify_value not in ("none", "required"):  # HAProxy 2.6 refuses any other ("verify optional" is a bind's)
+        problems = problems + ["verify %s (%s): HAProxy takes none or required there, and refuses this configuration"
+                               % (verify_value, "ssl-server-verify" if verify_origin == "global" else "verify")]
     error = _config_error("; ".join(problems)) if problems else None
 
     sni_value, _origin, sni_dynamic = _ha_value(settings, "sni")

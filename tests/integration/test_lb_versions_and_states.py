@@ -129,7 +129,10 @@ backend be_proxy_protocol
 
 REFUSED_LINES = {  # a server line's keywords HAProxy refuses -> what the collection says
     "ssl-max-ver SSLv3": "no SSL/TLS version", "force-sslv3": "no SSL/TLS version",
-    r"check-sni backend\x2": "hexadecimal"}
+    r"check-sni backend\x2": "hexadecimal",
+    # read as no verification and judged valid before (a review of 2026-12-07)
+    "verify optional": "verify optional (verify): HAProxy takes none or required",
+    "ssl-min-ver TLSv1.4": "unknown SSL/TLS version TLSv1.4"}
 
 
 def _nginx_lb(ports, ca_file, lb_port):
@@ -339,3 +342,26 @@ def test_a_protocol_list_that_leaves_nothing_is_a_configuration_apache_refuses(t
     view = lbjudge.read({"apache": apache})
     (item,) = view["lb_backends"]
     assert item["error"]["code"] == "INVALID_CONFIG" and "SSLProxyProtocol -all" in item["error"]["message"], item
+
+
+@pytest.mark.parametrize("form", ["der", "bad-block"])
+def test_a_ca_file_haproxy_cannot_load_is_named_not_trusted(form, world, tmp_path):
+    """HAProxy (as nginx and Apache) reads its CA file as PEM, every block of it: a DER file, or a PEM file with one
+    block that is no base64, and it does not start. The collection trusted the certificates it could read there and
+    judged the backend valid (a review of 2026-12-07)."""
+    ca_file = tmp_path / "ca.crt"
+    if form == "der":
+        ca_file.write_bytes(ROOT.der)
+    else:
+        ca_file.write_text(ROOT.pem + "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_ca\n    server s 127.0.0.1:%d ssl verify required ca-file %s check\n"
+        % (world["ports"]["good"], ca_file))).write()
+    checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode != 0 and "ca-file" in checked.stdout + checked.stderr, checked
+    view = lbjudge.read({"haproxy": lb})
+    (item,) = view["lb_backends"]
+    assert item["error"]["code"] == "NOT_A_CERTIFICATE", item
+    assert item["error"]["message"].startswith("CA file %s: " % ca_file), item
+    assert "the load balancer cannot load it" in item["error"]["message"], item
+    assert ("DER, not PEM" if form == "der" else "not valid base64") in item["error"]["message"], item
