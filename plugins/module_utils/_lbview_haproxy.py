@@ -128,6 +128,26 @@ def _ha_protocols(settings, global_settings):
     return allowed[0], allowed[-1], None
 
 
+def _ha_crt_key(crt, state):
+    """(the file HAProxy takes a server crt's key from, or None: the crt's own; the problem when it finds none).
+
+    1.1, as HAProxy 2.6 loads a crt (ssl_sock_load_files_into_ckch): a key in the PEM wins; else, when
+    ssl-load-extra-files lets it (all, the default, or key), <crt>.key, or with ssl-load-extra-del-ext <crt less its
+    .crt>.key; else HAProxy does not start ("No Private Key found"). A crt that cannot be read is left to the probe,
+    which says why."""
+    try:
+        if b"PRIVATE KEY-----" in _base.read_file(crt):  # any PEM private key block
+            return None, None
+    except _base.CertError:
+        return None, None
+    base = crt[:-len(".crt")] if state.extra_del_ext and crt.endswith(".crt") else crt
+    if state.extra_key and os.path.isfile(base + ".key"):
+        return base + ".key", None
+    return None, ("crt %s holds no private key, and HAProxy %s: no private key found, HAProxy refuses this "
+                  "configuration" % (crt, "looks in %s.key, which is no file" % base if state.extra_key else
+                                     "looks in no other file (ssl-load-extra-files without key)"))
+
+
 class _HAState:
     def __init__(self, main):
         self.main = main
@@ -136,6 +156,8 @@ class _HAState:
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
         self.global_settings = {}  # ssl-default-server-options, -ciphers, -ciphersuites
+        self.extra_key = True  # ssl-load-extra-files lets a crt's key come from <crt>.key (its default: all)
+        self.extra_del_ext = False  # ssl-load-extra-del-ext: <crt without .crt>.key instead
         self.env = {}
         self.named_defaults = {}
         self.current_defaults = []
@@ -221,7 +243,8 @@ def _ha_item(state, proxy, settings, line, source, problems):
     elif verify_value is None:
         verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
     verify = tls and verify_value == "required"
-    if not verify_dynamic and verify_value not in ("none", "required"):  # HAProxy 2.6 refuses any other ("verify optional" is a bind's)
+    # HAProxy 2.6 refuses any other value ("verify optional" is a bind's)
+    if not verify_dynamic and verify_value not in ("none", "required"):
         problems = problems + ["verify %s (%s): HAProxy takes none or required there, and refuses this configuration"
                                % (verify_value, "ssl-server-verify" if verify_origin == "global" else "verify")]
     error = _config_error("; ".join(problems)) if problems else None
@@ -258,8 +281,9 @@ def _ha_item(state, proxy, settings, line, source, problems):
     if crt_value:
         client_cert, crt_error = state.path(crt_value, crt_dynamic, state.crt_base, "crt")
         error = error or crt_error
-        if client_cert and os.path.exists(client_cert + ".key"):  # 1.1: ssl-load-extra-files (default: all)
-            client_key = client_cert + ".key"
+        if client_cert and not client_cert.startswith("@"):
+            client_key, key_problem = _ha_crt_key(client_cert, state)
+            error = error or (_config_error(key_problem) if key_problem and tls else None)
     min_version, max_version, protocol_problem = _ha_protocols(settings, state.global_settings)
     if protocol_problem and tls:
         error = error or _config_error(protocol_problem)
@@ -371,6 +395,10 @@ def _ha_global(state, tokens):
         state.paths.set_default(words)
     elif keyword == "ssl-server-verify" and len(words) > 1:
         state.server_verify = words[1]
+    elif keyword == "ssl-load-extra-files" and len(words) > 1:
+        state.extra_key = any(w in ("all", "key") for w in words[1:])
+    elif keyword == "ssl-load-extra-del-ext":
+        state.extra_del_ext = True
     elif keyword == "ssl-default-server-options":
         _ha_apply(state.global_settings, tokens[1:], "global", [])
     elif keyword == "ssl-default-server-ciphers" and len(words) > 1:

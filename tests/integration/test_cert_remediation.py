@@ -280,8 +280,8 @@ def test_serial_run_stops_at_the_first_failing_host(lab, tmp_path):
 
 def test_a_chain_path_naming_the_cert_file_is_a_full_chain_there_and_one_naming_the_key_file_is_refused(lab, tmp_path):
     """A chain_path naming the site's certificate file (here through a symlink, and HAProxy's combined PEM declared
-    with all three paths) is the full chain written there: the role wrote the leaf alone and then the intermediates over it
-    (the server then failed its config test, and the push was rolled back). One naming the key file alone has no
+    with all three paths) is the full chain written there: the role wrote the leaf alone and then the intermediates
+    over it (the server then failed its config test, and the push was rolled back). One naming the key file alone has no
     layout to write: pre-flight refuses it and nothing is touched. Run with --diff: no material file is diffed (the
     combined PEM's diff showed its key, a review of 2026-12-07)."""
     shop, edge, api = backend(lab, "shop"), backend(lab, "edge"), backend(lab, "api")
