@@ -402,7 +402,7 @@ def probe_target(item):
         sni = item["check_sni"] if isinstance(item["check_sni"], str) else None
     target = {"host": item["address"], "port": item["port"], "server_name": sni or None,
               "lb_settings": {"min_version": item["min_version"], "max_version": item["max_version"],
-                              "ciphers": item["ciphers"]}}
+                              "ciphers": item["ciphers"], "ciphersuites": item["ciphersuites"]}}
     if item["client_cert"]:
         target.update(client_cert=item["client_cert"], client_key=item["client_key"])
     proxy_protocol = check.get("proxy_protocol") if check else item.get("proxy_protocol")
@@ -414,7 +414,8 @@ def probe_target(item):
 def _target_key(target):
     settings = target["lb_settings"]
     return (target["host"], target["port"], target["server_name"], target.get("client_cert"), target.get("client_key"),
-            settings["min_version"], settings["max_version"], settings["ciphers"], target.get("proxy_protocol"))
+            settings["min_version"], settings["max_version"], settings["ciphers"], settings["ciphersuites"],
+            target.get("proxy_protocol"))
 
 
 def verify_options(item):

@@ -43,6 +43,9 @@ is NO_COMMON_PROTOCOL (the restricted handshake ended with a protocol_version al
 backend speaks lies outside the load balancer's range) or NO_COMMON_CIPHER (a handshake_failure or
 insufficient_security alert, or no cipher to offer), else TLS_HANDSHAKE_FAILED saying that it completes
 without the load balancer's limits. The chain, version and cipher are then those of the second handshake.
+Its TLS 1.3 cipher suites (`ciphersuites` in lb_settings), which Python's ssl cannot restrict: a handshake over
+TLS 1.3 with a suite outside them is asked again by `openssl s_client -ciphersuites`, offering only those, and
+fails NO_COMMON_CIPHER when the server takes none of them.
 TLS 1.3 cipher suites cannot be restricted (Python's ssl has no call for them).
 """
 
@@ -334,8 +337,8 @@ def client_context(client_cert=None, client_key=None, *, max_bytes=_base.DEFAULT
     ctx = _ProbeContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # we collect; cert_chain_verify judges
-    if lb_settings is not None:
-        restrict_context(ctx, **lb_settings)
+    if lb_settings is not None:  # (its ciphersuites: Python's ssl cannot restrict them, see _within_suites)
+        restrict_context(ctx, **{k: lb_settings.get(k) for k in ("min_version", "max_version", "ciphers")})
     else:
         try:
             ctx.set_ciphers("ALL:@SECLEVEL=0")  # see what weak servers serve too
@@ -444,6 +447,53 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
         result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "the server sent no %s certificate%s (openssl "
                            "s_client: %s)" % (key_type, " over TLS 1.3" if tls13 else "", why)}
     return result
+
+
+def suites_probe(host, port, *, server_name, suites, timeout, identity=None):
+    """(the TLS 1.3 cipher suite the server picks when offered only `suites`, None; or None, why it failed), asked
+    with `openssl s_client -ciphersuites` (Python's ssl cannot restrict TLS 1.3 suites). CertError
+    UNSUPPORTED_SETTING when this host has no openssl command."""
+    if not shutil.which("openssl"):
+        raise CertError("UNSUPPORTED_SETTING", "ciphersuites %s: only openssl s_client can offer these alone here, "
+                        "and this host has no openssl command" % suites)
+    try:
+        proc = subprocess.run(_s_client(host, port, server_name, identity, ["-tls1_3", "-ciphersuites", suites]),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=max(0.01, timeout), check=False)
+    except subprocess.TimeoutExpired:
+        raise CertError("TIMEOUT", "no answer within %ss (openssl s_client -ciphersuites %s)" % (timeout, suites))
+    except OSError as exc:
+        raise CertError("UNSUPPORTED_SETTING", "ciphersuites %s: openssl s_client could not run (%s)" % (suites, exc))
+    negotiated = re.search(rb"^New, TLSv1\.3, Cipher is (\S+)", proc.stdout, re.M)
+    if negotiated:
+        return negotiated.group(1).decode(), None
+    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return None, next((line for line in lines if "alert" in line or "error:" in line),
+                      lines[-1] if lines else "no handshake")
+
+
+def _within_suites(result, target, identity, timeout):
+    """A handshake over TLS 1.3 with a suite the load balancer does not offer (its `ciphersuites`, which Python's ssl
+    cannot restrict): asked again offering only those, by openssl s_client. The suite the server then picks, or
+    NO_COMMON_CIPHER (the load balancer's handshake fails), or UNSUPPORTED_SETTING where s_client cannot ask."""
+    suites = (target.get("lb_settings") or {}).get("ciphersuites")
+    if not (suites and result["ok"] and result["tls_version"] == "TLSv1.3") or result["cipher"] in suites.split(":"):
+        return result
+    without = "without them the backend negotiates TLSv1.3 with %s" % result["cipher"]
+    if target.get("proxy_protocol"):
+        return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "ciphersuites %s: only "
+                    "openssl s_client can offer these alone here, and it sends no PROXY protocol header; %s" % (
+                        suites, without)})
+    try:
+        cipher, why = suites_probe(target["host"], target["port"], server_name=target["server_name"], suites=suites,
+                                   timeout=timeout, identity=identity)
+    except CertError as exc:
+        return dict(result, ok=False, error={"code": exc.code, "message": "%s; %s" % (exc.message, without)})
+    if cipher:
+        return dict(result, cipher=cipher)
+    return dict(result, ok=False, error={"code": "NO_COMMON_CIPHER", "message": "the backend shares no TLS 1.3 cipher "
+                "suite with the load balancer's settings (ciphersuites %s; openssl s_client: %s); %s" % (
+                    suites, why, without)})
 
 
 def _of_type(result, key_type):
@@ -825,6 +875,11 @@ def probe_many(targets, *, timeout, concurrency):
                      timeout)
         code = (result["error"] or {}).get("code")
         left = timeout - (time.monotonic() - begun)
+        if settings is not None and result["ok"] and settings.get("ciphersuites"):
+            context = contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))]
+            result = _within_suites(result, target, getattr(context, "identity", None), max(0.05, left))
+            result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
+            return result
         if settings is None or code not in ("TLS_HANDSHAKE_FAILED", "CONNECTION_RESET", "NO_COMMON_CIPHER") \
                 or left <= 0.05:
             return result

@@ -103,9 +103,11 @@ notes:
     of trust anchors and CRLs, each item carrying the backend's RV(lb_backends[].verify_options) (the name checked,
     the name rule, the depth, whether the chain is verified at all, what is checked against the CRLs). With C(profile: openssl) each verdict is the load
     balancer's. The role M(certops.backend_tls.cert_remediation) does this with C(cert_remediation_lb_hosts)."
-  - TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
-    C(proxy_ssl_conf_command Ciphersuites)) are reported but not applied by the probe (Python's ssl module cannot
-    restrict them).
+  - "TLS 1.3 cipher suites (HAProxy C(ciphersuites), Apache C(SSLProxyCipherSuite TLSv1.3), nginx
+    C(proxy_ssl_conf_command Ciphersuites)) cannot be restricted by Python's ssl module: a probe that negotiates
+    TLS 1.3 with a suite outside them asks again with C(openssl s_client -ciphersuites), offering only those, and
+    the backend is V(NO_COMMON_CIPHER) when it takes none of them (V(UNSUPPORTED_SETTING), not judged, where
+    s_client cannot ask: no C(openssl) command, or a PROXY protocol header to send)."
   - The verify depth (RV(lb_backends[].verify_depth)) is reported as the load balancer counts it; nginx counts
     intermediates, Apache counts the anchor too (1 means the leaf is signed by a configured CA);
     RV(lb_backends[].verify_options) gives it in OpenSSL's count, as M(certops.backend_tls.cert_chain_verify) takes it.
@@ -373,7 +375,8 @@ lb_backends:
       type: str
       sample: DEFAULT
     ciphersuites:
-      description: "TLS 1.3 cipher suites, when configured (reported, not applied by the probe)."
+      description: "TLS 1.3 cipher suites, when configured (checked with openssl s_client when the probe's own
+        handshake took another suite: see the notes)."
       returned: always
       type: str
       sample: null
@@ -444,7 +447,7 @@ lb_backends:
           C(client_cert)."
         - "Error codes are those of backend_cert_info's endpoints, plus V(NO_COMMON_PROTOCOL) (the backend completes
           a handshake, but with no protocol version the load balancer allows) and V(NO_COMMON_CIPHER) (no cipher
-          the load balancer offers). With those two, C(chain), C(tls_version) and C(cipher) are what the backend
+          the load balancer offers, or none of its TLS 1.3 cipher suites). With those two, C(chain), C(tls_version) and C(cipher) are what the backend
           serves without the load balancer's limits."
       returned: always
       type: dict

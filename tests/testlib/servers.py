@@ -213,16 +213,17 @@ class Nginx(Server):
 
 class ProtocolBackends(Nginx):
     """One nginx, one server block per site on its own loopback port, with its own certificate and protocols: sites
-    [{name, port, cert, key, protocols[, fqdn][, proxy_protocol]}] (a request answers the site's name; with
-    proxy_protocol true the site expects a PROXY protocol header before the handshake)."""
+    [{name, port, cert, key, protocols[, fqdn][, proxy_protocol][, extra]}] (a request answers the site's name; with
+    proxy_protocol true the site expects a PROXY protocol header before the handshake; extra: more lines of its
+    server block)."""
 
     def write_config(self):
         self.write_main("".join(
             "    server {\n        listen 127.0.0.1:%(port)d ssl%(pp)s;\n        server_name %(fqdn)s;\n"
             "        ssl_certificate %(cert)s;\n        ssl_certificate_key %(key)s;\n"
-            "        ssl_protocols %(protocols)s;\n"
+            "        ssl_protocols %(protocols)s;\n%(extra)s"
             "        location / { return 200 \"%(name)s\\n\"; }\n    }\n"
-            % dict({"fqdn": "_"}, pp=" proxy_protocol" if site.get("proxy_protocol") else "", **site)
+            % dict({"fqdn": "_", "extra": ""}, pp=" proxy_protocol" if site.get("proxy_protocol") else "", **site)
             for site in self.sites))
 
 
