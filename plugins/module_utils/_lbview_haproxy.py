@@ -205,6 +205,10 @@ def _ha_server(state, proxy, default_lines, words, line, source):
                                                      % (prefix, count, MAX_COUNT_DIGITS)))]
         low, _sep, high = count.partition("-")
         low, high = (_count(low), _count(high)) if high else (1, _count(low))
+        if high < low:  # HAProxy 2.6 (_srv_parse_tmpl_range): "0", or a range running backwards
+            return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
+                                 error=_config_error("server-template %s: %s names no server: HAProxy refuses this "
+                                                     "configuration" % (prefix, count)))]
         if high - low >= MAX_TEMPLATE_SERVERS:
             return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
                                  error=_config_error("server-template %s: %s servers, more than %d"

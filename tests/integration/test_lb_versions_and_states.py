@@ -365,3 +365,16 @@ def test_a_ca_file_haproxy_cannot_load_is_named_not_trusted(form, world, tmp_pat
     assert item["error"]["message"].startswith("CA file %s: " % ca_file), item
     assert "the load balancer cannot load it" in item["error"]["message"], item
     assert ("DER, not PEM" if form == "der" else "not valid base64") in item["error"]["message"], item
+
+
+@pytest.mark.parametrize("count", ["0", "5-2"])
+def test_a_server_template_naming_no_server_is_a_configuration_haproxy_refuses(count, world, tmp_path):
+    """It gave no backend and no error (a review of 2026-12-07)."""
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_t\n    server-template s %s 127.0.0.1:%d ssl verify required ca-file %s check\n"
+        % (count, world["ports"]["good"], world["ca_file"]))).write()
+    checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode != 0, checked
+    (item,) = lbjudge.read({"haproxy": lb})["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG", item
+    assert "server-template s: %s names no server" % count in item["error"]["message"], item
