@@ -7,6 +7,7 @@ their dependencies, let the config readers run `nginx -T`, and hand the result b
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import traceback
 
@@ -72,7 +73,11 @@ class InfoModule(KeySafeModule):
                                   timeout=NGINX_DUMP_TIMEOUT, check=False)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             return None
-        return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
+        if done.returncode != 0:
+            self.warn("nginx -T -c %s failed (%s): its files are read as they are, as though nginx accepted them"
+                      % (config, nginx_complaint(done.stderr)))
+            return None
+        return done.stdout.decode("utf-8", "replace")
 
     def server_version(self, server_type, binary=None):
         """The installed server's own version text (`nginx -v` prints it on stderr), or None."""
@@ -91,6 +96,15 @@ class InfoModule(KeySafeModule):
             if problem:
                 self.fail_json(msg=problem[0], error=problem[1])
         self.exit_json(changed=False, **withhold_keys(result))
+
+
+def nginx_complaint(stderr):
+    """nginx's first [emerg] (else last) line, what it quotes left out: a quoted word may be anything the file holds
+    (a pasted key's line as an "unknown directive"); where it stands (in <file>:<line>) is kept."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    line = next((line for line in lines if "[emerg]" in line), lines[-1] if lines else "no message")
+    line = re.sub(r"^\d+#\d+: ", "", line.split("[emerg]", 1)[-1].strip()) if "[emerg]" in line else line
+    return re.sub(r'"[^"]*"', "(...)", line)[:300]
 
 
 def answer_query(jmespath, query, result):

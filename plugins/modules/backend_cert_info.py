@@ -129,7 +129,8 @@ options:
         listen addresses and server names. Each found site is collected and probed.
       - A string (V(nginx), V(apache), V(haproxy)) uses the usual main configuration file; a dict names the
         configuration file (and for nginx the binary) explicitly.
-      - nginx is read through C(nginx -T) when the binary works, else by following its includes directly. An nginx
+      - nginx is read through C(nginx -T) when the binary works, else by following its includes directly (when
+        C(nginx -T) fails, a warning gives nginx's complaint and where it stands, what it quotes left out). An nginx
         server is a TLS site when some C(listen) of its address and port, in any server, says C(ssl), as nginx
         applies it to the listening socket.
       - Read as the servers read them - nginx C(ssl on) (in a server or the http block) makes every listen of a

@@ -51,7 +51,8 @@ options:
       - "The main configuration file per load balancer type, for example C({haproxy: /etc/haproxy/lb.cfg}); types
         not named use their usual file."
       - nginx is read through C(nginx -T) when the C(nginx) binary on the PATH accepts the file, else by following
-        its includes directly; Apache's Include tree and HAProxy's file are read directly.
+        its includes directly (when C(nginx -T) fails, a warning gives nginx's complaint and where it stands, what it
+        quotes left out); Apache's Include tree and HAProxy's file are read directly.
     type: dict
   probe:
     description: Probe each TLS backend (RV(lb_backends[].endpoint)). Off, only the configuration is read.

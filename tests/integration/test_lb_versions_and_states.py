@@ -34,7 +34,9 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.certops.backend_tls.plugins.modules import lb_backend_info
 from testlib import lbjudge, pki
+from testlib.module_runner import run_main
 from testlib.servers import ApacheLB, HAProxyLB, NginxLB, ProtocolBackends, free_ports, http_status
 
 ROOT = pki.issue("Versions Root CA", ca=True, days=3650)
@@ -378,3 +380,22 @@ def test_a_server_template_naming_no_server_is_a_configuration_haproxy_refuses(c
     (item,) = lbjudge.read({"haproxy": lb})["lb_backends"]
     assert item["error"]["code"] == "INVALID_CONFIG", item
     assert "server-template s: %s names no server" % count in item["error"]["message"], item
+
+
+def test_an_nginx_configuration_nginx_refuses_is_read_with_a_warning_saying_so(world, tmp_path, capfd):
+    """nginx -T failing was thrown away, and the files read as though nginx accepted them, with no word of it (a
+    review of 2026-12-07). What nginx quotes is left out of the warning: a quoted word may be anything a file holds."""
+    body = _nginx_lb(world["ports"], world["ca_file"], world["nginx_port"]) + "    proxy_ssl_verify on;\n"
+    nginx = NginxLB(tmp_path / "nginx", world["nginx_port"], body)
+    nginx.dir.mkdir(parents=True, exist_ok=True)
+    nginx.write_config()
+    checked = subprocess.run(["nginx", "-t", "-q", "-c", str(nginx.conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode != 0 and '"proxy_ssl_verify" directive is duplicate' in checked.stderr, checked
+    # in-process, as Ansible runs it: ansible-core 2.19 prints a module's warning as it is made
+    capfd.readouterr()
+    result = run_main(lb_backend_info.main, {"lb_type": ["nginx"], "config": {"nginx": str(nginx.conf)},
+                                             "timeout": 15})
+    (warning,) = [w for w in capfd.readouterr().err.splitlines() if "nginx -T" in w]
+    assert "nginx -T -c %s failed ((...) directive is duplicate in %s:" % (nginx.conf, nginx.conf) in warning, warning
+    assert warning.endswith("): its files are read as they are, as though nginx accepted them"), warning
+    assert len(result["lb_backends"]) == 3  # read all the same
