@@ -496,6 +496,59 @@ def _within_suites(result, target, identity, timeout):
                     suites, why, without)})
 
 
+def sendable_sni(name):
+    """Whether Python's ssl sends `name` as SNI: it never sends an IP address (HAProxy does, when its `sni` or
+    `check-sni` is one), and refuses a name IDNA cannot encode (an empty label: `.backend.test`, `a..b`)."""
+    if not name or is_ip(name):
+        return not name
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _with_openssl_sni(result, target, identity, timeout):
+    """A load balancer target whose SNI Python's ssl cannot send, probed by Python without SNI (result): the chain,
+    version and cipher the backend gives that SNI, read with `openssl s_client -servername`, offering what the load
+    balancer offers. UNSUPPORTED_SETTING (not judged) where s_client cannot ask."""
+    name, settings = target["server_name"], target.get("lb_settings") or {}
+    why = "the load balancer sends the SNI %s, which Python's ssl cannot send (%s)" % (
+        name, "an IP address" if is_ip(name) else "a name IDNA cannot encode")
+    if not result["ok"]:  # refused, timed out, no common version or cipher: no SNI changes that
+        return result
+    if target.get("proxy_protocol") or not shutil.which("openssl"):
+        return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and %s: not judged" % (
+            why, "openssl s_client sends no PROXY protocol header" if target.get("proxy_protocol") else
+            "this host has no openssl command")})
+    extra = []
+    for flag, key in (("-min_protocol", "min_version"), ("-max_protocol", "max_version"), ("-cipher", "ciphers"),
+                      ("-ciphersuites", "ciphersuites")):
+        if settings.get(key):
+            extra += [flag, settings[key]]
+    try:
+        proc = subprocess.run(_s_client(target["host"], target["port"], name, identity, extra),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=max(0.01, timeout), check=False)
+    except subprocess.TimeoutExpired:
+        return dict(result, ok=False, error={"code": "TIMEOUT", "message": "no answer within %ss (openssl s_client "
+                                             "-servername %s)" % (timeout, name)})
+    except OSError as exc:
+        return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and openssl s_client "
+                                             "could not run (%s): not judged" % (why, exc)})
+    ders = _s_client_ders(proc.stdout)
+    negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
+    if ders and negotiated and negotiated.group(1) != b"(NONE)":
+        return dict(result, chain_der=ders, tls_version=negotiated.group(1).decode(),
+                    cipher=negotiated.group(2).decode())
+    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    failure = next((line for line in lines if "alert" in line or "error:" in line), lines[-1] if lines else
+                   "no certificate")
+    return dict(result, ok=False, chain_der=[], error={
+        "code": "TLS_HANDSHAKE_FAILED", "message": "with the SNI %s (sent by openssl s_client) the backend completes "
+        "no handshake (%s); without SNI it negotiates %s" % (name, failure, result["tls_version"])})
+
+
 def _of_type(result, key_type):
     """A key-type probe's result whose leaf is of another key type (an Ed25519 certificate signs the ECDSA suites
     too) is no answer: the handshake's error then says what came instead."""
@@ -870,6 +923,14 @@ def probe_many(targets, *, timeout, concurrency):
         if target.get("key_type"):
             return one_typed(target)
         settings = target.get("lb_settings")
+        if settings is not None and not sendable_sni(target["server_name"]):
+            begun = time.monotonic()
+            result = one(dict(target, server_name=None))
+            context = contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))]
+            result = _with_openssl_sni(result, target, getattr(context, "identity", None),
+                                       timeout - (time.monotonic() - begun))
+            result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
+            return result
         begun = time.monotonic()
         result = run(target, contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))],
                      timeout)

@@ -67,3 +67,12 @@ def test_an_endpoints_key_types_are_those_a_probe_can_ask_for():
     """parse_endpoint takes a key_type from _base.KEY_TYPES (so that parsing an endpoint imports no prober), and the
     prober says how it asks for each in _probe.KEY_TYPES: one list of names, in one order (messages list them)."""
     assert tuple(_probe.KEY_TYPES) == _base.KEY_TYPES
+
+
+def test_which_sni_python_can_send():
+    """Python's ssl sends no IP address as SNI and refuses a name IDNA cannot encode: those a load balancer sends
+    (HAProxy's check-sni 127.0.0.1) are read with openssl s_client instead (_with_openssl_sni)."""
+    assert [name for name in ("backend.test", "xn--bcher-kva.test", "bücher.test", None, "")
+            if not _probe.sendable_sni(name)] == []
+    assert [name for name in ("127.0.0.1", "::1", "2001:db8::1", ".backend.test", "a..b", "x" * 64 + ".test")
+            if _probe.sendable_sni(name)] == []
