@@ -251,12 +251,20 @@ def _anchor_ders(name, prefix, rule, directory):
     ders = material["ders"]
     if not directory and rule != "system":
         # HAProxy's ca-file, nginx's proxy_ssl_trusted_certificate and Apache's SSLProxyCACertificateFile are read as
-        # PEM, every block of it (OpenSSL's X509_load_cert_crl_file): a DER file, or a block that cannot be decoded,
-        # and the load balancer does not start.
-        if material["format"] != "pem":
-            raise CertError("NOT_A_CERTIFICATE", "%s, not PEM: the load balancer cannot load it" % (
-                "DER" if material["format"] == "der" else material["format"].upper()))
-        broken = [p for p in material["problems"] if not p.startswith("more than one private key")]
+        # PEM (OpenSSL's X509_load_cert_crl_file, which skips block types it does not take): a file with no PEM in it
+        # (DER, PKCS#12), a certificate block that is no base64, or a last block with no END line, and the load
+        # balancer does not start. OpenSSL knows a BEGIN or END line only at the start of a line.
+        broken = [p for p in material["problems"] if p.endswith("is not valid base64")]
+        marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----", data)
+        if not marks:
+            raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % (
+                "no PEM block starts a line" if material["format"] == "pem" else "%s, not PEM" % (
+                    "DER" if material["format"] == "der" else material["format"].upper())))
+        if not [label for mark, label in marks if mark == b"BEGIN" and label in _material.CERT_LABELS]:
+            raise CertError("NOT_A_CERTIFICATE", "no PEM certificate block (%s): the load balancer cannot load it"
+                            % ", ".join(sorted(set(label.decode() for _mark, label in marks))))
+        if marks[-1][0] == b"BEGIN":
+            broken.append("its last PEM block has no END line (truncated file?)")
         if broken:
             raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % "; ".join(broken))
     if directory:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _certs, _confread
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     MAX_COUNT_DIGITS,
     MAX_TEMPLATE_SERVERS,
@@ -103,8 +103,10 @@ def _ha_protocols(settings, global_settings):
     low = high = None
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):  # force-* is in ssl-min-ver / ssl-max-ver (_ha_apply)
-        configured_low, configured_high = _ha_value(source, "ssl-min-ver")[0], _ha_value(source, "ssl-max-ver")[0]
-        unknown = [v for v in (configured_low, configured_high) if v and v not in _HA_VERSIONS]
+        (configured_low, _o, low_dynamic), (configured_high, _o, high_dynamic) = (
+            _ha_value(source, "ssl-min-ver"), _ha_value(source, "ssl-max-ver"))
+        unknown = [v for v, dynamic in ((configured_low, low_dynamic), (configured_high, high_dynamic))
+                   if v and not dynamic and "$" not in v and v not in _HA_VERSIONS]
         if unknown:  # HAProxy 2.6: "'ssl-min-ver' : unknown ssl/tls version string 'TLSv1.4'"
             return None, None, ("unknown SSL/TLS version %s (HAProxy knows %s): HAProxy refuses this configuration"
                                 % (unknown[0], ", ".join(_HA_VERSIONS)))
@@ -136,10 +138,18 @@ def _ha_crt_key(crt, state):
     .crt>.key; else HAProxy does not start ("No Private Key found"). A crt that cannot be read is left to the probe,
     which says why."""
     try:
-        if b"PRIVATE KEY-----" in _base.read_file(crt):  # any PEM private key block
-            return None, None
+        data = _base.read_file(crt)
     except _base.CertError:
         return None, None
+    if b"PRIVATE KEY-----" in data:
+        # a key OpenSSL reads there without a passphrase (HAProxy asks for none: an encrypted one, or an OpenSSH
+        # key, and it goes on to <crt>.key)
+        try:
+            key = _certs.parse_material(data)["key"]
+        except _base.CertError:
+            key = None
+        if key and not key.get("encrypted") and not key.get("error") and key.get("_spki"):
+            return None, None
     base = crt[:-len(".crt")] if state.extra_del_ext and crt.endswith(".crt") else crt
     if state.extra_key and os.path.isfile(base + ".key"):
         return base + ".key", None
@@ -155,6 +165,7 @@ class _HAState:
         self.ca_base = None
         self.crt_base = None
         self.server_verify = None  # (value, line) of the global ssl-server-verify
+        self.server_verify_dynamic = False  # it names an environment variable
         self.global_settings = {}  # ssl-default-server-options, -ciphers, -ciphersuites
         self.extra_key = True  # ssl-load-extra-files lets a crt's key come from <crt>.key (its default: all)
         self.extra_del_ext = False  # ssl-load-extra-del-ext: <crt without .crt>.key instead
@@ -244,11 +255,12 @@ def _ha_item(state, proxy, settings, line, source, problems):
     verify_value, verify_origin, verify_dynamic = _ha_value(settings, "verify")
     if verify_value is None and state.server_verify:
         verify_value, verify_origin = state.server_verify, "global"  # 1.1: ssl-server-verify
+        verify_dynamic = state.server_verify_dynamic
     elif verify_value is None:
         verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
     verify = tls and verify_value == "required"
     # HAProxy 2.6 refuses any other value ("verify optional" is a bind's)
-    if not verify_dynamic and verify_value not in ("none", "required"):
+    if not verify_dynamic and "$" not in verify_value and verify_value not in ("none", "required"):
         problems = problems + ["verify %s (%s): HAProxy takes none or required there, and refuses this configuration"
                                % (verify_value, "ssl-server-verify" if verify_origin == "global" else "verify")]
     error = _config_error("; ".join(problems)) if problems else None
@@ -289,7 +301,8 @@ def _ha_item(state, proxy, settings, line, source, problems):
             client_key, key_problem = _ha_crt_key(client_cert, state)
             error = error or (_config_error(key_problem) if key_problem and tls else None)
     min_version, max_version, protocol_problem = _ha_protocols(settings, state.global_settings)
-    if protocol_problem and tls:
+    # (an unknown version name is refused as the line is read, TLS or not; an empty range only for a TLS server)
+    if protocol_problem and (tls or protocol_problem.startswith("unknown SSL/TLS version")):
         error = error or _config_error(protocol_problem)
     # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None).
     ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
@@ -399,6 +412,7 @@ def _ha_global(state, tokens):
         state.paths.set_default(words)
     elif keyword == "ssl-server-verify" and len(words) > 1:
         state.server_verify = words[1]
+        state.server_verify_dynamic = bool(tokens[1][1]) or "$" in words[1]
     elif keyword == "ssl-load-extra-files" and len(words) > 1:
         state.extra_key = any(w in ("all", "key") for w in words[1:])
     elif keyword == "ssl-load-extra-del-ext":

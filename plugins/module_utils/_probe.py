@@ -45,8 +45,8 @@ insufficient_security alert, or no cipher to offer), else TLS_HANDSHAKE_FAILED s
 without the load balancer's limits. The chain, version and cipher are then those of the second handshake.
 Its TLS 1.3 cipher suites (`ciphersuites` in lb_settings), which Python's ssl cannot restrict: a handshake over
 TLS 1.3 with a suite outside them is asked again by `openssl s_client -ciphersuites`, offering only those, and
-fails NO_COMMON_CIPHER when the server takes none of them.
-TLS 1.3 cipher suites cannot be restricted (Python's ssl has no call for them).
+fails NO_COMMON_CIPHER when the server takes none of them. An SNI Python's ssl cannot send (an IP address, which
+HAProxy sends; a name IDNA refuses) is sent by `openssl s_client -servername` (_with_openssl_sni).
 """
 
 from __future__ import annotations
@@ -467,6 +467,9 @@ def suites_probe(host, port, *, server_name, suites, timeout, identity=None):
     negotiated = re.search(rb"^New, TLSv1\.3, Cipher is (\S+)", proc.stdout, re.M)
     if negotiated:
         return negotiated.group(1).decode(), None
+    if b"SSL_CONF_cmd(-ciphersuites" in proc.stderr:  # OpenSSL knows none of them: the load balancer does not start
+        raise CertError("INVALID_CONFIG", "ciphersuites %s: OpenSSL knows no TLS 1.3 cipher suite there, and the "
+                        "load balancer refuses this configuration" % suites)
     lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     return None, next((line for line in lines if "alert" in line or "error:" in line),
                       lines[-1] if lines else "no handshake")
@@ -515,8 +518,9 @@ def _with_openssl_sni(result, target, identity, timeout):
     name, settings = target["server_name"], target.get("lb_settings") or {}
     why = "the load balancer sends the SNI %s, which Python's ssl cannot send (%s)" % (
         name, "an IP address" if is_ip(name) else "a name IDNA cannot encode")
-    if not result["ok"]:  # refused, timed out, no common version or cipher: no SNI changes that
-        return result
+    code = (result["error"] or {}).get("code")
+    if not result["ok"] and code in ("DNS_FAILURE", "CONNECTION_REFUSED", "HOST_UNREACHABLE", "TIMEOUT"):
+        return result  # no SNI changes that; a handshake refused without SNI (a strict-SNI server) is asked again
     if target.get("proxy_protocol") or not shutil.which("openssl"):
         return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and %s: not judged" % (
             why, "openssl s_client sends no PROXY protocol header" if target.get("proxy_protocol") else
@@ -539,8 +543,10 @@ def _with_openssl_sni(result, target, identity, timeout):
     ders = _s_client_ders(proc.stdout)
     negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
     if ders and negotiated and negotiated.group(1) != b"(NONE)":
-        return dict(result, chain_der=ders, tls_version=negotiated.group(1).decode(),
+        return dict(result, ok=True, error=None, chain_der=ders, tls_version=negotiated.group(1).decode(),
                     cipher=negotiated.group(2).decode())
+    if not result["ok"]:  # refused with that SNI too: the first handshake's failure says it
+        return result
     lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     failure = next((line for line in lines if "alert" in line or "error:" in line), lines[-1] if lines else
                    "no certificate")
@@ -842,7 +848,8 @@ def probe_many(targets, *, timeout, concurrency):
 
     Each distinct client certificate is read and checked once, before any connection; an endpoint
     whose certificate or key cannot be used gets that error without being connected to. A target with
-    `lb_settings` ({min_version, max_version, ciphers}) is probed offering only those; when that fails, a second
+    `lb_settings` ({min_version, max_version, ciphers, ciphersuites}) is probed offering only those (its TLS 1.3
+    suites through openssl s_client: _within_suites); when that fails, a second
     handshake without them, within the same timeout, names the failure (lb_failure). A target with `key_type` (a
     key of KEY_TYPES) asks for the server's certificate of that key type: over TLS <= 1.2 by its cipher suites,
     and when the server refuses that, over TLS 1.3 by `openssl s_client` (typed_probe).

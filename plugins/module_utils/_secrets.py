@@ -64,11 +64,38 @@ def option_name(path):
     return text
 
 
+_KEY_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY-----")
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _mask_headless_keys(text):
+    """text with each END line of a PEM private key masked together with the base64 lines before it, as written or as
+    a repr writes them (newlines as \\n): a key whose BEGIN line was cut off (a truncated paste) is no block to find,
+    and Ansible may have rewritten the text around it before logging it. One backward walk from each END line, over
+    base64 characters, line ends and their escapes, and a '=' only where padding stands (before a line end): the
+    option name before `=` stays. Linear in the text."""
+    out, last = [], 0
+    for match in _KEY_END.finditer(text):
+        start = match.start()
+        while start > last:
+            char, after = text[start - 1], text[start:start + 1]
+            if char in _BASE64 or char in "\r\n" or (char == "\\" and after in ("n", "r")):
+                start -= 1
+            elif char == "=" and (after in ("\r", "\n", "\\", "=") or text.startswith("-----END", start)):
+                start -= 1
+            else:
+                break
+        out.append(text[last:start])
+        out.append(REDACTED)
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def redact(text, *, secrets=()):
-    """text with every PEM private key block masked, each multi-line secret as a repr writes it, and each secret
-    holding key text as it is too: a key whose BEGIN line was cut off (a truncated paste) is no block to find."""
-    if MARKER in text:
-        text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
+    """text with each secret holding key text masked as it is and as a repr writes it, each other multi-line secret as
+    a repr writes it, then every PEM private key block and every private key END line with the base64 before it (a
+    key whose BEGIN line was cut off, or a secret Ansible rewrote before logging it: _mask_headless_keys)."""
     for secret in secrets:
         if not isinstance(secret, str):
             continue
@@ -76,8 +103,10 @@ def redact(text, *, secrets=()):
         if "\n" in secret:
             forms.append(repr(secret)[1:-1])
         for form in forms:
-            if form in text:
+            if form and form in text:
                 text = text.replace(form, REDACTED)
+    if MARKER in text:
+        text = _mask_headless_keys(_PEM_PRIVATE_KEY.sub(REDACTED, text))
     return text
 
 

@@ -428,8 +428,9 @@ lb_backends:
           C(CipherString), C(MinProtocol), C(MaxProtocol), C(Protocol) and C(Options): not judged), V(DYNAMIC_PATH)
           (a CA, CRL or client certificate path only known at run time), or the CA file's V(NOT_FOUND),
           V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE) (also when its only certificates are OpenSSL C(TRUSTED
-          CERTIFICATE)s whose trust settings refuse serverAuth, and for a CA file the load balancer cannot load: DER,
-          or a PEM block that is not base64 or has no END line), V(TOO_LARGE). nginx loads its CA and CRL files only
+          CERTIFICATE)s whose trust settings refuse serverAuth, and for a CA file the load balancer cannot load: no
+          PEM block at the start of a line, no certificate block, a certificate block that is not base64, or a last
+          block without its END line), V(TOO_LARGE). nginx loads its CA and CRL files only
           where it verifies: elsewhere their errors are not reported here."
         - "A CRL file or directory that cannot be read or holds no CRL: V(NOT_FOUND), V(PERMISSION_DENIED),
           V(NOT_A_CRL) (no PEM CRL in it, a DER CRL, or a directory where a file is named), V(TOO_LARGE) (over 16

@@ -12,6 +12,7 @@ HAProxy's health checks, and a request through a real nginx.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 
 import pytest
 
@@ -48,7 +49,7 @@ def world(tmp_path_factory):
     with contextlib.ExitStack() as running:
         for server in (ProtocolBackends(base / "backends", sites), haproxy, nginx):
             running.enter_context(server)
-        yield {"haproxy": haproxy, "nginx": nginx, "ports": ports, "nginx_port": nginx_port}
+        yield {"haproxy": haproxy, "nginx": nginx, "ports": ports, "nginx_port": nginx_port, "ca_file": ca_file}
 
 
 def _answers(result, key):
@@ -82,3 +83,14 @@ def test_nginx_ciphersuites_as_a_proxied_request_finds_them(world):
     message = next(item["endpoint"]["error"]["message"] for item in result["lb_backends"]
                    if by_port[item["port"]] == "chacha")
     assert "ciphersuites %s" % LB_SUITES in message and "TLS_CHACHA20_POLY1305_SHA256" in message, message
+
+
+def test_ciphersuites_openssl_does_not_know_are_a_configuration_haproxy_refuses(world, tmp_path):
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_bogus\n    server s 127.0.0.1:%d ssl verify required ca-file %s ciphersuites TLS_NO_SUCH_SUITE "
+        "sni str(backend.test)\n" % (world["ports"]["both"], world["ca_file"]))).write()
+    checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 1, checked
+    (item,) = lbjudge.read({"haproxy": lb})["lb_backends"]
+    error = item["endpoint"]["error"]
+    assert error["code"] == "INVALID_CONFIG" and "ciphersuites TLS_NO_SUCH_SUITE" in error["message"], item
