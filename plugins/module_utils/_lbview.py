@@ -255,7 +255,10 @@ def _anchor_ders(name, prefix, rule, directory):
         # (DER, PKCS#12), a certificate block that is no base64, or a last block with no END line, and the load
         # balancer does not start. OpenSSL knows a BEGIN or END line only at the start of a line.
         broken = [p for p in material["problems"] if p.endswith("is not valid base64")]
-        marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----", data)
+        # (a UTF-8 byte order mark before the first line is skipped, as OpenSSL 3 does; a marker line may end in
+        # spaces, and one followed by more text is no marker)
+        text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+        marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----[ \t]*\r?$", text)
         if not marks:
             raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % (
                 "no PEM block starts a line" if material["format"] == "pem" else "%s, not PEM" % (

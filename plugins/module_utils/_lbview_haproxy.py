@@ -98,15 +98,19 @@ def _ha_protocols(settings, global_settings):
 
     As HAProxy 2.6 builds a server's range (ssl_sock_init_srv, ssl_sock_prepare_srv_ssl_ctx): the server's own
     minimum and maximum, else the global ones (force-* sets both); the no-tlsv* flags of both, but only when no
-    minimum or maximum is set at all (else HAProxy ignores them, with a warning). A range that leaves no version is
+    minimum or maximum is set at all (else HAProxy ignores them, with a warning). A version HAProxy takes from an
+    environment variable gives ("DYNAMIC", why) as the problem. A range that leaves no version is
     a configuration HAProxy refuses ("all SSL/TLS versions are disabled"): the problem says so."""
     low = high = None
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):  # force-* is in ssl-min-ver / ssl-max-ver (_ha_apply)
         (configured_low, _o, low_dynamic), (configured_high, _o, high_dynamic) = (
             _ha_value(source, "ssl-min-ver"), _ha_value(source, "ssl-max-ver"))
-        unknown = [v for v, dynamic in ((configured_low, low_dynamic), (configured_high, high_dynamic))
-                   if v and not dynamic and "$" not in v and v not in _HA_VERSIONS]
+        dynamic = [v for v, flag in ((configured_low, low_dynamic), (configured_high, high_dynamic)) if v and flag]
+        if dynamic:  # HAProxy expands "${VAR}" (in double quotes only) from its environment: not known here
+            return None, None, ("DYNAMIC", "the SSL/TLS version %s is only known to HAProxy at run time (an "
+                                "environment variable): not judged" % dynamic[0])
+        unknown = [v for v in (configured_low, configured_high) if v and v not in _HA_VERSIONS]
         if unknown:  # HAProxy 2.6: "'ssl-min-ver' : unknown ssl/tls version string 'TLSv1.4'"
             return None, None, ("unknown SSL/TLS version %s (HAProxy knows %s): HAProxy refuses this configuration"
                                 % (unknown[0], ", ".join(_HA_VERSIONS)))
@@ -260,10 +264,14 @@ def _ha_item(state, proxy, settings, line, source, problems):
         verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
     verify = tls and verify_value == "required"
     # HAProxy 2.6 refuses any other value ("verify optional" is a bind's)
-    if not verify_dynamic and "$" not in verify_value and verify_value not in ("none", "required"):
+    if verify_dynamic:  # "${VAR}": HAProxy's environment decides whether it verifies; not known here
+        error_dynamic = {"code": "UNSUPPORTED_SETTING", "message": "%s %s is only known to HAProxy at run time (an "
+                         "environment variable): whether it verifies is not known here, not judged" % (
+                             "ssl-server-verify" if verify_origin == "global" else "verify", verify_value)}
+    elif verify_value not in ("none", "required"):
         problems = problems + ["verify %s (%s): HAProxy takes none or required there, and refuses this configuration"
                                % (verify_value, "ssl-server-verify" if verify_origin == "global" else "verify")]
-    error = _config_error("; ".join(problems)) if problems else None
+    error = _config_error("; ".join(problems)) if problems else (error_dynamic if verify_dynamic else None)
 
     sni_value, _origin, sni_dynamic = _ha_value(settings, "sni")
     sni = None
@@ -302,7 +310,9 @@ def _ha_item(state, proxy, settings, line, source, problems):
             error = error or (_config_error(key_problem) if key_problem and tls else None)
     min_version, max_version, protocol_problem = _ha_protocols(settings, state.global_settings)
     # (an unknown version name is refused as the line is read, TLS or not; an empty range only for a TLS server)
-    if protocol_problem and (tls or protocol_problem.startswith("unknown SSL/TLS version")):
+    if isinstance(protocol_problem, tuple):  # a version from an environment variable
+        error = error or ({"code": "UNSUPPORTED_SETTING", "message": protocol_problem[1]} if tls else None)
+    elif protocol_problem and (tls or protocol_problem.startswith("unknown SSL/TLS version")):
         error = error or _config_error(protocol_problem)
     # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None).
     ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
@@ -412,7 +422,7 @@ def _ha_global(state, tokens):
         state.paths.set_default(words)
     elif keyword == "ssl-server-verify" and len(words) > 1:
         state.server_verify = words[1]
-        state.server_verify_dynamic = bool(tokens[1][1]) or "$" in words[1]
+        state.server_verify_dynamic = bool(tokens[1][1])
     elif keyword == "ssl-load-extra-files" and len(words) > 1:
         state.extra_key = any(w in ("all", "key") for w in words[1:])
     elif keyword == "ssl-load-extra-del-ext":

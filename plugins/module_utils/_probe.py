@@ -499,6 +499,10 @@ def _within_suites(result, target, identity, timeout):
                     suites, why, without)})
 
 
+# a handshake without SNI that failed thus may succeed with it (a server refusing a name it does not know)
+_SNI_MAY_CHANGE = ("TLS_HANDSHAKE_FAILED", "CONNECTION_RESET", "NO_COMMON_PROTOCOL", "NO_COMMON_CIPHER")
+
+
 def sendable_sni(name):
     """Whether Python's ssl sends `name` as SNI: it never sends an IP address (HAProxy does, when its `sni` or
     `check-sni` is one), and refuses a name IDNA cannot encode (an empty label: `.backend.test`, `a..b`)."""
@@ -519,8 +523,11 @@ def _with_openssl_sni(result, target, identity, timeout):
     why = "the load balancer sends the SNI %s, which Python's ssl cannot send (%s)" % (
         name, "an IP address" if is_ip(name) else "a name IDNA cannot encode")
     code = (result["error"] or {}).get("code")
-    if not result["ok"] and code in ("DNS_FAILURE", "CONNECTION_REFUSED", "HOST_UNREACHABLE", "TIMEOUT"):
-        return result  # no SNI changes that; a handshake refused without SNI (a strict-SNI server) is asked again
+    if not result["ok"] and (code not in _SNI_MAY_CHANGE or timeout <= 0.05):
+        return result  # not reached, or its client certificate unusable: no SNI changes that
+    if timeout <= 0.05:
+        return dict(result, ok=False, error={"code": "TIMEOUT", "message": "%s, and no time was left to ask with "
+                                             "openssl s_client" % why})
     if target.get("proxy_protocol") or not shutil.which("openssl"):
         return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and %s: not judged" % (
             why, "openssl s_client sends no PROXY protocol header" if target.get("proxy_protocol") else
@@ -934,6 +941,8 @@ def probe_many(targets, *, timeout, concurrency):
             begun = time.monotonic()
             result = one(dict(target, server_name=None))
             context = contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))]
+            if isinstance(context, CertError):  # its client certificate cannot be used: that error, as it is
+                return result
             result = _with_openssl_sni(result, target, getattr(context, "identity", None),
                                        timeout - (time.monotonic() - begun))
             result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)

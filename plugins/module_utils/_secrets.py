@@ -70,18 +70,20 @@ _BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 def _mask_headless_keys(text):
     """text with each END line of a PEM private key masked together with the base64 lines before it, as written or as
-    a repr writes them (newlines as \\n): a key whose BEGIN line was cut off (a truncated paste) is no block to find,
-    and Ansible may have rewritten the text around it before logging it. One backward walk from each END line, over
-    base64 characters, line ends and their escapes, and a '=' only where padding stands (before a line end): the
-    option name before `=` stays. Linear in the text."""
+    a repr writes them (newlines as \\n, or doubly escaped): a key whose BEGIN line was cut off (a truncated paste) is
+    no block to find, and Ansible may have rewritten the text around it before logging it. One backward walk from
+    each END line, over base64 characters, line ends, backslashes, spaces and tabs, and a '=' only where padding
+    stands (before a line end): the option name before `=` stays; words of the base64 alphabet just before the key
+    may be masked with it. Linear in the text."""
     out, last = [], 0
     for match in _KEY_END.finditer(text):
         start = match.start()
         while start > last:
             char, after = text[start - 1], text[start:start + 1]
-            if char in _BASE64 or char in "\r\n" or (char == "\\" and after in ("n", "r")):
+            # base64, line ends, any escaping of them (a repr of a repr doubles the backslashes), spaces and tabs
+            if char in _BASE64 or char in "\r\n\\ \t":
                 start -= 1
-            elif char == "=" and (after in ("\r", "\n", "\\", "=") or text.startswith("-----END", start)):
+            elif char == "=" and (after in ("\r", "\n", "\\", "=", " ", "\t") or text.startswith("-----END", start)):
                 start -= 1
             else:
                 break
@@ -95,7 +97,12 @@ def _mask_headless_keys(text):
 def redact(text, *, secrets=()):
     """text with each secret holding key text masked as it is and as a repr writes it, each other multi-line secret as
     a repr writes it, then every PEM private key block and every private key END line with the base64 before it (a
-    key whose BEGIN line was cut off, or a secret Ansible rewrote before logging it: _mask_headless_keys)."""
+    key whose BEGIN line was cut off, or a secret Ansible rewrote before logging it: _mask_headless_keys). Bytes are
+    read as UTF-8; anything else that is not text is given back as it is."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if not isinstance(text, str):
+        return text
     for secret in secrets:
         if not isinstance(secret, str):
             continue

@@ -424,7 +424,8 @@ lb_backends:
           offering no TLS version, or resolving a C(proxy_pass) host per request with no C(resolver)),
           V(DYNAMIC_ADDRESS) (the backend is only known at run time), V(UNSUPPORTED_ADDRESS) (no TCP address or no
           fixed port), V(UNSUPPORTED_SETTING) (a setting whose effect the collection cannot reproduce, Apache's
-          C(SSLProxyVerify optional_no_ca) or an nginx C(proxy_ssl_conf_command) other than C(Ciphersuites),
+          C(SSLProxyVerify optional_no_ca), a HAProxy C(verify), C(ssl-server-verify), C(ssl-min-ver) or
+          C(ssl-max-ver) from an environment variable, or an nginx C(proxy_ssl_conf_command) other than C(Ciphersuites),
           C(CipherString), C(MinProtocol), C(MaxProtocol), C(Protocol) and C(Options): not judged), V(DYNAMIC_PATH)
           (a CA, CRL or client certificate path only known at run time), or the CA file's V(NOT_FOUND),
           V(PERMISSION_DENIED), V(NOT_A_CERTIFICATE) (also when its only certificates are OpenSSL C(TRUSTED

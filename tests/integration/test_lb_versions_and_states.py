@@ -363,6 +363,8 @@ def _ca_file_text(form):
         "with-p7": ROOT.pem + p7,
         "mention": "# paste below the -----BEGIN CERTIFICATE----- line\n" + ROOT.pem,
         "crlf": ROOT.pem.replace("\n", "\r\n"),
+        "bom": b"\xef\xbb\xbf" + ROOT.pem.encode(),  # as Windows editors write UTF-8
+        "begin-and-text": ROOT.pem + "-----BEGIN CERTIFICATE----- paste the next one here\n",
     }[form]
 
 
@@ -370,7 +372,7 @@ CA_FILE_REFUSED = {"der": "DER, not PEM", "bad-block": "not valid base64", "trun
                    "indented": "no PEM block starts a line", "p7-only": "no PEM certificate block (PKCS7)"}
 
 
-@pytest.mark.parametrize("form", sorted(CA_FILE_REFUSED) + ["with-p7", "mention", "crlf"])
+@pytest.mark.parametrize("form", sorted(CA_FILE_REFUSED) + ["with-p7", "mention", "crlf", "bom", "begin-and-text"])
 def test_a_ca_file_haproxy_cannot_load_is_named_not_trusted(form, world, tmp_path):
     """HAProxy (as nginx and Apache) reads its CA file as PEM with OpenSSL: with no PEM in it, a certificate block
     that is no base64, a last block without its END line, or no certificate block, it does not start. The collection
@@ -427,16 +429,18 @@ def test_an_nginx_configuration_nginx_refuses_is_read_with_a_warning_saying_so(w
     assert len(result["lb_backends"]) == 3  # read all the same
 
 
-@pytest.mark.parametrize("where", ["server", "default-options", "global-verify"])
-def test_settings_from_environment_variables_are_not_refused(where, world, tmp_path):
-    """A version or verify value HAProxy takes from its environment is not known here: not INVALID_CONFIG (it was
-    for a while on 2026-12-07, a review of that change). HAProxy accepts it with the variable set."""
+@pytest.mark.parametrize("where", ["server", "default-options", "global-verify", "server-verify"])
+def test_settings_from_environment_variables_are_not_judged(where, world, tmp_path):
+    """A version or verify value HAProxy takes from its environment ("${VAR}", in double quotes) is not known here:
+    UNSUPPORTED_SETTING, not judged; it was INVALID_CONFIG for a while on 2026-12-07, and before that guessed (no
+    verification, any version: a review of that change). HAProxy accepts each with the variable set."""
     global_lines, server = {
         "server": ("", 'ssl-min-ver "${CERTOPS_MINVER}"'),
         "default-options": ('    ssl-default-server-options ssl-min-ver "${CERTOPS_MINVER}"', ""),
         "global-verify": ('    ssl-server-verify "${CERTOPS_VERIFY}"', ""),
+        "server-verify": ("", 'verify "${CERTOPS_VERIFY}"'),
     }[where]
-    verify = "" if where == "global-verify" else "verify required "  # else the global value is not used
+    verify = "verify required " if where in ("server", "default-options") else ""  # else the variable decides
     lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head(global_lines) + (
         "backend be_env\n    server s 127.0.0.1:%d ssl %sca-file %s check %s\n"
         % (world["ports"]["good"], verify, world["ca_file"], server))).write()
@@ -445,4 +449,18 @@ def test_settings_from_environment_variables_are_not_refused(where, world, tmp_p
                              env=environment)
     assert checked.returncode in (0, 2), checked
     (item,) = lbjudge.read({"haproxy": lb})["lb_backends"]
-    assert (item["error"] or {}).get("code") != "INVALID_CONFIG", item
+    assert item["error"]["code"] == "UNSUPPORTED_SETTING" and "only known to HAProxy at run time" in \
+        item["error"]["message"], item
+
+
+@pytest.mark.parametrize("line", ["ssl-min-ver $CERTOPS_MINVER", "ssl-min-ver TLSv1.4"])
+def test_a_version_haproxy_does_not_know_is_refused_with_or_without_ssl(line, world, tmp_path):
+    """HAProxy expands a variable only in double quotes, and refuses an unknown version as it reads the line, on a
+    server without `ssl` too."""
+    lb = HAProxyLB(tmp_path / "lb", lbjudge.haproxy_head() + (
+        "backend be_v\n    server s 127.0.0.1:%d check %s\n" % (world["ports"]["good"], line))).write()
+    checked = subprocess.run(["haproxy", "-c", "-f", str(lb.conf)], capture_output=True, text=True, check=False,
+                             env=dict(os.environ, CERTOPS_MINVER="TLSv1.2"))
+    assert checked.returncode == 1 and "unknown ssl/tls version" in checked.stdout + checked.stderr, checked
+    (item,) = lbjudge.read({"haproxy": lb})["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and "unknown SSL/TLS version" in item["error"]["message"], item

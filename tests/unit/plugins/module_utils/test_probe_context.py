@@ -76,3 +76,23 @@ def test_which_sni_python_can_send():
             if not _probe.sendable_sni(name)] == []
     assert [name for name in ("127.0.0.1", "::1", "2001:db8::1", ".backend.test", "a..b", "x" * 64 + ".test")
             if _probe.sendable_sni(name)] == []
+
+
+def test_an_unusable_client_certificate_stays_the_error_when_the_sni_needs_openssl(tmp_path):
+    """A load balancer target whose SNI Python cannot send (an IP address) and whose client certificate cannot be
+    used: that error, not a handshake s_client made without the certificate (for a while on 2026-12-07 the second
+    came back ok from a server that asks for no certificate, a review of that change). Real TLS on loopback."""
+    from testlib import faultpeers, pki
+
+    ca = pki.CA("SNI unit")
+    leaf = ca.leaf("127.0.0.1")
+    missing = str(tmp_path / "no-such-client.pem")
+    settings = {"min_version": None, "max_version": None, "ciphers": None, "ciphersuites": None}
+    with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
+        (unusable, usable) = _probe.probe_many([
+            {"host": "127.0.0.1", "port": server.port, "server_name": "127.0.0.1", "lb_settings": settings,
+             "client_cert": missing},
+            {"host": "127.0.0.1", "port": server.port, "server_name": "127.0.0.1", "lb_settings": settings},
+        ], timeout=10, concurrency=1)
+    assert not unusable["ok"] and unusable["error"]["code"] == "NOT_FOUND", unusable
+    assert usable["ok"] and usable["chain_der"][0] == leaf.der, usable  # read with s_client -servername

@@ -70,13 +70,18 @@ def logged(monkeypatch):
     # a whole key block in the same string, before or after (masked first, the string was no longer found)
     (cert_chain_verify, {"chain": CERT, "ca_content": HEADLESS + OTHER_KEY}, "fail"),
     (cert_chain_verify, {"chain": CERT, "ca_content": OTHER_KEY + HEADLESS}, "fail"),
+    # a list in a list: Ansible makes the inner one a str, then logs the outer one's repr (escaped twice)
+    (cert_chain_verify, {"chain": CERT, "intermediates": [[HEADLESS]]}, "fail"),
+    # lines ending in a space, and a rewrite by Ansible
+    (cert_chain_verify, {"chain": CERT, "ca_content": HEADLESS.replace("\n", " \n") + "# contact: a@b.test\n"},
+     "fail"),
     (cert_chain_verify, {"chain": CERT, "intermediates": [HEADLESS]}, "fail"),
     (cert_chain_verify, {"items": [{"name": "a", "chain": [CERT, HEADLESS]}]}, "exit"),  # refused per item
     (backend_cert_info, {"paths": [HEADLESS]}, "exit"),  # a path that names no file
     (backend_cert_info, {"endpoints": [{"host": "127.0.0.1", "port": 1, "client_key": HEADLESS}], "timeout": 1},
      "fail"),
-], ids=["ca_content", "rewritten", "then-a-key", "after-a-key", "intermediates", "item-chain", "paths",
-        "client_key"])
+], ids=["ca_content", "rewritten", "then-a-key", "after-a-key", "nested-list", "spaces-rewritten", "intermediates",
+        "item-chain", "paths", "client_key"])
 def test_a_key_without_its_begin_line_is_neither_logged_nor_returned(logged, module, args, expect):
     """The invocation is logged inside AnsibleModule's constructor, before the module looks at its options: the key
     text was logged whole there (a review of 2026-12-07), though the result masked it."""
