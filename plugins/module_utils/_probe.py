@@ -407,6 +407,18 @@ def _s_client_ders(stdout):
     return ders
 
 
+def _s_client_outcome(proc):
+    """What an `openssl s_client -showcerts` run gave: (certificates as DER, version, cipher), the version and cipher
+    None when no handshake completed, and the line of its stderr that says why (an alert, an error, a refusal)."""
+    negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
+    version, cipher = (negotiated.group(1).decode(), negotiated.group(2).decode()) if negotiated and \
+        negotiated.group(1) != b"(NONE)" else (None, None)
+    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    why = next((line for line in lines if "alert" in line or "error:" in line or "refused" in line.lower()),
+               lines[-1] if lines else "no handshake")
+    return _s_client_ders(proc.stdout), version, cipher, why
+
+
 def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, proxy_protocol=None, tls13=False):
     """probe()'s result for the certificate of one key type, asked for by its signature algorithms with `openssl
     s_client` (KEY_TYPES: Python's ssl cannot set them), only TLS 1.3 when tls13. s_client sends no PROXY protocol
@@ -431,16 +443,12 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
     except OSError as exc:
         result["error"]["message"] += "it could not run (%s)" % exc
         return result
-    ders = _s_client_ders(proc.stdout)
-    negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
+    ders, version, cipher, why = _s_client_outcome(proc)
     elapsed = round((time.monotonic() - begun) * 1000.0, 1)
     result["elapsed_ms"] = elapsed
-    if ders and negotiated and negotiated.group(1) != b"(NONE)":
-        return dict(result, ok=True, error=None, chain_der=ders, tls_version=negotiated.group(1).decode(),
-                    cipher=negotiated.group(2).decode(), handshake_ms=elapsed)
-    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    why = next((line for line in lines if "alert" in line or "error:" in line or "refused" in line.lower()),
-               lines[-1] if lines else "no certificate")
+    if ders and version:
+        return dict(result, ok=True, error=None, chain_der=ders, tls_version=version, cipher=cipher,
+                    handshake_ms=elapsed)
     if "refused" in why.lower():
         result["error"] = {"code": "CONNECTION_REFUSED", "message": "connection refused (openssl s_client: %s)" % why}
     else:
@@ -464,15 +472,13 @@ def suites_probe(host, port, *, server_name, suites, timeout, identity=None):
         raise CertError("TIMEOUT", "no answer within %ss (openssl s_client -ciphersuites %s)" % (timeout, suites))
     except OSError as exc:
         raise CertError("UNSUPPORTED_SETTING", "ciphersuites %s: openssl s_client could not run (%s)" % (suites, exc))
-    negotiated = re.search(rb"^New, TLSv1\.3, Cipher is (\S+)", proc.stdout, re.M)
-    if negotiated:
-        return negotiated.group(1).decode(), None
+    _ders, version, cipher, why = _s_client_outcome(proc)
+    if version == "TLSv1.3":
+        return cipher, None
     if b"SSL_CONF_cmd(-ciphersuites" in proc.stderr:  # OpenSSL knows none of them: the load balancer does not start
         raise CertError("INVALID_CONFIG", "ciphersuites %s: OpenSSL knows no TLS 1.3 cipher suite there, and the "
                         "load balancer refuses this configuration" % suites)
-    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    return None, next((line for line in lines if "alert" in line or "error:" in line),
-                      lines[-1] if lines else "no handshake")
+    return None, why
 
 
 def _within_suites(result, target, identity, timeout):
@@ -547,16 +553,11 @@ def _with_openssl_sni(result, target, identity, timeout):
     except OSError as exc:
         return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and openssl s_client "
                                              "could not run (%s): not judged" % (why, exc)})
-    ders = _s_client_ders(proc.stdout)
-    negotiated = re.search(rb"^New, (\S+), Cipher is (\S+)", proc.stdout, re.M)
-    if ders and negotiated and negotiated.group(1) != b"(NONE)":
-        return dict(result, ok=True, error=None, chain_der=ders, tls_version=negotiated.group(1).decode(),
-                    cipher=negotiated.group(2).decode())
+    ders, version, cipher, failure = _s_client_outcome(proc)
+    if ders and version:
+        return dict(result, ok=True, error=None, chain_der=ders, tls_version=version, cipher=cipher)
     if not result["ok"]:  # refused with that SNI too: the first handshake's failure says it
         return result
-    lines = [line.strip() for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    failure = next((line for line in lines if "alert" in line or "error:" in line), lines[-1] if lines else
-                   "no certificate")
     return dict(result, ok=False, chain_der=[], error={
         "code": "TLS_HANDSHAKE_FAILED", "message": "with the SNI %s (sent by openssl s_client) the backend completes "
         "no handshake (%s); without SNI it negotiates %s" % (name, failure, result["tls_version"])})
