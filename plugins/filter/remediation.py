@@ -229,14 +229,16 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             reasons.append((site.get("error") or {}).get("code") or "NO_CERT_PATH")
         key_path = entry.get("key_path") or site.get("key_file")
         chain_path = entry.get("chain_path") or site.get("chain_file")
+        live_files = {kind: realpaths.get(path, path) if path else None
+                      for kind, path in (("cert", cert_path), ("key", key_path), ("chain", chain_path))}
         entry.update({
             "name": site["name"], "server_type": entry.get("server_type") or site.get("server_type"),
             "cert_path": cert_path,
             "key_path": key_path,
             "chain_path": chain_path,
             # what pre-flight compares to find sites sharing a file, through whatever links name it
-            "live_files": {kind: realpaths.get(path, path) if path else None
-                           for kind, path in (("cert", cert_path), ("key", key_path), ("chain", chain_path))},
+            "live_files": live_files,
+            "layout": _layout(live_files),
             "endpoint": site.get("endpoint"),
             "server_names": _site_names(site, entry) + [n for n in _lb_names(lb_sites.get(site["name"]))
                                                         if n not in _site_names(site, entry)],
@@ -256,6 +258,28 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             entry["ca_content"] = _lb_anchors(site_lb)
         plan.append(entry)
     return plan
+
+
+def _layout(files):
+    """What each of a site's files holds, from the files its paths name on the host (symlinks followed): the one
+    rule tasks/push.yml writes by and pre-flight checks.
+
+    - fullchain: the certificate file holds the leaf and its intermediates, the key file the key (nginx, Apache);
+    - chain_file: the certificate file the leaf, a chain file of its own the intermediates (SSLCertificateChainFile);
+    - combined: one file holds leaf, intermediates and key (HAProxy: key path and certificate path name one file);
+    - combined_chain_file: one file holds leaf and key, a chain file of its own the intermediates;
+    - chain_in_key: the chain path names the key file alone: nothing can be written (the intermediates would
+      replace the key, or the key them), so pre-flight refuses a push;
+    - None: no certificate file to write."""
+    cert, key, chain = files["cert"], files["key"], files["chain"]
+    if not cert:
+        return None
+    combined = key == cert
+    if chain and chain != cert:  # a chain path naming the certificate file is a full chain there
+        if chain == key:
+            return "chain_in_key"
+        return "combined_chain_file" if combined else "chain_file"
+    return "combined" if combined else "fullchain"
 
 
 _POLICY = ("ca_path", "ca_content", "min_days", "profile", "crl_content")

@@ -70,6 +70,29 @@ def test_the_plan_names_the_files_each_path_names_on_the_host():
     assert entry["live_files"]["chain"] is None
 
 
+@pytest.mark.parametrize("paths,realpaths,layout", [
+    (("/c.pem", "/k.pem", None), {}, "fullchain"),
+    (("/c.pem", "/k.pem", "/c.pem"), {}, "fullchain"),  # a chain path naming the cert file: a full chain there
+    (("/c.pem", "/k.pem", "/live/c.pem"), {"/live/c.pem": "/c.pem"}, "fullchain"),  # ... through a symlink
+    (("/c.pem", "/k.pem", "/ch.pem"), {}, "chain_file"),
+    (("/c.pem", "/c.pem", None), {}, "combined"),
+    (("/c.pem", "/live/c.pem", None), {"/live/c.pem": "/c.pem"}, "combined"),  # the key path a link to the cert file
+    (("/c.pem", "/c.pem", "/c.pem"), {}, "combined"),
+    (("/c.pem", "/c.pem", "/ch.pem"), {}, "combined_chain_file"),
+    (("/c.pem", "/k.pem", "/k.pem"), {}, "chain_in_key"),
+    (("/c.pem", "/k.pem", "/live/k.pem"), {"/live/k.pem": "/k.pem"}, "chain_in_key"),
+    ((None, None, None), {}, None),
+])
+def test_the_plan_gives_each_site_the_layout_its_files_are_written_in(paths, realpaths, layout):
+    result = collected()
+    site = result["sites"][0]
+    site["cert_file"], site["key_file"], site["chain_file"] = paths
+    result["files"] = [{"path": path, "realpath": realpaths.get(path, path), "chain_pem": []}
+                       for path in set(paths) if path]
+    (entry,) = remediation.remediation_plan(result, {"results": []}, None)
+    assert entry["layout"] == layout
+
+
 @pytest.mark.parametrize("served,action,reasons,status", [
     (verdict(False, ["EXPIRED"]), "manual", ["EXPIRED", "DYNAMIC_PATH"], "needs a person"),
     (verdict(True), "none", [], "ok"),  # a healthy dynamic site is simply healthy
