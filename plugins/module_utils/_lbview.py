@@ -49,8 +49,8 @@ PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")  # normalised names, as s
 ITEM_KEYS = ("lb_type", "config_file", "line", "pool", "server", "source", "location", "address", "port", "tls",
              "verify", "verify_origin", "sni", "check_sni", "verify_name", "name_rule", "check_expiry", "ca_file",
              "ca_path", "crl_file", "crl_path", "crl_check", "crl_missing_ok", "verify_depth", "client_cert",
-             "client_key", "min_version", "max_version", "ciphers", "ciphersuites", "health_check", "disabled",
-             "backup", "proxy_protocol", "error")
+             "client_key", "client_key_passwords", "min_version", "max_version", "ciphers", "ciphersuites",
+             "health_check", "disabled", "backup", "proxy_protocol", "error")
 CRL_CHECKS = ("none", "leaf", "chain")  # what a load balancer checks against its CRLs (cert_chain_verify's crl_check)
 MAX_CRL_BYTES = 16 * 1024 * 1024  # a CRL file read; a large CA's CRL runs to megabytes, certificates never do
 
@@ -246,36 +246,71 @@ def _anchor_ders(name, prefix, rule, directory):
     with its trust settings, and verifying a TLS server it takes none whose settings refuse serverAuth or trust
     other uses only (X509_V_ERR_INVALID_PURPOSE, error 26)."""
     data = _base.read_file(name)
-    material = _certs.parse_material(data)
+    if not directory and rule != "system":
+        # HAProxy's ca-file, nginx's proxy_ssl_trusted_certificate and Apache's SSLProxyCACertificateFile are read
+        # by OpenSSL's X509_load_cert_crl_file, as this host's OpenSSL reads one here (Python's ssl calls it too):
+        # what it refuses, the load balancer does not start with, and a certificate it skips is no anchor.
+        loaded = _openssl_ca_file(name)
+        if isinstance(loaded, CertError):
+            raise CertError(loaded.code, "%s: the load balancer cannot load it" % (
+                _ca_file_problem(data) or loaded.message))
+    try:
+        material = _certs.parse_material(data)
+    except CertError:
+        if not directory and rule != "system":  # OpenSSL loaded it: CRLs alone, or blocks of no kind read here
+            raise CertError("NOT_A_CERTIFICATE", "it holds no certificate")
+        raise
     refused = set(der for der, trust in _material.trusted_blocks(data) if trust is False)
     ders = material["ders"]
     if not directory and rule != "system":
-        # HAProxy's ca-file, nginx's proxy_ssl_trusted_certificate and Apache's SSLProxyCACertificateFile are read as
-        # PEM (OpenSSL's X509_load_cert_crl_file, which skips block types it does not take): a file with no PEM in it
-        # (DER, PKCS#12), a certificate block that is no base64, or a last block with no END line, and the load
-        # balancer does not start. OpenSSL knows a BEGIN or END line only at the start of a line.
-        broken = [p for p in material["problems"] if p.endswith("is not valid base64")]
-        # (a UTF-8 byte order mark before the first line is skipped, as OpenSSL 3 does; a marker line may end in
-        # spaces, and one followed by more text is no marker)
-        text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
-        marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----[ \t]*\r?$", text)
-        if not marks:
-            raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % (
-                "no PEM block starts a line" if material["format"] == "pem" else "%s, not PEM" % (
-                    "DER" if material["format"] == "der" else material["format"].upper())))
-        if not [label for mark, label in marks if mark == b"BEGIN" and label in _material.CERT_LABELS]:
-            raise CertError("NOT_A_CERTIFICATE", "no PEM certificate block (%s): the load balancer cannot load it"
-                            % ", ".join(sorted(set(label.decode() for _mark, label in marks))))
-        if marks[-1][0] == b"BEGIN":
-            broken.append("its last PEM block has no END line (truncated file?)")
-        if broken:
-            raise CertError("NOT_A_CERTIFICATE", "%s: the load balancer cannot load it" % "; ".join(broken))
+        # a CA certificate OpenSSL did not load (an indented block beside others: OpenSSL knows a BEGIN line only
+        # at the start of a line) is no anchor; OpenSSL lists its CA certificates only, so others stay as read
+        ders = [der for der in ders if der in loaded or not _certs.is_ca_der(der)]
     if directory:
         if material["format"] != "pem" or not ders:
             raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
         ders = ders[:1] if rule == "haproxy" else [der for der in ders if _subject_hash(der) == prefix]
     kept = [der for der in ders if der not in refused]
     return kept, len(ders) - len(kept)
+
+
+def _openssl_ca_file(name):
+    """The DER of the CA certificates this host's OpenSSL loads from a CA file (X509_load_cert_crl_file, as the
+    load balancers load theirs: SSL_CTX_load_verify_locations), or CertError NOT_A_CERTIFICATE with its reason
+    when it refuses the file."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        ctx.load_verify_locations(cafile=name)
+    except ssl.SSLError as exc:
+        return CertError("NOT_A_CERTIFICATE", "OpenSSL refuses it (%s)" % (
+            exc.reason.lower().replace("_", " ") if exc.reason else "a PEM block that does not decode, an END line "
+            "that does not match its BEGIN line or has text after it, or a block without its END line"))
+    except OSError as exc:  # it changed since it was read
+        return CertError("NOT_A_CERTIFICATE", "OpenSSL cannot read it (%s)" % exc.strerror)
+    return set(ctx.get_ca_certs(binary_form=True))
+
+
+def _ca_file_problem(data):
+    """Why OpenSSL refuses a CA file, in the terms of its content, when it is one of the usual reasons (else None):
+    no PEM in it (DER, PKCS#12), no certificate block, a certificate block that is no base64, a last block without
+    its END line."""
+    try:
+        material = _certs.parse_material(data)
+    except CertError:
+        material = {"format": "pem" if b"-----BEGIN " in data else "unknown", "problems": []}
+    broken = [p for p in material["problems"] if p.endswith("is not valid base64")]
+    # (a UTF-8 byte order mark before the first line is skipped, as OpenSSL 3 does; a marker line may end in
+    # spaces, and one followed by more text is no marker)
+    text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----[ \t]*\r?$", text)
+    if not marks:
+        return "no PEM block starts a line" if material["format"] == "pem" else "%s, not PEM" % (
+            "DER" if material["format"] == "der" else material["format"].upper())
+    if not [label for mark, label in marks if mark == b"BEGIN" and label in _material.CERT_LABELS]:
+        return "no PEM certificate block (%s)" % ", ".join(sorted(set(label.decode() for _mark, label in marks)))
+    if marks[-1][0] == b"BEGIN":
+        broken.append("its last PEM block has no END line (truncated file?)")
+    return "; ".join(broken) or None
 
 
 def _subject_hash(der):
@@ -415,7 +450,8 @@ def probe_target(item):
               "lb_settings": {"min_version": item["min_version"], "max_version": item["max_version"],
                               "ciphers": item["ciphers"], "ciphersuites": item["ciphersuites"]}}
     if item["client_cert"]:
-        target.update(client_cert=item["client_cert"], client_key=item["client_key"])
+        target.update(client_cert=item["client_cert"], client_key=item["client_key"],
+                      client_key_passwords=item["client_key_passwords"])
     proxy_protocol = check.get("proxy_protocol") if check else item.get("proxy_protocol")
     if proxy_protocol:
         target["proxy_protocol"] = proxy_protocol
@@ -424,9 +460,9 @@ def probe_target(item):
 
 def _target_key(target):
     settings = target["lb_settings"]
-    return (target["host"], target["port"], target["server_name"], target.get("client_cert"), target.get("client_key"),
-            settings["min_version"], settings["max_version"], settings["ciphers"], settings["ciphersuites"],
-            target.get("proxy_protocol"))
+    return (target["host"], target["port"], target["server_name"]) + _probe.identity_of(target) + (
+        settings["min_version"], settings["max_version"], settings["ciphers"], settings["ciphersuites"],
+        target.get("proxy_protocol"))
 
 
 def verify_options(item):

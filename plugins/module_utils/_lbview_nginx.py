@@ -27,7 +27,8 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
 
 _NGX_SETTINGS = ("proxy_ssl_verify", "proxy_ssl_trusted_certificate", "proxy_ssl_name", "proxy_ssl_server_name",
                  "proxy_ssl_protocols", "proxy_ssl_ciphers", "proxy_ssl_certificate", "proxy_ssl_certificate_key",
-                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command", "proxy_ssl_crl", "resolver")
+                 "proxy_ssl_verify_depth", "proxy_ssl_conf_command", "proxy_ssl_crl", "proxy_ssl_password_file",
+                 "resolver")
 # 2: the defaults of nginx 1.22 when a level sets nothing.
 _NGX_DEFAULTS = {"proxy_ssl_verify": ["off"], "proxy_ssl_server_name": ["off"], "proxy_ssl_name": ["$proxy_host"],
                  "proxy_ssl_protocols": ["TLSv1", "TLSv1.1", "TLSv1.2"], "proxy_ssl_ciphers": ["DEFAULT"],
@@ -422,7 +423,7 @@ def _ngx_tls(settings, host, prefix):
               "crl_file": _confread._absolute(crl, prefix) if crl else None,
               "crl_check": "chain" if crl and verify else "none",
               "verify_depth": _depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0]),
-              "client_cert": None, "client_key": None,
+              "client_cert": None, "client_key": None, "client_key_passwords": None,
               "min_version": min_version, "max_version": max_version, "ciphers": ciphers, "ciphersuites": ciphersuites,
               "error": error}
     for key_name, value in (("client_cert", cert), ("client_key", key)):
@@ -439,4 +440,9 @@ def _ngx_tls(settings, host, prefix):
     for key_name in ("ca_file", "crl_file"):
         if fields[key_name] and "$" in fields[key_name]:
             fields[key_name] = None
+    # the passwords nginx tries, in turn, on an encrypted client key: a file's path (no variables, no data:), as the
+    # CA file relative to the prefix
+    passwords = settings.get("proxy_ssl_password_file")
+    if fields["client_cert"] and passwords:
+        fields["client_key_passwords"] = _confread._absolute(passwords[0][0], prefix)
     return fields

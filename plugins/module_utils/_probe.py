@@ -272,13 +272,40 @@ def _read_pem(path, what, max_bytes):
     return material
 
 
-def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
+# nginx's ngx_ssl_read_password_file: a line of this many bytes or more makes nginx refuse its configuration
+_PASSWORD_LINE_LIMIT = 4096
+
+
+def read_password_file(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
+    """The passwords of a password file as nginx reads one (proxy_ssl_password_file): one a line, a CR before the
+    line end dropped, empty lines skipped, and one empty password when there is none. CertError NOT_FOUND,
+    PERMISSION_DENIED, TOO_LARGE, NOT_REGULAR_FILE (a FIFO is not read: that would take its writer's password),
+    INVALID_CONFIG (a line nginx refuses as too long). Messages name the file, never a password."""
+    what = "password file %s" % path
+    try:
+        data = _base.read_file(path, max_bytes=max_bytes)
+    except CertError as exc:
+        raise _prefixed(exc, what)
+    passwords = []
+    for line in data.split(b"\n"):
+        if len(line) >= _PASSWORD_LINE_LIMIT:
+            raise CertError("INVALID_CONFIG", "%s: a line of %d bytes or more, which nginx refuses"
+                            % (what, _PASSWORD_LINE_LIMIT))
+        password = line[:-1] if line.endswith(b"\r") else line
+        if password:
+            passwords.append(password)
+    return passwords or [b""]
+
+
+def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES, password_file=None):
     """Check a client certificate (PEM, leaf first, optionally its chain and key) and its key (PEM)
     before any connection: {cert, key, certificates, subject}. CertError NOT_FOUND, PERMISSION_DENIED,
     TOO_LARGE, NOT_REGULAR_FILE (the file), NOT_A_CERTIFICATE (no certificate, or no readable key),
-    ENCRYPTED (a password-protected key), KEY_MISMATCH (the key is not the certificate's).
+    ENCRYPTED (a password-protected key, and no password from `password_file` (read_password_file) decrypts it),
+    KEY_MISMATCH (the key is not the certificate's).
 
-    Messages name the files, never their content; of the key only its public half is looked at.
+    Messages name the files, never their content; of the key only its public half is looked at. The password that
+    decrypts the key is kept as the identity's `_password`, for the probe's context and s_client alone.
     """
     cert_what = "client_cert %s" % cert_path
     material = _read_pem(cert_path, cert_what, max_bytes)
@@ -292,6 +319,15 @@ def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MA
     if key is None:
         raise CertError("NOT_A_CERTIFICATE", "%s: holds no private key%s" % (
             key_what, "" if key_path else "; give client_key, or append the key to the certificate file"))
+    password = None
+    if key["encrypted"] and password_file:
+        passwords = read_password_file(password_file, max_bytes=max_bytes)
+        password, spki = _certs().decrypt_private_key(_base.read_file(key_path or cert_path, max_bytes=max_bytes),
+                                                      passwords)
+        if password is None:
+            raise CertError("ENCRYPTED", "%s: none of the %d password(s) in %s decrypts the private key (the load "
+                            "balancer cannot load it either)" % (key_what, len(passwords), password_file))
+        key = dict(key, encrypted=False, _spki=spki)
     if key["encrypted"]:
         raise CertError("ENCRYPTED", "%s: the private key is password-protected; the probe cannot use it" % key_what)
     if key.get("error") or key["_spki"] is None:
@@ -307,7 +343,7 @@ def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MA
             "the private key in " + key_what if key_path else "the private key in the file", cert_path,
             "; it belongs to certificate %d there: put the client certificate first" % others[0] if others else ""))
     return {"cert": cert_path, "key": key_path or cert_path, "certificates": len(certs),
-            "subject": certs[0].subject.rfc4514_string()}
+            "subject": certs[0].subject.rfc4514_string(), "_password": password}
 
 
 def _tls_version(name):
@@ -330,9 +366,11 @@ def restrict_context(ctx, *, min_version=None, max_version=None, ciphers=None):
     return ctx
 
 
-def client_context(client_cert=None, client_key=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES, lb_settings=None):
+def client_context(client_cert=None, client_key=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES, lb_settings=None,
+                   password_file=None):
     """The probe's client context, presenting a client certificate when one is given (CertError when it
-    cannot be used: see load_client_identity). With `lb_settings` ({min_version, max_version, ciphers}) it offers
+    cannot be used: see load_client_identity; its key decrypted by a password of `password_file`, as nginx's
+    proxy_ssl_password_file). With `lb_settings` ({min_version, max_version, ciphers}) it offers
     only what the load balancer offers (restrict_context), else everything (ALL:@SECLEVEL=0)."""
     ctx = _ProbeContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -346,14 +384,18 @@ def client_context(client_cert=None, client_key=None, *, max_bytes=_base.DEFAULT
             pass
     _watch_messages(ctx)
     if client_cert:
-        identity = load_client_identity(client_cert, client_key, max_bytes=max_bytes)
+        identity = load_client_identity(client_cert, client_key, max_bytes=max_bytes, password_file=password_file)
         try:
-            ctx.load_cert_chain(identity["cert"], identity["key"], password=_no_password)
+            ctx.load_cert_chain(identity["cert"], identity["key"],
+                                password=_no_password if identity["_password"] is None else identity["_password"])
         except CertError as exc:
             raise _prefixed(exc, "client_key %s" % identity["key"])
         except OSError as exc:  # ssl.SSLError too: the files changed since they were checked
             raise CertError("NOT_A_CERTIFICATE", "client_cert %s / client_key %s: OpenSSL cannot load them (%s)"
                             % (identity["cert"], identity["key"], getattr(exc, "reason", None) or exc.strerror))
+        except ValueError:  # (Python's ssl takes a password of at most 1,024 bytes)
+            raise CertError("ENCRYPTED", "client_key %s: the password that decrypts it is longer than this host's "
+                            "Python hands OpenSSL" % identity["key"])
         ctx.identity = identity
     return ctx
 
@@ -379,14 +421,23 @@ def _s_client(host, port, server_name, identity, extra):
         cmd += ["-cert", identity["cert"], "-key", identity["key"]]
         if identity["certificates"] > 1:
             cmd += ["-cert_chain", identity["cert"]]
+        if identity.get("_password") is not None:  # read from its stdin: never in its command line or environment
+            cmd += ["-pass", "stdin"]
     return cmd
 
 
+def _run_s_client(host, port, server_name, identity, extra, timeout, stderr=subprocess.PIPE):
+    """Run the `openssl s_client` of _s_client; its stdin gives the client key's password when it has one, and then
+    ends (s_client leaves once the handshake is done). subprocess.TimeoutExpired, OSError as subprocess.run."""
+    password = (identity or {}).get("_password")
+    return subprocess.run(_s_client(host, port, server_name, identity, extra), stdout=subprocess.PIPE, stderr=stderr,
+                          timeout=timeout, check=False,
+                          **({"stdin": subprocess.DEVNULL} if password is None else {"input": password + b"\n"}))
+
+
 def _chain_via_openssl(host, port, server_name, deadline, identity=None, extra=()):
-    cmd = _s_client(host, port, server_name, identity, extra)
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              timeout=_left(deadline), check=False)
+        proc = _run_s_client(host, port, server_name, identity, extra, _left(deadline), stderr=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise CertError("TIMEOUT", "openssl s_client timed out")
     try:
@@ -434,9 +485,7 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
         return result
     extra = ["-sigalgs", KEY_TYPES[key_type][1]] + (["-tls1_3"] if tls13 else [])
     try:
-        proc = subprocess.run(_s_client(host, port, server_name, identity, extra), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=max(0.01, timeout),
-                              check=False)
+        proc = _run_s_client(host, port, server_name, identity, extra, max(0.01, timeout))
     except subprocess.TimeoutExpired:
         return dict(_failed(CertError("TIMEOUT", "no answer within %ss" % timeout)),
                     elapsed_ms=round((time.monotonic() - begun) * 1000.0, 1))
@@ -465,9 +514,8 @@ def suites_probe(host, port, *, server_name, suites, timeout, identity=None):
         raise CertError("UNSUPPORTED_SETTING", "ciphersuites %s: only openssl s_client can offer these alone here, "
                         "and this host has no openssl command" % suites)
     try:
-        proc = subprocess.run(_s_client(host, port, server_name, identity, ["-tls1_3", "-ciphersuites", suites]),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=max(0.01, timeout), check=False)
+        proc = _run_s_client(host, port, server_name, identity, ["-tls1_3", "-ciphersuites", suites],
+                             max(0.01, timeout))
     except subprocess.TimeoutExpired:
         raise CertError("TIMEOUT", "no answer within %ss (openssl s_client -ciphersuites %s)" % (timeout, suites))
     except OSError as exc:
@@ -544,9 +592,7 @@ def _with_openssl_sni(result, target, identity, timeout):
         if settings.get(key):
             extra += [flag, settings[key]]
     try:
-        proc = subprocess.run(_s_client(target["host"], target["port"], name, identity, extra),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=max(0.01, timeout), check=False)
+        proc = _run_s_client(target["host"], target["port"], name, identity, extra, max(0.01, timeout))
     except subprocess.TimeoutExpired:
         return dict(result, ok=False, error={"code": "TIMEOUT", "message": "no answer within %ss (openssl s_client "
                                              "-servername %s)" % (timeout, name)})
@@ -850,9 +896,15 @@ def lb_failure(restricted, unrestricted, settings):
     return result
 
 
+def identity_of(target):
+    """What a target presents: (client_cert, client_key, the file of its key's passwords)."""
+    return target.get("client_cert"), target.get("client_key"), target.get("client_key_passwords")
+
+
 def probe_many(targets, *, timeout, concurrency):
-    """Probe [{host, port, server_name[, client_cert, client_key][, lb_settings][, proxy_protocol]}] concurrently;
-    results in the same order.
+    """Probe [{host, port, server_name[, client_cert, client_key[, client_key_passwords]][, lb_settings][,
+    proxy_protocol]}] concurrently; results in the same order. client_key_passwords: a file of passwords for the
+    client key, read as nginx reads its proxy_ssl_password_file (read_password_file).
 
     Each distinct client certificate is read and checked once, before any connection; an endpoint
     whose certificate or key cannot be used gets that error without being connected to. A target with
@@ -868,10 +920,10 @@ def probe_many(targets, *, timeout, concurrency):
     contexts = {}
 
     def context_for(target, settings_key, settings):
-        key = (target.get("client_cert"), target.get("client_key"), settings_key)
+        key = identity_of(target) + (settings_key,)
         if key not in contexts:
             try:
-                contexts[key] = client_context(key[0], key[1], lb_settings=settings)
+                contexts[key] = client_context(key[0], key[1], lb_settings=settings, password_file=key[2])
                 if settings_key and settings_key[0] == "key_type":
                     contexts[key].key_type = settings_key[1]  # what s_client asks for too (Python < 3.10)
             except CertError as exc:
@@ -900,7 +952,7 @@ def probe_many(targets, *, timeout, concurrency):
     def typed(target, budget, tls13):
         """By the key type's signature algorithms (openssl s_client), or behind a PROXY protocol header (which
         s_client cannot send) the server's own choice for an unrestricted handshake, when it is of that type."""
-        key_type, identity = target["key_type"], (target.get("client_cert"), target.get("client_key"))
+        key_type, identity = target["key_type"], identity_of(target)
         context = contexts[identity + (settings_of(target)[0],)]
         if isinstance(context, CertError):
             return _failed(context)
@@ -920,8 +972,7 @@ def probe_many(targets, *, timeout, concurrency):
         if KEY_TYPES[target["key_type"]][0] is None:
             return typed(target, timeout, False)
         begun = time.monotonic()
-        result = run(target, contexts[(target.get("client_cert"), target.get("client_key"),
-                                       settings_of(target)[0])], timeout)
+        result = run(target, contexts[identity_of(target) + (settings_of(target)[0],)], timeout)
         left = timeout - (time.monotonic() - begun)
         refused = result.get("alert") in (_PROTOCOL_ALERT,) + _CIPHER_ALERTS or \
             (result.get("reason") or "") in _PROTOCOL_REASONS + _CIPHER_REASONS
@@ -941,7 +992,7 @@ def probe_many(targets, *, timeout, concurrency):
         if settings is not None and not sendable_sni(target["server_name"]):
             begun = time.monotonic()
             result = one(dict(target, server_name=None))
-            context = contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))]
+            context = contexts[identity_of(target) + (_settings_key(target),)]
             if isinstance(context, CertError):  # its client certificate cannot be used: that error, as it is
                 return result
             result = _with_openssl_sni(result, target, getattr(context, "identity", None),
@@ -949,19 +1000,19 @@ def probe_many(targets, *, timeout, concurrency):
             result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
             return result
         begun = time.monotonic()
-        result = run(target, contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))],
+        result = run(target, contexts[identity_of(target) + (_settings_key(target),)],
                      timeout)
         code = (result["error"] or {}).get("code")
         left = timeout - (time.monotonic() - begun)
         if settings is not None and result["ok"] and settings.get("ciphersuites"):
-            context = contexts[(target.get("client_cert"), target.get("client_key"), _settings_key(target))]
+            context = contexts[identity_of(target) + (_settings_key(target),)]
             result = _within_suites(result, target, getattr(context, "identity", None), max(0.05, left))
             result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
             return result
         if settings is None or code not in ("TLS_HANDSHAKE_FAILED", "CONNECTION_RESET", "NO_COMMON_CIPHER") \
                 or left <= 0.05:
             return result
-        second = run(target, contexts[(target.get("client_cert"), target.get("client_key"), None)], left)
+        second = run(target, contexts[identity_of(target) + (None,)], left)
         result = lb_failure(result, second, settings)
         result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
         return result

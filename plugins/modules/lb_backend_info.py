@@ -358,6 +358,14 @@ lb_backends:
       returned: always
       type: str
       sample: null
+    client_key_passwords:
+      description: "The file of passwords the load balancer tries, in turn, on an encrypted client key (nginx's
+        C(proxy_ssl_password_file), where a client certificate is set); null otherwise. The probe decrypts the key
+        with them as nginx does (a line each, empty lines skipped); none decrypting it is the backend's C(ENCRYPTED)
+        error. A path only: no password is ever returned or logged."
+      returned: always
+      type: str
+      sample: /etc/nginx/ssl/client.pass
     min_version:
       description: "Lowest protocol version the load balancer offers (V(TLSv1) .. V(TLSv1.3)); null for the TLS
         library's default."

@@ -365,18 +365,36 @@ def _ca_file_text(form):
         "crlf": ROOT.pem.replace("\n", "\r\n"),
         "bom": b"\xef\xbb\xbf" + ROOT.pem.encode(),  # as Windows editors write UTF-8
         "begin-and-text": ROOT.pem + "-----BEGIN CERTIFICATE----- paste the next one here\n",
+        # what the CA-file check read otherwise than OpenSSL until OpenSSL itself was asked (2026-12-07, tenth
+        # session): accepted here, refused by HAProxy
+        "key-bad": ROOT.pem + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "not-der": ROOT.pem + "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+        "end-mismatch": ROOT.pem + OTHER.pem.replace("-----END CERTIFICATE-----", "-----END X509 CRL-----"),
+        "end-trailing": ROOT.pem.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- root") + OTHER.pem,
+        "other-no-end": ROOT.pem + "-----BEGIN X509 CRL-----\nAAAA\n" + OTHER.pem,
+        # refused here, loaded by HAProxy; and a root OpenSSL skips (indented) counted as an anchor here
+        "crl-only": pki.crl_pem(pki.crl(ROOT)),
+        "indented-then-other": "".join("  %s\n" % line for line in ROOT.pem.splitlines()) + OTHER.pem,
     }[form]
 
 
 CA_FILE_REFUSED = {"der": "DER, not PEM", "bad-block": "not valid base64", "truncated": "has no END line",
-                   "indented": "no PEM block starts a line", "p7-only": "no PEM certificate block (PKCS7)"}
+                   "indented": "no PEM block starts a line", "p7-only": "no PEM certificate block (PKCS7)",
+                   "key-bad": "OpenSSL refuses it", "not-der": "OpenSSL refuses it",
+                   "end-mismatch": "OpenSSL refuses it", "end-trailing": "OpenSSL refuses it",
+                   "other-no-end": "OpenSSL refuses it"}
+# loaded by HAProxy: the anchors found there (None: no certificate, the entry's NOT_A_CERTIFICATE error)
+CA_FILE_LOADED = {"with-p7": [ROOT], "mention": [ROOT], "crlf": [ROOT], "bom": [ROOT], "begin-and-text": [ROOT],
+                  "crl-only": None, "indented-then-other": [OTHER]}
 
 
-@pytest.mark.parametrize("form", sorted(CA_FILE_REFUSED) + ["with-p7", "mention", "crlf", "bom", "begin-and-text"])
+@pytest.mark.parametrize("form", sorted(CA_FILE_REFUSED) + sorted(CA_FILE_LOADED))
 def test_a_ca_file_haproxy_cannot_load_is_named_not_trusted(form, world, tmp_path):
     """HAProxy (as nginx and Apache) reads its CA file as PEM with OpenSSL: with no PEM in it, a certificate block
     that is no base64, a last block without its END line, or no certificate block, it does not start. The collection
-    trusted the certificates it could read there and judged the backend valid (a review of 2026-12-07)."""
+    trusted the certificates it could read there and judged the backend valid (a review of 2026-12-07). Since the
+    tenth session this host's OpenSSL reads the file as the load balancer's does: what it refuses is refused, and
+    a certificate it skips is no anchor."""
     ca_file = tmp_path / "ca.crt"
     text = _ca_file_text(form)
     ca_file.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -388,7 +406,12 @@ def test_a_ca_file_haproxy_cannot_load_is_named_not_trusted(form, world, tmp_pat
     (item,) = view["lb_backends"]
     if form not in CA_FILE_REFUSED:
         assert checked.returncode in (0, 2), checked  # 2: valid, but no listener to start
-        assert item["error"] is None and item["ca_fingerprints"], item
+        if CA_FILE_LOADED[form] is None:  # HAProxy starts, and trusts nothing: every check fails
+            assert item["error"]["code"] == "NOT_A_CERTIFICATE" and "holds no certificate" in item["error"]["message"]
+            assert "cannot load" not in item["error"]["message"], item
+            return
+        assert item["error"] is None, item
+        assert item["ca_fingerprints"] == [issued.fingerprint for issued in CA_FILE_LOADED[form]], item
         return
     assert checked.returncode == 1 and "ca-file" in checked.stdout + checked.stderr, checked
     assert item["error"]["code"] == "NOT_A_CERTIFICATE", item

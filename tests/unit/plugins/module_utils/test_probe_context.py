@@ -96,3 +96,65 @@ def test_an_unusable_client_certificate_stays_the_error_when_the_sni_needs_opens
         ], timeout=10, concurrency=1)
     assert not unusable["ok"] and unusable["error"]["code"] == "NOT_FOUND", unusable
     assert usable["ok"] and usable["chain_der"][0] == leaf.der, usable  # read with s_client -servername
+
+
+def test_an_encrypted_client_key_opened_by_a_password_file_is_presented_by_python_and_by_s_client(tmp_path):
+    """nginx's proxy_ssl_password_file: the probe decrypts the client key with the password of the file that opens
+    it, as nginx does, and presents the certificate both from Python's ssl (a name it can send) and from openssl
+    s_client (an IP-address SNI), which reads the password from its stdin. The server refuses a handshake without a
+    client certificate of its CA. Real TLS on loopback."""
+    import ssl
+
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from testlib import faultpeers, pki
+
+    ca = pki.CA("Password unit")
+    leaf = ca.leaf("127.0.0.1", names=["backend.test"], ips=["127.0.0.1"])
+    client_ca = pki.issue("Password unit client CA", ca=True)
+    client = pki.issue("lb-client", issuer=client_ca, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    cert = pki.write(tmp_path / "client.crt", client.pem)
+    key = pki.write(tmp_path / "client.key", client.key_pem(b"pass word 2"), 0o600)
+    right = pki.write(tmp_path / "right.pass", "pass word 1\n\npass word 2\r\n", 0o600)
+    wrong = pki.write(tmp_path / "wrong.pass", "pass word 1\n", 0o600)
+    settings = {"min_version": None, "max_version": None, "ciphers": None, "ciphersuites": None}
+    with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
+        server.context.verify_mode = ssl.CERT_REQUIRED
+        server.context.load_verify_locations(cadata=client_ca.pem)
+        targets = [dict({"host": "127.0.0.1", "port": server.port, "server_name": name, "lb_settings": settings,
+                         "client_cert": str(cert), "client_key": str(key)}, **extra)
+                   for name in ("backend.test", "127.0.0.1")
+                   for extra in ({"client_key_passwords": str(right)}, {"client_key_passwords": str(wrong)}, {})]
+        results = _probe.probe_many(targets, timeout=10, concurrency=1)
+    by_python, by_python_wrong, by_python_none, by_s_client, by_s_client_wrong, by_s_client_none = results
+    for result in (by_python, by_s_client):
+        assert result["ok"] and result["chain_der"][0] == leaf.der, result
+    for result in (by_python_wrong, by_s_client_wrong):
+        assert result["error"]["code"] == "ENCRYPTED" and "1 password(s) in %s" % wrong in result["error"]["message"]
+    for result in (by_python_none, by_s_client_none):
+        assert result["error"]["code"] == "ENCRYPTED", result
+    assert "pass word" not in repr(results)
+
+
+def test_a_password_file_is_read_as_nginx_reads_it(tmp_path):
+    def read(data):
+        path = tmp_path / "p"
+        path.write_bytes(data)
+        return _probe.read_password_file(str(path))
+
+    assert read(b"one\r\n\n\ntwo \nthree") == [b"one", b"two ", b"three"]  # a CR dropped, a space kept
+    assert read(b"") == [b""] and read(b"\n\r\n") == [b""]  # no password: one empty one, as nginx
+    assert read(b"a\r\r\n") == [b"a\r"]  # nginx drops one CR before the line end
+    assert read(b"x" * 4095 + b"\n") == [b"x" * 4095]
+    try:
+        read(b"x" * 4096 + b"\n")
+    except _base.CertError as exc:
+        assert exc.code == "INVALID_CONFIG" and "x" * 8 not in exc.message
+    else:
+        raise AssertionError("a line nginx refuses was read")
+    try:
+        _probe.read_password_file(str(tmp_path / "missing"))
+    except _base.CertError as exc:
+        assert exc.code == "NOT_FOUND" and "password file" in exc.message
+    else:
+        raise AssertionError("a missing file was read")
