@@ -156,6 +156,34 @@ def overflow_message(argument_spec, params):
     return "%s: not an integer (infinite or out of range)" % ", ".join(names or ["an integer option"])
 
 
+def list_element_problem(argument_spec, params, where=""):
+    """The argument error for a list of strings or paths holding a list or a dict, which ansible-core would turn into
+    its text without a word (`paths: ["{{ files }}"]` with `files` a list is the one path "['a', 'b']", a glob that
+    matches nothing), else None. Names the option and the item, never its value; suboptions too."""
+    if not isinstance(params, dict):
+        return None
+    for name, spec in (argument_spec or {}).items():
+        given = [n for n in [name] + list(spec.get("aliases") or ()) if params.get(n) is not None]
+        if not given:
+            continue
+        value, label = params[given[0]], where + given[0]
+        if spec.get("type") == "list" and spec.get("elements") in ("str", "path") and isinstance(value, list):
+            for index, element in enumerate(value):
+                if isinstance(element, (list, dict)):
+                    return ("%s[%d] is a %s, where a %s belongs: give each as an item of its own (a template giving a "
+                            "whole list is the option's value itself, %s: \"{{ a_list }}\", not an item of a list)"
+                            % (label, index, "list" if isinstance(element, list) else "dict",
+                               "path" if spec["elements"] == "path" else "string", given[0]))
+        if spec.get("options"):
+            items = value if spec.get("type") == "list" and isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                problem = list_element_problem(
+                    spec["options"], item, "%s[%d]." % (label, index) if items is value else label + ".")
+                if problem:
+                    return problem
+    return None
+
+
 class KeySafeModule(AnsibleModule):
     """An AnsibleModule that neither logs nor returns PEM private key text, whichever option holds it.
 
@@ -165,10 +193,14 @@ class KeySafeModule(AnsibleModule):
 
     def __init__(self, *args, **kwargs):
         # Read first: AnsibleModule validates (and may fail) and logs inside its constructor.
-        self.private_key_strings = private_key_strings(_load_params())
+        given = _load_params()
+        self.private_key_strings = private_key_strings(given)
         self._validating = True  # a failure now is an argument error (unknown option, wrong type...)
         try:
             super().__init__(*args, **kwargs)
+            problem = list_element_problem(self.argument_spec, given)
+            if problem:  # (its validation turned the list into text)
+                self.fail_json(msg=problem, error={"code": "INVALID_ARGUMENT", "message": problem})
             self._validating = False
         except OverflowError:
             # ansible-core converts an int option through Decimal: "inf" or 1e400 raise OverflowError out of

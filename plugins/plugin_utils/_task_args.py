@@ -11,6 +11,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.certops.backend_tls.plugins.module_utils._secrets import (
+    list_element_problem,
     overflow_message,
     private_key_strings,
     redact,
@@ -28,8 +29,12 @@ def validate(action, args, argument_spec, *, secrets, required_one_of=None, mutu
     except OverflowError:  # an int option ansible-core converts through Decimal: "inf", 1e400
         validated = None
     masked = set(secrets)
-    if validated is None or validated.error_messages:
-        if validated is None:
+    nested = list_element_problem(argument_spec, args) if validated is not None and not validated.error_messages \
+        else None
+    if validated is None or validated.error_messages or nested:
+        if nested:
+            message = nested
+        elif validated is None:
             message = overflow_message(argument_spec, args)
         else:
             message = validated.errors.msg
