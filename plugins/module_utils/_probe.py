@@ -500,6 +500,8 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
                     handshake_ms=elapsed)
     if "refused" in why.lower():
         result["error"] = {"code": "CONNECTION_REFUSED", "message": "connection refused (openssl s_client: %s)" % why}
+    elif any(r.lower().replace("_", " ") in why.lower() for r in _NOT_TLS_REASONS):  # as _classify_ssl_error
+        result["error"] = {"code": "NOT_TLS", "message": "the peer does not speak TLS (openssl s_client: %s)" % why}
     else:
         result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "the server sent no %s certificate%s (openssl "
                            "s_client: %s)" % (key_type, " over TLS 1.3" if tls13 else "", why)}

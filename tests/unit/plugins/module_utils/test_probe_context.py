@@ -158,3 +158,15 @@ def test_a_password_file_is_read_as_nginx_reads_it(tmp_path):
         assert exc.code == "NOT_FOUND" and "password file" in exc.message
     else:
         raise AssertionError("a missing file was read")
+
+
+def test_a_key_type_asked_of_a_peer_that_speaks_no_tls_is_not_tls():
+    """Ed25519 is asked for with openssl s_client alone (its signature algorithms): a plain HTTP server answering
+    it was TLS_HANDSHAKE_FAILED, where every other probe of it says NOT_TLS (a hunt of 2026-12-07)."""
+    from testlib import faultpeers
+
+    with faultpeers.PlainHTTP() as server:
+        results = _probe.probe_many([{"host": "127.0.0.1", "port": server.port, "server_name": "a.test",
+                                      "key_type": key_type} for key_type in ("Ed25519", "EC")], timeout=10,
+                                    concurrency=1)
+    assert [r["error"]["code"] for r in results] == ["NOT_TLS", "NOT_TLS"], results
