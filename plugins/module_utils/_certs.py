@@ -659,7 +659,11 @@ def canonical_name(name):
     """A cryptography Name in OpenSSL's canonical encoding (x509_name_canon), which X509_NAME_cmp compares and
     X509_NAME_hash hashes: each RDN's string values as UTF8String with blanks trimmed and collapsed and ASCII letters
     lowered, the RDN SETs one after another. ValueError for a name that is not DER."""
-    der = name.public_bytes()
+    return canonical_name_der(name.public_bytes())
+
+
+def canonical_name_der(der):
+    """canonical_name() of a name given as DER (a TLS CertificateRequest lists them so)."""
     _tag, start, end = _der_element(der, 0, len(der))
     canon = b""
     for _set_tag, set_start, set_end in _der_children(der, start, end):

@@ -452,6 +452,8 @@ def probe_target(item):
     if item["client_cert"]:
         target.update(client_cert=item["client_cert"], client_key=item["client_key"],
                       client_key_passwords=item["client_key_passwords"])
+        if item["lb_type"] == "apache":  # mod_ssl presents the one whose issuer the server names, or none
+            target["client_cert_choice"] = "issuer"
     proxy_protocol = check.get("proxy_protocol") if check else item.get("proxy_protocol")
     if proxy_protocol:
         target["proxy_protocol"] = proxy_protocol
@@ -462,7 +464,7 @@ def _target_key(target):
     settings = target["lb_settings"]
     return (target["host"], target["port"], target["server_name"]) + _probe.identity_of(target) + (
         settings["min_version"], settings["max_version"], settings["ciphers"], settings["ciphersuites"],
-        target.get("proxy_protocol"))
+        target.get("proxy_protocol"), target.get("client_cert_choice"))
 
 
 def verify_options(item):

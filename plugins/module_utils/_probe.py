@@ -52,8 +52,10 @@ HAProxy sends; a name IDNA refuses) is sent by `openssl s_client -servername` (_
 from __future__ import annotations
 
 import _ssl
+import contextlib
 import errno
 import math
+import os
 import re
 import select
 import shutil
@@ -215,6 +217,8 @@ def _record_message(conn, direction, version, content_type, msg_type, data):
         seen["messages"].append((direction, int(content_type), int(msg_type), version))
         if direction == "read" and content_type == _HANDSHAKE and msg_type == _CERTIFICATE:
             seen["certificate"] = (version, bytes(data))  # the server's chain: public data
+        elif direction == "read" and content_type == _HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:
+            seen["certificate_request"] = (version, bytes(data))  # the CA names it takes: public data
     except Exception:  # an exception here would surface from the handshake
         pass
 
@@ -426,13 +430,37 @@ def _s_client(host, port, server_name, identity, extra):
     return cmd
 
 
+@contextlib.contextmanager
+def _pem_pipes(*pems):
+    """Paths (/dev/fd/N) that read these PEM texts, each from a pipe of its own: a client certificate and key taken
+    out of a file of several are handed to OpenSSL so, never written to a file. OSError where that cannot be."""
+    ends = []
+    try:
+        for pem in pems:
+            read, write = os.pipe()
+            ends.append(read)
+            try:
+                os.write(write, pem)  # (a certificate and a key: far below a pipe's buffer)
+            finally:
+                os.close(write)
+        yield ["/dev/fd/%d" % end for end in ends]
+    finally:
+        for end in ends:
+            os.close(end)
+
+
 def _run_s_client(host, port, server_name, identity, extra, timeout, stderr=subprocess.PIPE):
     """Run the `openssl s_client` of _s_client; its stdin gives the client key's password when it has one, and then
-    ends (s_client leaves once the handshake is done). subprocess.TimeoutExpired, OSError as subprocess.run."""
+    ends (s_client leaves once the handshake is done); a client certificate taken out of a file of several
+    (identity["_pems"]) is read from pipes. subprocess.TimeoutExpired, OSError as subprocess.run."""
     password = (identity or {}).get("_password")
-    return subprocess.run(_s_client(host, port, server_name, identity, extra), stdout=subprocess.PIPE, stderr=stderr,
-                          timeout=timeout, check=False,
-                          **({"stdin": subprocess.DEVNULL} if password is None else {"input": password + b"\n"}))
+    with _pem_pipes(*((identity or {}).get("_pems") or ())) as paths:
+        if paths:
+            identity = dict(identity, cert=paths[0], key=paths[1], certificates=1)
+        return subprocess.run(_s_client(host, port, server_name, identity, extra), stdout=subprocess.PIPE,
+                              stderr=stderr, timeout=timeout, check=False,
+                              pass_fds=tuple(int(path.rsplit("/", 1)[1]) for path in paths),
+                              **({"stdin": subprocess.DEVNULL} if password is None else {"input": password + b"\n"}))
 
 
 def _chain_via_openssl(host, port, server_name, deadline, identity=None, extra=()):
@@ -822,6 +850,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
             result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
     finally:
         result["client_cert_requested"] = _asked(seen)
+        result["_ca_names"] = ca_names(seen.get("certificate_request")) if seen else None
         result["alert"] = _last_alert(seen)
         if result["error"] and result["client_cert_requested"]:
             _refused_after_asking(result, tls, method, seen, identity)
@@ -832,6 +861,53 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
                 pass
     result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
     return result
+
+
+def _u16_items(data, pos, end, width):
+    """The items of a TLS vector of items each prefixed by its `width`-byte length, from pos to end."""
+    items = []
+    if end > len(data):
+        raise ValueError("truncated")
+    while pos < end:
+        size = int.from_bytes(data[pos:pos + width], "big")
+        if pos + width + size > end:
+            raise ValueError("truncated")
+        items.append(data[pos + width:pos + width + size])
+        pos += width + size
+    return items
+
+
+def ca_names(request):
+    """The distinguished names (DER) a CertificateRequest message (seen["certificate_request"]: its version and the
+    message with its 4-byte header) lists as the CAs whose client certificates the server takes: [] for none, None
+    when it cannot be read. TLS 1.3: the certificate_authorities extension (47); before: the message's own list."""
+    if not request:
+        return None
+    version, message = request
+    try:
+        body = message[4:4 + int.from_bytes(message[1:4], "big")]
+        if len(body) != int.from_bytes(message[1:4], "big"):
+            return None
+        if version == 0x0304:
+            pos = 1 + body[0]  # certificate_request_context
+            end = pos + 2 + int.from_bytes(body[pos:pos + 2], "big")
+            if end > len(body):
+                return None
+            names = []
+            pos += 2
+            while pos < end:  # extensions: a 2-byte type, a 2-byte length
+                kind, size = int.from_bytes(body[pos:pos + 2], "big"), int.from_bytes(body[pos + 2:pos + 4], "big")
+                if kind == 47:
+                    data = body[pos + 4:pos + 4 + size]
+                    names = _u16_items(data, 2, 2 + int.from_bytes(data[:2], "big"), 2)
+                pos += 4 + size
+            return names
+        pos = 1 + body[0]  # certificate_types
+        if version == 0x0303:
+            pos += 2 + int.from_bytes(body[pos:pos + 2], "big")  # supported_signature_algorithms
+        return _u16_items(body, pos + 2, pos + 2 + int.from_bytes(body[pos:pos + 2], "big"), 2)
+    except (IndexError, ValueError):
+        return None
 
 
 def _refused_after_asking(result, tls, method, seen, identity):
@@ -896,6 +972,70 @@ def lb_failure(restricted, unrestricted, settings):
             restricted["error"]["message"], without))
     result["error"] = error
     return result
+
+
+def issuer_identities(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
+    """The client certificates of a file as Apache's mod_ssl takes them (SSLProxyMachineCertificateFile, read with
+    PEM_X509_INFO_read_bio): [{cert, key (their PEM), issuer (canonical, as X509_NAME_cmp compares it), subject}] in
+    file order, each key the one after its certificate. CertError as load_client_identity's reading."""
+    what = "client_cert %s" % path
+    try:
+        data = _base.read_file(path, max_bytes=max_bytes)
+    except CertError as exc:
+        raise _prefixed(exc, what)
+    identities = []
+    for label, body in _base.pem_blocks(data)[0]:
+        block = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
+        if label in _material.CERT_LABELS:
+            try:
+                cert = _certs().load_certificate(_base.pem_der(body))
+            except (CertError, ValueError):
+                raise CertError("NOT_A_CERTIFICATE", "%s: certificate %d cannot be read" % (what, len(identities) + 1))
+            identities.append({"cert": block, "key": None, "issuer": _certs().canonical_name(cert.issuer),
+                               "subject": cert.subject.rfc4514_string()})
+        elif label.endswith(b"PRIVATE KEY") and identities and identities[-1]["key"] is None:
+            identities[-1]["key"] = block
+    return identities
+
+
+def apache_choice(identities, names):
+    """Which of `identities` (issuer_identities) Apache presents to a server that asked for a client certificate
+    naming these CAs (ca_names): the first when it names none; else the first certificate issued by the first CA
+    named that issued any (ssl_callback_proxy_cert); None when none is, and Apache presents none."""
+    if not names:
+        return 0
+    for name in names:
+        try:
+            wanted = _certs().canonical_name_der(name)
+        except (ValueError, IndexError):
+            continue
+        for index, identity in enumerate(identities):
+            if identity["issuer"] == wanted:
+                return index
+    return None
+
+
+def _chosen_context(identities, index, settings):
+    """A client context offering `settings` and presenting identities[index] (None: no certificate), its
+    certificate and key handed to OpenSSL through pipes (_pem_pipes)."""
+    ctx = client_context(lb_settings=settings)
+    if index is None:
+        return ctx
+    identity = identities[index]
+    if identity["key"] is None:
+        raise CertError("NOT_A_CERTIFICATE", "client certificate %d (%s) has no private key after it, and the load "
+                        "balancer takes none without one" % (index + 1, identity["subject"]))
+    try:
+        with _pem_pipes(identity["cert"], identity["key"]) as paths:
+            ctx.load_cert_chain(paths[0], paths[1], password=_no_password)
+    except CertError as exc:
+        raise _prefixed(exc, "client certificate %d (%s)" % (index + 1, identity["subject"]))
+    except OSError as exc:  # ssl.SSLError too: a key that is not the certificate's
+        raise CertError("NOT_A_CERTIFICATE", "client certificate %d (%s): OpenSSL cannot load it with the key after "
+                        "it (%s)" % (index + 1, identity["subject"], getattr(exc, "reason", None) or exc.strerror))
+    ctx.identity = {"cert": "certificate %d of the file" % (index + 1), "key": None, "certificates": 1,
+                    "subject": identity["subject"], "_password": None, "_pems": (identity["cert"], identity["key"])}
+    return ctx
 
 
 def identity_of(target):
@@ -1002,12 +1142,13 @@ def probe_many(targets, *, timeout, concurrency):
             result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
             return result
         begun = time.monotonic()
-        result = run(target, contexts[identity_of(target) + (_settings_key(target),)],
-                     timeout)
+        context = contexts[identity_of(target) + (_settings_key(target),)]
+        result = run(target, context, timeout)
+        if target.get("client_cert_choice") == "issuer" and not isinstance(context, CertError):
+            context, result = chosen(target, context, result, timeout - (time.monotonic() - begun))
         code = (result["error"] or {}).get("code")
         left = timeout - (time.monotonic() - begun)
         if settings is not None and result["ok"] and settings.get("ciphersuites"):
-            context = contexts[identity_of(target) + (_settings_key(target),)]
             result = _within_suites(result, target, getattr(context, "identity", None), max(0.05, left))
             result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
             return result
@@ -1019,8 +1160,45 @@ def probe_many(targets, *, timeout, concurrency):
         result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
         return result
 
+    identities, picked = {}, {}
+
+    def chosen(target, context, result, left):
+        """(context, result) as Apache presents its client certificates (client_cert_choice "issuer"): the one
+        apache_choice picks by the CA names the server sent, or none; asked again when that is not the first."""
+        names = result.get("_ca_names")
+        if names is None or not result.get("client_cert_requested"):
+            return context, result
+        path = target["client_cert"]
+        if path not in identities:
+            try:
+                identities[path] = issuer_identities(path)
+            except CertError as exc:
+                identities[path] = exc
+        if isinstance(identities[path], CertError):
+            return context, _failed(identities[path])
+        index = apache_choice(identities[path], names)
+        if index == 0:
+            return context, result
+        key = (path, index, _settings_key(target))
+        if key not in picked:
+            try:
+                picked[key] = _chosen_context(identities[path], index, target.get("lb_settings"))
+            except CertError as exc:
+                picked[key] = exc
+        if isinstance(picked[key], CertError):
+            return context, _failed(picked[key])
+        if left <= 0.05:
+            return context, dict(result, ok=False, error={"code": "TIMEOUT", "message": "no time was left to ask "
+                                                          "again presenting the client certificate the load "
+                                                          "balancer picks for this server"})
+        return picked[key], run(target, picked[key], left)
+
     workers = max(1, min(concurrency, len(targets)))
     if workers == 1:
-        return [one(t) for t in targets]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, targets))
+        results = [one(t) for t in targets]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, targets))
+    for result in results:
+        result.pop("_ca_names", None)  # (DER names: internal)
+    return results

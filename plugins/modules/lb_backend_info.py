@@ -347,7 +347,8 @@ lb_backends:
                check_expiry: true, crl_check: chain, crl_missing_ok: false, security_level: null}
     client_cert:
       description: "The client certificate the load balancer presents: C({path, fingerprint_sha256}) (the first
-        certificate of the file; null when unreadable). Never the key."
+        certificate of the file; null when unreadable). Never the key. Apache's file may hold several: the probe
+        presents the one Apache presents to each backend, chosen by the CA names the backend sends (docs/lb-view.md)."
       returned: always
       type: dict
       sample: {path: /etc/haproxy/certs/lb-client.pem, fingerprint_sha256: 9c1e0b}

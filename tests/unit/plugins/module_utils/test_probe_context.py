@@ -170,3 +170,36 @@ def test_a_key_type_asked_of_a_peer_that_speaks_no_tls_is_not_tls():
                                       "key_type": key_type} for key_type in ("Ed25519", "EC")], timeout=10,
                                     concurrency=1)
     assert [r["error"]["code"] for r in results] == ["NOT_TLS", "NOT_TLS"], results
+
+
+def test_the_ca_names_of_a_certificate_request_and_the_certificate_apache_picks_by_them():
+    """ca_names reads TLS 1.2's list and TLS 1.3's certificate_authorities extension; what cannot be read is None.
+    apache_choice compares names as X509_NAME_cmp does (OpenSSL's canonical encoding: case and blanks aside)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]).public_bytes()
+
+    def vector(items, width=2):
+        body = b"".join(len(i).to_bytes(2, "big") + i for i in items)
+        return len(body).to_bytes(width, "big") + body
+
+    def message(body):
+        return bytes([13]) + len(body).to_bytes(3, "big") + body
+
+    names = [name("Client CA One"), name("Client CA Two")]
+    tls12 = message(b"\x01\x40" + b"\x00\x02\x04\x03" + vector(names))  # types, signature algorithms, names
+    extension = (47).to_bytes(2, "big") + len(vector(names)).to_bytes(2, "big") + vector(names)
+    other = (13).to_bytes(2, "big") + b"\x00\x04\x00\x02\x04\x03"
+    tls13 = message(b"\x00" + (len(other + extension)).to_bytes(2, "big") + other + extension)
+    assert _probe.ca_names((0x0303, tls12)) == names
+    assert _probe.ca_names((0x0304, tls13)) == names
+    assert _probe.ca_names((0x0304, message(b"\x00\x00\x08" + other))) == []  # no certificate_authorities
+    assert _probe.ca_names((0x0303, tls12[:-3])) is None and _probe.ca_names(None) is None
+    identities = [{"issuer": _probe._certs().canonical_name_der(name("client ca  one"))},
+                  {"issuer": _probe._certs().canonical_name_der(name("Client CA Two"))}]
+    assert _probe.apache_choice(identities, []) == 0
+    assert _probe.apache_choice(identities, [name("Client CA Two")]) == 1
+    assert _probe.apache_choice(identities, [name("Other"), name("CLIENT CA ONE")]) == 0
+    assert _probe.apache_choice(identities, [name("Other"), b"\x30\x01"]) is None

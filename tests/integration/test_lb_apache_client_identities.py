@@ -1,0 +1,74 @@
+"""An Apache load balancer whose SSLProxyMachineCertificateFile holds several client certificates, against the REAL
+Apache: mod_ssl presents the one whose issuer the backend names in its CertificateRequest (the first CA named that
+issued any of them), the first when the backend names none, and none when none was issued by a CA it names
+(ssl_callback_proxy_cert). The backends are HAProxy TLS listeners that require a client certificate of their
+`ca-file` (whose CAs they name): a proxied request is 200 when Apache presented one they take, 502 when not.
+
+The collection (lb_backend_info through the real module runner) presented the file's first certificate to every
+backend: CLIENT_CERT_REJECTED where Apache got 200, and a certificate where Apache sent none (a review of
+2026-12-07). It must now present what Apache presents, and agree with each proxied status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from testlib import lbjudge, pki
+from testlib.servers import ApacheLB, HAProxyLB, free_ports, http_status
+
+ROOT = pki.issue("Identities Root CA", ca=True, days=3650)
+LEAF = pki.issue("backend.test", issuer=ROOT, names=["backend.test"])
+CAS = {name: pki.issue("Identities Client CA %s" % name, ca=True, days=3650) for name in ("one", "two", "three")}
+CLIENTS = {name: pki.issue("lb-client-%s" % name, issuer=CAS[name], eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+           for name in ("one", "two")}
+# backend -> (the CAs it names and takes, in its ca-file; Apache's answer: 200 when it presents one of theirs)
+BACKENDS = {"takes_one": (["one"], 200), "takes_two": (["two"], 200), "takes_three": (["three"], 502),
+            "takes_three_then_two": (["three", "two"], 200), "takes_two_tls12": (["two"], 200)}
+BIND_EXTRA = {"takes_two_tls12": " ssl-max-ver TLSv1.2"}  # the CA names in the message itself, not an extension
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = lbjudge.workdir(tmp_path_factory, "apache-identities")
+    *ports, lb_port = free_ports(len(BACKENDS) + 1)
+    ports = dict(zip(BACKENDS, ports))
+    served = pki.write(base / "backend.pem", LEAF.pem + LEAF.key_pem(), 0o600)
+    frontends = ""
+    for name, (cas, _answer) in BACKENDS.items():
+        ca_file = pki.write(base / ("%s-cas.pem" % name), "".join(CAS[ca].pem for ca in cas))
+        frontends += ("frontend fe_%s\n    bind 127.0.0.1:%d ssl crt %s ca-file %s verify required%s\n"
+                      "    http-request return status 200 content-type text/plain string %s\n"
+                      % (name, ports[name], served, ca_file, BIND_EXTRA.get(name, ""), name))
+    backends = HAProxyLB(base / "backends", lbjudge.haproxy_head() + frontends)
+    identities = pki.write(base / "identities.pem", "".join(
+        CLIENTS[name].pem + CLIENTS[name].key_pem() for name in ("one", "two")), 0o600)
+    apache = ApacheLB(base / "apache", [lb_port], (
+        "SSLProxyEngine on\nSSLProxyVerify none\nSSLProxyCheckPeerName off\nSSLProxyCheckPeerExpire off\n"
+        "SSLProxyMachineCertificateFile %s\n<VirtualHost 127.0.0.1:%d>\n%s</VirtualHost>\n" % (
+            identities, lb_port, "".join("    ProxyPass /%s/ https://127.0.0.1:%d/\n" % (name, port)
+                                         for name, port in ports.items()))))
+    with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
+        for server in (backends, apache):
+            running.enter_context(server)
+        yield {"apache": apache, "lb_port": lb_port}
+
+
+def test_apache_presents_the_certificate_the_backend_names_and_the_collection_presents_it_too(world):
+    said = {name: http_status("http://127.0.0.1:%d/%s/" % (world["lb_port"], name)) for name in BACKENDS}
+    assert said == {name: answer for name, (_cas, answer) in BACKENDS.items()}, said
+    view = lbjudge.read({"apache": world["apache"]})
+    items = {item["location"].split()[-1].strip("/"): item for item in view["lb_backends"]}
+    assert set(items) == set(BACKENDS), items
+    reached = {name: (items[name]["endpoint"]["ok"], (items[name]["endpoint"]["error"] or {}).get("code"))
+               for name in BACKENDS}
+    assert reached == {"takes_one": (True, None), "takes_two": (True, None),
+                       "takes_three": (False, "CLIENT_CERT_REQUIRED"), "takes_three_then_two": (True, None),
+                       "takes_two_tls12": (True, None)}, reached
+    assert items["takes_two_tls12"]["endpoint"]["tls_version"] == "TLSv1.2"
+    for name, (_cas, answer) in BACKENDS.items():
+        assert (items[name]["endpoint"]["ok"] and not items[name]["error"]) is (answer == 200), items[name]
+    # the file's first certificate is what the entry names (the one the backend takes is the probe's choice)
+    assert items["takes_two"]["client_cert"]["fingerprint_sha256"] == CLIENTS["one"].fingerprint
