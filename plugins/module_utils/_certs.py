@@ -150,15 +150,6 @@ def _ext(cert, cls):
         return None
 
 
-def is_ca_der(der):
-    """Whether a certificate (DER) says it is a CA (basicConstraints cA); False for one that cannot be read."""
-    try:
-        basic = _ext(load_certificate(der), x509.BasicConstraints)
-    except CertError:
-        return False
-    return bool(basic and basic.ca)
-
-
 def _extension_values(cert):
     """{extension OID: parsed value} of every extension, read in one pass (what _ext gives one at a time); None when
     the extensions cannot be parsed (then _ext gives None for each)."""
@@ -510,18 +501,6 @@ def private_key_summary(block, *, der=False):
         summary["error"] = {"code": "NOT_A_CERTIFICATE", "message": "unreadable private key"}
         return summary
     return _key_summary(key)
-
-
-def decrypt_private_key(data, passwords):
-    """(the first of `passwords` that decrypts the password-protected PEM private key in `data`, the key's public
-    half as DER), or (None, None) when none does. Nothing of the key is kept."""
-    for password in passwords:
-        try:
-            key = serialization.load_pem_private_key(data, password or None)
-        except (TypeError, ValueError, UnsupportedAlgorithm):
-            continue
-        return password, spki_der(key.public_key())
-    return None, None
 
 
 def _material_error(code, message, file_format):

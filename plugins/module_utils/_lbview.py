@@ -250,10 +250,13 @@ def _anchor_ders(name, prefix, rule, directory):
         # HAProxy's ca-file, nginx's proxy_ssl_trusted_certificate and Apache's SSLProxyCACertificateFile are read
         # by OpenSSL's X509_load_cert_crl_file, as this host's OpenSSL reads one here (Python's ssl calls it too):
         # what it refuses, the load balancer does not start with, and a certificate it skips is no anchor.
-        loaded = _openssl_ca_file(name)
-        if isinstance(loaded, CertError):
-            raise CertError(loaded.code, "%s: the load balancer cannot load it" % (
-                _ca_file_problem(data) or loaded.message))
+        refusal = _openssl_ca_file(name)
+        if refusal is not None:
+            raise CertError(refusal.code, "%s: the load balancer cannot load it" % (
+                _ca_file_problem(data) or refusal.message))
+        # OpenSSL knows a BEGIN line only at the start of a line: a block begun elsewhere (indented, beside others)
+        # is none it loads, and no anchor
+        data = _line_start_pem(data)
     try:
         material = _certs.parse_material(data)
     except CertError:
@@ -262,10 +265,6 @@ def _anchor_ders(name, prefix, rule, directory):
         raise
     refused = set(der for der, trust in _material.trusted_blocks(data) if trust is False)
     ders = material["ders"]
-    if not directory and rule != "system":
-        # a CA certificate OpenSSL did not load (an indented block beside others: OpenSSL knows a BEGIN line only
-        # at the start of a line) is no anchor; OpenSSL lists its CA certificates only, so others stay as read
-        ders = [der for der in ders if der in loaded or not _certs.is_ca_der(der)]
     if directory:
         if material["format"] != "pem" or not ders:
             raise CertError("NOT_A_CERTIFICATE", "no PEM certificate")
@@ -274,10 +273,19 @@ def _anchor_ders(name, prefix, rule, directory):
     return kept, len(ders) - len(kept)
 
 
+def _line_start_pem(data):
+    """A CA file's text with every BEGIN line that does not start its line made no BEGIN line, as OpenSSL's PEM
+    reader sees it (after a UTF-8 byte order mark, which OpenSSL 3 skips)."""
+    text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    if b"-----BEGIN " not in text:
+        return text
+    return b"\n".join(line if line.startswith(b"-----BEGIN ") or b"-----BEGIN " not in line
+                      else line.replace(b"-----BEGIN ", b"-----BEGUN ") for line in text.split(b"\n"))
+
+
 def _openssl_ca_file(name):
-    """The DER of the CA certificates this host's OpenSSL loads from a CA file (X509_load_cert_crl_file, as the
-    load balancers load theirs: SSL_CTX_load_verify_locations), or CertError NOT_A_CERTIFICATE with its reason
-    when it refuses the file."""
+    """None when this host's OpenSSL loads a CA file (X509_load_cert_crl_file, as the load balancers load theirs:
+    SSL_CTX_load_verify_locations), else CertError NOT_A_CERTIFICATE with its reason."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         ctx.load_verify_locations(cafile=name)
@@ -287,13 +295,15 @@ def _openssl_ca_file(name):
             "that does not match its BEGIN line or has text after it, or a block without its END line"))
     except OSError as exc:  # it changed since it was read
         return CertError("NOT_A_CERTIFICATE", "OpenSSL cannot read it (%s)" % exc.strerror)
-    return set(ctx.get_ca_certs(binary_form=True))
+    return None
 
 
 def _ca_file_problem(data):
     """Why OpenSSL refuses a CA file, in the terms of its content, when it is one of the usual reasons (else None):
     no PEM in it (DER, PKCS#12), no certificate block, a certificate block that is no base64, a last block without
     its END line."""
+    if not data.strip():
+        return "the file is empty"
     try:
         material = _certs.parse_material(data)
     except CertError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread, _probe
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     _SECLEVEL,
     _SECLEVEL_ANY,
@@ -441,8 +441,16 @@ def _ngx_tls(settings, host, prefix):
         if fields[key_name] and "$" in fields[key_name]:
             fields[key_name] = None
     # the passwords nginx tries, in turn, on an encrypted client key: a file's path (no variables, no data:), as the
-    # CA file relative to the prefix
+    # CA file relative to the prefix. nginx reads it where it parses the directive, client certificate or not: one it
+    # cannot read (or with a line too long) and it does not start.
     passwords = settings.get("proxy_ssl_password_file")
-    if fields["client_cert"] and passwords:
-        fields["client_key_passwords"] = _confread._absolute(passwords[0][0], prefix)
+    if passwords:
+        path = _confread._absolute(passwords[0][0], prefix)
+        try:
+            _probe.read_password_file(path)
+        except _base.CertError as exc:
+            fields["error"] = fields["error"] or {"code": "INVALID_CONFIG", "message": "proxy_ssl_password_file "
+                                                  "%s: %s: nginx refuses to start" % (path, exc.message)}
+        if fields["client_cert"]:
+            fields["client_key_passwords"] = path
     return fields

@@ -301,6 +301,31 @@ def read_password_file(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
     return passwords or [b""]
 
 
+# nginx's ngx_ssl_password_callback hands OpenSSL at most the buffer OpenSSL gives it (PEM_BUFSIZE): a longer
+# password is cut to it ("password is truncated")
+_PASSWORD_BUFFER = 1024
+
+
+def _opening_password(cert_path, key_path, key_what, passwords, password_file):
+    """The first of `passwords` with which OpenSSL loads the client certificate and its encrypted key, cut as nginx
+    cuts it, as nginx tries them in turn (ngx_ssl_certificate: with OpenSSL, so any cipher OpenSSL decrypts, and an
+    empty password too). CertError ENCRYPTED when none does (nginx refuses to start), KEY_MISMATCH when one opens a
+    key that is not the certificate's."""
+    for password in (line[:_PASSWORD_BUFFER] for line in passwords):
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_path, key_path, password=password)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc.reason or "") or "values mismatch" in str(exc):
+                raise CertError("KEY_MISMATCH", "%s (opened with a password of %s) does not belong to the client "
+                                "certificate (the first one in %s)" % (key_what, password_file, cert_path))
+            continue
+        except (OSError, ValueError):  # it changed since it was read; a password Python's ssl cannot pass
+            continue
+        return password
+    raise CertError("ENCRYPTED", "%s: none of the %d password(s) in %s opens the private key (the load balancer "
+                    "cannot load it either)" % (key_what, len(passwords), password_file))
+
+
 def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES, password_file=None):
     """Check a client certificate (PEM, leaf first, optionally its chain and key) and its key (PEM)
     before any connection: {cert, key, certificates, subject}. CertError NOT_FOUND, PERMISSION_DENIED,
@@ -325,23 +350,19 @@ def load_client_identity(cert_path, key_path=None, *, max_bytes=_base.DEFAULT_MA
             key_what, "" if key_path else "; give client_key, or append the key to the certificate file"))
     password = None
     if key["encrypted"] and password_file:
-        passwords = read_password_file(password_file, max_bytes=max_bytes)
-        password, spki = _certs().decrypt_private_key(_base.read_file(key_path or cert_path, max_bytes=max_bytes),
-                                                      passwords)
-        if password is None:
-            raise CertError("ENCRYPTED", "%s: none of the %d password(s) in %s decrypts the private key (the load "
-                            "balancer cannot load it either)" % (key_what, len(passwords), password_file))
-        key = dict(key, encrypted=False, _spki=spki)
+        password = _opening_password(cert_path, key_path or cert_path, key_what,
+                                     read_password_file(password_file, max_bytes=max_bytes), password_file)
+        key = dict(key, encrypted=False, _spki=None)  # OpenSSL loaded it with its certificate: they match
     if key["encrypted"]:
         raise CertError("ENCRYPTED", "%s: the private key is password-protected; the probe cannot use it" % key_what)
-    if key.get("error") or key["_spki"] is None:
+    if key.get("error") or (key["_spki"] is None and password is None):
         raise CertError("NOT_A_CERTIFICATE", "%s: unreadable private key" % key_what)
     try:
         certs = [_certs().load_certificate(der) for der in material["ders"]]
     except CertError as exc:
         raise _prefixed(exc, cert_what)
     leaf_spki = _certs().leaf_spki
-    if leaf_spki(certs[0]) != key["_spki"]:
+    if password is None and leaf_spki(certs[0]) != key["_spki"]:
         others = [i for i, cert in enumerate(certs[1:], start=2) if leaf_spki(cert) == key["_spki"]]
         raise CertError("KEY_MISMATCH", "%s does not belong to the client certificate (the first one in %s)%s" % (
             "the private key in " + key_what if key_path else "the private key in the file", cert_path,
@@ -452,15 +473,29 @@ def _pem_pipes(*pems):
 def _run_s_client(host, port, server_name, identity, extra, timeout, stderr=subprocess.PIPE):
     """Run the `openssl s_client` of _s_client; its stdin gives the client key's password when it has one, and then
     ends (s_client leaves once the handshake is done); a client certificate taken out of a file of several
-    (identity["_pems"]) is read from pipes. subprocess.TimeoutExpired, OSError as subprocess.run."""
+    (identity["_pems"]) is read from pipes. subprocess.TimeoutExpired, OSError as subprocess.run; CertError
+    UNSUPPORTED_SETTING when s_client cannot present the client certificate (a password it cannot read, or it could
+    not load the certificate or key): its own failure, never the backend's."""
     password = (identity or {}).get("_password")
+    if password is not None and (b"\0" in password or len(password) >= _PASSWORD_BUFFER or b"\n" in password):
+        # s_client reads one line of at most 1,023 bytes and takes it up to a NUL byte
+        raise CertError("UNSUPPORTED_SETTING", "the client key's password (of %s) holds a NUL byte or is %d bytes or "
+                        "longer, which openssl s_client cannot read: not judged" % (identity["key"], _PASSWORD_BUFFER))
     with _pem_pipes(*((identity or {}).get("_pems") or ())) as paths:
         if paths:
             identity = dict(identity, cert=paths[0], key=paths[1], certificates=1)
-        return subprocess.run(_s_client(host, port, server_name, identity, extra), stdout=subprocess.PIPE,
-                              stderr=stderr, timeout=timeout, check=False,
+        proc = subprocess.run(_s_client(host, port, server_name, identity, extra), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, check=False,
                               pass_fds=tuple(int(path.rsplit("/", 1)[1]) for path in paths),
                               **({"stdin": subprocess.DEVNULL} if password is None else {"input": password + b"\n"}))
+    if identity and not re.search(rb"(?m)^CONNECTED\(", proc.stdout):
+        loading = re.search(rb"(?im)^.*(unable to load|could not read|error getting|bad decrypt).*$", proc.stderr)
+        if loading:  # its own failure to load the client certificate or key: not the backend's
+            raise CertError("UNSUPPORTED_SETTING", "openssl s_client could not load the client certificate or key "
+                            "(%s): not judged" % loading.group(0).decode("utf-8", "replace").strip()[:200])
+    if stderr is not subprocess.PIPE:
+        proc.stderr = None
+    return proc
 
 
 def _chain_via_openssl(host, port, server_name, deadline, identity=None, extra=()):
@@ -520,6 +555,8 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
     except OSError as exc:
         result["error"]["message"] += "it could not run (%s)" % exc
         return result
+    except CertError as exc:
+        return dict(result, error=exc.as_dict())
     ders, version, cipher, why = _s_client_outcome(proc)
     elapsed = round((time.monotonic() - begun) * 1000.0, 1)
     result["elapsed_ms"] = elapsed
@@ -629,6 +666,8 @@ def _with_openssl_sni(result, target, identity, timeout):
     except OSError as exc:
         return dict(result, ok=False, error={"code": "UNSUPPORTED_SETTING", "message": "%s, and openssl s_client "
                                              "could not run (%s): not judged" % (why, exc)})
+    except CertError as exc:
+        return dict(result, ok=False, error={"code": exc.code, "message": "%s, and %s" % (why, exc.message)})
     ders, version, cipher, failure = _s_client_outcome(proc)
     if ders and version:
         return dict(result, ok=True, error=None, chain_der=ders, tls_version=version, cipher=cipher)

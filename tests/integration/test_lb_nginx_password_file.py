@@ -126,3 +126,18 @@ def test_no_password_that_opens_the_key_is_encrypted_and_nginx_refuses_to_start(
         if passwords:
             assert "2 password(s) in %s" % passwords in error["message"], error
             assert PASSWORD not in json.dumps(item) and "second-of-two" not in json.dumps(item)
+
+
+def test_a_password_file_nginx_cannot_read_is_a_configuration_it_refuses(world, tmp_path):
+    """nginx reads proxy_ssl_password_file where it parses the directive, client certificate or not: a missing file
+    and it does not start. The entry said nothing of it (a review of 2026-12-07)."""
+    missing = tmp_path / "no-such.pass"
+    lb = NginxLB(tmp_path / "lb", free_ports(1)[0],
+                 "    server {\n        listen 127.0.0.1:1;\n        location / { proxy_pass https://127.0.0.1:9/; "
+                 "proxy_ssl_password_file %s; }\n    }\n" % missing)
+    lb.write_config()
+    refused = subprocess.run(lb.test_command, check=False, capture_output=True, text=True)
+    assert refused.returncode != 0 and "no-such.pass" in refused.stderr, refused.stderr
+    (item,) = lbjudge.read({"nginx": lb})["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and str(missing) in item["error"]["message"], item
+    assert item["client_key_passwords"] is None  # (no client certificate: nothing it opens)

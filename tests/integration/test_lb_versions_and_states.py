@@ -375,17 +375,23 @@ def _ca_file_text(form):
         # refused here, loaded by HAProxy; and a root OpenSSL skips (indented) counted as an anchor here
         "crl-only": pki.crl_pem(pki.crl(ROOT)),
         "indented-then-other": "".join("  %s\n" % line for line in ROOT.pem.splitlines()) + OTHER.pem,
+        # ... a pinned self-signed leaf (no CA) too, which OpenSSL does not list among its CA certificates (a review)
+        "pinned-indented-then-other": "".join("  %s\n" % line for line in PINNED.pem.splitlines()) + OTHER.pem,
+        "empty": "",
     }[form]
+
+
+PINNED = pki.issue("pinned.backend.test", names=["pinned.backend.test"])  # self-signed, CA:FALSE
 
 
 CA_FILE_REFUSED = {"der": "DER, not PEM", "bad-block": "not valid base64", "truncated": "has no END line",
                    "indented": "no PEM block starts a line", "p7-only": "no PEM certificate block (PKCS7)",
                    "key-bad": "OpenSSL refuses it", "not-der": "OpenSSL refuses it",
                    "end-mismatch": "OpenSSL refuses it", "end-trailing": "OpenSSL refuses it",
-                   "other-no-end": "OpenSSL refuses it"}
+                   "other-no-end": "OpenSSL refuses it", "empty": "the file is empty"}
 # loaded by HAProxy: the anchors found there (None: no certificate, the entry's NOT_A_CERTIFICATE error)
 CA_FILE_LOADED = {"with-p7": [ROOT], "mention": [ROOT], "crlf": [ROOT], "bom": [ROOT], "begin-and-text": [ROOT],
-                  "crl-only": None, "indented-then-other": [OTHER]}
+                  "crl-only": None, "indented-then-other": [OTHER], "pinned-indented-then-other": [OTHER]}
 
 
 @pytest.mark.parametrize("form", sorted(CA_FILE_REFUSED) + sorted(CA_FILE_LOADED))

@@ -203,3 +203,55 @@ def test_the_ca_names_of_a_certificate_request_and_the_certificate_apache_picks_
     assert _probe.apache_choice(identities, [name("Client CA Two")]) == 1
     assert _probe.apache_choice(identities, [name("Other"), name("CLIENT CA ONE")]) == 0
     assert _probe.apache_choice(identities, [name("Other"), b"\x30\x01"]) is None
+
+
+def test_a_password_file_opens_what_openssl_opens_as_nginx_tries_it(tmp_path):
+    """The passwords are tried by OpenSSL, as nginx tries them (a review of 2026-12-07 found cryptography trying them
+    instead): an empty password, a Camellia-encrypted key and a password line cut to the 1,024 bytes nginx hands
+    OpenSSL all open a key nginx opens; a password s_client cannot read (a NUL byte in it) is not judged where only
+    s_client can ask, never blamed on the backend. Keys encrypted by the openssl command; real TLS on loopback."""
+    import ssl
+    import subprocess
+
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from testlib import faultpeers, pki
+
+    client_ca = pki.issue("Password trial client CA", ca=True)
+    client = pki.issue("lb-client", issuer=client_ca, eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    cert = pki.write(tmp_path / "client.crt", client.pem)
+    plain = pki.write(tmp_path / "plain.key", client.key_pem(), 0o600)
+
+    def encrypted(name, cipher, password):
+        out = tmp_path / name
+        subprocess.run(["openssl", "pkcs8", "-topk8", "-v2", cipher, "-in", str(plain), "-out", str(out),
+                        "-passout", "pass:" + password], check=True)
+        return str(out)
+
+    def passwords(name, text):
+        return str(pki.write(tmp_path / name, text, 0o600))
+
+    cases = {  # key, password file, the password that opens it
+        "empty": (encrypted("empty.key", "aes-256-cbc", ""), passwords("empty.pass", "\n\n"), b""),
+        "camellia": (encrypted("camellia.key", "camellia-256-cbc", "pw1"), passwords("c.pass", "no\npw1\n"), b"pw1"),
+        "cut": (encrypted("cut.key", "aes-256-cbc", "a" * 1024), passwords("cut.pass", "a" * 1500 + "\n"),
+                b"a" * 1024),
+    }
+    for case, (key, password_file, password) in cases.items():
+        identity = _probe.load_client_identity(str(cert), key, password_file=password_file)
+        assert identity["_password"] == password, case
+    nul = pki.write(tmp_path / "nul.key", client.key_pem(b"a\0b"), 0o600)
+    nul_passwords = pki.write(tmp_path / "nul.pass", b"a\0b\n", 0o600)
+    assert _probe.load_client_identity(str(cert), str(nul), password_file=str(nul_passwords))["_password"] == b"a\0b"
+    ca = pki.CA("Password trial")
+    leaf = ca.leaf("127.0.0.1", names=["backend.test"], ips=["127.0.0.1"])
+    settings = {"min_version": None, "max_version": None, "ciphers": None, "ciphersuites": None}
+    with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
+        server.context.verify_mode = ssl.CERT_REQUIRED
+        server.context.load_verify_locations(cadata=client_ca.pem)
+        by_python, by_s_client = _probe.probe_many([
+            {"host": "127.0.0.1", "port": server.port, "server_name": name, "lb_settings": settings,
+             "client_cert": str(cert), "client_key": str(nul), "client_key_passwords": str(nul_passwords)}
+            for name in ("backend.test", "127.0.0.1")], timeout=10, concurrency=1)
+    assert by_python["ok"], by_python
+    assert by_s_client["error"]["code"] == "UNSUPPORTED_SETTING" and "NUL" in by_s_client["error"]["message"]
