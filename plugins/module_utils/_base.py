@@ -128,6 +128,25 @@ def pem_blocks(data):
     return blocks, unterminated + (opened is not None)
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def line_start_pem(data):
+    """PEM text with every BEGIN line that does not start its line made no BEGIN line, as OpenSSL's PEM reader sees
+    it: it knows a BEGIN line only at the start of a line, after a UTF-8 byte order mark where one begins the file or
+    the line after an END line (OpenSSL 3 skips it there)."""
+    if b"-----BEGIN " not in data:
+        return data
+    out, after_end = [], True
+    for line in data.split(b"\n"):
+        text = line[3:] if after_end and line.startswith(_BOM) else line
+        if b"-----BEGIN " in text and not text.startswith(b"-----BEGIN "):
+            text = text.replace(b"-----BEGIN ", b"-----BEGUN ")
+        out.append(text)
+        after_end = text.startswith(b"-----END ")
+    return b"\n".join(out)
+
+
 def pem_der(body):
     """The DER bytes of a PEM block's body (as pem_blocks gives it); ValueError when it is not valid base64."""
     return base64.b64decode(b"".join(body.split()), validate=True)

@@ -256,7 +256,7 @@ def _anchor_ders(name, prefix, rule, directory):
                 _ca_file_problem(data) or refusal.message))
         # OpenSSL knows a BEGIN line only at the start of a line: a block begun elsewhere (indented, beside others)
         # is none it loads, and no anchor
-        data = _line_start_pem(data)
+        data = _base.line_start_pem(data)
     try:
         material = _certs.parse_material(data)
     except CertError:
@@ -271,16 +271,6 @@ def _anchor_ders(name, prefix, rule, directory):
         ders = ders[:1] if rule == "haproxy" else [der for der in ders if _subject_hash(der) == prefix]
     kept = [der for der in ders if der not in refused]
     return kept, len(ders) - len(kept)
-
-
-def _line_start_pem(data):
-    """A CA file's text with every BEGIN line that does not start its line made no BEGIN line, as OpenSSL's PEM
-    reader sees it (after a UTF-8 byte order mark, which OpenSSL 3 skips)."""
-    text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
-    if b"-----BEGIN " not in text:
-        return text
-    return b"\n".join(line if line.startswith(b"-----BEGIN ") or b"-----BEGIN " not in line
-                      else line.replace(b"-----BEGIN ", b"-----BEGUN ") for line in text.split(b"\n"))
 
 
 def _openssl_ca_file(name):

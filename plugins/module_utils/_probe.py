@@ -451,19 +451,33 @@ def _s_client(host, port, server_name, identity, extra):
     return cmd
 
 
+def _feed(write, data):
+    """Write all of data into a pipe's end, then close it; a reader gone (its end closed) ends it too."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write, view):]
+    except OSError:
+        pass
+    finally:
+        os.close(write)
+
+
 @contextlib.contextmanager
 def _pem_pipes(*pems):
     """Paths (/dev/fd/N) that read these PEM texts, each from a pipe of its own: a client certificate and key taken
-    out of a file of several are handed to OpenSSL so, never written to a file. OSError where that cannot be."""
+    out of a file of several are handed to OpenSSL so, never written to a file. Each is written from a thread of
+    its own (a text larger than the pipe's buffer waits for its reader). CertError UNSUPPORTED_SETTING where this
+    host has no /dev/fd."""
+    if pems and not os.path.isdir("/dev/fd"):
+        raise CertError("UNSUPPORTED_SETTING", "this host has no /dev/fd to hand OpenSSL a client certificate taken "
+                        "out of a file of several: not judged")
     ends = []
     try:
         for pem in pems:
             read, write = os.pipe()
             ends.append(read)
-            try:
-                os.write(write, pem)  # (a certificate and a key: far below a pipe's buffer)
-            finally:
-                os.close(write)
+            threading.Thread(target=_feed, args=(write, pem), daemon=True).start()
         yield ["/dev/fd/%d" % end for end in ends]
     finally:
         for end in ends:
@@ -1014,26 +1028,44 @@ def lb_failure(restricted, unrestricted, settings):
 
 
 def issuer_identities(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
-    """The client certificates of a file as Apache's mod_ssl takes them (SSLProxyMachineCertificateFile, read with
-    PEM_X509_INFO_read_bio): [{cert, key (their PEM), issuer (canonical, as X509_NAME_cmp compares it), subject}] in
-    file order, each key the one after its certificate. CertError as load_client_identity's reading."""
+    """The client certificates of a file as Apache's mod_ssl takes them (SSLProxyMachineCertificateFile):
+    [{cert, key (their PEM), issuer (canonical, as X509_NAME_cmp compares it), subject}] in file order. Only the
+    plain layout is taken, each certificate followed by its key (the blocks OpenSSL reads: a BEGIN line starting its
+    line); another (a key first, a certificate without a key, which Apache makes a chain certificate) is
+    UNSUPPORTED_SETTING, not judged. CertError INVALID_CONFIG for a pair Apache refuses to start with (an encrypted
+    key, a key not the certificate's: AH02252, AH02326), else as load_client_identity's reading."""
     what = "client_cert %s" % path
     try:
         data = _base.read_file(path, max_bytes=max_bytes)
     except CertError as exc:
         raise _prefixed(exc, what)
+    blocks = _base.pem_blocks(_base.line_start_pem(data))[0]
+    kinds = ["cert" if label in _material.CERT_LABELS else "key" if label.endswith(b"PRIVATE KEY") else label
+             for label, _body in blocks]
+    if not kinds or kinds != ["cert", "key"] * (len(kinds) // 2):
+        raise CertError("UNSUPPORTED_SETTING", "%s: its blocks are not each certificate followed by its key (%s); "
+                        "Apache pairs and chains such a file in ways not reproduced here: not judged" % (
+                            what, ", ".join(k if isinstance(k, str) else k.decode("ascii", "replace")
+                                            for k in kinds[:8]) or "none"))
     identities = []
-    for label, body in _base.pem_blocks(data)[0]:
-        block = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
-        if label in _material.CERT_LABELS:
-            try:
-                cert = _certs().load_certificate(_base.pem_der(body))
-            except (CertError, ValueError):
-                raise CertError("NOT_A_CERTIFICATE", "%s: certificate %d cannot be read" % (what, len(identities) + 1))
-            identities.append({"cert": block, "key": None, "issuer": _certs().canonical_name(cert.issuer),
-                               "subject": cert.subject.rfc4514_string()})
-        elif label.endswith(b"PRIVATE KEY") and identities and identities[-1]["key"] is None:
-            identities[-1]["key"] = block
+    for index in range(0, len(blocks), 2):
+        (label, body), (key_label, key_body) = blocks[index], blocks[index + 1]
+        number = index // 2 + 1
+        try:
+            cert = _certs().load_certificate(_base.pem_der(body))
+        except (CertError, ValueError):
+            raise CertError("NOT_A_CERTIFICATE", "%s: certificate %d cannot be read" % (what, number))
+        key_pem = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (key_label, key_body, key_label)
+        key = _certs().private_key_summary(key_pem)
+        if key["encrypted"] or key.get("error") or key["_spki"] != _certs().leaf_spki(cert):
+            raise CertError("INVALID_CONFIG", "%s: the key after certificate %d (%s) is %s: Apache refuses to start "
+                            "(%s)" % (what, number, cert.subject.rfc4514_string(), "password-protected"
+                                      if key["encrypted"] else "unreadable" if key.get("error") else
+                                      "not the certificate's", "AH02252" if key["encrypted"] or key.get("error")
+                                      else "AH02326"))
+        identities.append({"cert": b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label),
+                           "key": key_pem, "issuer": _certs().canonical_name(cert.issuer),
+                           "subject": cert.subject.rfc4514_string()})
     return identities
 
 

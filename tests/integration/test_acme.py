@@ -80,6 +80,9 @@ PLAYBOOK = """\
         tasks_from: acme.yml
       vars:
         __cert_remediation_site: "{{ acme_site }}"
+      loop: "{{ acme_sites }}"
+      loop_control:
+        loop_var: acme_site
 
     - name: Hand what was done to the test
       ansible.builtin.copy:
@@ -142,8 +145,9 @@ def site_entry(b, names=tuple(NAMES), **extra):
                  "endpoint": {"host": "127.0.0.1", "port": b["port"], "server_name": names[0]}}, **extra)
 
 
-def run_acme(b, ca, *, site=None, args=(), **overrides):
-    """acme.yml through a playbook; returns (CompletedProcess, results dict or None)."""
+def run_acme(b, ca, *, site=None, sites=None, args=(), **overrides):
+    """acme.yml through a playbook, for one site (or each of `sites` in turn); returns (CompletedProcess, its results
+    dict (all sites' with `sites`) or None)."""
     playbook = b["dir"] / "acme-play.yml"
     playbook.write_text(PLAYBOOK)
     inventory = b["dir"] / "inventory.json"
@@ -153,14 +157,14 @@ def run_acme(b, ca, *, site=None, args=(), **overrides):
     if result_file.exists():
         result_file.unlink()
     extra = dict(ACME_VARS, **{
-        "acme_site": site or site_entry(b), "acme_result_file": str(result_file),
+        "acme_sites": sites or [site or site_entry(b)], "acme_result_file": str(result_file),
         "cert_remediation_source_dir": str(b["source"]), "cert_remediation_min_days": 30,
         "cert_remediation_acme_directory": ca.directory_url, "cert_remediation_acme_api_ca_path": ca.api_ca_file,
         "cert_remediation_acme_webroot": str(b["webroot"])})
     extra.update(overrides)
     proc = run_playbook(playbook, inventory=inventory, extra_vars=extra, args=args)
-    results = json.loads(result_file.read_text())["shop"] if result_file.exists() else None
-    return proc, results
+    results = json.loads(result_file.read_text()) if result_file.exists() else None
+    return proc, (results if sites or results is None else results.get("shop"))
 
 
 def failure(proc):
@@ -545,3 +549,134 @@ def test_external_account_binding(backend, tmp_path):
         assert proc.returncode == 0, proc.stdout[-5000:]
         assert result["ordered"]
         assert hmac not in proc.stdout + proc.stderr
+
+
+# -- found by a hunt of the ACME source (2026-12-07), each failing before its fix
+
+FAILING_CLEANUP_HOOK = """\
+- name: Publish the TXT records, and fail to remove them (a DNS API refusing the cleanup)
+  ansible.builtin.uri:
+    url: "{{ dns_api }}/{{ 'set-txt' if cert_remediation_acme_dns_challenge.state == 'present' else 'no-such-call' }}"
+    method: POST
+    body_format: json
+    body: "{{ {'host': item.0.key ~ '.', 'value': item.1} }}"
+    status_code: 200
+  loop: "{{ cert_remediation_acme_dns_challenge.records | dict2items | subelements('value') }}"
+  delegate_to: localhost
+"""
+
+
+def test_a_cleanup_that_fails_leaves_no_staging_directory_and_no_key_copy(backend, tmp_path):
+    """The staging directory (a copy of the new key in it) was the last cleanup: a DNS hook failing to remove its
+    records left it in the source directory."""
+    b = backend
+    hook = tmp_path / "hook.yml"
+    hook.write_text(FAILING_CLEANUP_HOOK)
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"]) as ca:
+        proc, _result = run_acme(b, ca, site=site_entry(b, names=[".shop.acme.test"]),
+                                 cert_remediation_acme_challenge="dns-01", cert_remediation_acme_dns_hook=str(hook),
+                                 cert_remediation_acme_webroot="",
+                                 dns_api="http://127.0.0.1:%d" % ca.dns_management_port)
+    assert proc.returncode != 0 and "no-such-call" in proc.stdout, proc.stdout[-3000:]
+    assert [p.name for p in b["site_dir"].iterdir() if p.name.startswith(".acme-staging")] == []
+
+
+DNS_HOOK_OVER_HTTPS = """\
+- name: Call the DNS provider's HTTPS API (its certificate from the system's store)
+  ansible.builtin.uri:
+    url: "{{ dns_api }}"
+    status_code: 200
+  delegate_to: localhost
+"""
+
+
+def test_the_acme_apis_ca_is_trusted_for_its_calls_alone_not_the_dns_hooks(backend, tmp_path, monkeypatch):
+    """cert_remediation_acme_api_ca_path was set as SSL_CERT_FILE on the whole order: a dns-01 hook calling a DNS
+    provider's HTTPS API (trusted by the system's store, here the SSL_CERT_FILE the run starts with) failed with
+    CERTIFICATE_VERIFY_FAILED."""
+    b = backend
+    api_ca = pki.CA("Public DNS API")
+    leaf = api_ca.leaf("localhost", names=["localhost"], ips=["127.0.0.1"])
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.write(tmp_path / "system-store.pem", api_ca.root.pem)))
+    calls = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            calls.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    context = _server_context(api_ca.chain_pem(leaf), leaf.key_pem(), tmp_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = tmp_path / "hook.yml"
+    hook.write_text(DNS_HOOK_OVER_HTTPS)
+    try:
+        with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
+            proc, result = run_acme(b, ca, site=site_entry(b, names=[".shop.acme.test"]),
+                                    cert_remediation_acme_challenge="dns-01", cert_remediation_acme_dns_hook=str(hook),
+                                    cert_remediation_acme_webroot="", dns_api="https://127.0.0.1:%d/" %
+                                    server.server_address[1])
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0 and result["ordered"], proc.stdout[-4000:]
+    assert len(calls) == 2  # published and removed, over HTTPS
+
+
+def _server_context(chain_pem, key_pem, workdir):
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.write(workdir / "api.pem", chain_pem), pki.write(workdir / "api.key", key_pem, 0o600))
+    return context
+
+
+def test_a_certificate_that_does_not_outlast_the_renewal_threshold_is_used_and_said_to_be_reordered_each_run(
+        backend, tmp_path):
+    """Pebble issues certificates of about five years: a threshold beyond that made every run order again, without
+    a word. The certificate is used (the site may be expired meanwhile), and the run says why it will order again."""
+    b = backend
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
+        proc, result = run_acme(b, ca, cert_remediation_acme_renew_days=4000)
+        assert proc.returncode == 0 and result["ordered"] and result["short_lived"] is True, proc.stdout[-3000:]
+        assert "ACME_SHORT_LIVED: shop" in proc.stdout and (b["site_dir"] / "cert.pem").exists()
+        proc, result = run_acme(b, ca)
+        assert proc.returncode == 0 and not result["ordered"] and result["short_lived"] is False
+
+
+def test_an_ed25519_site_is_refused_before_any_order(backend, tmp_path):
+    """An Ed25519 site of a server holding several key types got an EC P-256 certificate ordered into its slot."""
+    b = backend
+    site = site_entry(b, name="shop+ed25519")
+    site["endpoint"] = dict(site["endpoint"], key_type="Ed25519")
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
+        proc, _result = run_acme(b, ca, site=site)
+        assert proc.returncode != 0 and "ACME_KEY_TYPE" in proc.stdout, proc.stdout[-3000:]
+        assert pebble_count(ca, r"POST /order-plz") == 0
+
+
+def test_sites_whose_source_files_share_a_directory_each_keep_their_record(backend, tmp_path):
+    """acme.json was one record per directory: two sites whose `source` files share one each saw the other's record
+    (NOT_FROM_THIS_CA) and ordered again on every run."""
+    b = backend
+    shared = tmp_path / "shared"
+    sites = [site_entry(b, name=name, source={"cert": str(shared / ("%s.crt" % name)),
+                                               "key": str(shared / ("%s.key" % name)),
+                                               "chain": str(shared / ("%s-chain.pem" % name))})
+             for name in ("a", "b")]
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
+        first_proc, first = run_acme(b, ca, sites=sites)
+        second_proc, second = run_acme(b, ca, sites=sites)
+        orders = pebble_count(ca, r"POST /order-plz")
+    assert first_proc.returncode == 0 and second_proc.returncode == 0, second_proc.stdout[-3000:]
+    assert {name: r["ordered"] for name, r in first.items()} == {"a": True, "b": True}
+    assert {name: (r["ordered"], r["reasons"]) for name, r in second.items()} == {"a": (False, []), "b": (False, [])}
+    assert orders == 2
+    record = json.loads((shared / "acme.json").read_text())
+    assert sorted(record["sites"]) == ["a", "b"] and record["directory"] == ca.directory_url

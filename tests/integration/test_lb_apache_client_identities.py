@@ -53,7 +53,7 @@ def world(tmp_path_factory):
     with contextlib.ExitStack() as running:  # stopped in reverse order, by their pids, whatever happens
         for server in (backends, apache):
             running.enter_context(server)
-        yield {"apache": apache, "lb_port": lb_port}
+        yield {"apache": apache, "lb_port": lb_port, "ports": ports, "base": base}
 
 
 def test_apache_presents_the_certificate_the_backend_names_and_the_collection_presents_it_too(world):
@@ -72,3 +72,47 @@ def test_apache_presents_the_certificate_the_backend_names_and_the_collection_pr
         assert (items[name]["endpoint"]["ok"] and not items[name]["error"]) is (answer == 200), items[name]
     # the file's first certificate is what the entry names (the one the backend takes is the probe's choice)
     assert items["takes_two"]["client_cert"]["fingerprint_sha256"] == CLIENTS["one"].fingerprint
+
+
+OTHER_KEY = pki.new_key()
+
+
+def _layout(name):
+    """An SSLProxyMachineCertificateFile's text in other layouts (a review of 2026-12-07): a key before its
+    certificate (OpenSSL pairs them all the same; not reproduced here), the second pair indented (OpenSSL reads no
+    BEGIN line that does not start its line: Apache has the first alone), the second key not its certificate's
+    (Apache refuses to start, AH02326)."""
+    one, two = CLIENTS["one"], CLIENTS["two"]
+    return {
+        "key_first": one.key_pem() + one.pem + two.key_pem() + two.pem,
+        "indented": one.pem + one.key_pem() + "".join("  %s\n" % line
+                                                      for line in (two.pem + two.key_pem()).splitlines()),
+        "mismatch": one.pem + one.key_pem() + two.pem + pki.Issued(two.cert, OTHER_KEY).key_pem(),
+    }[name]
+
+
+# layout -> (Apache's answer to the backend taking TWO: a status, or None when it does not start; the collection's
+# error code for that backend)
+LAYOUTS = {"key_first": (200, "UNSUPPORTED_SETTING"), "indented": (502, "CLIENT_CERT_REQUIRED"),
+           "mismatch": (None, "INVALID_CONFIG")}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_file_of_another_layout_is_read_as_apache_reads_it_or_not_judged(world, tmp_path, layout):
+    answer, code = LAYOUTS[layout]
+    identities = pki.write(tmp_path / "identities.pem", _layout(layout), 0o600)
+    lb_port, = free_ports(1)
+    apache = ApacheLB(tmp_path / "apache", [lb_port], (
+        "SSLProxyEngine on\nSSLProxyVerify none\nSSLProxyCheckPeerName off\nSSLProxyCheckPeerExpire off\n"
+        "SSLProxyMachineCertificateFile %s\n<VirtualHost 127.0.0.1:%d>\n    ProxyPass /takes_two/ https://127.0.0.1:%d/\n"
+        "</VirtualHost>\n" % (identities, lb_port, world["ports"]["takes_two"])))
+    if answer is None:
+        with pytest.raises(RuntimeError, match="apache2"):
+            with apache:
+                pass
+        assert "AH02326" in (apache.dir / "error.log").read_text()
+    else:
+        with apache:
+            assert http_status("http://127.0.0.1:%d/takes_two/" % lb_port) == answer
+    (item,) = lbjudge.read({"apache": apache})["lb_backends"]
+    assert (item["endpoint"]["error"] or {}).get("code") == code, item["endpoint"]

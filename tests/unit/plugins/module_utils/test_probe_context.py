@@ -255,3 +255,23 @@ def test_a_password_file_opens_what_openssl_opens_as_nginx_tries_it(tmp_path):
             for name in ("backend.test", "127.0.0.1")], timeout=10, concurrency=1)
     assert by_python["ok"], by_python
     assert by_s_client["error"]["code"] == "UNSUPPORTED_SETTING" and "NUL" in by_s_client["error"]["message"]
+
+
+def test_pem_pipes_hand_over_texts_larger_than_a_pipes_buffer():
+    """A client certificate of 112 KB (thousands of names) blocked the pipe's writer forever (a review of
+    2026-12-07): each text is written from a thread of its own."""
+    big, small = b"A" * 300000, b"key"
+    with _probe._pem_pipes(big, small) as paths:
+        with open(paths[1], "rb") as key, open(paths[0], "rb") as cert:  # read in the other order than written
+            assert key.read() == small and cert.read() == big
+
+
+def test_line_start_pem_reads_begin_lines_as_openssl_does():
+    """A BEGIN line counts at the start of a line only; a UTF-8 byte order mark is skipped at the start of the file
+    and on the line after an END line (two files saved with one, joined: OpenSSL 3 reads both)."""
+    bom = b"\xef\xbb\xbf"
+    text = bom + b"-----BEGIN A-----\nx\n-----END A-----\n" + bom + b"-----BEGIN B-----\ny\n-----END B-----\n" \
+        + b"  -----BEGIN C-----\nz\n  -----END C-----\n" + b"x" + bom + b"-----BEGIN D-----\n"
+    blocks = _base.pem_blocks(_base.line_start_pem(text))[0]
+    assert [label for label, _body in blocks] == [b"A", b"B"]
+    assert _base.line_start_pem(b"no pem") == b"no pem"
