@@ -666,10 +666,9 @@ def test_sites_whose_source_files_share_a_directory_each_keep_their_record(backe
     (NOT_FROM_THIS_CA) and ordered again on every run."""
     b = backend
     shared = tmp_path / "shared"
-    sites = [site_entry(b, name=name, source={"cert": str(shared / ("%s.crt" % name)),
-                                               "key": str(shared / ("%s.key" % name)),
-                                               "chain": str(shared / ("%s-chain.pem" % name))})
-             for name in ("a", "b")]
+    sites = [site_entry(b, name=name, source={kind: str(shared / file) for kind, file in (
+        ("cert", "%s.crt" % name), ("key", "%s.key" % name), ("chain", "%s-chain.pem" % name))})
+        for name in ("a", "b")]
     with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
         first_proc, first = run_acme(b, ca, sites=sites)
         second_proc, second = run_acme(b, ca, sites=sites)

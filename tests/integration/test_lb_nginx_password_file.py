@@ -105,6 +105,18 @@ def test_the_collection_opens_the_key_as_nginx_does_and_agrees(world, view):
     assert PASSWORD not in text and "not-this-one" not in text
 
 
+def _refused_by_nginx_and_read(directory, lines, named):
+    """An nginx load balancer of one location with these lines, which `nginx -t` refuses naming `named`: its one
+    backend as the collection reads it."""
+    lb = NginxLB(directory, free_ports(1)[0], "    server {\n        listen 127.0.0.1:1;\n"
+                 "        location / { proxy_pass https://127.0.0.1:9/; %s }\n    }\n" % lines)
+    lb.write_config()
+    refused = subprocess.run(lb.test_command, check=False, capture_output=True, text=True)
+    assert refused.returncode != 0 and named in refused.stderr, refused.stderr
+    (item,) = lbjudge.read({"nginx": lb})["lb_backends"]
+    return item
+
+
 def test_no_password_that_opens_the_key_is_encrypted_and_nginx_refuses_to_start(world, tmp_path):
     """A file whose every password fails (one with a space after it: nginx keeps the space): `nginx -t` refuses the
     configuration, and the collection says ENCRYPTED, naming the file and not what it holds. Without a password
@@ -114,13 +126,7 @@ def test_no_password_that_opens_the_key_is_encrypted_and_nginx_refuses_to_start(
         lines = ("proxy_ssl_certificate %s; proxy_ssl_certificate_key %s;%s" % (
             files["client_crt"], files["client_key"],
             " proxy_ssl_password_file %s;" % passwords if passwords else ""))
-        lb = NginxLB(tmp_path / ("lb-%s" % bool(passwords)), free_ports(1)[0],
-                     "    server {\n        listen 127.0.0.1:1;\n"
-                     "        location / { proxy_pass https://127.0.0.1:9/; %s }\n    }\n" % lines)
-        lb.write_config()
-        refused = subprocess.run(lb.test_command, check=False, capture_output=True, text=True)
-        assert refused.returncode != 0 and "client.key" in refused.stderr, refused.stderr
-        (item,) = lbjudge.read({"nginx": lb})["lb_backends"]
+        item = _refused_by_nginx_and_read(tmp_path / ("lb-%s" % bool(passwords)), lines, "client.key")
         error = item["endpoint"]["error"]
         assert error["code"] == "ENCRYPTED", item
         if passwords:
@@ -132,12 +138,6 @@ def test_a_password_file_nginx_cannot_read_is_a_configuration_it_refuses(world, 
     """nginx reads proxy_ssl_password_file where it parses the directive, client certificate or not: a missing file
     and it does not start. The entry said nothing of it (a review of 2026-12-07)."""
     missing = tmp_path / "no-such.pass"
-    lb = NginxLB(tmp_path / "lb", free_ports(1)[0],
-                 "    server {\n        listen 127.0.0.1:1;\n        location / { proxy_pass https://127.0.0.1:9/; "
-                 "proxy_ssl_password_file %s; }\n    }\n" % missing)
-    lb.write_config()
-    refused = subprocess.run(lb.test_command, check=False, capture_output=True, text=True)
-    assert refused.returncode != 0 and "no-such.pass" in refused.stderr, refused.stderr
-    (item,) = lbjudge.read({"nginx": lb})["lb_backends"]
+    item = _refused_by_nginx_and_read(tmp_path / "lb", "proxy_ssl_password_file %s;" % missing, "no-such.pass")
     assert item["error"]["code"] == "INVALID_CONFIG" and str(missing) in item["error"]["message"], item
     assert item["client_key_passwords"] is None  # (no client certificate: nothing it opens)
