@@ -449,9 +449,11 @@ def _ngx_tls(settings, host, prefix):
         try:
             _probe.read_password_file(path)
         except _base.CertError as exc:
-            # missing, or a line nginx refuses; what this module alone cannot read (nginx's master reads it as root,
-            # of any size, a FIFO too) is the probe's to say where it needs the passwords
-            if exc.code in ("NOT_FOUND", "INVALID_CONFIG"):
+            # what this module alone cannot read (nginx's master reads it as root, of any size, a FIFO too) is the
+            # probe's to say where it needs the passwords; anything else (missing, a directory, a line too long)
+            # nginx refuses too
+            if exc.code not in ("PERMISSION_DENIED", "TOO_LARGE") and not (
+                    exc.code == "NOT_REGULAR_FILE" and not os.path.isdir(path)):
                 fields["error"] = fields["error"] or {"code": "INVALID_CONFIG", "message": "proxy_ssl_password_file "
                                                       "%s: %s: nginx refuses to start" % (path, exc.message)}
         if fields["client_cert"]:

@@ -1039,7 +1039,10 @@ def issuer_identities(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):
         data = _base.read_file(path, max_bytes=max_bytes)
     except CertError as exc:
         raise _prefixed(exc, what)
-    blocks = _base.pem_blocks(_base.line_start_pem(data))[0]
+    # (blocks of a kind OpenSSL's X509_INFO reader skips are left out: an `openssl ecparam -genkey` file's
+    # EC PARAMETERS; a CRL it reads, and so it counts)
+    blocks = [(label, body) for label, body in _base.pem_blocks(_base.line_start_pem(data))[0]
+              if label in _material.CERT_LABELS or label.endswith(b"PRIVATE KEY") or label == b"X509 CRL"]
     kinds = ["cert" if label in _material.CERT_LABELS else "key" if label.endswith(b"PRIVATE KEY") else label
              for label, _body in blocks]
     if not kinds or kinds != ["cert", "key"] * (len(kinds) // 2):
@@ -1237,8 +1240,8 @@ def probe_many(targets, *, timeout, concurrency):
         """(context, result) as Apache presents its client certificates (client_cert_choice "issuer"): the one
         apache_choice picks by the CA names the server sent, or none; asked again when that is not the first."""
         names = result.get("_ca_names")
-        if names is None or not result.get("client_cert_requested"):
-            return context, result
+        if not names or not result.get("client_cert_requested"):
+            return context, result  # (no CA named: Apache presents the first, as asked already)
         path = target["client_cert"]
         if path not in identities:
             try:

@@ -116,3 +116,22 @@ def test_a_file_of_another_layout_is_read_as_apache_reads_it_or_not_judged(world
             assert http_status("http://127.0.0.1:%d/takes_two/" % lb_port) == answer
     (item,) = lbjudge.read({"apache": apache})["lb_backends"]
     assert (item["endpoint"]["error"] or {}).get("code") == code, item["endpoint"]
+
+
+def test_blocks_openssl_skips_are_skipped_and_the_pair_the_backend_names_is_presented(world, tmp_path):
+    """`openssl ecparam -genkey` writes EC PARAMETERS before the key: OpenSSL's reader skips such blocks, and so does
+    the collection now (it was UNSUPPORTED_SETTING for a while, a review of 2026-12-07). The backend naming TWO gets
+    the second pair."""
+    one, two = CLIENTS["one"], CLIENTS["two"]
+    params = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    identities = pki.write(tmp_path / "identities.pem", one.pem + params + one.key_pem() + two.pem + params
+                           + two.key_pem(), 0o600)
+    lb_port, = free_ports(1)
+    apache = ApacheLB(tmp_path / "apache", [lb_port], (
+        "SSLProxyEngine on\nSSLProxyVerify none\nSSLProxyCheckPeerName off\nSSLProxyCheckPeerExpire off\n"
+        "SSLProxyMachineCertificateFile %s\n<VirtualHost 127.0.0.1:%d>\n    ProxyPass /takes_two/ https://127.0.0.1:%d/\n"
+        "</VirtualHost>\n" % (identities, lb_port, world["ports"]["takes_two"])))
+    with apache:
+        assert http_status("http://127.0.0.1:%d/takes_two/" % lb_port) == 200
+    (item,) = lbjudge.read({"apache": apache})["lb_backends"]
+    assert item["endpoint"]["ok"] and item["endpoint"]["error"] is None, item["endpoint"]

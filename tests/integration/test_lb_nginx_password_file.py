@@ -141,3 +141,12 @@ def test_a_password_file_nginx_cannot_read_is_a_configuration_it_refuses(world, 
     item = _refused_by_nginx_and_read(tmp_path / "lb", "proxy_ssl_password_file %s;" % missing, "no-such.pass")
     assert item["error"]["code"] == "INVALID_CONFIG" and str(missing) in item["error"]["message"], item
     assert item["client_key_passwords"] is None  # (no client certificate: nothing it opens)
+
+
+def test_a_password_file_that_is_a_directory_is_a_configuration_nginx_refuses(world, tmp_path):
+    """nginx: read() failed (21: Is a directory). It was taken for a file this module could not read, and not said
+    (a review of 2026-12-07)."""
+    directory = tmp_path / "passwords.d"
+    directory.mkdir()
+    item = _refused_by_nginx_and_read(tmp_path / "lb", "proxy_ssl_password_file %s;" % directory, "passwords.d")
+    assert item["error"]["code"] == "INVALID_CONFIG" and str(directory) in item["error"]["message"], item
