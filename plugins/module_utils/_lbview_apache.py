@@ -27,12 +27,14 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
 _AP_SSL = ("sslproxyengine", "sslproxyverify", "sslproxyverifydepth", "sslproxycacertificatefile",
            "sslproxycacertificatepath", "sslproxycheckpeername", "sslproxycheckpeercn", "sslproxycheckpeerexpire",
            "sslproxymachinecertificatefile", "sslproxyprotocol", "sslproxyciphersuite", "proxypreservehost",
-           "sslproxycarevocationfile", "sslproxycarevocationpath", "sslproxycarevocationcheck")
+           "sslproxycarevocationfile", "sslproxycarevocationpath", "sslproxycarevocationcheck",
+           "sslproxymachinecertificatepath", "sslproxymachinecertificatechainfile")
 _AP_NAMES = {name.lower(): name for name in (  # as Apache's documentation writes them, for messages
     "SSLProxyEngine", "SSLProxyVerify", "SSLProxyVerifyDepth", "SSLProxyCACertificateFile",
     "SSLProxyCACertificatePath", "SSLProxyCheckPeerName", "SSLProxyCheckPeerCN", "SSLProxyCheckPeerExpire",
     "SSLProxyMachineCertificateFile", "SSLProxyProtocol", "SSLProxyCipherSuite", "ProxyPreserveHost",
-    "SSLProxyCARevocationFile", "SSLProxyCARevocationPath", "SSLProxyCARevocationCheck")}
+    "SSLProxyCARevocationFile", "SSLProxyCARevocationPath", "SSLProxyCARevocationCheck",
+    "SSLProxyMachineCertificatePath", "SSLProxyMachineCertificateChainFile")}
 _AP_TLS_SCHEMES = ("https", "wss", "h2")
 _AP_PLAIN_SCHEMES = ("http", "ws", "h2c")
 
@@ -473,7 +475,8 @@ _AP_ONE_ARG = {"sslproxyengine": ("on", "off"), "sslproxycheckpeername": ("on", 
                "sslproxyverify": ("none", "optional", "require", "optional_no_ca"),
                "sslproxyverifydepth": None, "sslproxycacertificatefile": None, "sslproxycacertificatepath": None,
                "sslproxymachinecertificatefile": None, "sslproxycarevocationfile": None,
-               "sslproxycarevocationpath": None}
+               "sslproxycarevocationpath": None, "sslproxymachinecertificatepath": None,
+               "sslproxymachinecertificatechainfile": None}
 
 
 _AP_SUITES = ("SSL", "TLSv1.3")  # SSLProxyCipherSuite's protocols, compared as written (mod_ssl: strcmp)
@@ -584,6 +587,11 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     for problem in (crl_problem, protocol_problem, depth_problem):
         if problem:
             error = error or _config_error(problem)
+    unread = [_AP_NAMES[name] for name in ("sslproxymachinecertificatepath", "sslproxymachinecertificatechainfile")
+              if settings.get(name)]
+    if unread and error is None:  # client certificates (and their chains) Apache presents that are not read here
+        error = {"code": "UNSUPPORTED_SETTING", "message": "%s: the client certificates Apache presents from there "
+                 "are not read here: not judged" % " and ".join(unread)}
     if verify_args[0].lower() == "optional_no_ca" and error is None:
         error = {"code": "UNSUPPORTED_SETTING", "message": "SSLProxyVerify optional_no_ca: Apache forgives an "
                  "untrusted issuer there and keeps every other check of the chain (its dates, the depth, "

@@ -135,3 +135,28 @@ def test_blocks_openssl_skips_are_skipped_and_the_pair_the_backend_names_is_pres
         assert http_status("http://127.0.0.1:%d/takes_two/" % lb_port) == 200
     (item,) = lbjudge.read({"apache": apache})["lb_backends"]
     assert item["endpoint"]["ok"] and item["endpoint"]["error"] is None, item["endpoint"]
+
+
+@pytest.mark.parametrize("directive", ["SSLProxyMachineCertificatePath", "SSLProxyMachineCertificateChainFile"])
+def test_client_certificates_from_a_directory_or_a_chain_file_are_not_judged(world, tmp_path, directive):
+    """Apache presents a certificate of SSLProxyMachineCertificatePath (200 from the backend taking TWO); the probe,
+    which does not read it, presented none: CLIENT_CERT_REQUIRED where Apache got 200 (a review of 2026-12-07). Both
+    directives are UNSUPPORTED_SETTING now, as the chain file's certificates take part in Apache's choice too."""
+    two = CLIENTS["two"]
+    if directive == "SSLProxyMachineCertificatePath":
+        (tmp_path / "machine").mkdir()
+        pki.write(tmp_path / "machine" / "two.pem", two.pem + two.key_pem(), 0o600)
+        lines = "SSLProxyMachineCertificatePath %s\n" % (tmp_path / "machine")
+    else:
+        lines = "SSLProxyMachineCertificateFile %s\nSSLProxyMachineCertificateChainFile %s\n" % (
+            pki.write(tmp_path / "two.pem", two.pem + two.key_pem(), 0o600),
+            pki.write(tmp_path / "chain.pem", CAS["two"].pem))
+    lb_port, = free_ports(1)
+    apache = ApacheLB(tmp_path / "apache", [lb_port], (
+        "SSLProxyEngine on\nSSLProxyVerify none\nSSLProxyCheckPeerName off\nSSLProxyCheckPeerExpire off\n%s"
+        "<VirtualHost 127.0.0.1:%d>\n    ProxyPass /takes_two/ https://127.0.0.1:%d/\n</VirtualHost>\n"
+        % (lines, lb_port, world["ports"]["takes_two"])))
+    with apache:
+        assert http_status("http://127.0.0.1:%d/takes_two/" % lb_port) == 200
+    (item,) = lbjudge.read({"apache": apache})["lb_backends"]
+    assert item["error"]["code"] == "UNSUPPORTED_SETTING" and directive in item["error"]["message"], item
