@@ -299,10 +299,9 @@ def _ca_file_problem(data):
     except CertError:
         material = {"format": "pem" if b"-----BEGIN " in data else "unknown", "problems": []}
     broken = [p for p in material["problems"] if p.endswith("is not valid base64")]
-    # (a UTF-8 byte order mark before the first line is skipped, as OpenSSL 3 does; a marker line may end in
-    # spaces, and one followed by more text is no marker)
-    text = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
-    marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----[ \t]*\r?$", text)
+    # (the lines as OpenSSL reads them, byte order marks skipped: line_start_pem; a marker line may end in spaces,
+    # and one followed by more text is no marker)
+    marks = re.findall(rb"(?m)^-----(BEGIN|END) ([A-Z0-9 #]+)-----[ \t]*\r?$", _base.line_start_pem(data))
     if not marks:
         return "no PEM block starts a line" if material["format"] == "pem" else "%s, not PEM" % (
             "DER" if material["format"] == "der" else material["format"].upper())

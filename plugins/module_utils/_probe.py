@@ -579,7 +579,7 @@ def typed_probe(host, port, *, server_name, key_type, timeout, identity=None, pr
                     handshake_ms=elapsed)
     if "refused" in why.lower():
         result["error"] = {"code": "CONNECTION_REFUSED", "message": "connection refused (openssl s_client: %s)" % why}
-    elif any(r.lower().replace("_", " ") in why.lower() for r in _NOT_TLS_REASONS):  # as _classify_ssl_error
+    elif _says_not_tls(why):
         result["error"] = {"code": "NOT_TLS", "message": "the peer does not speak TLS (openssl s_client: %s)" % why}
     else:
         result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": "the server sent no %s certificate%s (openssl "
@@ -787,10 +787,15 @@ def _wait_readable(sock, timeout):
     poller.poll(math.ceil(timeout * 1000))  # milliseconds, rounded up so that a short wait is not a busy loop
 
 
+def _says_not_tls(text):
+    """Whether an error's text names one of _NOT_TLS_REASONS (as OpenSSL writes them: lower case, blanks)."""
+    return any(r.lower().replace("_", " ") in text.lower() for r in _NOT_TLS_REASONS)
+
+
 def _classify_ssl_error(exc):
     reason = getattr(exc, "reason", None) or ""
     text = str(exc)
-    if reason in _NOT_TLS_REASONS or any(r.lower().replace("_", " ") in text.lower() for r in _NOT_TLS_REASONS):
+    if reason in _NOT_TLS_REASONS or _says_not_tls(text):
         return CertError("NOT_TLS", "the peer does not speak TLS (%s)" % (reason or text))
     if isinstance(exc, ssl.SSLEOFError) or "EOF" in text:
         return CertError("CONNECTION_RESET", "the peer closed the connection during the handshake")
