@@ -326,10 +326,11 @@ def _windows(curve_oid):
     return table
 
 
-def _base_multiple(scalar, curve_oid):
-    """scalar * G, affine (None for the point at infinity). A host reads one key or two: the first of a curve is
+def _is_base_multiple(scalar, curve_oid, x, y):
+    """Whether scalar * G is the affine point (x, y). A host reads one key or two: the first of a curve is
     multiplied bit by bit (P-256: about 1 ms); from the second on, with a table of G's multiples for each 4-bit window
-    of the scalar (made once, about 4 ms), a multiple is one addition a window (about 0.2 ms)."""
+    of the scalar (made once, about 4 ms), a multiple is one addition a window (about 0.2 ms). The product stays in
+    Jacobian coordinates (X, Y, Z), compared as X = x * Z^2 and Y = y * Z^3: no inversion (about 0.1 ms a key)."""
     p, gx, gy = _CURVES[curve_oid][1], _CURVES[curve_oid][4], _CURVES[curve_oid][5]
     result = None
     if curve_oid not in _WINDOWS:
@@ -343,13 +344,12 @@ def _base_multiple(scalar, curve_oid):
             digit = scalar & 15
             scalar >>= 4
             if digit:
-                x, y = window[digit - 1]
-                result = _add(result, x, y, p)
-    if result is None:
-        return None
-    x, y, z = result
-    inverse = pow(z, p - 2, p)
-    return x * inverse * inverse % p, y * inverse * inverse * inverse % p
+                result = _add(result, *window[digit - 1], p)
+    if result is None or not (0 <= x < p and 0 <= y < p):
+        return False
+    big_x, big_y, z = result
+    zz = z * z % p
+    return big_x == x * zz % p and big_y == y * zz * z % p
 
 
 def _ec(sec1, curve_oid=None):
@@ -382,7 +382,7 @@ def _ec(sec1, curve_oid=None):
     if len(point) != 1 + 2 * width or point[0] != 0x04:
         raise ValueError("not an uncompressed point")
     x, y = int.from_bytes(point[1:1 + width], "big"), int.from_bytes(point[1 + width:], "big")
-    if _base_multiple(scalar, curve_oid) != (x, y):  # also off the curve, or out of range: no scalar gives it
+    if not _is_base_multiple(scalar, curve_oid, x, y):  # also off the curve, or out of range: no scalar gives it
         raise ValueError("the public point is not the private scalar's")
     algorithm = der_tlv(0x30, der_tlv(0x06, _EC_OID) + der_tlv(0x06, curve_oid))
     return size, der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + point))
