@@ -679,3 +679,71 @@ def test_sites_whose_source_files_share_a_directory_each_keep_their_record(backe
     assert orders == 2
     record = json.loads((shared / "acme.json").read_text())
     assert sorted(record["sites"]) == ["a", "b"] and record["directory"] == ca.directory_url
+
+
+def test_ip_addresses_are_ordered_as_ip_identifiers_validated_over_http01(backend, tmp_path):
+    """An IP address among a site's names (nginx's proxy_ssl_name defaults to the upstream's address) was put in the
+    CSR as a DNS name (DNS:127.0.0.1), which a CA refuses; the coverage checks looked for it as one too. It is an IP
+    identifier (RFC 8738) now, validated by Pebble fetching the challenge from the address itself, and never the
+    common name (acme_certificate orders a common name as a DNS name)."""
+    b = backend
+    names = ["127.0.0.1", NAMES[0], "[::1]"]
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"]) as ca:
+        refused, _result = run_acme(b, ca, site=site_entry(b, names=names), cert_remediation_acme_challenge="dns-01",
+                                    cert_remediation_acme_dns_hook=str(tmp_path / "unused-hook.yml"))
+        assert refused.returncode != 0
+        assert "IP addresses (127.0.0.1, ::1) need http-01" in refused.stdout, refused.stdout[-3000:]
+        assert pebble_count(ca, r"POST /order-plz") == 0
+
+        names = names[:2]  # Pebble's validation authority reaches 127.0.0.1, where the backend's nginx listens
+        proc, result = run_acme(b, ca, site=site_entry(b, names=names))
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+        assert result["ordered"] and result["names"] == names, result
+        assert "Attempting to validate w/ HTTP: http://127.0.0.1:%d/.well-known/acme-challenge/" % b["http_port"] \
+            in ca.log
+        leaf, _chain = leaf_and_chain(b["site_dir"])
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+        assert san.get_values_for_type(x509.DNSName) == [NAMES[0]]
+
+        again, result = run_acme(b, ca, site=site_entry(b, names=names))
+        assert again.returncode == 0 and not result["ordered"] and result["reasons"] == [], again.stdout[-3000:]
+        assert pebble_count(ca, r"POST /order-plz") == 1
+
+
+@pytest.mark.parametrize("material", ["old", "linked", "none"])
+def test_a_move_that_fails_half_way_puts_back_what_was_there_byte_for_byte(backend, tmp_path, material):
+    """The new key was moved into place first; a chain that could not be moved then left the old certificate beside
+    a key not its own, the old key lost, and the failure said the source files were left as they were. They are now:
+    what each move replaced is put back, with its mode, and a file that was not there is removed again."""
+    b = backend
+    if material in ("old", "linked"):
+        seed_old_material(b)
+        os.chmod(b["site_dir"] / "cert.pem", 0o640)
+        if material == "linked":  # as certbot's live/ directory names its archive/ files
+            (b["site_dir"] / "key.pem").rename(b["site_dir"] / "key-1.pem")
+            (b["site_dir"] / "key.pem").symlink_to("key-1.pem")
+    else:
+        b["site_dir"].mkdir(mode=0o700)
+    before = snapshot(b["site_dir"])
+    modes = {path.name: mode(path) for path in b["site_dir"].iterdir()}
+    # the chain's directory does not exist: its move fails after the key's went through
+    site = site_entry(b, source={"cert": str(b["site_dir"] / "cert.pem"), "key": str(b["site_dir"] / "key.pem"),
+                                 "chain": str(tmp_path / "no-such-directory" / "chain.pem")})
+    with pebble_lib.Pebble(tmp_path / "pebble", http_port=b["http_port"], always_valid=True) as ca:
+        proc, _result = run_acme(b, ca, site=site)
+        assert pebble_count(ca, r"POST /order-plz") == 1, "the order must get as far as the moves"
+    assert proc.returncode != 0
+    message = failure(proc)
+    assert 'failed at "Move the new chain and certificate into place"' in message, message
+    assert "The source files were left as they were" in message
+    assert snapshot(b["site_dir"]) == before
+    assert (b["site_dir"] / "key.pem").is_symlink() == (material == "linked")
+    if material == "linked":
+        assert os.readlink(b["site_dir"] / "key.pem") == "key-1.pem"
+    assert {path.name: mode(path) for path in b["site_dir"].iterdir()} == modes
+    assert not (tmp_path / "no-such-directory").exists()
+    if material != "none":
+        assert_no_key_in(proc, b["site_dir"] / "key.pem")
+    else:
+        assert before == {} and "PRIVATE KEY" not in proc.stdout + proc.stderr
