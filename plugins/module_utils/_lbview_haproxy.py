@@ -41,15 +41,37 @@ _HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6
 _SNI_LITERAL = re.compile(r"^str\((.*)\)$")
 
 
-def _ha_apply(settings, words, origin, problems):
+def _ha_ciphers_init(settings, global_settings):
+    """HAProxy 2.6 ssl_sock_init_srv, run by `ssl`, `check-ssl`, and `no-ssl` on a server TLS is on for: a server
+    without a cipher list of its own takes ssl-default-server-ciphers, there and then."""
+    if _ha_value(settings, "ciphers")[0] is None and global_settings and \
+            _ha_value(global_settings, "ciphers")[0] is not None:
+        settings["ciphers"] = global_settings["ciphers"]
+
+
+def _ha_apply(settings, words, origin, problems, global_settings=None):
     """Apply server keywords ([(word, dynamic)]) to settings {keyword: (value, origin, dynamic)}, in order: a later
     keyword wins, no-* undoes (1.4: a server copies the default-server lines above it, then its own). force-* is
     ssl-min-ver and ssl-max-ver at once, where it stands: whichever of them comes later wins (HAProxy 2.6,
     parse_tls_method_options). no-sslv3 / no-tlsv1x are not accepted on a default-server line: HAProxy warns ("not
-    accepted in default-server sections") and ignores them."""
+    accepted in default-server sections") and ignores them.
+
+    The cipher list follows HAProxy 2.6's server keywords (cfgparse-ssl.c) where they stand: `ssl` and `check-ssl`
+    give a server without one ssl-default-server-ciphers (global_settings, as read so far); `no-check-ssl` drops
+    the server's list, and so does `no-ssl` where TLS is not yet on (where it is, `no-ssl` gives the global list
+    first). A list dropped and not given again leaves OpenSSL's default, not the global one."""
     i = 0
     while i < len(words):
         word = words[i][0]
+        if word in ("ssl", "check-ssl"):
+            _ha_ciphers_init(settings, global_settings)
+        elif word == "no-ssl":
+            if _ha_value(settings, "ssl")[0]:
+                _ha_ciphers_init(settings, global_settings)
+            else:
+                settings["ciphers"] = (None, origin, False)
+        elif word == "no-check-ssl":
+            settings["ciphers"] = (None, origin, False)
         if word in _HA_PROXY_BITS:
             bits = settings.setdefault("_proxy_protocol", set())
             bits.update(_HA_PROXY_BITS[word])
@@ -201,7 +223,7 @@ def _ha_server(state, proxy, default_lines, words, line, source):
     problems = []
     settings = {}
     for ds_words, _ds_line in default_lines:
-        _ha_apply(settings, ds_words, "default-server", problems)
+        _ha_apply(settings, ds_words, "default-server", problems, state.global_settings)
     if source == "server":
         if len(words) < 2:
             return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
@@ -229,7 +251,7 @@ def _ha_server(state, proxy, default_lines, words, line, source):
                                  error=_config_error("server-template %s: %s servers, more than %d"
                                                      % (prefix, count, MAX_TEMPLATE_SERVERS)))]
         names = ["%s%d" % (prefix, n) for n in range(low, high + 1)]
-    _ha_apply(settings, params, "server", problems)
+    _ha_apply(settings, params, "server", problems, state.global_settings)
     item = _ha_item(state, proxy, settings, line, source, problems)
     for prefix_ in ("ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"):
         if address.startswith(prefix_):
@@ -314,8 +336,10 @@ def _ha_item(state, proxy, settings, line, source, problems):
         error = error or ({"code": "UNSUPPORTED_SETTING", "message": protocol_problem[1]} if tls else None)
     elif protocol_problem and (tls or protocol_problem.startswith("unknown SSL/TLS version")):
         error = error or _config_error(protocol_problem)
-    # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None).
-    ciphers = _ha_value(settings, "ciphers")[0] or _ha_value(state.global_settings, "ciphers")[0]
+    # 1.1: ciphers / ciphersuites, else ssl-default-server-ciphers(uites), else OpenSSL's default (None). The
+    # global cipher list is the server's where `ssl` took it (_ha_apply): a list no-ssl or no-check-ssl dropped
+    # after that is OpenSSL's default.
+    ciphers = _ha_value(settings, "ciphers")[0]
     ciphersuites = _ha_value(settings, "ciphersuites")[0] or _ha_value(state.global_settings, "ciphersuites")[0]
     check_on = bool(_ha_value(settings, "check")[0])
     # 1.3: the checks' transport (init_srv_check): check-ssl forces TLS, no-check-ssl plain TCP; with neither, the
