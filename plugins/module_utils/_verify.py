@@ -410,7 +410,7 @@ class Verifier:
             return self._result([self._finding(("PARSE_ERROR", ERROR, "no certificate to verify", None), None)],
                                 [], None, None)
         dns_sans, ip_sans = _sans(leaf)
-        names = [_names.normalize(n) for n in server_names]
+        names = self._normalized(server_names, checks["name_rule"])
         # A load balancer's own name rule compares the name as configured (a trailing dot, case, a U-label, spaces
         # included: all three load balancers refuse "a.test." for a SAN "a.test", and nginx "a.test " quoted in
         # proxy_ssl_name), so the rule gets it as given.
@@ -508,12 +508,30 @@ class Verifier:
                           "load it from the CA file" % (_subject(cert), why), cert)
         return found
 
+    @staticmethod
+    def _normalized(server_names, rule):
+        """Each name as WebPKI matching takes it (_names.normalize), whose refusal (CertError) is the item's
+        error; under a load balancer's name rule, which compares the name as configured, a name it refuses is None
+        instead: no WebPKI client can check it, and the rule alone decides it (HAProxy's `verifyhost *.test`, or
+        `a*.example.test`, is text to HAProxy, matched exactly or by the certificate's own wildcard)."""
+        names = []
+        for name in server_names:
+            try:
+                names.append(_names.normalize(name))
+            except CertError:
+                if rule is None or not isinstance(name, str) or not name.strip():
+                    raise
+                names.append(None)
+        return names
+
     def _check_names(self, leaf, names, dns_sans, ip_sans):
         found = _Findings()
         if not dns_sans and not ip_sans:
             found.add("NO_SAN", ERROR, "the leaf has no subjectAltName; clients ignore the CN, so it matches no "
                       "name", leaf)
         for name in names:
+            if name is None:  # no WebPKI name: the load balancer's rule decides it (_names_by_rule)
+                continue
             if (dns_sans or ip_sans) and not name_matches(name, dns_sans, ip_sans):
                 found.add("HOSTNAME_MISMATCH", ERROR, "%s is not covered by the leaf's names (DNS: %s; IP: %s)" % (
                     name, ", ".join(dns_sans) or "none", ", ".join(str(i) for i in ip_sans) or "none"), leaf)
@@ -574,7 +592,8 @@ class Verifier:
         untrusted = [c for i, (_d, c) in enumerate(served) if i != leaf_index]
         untrusted += [c for _d, c in intermediates]
         verifier_error, verified = None, None
-        subjects = names or ([str(ip) for ip in ip_sans[:1]] if not dns_sans else [dns_sans[0].replace("*", "x", 1)])
+        subjects = [name for name in names if name is not None] or (
+            [str(ip) for ip in ip_sans[:1]] if not dns_sans else [dns_sans[0].replace("*", "x", 1)])
         for name in subjects or ["invalid.invalid"]:
             try:  # a wildcard name is checked by _check_names; the verifier gets one name it covers
                 path = self._server_verifier(name.replace("*", "x", 1)).verify(leaf, untrusted)
@@ -688,7 +707,7 @@ class Verifier:
         for name, given in zip(names, as_given):
             by_rule = _names.rule_matches(rule, given, dns_sans, ip_sans, common_names) if rule else \
                 _names.openssl_matches(name, dns_sans, ip_sans, common_names)
-            by_webpki = bool(dns_sans or ip_sans) and name_matches(name, dns_sans, ip_sans)
+            by_webpki = name is not None and bool(dns_sans or ip_sans) and name_matches(name, dns_sans, ip_sans)
             if by_rule and by_webpki:
                 continue
             message = "%s is not covered by the leaf's names (DNS: %s; IP: %s%s)" % (

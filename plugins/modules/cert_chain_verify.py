@@ -200,7 +200,9 @@ options:
         (C(lb_backends[].verify_options.name_rule)); the rules were measured on the real servers.
       - >-
         A name the rule accepts but a WebPKI client would not is a V(HOSTNAME_MISMATCH) warning that says so; a
-        leaf without subjectAltName is then only a V(NO_SAN) warning.
+        leaf without subjectAltName is then only a V(NO_SAN) warning. A name that is no DNS name a client could send
+        (HAProxy's C(verifyhost *.test), which HAProxy compares as text) is the rule's alone; without a rule it is
+        the item's V(PARSE_ERROR).
       - Unset, the profile decides.
     type: str
     choices: [openssl, haproxy, apache, apache_cn]

@@ -149,3 +149,23 @@ def test_without_chain_verification_a_name_still_needs_a_match_under_webpki():
     unnamed = _verify.verify_single({"chain": no_san.pem}, checks={"check_chain": False}, ca_content=ROOT.pem,
                                     profile="webpki")
     assert unnamed["valid"], unnamed["findings"]
+
+
+@pytest.mark.parametrize("profile", ["openssl", "webpki"])
+def test_a_name_no_client_could_send_is_the_name_rules_alone(profile):
+    """HAProxy's `verifyhost *.test` is text to HAProxy (a leaf naming `*.test` passes), and OpenSSL's
+    X509_check_host compares it exactly too: under a load balancer's name rule such a name is decided by the rule,
+    a WebPKI client's refusal a warning. Without a rule it stays the item's error, as it was."""
+    one_label = pki.issue("w", issuer=INT1, names=["*.test"])
+    chain = one_label.pem + INT1.pem
+    for rule in ("haproxy", "openssl"):
+        result = _verify.verify_single({"chain": chain, "server_names": ["*.test"]}, checks={"name_rule": rule},
+                                       ca_content=ROOT.pem, profile=profile)
+        assert result["valid"], (rule, result["findings"])
+        assert codes(result, "warning") == ["HOSTNAME_MISMATCH"], (rule, result["findings"])
+        refused = _verify.verify_single({"chain": SHALLOW.pem + INT1.pem, "server_names": ["*.test"]},
+                                        checks={"name_rule": rule}, ca_content=ROOT.pem, profile=profile)
+        assert codes(refused) == ["HOSTNAME_MISMATCH"], (rule, refused["findings"])
+    plain = _verify.verify_batch([{"name": "x", "chain": chain, "server_names": ["*.test"]}], ca_content=ROOT.pem,
+                                 profile=profile)["results"][0]
+    assert plain["valid"] is False and "wildcard" in plain["error"]["message"], plain
