@@ -497,6 +497,28 @@ _SECLEVEL_ANY = re.compile(r"@seclevel=?[0-9]*", re.IGNORECASE)  # how OpenSSL's
 _SECLEVEL_VALID = re.compile(r"@SECLEVEL=[0-5]")
 
 
+_CIPHER_LISTS = {}  # cipher list -> whether this host's OpenSSL selects a cipher from it (cipher_list_problem)
+
+
+def cipher_list_problem(ciphers, setting):
+    """Why a load balancer refuses its cipher list for TLS 1.2 and lower, as this host's OpenSSL reads it
+    (SSL_CTX_set_cipher_list, which nginx, Apache and HAProxy all call at start: no cipher selected from an unknown
+    name, a TLS 1.3 suite's name or `!ALL`), for a message naming `setting`; None when it selects one. Each list is
+    asked once a run (a pool's servers share theirs)."""
+    if not ciphers:
+        return None
+    if ciphers not in _CIPHER_LISTS:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers)
+            _CIPHER_LISTS[ciphers] = True
+        except (ssl.SSLError, ValueError):  # ValueError: a NUL byte
+            _CIPHER_LISTS[ciphers] = False
+    if _CIPHER_LISTS[ciphers]:
+        return None
+    return "%s %s: OpenSSL selects no cipher from it, and the load balancer refuses this configuration" % (
+        setting, ciphers)
+
+
 def security_level(ciphers):
     """The OpenSSL security level a cipher string sets (its last `@SECLEVEL=n`, as SSL_CTX_set_cipher_list applies
     it: one digit, 0 to 5; OpenSSL refuses any other, and lower case), or None where it sets none (the library's

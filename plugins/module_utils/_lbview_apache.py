@@ -22,6 +22,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
     _dynamic,
     _split_hostport,
     backend_item,
+    cipher_list_problem,
 )
 
 _AP_SSL = ("sslproxyengine", "sslproxyverify", "sslproxyverifydepth", "sslproxycacertificatefile",
@@ -169,6 +170,8 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
         if ctx["proxy"] is not None and key.startswith("ssl"):
             ctx["proxy"]["ssl"] = True  # mod_ssl keeps a configuration of its own for this section (see _ap_settings)
         if key in _AP_SSL:
+            if key == "sslproxyciphersuite" and len(args) == 2 and args[0] == "TLSv1.3":
+                key = _AP_TLS13_SUITES  # mod_ssl keeps (and merges) the TLS 1.3 suites apart from the cipher list
             if ctx["proxy"] is not None:
                 ctx["proxy"]["settings"][key] = (args, line, path, "proxy")
             else:
@@ -480,6 +483,9 @@ _AP_ONE_ARG = {"sslproxyengine": ("on", "off"), "sslproxycheckpeername": ("on", 
 
 
 _AP_SUITES = ("SSL", "TLSv1.3")  # SSLProxyCipherSuite's protocols, compared as written (mod_ssl: strcmp)
+# The settings key of `SSLProxyCipherSuite TLSv1.3 ...`: mod_ssl keeps the TLS 1.3 suites and the cipher list of TLS
+# 1.2 and lower (one argument, or `SSL ...`) as two settings, each set, inherited and merged on its own.
+_AP_TLS13_SUITES = "sslproxyciphersuite tlsv1.3"
 
 
 _AP_PROTOCOL_WORDS = ("all", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3")  # mod_ssl ssl_cmd_protocol_parse
@@ -567,16 +573,11 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         "SSLProxyProtocol %s leaves no protocol version enabled: Apache refuses this configuration"
         % " ".join(protocols))
     ciphers, ciphersuites = "DEFAULT:!aNULL:!eNULL:!EXP", None  # 3: OpenSSL DEFAULT + :!aNULL:!eNULL:!EXP
-    suite = settings.get("sslproxyciphersuite")
-    if suite:
-        args = suite[0]
-        if len(args) > 1 and args[0] in _AP_SUITES:
-            if args[0] == "TLSv1.3":
-                ciphersuites = args[1]
-            else:
-                ciphers = args[1]
-        else:
-            ciphers = args[0]
+    suite, suites13 = settings.get("sslproxyciphersuite"), settings.get(_AP_TLS13_SUITES)
+    if suite:  # one argument, or `SSL <list>`
+        ciphers = suite[0][-1]
+    if suites13:
+        ciphersuites = suites13[0][1]
     depth, depth_problem = _ap_depth((settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0])
     # (3: default 1, the anchor counted)
     crl_file, crl_path = settings.get("sslproxycarevocationfile"), settings.get("sslproxycarevocationpath")
@@ -584,7 +585,8 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
     if crl_problem is None and crl_check != "none" and not (crl_file or crl_path):
         crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
                        "Apache refuses this configuration (AH01899)" % crl_check)
-    for problem in (crl_problem, protocol_problem, depth_problem):
+    cipher_problem = cipher_list_problem(ciphers, "SSLProxyCipherSuite") if suite else None  # (AH01898 at start)
+    for problem in (crl_problem, protocol_problem, depth_problem, cipher_problem):
         if problem:
             error = error or _config_error(problem)
     unread = [_AP_NAMES[name] for name in ("sslproxymachinecertificatepath", "sslproxymachinecertificatechainfile")

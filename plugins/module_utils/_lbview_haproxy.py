@@ -21,6 +21,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
     _dynamic,
     _split_hostport,
     backend_item,
+    cipher_list_problem,
 )
 
 # Server keywords that take no value (HAProxy 2.6 configuration.txt 5.2); every no-* and force-* too.
@@ -348,6 +349,11 @@ def _ha_item(state, proxy, settings, line, source, problems):
     check_elsewhere = bool(_ha_value(settings, "port")[0] or _ha_value(settings, "addr")[0])
     if check_ssl is None:
         check_ssl = tls and not check_elsewhere
+    # HAProxy sets the list on a server's TLS context (traffic or checks) as it starts, and refuses one that selects
+    # no cipher ("unable to set SSL cipher list")
+    if (tls or check_ssl) and ciphers and not _ha_value(settings, "ciphers")[2]:
+        refused = cipher_list_problem(ciphers, "ciphers")
+        error = error or (_config_error(refused) if refused else None)
     # 1.3: the PROXY protocol header sent before the handshake: send-proxy (v1), send-proxy-v2* (v2, which wins; a
     # no-send-proxy-v2-ssl(-cn) turns v2 off too, and what is left of send-proxy-v2-ssl sends v1); the checks send it
     # with check-send-proxy, or when the traffic does and no check port or addr is set.

@@ -22,6 +22,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
     _dynamic,
     _split_hostport,
     backend_item,
+    cipher_list_problem,
     security_level,
 )
 
@@ -91,6 +92,9 @@ def _ngx_handshake(settings):
         if "@SECLEVEL" in text.upper() and not all(_SECLEVEL_VALID.fullmatch(m) for m in _SECLEVEL_ANY.findall(text)):
             return None, None, None, None, ("INVALID_CONFIG", "cipher string %s: OpenSSL refuses its security level "
                                             "(@SECLEVEL=0 to 5), and nginx this configuration" % text)
+        refused = cipher_list_problem(text, "cipher string")
+        if refused:
+            return None, None, None, None, ("INVALID_CONFIG", refused)
     for word in _ngx_setting(settings, "proxy_ssl_protocols")[0]:
         if word.lower() not in _NGX_PROTOCOLS:
             return None, None, None, None, ("INVALID_CONFIG", 'proxy_ssl_protocols: invalid value "%s": nginx '
@@ -145,10 +149,14 @@ def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
     ones (2: merged http -> server -> location, the lowest level that sets one wins)."""
     settings = dict(inherited)
     commands = []
+    protocols = []  # proxy_ssl_protocols is a bitmask (ngx_conf_set_bitmask_slot): its lines at one level add up
     for d in directives:
         if d["children"] is None and d["name"] in names and d["args"]:
             if d["name"] == "proxy_ssl_conf_command":
                 commands.append(d["args"])
+            elif d["name"] == "proxy_ssl_protocols":
+                protocols.extend(arg for arg in d["args"] if arg not in protocols)
+                settings[d["name"]] = (list(protocols), level)
             else:
                 settings[d["name"]] = (d["args"], level)
     if commands:  # inherited only by a level that has none of its own
