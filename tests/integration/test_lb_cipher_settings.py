@@ -121,3 +121,17 @@ def test_a_cipher_list_openssl_selects_nothing_from_is_a_configuration_the_load_
         (item,) = lbjudge.read({lb_type: server})["lb_backends"]
         error = item["error"] or (item["endpoint"] or {}).get("error") or {}
         assert error.get("code") == "INVALID_CONFIG" and ciphers in error["message"], (lb_type, item)
+
+
+def test_a_client_certificate_without_its_key_is_a_configuration_nginx_refuses(world, tmp_path):
+    """nginx does not start with proxy_ssl_certificate and no proxy_ssl_certificate_key (the hunt's third finding):
+    the entry was the probe's NOT_A_CERTIFICATE."""
+    cert = pki.write(tmp_path / "client.crt", LEAF.pem)
+    nginx = NginxLB(tmp_path / "nginx", world["nginx_port"], (
+        "    server {\n        listen 127.0.0.1:%d;\n        location / { proxy_pass https://127.0.0.1:%d/; "
+        "proxy_ssl_certificate %s; }\n    }\n") % (world["nginx_port"], world["ports"]["tls12_aes256"], cert))
+    nginx.write_config()
+    checked = subprocess.run(nginx.test_command, capture_output=True, text=True, check=False)
+    assert checked.returncode != 0 and "proxy_ssl_certificate_key" in checked.stderr, checked
+    (item,) = lbjudge.read({"nginx": nginx})["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and "proxy_ssl_certificate_key" in item["error"]["message"], item
