@@ -74,9 +74,12 @@ def _collection(haproxy):
             for index, item in enumerate(result["lb_backends"])}
 
 
-@pytest.mark.parametrize("lb, table", [("plain", dict(PLAIN, from_default_server=("ecdsa", "", "UP"))),
-                                        ("global", GLOBAL)])
-def test_the_collection_finds_what_haproxys_checks_find(world, lb, table):
+CHECKED = {"plain": dict(PLAIN, from_default_server=("ecdsa", "", "UP")), "global": GLOBAL}
+
+
+@pytest.mark.parametrize("lb", sorted(CHECKED))
+def test_the_collection_finds_what_haproxys_checks_find(world, lb):
+    table = CHECKED[lb]
     says = {server: status for server, (status, _check, _last) in lbjudge.haproxy_settled(world[lb]).items()}
     assert says == {server: status for server, (_b, _w, status) in table.items()}, says
     seen = _collection(world[lb])
