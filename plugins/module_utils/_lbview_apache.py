@@ -574,8 +574,8 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         % " ".join(protocols))
     ciphers, ciphersuites = "DEFAULT:!aNULL:!eNULL:!EXP", None  # 3: OpenSSL DEFAULT + :!aNULL:!eNULL:!EXP
     suite, suites13 = settings.get("sslproxyciphersuite"), settings.get(_AP_TLS13_SUITES)
-    if suite:  # one argument, or `SSL <list>`
-        ciphers = suite[0][-1]
+    if suite:  # one argument, or `SSL <list>`: mod_ssl always appends what it excludes (ssl_cmd_SSLProxyCipherSuite)
+        ciphers = suite[0][-1] + ":!aNULL:!eNULL:!EXP"
     if suites13:
         ciphersuites = suites13[0][1]
     depth, depth_problem = _ap_depth((settings.get("sslproxyverifydepth") or (["1"], None, None))[0][0])

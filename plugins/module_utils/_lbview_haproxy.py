@@ -42,12 +42,17 @@ _HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6
 _SNI_LITERAL = re.compile(r"^str\((.*)\)$")
 
 
+_HA_GLOBAL_LISTS = ("ciphers", "ciphersuites")  # what ssl_sock_init_srv takes from the global section
+
+
 def _ha_ciphers_init(settings, global_settings):
     """HAProxy 2.6 ssl_sock_init_srv, run by `ssl`, `check-ssl`, and `no-ssl` on a server TLS is on for: a server
-    without a cipher list of its own takes ssl-default-server-ciphers, there and then."""
-    if _ha_value(settings, "ciphers")[0] is None and global_settings and \
-            _ha_value(global_settings, "ciphers")[0] is not None:
-        settings["ciphers"] = global_settings["ciphers"]
+    without a cipher list (or TLS 1.3 suites) of its own takes ssl-default-server-ciphers (-ciphersuites), there and
+    then."""
+    for key in _HA_GLOBAL_LISTS:
+        if _ha_value(settings, key)[0] is None and global_settings and \
+                _ha_value(global_settings, key)[0] is not None:
+            settings[key] = global_settings[key]
 
 
 def _ha_apply(settings, words, origin, problems, global_settings=None):
@@ -58,9 +63,10 @@ def _ha_apply(settings, words, origin, problems, global_settings=None):
     accepted in default-server sections") and ignores them.
 
     The cipher list follows HAProxy 2.6's server keywords (cfgparse-ssl.c) where they stand: `ssl` and `check-ssl`
-    give a server without one ssl-default-server-ciphers (global_settings, as read so far); `no-check-ssl` drops
-    the server's list, and so does `no-ssl` where TLS is not yet on (where it is, `no-ssl` gives the global list
-    first). A list dropped and not given again leaves OpenSSL's default, not the global one."""
+    give a server without one ssl-default-server-ciphers (global_settings: the global section as read where the
+    line stands, a default-server line's own), and ciphersuites likewise; `no-check-ssl` drops the server's list,
+    and so does `no-ssl` where TLS is not yet on (where it is, `no-ssl` gives the global list first). A list
+    dropped and not given again leaves OpenSSL's default, not the global one."""
     i = 0
     while i < len(words):
         word = words[i][0]
@@ -219,12 +225,18 @@ def names_ok(count):
     return _count_ok(low) and (not sep or _count_ok(high))
 
 
+def _ha_global_lists(state):
+    """The global cipher lists as read so far: what a default-server line's `ssl` takes where the line stands (HAProxy
+    runs ssl_sock_init_srv on the default server as it parses the line, and each server copies the result)."""
+    return {key: state.global_settings[key] for key in _HA_GLOBAL_LISTS if key in state.global_settings}
+
+
 def _ha_server(state, proxy, default_lines, words, line, source):
     """The items of one `server` or `server-template` line (words without the keyword)."""
     problems = []
     settings = {}
-    for ds_words, _ds_line in default_lines:
-        _ha_apply(settings, ds_words, "default-server", problems, state.global_settings)
+    for ds_words, _ds_line, ds_globals in default_lines:  # each with the global lists as they were at its line
+        _ha_apply(settings, ds_words, "default-server", problems, ds_globals)
     if source == "server":
         if len(words) < 2:
             return [backend_item(lb_type="haproxy", config_file=state.main, line=line, pool=proxy, source=source,
@@ -341,7 +353,7 @@ def _ha_item(state, proxy, settings, line, source, problems):
     # global cipher list is the server's where `ssl` took it (_ha_apply): a list no-ssl or no-check-ssl dropped
     # after that is OpenSSL's default.
     ciphers = _ha_value(settings, "ciphers")[0]
-    ciphersuites = _ha_value(settings, "ciphersuites")[0] or _ha_value(state.global_settings, "ciphersuites")[0]
+    ciphersuites = _ha_value(settings, "ciphersuites")[0]
     check_on = bool(_ha_value(settings, "check")[0])
     # 1.3: the checks' transport (init_srv_check): check-ssl forces TLS, no-check-ssl plain TCP; with neither, the
     # checks use the traffic's transport unless a check `port` or `addr` is set (then plain TCP).
@@ -422,9 +434,9 @@ def haproxy_backends(main, source):
         elif keyword in ("disabled", "enabled") and section in ("backend", "listen"):
             proxy_disabled = keyword == "disabled"
         elif keyword == "default-server" and section == "defaults":
-            state.current_defaults.append((tokens[1:], lineno))
+            state.current_defaults.append((tokens[1:], lineno, _ha_global_lists(state)))
         elif keyword == "default-server" and section in ("backend", "listen"):
-            proxy_defaults = proxy_defaults + [(tokens[1:], lineno)]
+            proxy_defaults = proxy_defaults + [(tokens[1:], lineno, _ha_global_lists(state))]
         elif keyword in ("server", "server-template") and section in ("backend", "listen"):
             in_section.extend(_ha_server(state, proxy, proxy_defaults, tokens[1:], lineno, keyword))
     _ha_stopped(in_section, proxy_disabled)

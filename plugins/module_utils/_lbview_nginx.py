@@ -423,8 +423,10 @@ def _ngx_tls(settings, host, prefix):
     elif handshake_problem:
         error = {"code": handshake_problem[0], "message": handshake_problem[1]}
     elif cert and cert[0][0] and not key:  # 2: ngx_http_proxy_set_ssl
-        error = _config_error('no "proxy_ssl_certificate_key" is defined for certificate "%s": nginx refuses this '
-                              'configuration' % cert[0][0])
+        inline = cert[0][0].startswith(("data:", "engine:"))  # its value is never echoed (it may hold key text)
+        named = "given inline or through an engine" if inline else '"%s"' % cert[0][0]
+        error = _config_error('no "proxy_ssl_certificate_key" is defined for certificate %s: nginx refuses this '
+                              'configuration' % named)
     # proxy_ssl_crl: relative to the prefix like the CA; "" undoes an inherited one (ngx_ssl_crl: no CRL). nginx loads
     # it, and sets CRL_CHECK|CRL_CHECK_ALL, only when it verifies (ngx_http_proxy_set_ssl calls ngx_ssl_crl then).
     crl = (settings.get("proxy_ssl_crl") or ([""], None))[0][0]

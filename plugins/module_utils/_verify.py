@@ -519,7 +519,8 @@ class Verifier:
             try:
                 names.append(_names.normalize(name))
             except CertError:
-                if rule is None or not isinstance(name, str) or not name.strip():
+                # a leading dot is OpenSSL's "any name under" (X509_check_host), which no rule here models
+                if rule is None or not isinstance(name, str) or not name.strip() or name.strip().startswith("."):
                     raise
                 names.append(None)
         return names

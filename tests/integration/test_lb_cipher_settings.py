@@ -61,6 +61,16 @@ def world(tmp_path_factory):
                "ports": ports, "base": base}
 
 
+def _apache_refuses_to_start(apache):
+    """Apache does not start, for its cipher list (AH01898 in its error log)."""
+    try:
+        with pytest.raises(RuntimeError):
+            apache.start()
+    finally:
+        apache.stop()  # had it started after all
+    assert "AH01898: Unable to configure permitted SSL ciphers" in (apache.dir / "error.log").read_text()
+
+
 def _path(item):
     """A backend's location ("main server /tls12-default/", "_ /once/") as its path alone: "tls12-default"."""
     return item["location"].split()[-1].strip("/")
@@ -84,8 +94,9 @@ def test_apaches_tls13_suites_and_cipher_list_are_two_settings(world):
                     "tls13-suites-then-list": (False, "NO_COMMON_CIPHER"),
                     "tls12-default": (True, None)}, seen
     settings = {_path(item): (item["ciphers"], item["ciphersuites"]) for item in result["lb_backends"]}
-    assert settings["tls12-list-then-suites"] == ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256")
-    assert settings["tls13-suites-then-list"] == ("HIGH", "TLS_CHACHA20_POLY1305_SHA256")
+    assert settings["tls12-list-then-suites"] == ("ECDHE-ECDSA-AES128-GCM-SHA256:!aNULL:!eNULL:!EXP",
+                                                  "TLS_AES_128_GCM_SHA256")
+    assert settings["tls13-suites-then-list"] == ("HIGH:!aNULL:!eNULL:!EXP", "TLS_CHACHA20_POLY1305_SHA256")
 
 
 def test_two_proxy_ssl_protocols_lines_at_one_level_add_up(world):
@@ -112,11 +123,7 @@ def test_a_cipher_list_openssl_selects_nothing_from_is_a_configuration_the_load_
     for command in (nginx.test_command, ["haproxy", "-c", "-f", str(haproxy.conf)]):
         checked = subprocess.run(command, capture_output=True, text=True, check=False)
         assert checked.returncode != 0, (command, checked)
-    try:  # `apache2 -t` takes the file: Apache refuses the list as it starts (AH01898)
-        with pytest.raises(RuntimeError, match="cipher"):
-            apache.start()
-    finally:
-        apache.stop()  # had it started after all
+    _apache_refuses_to_start(apache)  # `apache2 -t` takes the file: Apache refuses the list as it starts
     for lb_type, server in (("nginx", nginx), ("apache", apache), ("haproxy", haproxy)):
         (item,) = lbjudge.read({lb_type: server})["lb_backends"]
         error = item["error"] or (item["endpoint"] or {}).get("error") or {}
@@ -135,3 +142,14 @@ def test_a_client_certificate_without_its_key_is_a_configuration_nginx_refuses(w
     assert checked.returncode != 0 and "proxy_ssl_certificate_key" in checked.stderr, checked
     (item,) = lbjudge.read({"nginx": nginx})["lb_backends"]
     assert item["error"]["code"] == "INVALID_CONFIG" and "proxy_ssl_certificate_key" in item["error"]["message"], item
+
+
+def test_apache_adds_its_exclusions_to_every_cipher_list(world, tmp_path):
+    """mod_ssl appends :!aNULL:!eNULL:!EXP to each SSLProxyCipherSuite list: `eNULL`, which OpenSSL and nginx take,
+    leaves Apache no cipher, and it does not start (from a review of the hunt's fixes)."""
+    apache = ApacheLB(tmp_path / "apache", free_ports(1), (
+        "SSLProxyEngine on\nSSLProxyVerify none\nSSLProxyCipherSuite eNULL\nProxyPass / https://127.0.0.1:%d/\n")
+        % world["ports"]["tls12_aes256"]).write()
+    _apache_refuses_to_start(apache)
+    (item,) = lbjudge.read({"apache": apache})["lb_backends"]
+    assert item["error"]["code"] == "INVALID_CONFIG" and "eNULL:!aNULL:!eNULL:!EXP" in item["error"]["message"], item

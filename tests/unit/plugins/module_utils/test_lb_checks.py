@@ -169,3 +169,12 @@ def test_a_name_no_client_could_send_is_the_name_rules_alone(profile):
     plain = _verify.verify_batch([{"name": "x", "chain": chain, "server_names": ["*.test"]}], ca_content=ROOT.pem,
                                  profile=profile)["results"][0]
     assert plain["valid"] is False and "wildcard" in plain["error"]["message"], plain
+
+
+def test_a_leading_dot_stays_the_items_error_under_a_name_rule():
+    """OpenSSL reads `.c.test` as any name under c.test (X509_check_host), which no rule here models: the item's
+    error, as without a rule (from a review)."""
+    for rule in ("openssl", "haproxy", None):
+        (result,) = _verify.verify_batch([{"name": "dot", "chain": SHALLOW.pem + INT1.pem, "server_names": [".c.test"],
+                                           "name_rule": rule}], ca_content=ROOT.pem)["results"]
+        assert result["valid"] is False and "starts with a dot" in result["error"]["message"], (rule, result)

@@ -564,7 +564,7 @@ def test_apache_defaults_sections_and_name_rules(tmp_path, files):
     e = by["https://e.test/"]
     # SSLProxyVerify none (default), yet the legacy CN check runs; ProxyPreserveHost: the client's Host decides.
     assert (e["verify"], e["verify_origin"], e["name_rule"], e["check_expiry"], e["ciphers"]) == (
-        False, "default", "apache_cn", False, "ECDHE-ECDSA-AES128-GCM-SHA256")
+        False, "default", "apache_cn", False, "ECDHE-ECDSA-AES128-GCM-SHA256:!aNULL:!eNULL:!EXP")  # as mod_ssl adds
     assert e["verify_name"] == e["sni"] == {"dynamic": "Host header of the request (ProxyPreserveHost on)"}
     f = by["https://f.test/"]
     assert (f["verify"], f["verify_name"], f["name_rule"], f["check_expiry"]) == (False, None, None, True)
@@ -836,3 +836,44 @@ def test_nginx_a_variable_backend_whose_tls_settings_nginx_refuses(tmp_path, con
 ])
 def test_the_security_level_a_cipher_string_sets(ciphers, level):
     assert _lbview.security_level(ciphers) == level
+
+
+HAPROXY_GLOBAL_AFTER_DEFAULTS = """\
+global
+    ssl-default-server-ciphers ECDHE-RSA-AES128-GCM-SHA256
+    ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+    default-server ssl verify none
+global
+    ssl-default-server-ciphers NOPE
+    ssl-default-server-ciphersuites TLS_CHACHA20_POLY1305_SHA256
+backend b
+    server from_defaults 10.0.0.1:443
+    server own_ssl 10.0.0.2:443 no-ssl ssl
+"""
+
+
+def test_haproxy_default_server_takes_the_global_lists_where_its_line_stands(tmp_path):
+    """HAProxy runs ssl_sock_init_srv on the default server as it reads the default-server line, and each server
+    copies the result: a global section read later changes what a server's own `ssl` takes, not what the
+    default-server line took (`haproxy -c` takes this file; `NOPE` would be refused where a server used it)."""
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text(HAPROXY_GLOBAL_AFTER_DEFAULTS)
+    by = {i["server"]: (i["ciphers"], i["ciphersuites"], i["error"]) for i in _lbview.lb_backends("haproxy", str(conf))}
+    assert by["from_defaults"] == ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256", None), by
+    # no-ssl where TLS is on (from the default server) keeps the list; ssl then finds one: the defaults' still
+    assert by["own_ssl"][:2] == ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"), by
+
+
+def test_an_inline_client_certificate_without_its_key_is_refused_without_echoing_it():
+    """nginx refuses proxy_ssl_certificate without proxy_ssl_certificate_key; a `data:` value (which may hold key
+    text) is named, never quoted."""
+    text = ("http { server { listen 8080; location / { proxy_pass https://10.0.0.1:443; proxy_ssl_certificate "
+            "\"data:-----BEGIN PRIVATE KEY-----\\nMIIEsecret\\n-----END PRIVATE KEY-----\"; } } }\n")
+    (item,) = _lbview.lb_backends("nginx", "/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": text}))
+    assert item["error"]["code"] == "INVALID_CONFIG", item
+    assert "given inline" in item["error"]["message"] and "secret" not in item["error"]["message"], item
