@@ -17,6 +17,7 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     certificate_pems,
     expires_soon,
     fingerprint,
+    is_ip,
     pem_der,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
@@ -229,6 +230,8 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             reasons.append((site.get("error") or {}).get("code") or "NO_CERT_PATH")
         key_path = entry.get("key_path") or site.get("key_file")
         chain_path = entry.get("chain_path") or site.get("chain_file")
+        names = _site_names(site, entry)
+        names += [n for n in _lb_names(lb_sites.get(site["name"])) if n not in names]
         live_files = {kind: realpaths.get(path, path) if path else None
                       for kind, path in (("cert", cert_path), ("key", key_path), ("chain", chain_path))}
         entry.update({
@@ -240,8 +243,8 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             "live_files": live_files,
             "layout": _layout(live_files),
             "endpoint": site.get("endpoint"),
-            "server_names": _site_names(site, entry) + [n for n in _lb_names(lb_sites.get(site["name"]))
-                                                        if n not in _site_names(site, entry)],
+            "server_names": names,
+            "subject_alt_names": subject_alt_names(names),
             "action": action, "reasons": reasons,
             "before": {"served": served, "disk": disk, "served_matches_disk": matches,
                        "key_matches_cert": site.get("key_matches_cert"),
@@ -258,6 +261,13 @@ def _plan(collected, verdicts, declared, min_days, force, lb_sites=None):
             entry["ca_content"] = _lb_anchors(site_lb)
         plan.append(entry)
     return plan
+
+
+def subject_alt_names(names):
+    """Normalised names (checkable_names) as a certificate's subject alternative names are written (community.crypto's
+    x509_certificate_info): what a renewed certificate must hold, each as its ACME identifier type (RFC 8738: an
+    address is an IP identifier, never a DNS one)."""
+    return [("IP:" if is_ip(name) else "DNS:") + name for name in names]
 
 
 def _layout(files):

@@ -23,7 +23,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ansible_collections.certops.backend_tls.plugins.filter.remediation import subject_alt_names
 from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils._names import checkable_names
 from testlib import pebble as pebble_lib
 from testlib import pki
 from testlib.ansible_run import COLLECTIONS, ROOT, run_playbook
@@ -139,9 +141,12 @@ def backend(tmp_path):
 
 
 def site_entry(b, names=tuple(NAMES), **extra):
-    """A plan entry as tasks/remediate.yml hands it to the site's tasks (plugins/filter/remediation.py _plan)."""
+    """A plan entry as tasks/remediate.yml hands it to the site's tasks (plugins/filter/remediation.py _plan): names as
+    a server configuration writes them, normalised as the plan does."""
+    names = checkable_names(names)
     return dict({"name": "shop", "server_type": "nginx", "cert_path": b["cert_path"], "key_path": b["key_path"],
-                 "chain_path": None, "server_names": list(names), "action": "push", "reasons": ["EXPIRED"],
+                 "chain_path": None, "server_names": names, "subject_alt_names": subject_alt_names(names),
+                 "action": "push", "reasons": ["EXPIRED"],
                  "endpoint": {"host": "127.0.0.1", "port": b["port"], "server_name": names[0]}}, **extra)
 
 

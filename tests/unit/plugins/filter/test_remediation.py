@@ -129,6 +129,19 @@ def test_every_name_of_a_site_is_checked():
     assert [m.split(" ")[0] for m in messages] == ["b.f.test", "*.w.f.test"]
 
 
+def test_a_plan_entry_names_its_subject_alt_names_by_type():
+    # What a renewed certificate must hold, as x509_certificate_info writes names: an address (nginx's
+    # proxy_ssl_name defaults to the upstream's) is an IP name, and an ACME order asks for it as an IP identifier
+    # (RFC 8738; a CA refuses a DNS identifier holding an address). tasks/acme.yml orders these as they are.
+    site = collected()
+    site["sites"][0]["server_names"] = ["A.F.test", ".w.f.test", "127.0.0.1", "[2001:DB8:0::1]", "_", "~^x$",
+                                        "www.f.*"]
+    (entry,) = remediation.remediation_plan(site, {"results": []}, [], min_days=30, force=False)
+    assert entry["server_names"] == ["a.f.test", "w.f.test", "*.w.f.test", "127.0.0.1", "2001:db8::1"]
+    assert entry["subject_alt_names"] == ["DNS:a.f.test", "DNS:w.f.test", "DNS:*.w.f.test", "IP:127.0.0.1",
+                                          "IP:2001:db8::1"]
+
+
 def test_site_verify_items():
     items = remediation.site_verify_items(collected())
     assert items == [{"name": "site|served", "chain": ["SERVED"], "server_names": ["site.f.test"]},
