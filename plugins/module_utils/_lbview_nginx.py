@@ -144,12 +144,16 @@ def _ngx_handshake(settings):
     return min_version, max_version, ciphers, ciphersuites, None
 
 
+_DUPLICATE = " duplicate"  # (no directive has this name) the first setting given twice at one level: (name, file, line)
+
+
 def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
     """Settings of one level (http, server, location; stream, server): its own proxy_ssl_* override the inherited
     ones (2: merged http -> server -> location, the lowest level that sets one wins)."""
     settings = dict(inherited)
     commands = []
     protocols = []  # proxy_ssl_protocols is a bitmask (ngx_conf_set_bitmask_slot): its lines at one level add up
+    own = set()
     for d in directives:
         if d["children"] is None and d["name"] in names and d["args"]:
             if d["name"] == "proxy_ssl_conf_command":
@@ -158,6 +162,11 @@ def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
                 protocols.extend(arg for arg in d["args"] if arg not in protocols)
                 settings[d["name"]] = (list(protocols), level)
             else:
+                if d["name"] in own and _DUPLICATE not in settings:
+                    # 2: every other one of them is set once a level ("directive is duplicate"): nginx refuses the
+                    # file, and keeps running on what it loaded before -- not this
+                    settings[_DUPLICATE] = (d["name"], d["file"], d["line"])
+                own.add(d["name"])
                 settings[d["name"]] = (d["args"], level)
     if commands:  # inherited only by a level that has none of its own
         settings["proxy_ssl_conf_command"] = (commands, level)
@@ -417,7 +426,10 @@ def _ngx_tls(settings, host, prefix):
     cert = settings.get("proxy_ssl_certificate")
     key = settings.get("proxy_ssl_certificate_key")
     error = None
-    if verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
+    duplicate = settings.get(_DUPLICATE)
+    if duplicate:
+        error = _config_error('"%s" directive is duplicate in %s:%s: nginx refuses this configuration' % duplicate)
+    elif verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
         error = _config_error("proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx refuses this "
                               "configuration")
     elif handshake_problem:
