@@ -15,6 +15,9 @@ each call's wall-clock milliseconds to a log:
   `FinalQueue.send_task_result`);
 - `TaskExecutor.run`: each task on each host, by the task's name (a fleet's rows sum over its hosts);
 - full garbage collections (generation 2), by process: a big heap makes each one cost tens of milliseconds.
+- CPU seconds (user + system): the main process's at its exit, and each forked worker's and its module processes'
+  when it hands its result over. Summed over a fleet's workers, their wall-clock rows overlap and stretch with the
+  load; their CPU rows add up, and tell what a change saves on a machine whose cores the workers share.
 
 What is left of the run's wall clock beyond the worker is the main process: start, reading the playbook and the
 inventory, taking the task's result in (the callbacks walk every value of it), and exit (with several workers,
@@ -89,6 +92,11 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
     def _worker_done():
         if "begun" in _WORKER:
             _log("worker", time.monotonic() - _WORKER.pop("begun"))
+            # CPU seconds since the fork (a forked process's own start at zero): the worker's, and those of the
+            # module processes it ran and waited for
+            cpu = os.times()
+            _log("cpu_worker", cpu.user + cpu.system)
+            _log("cpu_modules", cpu.children_user + cpu.children_system)
 
     _first("ansible.executor.process.worker", "WorkerProcess", "_run",
            lambda: _WORKER.__setitem__("begun", time.monotonic()))
@@ -97,6 +105,13 @@ if _LOG and os.path.basename(sys.argv[0] if sys.argv else "") == "ansible-playbo
     _wrap("ansible.executor.task_executor", "TaskExecutor", "run",
           lambda executor: "task: " + " ".join(str(executor._task.get_name()).split()))
     _MAIN, _GC = os.getpid(), {}
+
+    def _main_done():
+        if os.getpid() == _MAIN:  # (a worker inherits this hook, and leaves by os._exit: it never runs there)
+            cpu = os.times()
+            _log("cpu_main", cpu.user + cpu.system)
+    import atexit
+    atexit.register(_main_done)
 
     def _collected(phase, info):
         if phase == "start":
@@ -116,6 +131,9 @@ ROWS = (
     ("main", "the rest: start, playbook, the result taken in by the main process, exit"),
     ("gc2_worker", "full garbage collections in the forked worker (counted in its rows above)"),
     ("gc2_main", "full garbage collections in the main process (counted in its rows above)"),
+    ("cpu_main", "CPU (ms of user + system): the main process"),
+    ("cpu_worker", "CPU: the forked workers, summed (each from its fork until it hands its result over)"),
+    ("cpu_modules", "CPU: the module processes the workers ran, summed"),
 )
 
 
