@@ -163,8 +163,8 @@ def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
                 settings[d["name"]] = (list(protocols), level)
             else:
                 if d["name"] in own and _DUPLICATE not in settings:
-                    # 2: every other one of them is set once a level ("directive is duplicate"): nginx refuses the
-                    # file, and keeps running on what it loaded before -- not this
+                    # 2: nginx takes each of these once a level ("directive is duplicate"): it refuses the file,
+                    # and a running nginx keeps what it loaded before -- not this
                     settings[_DUPLICATE] = (d["name"], d["file"], d["line"])
                 own.add(d["name"])
                 settings[d["name"]] = (d["args"], level)
