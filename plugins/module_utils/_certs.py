@@ -25,6 +25,7 @@ import warnings
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import (
     CertError,
     fingerprint,
+    line_start_pem,
     pem_blocks,
     pem_der,
 )
@@ -674,15 +675,17 @@ def _split_blanks(text):
 
 def load_crls(data):
     """[(der, crl)] of every certificate revocation list in data: PEM (any number of "X509 CRL" blocks, other
-    blocks ignored, as OpenSSL reads a CRL file) or one DER CRL. CertError NOT_A_CRL when there is none, or a block
-    is not one (OpenSSL refuses such a file, and so does the load balancer that names it)."""
+    blocks ignored, as OpenSSL reads a CRL file; a block whose BEGIN line does not start its line is none, as
+    OpenSSL's PEM reader does not see it) or one DER CRL. CertError NOT_A_CRL when there is none, or a block is not
+    one (OpenSSL refuses such a file, and so does the load balancer that names it)."""
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
-    blocks, unterminated = pem_blocks(data)
+    pem = b"-----BEGIN" in data
+    blocks, unterminated = pem_blocks(line_start_pem(data))
     if unterminated:
         raise CertError("NOT_A_CRL", "a PEM block is not terminated (truncated file?)")
     crls = []
-    if blocks or b"-----BEGIN" in data:
+    if pem:
         ders = []
         for label, body in blocks:
             if label != b"X509 CRL":

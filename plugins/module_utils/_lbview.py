@@ -386,16 +386,21 @@ def _crl_file(path):
 
 def _crl_directory(path):
     """[(der, crl)] of the CRLs OpenSSL finds in a hashed directory (Apache's SSLProxyCARevocationPath), or an
-    error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names) and
-    takes from them only CRLs of that issuer: other names (crl.pem), a number after a gap, or a CRL filed under
+    error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names), stops
+    at the first it cannot load (by_dir.c: a file with no CRL, a DER one), and takes from them only CRLs of that
+    issuer: other names (crl.pem), a number after a gap or after a file it could not load, or a CRL filed under
     another issuer's hash are never read."""
     try:
         files = _hashed_directory(path, "r", "NOT_A_CRL")
     except CertError as exc:
         return None, _crl_error(path, exc.code, exc.message)
-    found = []
+    found, stopped = [], set()
     for prefix, name in files:
-        crls, _error = _crl_file(name)
+        if prefix in stopped:
+            continue
+        crls, error = _crl_file(name)
+        if error:
+            stopped.add(prefix)
         found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
     if not found:
         return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "

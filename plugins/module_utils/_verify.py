@@ -373,7 +373,7 @@ class Verifier:
         self.anchors = list(anchors)
         self.anchor_set = set(self.anchors)  # Certificate objects hash and compare by their DER
         self.crls = list(crls)  # [(der, CertificateRevocationList)]: the load balancer's, for check_revocation
-        self._crl_signatures, self._crl_serials, self._crl_critical = {}, {}, {}
+        self._crl_signatures, self._crl_serials, self._crl_critical, self._crl_issuers = {}, {}, {}, {}
         self.min_days_remaining = min_days_remaining
         self.min_rsa_bits = min_rsa_bits
         self.strict = set(strict)
@@ -853,12 +853,17 @@ class Verifier:
         if self._critical(crl):
             problems.append(("CRL_INVALID", "the CRL from %s has a critical extension OpenSSL does not handle: "
                                             "the load balancer refuses it" % about))
-        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number) \
-            if self._revoked(crl, cert.serial_number) else None
+        entry = self._revoked(crl, cert)
         reason = _revocation_reason(entry) if entry is not None else None
         if entry is not None and reason != x509.ReasonFlags.remove_from_crl.value:  # OpenSSL's cert_crl: not revoked
             when = _certs.iso(_revocation_date(entry))
             problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, " (%s)" % reason if reason else "")))
+        elif _partial_reasons(crl, cert, self._canonical):
+            # check_cert asks for CRLs until every reason is covered: this one covers the reasons the distribution
+            # point names, no other CRL adds one (without extended CRL support), and OpenSSL gives up
+            problems.append(("CRL_MISSING", "the certificate's CRL distribution point limits the CRL of %s to some "
+                                            "revocation reasons, and the load balancer's OpenSSL finds no CRL for the "
+                                            "others: it refuses the chain (unable to get certificate CRL)" % about))
         return problems
 
     def _crl_signed(self, crl, issuer):
@@ -874,14 +879,35 @@ class Verifier:
             self._crl_critical[id(crl)] = _crl_critical(crl)
         return self._crl_critical[id(crl)]
 
-    def _revoked(self, crl, serial):
-        """Whether the CRL lists serial: its serials read once per batch (a CA's CRL may list 100,000s)."""
+    def _revoked(self, crl, cert):
+        """The CRL's entry revoking cert, or None: its serials read once per batch (a CA's CRL may list 100,000s).
+
+        As OpenSSL reads entries (crl_set_issuers, def_crl_lookup): an entry's certificateIssuer names the CA of that
+        entry and of every one after it until the next; an entry under none is about the CRL issuer's certificates.
+        The first entry with cert's serial whose CA issued cert is the one."""
         if id(crl) not in self._crl_serials:
+            table = {}
             try:
-                self._crl_serials[id(crl)] = frozenset(entry.serial_number for entry in crl)
+                for index, entry in enumerate(crl):
+                    table.setdefault(entry.serial_number, []).append(index)
             except _certs.EXTENSION_ERRORS:  # unreadable entries: _crl_critical has refused the CRL already
-                self._crl_serials[id(crl)] = frozenset()
-        return serial in self._crl_serials[id(crl)]
+                table = {}
+            self._crl_serials[id(crl)] = table
+        indexes = self._crl_serials[id(crl)].get(cert.serial_number)
+        if not indexes:
+            return None
+        if id(crl) not in self._crl_issuers:  # only for a CRL listing the serial: it reads every entry's extensions
+            self._crl_issuers[id(crl)] = _crl_entry_issuers(crl)
+        entries = self._crl_issuers[id(crl)]
+        issuer = self._canonical(cert.issuer)
+        for entry, names in (entries[index] for index in indexes):
+            if names is None:
+                if self._canonical(crl.issuer) == issuer:
+                    return entry
+            elif any(isinstance(name, x509.DirectoryName) and self._canonical(name.value) == issuer
+                     for name in names):
+                return entry
+        return None
 
     @staticmethod
     def _unchecked(finding, check_expiry, named):
@@ -1192,15 +1218,22 @@ class Verifier:
 
 
 def _crl_key_matches(crl, issuer):
-    """False when the CRL's authorityKeyIdentifier names another key than the issuer's subjectKeyIdentifier
-    (OpenSSL's X509_check_akid); True when either is absent."""
+    """Whether the CRL's authorityKeyIdentifier may name the issuer, as OpenSSL's X509_check_akid decides: False when
+    it names another key than the issuer's subjectKeyIdentifier, another serial number than the issuer's, or (its
+    first directory name) another name than the issuer's own issuer; True for what it leaves out."""
     extensions = _extensions(crl)
     try:
-        key_id = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        aki = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     except (x509.ExtensionNotFound, AttributeError):  # AttributeError: unreadable extensions (_crl_critical says so)
         return True
     subject_key = _ext_checked(issuer, x509.SubjectKeyIdentifier)[0]
-    return key_id is None or subject_key is None or subject_key.digest == key_id
+    if aki.key_identifier is not None and subject_key is not None and subject_key.digest != aki.key_identifier:
+        return False
+    if aki.authority_cert_serial_number is not None and aki.authority_cert_serial_number != issuer.serial_number:
+        return False
+    named = next((name.value for name in aki.authority_cert_issuer or () if isinstance(name, x509.DirectoryName)),
+                 None)
+    return named is None or _canonical_name(named) == _canonical_name(issuer.issuer)
 
 
 def _signed_with(key, signature, tbs, algorithm, parameters):
@@ -1289,6 +1322,45 @@ def _crl_in_scope(crl, cert):
     points = _ext_checked(cert, x509.CRLDistributionPoints)[0] or []
     names = set(idp.full_name or [])
     return any(names.intersection(point.full_name or []) for point in points if point.crl_issuer is None)
+
+
+# every reason a CRL distribution point may name (RFC 5280's ReasonFlags, bits 1-8: OpenSSL's CRLDP_ALL_REASONS)
+_ALL_REASONS = frozenset((x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise,
+                          x509.ReasonFlags.affiliation_changed, x509.ReasonFlags.superseded,
+                          x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.certificate_hold,
+                          x509.ReasonFlags.privilege_withdrawn, x509.ReasonFlags.aa_compromise))
+
+
+def _crl_entry_issuers(crl):
+    """[(entry, the GeneralNames of the CA it is about, or None for the CRL's issuer)] in the CRL's order: each
+    certificateIssuer holds for its entry and the ones after it (OpenSSL's crl_set_issuers)."""
+    out, names = [], None
+    for entry in crl:
+        try:
+            names = _extensions(entry).get_extension_for_class(x509.CertificateIssuer).value
+        except (x509.ExtensionNotFound, AttributeError):  # AttributeError: unreadable (_crl_critical refused it)
+            pass
+        out.append((entry, names))
+    return out
+
+
+def _partial_reasons(crl, cert, canonical):
+    """Whether the CRL covers cert for some revocation reasons only, as OpenSSL's crl_crldp_check decides: the first
+    of the certificate's CRL distribution points that leads to this CRL (one without a cRLIssuer, or naming the
+    CRL's issuer; when the CRL has an issuing distribution point with names, one naming one of them) limits it to
+    the reasons that point names."""
+    points = _ext_checked(cert, x509.CRLDistributionPoints)[0] or []
+    idp = _idp(crl)
+    wanted = set(idp.full_name or []) if idp is not None and (idp.full_name or idp.relative_name) else None
+    issuer = canonical(crl.issuer)
+    for point in points:
+        if point.crl_issuer is not None and not any(
+                isinstance(name, x509.DirectoryName) and canonical(name.value) == issuer for name in point.crl_issuer):
+            continue
+        if wanted is not None and not wanted.intersection(point.full_name or []):
+            continue
+        return point.reasons is not None and not _ALL_REASONS <= point.reasons
+    return False
 
 
 def _revocation_date(entry):

@@ -152,19 +152,22 @@ class CA:
 
 
 def crl(issuer, revoked=(), *, last=-1, following=7, signer=None, aki=True, extensions=(), hash_alg=None,
-        name=None, reasons=None):
+        name=None, reasons=None, entry_extensions=None):
     """A certificate revocation list in issuer's name (a pki.Issued), revoking `revoked` (Issued or serial numbers),
     issued `last` and next due `following` days from now (both may be in the past), with the CRL number and (aki) the
     authority key identifier a CA writes, and any other (extension, critical); signed by signer's key (issuer's own
     unless given: a forgery) with hash_alg (SHA-256 unless given); name: the issuer name written (issuer's subject
-    unless given); reasons: {serial: x509.ReasonFlags} for entries. A cryptography CertificateRevocationList:
-    crl_pem() gives its text."""
+    unless given); reasons: {serial: x509.ReasonFlags} for entries; entry_extensions: {serial: [(extension,
+    critical)]} for entries, in the order of `revoked`. aki may be an x509.AuthorityKeyIdentifier to write as it is. A
+    cryptography CertificateRevocationList: crl_pem() gives its text."""
     signer = signer or issuer
     at = now()
     builder = (x509.CertificateRevocationListBuilder().issuer_name(name or issuer.cert.subject)
                .last_update(at + datetime.timedelta(days=last)).next_update(at + datetime.timedelta(days=following))
                .add_extension(x509.CRLNumber(1), False))
-    if aki:
+    if isinstance(aki, x509.AuthorityKeyIdentifier):
+        builder = builder.add_extension(aki, False)
+    elif aki:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key()), False)
     for extension, critical in extensions:
@@ -175,6 +178,8 @@ def crl(issuer, revoked=(), *, last=-1, following=7, signer=None, aki=True, exte
             at - datetime.timedelta(hours=1))
         if (reasons or {}).get(serial) is not None:
             revoked_entry = revoked_entry.add_extension(x509.CRLReason(reasons[serial]), False)
+        for extension, critical in (entry_extensions or {}).get(serial, ()):
+            revoked_entry = revoked_entry.add_extension(extension, critical)
         builder = builder.add_revoked_certificate(revoked_entry.build())
     eddsa = isinstance(signer.key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
     return builder.sign(signer.key, None if eddsa else hash_alg or hashes.SHA256())

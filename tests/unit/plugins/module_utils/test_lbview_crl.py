@@ -460,3 +460,30 @@ def test_crl_pem_is_what_openssl_writes(pkis):
     pem = _lbview.crl_pem(os.urandom(300))
     assert all(len(line) <= 64 for line in pem.splitlines())
     assert pem.startswith("-----BEGIN X509 CRL-----\n") and pem.endswith("\n-----END X509 CRL-----\n")
+
+
+def test_a_hashed_crl_directory_is_read_up_to_the_first_file_openssl_cannot_load(tmp_path, pkis):
+    """OpenSSL's hashed lookup (by_dir.c) stops at the first <hash>.rN it cannot load: here the intermediate's .r0
+    holds a certificate and no CRL, so its CRL in .r1 is never read. The CRL hunt of 2026-12-07 saw Apache
+    (SSLProxyCARevocationPath, chain) refuse such a backend while the collection read on, found .r1 and accepted it.
+    `openssl verify` with the same directory as its CApath is the reference."""
+    ca = pkis["ca"]
+    directory = tmp_path / "crl.d"
+    directory.mkdir()
+    root_hash, int_hash = _certs.name_hash(ca.root.cert.subject), _certs.name_hash(ca.intermediate.cert.subject)
+    pki.write(directory / ("%s.r0" % int_hash), ca.intermediate.pem)  # a certificate: no CRL to load
+    pki.write(directory / ("%s.r1" % int_hash), _pem(pkis["int2"]))
+    pki.write(directory / ("%s.r0" % root_hash), _pem(pkis["root"]))
+    crls, error = _lbview._crl_directory(str(directory))
+    assert error is None and [crl.issuer for _der, crl in crls] == [ca.root.cert.subject]
+    leaf = ca.leaf("hashed-dir.crl.test")
+    for name, text in (("root.pem", ca.root.pem), ("int.pem", ca.intermediate.pem), ("leaf.pem", leaf.pem)):
+        pki.write(tmp_path / name, text)
+    said = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), "-CApath", str(directory),
+                           "-untrusted", str(tmp_path / "int.pem"), "-crl_check_all", str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True, check=False)
+    assert said.returncode != 0 and "error 3 at 0 depth" in said.stdout + said.stderr, said
+    # and with .r0 gone, .r1 is not read either (a gap): a CRL filed there must move to .r0
+    (directory / ("%s.r0" % int_hash)).unlink()
+    crls, error = _lbview._crl_directory(str(directory))
+    assert error is None and [crl.issuer for _der, crl in crls] == [ca.root.cert.subject]

@@ -101,6 +101,35 @@ WITH_DP = pki.issue("dp.revocation.test", issuer=INT, extensions=[(x509.CRLDistr
     [x509.UniformResourceIdentifier(DP)], None, None, None)]), False)])
 
 
+
+def _with_dp_reasons(cn, reasons):
+    """A leaf of INT whose CRL distribution point names these revocation reasons (None: no reasons field)."""
+    return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
+        [x509.UniformResourceIdentifier(DP)], None, reasons, None)]), False)])
+
+
+ALL_REASONS = frozenset(x509.ReasonFlags) - {x509.ReasonFlags.unspecified, x509.ReasonFlags.remove_from_crl}
+SOME_REASONS = _with_dp_reasons("some-reasons.revocation.test", frozenset([x509.ReasonFlags.key_compromise]))
+EVERY_REASON = _with_dp_reasons("every-reason.revocation.test", ALL_REASONS)
+OTHER_CA = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Other CA")])
+
+
+def _cert_issuer(name):
+    """A CRL entry's certificateIssuer (critical, as RFC 5280 has it): the entry, and those after it, are about
+    certificates that CA issued."""
+    return [(x509.CertificateIssuer([x509.DirectoryName(name)]), True)]
+
+
+def _aki(serial, issuer_name):
+    """INT's authority key identifier as a CRL may write it: its key, and an issuer name and serial number."""
+    key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(INT.key.public_key()).key_identifier
+    return x509.AuthorityKeyIdentifier(key_id, [x509.DirectoryName(issuer_name)], serial)
+
+
+def _indented(pem):
+    return "".join(" " + line + "\n" for line in pem.splitlines())
+
+
 def _idp(**flags):
     values = dict({"full_name": None, "relative_name": None, "only_contains_user_certs": False,
                    "only_contains_ca_certs": False, "only_some_reasons": None, "indirect_crl": False,
@@ -145,6 +174,31 @@ SCENARIOS = {
         GOOD.cert.serial_number: x509.ReasonFlags.remove_from_crl})) + FRESH_ROOT),
     "key_compromise": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [GOOD], reasons={
         GOOD.cert.serial_number: x509.ReasonFlags.key_compromise})) + FRESH_ROOT),
+    # From the CRL hunt of 2026-12-07 (real HAProxy, nginx and Apache said the same as openssl verify here):
+    # a distribution point naming some reasons only: no CRL covers the others without extended CRL support (3);
+    # naming every reason, the CRL covers it
+    "dp_some_reasons": (ROOT.pem, SOME_REASONS.pem + INT.pem, FRESH_INT + FRESH_ROOT),
+    "dp_every_reason": (ROOT.pem, EVERY_REASON.pem + INT.pem, FRESH_INT + FRESH_ROOT),
+    "dp_some_reasons_revoked": (ROOT.pem, SOME_REASONS.pem + INT.pem, crl(INT, [SOME_REASONS]) + FRESH_ROOT),
+    # an entry about another CA's certificate (certificateIssuer), and an entry after such a one: not INT's leaf;
+    # one naming INT is
+    "cert_issuer_other": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [GOOD], entry_extensions={
+        GOOD.cert.serial_number: _cert_issuer(OTHER_CA)})) + FRESH_ROOT),
+    "cert_issuer_inherited": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [12345, GOOD], entry_extensions={
+        12345: _cert_issuer(OTHER_CA)})) + FRESH_ROOT),
+    "cert_issuer_itself": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, [12345, GOOD], entry_extensions={
+        12345: _cert_issuer(OTHER_CA), GOOD.cert.serial_number: _cert_issuer(INT.cert.subject)})) + FRESH_ROOT),
+    # an authority key identifier with INT's key but another serial, or another issuer name: not INT's CRL (3)
+    "aki_other_serial": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, aki=_aki(4242, ROOT.cert.subject)))
+                         + FRESH_ROOT),
+    "aki_other_issuer": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, aki=_aki(INT.cert.serial_number,
+                                                                                       OTHER_CA))) + FRESH_ROOT),
+    "aki_issuer_and_serial": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(
+        INT, aki=_aki(INT.cert.serial_number, ROOT.cert.subject))) + FRESH_ROOT),
+    # a CRL block whose lines are indented is none to OpenSSL's PEM reader: the newer CRL revoking the leaf is not
+    # read, and the older clean one decides
+    "indented_newer": (ROOT.pem, CHAINS["good"], crl(INT, last=-3) + _indented(crl(INT, [GOOD])) + FRESH_ROOT),
+    "indented_only_root": (ROOT.pem, CHAINS["good"], FRESH_INT + _indented(crl(ROOT))),
 }
 
 
@@ -171,7 +225,11 @@ def test_the_scenarios_show_what_they_stand_for(tmp_path):
         "self_no_crl": (False, [3]), "self_own_crl": (False, [35]), "critical": (False, [36]),
         "idp_ca_only": (False, [44]), "idp_user_only_root": (False, [44]), "idp_name_missing": (False, [44]),
         "idp_name_matches": (True, []), "idp_indirect": (False, [3]),
-        "name_case": (False, [23]), "removed": (True, []), "key_compromise": (False, [23])}
+        "name_case": (False, [23]), "removed": (True, []), "key_compromise": (False, [23]),
+        "dp_some_reasons": (False, [3]), "dp_every_reason": (True, []), "dp_some_reasons_revoked": (False, [23]),
+        "cert_issuer_other": (True, []), "cert_issuer_inherited": (True, []), "cert_issuer_itself": (False, [23]),
+        "aki_other_serial": (False, [3]), "aki_other_issuer": (False, [3]), "aki_issuer_and_serial": (True, []),
+        "indented_newer": (True, []), "indented_only_root": (False, [3])}
 
 
 def test_a_crl_signed_with_sha1_is_still_the_issuers(tmp_path):
