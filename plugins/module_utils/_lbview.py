@@ -384,6 +384,18 @@ def _crl_file(path):
     return crls, None
 
 
+def _ca_file_crls(path):
+    """([(der, crl)] of the CRLs a CA file holds beside its certificates, None): none from the system store, a
+    directory, or a file that holds none or cannot be read (its certificates' reading says what is wrong with it)."""
+    if path == "@system-ca" or os.path.isdir(path):
+        return [], None
+    try:
+        data = _base.read_file(path, max_bytes=MAX_CRL_BYTES)
+        return (_certs.load_crls(data) if b"-----BEGIN X509 CRL-----" in data else []), None
+    except CertError:
+        return [], None
+
+
 def _crl_directory(path):
     """[(der, crl)] of the CRLs OpenSSL finds in a hashed directory (Apache's SSLProxyCARevocationPath), or an
     error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names), stops
@@ -582,7 +594,13 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
             item["error"] = item["error"] or empty_directory
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
         fingerprints = []
-        for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)):
+        sources = [(key, read) for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)) if item[key]]
+        if sources and item["ca_file"]:
+            # the CA file's own CRLs: OpenSSL loads them into the same store (X509_load_cert_crl_file), and they
+            # count wherever CRLs are checked (the CRL hunt of 2026-12-07: a newer CRL there revoking the leaf made
+            # all three load balancers refuse a backend the CRL file alone passed)
+            sources.append(("ca_file", _ca_file_crls))
+        for key, read in sources:
             if item[key]:
                 if (key, item[key]) not in revocations:  # each file read once per run, as the CA files
                     revocations[(key, item[key])] = read(item[key])

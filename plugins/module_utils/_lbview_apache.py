@@ -336,6 +336,23 @@ def _apr_match(tokens, text):
     return t == len(tokens)
 
 
+def _ap_server_refusal(main_scope, scope):
+    """Why Apache does not start for a server's own proxy context (the main server's; a VirtualHost's, merged over
+    it), whatever its <Proxy> sections say: mod_ssl builds the context of a server with SSLProxyEngine on, and refuses
+    a revocation check there without a CRL file or directory there (AH01899). None when it starts. Measured with Apache
+    2.4: SSLProxyCARevocationCheck in a VirtualHost whose CRL file is only in its <Proxy> sections stops it (the CRL
+    hunt of 2026-12-07); SSLProxyEngine on only in the <Proxy> section does not."""
+    for layers in ([main_scope.settings], [main_scope.settings] + ([] if scope is main_scope else [scope.settings])):
+        settings = _ap_merge(layers)
+        check = _ap_crl_check(settings.get("sslproxycarevocationcheck"))[0]
+        if _ap_flag(settings, "sslproxyengine") is True and check != "none" and not (
+                settings.get("sslproxycarevocationfile") or settings.get("sslproxycarevocationpath")):
+            return ("SSLProxyCARevocationCheck %s in the %s without SSLProxyCARevocationFile or "
+                    "SSLProxyCARevocationPath there (a <Proxy> section's does not count): Apache refuses this "
+                    "configuration (AH01899)" % (check, "main server" if len(layers) == 1 else "VirtualHost"))
+    return None
+
+
 def _ap_pass(state, main_scope, scope, path, url, line, file):
     if url == "!":
         return []
@@ -351,12 +368,14 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
         settings = _ap_settings(main_scope, scope, url)
         out = []
         for member, m_line, m_file, params in balancer["members"]:
-            item = _ap_item(state, [settings], member, m_file, m_line, "BalancerMember", balancer["url"], common)
+            item = _ap_item(state, [settings], member, m_file, m_line, "BalancerMember", balancer["url"], common,
+                            _ap_server_refusal(main_scope, scope))
             if item:
                 item.update(_ap_member_status(params))
                 out.append(item)
         return out
-    item = _ap_item(state, [_ap_settings(main_scope, scope, url)], url, file, line, "ProxyPass", None, common)
+    item = _ap_item(state, [_ap_settings(main_scope, scope, url)], url, file, line, "ProxyPass", None, common,
+                    _ap_server_refusal(main_scope, scope))
     return [item] if item else []
 
 
@@ -526,7 +545,7 @@ def _ap_crl_check(entry):
     return words[0], len(words) > 1, None
 
 
-def _ap_item(state, layers, url, file, line, source, pool, common):
+def _ap_item(state, layers, url, file, line, source, pool, common, server_problem=None):
     scheme, _sep, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme not in _AP_TLS_SCHEMES + _AP_PLAIN_SCHEMES:
@@ -586,7 +605,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common):
         crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
                        "Apache refuses this configuration (AH01899)" % crl_check)
     cipher_problem = cipher_list_problem(ciphers, "SSLProxyCipherSuite") if suite else None  # (AH01898 at start)
-    for problem in (crl_problem, protocol_problem, depth_problem, cipher_problem):
+    for problem in (server_problem, crl_problem, protocol_problem, depth_problem, cipher_problem):
         if problem:
             error = error or _config_error(problem)
     unread = [_AP_NAMES[name] for name in ("sslproxymachinecertificatepath", "sslproxymachinecertificatechainfile")

@@ -471,6 +471,10 @@ class ApacheLB(Server):
         _run(["apache2", "-k", "start", "-f", str(self.conf)])
         for port in self.ports:
             wait_port(port)
+        # Apache writes its pid file after it binds: a stop right after the start would find none, and stop nothing
+        deadline = time.monotonic() + 10
+        while not self.pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 class Misbehaving:
