@@ -825,9 +825,6 @@ class Verifier:
             return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
                                     "certificate: it refuses the chain (OpenSSL: unable to get certificate CRL); "
                                     "add that CA's current CRL to its CRL file" % about)]
-        usage = _ext_checked(issuer, x509.KeyUsage)[0]
-        if usage is not None and not usage.crl_sign:
-            return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)]
 
         def score(crl):
             last, following = _certs.crl_dates(crl)
@@ -836,7 +833,13 @@ class Verifier:
 
         crl = max(candidates, key=score)
         _critical_free, in_scope, current, _last = score(crl)
-        if not in_scope:
+        # check_crl makes these of a base CRL only: a delta CRL (which OpenSSL without extended CRL support takes as
+        # its issuer's CRL) skips them, and one out of scope then covers no reason of the certificate (below)
+        delta = _crl_delta(crl)
+        usage = _ext_checked(issuer, x509.KeyUsage)[0]
+        if not delta and usage is not None and not usage.crl_sign:
+            return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)]
+        if not delta and not in_scope:
             return [("CRL_INVALID", "the CRL from %s does not cover this certificate (its issuing distribution point "
                                     "limits it to other certificates; OpenSSL: different CRL scope)" % about)]
         problems = []
@@ -858,6 +861,11 @@ class Verifier:
         if entry is not None and reason != x509.ReasonFlags.remove_from_crl.value:  # OpenSSL's cert_crl: not revoked
             when = _certs.iso(_revocation_date(entry))
             problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, " (%s)" % reason if reason else "")))
+        elif not in_scope:
+            problems.append(("CRL_MISSING", "the CRL from %s the load balancer's OpenSSL picks is a delta CRL whose "
+                                            "issuing distribution point limits it to other certificates: it finds no "
+                                            "CRL for this one and refuses the chain (unable to get certificate CRL)"
+                             % about))
         elif _partial_reasons(crl, cert, self._canonical):
             # check_cert asks for CRLs until every reason is covered: this one covers the reasons the distribution
             # point names, no other CRL adds one (without extended CRL support), and OpenSSL gives up
@@ -1299,6 +1307,15 @@ def _idp(crl):
         return extensions.get_extension_for_class(x509.IssuingDistributionPoint).value if extensions else None
     except x509.ExtensionNotFound:
         return None
+
+
+def _crl_delta(crl):
+    """Whether the CRL is a delta CRL (deltaCRLIndicator)."""
+    extensions = _extensions(crl)
+    try:
+        return bool(extensions and extensions.get_extension_for_class(x509.DeltaCRLIndicator))
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _crl_extended(crl):
