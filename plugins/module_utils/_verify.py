@@ -1341,11 +1341,10 @@ def _crl_in_scope(crl, cert):
     return any(names.intersection(point.full_name or []) for point in points if point.crl_issuer is None)
 
 
-# every reason a CRL distribution point may name (RFC 5280's ReasonFlags, bits 1-8: OpenSSL's CRLDP_ALL_REASONS)
-_ALL_REASONS = frozenset((x509.ReasonFlags.key_compromise, x509.ReasonFlags.ca_compromise,
-                          x509.ReasonFlags.affiliation_changed, x509.ReasonFlags.superseded,
-                          x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.certificate_hold,
-                          x509.ReasonFlags.privilege_withdrawn, x509.ReasonFlags.aa_compromise))
+# every reason a CRL distribution point may name (RFC 5280's ReasonFlags, bits 1-8: OpenSSL's CRLDP_ALL_REASONS), by
+# name (cryptography is imported only where it is installed: see the imports above)
+_ALL_REASONS = frozenset(("key_compromise", "ca_compromise", "affiliation_changed", "superseded",
+                          "cessation_of_operation", "certificate_hold", "privilege_withdrawn", "aa_compromise"))
 
 
 def _crl_entry_issuers(crl):
@@ -1376,7 +1375,7 @@ def _partial_reasons(crl, cert, canonical):
             continue
         if wanted is not None and not wanted.intersection(point.full_name or []):
             continue
-        return point.reasons is not None and not _ALL_REASONS <= point.reasons
+        return point.reasons is not None and not _ALL_REASONS <= {reason.name for reason in point.reasons}
     return False
 
 

@@ -101,7 +101,6 @@ WITH_DP = pki.issue("dp.revocation.test", issuer=INT, extensions=[(x509.CRLDistr
     [x509.UniformResourceIdentifier(DP)], None, None, None)]), False)])
 
 
-
 def _with_dp_reasons(cn, reasons):
     """A leaf of INT whose CRL distribution point names these revocation reasons (None: no reasons field)."""
     return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
@@ -202,8 +201,8 @@ SCENARIOS = {
     # an authority key identifier with INT's key but another serial, or another issuer name: not INT's CRL (3)
     "aki_other_serial": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, aki=_aki(4242, ROOT.cert.subject)))
                          + FRESH_ROOT),
-    "aki_other_issuer": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, aki=_aki(INT.cert.serial_number,
-                                                                                       OTHER_CA))) + FRESH_ROOT),
+    "aki_other_issuer": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(
+        INT, aki=_aki(INT.cert.serial_number, OTHER_CA))) + FRESH_ROOT),
     "aki_issuer_and_serial": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(
         INT, aki=_aki(INT.cert.serial_number, ROOT.cert.subject))) + FRESH_ROOT),
     # a CRL block whose lines are indented is none to OpenSSL's PEM reader: the newer CRL revoking the leaf is not
