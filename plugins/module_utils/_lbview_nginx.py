@@ -409,12 +409,14 @@ def _ngx_tls(settings, host, prefix):
     # 2: proxy_ssl_name defaults to $proxy_host, the proxy_pass host (the upstream's name for a group), port stripped.
     # nginx strips a port from whatever name it is (ngx_http_upstream_ssl_name), so one given with its port too.
     if name == "$proxy_host":
-        name = host
+        # an IPv6 address as the URL writes it: $proxy_host is [::1]:port, and the name nginx checks is [::1]
+        name = "[%s]" % host if ":" in host else host
     elif "$" in _ngx_strip_port(name) or (name.startswith("[") and "$" in name):
         name = _dynamic(name)
     else:
-        # Cut to nothing (an IPv6 literal without brackets, "::1"): nginx sends no SNI and hands OpenSSL's
-        # X509_check_host a length of 0, which it reads as strlen(): the whole value is checked (test_lb_name_rules).
+        # Cut to nothing (an IPv6 literal without brackets, "::1"): nginx sends no SNI and checks an empty name,
+        # which no certificate matches (its error log: does not match ""; _names.rule_matches). The value is
+        # reported as configured.
         name = _ngx_strip_port(name) or name
     server_name_on = _ngx_setting(settings, "proxy_ssl_server_name")[0][0].lower() == "on"
     # 2: no SNI unless proxy_ssl_server_name on; then the name, never an IP literal.

@@ -230,7 +230,8 @@ def rule_matches(rule, name, dns_sans, ip_sans, common_names):
       X509_check_ip, so an IP name is text compared with the DNS SANs (or the CNs when there is no DNS SAN) and
       IP SANs are never used. For a DNS name this is `openssl_matches`; for an IP literal it is not.
     - haproxy (HAProxy 2.6 ssl_sock_srv_verifycbk / ssl_sock_srv_hostcheck): every DNS SAN, then every CN
-      (even with DNS SANs); IP SANs never (an IP literal is text); ASCII case-insensitive; one `*` anywhere in
+      (even with DNS SANs), each up to its first NUL byte (a C string: the NUL-prefix weakness, so
+      `a.test<NUL>.evil` is a.test); IP SANs never (an IP literal is text); ASCII case-insensitive; one `*` anywhere in
       the certificate name's left-most label (`w*`, `*w`, `a*b`, `xn--*`), matching within that label, possibly
       nothing; no minimum label count (`*.com` matches `a.com`); no trailing-dot or IDNA normalisation.
     - apache (mod_ssl 2.4 modssl_X509_match_name, SSLProxyCheckPeerName on): every DNS SAN, then every CN (even
@@ -247,7 +248,10 @@ def rule_matches(rule, name, dns_sans, ip_sans, common_names):
         name = _nginx_ssl_name(name)
         return bool(name) and _check_host(name, dns_sans, common_names)
     if rule == "haproxy":
-        return any(_haproxy_hostcheck(candidate, name) for candidate in _texts(dns_sans) + _texts(common_names))
+        # HAProxy hands each name to its check as a C string (ASN1_STRING_to_UTF8): a NUL ends it there, so
+        # `a.example.test<NUL>.evil` is a.example.test to HAProxy (the name hunt of 2026-12-07)
+        return any(_haproxy_hostcheck(candidate.split("\0", 1)[0], name)
+                   for candidate in _texts(dns_sans) + _texts(common_names))
     if rule == "apache":
         return any(_apache_match(candidate, name) for candidate in _texts(dns_sans) + _texts(common_names))
     first_cn = (list(common_names or [])[:1] or [None])[0]
