@@ -344,12 +344,20 @@ def _ap_server_refusal(main_scope, scope):
     hunt of 2026-12-07); SSLProxyEngine on only in the <Proxy> section does not."""
     for layers in ([main_scope.settings], [main_scope.settings] + ([] if scope is main_scope else [scope.settings])):
         settings = _ap_merge(layers)
-        check = _ap_crl_check(settings.get("sslproxycarevocationcheck"))[0]
-        if _ap_flag(settings, "sslproxyengine") is True and check != "none" and not (
-                settings.get("sslproxycarevocationfile") or settings.get("sslproxycarevocationpath")):
+        check = _ap_check_without_crl(settings)
+        if check and _ap_flag(settings, "sslproxyengine") is True:
             return ("SSLProxyCARevocationCheck %s in the %s without SSLProxyCARevocationFile or "
                     "SSLProxyCARevocationPath there (a <Proxy> section's does not count): Apache refuses this "
                     "configuration (AH01899)" % (check, "main server" if len(layers) == 1 else "VirtualHost"))
+    return None
+
+
+def _ap_check_without_crl(settings):
+    """The revocation check mode set without a CRL file or directory beside it (mod_ssl refuses such a context at
+    start, AH01899), else None."""
+    check = _ap_crl_check(settings.get("sslproxycarevocationcheck"))[0]
+    if check != "none" and not (settings.get("sslproxycarevocationfile") or settings.get("sslproxycarevocationpath")):
+        return check
     return None
 
 
@@ -601,7 +609,7 @@ def _ap_item(state, layers, url, file, line, source, pool, common, server_proble
     # (3: default 1, the anchor counted)
     crl_file, crl_path = settings.get("sslproxycarevocationfile"), settings.get("sslproxycarevocationpath")
     crl_check, crl_missing_ok, crl_problem = _ap_crl_check(settings.get("sslproxycarevocationcheck"))
-    if crl_problem is None and crl_check != "none" and not (crl_file or crl_path):
+    if crl_problem is None and _ap_check_without_crl(settings):
         crl_problem = ("SSLProxyCARevocationCheck %s without SSLProxyCARevocationFile or SSLProxyCARevocationPath: "
                        "Apache refuses this configuration (AH01899)" % crl_check)
     cipher_problem = cipher_list_problem(ciphers, "SSLProxyCipherSuite") if suite else None  # (AH01898 at start)
