@@ -16,9 +16,22 @@ def inherited_heap_frozen():
     full collection that the task's own allocations set off (the payload's module_utils parsed for their imports,
     a large result taken in, certificates described) would walk them all, 10-30 ms each. gc.freeze() moves them out
     of the collector's sight for the task; gc.unfreeze() puts them back after it, so a worker that outlives the task
-    collects as before. The task's own garbage is collected as usual."""
+    collects as before.
+
+    A freeze alone still lets full collections come: CPython runs one when the objects that survived into the oldest
+    generation since the last grow past a quarter of the long-lived ones it counted then (the main process's heap),
+    and each walks whatever of the task's own is alive, then fewer objects set off the next. The payload's parsing
+    keeps every module_util's AST alive while it runs: one full collection there took about 50 ms of a 1,000-file
+    task. So the task also runs with the oldest generation's threshold out of reach: its young garbage is collected
+    as usual, and what it left in the oldest generation is collected after it, under the thresholds it found."""
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(thresholds[0], thresholds[1], _OUT_OF_REACH)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+_OUT_OF_REACH = 1 << 30  # generation 1 collections before a full one: none while a task runs
