@@ -396,6 +396,13 @@ def _ca_file_crls(path):
         return [], None
 
 
+def _ca_directory_crls(path):
+    """([(der, crl)] of the CRLs OpenSSL's hashed lookup finds in a CA directory (<hash>.r0 beside <hash>.0), None):
+    none is no error there, and the directory's own problems are its certificates' (_anchors says them)."""
+    found, _error = _crl_directory(path)
+    return found or [], None
+
+
 def _crl_directory(path):
     """[(der, crl)] of the CRLs OpenSSL finds in a hashed directory (Apache's SSLProxyCARevocationPath), or an
     error. OpenSSL's directory lookup opens only <issuer name hash>.r0, .r1, ... in turn (c_rehash's names), stops
@@ -592,14 +599,26 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
         # proxies as without it)
         if empty_directory and item["verify"] and not fingerprints:
             item["error"] = item["error"] or empty_directory
+        if loaded and (item["ca_file"] or item["ca_path"]):
+            # 4: the CRL setting's certificates are trusted too: OpenSSL loads a CRL file's certificates into the
+            # store its CA setting fills (X509_load_cert_crl_file; HAProxy copies every object of its crl-file's
+            # store), and Apache's CRL directory is a hashed lookup of that store, for certificates as for CRLs
+            for key, rule in (("crl_file", None), ("crl_path", "hashed")):
+                if item[key] and (key == "crl_path" or not os.path.isdir(item[key])):
+                    if (key, item[key]) not in anchors:  # its problems are the CRL setting's, reported below
+                        anchors[(key, item[key])] = _anchors(collector, item[key], rule)
+                    found = anchors[(key, item[key])][0]
+                    fingerprints.extend(f for f in found or [] if f not in fingerprints)
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
         fingerprints = []
         sources = [(key, read) for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)) if item[key]]
-        if sources and item["ca_file"]:
-            # the CA file's own CRLs: OpenSSL loads them into the same store (X509_load_cert_crl_file), and they
-            # count wherever CRLs are checked (the CRL hunt of 2026-12-07: a newer CRL there revoking the leaf made
-            # all three load balancers refuse a backend the CRL file alone passed)
-            sources.append(("ca_file", _ca_file_crls))
+        if sources:
+            # the CA setting's own CRLs: OpenSSL loads a CA file's into the same store (X509_load_cert_crl_file),
+            # and Apache's CA directory is a hashed lookup of it for CRLs too; they count wherever CRLs are checked
+            # (the CRL hunt of 2026-12-07: a newer CRL there revoking the leaf made the load balancers refuse a
+            # backend the CRL setting alone passed)
+            sources += [(key, read) for key, read in (("ca_file", _ca_file_crls), ("ca_path", _ca_directory_crls))
+                        if item[key]]
         for key, read in sources:
             if item[key]:
                 if (key, item[key]) not in revocations:  # each file read once per run, as the CA files

@@ -278,7 +278,9 @@ lb_backends:
     ca_fingerprints:
       description: "SHA-256 fingerprints of every certificate in RV(lb_backends[].ca_file) and
         RV(lb_backends[].ca_path): what the load balancer trusts, by content (from an HAProxy directory, the first
-        certificate of each C(*.pem), C(*.crt) and C(*.cer) file, as HAProxy loads them). Null when no CA is
+        certificate of each C(*.pem), C(*.crt) and C(*.cer) file, as HAProxy loads them), and the certificates
+        its CRL setting holds (those of RV(lb_backends[].crl_file), and Apache's RV(lb_backends[].crl_path)
+        C(<hash>.0) files), which OpenSSL loads into the same store and trusts alike. Null when no CA is
         configured."
       returned: always
       type: list
@@ -315,7 +317,8 @@ lb_backends:
     crl_fingerprints:
       description: "SHA-256 fingerprints (of the DER) of every CRL in RV(lb_backends[].crl_file) and
         RV(lb_backends[].crl_path), in file order (a directory: its <issuer hash>.rN files, as OpenSSL reads them, in
-        hash order), each described once in
+        hash order), then those the CA setting holds, which OpenSSL loads into the same store (the CRLs of
+        RV(lb_backends[].ca_file), Apache's RV(lb_backends[].ca_path) C(<hash>.rN) files); each described once in
         RV(crls). Null when neither is configured; empty when they cannot be read (see RV(lb_backends[].error))."
       returned: always
       type: list
