@@ -829,7 +829,7 @@ class Verifier:
         def score(crl):
             last, following = _certs.crl_dates(crl)
             current = last <= self.at and (following is None or following > self.at)
-            return (not self._critical(crl), _crl_in_scope(crl, cert), current, last)
+            return (not self._critical(crl), _crl_in_scope(crl, cert, self._canonical), current, last)
 
         crl = max(candidates, key=score)
         _critical_free, in_scope, current, _last = score(crl)
@@ -1324,21 +1324,63 @@ def _crl_extended(crl):
     return idp is not None and (idp.indirect_crl or idp.only_some_reasons is not None)
 
 
-def _crl_in_scope(crl, cert):
+def _crl_in_scope(crl, cert, canonical):
     """Whether the CRL's issuing distribution point covers cert (OpenSSL's crl_crldp_check and IDP flags): only
-    user or only CA certificates, never attribute ones, and a distribution point name that one of the
-    certificate's CRL distribution points names."""
+    user or only CA certificates, never attribute ones; and when it has a name, one of the certificate's CRL
+    distribution points leads to it (_crl_point)."""
     idp = _idp(crl)
     if idp is None:
         return True
     if idp.only_contains_attribute_certs or (idp.only_contains_user_certs and _is_ca(cert)) or (
             idp.only_contains_ca_certs and not _is_ca(cert)):
         return False
-    if not idp.full_name and not idp.relative_name:
+    return (not idp.full_name and not idp.relative_name) or _crl_point(crl, cert, canonical) is not None
+
+
+def _crl_point(crl, cert, canonical):
+    """The first of the certificate's CRL distribution points that leads to this CRL, as OpenSSL's crl_crldp_check
+    looks for it, or None: one without a cRLIssuer or naming the CRL's issuer (crldp_check_crlissuer), whose name
+    agrees with the CRL's issuing distribution point's (idp_check_dp), if it has one."""
+    idp = _idp(crl)
+    wanted = _point_name(idp.full_name, idp.relative_name, crl.issuer, canonical) if idp is not None else None
+    issuer = canonical(crl.issuer)
+    for point in _ext_checked(cert, x509.CRLDistributionPoints)[0] or []:
+        if point.crl_issuer is not None and not any(
+                isinstance(name, x509.DirectoryName) and canonical(name.value) == issuer for name in point.crl_issuer):
+            continue
+        if _names_agree(_point_name(point.full_name, point.relative_name, cert.issuer, canonical), wanted, canonical):
+            return point
+    return None
+
+
+def _point_name(full_name, relative_name, issuer, canonical):
+    """A distribution point's name as idp_check_dp compares it: ('full', its general names); ('dn', the canonical
+    name a relative name stands for: the issuer's name and that RDN, DIST_POINT_set_dpname); None for no name."""
+    if full_name:
+        return ("full", list(full_name))
+    if relative_name is not None:
+        return ("dn", canonical(x509.Name(list(issuer.rdns) + [relative_name])))
+    return None
+
+
+def _names_agree(one, other, canonical):
+    """OpenSSL's idp_check_dp: a missing name agrees with any; two names in full share a general name (directory
+    names compared as X509_NAME_cmp does); a relative name agrees with its own name, or a directory name in full
+    equal to it."""
+    if one is None or other is None:
         return True
-    points = _ext_checked(cert, x509.CRLDistributionPoints)[0] or []
-    names = set(idp.full_name or [])
-    return any(names.intersection(point.full_name or []) for point in points if point.crl_issuer is None)
+    if one[0] == "dn" and other[0] == "dn":
+        return one[1] == other[1]
+    if "dn" in (one[0], other[0]):
+        name, full = (one, other) if one[0] == "dn" else (other, one)
+        return any(isinstance(g, x509.DirectoryName) and canonical(g.value) == name[1] for g in full[1])
+    return any(_general_names_equal(mine, theirs, canonical) for mine in one[1] for theirs in other[1])
+
+
+def _general_names_equal(one, other, canonical):
+    if isinstance(one, x509.DirectoryName) and isinstance(other, x509.DirectoryName):
+        return canonical(one.value) == canonical(other.value)
+    return one == other
 
 
 # every reason a CRL distribution point may name (RFC 5280's ReasonFlags, bits 1-8: OpenSSL's CRLDP_ALL_REASONS), by
@@ -1361,22 +1403,10 @@ def _crl_entry_issuers(crl):
 
 
 def _partial_reasons(crl, cert, canonical):
-    """Whether the CRL covers cert for some revocation reasons only, as OpenSSL's crl_crldp_check decides: the first
-    of the certificate's CRL distribution points that leads to this CRL (one without a cRLIssuer, or naming the
-    CRL's issuer; when the CRL has an issuing distribution point with names, one naming one of them) limits it to
-    the reasons that point names."""
-    points = _ext_checked(cert, x509.CRLDistributionPoints)[0] or []
-    idp = _idp(crl)
-    wanted = set(idp.full_name or []) if idp is not None and (idp.full_name or idp.relative_name) else None
-    issuer = canonical(crl.issuer)
-    for point in points:
-        if point.crl_issuer is not None and not any(
-                isinstance(name, x509.DirectoryName) and canonical(name.value) == issuer for name in point.crl_issuer):
-            continue
-        if wanted is not None and not wanted.intersection(point.full_name or []):
-            continue
-        return point.reasons is not None and not _ALL_REASONS <= {reason.name for reason in point.reasons}
-    return False
+    """Whether the CRL covers cert for some revocation reasons only, as OpenSSL's crl_crldp_check decides: the
+    distribution point that leads to this CRL (_crl_point) limits it to the reasons it names."""
+    point = _crl_point(crl, cert, canonical)
+    return point is not None and point.reasons is not None and not _ALL_REASONS <= {r.name for r in point.reasons}
 
 
 def _revocation_date(entry):

@@ -111,6 +111,26 @@ ALL_REASONS = frozenset(x509.ReasonFlags) - {x509.ReasonFlags.unspecified, x509.
 SOME_REASONS = _with_dp_reasons("some-reasons.revocation.test", frozenset([x509.ReasonFlags.key_compromise]))
 EVERY_REASON = _with_dp_reasons("every-reason.revocation.test", ALL_REASONS)
 OTHER_CA = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Other CA")])
+POINT_RDN = x509.RelativeDistinguishedName([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "CRL 1")])
+
+
+def _with_dp(cn, full_name=None, relative_name=None, crl_issuer=None):
+    """A leaf of INT with one CRL distribution point of these fields."""
+    return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
+        full_name, relative_name, None, crl_issuer)]), False)])
+
+
+# distribution points that lead to a CRL naming its issuing distribution point, as OpenSSL's crl_crldp_check follows
+# them: one naming the CRL's issuer as its cRLIssuer, a relative name (the issuer's name and that RDN), one with no
+# name (it agrees with any), one naming another CRL issuer (it leads nowhere)
+DP_CRL_ISSUER = _with_dp("dp-crl-issuer.revocation.test", [x509.UniformResourceIdentifier(DP)],
+                         crl_issuer=[x509.DirectoryName(INT.cert.subject)])
+DP_RELATIVE = _with_dp("dp-relative.revocation.test", relative_name=POINT_RDN)
+DP_NO_NAME = _with_dp("dp-no-name.revocation.test", crl_issuer=[x509.DirectoryName(INT.cert.subject)])
+DP_FULL_DIRNAME = _with_dp("dp-dirname.revocation.test", [x509.DirectoryName(x509.Name(
+    list(INT.cert.subject.rdns) + [POINT_RDN]))])
+DP_OTHER_ISSUER = _with_dp("dp-other-issuer.revocation.test", [x509.UniformResourceIdentifier(DP)],
+                           crl_issuer=[x509.DirectoryName(OTHER_CA)])
 
 
 def _cert_issuer(name):
@@ -177,6 +197,18 @@ SCENARIOS = {
         _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
     "idp_indirect": (ROOT.pem, CHAINS["good"], pki.crl_pem(pki.crl(INT, extensions=[_idp(indirect_crl=True)]))
                      + FRESH_ROOT),
+    "idp_dp_crl_issuer": (ROOT.pem, DP_CRL_ISSUER.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
+    "idp_dp_other_issuer": (ROOT.pem, DP_OTHER_ISSUER.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
+    "idp_relative_name": (ROOT.pem, DP_RELATIVE.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(relative_name=POINT_RDN)])) + FRESH_ROOT),
+    "idp_relative_name_in_full": (ROOT.pem, DP_FULL_DIRNAME.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(relative_name=POINT_RDN)])) + FRESH_ROOT),
+    "idp_relative_name_missing": (ROOT.pem, WITH_DP.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(relative_name=POINT_RDN)])) + FRESH_ROOT),
+    "idp_dp_without_name": (ROOT.pem, DP_NO_NAME.pem + INT.pem, pki.crl_pem(pki.crl(INT, extensions=[
+        _idp(full_name=[x509.UniformResourceIdentifier(DP)])])) + FRESH_ROOT),
     # names compared as OpenSSL compares them (case and blanks do not count); an entry removeFromCRL is no revocation
     "name_case": (ROOT.pem, CHAINS["bad"], pki.crl_pem(pki.crl(INT, [BAD], name=x509.Name([x509.NameAttribute(
         x509.oid.NameOID.COMMON_NAME, "REVOCATION  intermediate")]))) + FRESH_ROOT),
@@ -242,6 +274,9 @@ def test_the_scenarios_show_what_they_stand_for(tmp_path):
         "self_no_crl": (False, [3]), "self_own_crl": (False, [35]), "critical": (False, [36]),
         "idp_ca_only": (False, [44]), "idp_user_only_root": (False, [44]), "idp_name_missing": (False, [44]),
         "idp_name_matches": (True, []), "idp_indirect": (False, [3]),
+        "idp_dp_crl_issuer": (True, []), "idp_dp_other_issuer": (False, [44]), "idp_relative_name": (True, []),
+        "idp_relative_name_in_full": (True, []), "idp_relative_name_missing": (False, [44]),
+        "idp_dp_without_name": (True, []),
         "name_case": (False, [23]), "removed": (True, []), "key_compromise": (False, [23]),
         "dp_some_reasons": (False, [3]), "dp_every_reason": (True, []), "dp_some_reasons_revoked": (False, [23]),
         "cert_issuer_other": (True, []), "cert_issuer_inherited": (True, []), "cert_issuer_itself": (False, [23]),
