@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import gc
 
+_OUT_OF_REACH = 1 << 30  # generation 1 collections before a full one: none while a task runs
+
 
 @contextlib.contextmanager
 def inherited_heap_frozen():
@@ -33,5 +35,3 @@ def inherited_heap_frozen():
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
-
-_OUT_OF_REACH = 1 << 30  # generation 1 collections before a full one: none while a task runs
