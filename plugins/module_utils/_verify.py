@@ -810,38 +810,62 @@ class Verifier:
     def _revocation(self, cert, issuer):
         """[(code, message)]: why the load balancer refuses cert on revocation grounds ([] when it does not).
 
-        The CRL is chosen as OpenSSL's get_crl_sk scores them: the issuer's name and key (a CRL naming another key
-        is none of its), then no unhandled critical extension, in scope for the certificate (issuing distribution
-        point), current, and the newest of equals; indirect and reason-partitioned CRLs are none (no extended CRL
-        support). The chosen CRL is then checked as check_crl and cert_crl do: the issuer may sign CRLs, in scope,
-        its dates, its signature, its critical extensions, the certificate's serial. `openssl verify` goes on
-        after a CRL's dates and a critical extension, so those findings come with REVOKED when it lists the
-        certificate."""
+        As OpenSSL's check_cert: it takes CRLs one at a time until every revocation reason is covered. Each time
+        the CRL is chosen as get_crl_sk scores them: the issuer's name and key (a CRL naming another key is none of
+        its), then no unhandled critical extension, in scope for the certificate (issuing distribution point), current,
+        and the newest of equals; one in scope that covers no reason not yet covered is none, and indirect and
+        reason-partitioned CRLs are none (no extended CRL support). The chosen CRL is then checked as check_crl and
+        cert_crl do (_crl_problems). `openssl verify` goes on after a CRL's dates and a critical extension, so those
+        findings come with what follows."""
         about = _subject(issuer)
         wanted = self._canonical(cert.issuer)
-        candidates = [crl for _der, crl in self.crls if self._canonical(crl.issuer) == wanted
-                      and _crl_key_matches(crl, issuer) and not _crl_extended(crl)]
+        candidates = [(crl, _crl_reasons(crl, cert, self._canonical)) for _der, crl in self.crls
+                      if self._canonical(crl.issuer) == wanted and _crl_key_matches(crl, issuer)
+                      and not _crl_extended(crl)]
         if not candidates:
             return [("CRL_MISSING", "the load balancer checks revocation and has no CRL from %s, which issued this "
                                     "certificate: it refuses the chain (OpenSSL: unable to get certificate CRL); "
                                     "add that CA's current CRL to its CRL file" % about)]
+        covered, problems = frozenset(), []
+        while covered != _ALL_REASONS:
+            scored = []
+            for crl, reasons in candidates:
+                if reasons is not None and reasons <= covered:
+                    continue  # in scope, and nothing it would add: get_crl_score rejects it
+                last, following = _certs.crl_dates(crl)
+                current = last <= self.at and (following is None or following > self.at)
+                scored.append(((not self._critical(crl), reasons is not None, current, last), crl, reasons))
+            if not scored:
+                return problems + [("CRL_MISSING", "the certificate's CRL distribution point limits the CRL of %s to "
+                                                   "some revocation reasons, and the load balancer's OpenSSL finds no "
+                                                   "CRL for the others: it refuses the chain (unable to get "
+                                                   "certificate CRL)" % about)]
+            (_critical_free, in_scope, current, _last), crl, reasons = max(scored, key=lambda one: one[0])
+            found, final = self._crl_problems(crl, cert, issuer, in_scope, current)
+            problems += found
+            if final:
+                return problems
+            if not in_scope:  # a delta CRL, whose scope OpenSSL does not check: it covers no reason of this one
+                return problems + [("CRL_MISSING", "the CRL from %s the load balancer's OpenSSL picks is a delta CRL "
+                                                   "whose issuing distribution point limits it to other certificates: "
+                                                   "it finds no CRL for this one and refuses the chain (unable to get "
+                                                   "certificate CRL)" % about)]
+            covered |= reasons
+        return problems
 
-        def score(crl):
-            last, following = _certs.crl_dates(crl)
-            current = last <= self.at and (following is None or following > self.at)
-            return (not self._critical(crl), _crl_in_scope(crl, cert, self._canonical), current, last)
-
-        crl = max(candidates, key=score)
-        _critical_free, in_scope, current, _last = score(crl)
-        # check_crl makes these of a base CRL only: a delta CRL (which OpenSSL without extended CRL support takes as
-        # its issuer's CRL) skips them, and one out of scope then covers no reason of the certificate (below)
+    def _crl_problems(self, crl, cert, issuer, in_scope, current):
+        """([(code, message)], whether OpenSSL stops there) of one CRL check_crl and cert_crl make: the issuer may
+        sign CRLs, the CRL's scope (these two of a base CRL only: a delta CRL, which OpenSSL without extended CRL
+        support takes as its issuer's CRL, skips them), its dates, its signature, its critical extensions, the
+        certificate's serial."""
+        about = _subject(issuer)
         delta = _crl_delta(crl)
         usage = _ext_checked(issuer, x509.KeyUsage)[0]
         if not delta and usage is not None and not usage.crl_sign:
-            return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)]
+            return [("CRL_INVALID", "%s may not sign CRLs (its key usage lacks cRLSign)" % about)], True
         if not delta and not in_scope:
             return [("CRL_INVALID", "the CRL from %s does not cover this certificate (its issuing distribution point "
-                                    "limits it to other certificates; OpenSSL: different CRL scope)" % about)]
+                                    "limits it to other certificates; OpenSSL: different CRL scope)" % about)], True
         problems = []
         last, following = _certs.crl_dates(crl)
         if not current and last > self.at:
@@ -852,7 +876,7 @@ class Verifier:
                                  about, _certs.iso(following))))
         if not self._crl_signed(crl, issuer):
             return problems + [("CRL_INVALID", "the CRL named after %s is not signed by its key (OpenSSL: CRL "
-                                               "signature failure): replace it with the CA's own CRL" % about)]
+                                               "signature failure): replace it with the CA's own CRL" % about)], True
         if self._critical(crl):
             problems.append(("CRL_INVALID", "the CRL from %s has a critical extension OpenSSL does not handle: "
                                             "the load balancer refuses it" % about))
@@ -861,18 +885,8 @@ class Verifier:
         if entry is not None and reason != x509.ReasonFlags.remove_from_crl.value:  # OpenSSL's cert_crl: not revoked
             when = _certs.iso(_revocation_date(entry))
             problems.append(("REVOKED", "revoked by %s on %s%s" % (about, when, " (%s)" % reason if reason else "")))
-        elif not in_scope:
-            problems.append(("CRL_MISSING", "the CRL from %s the load balancer's OpenSSL picks is a delta CRL whose "
-                                            "issuing distribution point limits it to other certificates: it finds no "
-                                            "CRL for this one and refuses the chain (unable to get certificate CRL)"
-                             % about))
-        elif _partial_reasons(crl, cert, self._canonical):
-            # check_cert asks for CRLs until every reason is covered: this one covers the reasons the distribution
-            # point names, no other CRL adds one (without extended CRL support), and OpenSSL gives up
-            problems.append(("CRL_MISSING", "the certificate's CRL distribution point limits the CRL of %s to some "
-                                            "revocation reasons, and the load balancer's OpenSSL finds no CRL for the "
-                                            "others: it refuses the chain (unable to get certificate CRL)" % about))
-        return problems
+            return problems, True
+        return problems, False
 
     def _crl_signed(self, crl, issuer):
         """Whether issuer's key signed the CRL, once per (CRL, issuer) for the whole batch."""
@@ -1324,17 +1338,20 @@ def _crl_extended(crl):
     return idp is not None and (idp.indirect_crl or idp.only_some_reasons is not None)
 
 
-def _crl_in_scope(crl, cert, canonical):
-    """Whether the CRL's issuing distribution point covers cert (OpenSSL's crl_crldp_check and IDP flags): only
-    user or only CA certificates, never attribute ones; and when it has a name, one of the certificate's CRL
-    distribution points leads to it (_crl_point)."""
+def _crl_reasons(crl, cert, canonical):
+    """The revocation reasons (names) the CRL covers for cert as OpenSSL's crl_crldp_check finds them, or None when it
+    is out of scope: its issuing distribution point may be for user or CA certificates only, never attribute ones;
+    the first of the certificate's distribution points that leads to it (_crl_point) limits it to the reasons that
+    point names; where none does, a CRL without an issuing distribution point name covers every reason, one with a
+    name covers the certificate for none (out of scope)."""
     idp = _idp(crl)
-    if idp is None:
-        return True
-    if idp.only_contains_attribute_certs or (idp.only_contains_user_certs and _is_ca(cert)) or (
-            idp.only_contains_ca_certs and not _is_ca(cert)):
-        return False
-    return (not idp.full_name and not idp.relative_name) or _crl_point(crl, cert, canonical) is not None
+    if idp is not None and (idp.only_contains_attribute_certs or (idp.only_contains_user_certs and _is_ca(cert)) or (
+            idp.only_contains_ca_certs and not _is_ca(cert))):
+        return None
+    point = _crl_point(crl, cert, canonical)
+    if point is None:
+        return _ALL_REASONS if idp is None or (not idp.full_name and not idp.relative_name) else None
+    return _ALL_REASONS if point.reasons is None else frozenset(r.name for r in point.reasons) & _ALL_REASONS
 
 
 def _crl_point(crl, cert, canonical):
@@ -1348,18 +1365,24 @@ def _crl_point(crl, cert, canonical):
         if point.crl_issuer is not None and not any(
                 isinstance(name, x509.DirectoryName) and canonical(name.value) == issuer for name in point.crl_issuer):
             continue
-        if _names_agree(_point_name(point.full_name, point.relative_name, cert.issuer, canonical), wanted, canonical):
+        # a relative name is relative to the first directory name of its cRLIssuer, else to the certificate's issuer
+        # (setup_dp)
+        base = next((name.value for name in point.crl_issuer or () if isinstance(name, x509.DirectoryName)),
+                    cert.issuer)
+        if _names_agree(_point_name(point.full_name, point.relative_name, base, canonical), wanted, canonical):
             return point
     return None
 
 
-def _point_name(full_name, relative_name, issuer, canonical):
+def _point_name(full_name, relative_name, base, canonical):
     """A distribution point's name as idp_check_dp compares it: ('full', its general names); ('dn', the canonical
-    name a relative name stands for: the issuer's name and that RDN, DIST_POINT_set_dpname); None for no name."""
+    name a relative name stands for: DIST_POINT_set_dpname's, the base name followed by each attribute of the
+    relative name as an RDN of its own, in its order); None for no name."""
     if full_name:
         return ("full", list(full_name))
     if relative_name is not None:
-        return ("dn", canonical(x509.Name(list(issuer.rdns) + [relative_name])))
+        return ("dn", canonical(x509.Name(list(base.rdns) + [x509.RelativeDistinguishedName([attribute])
+                                                              for attribute in relative_name])))
     return None
 
 
@@ -1400,13 +1423,6 @@ def _crl_entry_issuers(crl):
             pass
         out.append((entry, names))
     return out
-
-
-def _partial_reasons(crl, cert, canonical):
-    """Whether the CRL covers cert for some revocation reasons only, as OpenSSL's crl_crldp_check decides: the
-    distribution point that leads to this CRL (_crl_point) limits it to the reasons it names."""
-    point = _crl_point(crl, cert, canonical)
-    return point is not None and point.reasons is not None and not _ALL_REASONS <= {r.name for r in point.reasons}
 
 
 def _revocation_date(entry):
