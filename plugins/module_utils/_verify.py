@@ -1381,8 +1381,8 @@ def _point_name(full_name, relative_name, base, canonical):
     if full_name:
         return ("full", list(full_name))
     if relative_name is not None:
-        return ("dn", canonical(x509.Name(list(base.rdns) + [x509.RelativeDistinguishedName([attribute])
-                                                              for attribute in relative_name])))
+        rdns = [x509.RelativeDistinguishedName([attribute]) for attribute in relative_name]
+        return ("dn", canonical(x509.Name(list(base.rdns) + rdns)))
     return None
 
 

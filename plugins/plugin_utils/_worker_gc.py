@@ -34,4 +34,3 @@ def inherited_heap_frozen():
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-

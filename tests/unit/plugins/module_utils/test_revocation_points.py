@@ -114,7 +114,7 @@ def _random_name(rng):
         return None
     if roll < 0.7:
         tokens = []
-        for _ in range(rng.choice((1, 1, 2))):
+        for _count in range(rng.choice((1, 1, 2))):
             if rng.random() < 0.55:
                 tokens.append("uri:" + rng.choice("aabbA"))
             else:
@@ -147,11 +147,11 @@ def _random_idp(rng):
 
 def random_case(seed):
     rng = random.Random(seed)
-    case = {"leaf_dps": [_random_point(rng) for _ in range(rng.choice((0, 1, 1, 2, 2, 3)))],
+    case = {"leaf_dps": [_random_point(rng) for _count in range(rng.choice((0, 1, 1, 2, 2, 3)))],
             "crls": [{"idp": _random_idp(rng), "revoke": rng.random() < 0.4, "last": last}
                      for last in rng.sample([-1, -3, -5], rng.choice((1, 2, 2)))]}
     if rng.random() < 0.3:
-        case["int_dps"] = [_random_point(rng) for _ in range(rng.choice((1, 2)))]
+        case["int_dps"] = [_random_point(rng) for _count in range(rng.choice((1, 2)))]
     if rng.random() < 0.25:
         case["root_crls"] = [{"idp": _random_idp(rng), "revoke": rng.random() < 0.2, "last": last}
                              for last in rng.sample([-2, -4, -6], rng.choice((1, 2)))]
@@ -193,8 +193,8 @@ def assert_as_openssl(tmp_path, case):
         for profile in ("openssl", "webpki"):
             result = judged(chain, crls, mode, profile)
             assert result["valid"] == accepted, (mode, profile, numbers, result["findings"], case)
-            assert {OPENSSL_CODES[n] for n in numbers} <= errors(result), (mode, profile, numbers,
-                                                                            result["findings"], case)
+            expected = {OPENSSL_CODES[n] for n in numbers}
+            assert expected <= errors(result), (mode, profile, numbers, result["findings"], case)
 
 
 @pytest.mark.parametrize("index", range(CASES))
