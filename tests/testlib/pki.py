@@ -200,6 +200,27 @@ def write(path, text, mode=0o644):
     return str(path)
 
 
+def openssl_crl_verdict(workdir, chain, crls, mode, ca):
+    """(accepted, [error numbers]) of the real `openssl verify` as a load balancer's OpenSSL checks a served chain
+    against its CRLs: its CA file (ca, PEM), the served intermediates untrusted, the CRLs (PEM), `-crl_check` (mode
+    leaf) or `-crl_check_all` (mode chain), the TLS server purpose. Files written in workdir."""
+    import re
+    import subprocess
+
+    workdir = pathlib.Path(workdir)
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", chain, re.S)
+    paths = {}
+    for name, text in (("ca", ca), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:]) or blocks[0]),
+                       ("crls", crls)):
+        paths[name] = workdir / ("%s.pem" % name)
+        paths[name].write_text(text)
+    proc = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(paths["ca"]), "-no-CApath",
+                           "-untrusted", str(paths["untrusted"]), "-CRLfile", str(paths["crls"]),
+                           "-crl_check" if mode == "leaf" else "-crl_check_all", str(paths["leaf"])],
+                          capture_output=True, text=True, check=False)
+    return proc.returncode == 0, [int(n) for n in re.findall(r"^error (\d+) at", proc.stdout + proc.stderr, re.M)]
+
+
 def openssl_root(cn, workdir, days=3650):
     """A private root made the way most people make one: `openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=..`
     and nothing else but a lifetime. OpenSSL 3 gives it basicConstraints, SKI and AKI, but no keyUsage."""

@@ -9,7 +9,6 @@ and an OpenSSL refusal must carry the code its error stands for (23 REVOKED, 3 C
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
@@ -60,17 +59,7 @@ CHAINS = {"good": GOOD.pem + INT.pem, "bad": BAD.pem + INT.pem, "under_revoked":
 def openssl_says(tmp_path, chain, crls, mode, ca=ROOT.pem):
     """(accepted, [error numbers]) of `openssl verify` as a load balancer's OpenSSL would check: its CA file (the
     root unless given), the served intermediates untrusted, the CRLs, -crl_check (leaf) or -crl_check_all (chain)."""
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", chain, re.S)
-    paths = {}
-    for name, text in (("ca", ca), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:]) or blocks[0]),
-                       ("crls", crls)):
-        paths[name] = tmp_path / ("%s.pem" % name)
-        paths[name].write_text(text)
-    proc = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(paths["ca"]), "-no-CApath",
-                           "-untrusted", str(paths["untrusted"]), "-CRLfile", str(paths["crls"]),
-                           "-crl_check" if mode == "leaf" else "-crl_check_all", str(paths["leaf"])],
-                          capture_output=True, text=True, check=False)
-    return proc.returncode == 0, [int(n) for n in re.findall(r"^error (\d+) at", proc.stdout + proc.stderr, re.M)]
+    return pki.openssl_crl_verdict(tmp_path, chain, crls, mode, ca)
 
 
 def judged(chain, crls, mode, profile, ca=ROOT.pem, **checks):

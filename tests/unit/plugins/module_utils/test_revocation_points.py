@@ -17,8 +17,6 @@ refusal must carry the code its error stands for (23 REVOKED, 3 CRL_MISSING, 44 
 from __future__ import annotations
 
 import random
-import re
-import subprocess
 
 import pytest
 from cryptography import x509
@@ -163,16 +161,7 @@ def random_case(seed):
 def openssl_says(tmp_path, chain, crls, mode):
     """(accepted, [error numbers]) of `openssl verify` as a load balancer's OpenSSL would check (as in
     test_revocation): ROOT in its CA file, the served intermediate untrusted, the CRLs, -crl_check or -crl_check_all."""
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", chain, re.S)
-    paths = {}
-    for name, text in (("ca", ROOT.pem), ("leaf", blocks[0]), ("untrusted", "".join(blocks[1:])), ("crls", crls)):
-        paths[name] = tmp_path / ("%s.pem" % name)
-        paths[name].write_text(text)
-    proc = subprocess.run(["openssl", "verify", "-purpose", "sslserver", "-CAfile", str(paths["ca"]), "-no-CApath",
-                           "-untrusted", str(paths["untrusted"]), "-CRLfile", str(paths["crls"]),
-                           "-crl_check" if mode == "leaf" else "-crl_check_all", str(paths["leaf"])],
-                          capture_output=True, text=True, check=False)
-    return proc.returncode == 0, [int(n) for n in re.findall(r"^error (\d+) at", proc.stdout + proc.stderr, re.M)]
+    return pki.openssl_crl_verdict(tmp_path, chain, crls, mode, ROOT.pem)
 
 
 def judged(chain, crls, mode, profile):
