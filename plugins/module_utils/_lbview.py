@@ -396,6 +396,22 @@ def _ca_file_crls(path):
         return [], None
 
 
+def _crl_setting_anchors(collector, key, path):
+    """Sha256 fingerprints of the certificates a CRL setting (key crl_file or crl_path) gives the load balancer's
+    store: a CRL file's, read as a CA file is, and only when it holds a certificate block (a CRL file is most often
+    CRLs alone, and may run to megabytes); a CRL directory's <hash>.N files. Its problems are the CRL setting's,
+    reported as such: here they mean no certificate."""
+    if key == "crl_file":
+        try:
+            data = _base.read_file(path, max_bytes=MAX_CRL_BYTES)
+        except CertError:
+            return []
+        if not any(b"-----BEGIN %s-----" % label in data for label in _material.CERT_LABELS):
+            return []
+    found, _error = _anchors(collector, path, "hashed" if key == "crl_path" else None)
+    return found or []
+
+
 def _ca_directory_crls(path):
     """([(der, crl)] of the CRLs OpenSSL's hashed lookup finds in a CA directory (<hash>.r0 beside <hash>.0), None):
     none is no error there, and the directory's own problems are its certificates' (_anchors says them)."""
@@ -603,12 +619,11 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
             # 4: the CRL setting's certificates are trusted too: OpenSSL loads a CRL file's certificates into the
             # store its CA setting fills (X509_load_cert_crl_file; HAProxy copies every object of its crl-file's
             # store), and Apache's CRL directory is a hashed lookup of that store, for certificates as for CRLs
-            for key, rule in (("crl_file", None), ("crl_path", "hashed")):
-                if item[key] and (key == "crl_path" or not os.path.isdir(item[key])):
-                    if (key, item[key]) not in anchors:  # its problems are the CRL setting's, reported below
-                        anchors[(key, item[key])] = _anchors(collector, item[key], rule)
-                    found = anchors[(key, item[key])][0]
-                    fingerprints.extend(f for f in found or [] if f not in fingerprints)
+            for key in ("crl_file", "crl_path"):
+                if item[key]:
+                    if (key, item[key]) not in anchors:
+                        anchors[(key, item[key])] = _crl_setting_anchors(collector, key, item[key])
+                    fingerprints.extend(f for f in anchors[(key, item[key])] if f not in fingerprints)
         item["ca_fingerprints"] = fingerprints if (item["ca_file"] or item["ca_path"]) else None
         fingerprints = []
         sources = [(key, read) for key, read in (("crl_file", _crl_file), ("crl_path", _crl_directory)) if item[key]]
