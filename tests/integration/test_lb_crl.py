@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import time
 
 import pytest
@@ -204,20 +203,12 @@ def _sha256(crl):
 
 
 def _logged_reasons(world):
-    """{(lb, mode, case): {(OpenSSL error number, its text, subject)}} that nginx and Apache logged for refusals.
-
-    nginx: `upstream SSL certificate verify error: (N:text) ... request: "GET /<case>/ ..."`, no subject (None);
-    Apache (mod_ssl at info): `[remote 127.0.0.1:<backend port>] ... Certificate Verification: Error (N): text
-    [subject: CN=... / ...]`, the certificate the error is about."""
+    """{(lb, mode, case): {(OpenSSL error number, its text, subject)}} that nginx and Apache logged for refusals
+    (lbjudge.logged_verify_errors: nginx's without a subject, None; Apache's about the certificate it names)."""
     by_port = {port: case for case, port in world["ports"].items()}
-    out = {}
-    nginx_log = (world["nginx"].dir / "error.log").read_text()
-    for number, text, path in re.findall(r"verify error: \((\d+):([^)]*)\).*?request: \"GET /([^/]+)/", nginx_log):
-        out.setdefault(("nginx", None, path), set()).add((int(number), text, None))
-    apache_log = (world["apache"].dir / "error.log").read_text()
-    for port, number, text, subject in re.findall(r"\[remote 127\.0\.0\.1:(\d+)\][^\n]*Certificate Verification: "
-                                                  r"Error \((\d+)\): ([^\n\[]*) \[subject: ([^/\]]*) /", apache_log):
-        out.setdefault(by_port[int(port)], set()).add((int(number), text.strip(), subject.strip()))
+    by_path, by_backend_port = lbjudge.logged_verify_errors(world["nginx"], world["apache"])
+    out = {("nginx", None, path): reasons for path, reasons in by_path.items()}
+    out.update((by_port[port], reasons) for port, reasons in by_backend_port.items())
     return out
 
 

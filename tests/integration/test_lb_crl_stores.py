@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pathlib
-import re
 import shutil
 import subprocess
 import tempfile
@@ -188,14 +187,9 @@ def _logged_reasons(world):
     """{(lb, case): {(OpenSSL error number, its text, subject)}} that nginx and Apache logged for refusals (nginx's
     without a subject: None; Apache's about the certificate its verification stopped at)."""
     by_port = {port: case for case, port in world["ports"].items()}
-    out = {}
-    nginx_log = (world["nginx"].dir / "error.log").read_text()
-    for number, text, path in re.findall(r"verify error: \((\d+):([^)]*)\).*?request: \"GET /([^/]+)/", nginx_log):
-        out.setdefault(("nginx", path), set()).add((int(number), text, None))
-    apache_log = (world["apache"].dir / "error.log").read_text()
-    for port, number, text, subject in re.findall(r"\[remote 127\.0\.0\.1:(\d+)\][^\n]*Certificate Verification: "
-                                                  r"Error \((\d+)\): ([^\n\[]*) \[subject: ([^/\]]*) /", apache_log):
-        out.setdefault(by_port[int(port)], set()).add((int(number), text.strip(), subject.strip()))
+    by_path, by_backend_port = lbjudge.logged_verify_errors(world["nginx"], world["apache"])
+    out = {("nginx", path): reasons for path, reasons in by_path.items()}
+    out.update((by_port[port], reasons) for port, reasons in by_backend_port.items())
     return out
 
 

@@ -4,6 +4,7 @@ cert_chain_verify alone, as a user's playbook would judge it."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -85,3 +86,21 @@ def haproxy_settled(haproxy, wait=15):
             return stat
         last = stat
         time.sleep(0.5)
+
+
+def logged_verify_errors(nginx, apache):
+    """What nginx and Apache logged as the reasons they refused a backend's chain: ({the request path's first
+    segment: {(OpenSSL error number, its text, None)}}, {the backend's port: {(number, text, subject)}}).
+
+    nginx: `upstream SSL certificate verify error: (N:text) ... request: "GET /<path>/ ..."`, no subject; Apache
+    (mod_ssl at info): `[remote 127.0.0.1:<backend port>] ... Certificate Verification: Error (N): text [subject:
+    CN=... / ...]`, the certificate the error is about."""
+    by_path, by_port = {}, {}
+    for number, text, path in re.findall(r"verify error: \((\d+):([^)]*)\).*?request: \"GET /([^/]+)/",
+                                         (nginx.dir / "error.log").read_text()):
+        by_path.setdefault(path, set()).add((int(number), text, None))
+    for port, number, text, subject in re.findall(r"\[remote 127\.0\.0\.1:(\d+)\][^\n]*Certificate Verification: "
+                                                  r"Error \((\d+)\): ([^\n\[]*) \[subject: ([^/\]]*) /",
+                                                  (apache.dir / "error.log").read_text()):
+        by_port.setdefault(int(port), set()).add((int(number), text.strip(), subject.strip()))
+    return by_path, by_port
