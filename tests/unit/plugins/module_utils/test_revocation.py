@@ -86,14 +86,20 @@ def test_revocation_is_what_openssl_says(tmp_path, case, mode, profile):
 SELF = pki.issue("self.revocation.test")  # a self-signed leaf its load balancer's CA file holds
 PINNED = pki.issue("pinned.revocation.test", issuer=INT)  # a leaf the CA file holds itself, issued by INT
 DP = "http://pki.revocation.test/int.crl"
-WITH_DP = pki.issue("dp.revocation.test", issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
-    [x509.UniformResourceIdentifier(DP)], None, None, None)]), False)])
+
+
+def _with_dp(cn, full_name=None, relative_name=None, crl_issuer=None, reasons=None):
+    """A leaf of INT with one CRL distribution point of these fields (reasons None: no reasons field)."""
+    return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
+        full_name, relative_name, reasons, crl_issuer)]), False)])
+
+
+WITH_DP = _with_dp("dp.revocation.test", [x509.UniformResourceIdentifier(DP)])
 
 
 def _with_dp_reasons(cn, reasons):
-    """A leaf of INT whose CRL distribution point names these revocation reasons (None: no reasons field)."""
-    return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
-        [x509.UniformResourceIdentifier(DP)], None, reasons, None)]), False)])
+    """A leaf of INT whose CRL distribution point (DP) names these revocation reasons."""
+    return _with_dp(cn, [x509.UniformResourceIdentifier(DP)], reasons=reasons)
 
 
 ALL_REASONS = frozenset(x509.ReasonFlags) - {x509.ReasonFlags.unspecified, x509.ReasonFlags.remove_from_crl}
@@ -101,12 +107,6 @@ SOME_REASONS = _with_dp_reasons("some-reasons.revocation.test", frozenset([x509.
 EVERY_REASON = _with_dp_reasons("every-reason.revocation.test", ALL_REASONS)
 OTHER_CA = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Other CA")])
 POINT_RDN = x509.RelativeDistinguishedName([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "CRL 1")])
-
-
-def _with_dp(cn, full_name=None, relative_name=None, crl_issuer=None):
-    """A leaf of INT with one CRL distribution point of these fields."""
-    return pki.issue(cn, issuer=INT, extensions=[(x509.CRLDistributionPoints([x509.DistributionPoint(
-        full_name, relative_name, None, crl_issuer)]), False)])
 
 
 # distribution points that lead to a CRL naming its issuing distribution point, as OpenSSL's crl_crldp_check follows
