@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread, _probe_lb
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     _SECLEVEL,
     _SECLEVEL_ANY,
@@ -474,7 +474,7 @@ def _ngx_tls(settings, host, prefix):
     if passwords:
         path = _confread._absolute(passwords[0][0], prefix)
         try:
-            _probe.read_password_file(path)
+            _probe_lb.read_password_file(path)
         except _base.CertError as exc:
             # what this module alone cannot read (nginx's master reads it as root, of any size, a FIFO too) is the
             # probe's to say where it needs the passwords; anything else (missing, a directory, a line too long)

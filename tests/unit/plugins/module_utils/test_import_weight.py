@@ -97,3 +97,36 @@ def test_reading_files_on_a_host_imports_no_prober(tmp_path):
     assert probing["probes"] == 1 and "_probe" in probing["modules"], probing
     # imported inside a function, it must still ship: ansible-core's payload builder finds nested imports too
     assert "_probe" in _payload_module_utils("backend_cert_material")
+
+
+def test_probing_a_backend_as_itself_imports_no_load_balancer_probing():
+    """A host probing its own site (the role's collect: one handshake, no load balancer settings, no client
+    certificate) does not import _probe_lb: openssl s_client, client certificates and the restricted handshake's
+    failure, about 570 lines that zipimport compiles twice (about 15 ms of each fleet host's 100 ms beyond ping,
+    2026-12-07). A probe with the load balancer's settings that fails does, and the payload ships it."""
+    from testlib import faultpeers
+
+    ca = pki.CA("Import Weight Probe")
+    leaf = ca.leaf("a.test")
+    # the role's collect probes through _gather; lb_backend_info gives _probe the load balancer's settings
+    code = ("import json, sys\n"
+            "from ansible_collections.certops.backend_tls.plugins.module_utils import _gather, _probe\n"
+            "targets = json.loads(sys.argv[1])\n"
+            "probes = (_gather.gather(endpoints=targets, timeout=5)['probes'] if sys.argv[2] == 'gather' else\n"
+            "          _probe.probe_many(targets, timeout=5, concurrency=1))\n"
+            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            "print(json.dumps({'probes': [(p['ok'], (p['error'] or {}).get('code'), len(p.get('chain', p.get(\n"
+            "                              'chain_der')))) for p in probes],\n"
+            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
+    with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
+        target = {"host": "127.0.0.1", "port": server.port, "server_name": "a.test"}
+        plain = _python(code, json.dumps([target]), "gather")
+        assert plain["probes"] == [[True, None, 2]], plain  # the handshake was made, the chain read
+        assert "_probe" in plain["modules"] and "_probe_lb" not in plain["modules"], plain["modules"]
+        # TLS 1.3 suites the server does not take: asked again with openssl s_client, offering only those
+        settings = {"min_version": "TLSv1.3", "max_version": "TLSv1.3", "ciphers": None,
+                    "ciphersuites": "TLS_AES_128_CCM_8_SHA256"}
+        restricted = _python(code, json.dumps([dict(target, lb_settings=settings)]), "lb")
+    assert restricted["probes"] == [[False, "NO_COMMON_CIPHER", 2]], restricted
+    assert "_probe_lb" in restricted["modules"], restricted["modules"]
+    assert "_probe_lb" in _payload_module_utils("backend_cert_material")

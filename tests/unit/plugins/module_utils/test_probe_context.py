@@ -10,7 +10,7 @@ from __future__ import annotations
 import _ssl
 import socket
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _probe
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _probe, _probe_lb
 
 
 def test_the_callback_is_set_underneath_ssl_contexts_wrapper():
@@ -36,7 +36,8 @@ def test_the_callback_takes_the_plain_integers_openssl_gives():
     seen = getattr(conn, _probe._SEEN)
     assert seen["messages"] == [("read", 22, 11, 0x0303), ("read", 22, 13, 0x0303), ("read", 21, 40, 0x0303)]
     assert seen["certificate"] == (0x0303, certificate)
-    assert _probe._asked(seen) is True and _probe._last_alert(seen) == 40 and _probe._served_version(seen) == "TLSv1.2"
+    assert _probe._asked(seen) is True and _probe._last_alert(seen) == 40
+    assert _probe_lb._served_version(seen) == "TLSv1.2"
 
 
 def test_a_key_type_behind_a_proxy_header_on_a_server_that_is_down_says_it_is_down():
@@ -140,7 +141,7 @@ def test_a_password_file_is_read_as_nginx_reads_it(tmp_path):
     def read(data):
         path = tmp_path / "p"
         path.write_bytes(data)
-        return _probe.read_password_file(str(path))
+        return _probe_lb.read_password_file(str(path))
 
     assert read(b"one\r\n\n\ntwo \nthree") == [b"one", b"two ", b"three"]  # a CR dropped, a space kept
     assert read(b"") == [b""] and read(b"\n\r\n") == [b""]  # no password: one empty one, as nginx
@@ -153,7 +154,7 @@ def test_a_password_file_is_read_as_nginx_reads_it(tmp_path):
     else:
         raise AssertionError("a line nginx refuses was read")
     try:
-        _probe.read_password_file(str(tmp_path / "missing"))
+        _probe_lb.read_password_file(str(tmp_path / "missing"))
     except _base.CertError as exc:
         assert exc.code == "NOT_FOUND" and "password file" in exc.message
     else:
@@ -193,16 +194,16 @@ def test_the_ca_names_of_a_certificate_request_and_the_certificate_apache_picks_
     extension = (47).to_bytes(2, "big") + len(vector(names)).to_bytes(2, "big") + vector(names)
     other = (13).to_bytes(2, "big") + b"\x00\x04\x00\x02\x04\x03"
     tls13 = message(b"\x00" + (len(other + extension)).to_bytes(2, "big") + other + extension)
-    assert _probe.ca_names((0x0303, tls12)) == names
-    assert _probe.ca_names((0x0304, tls13)) == names
-    assert _probe.ca_names((0x0304, message(b"\x00\x00\x08" + other))) == []  # no certificate_authorities
-    assert _probe.ca_names((0x0303, tls12[:-3])) is None and _probe.ca_names(None) is None
+    assert _probe_lb.ca_names((0x0303, tls12)) == names
+    assert _probe_lb.ca_names((0x0304, tls13)) == names
+    assert _probe_lb.ca_names((0x0304, message(b"\x00\x00\x08" + other))) == []  # no certificate_authorities
+    assert _probe_lb.ca_names((0x0303, tls12[:-3])) is None and _probe_lb.ca_names(None) is None
     identities = [{"issuer": _probe._certs().canonical_name_der(name("client ca  one"))},
                   {"issuer": _probe._certs().canonical_name_der(name("Client CA Two"))}]
-    assert _probe.apache_choice(identities, []) == 0
-    assert _probe.apache_choice(identities, [name("Client CA Two")]) == 1
-    assert _probe.apache_choice(identities, [name("Other"), name("CLIENT CA ONE")]) == 0
-    assert _probe.apache_choice(identities, [name("Other"), b"\x30\x01"]) is None
+    assert _probe_lb.apache_choice(identities, []) == 0
+    assert _probe_lb.apache_choice(identities, [name("Client CA Two")]) == 1
+    assert _probe_lb.apache_choice(identities, [name("Other"), name("CLIENT CA ONE")]) == 0
+    assert _probe_lb.apache_choice(identities, [name("Other"), b"\x30\x01"]) is None
 
 
 def test_a_password_file_opens_what_openssl_opens_as_nginx_tries_it(tmp_path):
@@ -238,11 +239,11 @@ def test_a_password_file_opens_what_openssl_opens_as_nginx_tries_it(tmp_path):
                 b"a" * 1024),
     }
     for case, (key, password_file, password) in cases.items():
-        identity = _probe.load_client_identity(str(cert), key, password_file=password_file)
+        identity = _probe_lb.load_client_identity(str(cert), key, password_file=password_file)
         assert identity["_password"] == password, case
     nul = pki.write(tmp_path / "nul.key", client.key_pem(b"a\0b"), 0o600)
     nul_passwords = pki.write(tmp_path / "nul.pass", b"a\0b\n", 0o600)
-    assert _probe.load_client_identity(str(cert), str(nul), password_file=str(nul_passwords))["_password"] == b"a\0b"
+    assert _probe_lb.load_client_identity(str(cert), str(nul), password_file=str(nul_passwords))["_password"] == b"a\0b"
     ca = pki.CA("Password trial")
     leaf = ca.leaf("127.0.0.1", names=["backend.test"], ips=["127.0.0.1"])
     settings = {"min_version": None, "max_version": None, "ciphers": None, "ciphersuites": None}
@@ -261,7 +262,7 @@ def test_pem_pipes_hand_over_texts_larger_than_a_pipes_buffer():
     """A client certificate of 112 KB (thousands of names) blocked the pipe's writer forever (a review of
     2026-12-07): each text is written from a thread of its own."""
     big, small = b"A" * 300000, b"key"
-    with _probe._pem_pipes(big, small) as paths:
+    with _probe_lb._pem_pipes(big, small) as paths:
         with open(paths[1], "rb") as key, open(paths[0], "rb") as cert:  # read in the other order than written
             assert key.read() == small and cert.read() == big
 
