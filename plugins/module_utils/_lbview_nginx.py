@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread, _probe_lb
+from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _confread
 from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import (
     _SECLEVEL,
     _SECLEVEL_ANY,
@@ -472,6 +472,8 @@ def _ngx_tls(settings, host, prefix):
     # cannot read (or with a line too long) and it does not start.
     passwords = settings.get("proxy_ssl_password_file")
     if passwords:
+        from ansible_collections.certops.backend_tls.plugins.module_utils import _probe_lb  # (only then)
+
         path = _confread._absolute(passwords[0][0], prefix)
         try:
             _probe_lb.read_password_file(path)

@@ -48,9 +48,9 @@ TLS 1.3 with a suite outside them is asked again by `openssl s_client -ciphersui
 fails NO_COMMON_CIPHER when the server takes none of them. An SNI Python's ssl cannot send (an IP address, which
 HAProxy sends; a name IDNA refuses) is sent by `openssl s_client -servername` (_with_openssl_sni).
 
-What only a load balancer's probe or a client certificate needs (openssl s_client, client certificates and their
-files, the restricted handshake's failure) is in _probe_lb, imported then (_lb): a host probing its own sites
-compiles this module alone.
+What only a probe asking what Python's ssl cannot, or presenting a client certificate, needs (openssl s_client,
+client certificates and their files) is in _probe_lb, imported then (_lb): a host probing its own sites compiles
+this module alone.
 """
 
 from __future__ import annotations
@@ -265,9 +265,8 @@ def _certs():
 
 
 def _lb():
-    """The half of probing that only a probe as a load balancer probes, or one presenting a client certificate, needs
-    (_probe_lb: openssl s_client, client certificates, the restricted handshake's failure), imported then: a host that
-    probes its own endpoints does without it."""
+    """The half of probing that only a probe asking what Python's ssl cannot (openssl s_client), or presenting a client
+    certificate, needs (_probe_lb), imported then: a host that probes its own endpoints does without it."""
     from ansible_collections.certops.backend_tls.plugins.module_utils import _probe_lb
 
     return _probe_lb
@@ -549,6 +548,46 @@ def _settings_key(target):
     return tuple(settings.get(k) for k in ("min_version", "max_version", "ciphers"))
 
 
+def _range_text(settings):
+    return "%s to %s" % (settings.get("min_version") or "OpenSSL's lowest", settings.get("max_version") or "TLSv1.3")
+
+
+def _outside(version, settings):
+    """Whether a negotiated version lies outside the load balancer's min/max."""
+    if version not in PROTOCOL_ORDER:
+        return False
+    index = PROTOCOL_ORDER.index(version)
+    low, high = settings.get("min_version"), settings.get("max_version")
+    return bool((low in PROTOCOL_ORDER and index < PROTOCOL_ORDER.index(low))
+                or (high in PROTOCOL_ORDER and index > PROTOCOL_ORDER.index(high)))
+
+
+def lb_failure(restricted, unrestricted, settings):
+    """The result of a handshake restricted to the load balancer's settings that failed, given a second one without
+    those limits: NO_COMMON_PROTOCOL / NO_COMMON_CIPHER when the backend speaks TLS but not with those settings,
+    else the restricted failure, saying that the backend completes a handshake without them. Pure."""
+    speaks = unrestricted["ok"] or (unrestricted["error"] or {}).get("code", "").startswith("CLIENT_CERT_")
+    if not speaks:
+        return restricted
+    result = dict(restricted, chain_der=unrestricted["chain_der"], tls_version=unrestricted["tls_version"],
+                  cipher=unrestricted["cipher"])
+    reason, alert = restricted.get("reason") or "", restricted.get("alert")
+    without = "without them the backend negotiates %s with %s" % (unrestricted["tls_version"] or "TLS",
+                                                                  unrestricted["cipher"] or "some cipher")
+    if alert == _PROTOCOL_ALERT or reason in _PROTOCOL_REASONS or _outside(unrestricted["tls_version"], settings):
+        error = {"code": "NO_COMMON_PROTOCOL", "message": "the backend shares no protocol version with the load "
+                 "balancer's settings (%s; %s); %s" % (_range_text(settings), reason or "alert %s" % alert, without)}
+    elif alert in _CIPHER_ALERTS or reason in _CIPHER_REASONS:
+        ciphers = settings.get("ciphers") or "DEFAULT"
+        error = {"code": "NO_COMMON_CIPHER", "message": "the backend shares no cipher with the load balancer's "
+                 "settings (ciphers %s; %s); %s" % (ciphers, reason or "alert %s" % alert, without)}
+    else:
+        error = dict(restricted["error"], message="%s with the load balancer's settings; %s" % (
+            restricted["error"]["message"], without))
+    result["error"] = error
+    return result
+
+
 def identity_of(target):
     """What a target presents: (client_cert, client_key, the file of its key's passwords)."""
     return target.get("client_cert"), target.get("client_key"), target.get("client_key_passwords")
@@ -667,7 +706,7 @@ def probe_many(targets, *, timeout, concurrency):
                 or left <= 0.05:
             return result
         second = run(target, contexts[identity_of(target) + (None,)], left)
-        result = _lb().lb_failure(result, second, settings)
+        result = lb_failure(result, second, settings)
         result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
         return result
 

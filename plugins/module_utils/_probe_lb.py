@@ -2,14 +2,14 @@
 # This file is private to the certops.backend_tls collection; it is not a public API.
 # Copyright: certops.backend_tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What a probe needs only where it probes as a load balancer does, or presents a client certificate (see _probe):
+"""What a probe needs only where it asks what Python's ssl cannot, or presents a client certificate (see _probe):
 `openssl s_client` (a key type's certificate, TLS 1.3 suites, an SNI Python's ssl cannot send, the served chain on
-Python < 3.10), client certificates read and checked before any connection (their files, their keys' passwords as
-nginx reads them, Apache's choice by the CA names a server sends) and the failure of a handshake restricted to the
-load balancer's settings.
+Python < 3.10), and client certificates read and checked before any connection (their files, their keys' passwords
+as nginx reads them, Apache's choice by the CA names a server sends).
 
 _probe imports this module only when a probe needs it: a host that probes its own endpoints (a fleet's collect, one
-handshake a site) compiles about 570 lines less, twice on Python 3.11 from AnsiballZ's zip.
+handshake a site), and most load balancers' probes, compile about 530 lines less, twice on Python 3.11 from
+AnsiballZ's zip.
 """
 
 from __future__ import annotations
@@ -26,14 +26,9 @@ import time
 from ansible_collections.certops.backend_tls.plugins.module_utils import _base, _material
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError, is_ip
 from ansible_collections.certops.backend_tls.plugins.module_utils._probe import (
-    _CIPHER_ALERTS,
-    _CIPHER_REASONS,
     _HANDSHAKE,
-    _PROTOCOL_ALERT,
-    _PROTOCOL_REASONS,
     _TLS_VERSIONS,
     KEY_TYPES,
-    PROTOCOL_ORDER,
     _certs,
     _failed,
     _left,
@@ -496,46 +491,6 @@ def _refused_after_asking(result, tls, method, seen, identity):
         result["tls_version"] = result["tls_version"] or _served_version(seen)
     elif identity is None and code in ("CONNECTION_RESET", "TLS_HANDSHAKE_FAILED"):
         result["error"]["message"] += " (after it asked for a client certificate, and none was given)"
-
-
-def _range_text(settings):
-    return "%s to %s" % (settings.get("min_version") or "OpenSSL's lowest", settings.get("max_version") or "TLSv1.3")
-
-
-def _outside(version, settings):
-    """Whether a negotiated version lies outside the load balancer's min/max."""
-    if version not in PROTOCOL_ORDER:
-        return False
-    index = PROTOCOL_ORDER.index(version)
-    low, high = settings.get("min_version"), settings.get("max_version")
-    return bool((low in PROTOCOL_ORDER and index < PROTOCOL_ORDER.index(low))
-                or (high in PROTOCOL_ORDER and index > PROTOCOL_ORDER.index(high)))
-
-
-def lb_failure(restricted, unrestricted, settings):
-    """The result of a handshake restricted to the load balancer's settings that failed, given a second one without
-    those limits: NO_COMMON_PROTOCOL / NO_COMMON_CIPHER when the backend speaks TLS but not with those settings,
-    else the restricted failure, saying that the backend completes a handshake without them. Pure."""
-    speaks = unrestricted["ok"] or (unrestricted["error"] or {}).get("code", "").startswith("CLIENT_CERT_")
-    if not speaks:
-        return restricted
-    result = dict(restricted, chain_der=unrestricted["chain_der"], tls_version=unrestricted["tls_version"],
-                  cipher=unrestricted["cipher"])
-    reason, alert = restricted.get("reason") or "", restricted.get("alert")
-    without = "without them the backend negotiates %s with %s" % (unrestricted["tls_version"] or "TLS",
-                                                                  unrestricted["cipher"] or "some cipher")
-    if alert == _PROTOCOL_ALERT or reason in _PROTOCOL_REASONS or _outside(unrestricted["tls_version"], settings):
-        error = {"code": "NO_COMMON_PROTOCOL", "message": "the backend shares no protocol version with the load "
-                 "balancer's settings (%s; %s); %s" % (_range_text(settings), reason or "alert %s" % alert, without)}
-    elif alert in _CIPHER_ALERTS or reason in _CIPHER_REASONS:
-        ciphers = settings.get("ciphers") or "DEFAULT"
-        error = {"code": "NO_COMMON_CIPHER", "message": "the backend shares no cipher with the load balancer's "
-                 "settings (ciphers %s; %s); %s" % (ciphers, reason or "alert %s" % alert, without)}
-    else:
-        error = dict(restricted["error"], message="%s with the load balancer's settings; %s" % (
-            restricted["error"]["message"], without))
-    result["error"] = error
-    return result
 
 
 def issuer_identities(path, *, max_bytes=_base.DEFAULT_MAX_FILE_BYTES):

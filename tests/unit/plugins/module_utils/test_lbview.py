@@ -22,7 +22,6 @@ from ansible_collections.certops.backend_tls.plugins.module_utils import (
     _lbview_apache,
     _lbview_nginx,
     _probe,
-    _probe_lb,
 )
 from ansible_collections.certops.backend_tls.plugins.module_utils._base import CertError
 from testlib import pki
@@ -596,7 +595,7 @@ def _result(ok=False, code=None, alert=None, reason=None, version=None, cipher=N
      "TLS_HANDSHAKE_FAILED"),  # another alert (decrypt error): neither protocol nor cipher
 ])
 def test_lb_failure_names_the_mismatch_only_when_the_backend_speaks_tls(restricted, unrestricted, settings, code):
-    result = _probe_lb.lb_failure(restricted, unrestricted, settings)
+    result = _probe.lb_failure(restricted, unrestricted, settings)
     assert result["error"]["code"] == code
     speaks = unrestricted["ok"] or unrestricted["error"]["code"].startswith("CLIENT_CERT_")
     assert result["tls_version"] == (unrestricted["tls_version"] if speaks else restricted["tls_version"])
