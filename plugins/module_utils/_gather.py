@@ -452,7 +452,7 @@ def _endpoints(targets, all_sites):
 
 def _probe_all(keyed, order, timeout, concurrency):
     """(the probes of the keys in order, warnings)."""
-    if not order:  # files only: the prober (ssl, threads, about 850 lines a host compiles twice) is not imported
+    if not order:  # files only: the prober (ssl, threads, about 800 lines a host compiles twice) is not imported
         return [], []
     from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 

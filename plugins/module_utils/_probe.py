@@ -527,8 +527,7 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
             result["error"] = {"code": "TLS_HANDSHAKE_FAILED", "message": str(exc)}
     finally:
         result["client_cert_requested"] = _asked(seen)
-        request = seen.get("certificate_request") if seen else None
-        result["_ca_names"] = _lb().ca_names(request) if request else None
+        result["_ca_names"] = ca_names(seen.get("certificate_request")) if seen else None
         result["alert"] = _last_alert(seen)
         if result["error"] and result["client_cert_requested"]:
             _lb()._refused_after_asking(result, tls, method, seen, identity)
@@ -539,6 +538,53 @@ def probe(host, port, *, server_name, timeout, method=None, context=None, client
                 pass
     result["elapsed_ms"] = round((time.monotonic() - begun) * 1000.0, 1)
     return result
+
+
+def _u16_items(data, pos, end, width):
+    """The items of a TLS vector of items each prefixed by its `width`-byte length, from pos to end."""
+    items = []
+    if end > len(data):
+        raise ValueError("truncated")
+    while pos < end:
+        size = int.from_bytes(data[pos:pos + width], "big")
+        if pos + width + size > end:
+            raise ValueError("truncated")
+        items.append(data[pos + width:pos + width + size])
+        pos += width + size
+    return items
+
+
+def ca_names(request):
+    """The distinguished names (DER) a CertificateRequest message (seen["certificate_request"]: its version and the
+    message with its 4-byte header) lists as the CAs whose client certificates the server takes: [] for none, None
+    when it cannot be read. TLS 1.3: the certificate_authorities extension (47); before: the message's own list."""
+    if not request:
+        return None
+    version, message = request
+    try:
+        body = message[4:4 + int.from_bytes(message[1:4], "big")]
+        if len(body) != int.from_bytes(message[1:4], "big"):
+            return None
+        if version == 0x0304:
+            pos = 1 + body[0]  # certificate_request_context
+            end = pos + 2 + int.from_bytes(body[pos:pos + 2], "big")
+            if end > len(body):
+                return None
+            names = []
+            pos += 2
+            while pos < end:  # extensions: a 2-byte type, a 2-byte length
+                kind, size = int.from_bytes(body[pos:pos + 2], "big"), int.from_bytes(body[pos + 2:pos + 4], "big")
+                if kind == 47:
+                    data = body[pos + 4:pos + 4 + size]
+                    names = _u16_items(data, 2, 2 + int.from_bytes(data[:2], "big"), 2)
+                pos += 4 + size
+            return names
+        pos = 1 + body[0]  # certificate_types
+        if version == 0x0303:
+            pos += 2 + int.from_bytes(body[pos:pos + 2], "big")  # supported_signature_algorithms
+        return _u16_items(body, pos + 2, pos + 2 + int.from_bytes(body[pos:pos + 2], "big"), 2)
+    except (IndexError, ValueError):
+        return None
 
 
 def _settings_key(target):

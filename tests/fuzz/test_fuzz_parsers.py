@@ -582,10 +582,10 @@ def test_apache_name_index_takes_what_fnmatch_takes(patterns, name):
 @given(version=st.sampled_from([0x0301, 0x0303, 0x0304]), message=st.binary(max_size=300),
        cut=st.integers(0, 300))
 def test_the_ca_names_of_any_certificate_request_are_a_list_or_none(version, message, cut):
-    """_probe_lb.ca_names reads what a server sent in its CertificateRequest, before anything checked it: any bytes give
+    """_probe.ca_names reads what a server sent in its CertificateRequest, before anything checked it: any bytes give
     a list of names (bytes) or None, never an exception, and a message cut short gives None or what it held."""
-    from ansible_collections.certops.backend_tls.plugins.module_utils import _probe_lb
+    from ansible_collections.certops.backend_tls.plugins.module_utils import _probe
 
     for data in (message, bytes([13]) + len(message).to_bytes(3, "big") + message[:cut]):
-        names = _probe_lb.ca_names((version, data))
+        names = _probe.ca_names((version, data))
         assert names is None or all(isinstance(n, bytes) for n in names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 
@@ -80,7 +81,8 @@ def test_describing_declared_sites_imports_no_parsers(tmp_path):
 
 def test_reading_files_on_a_host_imports_no_prober(tmp_path):
     """A host that only reads files (backend_cert_material with paths) does not import _probe: ssl, threads and about
-    850 lines that zipimport compiles twice (about 25-30 ms a run, 2026-12-07). One that probes does."""
+    800 lines that zipimport compiles twice (about 25-30 ms a run, 2026-12-07, when it had 850). One that probes
+    does."""
     ca = pki.CA("Import Weight Files")
     pki.write(tmp_path / "a.crt", ca.chain_pem(ca.leaf("a.test")))
     code = ("import json, sys\n"
@@ -101,10 +103,10 @@ def test_reading_files_on_a_host_imports_no_prober(tmp_path):
 
 def test_probing_a_backend_as_itself_imports_no_load_balancer_probing():
     """A host probing its own site (the role's collect: one handshake, no client certificate) does not import
-    _probe_lb: openssl s_client and client certificates, about 530 lines that zipimport compiles twice (a fleet
-    host's collect module went from 56 to 43 ms of CPU beyond ping's, 2026-12-07). Nor does a load balancer's probe
-    that fails within its settings and is named by a second handshake. One that needs openssl s_client does, and
-    the payload ships it."""
+    _probe_lb (openssl s_client and client certificates, about 480 lines that zipimport compiles twice) nor
+    concurrent.futures (a fleet host's collect module went from 56 to 43 ms of CPU beyond ping's, 2026-12-07), not
+    even when the server asks for a client certificate. Nor does a load balancer's probe that fails within its
+    settings and is named by a second handshake. One that needs openssl s_client does, and both payloads ship it."""
     from testlib import faultpeers
 
     ca = pki.CA("Import Weight Probe")
@@ -118,12 +120,18 @@ def test_probing_a_backend_as_itself_imports_no_load_balancer_probing():
             "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
             "print(json.dumps({'probes': [(p['ok'], (p['error'] or {}).get('code'), len(p.get('chain', p.get(\n"
             "                              'chain_der')))) for p in probes],\n"
+            "                  'futures': 'concurrent.futures' in sys.modules,\n"
             "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
     with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
         target = {"host": "127.0.0.1", "port": server.port, "server_name": "a.test"}
         plain = _python(code, json.dumps([target]), "gather")
         assert plain["probes"] == [[True, None, 2]], plain  # the handshake was made, the chain read
         assert "_probe" in plain["modules"] and "_probe_lb" not in plain["modules"], plain["modules"]
+        assert plain["futures"] is False, plain
+        server.context.verify_mode = ssl.CERT_OPTIONAL  # it sends a CertificateRequest, and takes no certificate
+        asked = _python(code, json.dumps([target]), "gather")
+        assert asked["probes"] == [[True, None, 2]] and "_probe_lb" not in asked["modules"], asked
+        server.context.verify_mode = ssl.CERT_NONE
         # TLS 1.2 with suites the server's EC key cannot sign: a second handshake, without them, names the failure
         settings = {"min_version": None, "max_version": "TLSv1.2", "ciphers": "aRSA"}
         pinned = _python(code, json.dumps([dict(target, lb_settings=settings)]), "lb")
@@ -136,3 +144,4 @@ def test_probing_a_backend_as_itself_imports_no_load_balancer_probing():
     assert restricted["probes"] == [[False, "NO_COMMON_CIPHER", 2]], restricted
     assert "_probe_lb" in restricted["modules"], restricted["modules"]
     assert "_probe_lb" in _payload_module_utils("backend_cert_material")
+    assert "_probe_lb" in _payload_module_utils("lb_backend_info")

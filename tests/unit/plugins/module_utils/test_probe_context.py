@@ -194,10 +194,10 @@ def test_the_ca_names_of_a_certificate_request_and_the_certificate_apache_picks_
     extension = (47).to_bytes(2, "big") + len(vector(names)).to_bytes(2, "big") + vector(names)
     other = (13).to_bytes(2, "big") + b"\x00\x04\x00\x02\x04\x03"
     tls13 = message(b"\x00" + (len(other + extension)).to_bytes(2, "big") + other + extension)
-    assert _probe_lb.ca_names((0x0303, tls12)) == names
-    assert _probe_lb.ca_names((0x0304, tls13)) == names
-    assert _probe_lb.ca_names((0x0304, message(b"\x00\x00\x08" + other))) == []  # no certificate_authorities
-    assert _probe_lb.ca_names((0x0303, tls12[:-3])) is None and _probe_lb.ca_names(None) is None
+    assert _probe.ca_names((0x0303, tls12)) == names
+    assert _probe.ca_names((0x0304, tls13)) == names
+    assert _probe.ca_names((0x0304, message(b"\x00\x00\x08" + other))) == []  # no certificate_authorities
+    assert _probe.ca_names((0x0303, tls12[:-3])) is None and _probe.ca_names(None) is None
     identities = [{"issuer": _probe._certs().canonical_name_der(name("client ca  one"))},
                   {"issuer": _probe._certs().canonical_name_der(name("Client CA Two"))}]
     assert _probe_lb.apache_choice(identities, []) == 0
