@@ -373,15 +373,25 @@ def _crl_error(path, code, message):
 def _crl_file(path):
     """[(der, crl)] of one CRL file, or a CRL file error. The load balancers read CRL files as PEM only (OpenSSL's
     X509_FILETYPE_PEM lookups: HAProxy 2.6, nginx and Apache refuse a DER CRL file, measured), and no CRL from a
-    directory named as a file (nginx and Apache refuse it; HAProxy loads only its certificates)."""
+    directory named as a file (nginx and Apache refuse it; HAProxy loads only its certificates). A file of
+    certificates and no CRL is ([], its error): the load balancers load it (X509_load_cert_crl_file counts its
+    certificates) and find no CRL there, which is an error only where no other CRL is found (_lbview's loop)."""
     try:
         data = _base.read_file(path, max_bytes=MAX_CRL_BYTES)
         crls = _certs.load_crls(data)
     except CertError as exc:
-        return None, _crl_error(path, "NOT_A_CRL" if exc.code == "NOT_A_CERTIFICATE" else exc.code, exc.message)
+        error = _crl_error(path, "NOT_A_CRL" if exc.code == "NOT_A_CERTIFICATE" else exc.code, exc.message)
+        return ([] if exc.code == "NOT_A_CRL" and _certificates_only(data) else None), error
     if b"-----BEGIN" not in data:  # load_crls took it as one DER CRL
         return None, _crl_error(path, "NOT_A_CRL", "a DER CRL: the load balancer reads PEM CRL files only")
     return crls, None
+
+
+def _certificates_only(data):
+    """Whether a CRL file OpenSSL's PEM reader loads holds certificates and no CRL block (load_crls found none)."""
+    blocks, unterminated = _base.pem_blocks(_base.line_start_pem(data))
+    labels = {label for label, _body in blocks}
+    return not unterminated and b"X509 CRL" not in labels and bool(labels & set(_material.CERT_LABELS))
 
 
 def _ca_file_crls(path):
@@ -437,9 +447,9 @@ def _crl_directory(path):
         if error:
             stopped.add(prefix)
         found.extend((der, crl) for der, crl in crls or [] if _hash_of(crl.issuer) == prefix)
-    if not found:
-        return None, _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "
-                                "(<hash>.r0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there")
+    if not found:  # Apache starts with it (its lookups find nothing at each handshake): see _crl_file
+        return [], _crl_error(path, "NOT_A_CRL", "no certificate revocation list under its issuer's hashed name "
+                              "(<hash>.r0, as c_rehash or `openssl rehash` names them): OpenSSL finds none there")
     return found, None
 
 
@@ -634,11 +644,14 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
             # backend the CRL setting alone passed)
             sources += [(key, read) for key, read in (("ca_file", _ca_file_crls), ("ca_path", _ca_directory_crls))
                         if item[key]]
+        no_crl = None  # a CRL setting loaded without a CRL in it: its error, when no other CRL is found either
         for key, read in sources:
             if item[key]:
                 if (key, item[key]) not in revocations:  # each file read once per run, as the CA files
                     revocations[(key, item[key])] = read(item[key])
                 found, error = revocations[(key, item[key])]
+                if found == [] and error:
+                    no_crl, error = no_crl or error, None
                 for der, crl in found or []:
                     fingerprint = _base.fingerprint(der)
                     if fingerprint not in crls:  # one entry per distinct CRL, whichever files hold it
@@ -649,6 +662,11 @@ def lb_view(specs, *, probe=True, timeout=5.0, concurrency=16, include_pem=True,
                         fingerprints.append(fingerprint)
                 if loaded:
                     item["error"] = item["error"] or error
+        # 5: a store with no CRL at all makes the load balancer refuse every chain it checks ("unable to get
+        # certificate CRL"): the CRL setting's error, unless Apache's no_crl_for_cert_ok forgives it (it then
+        # checks nothing: the CRL hunt of 2026-12-07)
+        if no_crl and loaded and not fingerprints and not item["crl_missing_ok"]:
+            item["error"] = item["error"] or no_crl
         item["crl_fingerprints"] = fingerprints if (item["crl_file"] or item["crl_path"]) else None
         if item["client_cert"]:
             item["client_cert"] = {"path": item["client_cert"],

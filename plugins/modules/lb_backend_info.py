@@ -449,6 +449,10 @@ lb_backends:
           V(NOT_A_CRL) (no PEM CRL in it, a DER CRL, or a directory where a file is named), V(TOO_LARGE) (over 16
           MiB) or V(NOT_REGULAR_FILE) (a FIFO, socket or device, never read), the message starting with
           C(CRL file <path>:). Only when the entry had no error already."
+        - "A CRL file of certificates only, or a CRL directory where OpenSSL finds no CRL, is loaded by the load
+          balancer, which then finds no CRL: V(NOT_A_CRL) only when its store holds no other CRL (the CA file's
+          count) and Apache's C(no_crl_for_cert_ok) does not forgive it; otherwise no error, and the backend is
+          judged against the CRLs there are."
       returned: always
       type: dict
       sample: null

@@ -14,7 +14,12 @@ per case (no connection or TLS session reused between cases); O, an unrelated ro
 - crl_in_ca_dir (Apache): the CA directory holds R and a newer CRL of I revoking the leaf, the CRL file an older CRL
   of I revoking nothing and R's; no_crl_in_ca_dir, its control: the CA directory without the CRL;
 - root_in_crl_dir (Apache): the CA file holds O alone, the CRL directory R and current CRLs of I and R;
-  root_not_in_crl_dir, its control: the CRL directory without R.
+  root_not_in_crl_dir, its control: the CRL directory without R;
+- certs_only_crl_file: the CRL file holds R's certificate and no CRL, the CA file R and current CRLs of I and R:
+  the CA file's CRLs are the store's; certs_only_crl_file_no_crl, its control: the CA file R alone, and no CRL
+  anywhere (each load balancer finds none: "unable to get certificate CRL");
+- empty_crl_dir_forgiven (Apache): the CRL directory is empty, under `SSLProxyCARevocationCheck chain
+  no_crl_for_cert_ok` (no certificate has a CRL: forgiven); empty_crl_dir, its control: without no_crl_for_cert_ok.
 
 What each load balancer says: HAProxy its health check (`option httpchk`) from the stats socket, UP or DOWN; nginx a
 proxied request per `location` (200 or 502); Apache a proxied request per case, each in a VirtualHost of its own on a
@@ -48,16 +53,24 @@ ROOT = pki.issue("CRL Stores Root CA", ca=True, days=3650)
 INTERMEDIATE = pki.issue("CRL Stores Intermediate CA", issuer=ROOT, ca=True, days=1825)
 LEAF = pki.issue(NAME, issuer=INTERMEDIATE)
 OTHER = pki.issue("CRL Stores Other Root CA", ca=True, days=3650)
-FILE_CASES = ("root_in_crl_file", "root_not_in_crl_file")
-DIR_CASES = ("crl_in_ca_dir", "no_crl_in_ca_dir", "root_in_crl_dir", "root_not_in_crl_dir")  # Apache only
+FILE_CASES = ("root_in_crl_file", "root_not_in_crl_file", "certs_only_crl_file", "certs_only_crl_file_no_crl")
+DIR_CASES = ("crl_in_ca_dir", "no_crl_in_ca_dir", "root_in_crl_dir", "root_not_in_crl_dir",  # Apache only
+             "empty_crl_dir_forgiven", "empty_crl_dir")
 CASES = [(lb, case) for lb in ("haproxy", "nginx", "apache") for case in FILE_CASES] + [
     ("apache", case) for case in DIR_CASES]
 # Measured on HAProxy 2.6, nginx 1.22 and Apache 2.4 with the system OpenSSL (3.0), every load balancer alike:
 # case -> accepted
 ACCEPTS = {"root_in_crl_file": True, "root_not_in_crl_file": False, "crl_in_ca_dir": False,
-           "no_crl_in_ca_dir": True, "root_in_crl_dir": True, "root_not_in_crl_dir": False}
+           "no_crl_in_ca_dir": True, "root_in_crl_dir": True, "root_not_in_crl_dir": False,
+           "certs_only_crl_file": True, "certs_only_crl_file_no_crl": False, "empty_crl_dir_forgiven": True,
+           "empty_crl_dir": False}
 CONTROLS = {"root_in_crl_file": "root_not_in_crl_file", "crl_in_ca_dir": "no_crl_in_ca_dir",
-            "root_in_crl_dir": "root_not_in_crl_dir"}
+            "root_in_crl_dir": "root_not_in_crl_dir", "certs_only_crl_file": "certs_only_crl_file_no_crl",
+            "empty_crl_dir_forgiven": "empty_crl_dir"}
+# the CA file of the HAProxy and nginx cases (a key of `paths`), when not O's
+CA_OF = {"certs_only_crl_file": "root_and_crls", "certs_only_crl_file_no_crl": "root"}
+# the collection's error for the backend: its load balancer's store has no CRL at all, and every chain is refused
+NO_CRL = ("certs_only_crl_file_no_crl", "empty_crl_dir")
 # Apache: case -> (the VirtualHost's CA directive, the <Proxy> section's CRL directive), each naming a key of `paths`
 APACHE = {"root_in_crl_file": ("SSLProxyCACertificateFile", "other", "SSLProxyCARevocationFile", "root_in_crl_file"),
           "root_not_in_crl_file": ("SSLProxyCACertificateFile", "other", "SSLProxyCARevocationFile",
@@ -66,7 +79,14 @@ APACHE = {"root_in_crl_file": ("SSLProxyCACertificateFile", "other", "SSLProxyCA
           "no_crl_in_ca_dir": ("SSLProxyCACertificatePath", "no_crl_in_ca_dir", "SSLProxyCARevocationFile", "older"),
           "root_in_crl_dir": ("SSLProxyCACertificateFile", "other", "SSLProxyCARevocationPath", "root_in_crl_dir"),
           "root_not_in_crl_dir": ("SSLProxyCACertificateFile", "other", "SSLProxyCARevocationPath",
-                                  "root_not_in_crl_dir")}
+                                  "root_not_in_crl_dir"),
+          "certs_only_crl_file": ("SSLProxyCACertificateFile", "root_and_crls", "SSLProxyCARevocationFile",
+                                  "certs_only_crl_file"),
+          "certs_only_crl_file_no_crl": ("SSLProxyCACertificateFile", "root", "SSLProxyCARevocationFile",
+                                         "certs_only_crl_file_no_crl"),
+          "empty_crl_dir_forgiven": ("SSLProxyCACertificateFile", "root", "SSLProxyCARevocationPath", "empty_crl_dir"),
+          "empty_crl_dir": ("SSLProxyCACertificateFile", "root", "SSLProxyCARevocationPath", "empty_crl_dir")}
+CHECKS = {"empty_crl_dir_forgiven": "chain no_crl_for_cert_ok"}  # SSLProxyCARevocationCheck, else chain
 FIELDS = {"SSLProxyCACertificateFile": "ca_file", "SSLProxyCACertificatePath": "ca_path",
           "SSLProxyCARevocationFile": "crl_file", "SSLProxyCARevocationPath": "crl_path"}
 
@@ -94,7 +114,8 @@ def _case_of(item):
 def _haproxy_config(ports, paths):
     return lbjudge.haproxy_head() + "\nbackend be_crl_stores\n    option httpchk GET /\n" + "".join(
         "    server %s 127.0.0.1:%d ssl verify required ca-file %s crl-file %s verifyhost %s check\n" % (
-            case, ports[("haproxy", case)], paths["other"], paths[case], NAME) for case in FILE_CASES)
+            case, ports[("haproxy", case)], paths[CA_OF.get(case, "other")], paths[case], NAME)
+        for case in FILE_CASES)
 
 
 def _nginx_config(lb_port, ports, paths):
@@ -102,7 +123,8 @@ def _nginx_config(lb_port, ports, paths):
         "        location /%s/ {\n            proxy_pass https://127.0.0.1:%d/;\n            proxy_ssl_verify on;\n"
         "            proxy_ssl_trusted_certificate %s;\n            proxy_ssl_crl %s;\n"
         "            proxy_ssl_name %s;\n            proxy_ssl_session_reuse off;\n        }\n" % (
-            case, ports[("nginx", case)], paths["other"], paths[case], NAME) for case in FILE_CASES)
+            case, ports[("nginx", case)], paths[CA_OF.get(case, "other")], paths[case], NAME)
+        for case in FILE_CASES)
     return "    server {\n        listen 127.0.0.1:%d;\n%s    }\n" % (lb_port, locations)
 
 
@@ -115,9 +137,9 @@ def _apache_config(lb_ports, ports, paths):
             "<VirtualHost 127.0.0.1:%d>\n    ServerName %s.lb.test\n    SSLProxyEngine on\n"
             "    SSLProxyVerify require\n    SSLProxyVerifyDepth 2\n    SSLProxyCheckPeerName off\n"
             "    SSLProxyCheckPeerCN off\n    %s %s\n    ProxyPass /%s/ %s\n    <Proxy %s>\n"
-            "        SSLProxyCARevocationCheck chain\n        %s %s\n    </Proxy>\n</VirtualHost>\n" % (
-                lb_ports[case], case.replace("_", "-"), ca_directive, paths[ca_key], case, url, url, crl_directive,
-                paths[crl_key]))
+            "        SSLProxyCARevocationCheck %s\n        %s %s\n    </Proxy>\n</VirtualHost>\n" % (
+                lb_ports[case], case.replace("_", "-"), ca_directive, paths[ca_key], case, url, url,
+                CHECKS.get(case, "chain"), crl_directive, paths[crl_key]))
     return "".join(hosts)
 
 
@@ -130,12 +152,18 @@ def world(tmp_path_factory):
     newer, older = pki.crl(INTERMEDIATE, [LEAF], last=-1), pki.crl(INTERMEDIATE, last=-3)
     crls = {"root_in_crl_file": [int_crl, root_crl], "root_not_in_crl_file": [int_crl, root_crl],
             "crl_in_ca_dir": [older, root_crl], "no_crl_in_ca_dir": [older, root_crl],
-            "root_in_crl_dir": [int_crl, root_crl], "root_not_in_crl_dir": [int_crl, root_crl]}
+            "root_in_crl_dir": [int_crl, root_crl], "root_not_in_crl_dir": [int_crl, root_crl],
+            "certs_only_crl_file": [int_crl, root_crl], "certs_only_crl_file_no_crl": [],
+            "empty_crl_dir_forgiven": [], "empty_crl_dir": []}
     paths = {"other": pki.write(base / "O.pem", OTHER.pem),
              "root_in_crl_file": pki.write(base / "root-and-crls.pem", ROOT.pem + pki.crl_pem(int_crl)
                                            + pki.crl_pem(root_crl)),
              "root_not_in_crl_file": pki.write(base / "crls.pem", pki.crl_pem(int_crl) + pki.crl_pem(root_crl)),
-             "older": pki.write(base / "older-crls.pem", pki.crl_pem(older) + pki.crl_pem(root_crl))}
+             "older": pki.write(base / "older-crls.pem", pki.crl_pem(older) + pki.crl_pem(root_crl)),
+             "root": pki.write(base / "R.pem", ROOT.pem),
+             "root_and_crls": pki.write(base / "R-and-crls.pem", ROOT.pem + pki.crl_pem(int_crl)
+                                        + pki.crl_pem(root_crl))}
+    paths["certs_only_crl_file"] = paths["certs_only_crl_file_no_crl"] = pki.write(base / "R-as-crls.pem", ROOT.pem)
     # Apache's children (www-data when run as root) open a hashed directory at each handshake, long after the parent
     # read the files: the directories live where they can reach them, not under pytest's 0700 base.
     shared = pathlib.Path(tempfile.mkdtemp(prefix="lb-crl-stores-"))
@@ -143,7 +171,8 @@ def world(tmp_path_factory):
     paths.update(crl_in_ca_dir=_hashed(shared / "crl_in_ca_dir", [ROOT], [newer]),
                  no_crl_in_ca_dir=_hashed(shared / "no_crl_in_ca_dir", [ROOT]),
                  root_in_crl_dir=_hashed(shared / "root_in_crl_dir", [ROOT], [int_crl, root_crl]),
-                 root_not_in_crl_dir=_hashed(shared / "root_not_in_crl_dir", [], [int_crl, root_crl]))
+                 root_not_in_crl_dir=_hashed(shared / "root_not_in_crl_dir", [], [int_crl, root_crl]),
+                 empty_crl_dir=_hashed(shared / "empty_crl_dir"))
     picked = free_ports(len(CASES) + 1 + len(APACHE))
     ports = dict(zip(CASES, picked))
     nginx_port, apache_ports = picked[len(CASES)], dict(zip(APACHE, picked[len(CASES) + 1:]))
@@ -206,20 +235,25 @@ def test_the_load_balancers_mix_ca_and_crl_settings_as_measured(said, world):
     # intermediate's issuer not trusted, the leaf revoked); nginx lets OpenSSL go on and logs its last error (R
     # untrusted, no CRL about I can be used: error 3)
     assert {case: said["raw"][("haproxy", case)][1] for case in FILE_CASES} == {
-        "root_in_crl_file": "L7OK", "root_not_in_crl_file": "L6RSP"}, said["raw"]
+        "root_in_crl_file": "L7OK", "root_not_in_crl_file": "L6RSP", "certs_only_crl_file": "L7OK",
+        "certs_only_crl_file_no_crl": "L6RSP"}, said["raw"]
     time.sleep(0.3)
     untrusted = (20, "unable to get local issuer certificate", "CN=CRL Stores Intermediate CA")
     assert _logged_reasons(world) == {
         ("nginx", "root_not_in_crl_file"): {(3, "unable to get certificate CRL", None)},
         ("apache", "root_not_in_crl_file"): {untrusted}, ("apache", "root_not_in_crl_dir"): {untrusted},
-        ("apache", "crl_in_ca_dir"): {(23, "certificate revoked", "CN=" + NAME)}}
+        ("apache", "crl_in_ca_dir"): {(23, "certificate revoked", "CN=" + NAME)},
+        # no CRL anywhere: the leaf's issuer has none (Apache's no_crl_for_cert_ok forgives that, and logs nothing)
+        ("nginx", "certs_only_crl_file_no_crl"): {(3, "unable to get certificate CRL", None)},
+        ("apache", "certs_only_crl_file_no_crl"): {(3, "unable to get certificate CRL", "CN=" + NAME)},
+        ("apache", "empty_crl_dir"): {(3, "unable to get certificate CRL", "CN=" + NAME)}}
 
 
 def _expected_settings(world, lb, case):
     """{lb_backends field: path} of a case's CA and CRL settings."""
     paths = world["paths"]
     if lb != "apache":
-        return {"ca_file": paths["other"], "ca_path": None, "crl_file": paths[case], "crl_path": None}
+        return {"ca_file": paths[CA_OF.get(case, "other")], "ca_path": None, "crl_file": paths[case], "crl_path": None}
     ca_directive, ca_key, crl_directive, crl_key = APACHE[case]
     out = dict.fromkeys(("ca_file", "ca_path", "crl_file", "crl_path"))
     out.update({FIELDS[ca_directive]: paths[ca_key], FIELDS[crl_directive]: paths[crl_key]})
@@ -237,9 +271,10 @@ def test_every_backend_is_found_with_its_ca_and_crl_settings(view, world):
     for (lb, case), item in items.items():
         expected = _expected_settings(world, lb, case)
         assert {key: item[key] for key in expected} == expected, ((lb, case), item)
-        assert (item["crl_check"], item["error"]) == ("chain", None), ((lb, case), item)
+        error = "NOT_A_CRL" if case in NO_CRL else None
+        assert (item["crl_check"], (item["error"] or {}).get("code")) == ("chain", error), ((lb, case), item)
         # what the CA setting holds is trusted (the CRL setting's certificates may join it)
-        anchor = ROOT if case.endswith("_ca_dir") else OTHER
+        anchor = ROOT if case.endswith("_ca_dir") or case in CA_OF or case.startswith("empty_") else OTHER
         assert anchor.fingerprint in item["ca_fingerprints"], ((lb, case), item)
         # the CRLs of the case's CRL setting are read and described (the CA setting's may join them)
         assert {_sha256(c) for c in world["crls"][case]} <= set(item["crl_fingerprints"]) <= described, (
@@ -257,7 +292,10 @@ def test_the_collection_judges_each_backend_as_its_load_balancer_does(said, view
         verdict = verdicts.get(index)  # None: left out of lb_verify_items
         codes = lbjudge.error_codes(verdict) if verdict else None
         accepted = lbjudge.accepted(item, verdict)
-        reason = None if accepted else ["REVOKED"] if case[1] == "crl_in_ca_dir" else ["UNTRUSTED_ROOT"]
+        reason = None if accepted else ["REVOKED"] if case[1] == "crl_in_ca_dir" else "NOT_A_CRL" if (
+            case[1] in NO_CRL) else ["UNTRUSTED_ROOT"]
+        if item["error"]:
+            codes = item["error"]["code"]  # left out of lb_verify_items: the backend's own error says why
         if accepted != said["accepted"][case] or (not accepted and codes != reason):
             wrong["%s/%s" % case] = "load balancer %s, collection %s %s%s" % (
                 ("refuses", "accepts")[said["accepted"][case]], ("refuses", "accepts")[accepted], codes,

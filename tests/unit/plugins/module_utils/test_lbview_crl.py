@@ -440,6 +440,38 @@ def test_a_crl_directory_that_holds_no_crl_is_the_backend_s_error(tmp_path, pkis
     assert (item["crl_path"], item["crl_fingerprints"]) == (str(tmp_path / "revoked"), [])
 
 
+def test_a_crl_file_of_certificates_counts_the_ca_file_s_crls(tmp_path, pkis):
+    """A CRL file of certificates only is loaded (X509_load_cert_crl_file counts them) and holds no CRL: beside a CA
+    file with CRLs, those are the store's, and the backend is judged against them (the load balancers accept it,
+    tests/integration/test_lb_crl_stores.py); alone, every chain is refused, and that is the CRL file's error."""
+    _write_material(tmp_path, pkis)
+    pki.write(tmp_path / "ca" / "root-and-crl.pem", pkis["ca"].root.pem + _pem(pkis["root"]))
+    item, view = _one(tmp_path, "server s 10.0.0.1:443 ssl verify required ca-file root-and-crl.pem "
+                                "crl-file root.pem")
+    assert item["error"] is None, item["error"]
+    assert item["crl_fingerprints"] == [_sha(pkis["root"])] and [c["sha256"] for c in view["crls"]] == [
+        _sha(pkis["root"])], item
+    item, _view = _one(tmp_path, "server s 10.0.0.1:443 ssl verify required ca-file root.pem crl-file root.pem")
+    assert item["error"]["code"] == "NOT_A_CRL" and item["crl_fingerprints"] == [], item
+
+
+@pytest.mark.parametrize("setting", ["SSLProxyCARevocationPath revoked", "SSLProxyCARevocationFile ca/root.pem"])
+def test_apache_no_crl_for_cert_ok_forgives_a_crl_setting_without_a_crl(tmp_path, pkis, setting):
+    """Apache starts with a CRL directory OpenSSL finds no CRL in, or a CRL file of certificates: no certificate has
+    a CRL, which `no_crl_for_cert_ok` forgives (Apache proxies: tests/integration/test_lb_crl_stores.py). Without
+    it every chain is refused, the CRL setting's error."""
+    _write_material(tmp_path, pkis)
+    (tmp_path / "revoked").mkdir()
+    conf = tmp_path / "apache2.conf"
+    for check, code in (("chain no_crl_for_cert_ok", None), ("chain", "NOT_A_CRL")):
+        conf.write_text("ServerRoot %s\n<VirtualHost *:443>\n  SSLProxyEngine on\n  SSLProxyVerify require\n"
+                        "  SSLProxyCACertificateFile ca/root.pem\n  %s\n  SSLProxyCARevocationCheck %s\n"
+                        "  ProxyPass / https://10.0.0.1/\n</VirtualHost>\n" % (tmp_path, setting, check))
+        (item,) = _lbview.lb_view([("apache", str(conf))], probe=False)["lb_backends"]
+        assert (item["error"] or {}).get("code") == code, (check, item["error"])
+        assert item["crl_fingerprints"] == [] and item["verify_options"]["crl_missing_ok"] is (code is None), item
+
+
 def test_crl_file_and_path_together_are_read_both_without_repeats(tmp_path, pkis):
     _write_material(tmp_path, pkis)
     conf = tmp_path / "apache2.conf"
