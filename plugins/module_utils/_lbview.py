@@ -375,7 +375,7 @@ def _crl_file(path):
     X509_FILETYPE_PEM lookups: HAProxy 2.6, nginx and Apache refuse a DER CRL file, measured), and no CRL from a
     directory named as a file (nginx and Apache refuse it; HAProxy loads only its certificates). A file of
     certificates and no CRL is ([], its error): the load balancers load it (X509_load_cert_crl_file counts its
-    certificates) and find no CRL there, which is an error only where no other CRL is found (_lbview's loop)."""
+    certificates) and find no CRL there, which is an error only where no other CRL is found (lb_view's loop)."""
     try:
         data = _base.read_file(path, max_bytes=MAX_CRL_BYTES)
         crls = _certs.load_crls(data)

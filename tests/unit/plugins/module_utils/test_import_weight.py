@@ -20,6 +20,9 @@ from testlib import pki
 from testlib.ansible_run import COLLECTIONS
 
 PACKAGE = "ansible_collections/certops/backend_tls/plugins/module_utils/"
+# the end of a script _python runs: `modules`, the collection's module_utils it has imported by then
+MODULES = ("ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+           "modules = sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))\n")
 
 
 def _python(code, *args):
@@ -70,9 +73,9 @@ def test_describing_declared_sites_imports_no_parsers(tmp_path):
     code = ("import json, sys\n"
             "from ansible_collections.certops.backend_tls.plugins.module_utils import _collect\n"
             "result = _collect.describe(json.load(open(sys.argv[1])))\n"
-            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            + MODULES +
             "print(json.dumps({'sites': [s['name'] for s in result['sites']],\n"
-            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
+            "                  'modules': modules}))\n")
     out = _python(code, str(tmp_path / "wire.json"))
     assert out["sites"] == ["a"], out
     assert "_certs" in out["modules"], out  # it did describe
@@ -88,9 +91,9 @@ def test_reading_files_on_a_host_imports_no_prober(tmp_path):
     code = ("import json, sys\n"
             "from ansible_collections.certops.backend_tls.plugins.module_utils import _gather\n"
             "wire = _gather.gather(paths=[sys.argv[1]], endpoints=json.loads(sys.argv[2]), timeout=2)\n"
-            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            + MODULES +
             "print(json.dumps({'files': sorted(wire['files']), 'probes': len(wire['probes']),\n"
-            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
+            "                  'modules': modules}))\n")
     files_only = _python(code, str(tmp_path), "[]")
     assert files_only["files"] == [str(tmp_path / "a.crt")] and files_only["probes"] == 0, files_only
     assert "_material" in files_only["modules"], files_only["modules"]  # it did read the file
@@ -117,11 +120,11 @@ def test_probing_a_backend_as_itself_imports_no_load_balancer_probing():
             "targets = json.loads(sys.argv[1])\n"
             "probes = (_gather.gather(endpoints=targets, timeout=5)['probes'] if sys.argv[2] == 'gather' else\n"
             "          _probe.probe_many(targets, timeout=5, concurrency=1))\n"
-            "ours = 'ansible_collections.certops.backend_tls.plugins.module_utils.'\n"
+            + MODULES +
             "print(json.dumps({'probes': [(p['ok'], (p['error'] or {}).get('code'), len(p.get('chain', p.get(\n"
             "                              'chain_der')))) for p in probes],\n"
             "                  'futures': 'concurrent.futures' in sys.modules,\n"
-            "                  'modules': sorted(m[len(ours):] for m in sys.modules if m.startswith(ours))}))\n")
+            "                  'modules': modules}))\n")
     with faultpeers.TLSServer(ca.chain_pem(leaf), leaf.key_pem()) as server:
         target = {"host": "127.0.0.1", "port": server.port, "server_name": "a.test"}
         plain = _python(code, json.dumps([target]), "gather")
