@@ -292,6 +292,8 @@ def bench_lb(work, runs, floor, playbook, timed_against, timing, count=200):
     health-checks the backends, so that both see the same machine: on a shared machine the load moves between a
     floor timed at the start of the bench and a case timed minutes later. The ratio is given per pair (its median,
     fastest and slowest pair), and against the bench's first floor too."""
+    from run_bench import least_note, least_probe_playbook
+
     backends, ca, ca_file, nginx, haproxy, reserved = start(work, count)
     failing = {b["name"] for b in backends if b["kind"] != "valid"}
     try:
@@ -316,6 +318,8 @@ def bench_lb(work, runs, floor, playbook, timed_against, timing, count=200):
         ping = playbook(work, "lb200_floor", "    - name: Ping\n      ansible.builtin.ping:\n")
         lb = playbook(work, "lb200", task)
         seconds = timed_against(lb, ping, runs)  # run_bench.alternating: one warm-up each, then `runs` pairs
+        least = timed_against(least_probe_playbook(work, "lb200_least", [
+            {"host": "127.0.0.1", "port": b["port"], "server_name": b["fqdn"]} for b in backends]), ping, runs)
     finally:
         stop(nginx, haproxy, reserved)
     pairs = seconds.pairs
@@ -323,12 +327,14 @@ def bench_lb(work, runs, floor, playbook, timed_against, timing, count=200):
     ratios = sorted((lb - ping) / ping for ping, lb in pairs)
     label = ("lb_backend_info, %d backends behind one HAProxy (4 pools; %d valid, %s), one task"
              % (count, count - len(failing), ", ".join("%d %s" % (n, k) for k, n in FAILURES.items())))
-    rows = [("playbook floor, runs alternating with the next row's (HAProxy health-checking the %d backends)"
-             % count, near_floor, None), (label + " (x the row above)", seconds, near_floor)]
+    rows = [("playbook floor, runs alternating with the next two rows' (HAProxy health-checking the %d backends)"
+             % count, near_floor, None), (label + " (x the row above)", seconds, near_floor),
+            ("the least a module can do for the same %d backends: the handshakes and the served chains back, nothing "
+             "else (tests/bench/least_probe.py, not the collection; x the floor above)" % count, least, near_floor)]
     note = ("lb200 (issue 10: at most 0.5): beyond the floor / the floor, per pair of alternating runs: median "
             "%.2f (fastest-slowest pair %.2f-%.2f, %d pairs); medians against the bench's first floor (%.2f s): %.2f."
             % (statistics.median(ratios), ratios[0], ratios[-1], len(pairs), floor, (seconds - floor) / floor))
-    return rows, note
+    return rows, note + " " + least_note("lb200", seconds, least)
 
 
 def compile_from_zip(work, runs=5):

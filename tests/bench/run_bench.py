@@ -142,6 +142,21 @@ def loop_case(work, name, task, items, sample, floor, label, floor_playbook):
     return ("%s%s" % (label, " (%d timed, scaled)" % len(looped) if sample else ""), scaled, floor)
 
 
+def least_probe_playbook(work, name, endpoints):
+    """A playbook of one task of tests/bench/least_probe.py (copied into the work directory's library/, where
+    ansible-playbook finds a playbook's own modules) over endpoints ([{host, port, server_name}]), given through a
+    file lookup as the collection's endpoints are: the least a module can do for them, a reference for what a bound
+    leaves to the collection's own work."""
+    library = work / "library"
+    library.mkdir(exist_ok=True)
+    (library / "least_probe.py").write_text((HERE / "least_probe.py").read_text())
+    (work / ("%s.json" % name)).write_text(json.dumps(endpoints))
+    return playbook(work, name, "    - name: The handshakes alone\n      least_probe:\n"
+                    "        endpoints: \"{{ lookup('file', '%s') | from_json }}\"\n"
+                    "      register: least\n"
+                    "      failed_when: least.chains | length != %d\n" % (work / ("%s.json" % name), len(endpoints)))
+
+
 def make_files(directory, count, ca, slot="bench", distinct_keys=False, mixed=False):
     """count leaf + intermediate bundles for distinct names; with distinct_keys each leaf has its own key
     (EC P-256, every tenth RSA 2048), else all share one. mixed (what a real /etc/ssl holds): of every 50
@@ -311,6 +326,17 @@ def bench_fleet(work, ca, count, runs, forks):
             ("fleet: remediate with nothing to do over %s (x the ping play)" % label, remediate, ping_play)]
 
 
+def least_note(label, collection, least):
+    """A note on a case and the least module's row over the same endpoints: each one's time beyond its reference
+    (the floor) over it, per alternating pair (median, fastest-slowest pair), wall clock and CPU."""
+    def ratios(timing):
+        walls, cpus = pair_ratios(timing)
+        cpu = statistics.median(cpus) - 1 if cpus else float("nan")
+        return "%.2f (%.2f-%.2f), CPU %.2f" % (statistics.median(walls) - 1, walls[0] - 1, walls[-1] - 1, cpu)
+    return ("%s, beyond the floor / the floor per alternating pair: the collection %s; the least a module can do "
+            "for the same endpoints %s." % (label, ratios(collection), ratios(least)))
+
+
 def cpu_note(rows):
     """The fleet rows again in CPU seconds: each run's, as a ratio to the median of the reference's."""
     (_label, reference, _none), cases = rows[0], rows[1:]
@@ -387,8 +413,14 @@ def main():
                            "      certops.backend_tls.backend_cert_info:\n"
                            "        endpoints: \"{{ lookup('file', '%s') | from_json }}\"\n"
                            % (work / "endpoints.json"))
-            rows.append(("%d TLS endpoints, one task" % args.endpoints,
-                         timed_against(one, floor_playbook, args.runs), floor))
+            collection = timed_against(one, floor_playbook, args.runs)
+            rows.append(("%d TLS endpoints, one task" % args.endpoints, collection, floor))
+            least = least_probe_playbook(work, "ep_least", [
+                {"host": "127.0.0.1", "port": s["port"], "server_name": s["server_names"][0]} for s in sites])
+            rows.append(("%d TLS endpoints, the least a module can do: the handshakes and the served chains back, "
+                         "nothing else (tests/bench/least_probe.py, not the collection)" % args.endpoints,
+                         timed_against(least, floor_playbook, args.runs), floor))
+            notes.append(least_note("%d endpoints (issue 9: at most 0.35)" % args.endpoints, collection, rows[-1][1]))
             rows.append(loop_case(work, "ep_loop", "    - name: One call per endpoint\n"
                                   "      certops.backend_tls.backend_cert_info:\n        endpoints: ['{{ item }}']\n",
                                   endpoints, sample, floor,
