@@ -54,8 +54,9 @@ def normalize(name):
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]  # the root label: a.test. is a.test
     if text.startswith("."):
-        raise CertError("INVALID_ARGUMENT", "server name %r starts with a dot; OpenSSL would read it as 'any name "
-                        "under %s', which no load balancer asks for" % (name, text[1:]))
+        raise CertError("INVALID_ARGUMENT", "server name %r starts with a dot; OpenSSL reads it as 'any name under "
+                        "%s', which no WebPKI client asks for: only the openssl name rule (nginx's proxy_ssl_name) "
+                        "takes it" % (name, text[1:]))
     try:
         if any(c in _IDNA2008_ONLY for c in text):
             text = ".".join(_idna2008_label(label, name) if any(c in _IDNA2008_ONLY for c in label) else label
@@ -170,9 +171,24 @@ def openssl_matches(name, dns_sans, ip_sans, common_names):
     return _check_host(name, dns_sans, common_names)
 
 
+def _under(pattern, subject):
+    """OpenSSL's equal_nocase after skip_prefix, for a name asked for that starts with a dot and has more after it
+    (X509_check_host sets _X509_CHECK_FLAG_DOT_SUBDOMAINS then, and equal_wildcard skips its wildcard handling):
+    the certificate's name matches when its last len(subject) characters equal subject, ASCII case-insensitive,
+    and the characters before them hold no NUL; a name no longer than subject must equal it. So `.a.test` is any
+    name under a.test, at any depth (and `*.a.test` too, its `*` being text), but not a.test itself."""
+    extra = len(pattern) - len(subject)
+    if extra > 0 and "\x00" not in pattern[:extra]:
+        pattern = pattern[extra:]
+    return len(pattern) == len(subject) and "\x00" not in pattern and _lower(pattern) == _lower(subject)
+
+
 def _check_host(name, dns_sans, common_names):
-    """X509_check_host(flags 0): the DNS SANs, or every CN when the leaf has no DNS SAN; the name is text."""
+    """X509_check_host(flags 0): the DNS SANs, or every CN when the leaf has no DNS SAN; the name is text. A name
+    starting with a dot (and more) is OpenSSL's "any name under it" (_under)."""
     candidates = dns_sans if dns_sans else common_names
+    if len(name) > 1 and name.startswith("."):
+        return any(_under(candidate, name) for candidate in _texts(candidates))
     return any(_host_equal(candidate, name) for candidate in _texts(candidates))
 
 

@@ -519,8 +519,10 @@ class Verifier:
             try:
                 names.append(_names.normalize(name))
             except CertError:
-                # a leading dot is OpenSSL's "any name under" (X509_check_host), which no rule here models
-                if rule is None or not isinstance(name, str) or not name.strip() or name.strip().startswith("."):
+                # a leading dot is OpenSSL's "any name under" (X509_check_host), which only the openssl rule (nginx's
+                # proxy_ssl_name) models
+                if rule is None or not isinstance(name, str) or not name.strip() or (
+                        name.strip().startswith(".") and rule != "openssl"):
                     raise
                 names.append(None)
         return names

@@ -112,6 +112,10 @@ CASES = [
     ("idna_name_partial", "partial_x", "xn--bcher-kva.rules.test", "x*: a partial wildcard, an A-label name"),
     ("ip_wildcard_san", "ip_wildcard_san", "127.0.0.1", "an IPv4 name, a wildcard DNS SAN over its text"),
     ("one_label", "one_label", "a.test", "*.test: a wildcard over a single label"),
+    ("dot_under", "exact", ".rules.test", "a leading dot: OpenSSL's any name under rules.test"),
+    ("dot_wildcard", "wild", ".wild.rules.test", "a leading dot over a wildcard SAN, its '*' then text"),
+    ("dot_itself", "exact", ".exact.rules.test", "a leading dot: the name itself is not under it"),
+    ("dot_cn_only", "cn_only", ".rules.test", "a leading dot, a leaf without any SAN: its CN"),
 ]
 
 LB_TYPES = ("haproxy", "nginx", "apache", "apache_cn")

@@ -172,9 +172,25 @@ def test_a_name_no_client_could_send_is_the_name_rules_alone(profile):
 
 
 def test_a_leading_dot_stays_the_items_error_under_a_name_rule():
-    """OpenSSL reads `.c.test` as any name under c.test (X509_check_host), which no rule here models: the item's
-    error, as without a rule (from a review)."""
-    for rule in ("openssl", "haproxy", None):
+    """OpenSSL reads `.c.test` as any name under c.test (X509_check_host), which no WebPKI client asks for: the
+    item's error without a rule, and under HAProxy's, as before (from a review)."""
+    for rule in ("haproxy", None):
         (result,) = _verify.verify_batch([{"name": "dot", "chain": SHALLOW.pem + INT1.pem, "server_names": [".c.test"],
                                            "name_rule": rule}], ca_content=ROOT.pem)["results"]
         assert result["valid"] is False and "starts with a dot" in result["error"]["message"], (rule, result)
+
+
+def test_a_leading_dot_under_nginxs_rule_is_any_name_under_it():
+    """nginx hands proxy_ssl_name to X509_check_host as written, and OpenSSL reads `.c.test` as any name under c.test
+    (nginx answered 200 for a leaf of www.a.test verified as `.a.test`, 2026-12-07; the name table of
+    tests/integration/test_lb_name_rules.py holds such names against the real nginx): under the openssl rule the name
+    is checked so, and the WebPKI client's refusal is only a warning. Until 2026-12-07 it was the item's error."""
+    def verified(name):
+        (result,) = _verify.verify_batch([{"name": "dot", "chain": SHALLOW.pem + INT1.pem, "server_names": [name],
+                                           "name_rule": "openssl"}], ca_content=ROOT.pem)["results"]
+        return result
+    under = verified(".c.test")
+    assert under["valid"] is True and codes(under, "warning") == ["HOSTNAME_MISMATCH"], under
+    for name in (".shallow.c.test", ".other.test", ".C.TEST.x"):  # the name itself is not under itself
+        assert codes(verified(name)) == ["HOSTNAME_MISMATCH"], (name, verified(name))
+    assert verified(".C.Test")["valid"] is True  # ASCII case-insensitive
