@@ -467,7 +467,75 @@ _HAPROXY_SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "use
                      "resolvers", "mailers", "program", "http-errors", "ring", "cache")
 
 
-_HAPROXY_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# HAProxy 2.6 parse_line: $NAME, or ${NAME}, ${NAME[*]}, ${NAME-default}, ${NAME[*]-default}; a name starting with a
+# dot is a pseudo-variable (.LINE, .FILE, .SECTION)
+_HAPROXY_VAR = re.compile(r"\$(?:\{(\.?[A-Za-z_][A-Za-z0-9_]*)(\[\*\])?(?:-([^}]*))?\}|(\.?[A-Za-z_][A-Za-z0-9_]*))")
+
+
+class HAProxyEnv(dict):
+    """HAProxy's environment as a configuration sets it: {name: value} of `setenv`/`presetenv`, and the names known
+    to be unset (`unsetenv`, and after `resetenv` every name it does not list). Any other name is unknown: it is
+    whatever HAProxy's own process environment holds."""
+
+    def __init__(self, *args, **kwargs):
+        dict.__init__(self, *args, **kwargs)
+        self.unset = set()  # names unsetenv removed (and not set again)
+        self.reset = False  # resetenv ran: every name not set, not in kept, is unset
+        self.kept = set()  # the names a resetenv listed that it left unknown
+
+    def set(self, name, value):
+        self[name] = value
+        self.unset.discard(name)
+
+    def forget(self, name):
+        """A name set to what only HAProxy knows (setenv NAME "$OTHER"): unknown from here on."""
+        self.pop(name, None)
+        self.unset.discard(name)
+        if self.reset:
+            self.kept.add(name)
+
+    def drop(self, name):
+        """unsetenv NAME (HAProxy 2.6 cfg_parse_global: unsetenv())."""
+        self.pop(name, None)
+        self.unset.add(name)
+        self.kept.discard(name)
+
+    def clear_except(self, names):
+        """resetenv [NAME...]: every variable but the listed ones is removed; the listed keep what they had."""
+        listed = set(names)
+        for name in list(self):
+            if name not in listed:
+                del self[name]
+        self.kept = {name for name in listed if name not in self and not self.known_unset(name)}
+        self.unset = set()
+        self.reset = True
+
+    def known_unset(self, name):
+        return name not in self and (name in self.unset or (self.reset and name not in self.kept))
+
+
+def ha_known_unset(env, name):
+    """Whether HAProxy's environment is known not to hold name (env: an HAProxyEnv, or a plain {name: value})."""
+    return bool(getattr(env, "known_unset", None)) and env.known_unset(name)
+
+
+def _ha_variable(match, env, context):
+    """(value or None when it is only known to HAProxy, word expansion) of one variable as HAProxy 2.6's parse_line
+    expands it: the variable's value if set, else ${NAME-default}'s default when the variable does not exist (an empty
+    one stays empty), else the empty string. context: {".LINE": .., ".SECTION": ..} as far as known (.FILE is how
+    HAProxy was started, not known here)."""
+    name = match.group(1) or match.group(4)
+    expand, default = bool(match.group(2)), match.group(3)
+    if name.startswith("."):
+        value = (context or {}).get(name)
+        return (None if value is None else str(value)), expand
+    if name in env:
+        return env[name], expand
+    if ha_known_unset(env, name):
+        return (default if default is not None else ""), expand
+    return None, expand
+
+
 _HAPROXY_ESCAPES = {" ": " ", "\\": "\\", "#": "#", "'": "'", '"': '"', "t": "\t", "n": "\n", "r": "\r"}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -506,12 +574,16 @@ def _haproxy_word(buf):
     return word.split("\0", 1)[0]
 
 
-def _haproxy_words(line, env):
-    """One haproxy.cfg line -> [(word, dynamic)], the way HAProxy splits it.
+def _haproxy_words(line, env, context=None):
+    """One haproxy.cfg line -> [(word, dynamic)], the way HAProxy 2.6 (parse_line) splits it.
 
-    Quotes and backslashes group and escape; an unquoted '#' starts a comment; "$VAR" / "${VAR}"
-    are expanded inside double quotes only, from `setenv`/`presetenv` seen so far. Any other variable
-    comes from HAProxy's own environment, which is not ours: the word is marked dynamic.
+    Quotes and backslashes group and escape; an unquoted '#' starts a comment; "$VAR" / "${VAR}" are expanded inside
+    double quotes only, from `setenv`/`presetenv` seen so far (env, a {name: value} or an HAProxyEnv): a variable
+    known to be unset (unsetenv, resetenv) is the empty string, ${VAR-default} its default (for a variable that does
+    not exist, not an empty one), ${VAR[*]} its value split on spaces into words (the first joined to what precedes
+    it, the last to what follows). The pseudo-variables ${.LINE} and ${.SECTION} come from context {".LINE": n,
+    ".SECTION": name} when given. Any other variable, ${.FILE} included, comes from HAProxy's own environment or its
+    command line, which are not ours: the word is marked dynamic (and a dynamic ${VAR[*]} may be any number of words).
     """
     words, buf, dynamic, quote, started = [], [], False, None, False
     i, n = 0, len(line)
@@ -532,12 +604,18 @@ def _haproxy_words(line, env):
             quote = None
         elif char == "$" and quote == '"' and _HAPROXY_VAR.match(line, i):
             match = _HAPROXY_VAR.match(line, i)
-            name = match.group(1) or match.group(2)
-            if name in env:
-                buf.append(env[name])
-            else:
+            value, expand = _ha_variable(match, env, context)
+            if value is None:
                 buf.append(match.group(0))
                 dynamic = True
+            elif expand:  # each run of spaces ends a word (HAProxy 2.6 parse_line: EMIT_CHAR(0), ++arg)
+                parts = re.split(r"\s+", value)
+                buf.append(parts[0])
+                for part in parts[1:]:
+                    words.append((_haproxy_word(buf), dynamic))
+                    buf, dynamic = [part], False
+            else:
+                buf.append(value)
             i = match.end()
             continue
         else:
@@ -562,7 +640,10 @@ def _ha_predicate(term, env):
     if args is None:
         return None
     if name == "defined" and len(args) == 1:
-        return True if args[0] in env else None  # (HAProxy's environment holds more than its setenv lines)
+        if args[0] in env:
+            return True
+        # (HAProxy's environment holds more than its setenv lines, unless unsetenv or resetenv removed the name)
+        return False if ha_known_unset(env, args[0]) else None
     if name in ("streq", "strneq") and len(args) == 2:
         return (args[0] == args[1]) == (name == "streq")
     return None

@@ -24,10 +24,15 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
     cipher_list_problem,
 )
 
-# Server keywords that take no value (HAProxy 2.6 configuration.txt 5.2); every no-* and force-* too.
+# Server keywords that take no value (HAProxy 2.6 configuration.txt 5.2); the no-* and force-* below too.
 _HA_FLAGS = frozenset((
     "agent-check", "allow-0rtt", "backup", "check", "check-send-proxy", "check-ssl", "check-via-socks4",
     "disabled", "enabled", "non-stick", "ssl", "ssl-reuse", "stick", "tfo", "tls-tickets"))
+# The flags HAProxy 2.6 has a no- form of (server.c, cfgparse-ssl.c; no-send-proxy* in _HA_PROXY_BITS, no-sslv3 and
+# no-tlsv1x in _HA_NO_VERSION): any other no-* (no-verifyhost, no-sni, no-verify, no-allow-0rtt...) is an unknown
+# keyword, and HAProxy refuses the configuration.
+_HA_NO_FLAGS = frozenset(("no-agent-check", "no-backup", "no-check", "no-check-send-proxy", "no-check-ssl", "no-ssl",
+                          "no-ssl-reuse", "no-tfo", "no-tls-tickets"))
 _HA_VERSIONS = {"SSLv3": None, "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1.1", "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
 _HA_NO_VERSION = {"no-sslv3": None, "no-tlsv10": "TLSv1", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2",
                   "no-tlsv13": "TLSv1.3"}
@@ -42,22 +47,28 @@ _HA_NOT_TCP = ("unix@", "abns@", "fd@", "sockpair@", "/", "udp@", "udp4@", "udp6
 _SNI_LITERAL = re.compile(r"^str\((.*)\)$")
 
 
-_HA_GLOBAL_LISTS = ("ciphers", "ciphersuites")  # what ssl_sock_init_srv takes from the global section
+# what ssl_sock_init_srv takes from the global section (and the no-sslv3 / no-tlsv1x flags, "_no_versions")
+_HA_GLOBAL_LISTS = ("ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver")
 
 
 def _ha_ciphers_init(settings, global_settings):
     """HAProxy 2.6 ssl_sock_init_srv, run by `ssl`, `check-ssl`, and `no-ssl` on a server TLS is on for: a server
     without a cipher list (or TLS 1.3 suites) of its own takes ssl-default-server-ciphers (-ciphersuites), there and
-    then."""
+    then; and likewise ssl-default-server-options' ssl-min-ver and ssl-max-ver (each, force-* both), and its
+    no-sslv3 / no-tlsv1x flags are added to the server's. A global section after that keyword gives it nothing."""
     for key in _HA_GLOBAL_LISTS:
         if _ha_value(settings, key)[0] is None and global_settings and \
                 _ha_value(global_settings, key)[0] is not None:
             settings[key] = global_settings[key]
+    if global_settings and global_settings.get("_no_versions"):
+        settings["_no_versions"] = set(settings.get("_no_versions", ())) | global_settings["_no_versions"]
 
 
 def _ha_apply(settings, words, origin, problems, global_settings=None):
     """Apply server keywords ([(word, dynamic)]) to settings {keyword: (value, origin, dynamic)}, in order: a later
-    keyword wins, no-* undoes (1.4: a server copies the default-server lines above it, then its own). force-* is
+    keyword wins, the no- form of a flag undoes it (1.4: a server copies the default-server lines above it, then its
+    own); any other no-* is an unknown keyword HAProxy refuses (a problem). A keyword from HAProxy's environment
+    makes the line's keywords unknown ("_dynamic_keyword": not judged). force-* is
     ssl-min-ver and ssl-max-ver at once, where it stands: whichever of them comes later wins (HAProxy 2.6,
     parse_tls_method_options). no-sslv3 / no-tlsv1x are not accepted on a default-server line: HAProxy warns ("not
     accepted in default-server sections") and ignores them.
@@ -66,10 +77,15 @@ def _ha_apply(settings, words, origin, problems, global_settings=None):
     give a server without one ssl-default-server-ciphers (global_settings: the global section as read where the
     line stands, a default-server line's own), and ciphersuites likewise; `no-check-ssl` drops the server's list,
     and so does `no-ssl` where TLS is not yet on (where it is, `no-ssl` gives the global list first). A list
-    dropped and not given again leaves OpenSSL's default, not the global one."""
+    dropped and not given again leaves OpenSSL's default, not the global one. ssl-default-server-options' protocol
+    range and no-tlsv1x flags are given there too (_ha_ciphers_init)."""
     i = 0
     while i < len(words):
         word = words[i][0]
+        if words[i][1]:  # a keyword from HAProxy's environment ("${VAR[*]}"): which ones the line holds is not known
+            settings["_dynamic_keyword"] = (word, origin, True)
+            i += 1
+            continue
         if word in ("ssl", "check-ssl"):
             _ha_ciphers_init(settings, global_settings)
         elif word == "no-ssl":
@@ -101,10 +117,11 @@ def _ha_apply(settings, words, origin, problems, global_settings=None):
                     settings.setdefault("_no_versions", set()).add(_HA_NO_VERSION[word])
             elif word in _HA_FORCE_VERSION:
                 settings["ssl-min-ver"] = settings["ssl-max-ver"] = (_HA_FORCE_VERSION[word], origin, False)
-            elif word.startswith("no-") and word[3:] in _HA_FLAGS:
+            elif word in _HA_NO_FLAGS:
                 settings[word[3:]] = (False, origin, False)
-            elif word.startswith("no-"):
-                settings[word[3:]] = (None, origin, False)  # no-verifyhost and the like: back to unset
+            else:  # HAProxy 2.6: "'server be/s' : unknown keyword 'no-sni'"
+                problems.append("unknown keyword %s: HAProxy 2.6 has no such %s keyword, and refuses this "
+                                "configuration" % (word, origin))
             i += 1
             continue
         if i + 1 >= len(words):
@@ -122,17 +139,26 @@ def _ha_value(settings, key):
 
 def _ha_protocols(settings, global_settings):
     """(min, max, problem) from ssl-min-ver / ssl-max-ver / force-* / no-tlsv* of the server (default-server
-    included), then of ssl-default-server-options; (None, None, None): no limit set, OpenSSL's own (1.1: no
-    server-side floor).
+    included; what ssl-default-server-options gave it where its `ssl` stands, _ha_ciphers_init); (None, None,
+    None): no limit set, OpenSSL's own (1.1: no server-side floor).
 
-    As HAProxy 2.6 builds a server's range (ssl_sock_init_srv, ssl_sock_prepare_srv_ssl_ctx): the server's own
-    minimum and maximum, else the global ones (force-* sets both); the no-tlsv* flags of both, but only when no
-    minimum or maximum is set at all (else HAProxy ignores them, with a warning). A version HAProxy takes from an
-    environment variable gives ("DYNAMIC", why) as the problem. A range that leaves no version is
-    a configuration HAProxy refuses ("all SSL/TLS versions are disabled"): the problem says so."""
+    As HAProxy 2.6 builds a server's range (ssl_sock_init_srv, ssl_sock_prepare_srv_ssl_ctx): its minimum and
+    maximum (force-* sets both); its no-tlsv* flags, but only when no minimum or maximum is set at all (else HAProxy
+    ignores them, with a warning). An unknown version name in ssl-default-server-options (global_settings) is refused
+    wherever it stands. A version HAProxy takes from an environment variable gives ("DYNAMIC", why) as the problem.
+    A range that leaves no version is a configuration HAProxy refuses ("all SSL/TLS versions are disabled"): the
+    problem says so."""
     low = high = None
     bounded = False  # a minimum or maximum is set, whichever version it names (SSLv3 too)
     for source in (global_settings, settings):  # force-* is in ssl-min-ver / ssl-max-ver (_ha_apply)
+        if source is global_settings:  # (only its version names: what it gives a server is in settings)
+            names = [_ha_value(source, key)[0] for key in ("ssl-min-ver", "ssl-max-ver") if not
+                     _ha_value(source, key)[2]]
+            unknown = [v for v in names if v and v not in _HA_VERSIONS]
+            if unknown:
+                return None, None, ("unknown SSL/TLS version %s (HAProxy knows %s): HAProxy refuses this "
+                                    "configuration" % (unknown[0], ", ".join(_HA_VERSIONS)))
+            continue
         (configured_low, _o, low_dynamic), (configured_high, _o, high_dynamic) = (
             _ha_value(source, "ssl-min-ver"), _ha_value(source, "ssl-max-ver"))
         dynamic = [v for v, flag in ((configured_low, low_dynamic), (configured_high, high_dynamic)) if v and flag]
@@ -149,8 +175,7 @@ def _ha_protocols(settings, global_settings):
         if configured_high:  # SSLv3 as the maximum leaves no TLS version (this OpenSSL has no SSLv3)
             high = "SSLv3" if configured_high == "SSLv3" else _HA_VERSIONS.get(configured_high, high)
             bounded = True
-    excluded = set() if bounded else \
-        set(global_settings.get("_no_versions", ())) | set(settings.get("_no_versions", ()))
+    excluded = set() if bounded else set(settings.get("_no_versions", ()))
     lo_i = PROTOCOLS.index(low) if low in PROTOCOLS else 0
     hi_i = PROTOCOLS.index(high) if high in PROTOCOLS else (-1 if high == "SSLv3" else len(PROTOCOLS) - 1)
     allowed = [p for p in PROTOCOLS[lo_i:hi_i + 1] if p not in excluded]
@@ -197,12 +222,11 @@ class _HAState:
         self.paths = _confread.HAProxyPaths(main)  # relative paths: ca-base/crt-base, default-path, working dir
         self.ca_base = None
         self.crt_base = None
-        self.server_verify = None  # (value, line) of the global ssl-server-verify
-        self.server_verify_dynamic = False  # it names an environment variable
+        self.server_verify_final = None  # (value, dynamic) of the file's last global ssl-server-verify
         self.global_settings = {}  # ssl-default-server-options, -ciphers, -ciphersuites
         self.extra_key = True  # ssl-load-extra-files lets a crt's key come from <crt>.key (its default: all)
         self.extra_del_ext = False  # ssl-load-extra-del-ext: <crt without .crt>.key instead
-        self.env = {}
+        self.env = _confread.HAProxyEnv()
         self.named_defaults = {}
         self.current_defaults = []
         # a proxy's own `disabled` / `enabled`, which a defaults section hands on to the proxies that use it
@@ -226,9 +250,13 @@ def names_ok(count):
 
 
 def _ha_global_lists(state):
-    """The global cipher lists as read so far: what a default-server line's `ssl` takes where the line stands (HAProxy
-    runs ssl_sock_init_srv on the default server as it parses the line, and each server copies the result)."""
-    return {key: state.global_settings[key] for key in _HA_GLOBAL_LISTS if key in state.global_settings}
+    """The global cipher lists and protocol range as read so far: what a default-server line's `ssl` takes where the
+    line stands (HAProxy runs ssl_sock_init_srv on the default server as it parses the line, and each server copies
+    the result)."""
+    lists = {key: state.global_settings[key] for key in _HA_GLOBAL_LISTS if key in state.global_settings}
+    if state.global_settings.get("_no_versions"):
+        lists["_no_versions"] = set(state.global_settings["_no_versions"])
+    return lists
 
 
 def _ha_server(state, proxy, default_lines, words, line, source):
@@ -292,9 +320,9 @@ def _ha_server(state, proxy, default_lines, words, line, source):
 def _ha_item(state, proxy, settings, line, source, problems):
     tls = bool(_ha_value(settings, "ssl")[0])
     verify_value, verify_origin, verify_dynamic = _ha_value(settings, "verify")
-    if verify_value is None and state.server_verify:
-        verify_value, verify_origin = state.server_verify, "global"  # 1.1: ssl-server-verify
-        verify_dynamic = state.server_verify_dynamic
+    if verify_value is None and state.server_verify_final:
+        # 1.1: ssl-server-verify, the file's last one whatever its place (_ha_final_server_verify)
+        (verify_value, verify_dynamic), verify_origin = state.server_verify_final, "global"
     elif verify_value is None:
         verify_value, verify_origin = "required", "default"  # 1.1: ssl-server-verify defaults to required
     verify = tls and verify_value == "required"
@@ -307,6 +335,9 @@ def _ha_item(state, proxy, settings, line, source, problems):
         problems = problems + ["verify %s (%s): HAProxy takes none or required there, and refuses this configuration"
                                % (verify_value, "ssl-server-verify" if verify_origin == "global" else "verify")]
     error = _config_error("; ".join(problems)) if problems else (error_dynamic if verify_dynamic else None)
+    if error is None and settings.get("_dynamic_keyword"):
+        error = {"code": "UNSUPPORTED_SETTING", "message": "the server keywords %s are only known to HAProxy at run "
+                 "time (an environment variable): not judged" % settings["_dynamic_keyword"][0]}
 
     sni_value, _origin, sni_dynamic = _ha_value(settings, "sni")
     sni = None
@@ -314,8 +345,14 @@ def _ha_item(state, proxy, settings, line, source, problems):
         literal = _SNI_LITERAL.match(sni_value)
         sni = literal.group(1) if literal and not sni_dynamic and "$" not in literal.group(1) else _dynamic(sni_value)
         sni = sni or None  # str() is an empty SNI: none is sent
-    check_sni = _ha_value(settings, "check-sni")[0]
-    verifyhost = _ha_value(settings, "verifyhost")[0]
+    check_sni, _o, check_sni_dynamic = _ha_value(settings, "check-sni")
+    verifyhost, _o, verifyhost_dynamic = _ha_value(settings, "verifyhost")
+    # a name from HAProxy's environment ("${VAR}", "${VAR-default}" with VAR not set here) is not known here
+    named = [value for value, flag in ((verifyhost, verifyhost_dynamic and verify), (check_sni, check_sni_dynamic))
+             if flag]
+    if named and tls:
+        error = error or {"code": "UNSUPPORTED_SETTING", "message": "the name %s is only known to HAProxy at run "
+                          "time (an environment variable): not judged" % named[0]}
     # 1.2: the name verified is the SNI sent; without one, verifyhost; without either, none (chain only).
     verify_name = (sni or verifyhost) if verify else None
     check_name = (check_sni or verifyhost) if verify else None
@@ -400,11 +437,9 @@ def haproxy_backends(main, source):
     section = proxy = None
     proxy_defaults, proxy_disabled = [], False
     items, in_section = [], []  # every server; those of the section being read
-    conditions = _confread.HAConditions(state.env)
-    for lineno, raw in enumerate(source.read(main).splitlines(), start=1):
-        tokens = _confread._haproxy_words(raw.strip(), state.env)
-        if not tokens or conditions.skip(tokens):  # .if blocks HAProxy skips, and the .if lines themselves
-            continue
+    lines = source.read(main).splitlines()
+    state.server_verify_final = _ha_final_server_verify(lines)
+    for lineno, tokens in _ha_lines(lines, state.env):
         keyword = tokens[0][0]
         if keyword in _HA_SECTIONS:
             _ha_stopped(in_section, proxy_disabled)
@@ -450,21 +485,74 @@ def _ha_stopped(servers, proxy_disabled):
         item["disabled"] = item["disabled"] or proxy_disabled
 
 
+def _ha_env(env, tokens):
+    """The global section's setenv, presetenv, unsetenv and resetenv (HAProxy 2.6 cfg_parse_global), on env (an
+    _confread.HAProxyEnv). A value HAProxy takes from its own environment leaves the name unknown; presetenv sets only
+    a name not set (one this file set, or one known unset; any other is set here as before: HAProxy's environment
+    rarely holds a name its configuration presets)."""
+    words = [w for w, _d in tokens]
+    keyword = words[0]
+    if keyword in ("setenv", "presetenv") and len(words) > 2:
+        if keyword == "presetenv" and words[1] in env:
+            return
+        if tokens[2][1]:
+            env.forget(words[1])
+        else:
+            env.set(words[1], words[2])
+    elif keyword == "unsetenv":
+        for name in words[1:]:
+            env.drop(name)
+    elif keyword == "resetenv":
+        env.clear_except(words[1:])
+
+
+def _ha_lines(lines, env):
+    """(line number, words) of each line HAProxy reads (not in an `.if` block it skips), the words as _haproxy_words
+    gives them with ${.LINE} and ${.SECTION} (the current section's name, or its type when it has none; "" before the
+    first section); env follows the global section's setenv / unsetenv lines as they come."""
+    conditions = _confread.HAConditions(env)
+    context = {".SECTION": ""}
+    section = None
+    for lineno, raw in enumerate(lines, start=1):
+        context[".LINE"] = lineno
+        tokens = _confread._haproxy_words(raw.strip(), env, context)
+        if not tokens or conditions.skip(tokens):  # .if blocks HAProxy skips, and the .if lines themselves
+            continue
+        keyword = tokens[0][0]
+        if keyword in _HA_SECTIONS:
+            section = keyword
+            name = tokens[1][0] if len(tokens) > 1 and tokens[1][0] != "from" else None
+            context[".SECTION"] = name or keyword
+        elif section == "global" and keyword in ("setenv", "presetenv", "unsetenv", "resetenv"):
+            _ha_env(env, tokens)
+        yield lineno, tokens
+
+
+def _ha_final_server_verify(lines):
+    """(value, dynamic) of the global ssl-server-verify HAProxy 2.6 applies to every server, or None: the last one in
+    the file, wherever its global section stands (HAProxy reads it once the whole configuration is parsed, in
+    ssl_sock_prepare_srv_ssl_ctx). A pass of its own over the lines, made only when one names it."""
+    if not any("ssl-server-verify" in raw for raw in lines):
+        return None
+    final, section = None, None
+    for _lineno, tokens in _ha_lines(lines, _confread.HAProxyEnv()):
+        keyword = tokens[0][0]
+        if keyword in _HA_SECTIONS:
+            section = keyword
+        elif section == "global" and keyword == "ssl-server-verify" and len(tokens) > 1:
+            final = (tokens[1][0], bool(tokens[1][1]))
+    return final
+
+
 def _ha_global(state, tokens):
     words = [w for w, _d in tokens]
     keyword = words[0]
-    if keyword in ("setenv", "presetenv") and len(words) > 2 and not tokens[2][1]:
-        if keyword == "setenv" or words[1] not in state.env:
-            state.env[words[1]] = words[2]
-    elif keyword == "ca-base" and len(words) > 1:
+    if keyword == "ca-base" and len(words) > 1:
         state.ca_base = words[1]
     elif keyword == "crt-base" and len(words) > 1:
         state.crt_base = words[1]
     elif keyword == "default-path":
         state.paths.set_default(words)
-    elif keyword == "ssl-server-verify" and len(words) > 1:
-        state.server_verify = words[1]
-        state.server_verify_dynamic = bool(tokens[1][1])
     elif keyword == "ssl-load-extra-files" and len(words) > 1:
         state.extra_key = any(w in ("all", "key") for w in words[1:])
     elif keyword == "ssl-load-extra-del-ext":
