@@ -18,7 +18,6 @@ from ansible_collections.certops.backend_tls.plugins.module_utils._lbview import
     _SECLEVEL_VALID,
     PROTOCOLS,
     _config_error,
-    _depth,
     _dynamic,
     _split_hostport,
     backend_item,
@@ -144,7 +143,38 @@ def _ngx_handshake(settings):
     return min_version, max_version, ciphers, ciphersuites, None
 
 
+_NGX_INT_MAX = 2 ** 63 - 1  # NGX_MAX_INT_T_VALUE: ngx_int_t is 64 bits where nginx 1.22 runs here (x86_64)
+_OPENSSL_DEFAULT_DEPTH = 100  # X509_VERIFY_PARAM "default": the depth a context whose depth is -1 (unset) gets
+
+
+def _ngx_depth(text):
+    """(depth, problem) of a proxy_ssl_verify_depth value as nginx 1.22 uses it. ngx_conf_set_num_slot reads it with
+    ngx_atoi: ASCII digits only (no sign, no "0x"), at most NGX_MAX_INT_T_VALUE, anything else "invalid number" and
+    nginx refuses the file (problem). ngx_ssl_trusted_certificate hands the number to SSL_CTX_set_verify_depth(int):
+    its low 32 bits, signed. Measured with nginx 1.22.1: 4294967297 is 1 and 4294967296 is 0; 2147483648
+    (-2147483648) and 4294967294 (-2) take no chain at all; 4294967295 and 2^63-1 (-1: OpenSSL's "unset") take
+    OpenSSL's default depth, 100. A negative depth other than -1 is reported as -1 (cert_chain_verify's "only a
+    leaf that is itself an anchor")."""
+    significant = (text or "").lstrip("0")  # (int() reads 4300 digits at most)
+    if not re.fullmatch(r"[0-9]+", text or "") or len(significant) > 19 or int(significant or "0") > _NGX_INT_MAX:
+        return None, ('"proxy_ssl_verify_depth" directive invalid number "%s": nginx refuses this configuration'
+                      % text)
+    depth = int(significant or "0") & 0xFFFFFFFF
+    depth = depth - 2 ** 32 if depth >= 2 ** 31 else depth
+    if depth == -1:
+        return _OPENSSL_DEFAULT_DEPTH, None
+    return max(depth, -1), None
+
+
 _DUPLICATE = " duplicate"  # (no directive has this name) the first setting given twice at one level: (name, file, line)
+_REFUSED = " refused"  # (no directive has this name either) why nginx refuses this level's file, the first reason
+# 2: the on/off directives (ngx_conf_set_flag_slot: "on" or "off", ignoring case; another value nginx refuses)
+_NGX_FLAGS = ("proxy_ssl_verify", "proxy_ssl_server_name", "proxy_ssl", "proxy_protocol")
+
+
+def _refuse(settings, message):
+    """Record why nginx refuses the file at this level (the first reason found), for its backends' error."""
+    settings.setdefault(_REFUSED, message)
 
 
 def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
@@ -155,6 +185,17 @@ def _ngx_level(directives, inherited, level, names=_NGX_SETTINGS):
     protocols = []  # proxy_ssl_protocols is a bitmask (ngx_conf_set_bitmask_slot): its lines at one level add up
     own = set()
     for d in directives:
+        if d["children"] is not None and d["name"] in ("if", "limit_except"):
+            # 2: proxy_ssl_* (and resolver) are http, server and location directives: in an `if` or `limit_except`
+            # block nginx refuses the file ("directive is not allowed here"), where proxy_pass is allowed
+            inner = [c for c in d["children"] if c["name"] in names]
+            if inner:
+                _refuse(settings, '"%s" directive is not allowed here in %s:%s: nginx refuses this configuration'
+                        % (inner[0]["name"], inner[0]["file"], inner[0]["line"]))
+        if d["children"] is None and d["name"] in _NGX_FLAGS and d["name"] in names and d["args"] and \
+                d["args"][0].lower() not in ("on", "off"):
+            _refuse(settings, 'invalid value "%s" in "%s" directive, it must be "on" or "off" in %s:%s: nginx '
+                    'refuses this configuration' % (d["args"][0], d["name"], d["file"], d["line"]))
         if d["children"] is None and d["name"] in names and d["args"]:
             if d["name"] == "proxy_ssl_conf_command":
                 commands.append(d["args"])
@@ -204,6 +245,12 @@ _NGX_PASSES = ("proxy_pass", "grpc_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pa
 _NGX_SCHEME_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443, "uwsgi": None, "suwsgi": None}
 
 
+def _ngx_url_host(rest):
+    """The host[:port] of a URL after its "scheme://": nginx ends it at the first "/" or "?" (ngx_parse_inet_url:
+    "https://pool?x=1" names the upstream pool)."""
+    return re.split(r"[/?]", rest, maxsplit=1)[0]
+
+
 def _ngx_implicit_upstreams(directives, implicit):
     """2: the (host, port) of every *_pass without variables in an http block: nginx makes each an upstream of its
     own at start (ngx_http_upstream_add), resolved then, and a proxy_pass with variables that names the same host
@@ -214,8 +261,8 @@ def _ngx_implicit_upstreams(directives, implicit):
         elif d["name"] in _NGX_PASSES and d["args"] and "$" not in d["args"][0]:
             scheme, sep, rest = d["args"][0].partition("://")
             default = _NGX_SCHEME_PORTS.get(scheme.lower()) if sep else None
-            host, port, problem = _split_hostport((rest if sep else scheme).split("/", 1)[0], default)
-            if host and not problem and port is not None:
+            host, port, problem = _split_hostport(_ngx_url_host(rest) if sep else scheme, default)
+            if host and not problem and port is not None and rest[:5].lower() != "unix:":
                 implicit.add((host.lower(), port))
 
 
@@ -318,8 +365,45 @@ def _ngx_upstreams(directives, upstreams):
             upstreams[d["args"][0].lower()] = [m for m in d["children"] if m["name"] == "server" and m["args"]]
 
 
+def _ngx_static_location(args):
+    """(kind, uri) of a `location` as nginx 1.22 sorts it (ngx_http_core_location), kind "exact" (=) or "prefix"
+    (none or ^~; both "inclusive"), the modifier apart or stuck to the URI; None for a regex (~, ~*) or named (@)
+    location, which no static tree holds."""
+    if len(args) == 2:
+        modifier, uri = args
+        return {"=": ("exact", uri), "^~": ("prefix", uri)}.get(modifier)
+    if len(args) != 1:
+        return None
+    uri = args[0]
+    if uri.startswith("="):
+        return "exact", uri[1:]
+    if uri.startswith("^~"):
+        return "prefix", uri[2:]
+    return None if uri.startswith(("~", "@")) else ("prefix", uri)
+
+
+def _ngx_duplicate_location(directives):
+    """2: nginx refuses two locations of one level (a server's, or one location's nested ones) with the same URI
+    (compared byte for byte) that are both exact or both prefix ("duplicate location", ngx_http_join_exact_locations);
+    `location = /a` and `location /a` are two locations, `location /a` and `location ^~ /a` the same. The message,
+    or None."""
+    seen = set()
+    for d in directives:
+        static = _ngx_static_location(d["args"]) if d["name"] == "location" and d["children"] is not None else None
+        if static in seen:
+            return 'duplicate location "%s" in %s:%s: nginx refuses this configuration' % (
+                static[1], d["file"], d["line"])
+        if static:
+            seen.add(static)
+    return None
+
+
 def _ngx_locations(directives, settings, server_names, location, upstreams, prefix, items):
     """upstreams: ({group name: its server lines}, the implicit upstreams' (host, port))"""
+    duplicate = _ngx_duplicate_location(directives)
+    if duplicate:
+        settings = dict(settings)
+        _refuse(settings, duplicate)
     for d in directives:
         if d["children"] is None:
             if d["name"] == "proxy_pass" and d["args"] and location is not None:
@@ -351,7 +435,10 @@ def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix)
             return [backend_item(source="proxy_pass", error={"code": "DYNAMIC_ADDRESS", "message": "proxy_pass %s is "
                                                              "only resolved by nginx at run time" % url}, **common)]
         return []  # grpc_pass, unix: sockets and the like are no TCP/TLS backend
-    hostport = rest.split("/", 1)[0]
+    tls = scheme.lower() == "https"
+    if rest[:5].lower() == "unix:":
+        return _ngx_unix_pass(url, rest, settings, prefix, tls, common)
+    hostport = _ngx_url_host(rest)
     # 2: with variables nginx evaluates the URL at run time, then takes its host as written; a variable that always
     # begins with "/" ($request_uri, $uri, $document_uri) starts the path, so the host before it is fixed.
     path_variable = _NGX_PATH_VARIABLE.search(hostport)
@@ -359,7 +446,6 @@ def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix)
     # (no host, or no port, before it: still only known at run time)
     if fixed and not fixed.endswith(":") and _split_hostport(fixed, 1)[0]:
         hostport = fixed
-    tls = scheme.lower() == "https"
     if "$" in hostport:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_ngx_dynamic(
             url, hostport, settings, prefix, tls), **common)]
@@ -368,8 +454,11 @@ def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix)
         problem = _ngx_no_host(hostport)
     if problem:
         return [backend_item(source="proxy_pass", pool=hostport, tls=tls, error=_config_error(problem), **common)]
-    tls_fields = _ngx_tls(settings, host, prefix) if tls else {"tls": False, "verify": False}
     with_port = ":" in hostport.rsplit("]", 1)[-1]
+    # 2: $proxy_host is the URL's host as written, with its port when one is written that is not the scheme's
+    # (ngx_http_proxy_set_vars)
+    proxy_host = hostport if not with_port or port != (443 if tls else 80) else hostport[:hostport.rindex(":")]
+    tls_fields = _ngx_tls(settings, host, prefix, proxy_host) if tls else {"tls": False, "verify": False}
     if "$" in url and not _base.is_ip(host) and not (host.lower() in upstreams and not with_port) and \
             (host.lower(), port) not in implicit and not (settings.get("resolver") or ([], None))[0]:
         # 2: a URL with variables is evaluated per request; a host name no upstream holds is then resolved with
@@ -387,6 +476,21 @@ def _ngx_proxy_pass(directive, settings, server_names, location, groups, prefix)
                          **dict(common, **tls_fields))]
 
 
+def _ngx_unix_pass(url, rest, settings, prefix, tls, common):
+    """2: "http(s)://unix:/path:/uri" (ngx_parse_unix_domain_url, "unix:" ignoring case): TLS over a unix-domain
+    socket, $proxy_host "localhost". No TCP address: UNSUPPORTED_ADDRESS, not probed, not judged, unless its TLS
+    settings make nginx refuse the file (INVALID_CONFIG). Plain http to a socket is no TLS backend: none."""
+    if not tls:
+        return []
+    socket = rest[5:].split(":", 1)[0]
+    fields = _ngx_tls(settings, "localhost", prefix, "localhost")
+    if not (fields["error"] and fields["error"]["code"] == "INVALID_CONFIG"):
+        fields["error"] = {"code": "UNSUPPORTED_ADDRESS", "message": "proxy_pass %s: a unix-domain socket (%s), not "
+                           "a TCP address: not probed, not judged" % (url, socket)}
+    return [backend_item(source="proxy_pass", pool="unix:%s" % socket, server="unix:%s" % socket,
+                         **dict(common, **fields))]
+
+
 def _ngx_no_host(address):
     """2: an address with no host before its port ("https://:443", an upstream's "server :443;"): nginx refuses the
     file ("no host in upstream"); with a variable in the URL it only fails at run time (DYNAMIC_ADDRESS, above)."""
@@ -401,19 +505,29 @@ def _ngx_strip_port(name):
     return name[:cut] if cut >= 0 else name
 
 
-def _ngx_tls(settings, host, prefix):
+# nginx's script variables (ngx_http_script_compile): $name (letters, digits, _) or ${name}; names ignore case
+_NGX_PROXY_HOST = re.compile(r"\$(?:\{proxy_host\}|proxy_host(?![A-Za-z0-9_]))", re.IGNORECASE)
+
+
+def _ngx_tls(settings, host, prefix, proxy_host=None):
+    """The TLS fields of a backend reached at host; proxy_host: the value of $proxy_host there (None: host, in
+    brackets when an IPv6 address)."""
     verify_args, verify_level = _ngx_setting(settings, "proxy_ssl_verify")
     verify = verify_args[0].lower() == "on"
     name_args, _level = _ngx_setting(settings, "proxy_ssl_name")
     name = name_args[0]
     # 2: proxy_ssl_name defaults to $proxy_host, the proxy_pass host (the upstream's name for a group), port stripped.
     # nginx strips a port from whatever name it is (ngx_http_upstream_ssl_name), so one given with its port too.
-    if name == "$proxy_host":
+    # $proxy_host is static wherever the value names it ($proxy_host or ${proxy_host}, "$proxy_host:1" too): the
+    # name checked is the value with it expanded, then cut at its port.
+    if proxy_host is None:
         # an IPv6 address as the URL writes it: $proxy_host is [::1]:port, and the name nginx checks is [::1]
-        name = "[%s]" % host if ":" in host else host
-    elif "$" in _ngx_strip_port(name) or (name.startswith("[") and "$" in name):
+        proxy_host = "[%s]" % host if ":" in host else host
+    expanded = _NGX_PROXY_HOST.sub(lambda _m: proxy_host, name)
+    if "$" in _ngx_strip_port(expanded) or (expanded.startswith("[") and "$" in expanded):
         name = _dynamic(name)
     else:
+        name = expanded
         # Cut to nothing (an IPv6 literal without brackets, "::1"): nginx sends no SNI and checks an empty name,
         # which no certificate matches (its error log: does not match ""; _names.rule_matches). The value is
         # reported as configured.
@@ -424,16 +538,21 @@ def _ngx_tls(settings, host, prefix):
     sni = name if server_name_on and (isinstance(name, dict) or (
         name and not name.startswith("[") and not _base.is_ip(name))) else None
     min_version, max_version, ciphers, ciphersuites, handshake_problem = _ngx_handshake(settings)
+    depth, depth_problem = _ngx_depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0])
     ca = settings.get("proxy_ssl_trusted_certificate")
     cert = settings.get("proxy_ssl_certificate")
     key = settings.get("proxy_ssl_certificate_key")
     error = None
     duplicate = settings.get(_DUPLICATE)
-    if duplicate:
+    if settings.get(_REFUSED):
+        error = _config_error(settings[_REFUSED])
+    elif duplicate:
         error = _config_error('"%s" directive is duplicate in %s:%s: nginx refuses this configuration' % duplicate)
     elif verify and not ca:  # 2: nginx refuses proxy_ssl_verify on without proxy_ssl_trusted_certificate
         error = _config_error("proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx refuses this "
                               "configuration")
+    elif depth_problem:
+        error = _config_error(depth_problem)
     elif handshake_problem:
         error = {"code": handshake_problem[0], "message": handshake_problem[1]}
     elif cert and cert[0][0] and not key:  # 2: ngx_http_proxy_set_ssl
@@ -441,6 +560,9 @@ def _ngx_tls(settings, host, prefix):
         named = "given inline or through an engine" if inline else '"%s"' % cert[0][0]
         error = _config_error('no "proxy_ssl_certificate_key" is defined for certificate %s: nginx refuses this '
                               'configuration' % named)
+    # 2: proxy_ssl_trusted_certificate and proxy_ssl_crl take no variables in nginx 1.22 (ngx_conf_set_str_slot, read
+    # when nginx starts): a "$" is part of the file's name, unlike proxy_ssl_certificate and _key (variables since
+    # 1.21.0, DYNAMIC_PATH below).
     # proxy_ssl_crl: relative to the prefix like the CA; "" undoes an inherited one (ngx_ssl_crl: no CRL). nginx loads
     # it, and sets CRL_CHECK|CRL_CHECK_ALL, only when it verifies (ngx_http_proxy_set_ssl calls ngx_ssl_crl then).
     crl = (settings.get("proxy_ssl_crl") or ([""], None))[0][0]
@@ -449,7 +571,7 @@ def _ngx_tls(settings, host, prefix):
               "ca_file": _confread._absolute(ca[0][0], prefix) if ca else None,
               "crl_file": _confread._absolute(crl, prefix) if crl else None,
               "crl_check": "chain" if crl and verify else "none",
-              "verify_depth": _depth(_ngx_setting(settings, "proxy_ssl_verify_depth")[0][0]),
+              "verify_depth": depth,
               "client_cert": None, "client_key": None, "client_key_passwords": None,
               "min_version": min_version, "max_version": max_version, "ciphers": ciphers, "ciphersuites": ciphersuites,
               "error": error}
@@ -464,9 +586,6 @@ def _ngx_tls(settings, host, prefix):
                                                   "run time, not checked" % value[0][0]}
         elif value:
             fields[key_name] = _confread._absolute(value[0][0], prefix)
-    for key_name in ("ca_file", "crl_file"):
-        if fields[key_name] and "$" in fields[key_name]:
-            fields[key_name] = None
     # the passwords nginx tries, in turn, on an encrypted client key: a file's path (no variables, no data:), as the
     # CA file relative to the prefix. nginx reads it where it parses the directive, client certificate or not: one it
     # cannot read (or with a line too long) and it does not start.

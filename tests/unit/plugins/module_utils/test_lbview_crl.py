@@ -255,12 +255,15 @@ def test_nginx_proxy_ssl_crl_is_inherited_http_server_location(tmp_path, pkis):
     assert all(i["error"] is None for i in view["lb_backends"])
 
 
-def test_nginx_crl_with_a_variable_is_not_a_path():
+def test_nginx_crl_with_a_dollar_is_a_file_of_that_name():
+    """nginx 1.22 takes no variables in proxy_ssl_crl (nor in proxy_ssl_trusted_certificate): a `$` is part of the
+    file's name, which nginx loads (tests/integration/test_lb_nginx_review_2026_12_07.py, dollar_crl). Until
+    2026-12-07 such a path was dropped, as if it held a variable."""
     text = ("events {}\nhttp {\n server {\n  location / {\n   proxy_ssl_verify on;\n"
             "   proxy_ssl_trusted_certificate /ca.pem;\n   proxy_ssl_crl /crl/$host.pem;\n"
             "   proxy_pass https://10.0.0.1;\n  }\n }\n}\n")
     (item,) = _lbview.lb_backends("nginx", "/n/nginx.conf", _confread.FileSource({"/n/nginx.conf": text}))
-    assert (item["crl_file"], item["crl_check"]) == (None, "chain")  # as a ca_file with a variable
+    assert (item["crl_file"], item["crl_check"]) == ("/crl/$host.pem", "chain")
 
 
 # ---------------------------------------------------------------- Apache
