@@ -8,6 +8,7 @@ them (_lbview.backend_item). Imported only for a run that reads Apache."""
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 
@@ -36,6 +37,14 @@ _AP_NAMES = {name.lower(): name for name in (  # as Apache's documentation write
     "SSLProxyMachineCertificateFile", "SSLProxyProtocol", "SSLProxyCipherSuite", "ProxyPreserveHost",
     "SSLProxyCARevocationFile", "SSLProxyCARevocationPath", "SSLProxyCARevocationCheck",
     "SSLProxyMachineCertificatePath", "SSLProxyMachineCertificateChainFile")}
+# 3: the sections of a request's per-directory configuration: mod_ssl takes its SSLProxy* directives only in the
+# server, a VirtualHost or <Proxy> ("SSLProxyVerify not allowed in <Location> context"), mod_proxy its ProxyPass not
+# in a directory's or a file's ("ProxyPass cannot occur within <Directory> section"); Apache does not start then
+_AP_PER_DIR = ("location", "locationmatch", "directory", "directorymatch", "files", "filesmatch", "if", "elseif",
+               "else")
+_AP_NO_PASS = ("directory", "directorymatch", "files", "filesmatch")
+_AP_SECTION_NAMES = {"locationmatch": "LocationMatch", "directorymatch": "DirectoryMatch", "filesmatch": "FilesMatch",
+                     "elseif": "ElseIf"}
 _AP_TLS_SCHEMES = ("https", "wss", "h2")
 _AP_PLAIN_SCHEMES = ("http", "ws", "h2c")
 
@@ -46,7 +55,11 @@ class _ApacheScope:
     def __init__(self, name, file, line):
         self.name, self.file, self.line = name, file, line
         self.settings = {}  # lowercased directive -> (args, line, file)
-        self.passes = []  # (path, url, line, file, parameters, problem or None)
+        # (path, url, line, file, parameters, problem or None, kind: "pass" (ProxyPass outside <Location>), "location"
+        # (ProxyPass inside <Location>, its path) or "match" (a regex: ProxyPassMatch, or inside <LocationMatch>))
+        self.passes = []
+        # ProxyPreserveHost inside <Location> (regex False) or <LocationMatch> (True): (path, regex, entry)
+        self.location_settings = []
         # {url, settings, members: [(url, line, file)], section: a <Proxy> section (not a balancer named only by
         # BalancerMember), ssl: the section holds a mod_ssl directive}
         self.proxies = []
@@ -70,15 +83,18 @@ def apache_backends(main, source, server_root=None, defines=None):
                for scope in scopes}
     items = []
     for scope in scopes:
-        for path, url, line, file, _params, problem in scope.passes:
+        unused = _ap_unused_passes(scope.passes)
+        for index, (path, url, line, file, _params, problem, kind) in enumerate(scope.passes):
             # 3: mod_proxy copies the main server's ProxyPass (and <Location> ProxyPass) into every VirtualHost
             # (merge_proxy_config), and a request through a VirtualHost connects with that VirtualHost's SSLProxy*
             # settings: one item per VirtualHost, and one for the main server only where it answers requests itself.
             servers = [scope] if scope is not main_scope else ([main_scope] if main_serves else []) + vhosts
             for server in servers:
-                for item in _ap_pass(state, main_scope, server, path, url, line, file):
+                for item in _ap_pass(state, main_scope, server, path, url, line, file, kind):
                     if item["source"] == "ProxyPass":  # a worker: the parameters of the one Apache uses for it
                         item.update(_ap_member_status(_ap_worker_params(workers[id(server)], url), drain=False))
+                    if index in unused:  # 3: Apache never sends it a request: as out of service (not judged)
+                        item["disabled"] = True
                     if problem or refused:
                         item["error"] = _config_error(problem or refused)
                     items.append(item)
@@ -140,7 +156,12 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
                 ctx["scope"] = _ApacheScope(" ".join(args), path, line)
                 scopes.append(ctx["scope"])
             elif tag == "proxy" and args:
-                ctx["proxy"] = {"url": args[0], "settings": {}, "members": [], "section": True, "ssl": False}
+                # 3: a balancer defined in pieces (two <Proxy balancer://p> sections, a BalancerMember naming it
+                # outside) is one balancer of every member (ap_proxy_get_balancer finds the first definition):
+                # each section keeps its own settings, all share its members
+                known = _ap_balancer(ctx["scope"], args[0]) if args[0].lower().startswith("balancer://") else None
+                ctx["proxy"] = {"url": args[0], "settings": {}, "members": known["members"] if known else [],
+                                "section": True, "ssl": False}
                 ctx["scope"].proxies.append(ctx["proxy"])
             elif tag == "proxymatch":  # a regex: applied to no backend here
                 ctx["proxy"] = {"url": None, "settings": {}, "members": [], "section": True, "ssl": False}
@@ -149,20 +170,40 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
             continue
         word, rest = _confread.apache_directive(text)
         key, args = word.lower(), _confread.apache_words(rest)
+        per_dir = [t for t in ctx["tags"] if t in _AP_PER_DIR]
+        problem = None
         if key in _AP_SSL:
             problem = _ap_refused_setting(key, args) if args or key not in _AP_ONE_ARG else \
                 "%s without an argument: Apache refuses this configuration" % _AP_NAMES[key]
-            if problem and not ctx["refused"]:
-                ctx["refused"] = "%s (%s, line %s)" % (problem, path, line)
+            if per_dir and key != "proxypreservehost" and not problem:  # (mod_proxy's: RSRC_CONF|ACCESS_CONF)
+                problem = "%s not allowed in <%s> context: Apache refuses this configuration" % (
+                    _AP_NAMES[key], _ap_section_name(per_dir[-1]))
+        elif key in ("proxypass", "proxypassmatch") and any(t in _AP_NO_PASS for t in per_dir):
+            problem = "%s cannot occur within <%s> section: Apache refuses this configuration" % (
+                word, _ap_section_name([t for t in per_dir if t in _AP_NO_PASS][-1]))
+        if problem and not ctx["refused"]:
+            ctx["refused"] = "%s (%s, line %s)" % (problem, path, line)
         if not args:
             continue
         if key in ("include", "includeoptional"):
-            for included in state.source.glob(_confread._absolute(args[0], state.server_root)):
+            pattern = _confread._absolute(args[0], state.server_root)
+            # 3: Apache reads a directory's entries sorted, each subdirectory in its place, dot files too
+            # (process_resource_config_nofnmatch), and a wildcard's matches so (process_resource_config_fnmatch)
+            included_files = state.source.glob(pattern, recursive=True)
+            missing = key == "include" and _ap_include_missing(state.source, pattern, included_files)
+            if missing and not ctx["refused"]:
+                ctx["refused"] = "Include %s: %s: Apache refuses this configuration (%s, line %s)" % (
+                    args[0], missing, path, line)
+            for included in included_files:
                 if included in stack:
                     raise CertError("INVALID_CONFIG", "Include cycle: %s includes %s again" % (path, included))
                 _ap_file(included, state, ctx, scopes, depth + 1, stack)
         elif key == "define" and len(args) > 1:
             state.defines[args[0]] = args[1]
+        elif key == "undefine":
+            # 3: core's unset_define forgets the variable: a later ${VAR} is left as written (AH00111, "Config
+            # variable ${VAR} is not defined"), unless the environment holds it (ap_resolve_env)
+            state.defines.pop(args[0], None)
         elif key == "serverroot":
             state.server_root = args[0]
         elif key == "listen":
@@ -172,20 +213,30 @@ def _ap_file(path, state, ctx, scopes, depth, stack):
         if key in _AP_SSL:
             if key == "sslproxyciphersuite" and len(args) == 2 and args[0] == "TLSv1.3":
                 key = _AP_TLS13_SUITES  # mod_ssl keeps (and merges) the TLS 1.3 suites apart from the cipher list
+            if key == "proxypreservehost" and per_dir and ctx["proxy"] is None:
+                # 3: per directory in mod_proxy: a <Location>'s applies to the requests under its path only; a
+                # <Directory>'s, <Files>' or <If>'s to no proxied request read here (see _ap_settings)
+                if ctx["location"] is not None and per_dir[-1] in ("location", "locationmatch"):
+                    ctx["scope"].location_settings.append((ctx["location"], per_dir[-1] == "locationmatch",
+                                                           (args, line, path, "location")))
+                continue
             if ctx["proxy"] is not None:
                 ctx["proxy"]["settings"][key] = (args, line, path, "proxy")
             else:
                 ctx["scope"].settings[key] = (args, line, path, "virtualhost" if ctx["scope"].name else "server")
         elif key in ("proxypass", "proxypassmatch"):
+            in_match = "locationmatch" in per_dir
+            kind = "match" if key == "proxypassmatch" or (ctx["location"] is not None and in_match) else "pass"
             if ctx["location"] is not None and len(args) >= 1 and "://" in args[0]:
-                ctx["scope"].passes.append((ctx["location"], args[0], line, path, args[1:], None))
+                ctx["scope"].passes.append((ctx["location"], args[0], line, path, args[1:], None,
+                                            "location" if kind == "pass" else kind))
             elif ctx["location"] is not None and len(args) >= 2 and "://" in args[1]:
                 # 3: Apache refuses a path here ("ProxyPass|ProxyPassMatch can not have a path when defined in a
                 # location")
                 ctx["scope"].passes.append((ctx["location"], args[1], line, path, args[2:], "%s can not have a path "
-                                            "inside <Location>: Apache refuses this configuration" % word))
+                                            "inside <Location>: Apache refuses this configuration" % word, "match"))
             elif len(args) >= 2:
-                ctx["scope"].passes.append((args[0], args[1], line, path, args[2:], None))
+                ctx["scope"].passes.append((args[0], args[1], line, path, args[2:], None, kind))
         elif key == "balancermember":
             if ctx["proxy"] is not None and "://" in args[0] and not args[0].lower().startswith("balancer://"):
                 ctx["proxy"]["members"].append((args[0], line, path, args[1:]))
@@ -205,7 +256,7 @@ def _ap_balancer(scope, url):
     return None
 
 
-def _ap_settings(main_scope, scope, request_url):
+def _ap_settings(main_scope, scope, request_url, request=None):
     """The settings Apache connects with for a request through `scope` (the main server or a VirtualHost) proxied to
     request_url (the ProxyPass target; a balancer's URL for its members: its <Proxy balancer://> section applies,
     never a section of a member's own URL).
@@ -217,7 +268,8 @@ def _ap_settings(main_scope, scope, request_url):
     the request's whole (ssl_config_perdir_merge): the last such section wins, a main-server section carries the main
     server's settings, not the VirtualHost's, also for a request the VirtualHost serves. A section without a mod_ssl
     directive changes no SSLProxy* setting. Measured with Apache 2.4 (tests/integration/test_lb_config_semantics.py).
-    ProxyPreserveHost (mod_proxy's) merges through every layer as usual."""
+    ProxyPreserveHost (mod_proxy's) merges through every layer as usual, then the <Location> sections that apply to
+    request (the ProxyPass's (path, kind): _ap_location_applies), the main server's before the VirtualHost's."""
     servers = [main_scope] if scope is main_scope else [main_scope, scope]
     layers = [s.settings for s in servers]
     matching = [(owner, p) for owner in servers for p in owner.proxies if p.get("section") and p["url"] is not None
@@ -228,11 +280,83 @@ def _ap_settings(main_scope, scope, request_url):
             ssl_layers = [main_scope.settings] + ([] if owner is main_scope else [owner.settings])
             ssl_layers = ssl_layers + [section["settings"]]
     settings = _ap_merge(ssl_layers)
-    preserve = _ap_merge(layers + [p["settings"] for _owner, p in matching]).get("proxypreservehost")
+    locations = [{"proxypreservehost": entry} for owner in servers for where, regex, entry in owner.location_settings
+                 if request and _ap_location_applies(where, regex, request)]
+    preserve = _ap_merge(layers + [p["settings"] for _owner, p in matching] + locations).get("proxypreservehost")
     settings.pop("proxypreservehost", None)
     if preserve:
         settings["proxypreservehost"] = preserve
     return settings
+
+
+def _ap_section_name(tag):
+    return _AP_SECTION_NAMES.get(tag, tag.capitalize())
+
+
+def _ap_include_missing(source, pattern, found):
+    """3: why Apache refuses `Include pattern` (not IncludeOptional), None when it takes it: a file or directory
+    that is not there ("Could not open configuration file"), a wildcard that matches nothing ("No matches for the
+    wildcard", or "Could not open directory" for a directory before it that is not there). A directory with nothing
+    in it is fine, and so is a path with a ${VAR} left in it (the environment Apache starts with may define it)."""
+    if found or _confread._APACHE_VAR.search(pattern):  # (a variable of Apache's environment, not known here)
+        return None
+    if not _apr_fnmatch_test(pattern):
+        there = source.exists(pattern) or (source.files is not None and any(
+            name.startswith(pattern.rstrip("/") + "/") for name in source.files))  # (a dump's directory)
+        return None if there else "Could not open configuration file %s" % pattern
+    if source.files is None and glob.glob(pattern):  # only empty directories matched: Apache reads nothing there
+        return None
+    return "No matches for the wildcard %r" % os.path.basename(pattern)
+
+
+def _ap_alias_match(uri, alias):
+    """mod_proxy's alias_match: the length of uri that a ProxyPass path (or a <Location> path, in location_walk's
+    way) matches, 0 for none: any run of / matches any run, other characters literally, and the path's last
+    component must end where a component of uri does."""
+    i = k = 0
+    while i < len(alias) and k < len(uri):
+        if alias[i] == "/":
+            if uri[k] != "/":
+                return 0
+            while i < len(alias) and alias[i] == "/":
+                i += 1
+            while k < len(uri) and uri[k] == "/":
+                k += 1
+        elif uri[k] != alias[i]:
+            return 0
+        else:
+            i, k = i + 1, k + 1
+    if k == len(uri) and i != len(alias):
+        return 0
+    if alias and alias[i - 1] != "/" and k < len(uri) and uri[k] != "/":
+        return 0
+    return k
+
+
+def _ap_unused_passes(passes):
+    """3: the indexes of a server's ProxyPass lines Apache never sends a request to: mod_proxy's proxy_trans takes
+    the first line, in order, whose path matches the request (alias_match), so a ProxyPass whose every request an
+    earlier ProxyPass's path (or exclusion, `ProxyPass /p/ !`) matches is never used. Only ProxyPass lines outside
+    <Location>, both ways (a regex's matches are not read here)."""
+    unused, earlier = set(), []
+    for index, (path, _url, _line, _file, _params, problem, kind) in enumerate(passes):
+        if kind != "pass" or problem:
+            continue
+        if any(_ap_alias_match(path, before) for before in earlier):
+            unused.add(index)
+        earlier.append(path)
+    return unused
+
+
+def _ap_location_applies(where, regex, request):
+    """3: whether a <Location where> (or <LocationMatch>, regex) setting applies to every request of a ProxyPass
+    (path, kind): a <Location>'s path matching the ProxyPass's path from its start (location_walk, as alias_match
+    compares), for a ProxyPass of a path or inside <Location>; a <LocationMatch>'s only to a ProxyPass inside it (a
+    regex is not evaluated here)."""
+    path, kind = request
+    if regex or kind == "match":
+        return regex and kind == "match" and where == path
+    return bool(_ap_alias_match(path, where))
 
 
 def _ap_section_matches(pattern, url):
@@ -361,7 +485,7 @@ def _ap_check_without_crl(settings):
     return None
 
 
-def _ap_pass(state, main_scope, scope, path, url, line, file):
+def _ap_pass(state, main_scope, scope, path, url, line, file, kind="pass"):
     if url == "!":
         return []
     scheme = url.partition("://")[0].lower()
@@ -369,11 +493,13 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
     common = {"lb_type": "apache", "location": location}
     if scheme == "balancer":
         name = "/".join(url.split("/", 3)[:3])  # balancer://name
-        balancer = _ap_balancer(scope, name) or _ap_balancer(main_scope, name)
+        # 3: mod_proxy merges the main server's balancers before a VirtualHost's own (merge_proxy_config) and uses
+        # the first of a name (ap_proxy_get_balancer): the main server's pool wins over a VirtualHost's namesake
+        balancer = _ap_balancer(main_scope, name) or _ap_balancer(scope, name)
         if balancer is None:
             return [backend_item(config_file=file, line=line, source="ProxyPass", pool=url, error=_config_error(
                 "%s is not defined (no <Proxy %s> with BalancerMember)" % (url, url)), **common)]
-        settings = _ap_settings(main_scope, scope, url)
+        settings = _ap_settings(main_scope, scope, url, (path, kind))
         out = []
         for member, m_line, m_file, params in balancer["members"]:
             item = _ap_item(state, [settings], member, m_file, m_line, "BalancerMember", balancer["url"], common,
@@ -382,7 +508,8 @@ def _ap_pass(state, main_scope, scope, path, url, line, file):
                 item.update(_ap_member_status(params))
                 out.append(item)
         return out
-    item = _ap_item(state, [_ap_settings(main_scope, scope, url)], url, file, line, "ProxyPass", None, common,
+    item = _ap_item(state, [_ap_settings(main_scope, scope, url, (path, kind))], url, file, line, "ProxyPass", None,
+                    common,
                     _ap_server_refusal(main_scope, scope))
     return [item] if item else []
 
@@ -408,7 +535,7 @@ def _ap_workers(scope, workers=None):
     a VirtualHost): a line whose URL begins with an earlier worker's name of the server shares that worker (its own
     parameters ignored: "Sharing worker"), any other makes one with its parameters."""
     own, merged = {}, dict(workers or {})
-    for _path, url, _line, _file, params, _problem in scope.passes:
+    for _path, url, _line, _file, params, _problem, _kind in scope.passes:
         name = _ap_worker_name(url)
         if "://" in url and not name.startswith("balancer://") and _ap_longest(own, name) is None:
             own[name] = params
@@ -554,6 +681,8 @@ def _ap_crl_check(entry):
 
 
 def _ap_item(state, layers, url, file, line, source, pool, common, server_problem=None):
+    if url[:5].lower() == "unix:" and "|" in url:
+        return _ap_unix_item(state, layers, url, file, line, source, pool, common, server_problem)
     scheme, _sep, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme not in _AP_TLS_SCHEMES + _AP_PLAIN_SCHEMES:
@@ -639,3 +768,19 @@ def _ap_item(state, layers, url, file, line, source, pool, common, server_proble
         crl_check=crl_check, crl_missing_ok=crl_missing_ok, verify_depth=depth,
         client_cert=path(cert), min_version=min_version, max_version=max_version, ciphers=ciphers,
         ciphersuites=ciphersuites, error=error, **fields)
+
+
+def _ap_unix_item(state, layers, url, file, line, source, pool, common, server_problem):
+    """3: "unix:/path|https://host/" (mod_proxy's ap_proxy_de_socketfy, "unix:" ignoring case): the URL after the
+    "|" over a unix-domain socket, its host the name Apache sends and checks. No TCP address: UNSUPPORTED_ADDRESS,
+    not probed, not judged, unless its settings make Apache refuse the file (INVALID_CONFIG), as nginx's
+    "https://unix:" (_lbview_nginx._ngx_unix_pass). Plain http to a socket is no TLS backend: none."""
+    socket, _bar, target = url[5:].partition("|")
+    item = _ap_item(state, layers, target, file, line, source, pool, common, server_problem)
+    if item is None or not item["tls"]:
+        return None
+    if not (item["error"] and item["error"]["code"] == "INVALID_CONFIG"):
+        item["error"] = {"code": "UNSUPPORTED_ADDRESS", "message": "%s %s: a unix-domain socket (%s), not a TCP "
+                         "address: not probed, not judged" % (source, url, socket)}
+    item.update(address=None, port=None, pool=pool or "unix:%s" % socket, server="unix:%s" % socket)
+    return item
